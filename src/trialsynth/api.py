@@ -1,0 +1,135 @@
+"""``trialsynth.pool``: one meta-analysis from a data frame, with optional subgroups."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+
+from trialsynth.conventions import METAFOR_CONVENTIONS, REVMAN_CONVENTIONS
+from trialsynth.errors import DataError
+from trialsynth.pooling import heterogeneity as het
+from trialsynth.pooling.batch import METHODS, RANDOM, Hksj, PooledBatch, pool_arrays
+from trialsynth.pooling.result import (
+    PooledResult,
+    SubgroupTest,
+    result_from_batch,
+    study_rows,
+)
+from trialsynth.validate import study_columns, study_labels
+
+
+def pool(frame: pd.DataFrame, measure: str, method: str, hksj: Hksj = False,
+         subgroup: str | None = None, revman: bool = False, *,
+         confidence_level: float = 0.95, source: str | None = None) -> PooledResult:
+    """Pool the studies of ``frame`` into one meta-analysis.
+
+    Parameters
+    ----------
+    frame : one row per study; columns ``study`` and, by measure, dichotomous
+        ``events_t, n_t, events_c, n_c``; continuous ``mean_t, sd_t, n_t, mean_c, sd_c, n_c``;
+        generic ``yi, se`` (ratio measures on the log scale).
+    measure : ``RR, OR, RD, PETO_OR, MD, SMD, GENERIC``.
+    method : common effect ``IV, MH, PETO``; random effects with τ² estimator
+        ``DL, REML, ML, PM, HE, SJ, EB``; ``MH_RANDOM`` is RevMan 5's "M-H, random"
+        (DerSimonian–Laird τ² from Q around the Mantel–Haenszel estimate).
+    hksj : Hartung–Knapp–Sidik–Jonkman CI (``True``), or ``"adhoc"`` for the variant that is never
+        narrower than the Wald CI.
+    subgroup : column whose values split the studies into subgroups.
+    revman : use RevMan's conventions instead of metafor's (see :mod:`trialsynth.conventions`).
+    """
+    method = method.upper()
+    if method not in METHODS:
+        raise DataError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}",
+                        file=source)
+    measure = measure.upper()
+    cols = study_columns(frame, measure, source=source)
+    labels = study_labels(frame)
+    conventions = REVMAN_CONVENTIONS if revman else METAFOR_CONVENTIONS
+    settings = {"measure": measure, "method": method, "hksj": hksj, "conventions":
+                conventions.name, "confidence_level": confidence_level,
+                "zero_cells": conventions.zero_cells.name}
+    n_rows = len(frame)
+    if subgroup is None:
+        sub_labels: list[str] | None = None
+        names: list[str] = []
+        group = np.zeros(n_rows, dtype=np.intp)
+        flat = cols
+    else:
+        if subgroup not in frame.columns:
+            raise DataError(f"subgroup column {subgroup!r} not found", file=source,
+                            field=subgroup)
+        sub_labels = ["" if pd.isna(s) else str(s) for s in frame[subgroup]]
+        names = list(dict.fromkeys(sub_labels))
+        code = np.array([names.index(s) + 1 for s in sub_labels], dtype=np.intp)
+        # overall analysis (group 0) and one analysis per subgroup, pooled in one batch
+        group = np.concatenate([np.zeros(n_rows, dtype=np.intp), code])
+        flat = {c: np.concatenate([v, v]) for c, v in cols.items()}
+    batch = pool_arrays(measure, method, flat, group, 1 + len(names), hksj=hksj,
+                        conventions=conventions, confidence_level=confidence_level)
+    z = float(norm.isf((1 - confidence_level) / 2))
+    overall_rows = np.arange(n_rows)
+    result = _one(batch, 0, overall_rows, labels, sub_labels, z, measure, method, settings, hksj)
+    if subgroup is None:
+        return result
+    subs = {}
+    for j, name in enumerate(names, start=1):
+        rows = n_rows + np.flatnonzero(np.asarray(sub_labels) == name)
+        idx = [i for i, s in enumerate(sub_labels) if s == name]
+        subs[name] = _one(batch, j, rows, [labels[i] for i in idx], None, z, measure, method,
+                          settings, hksj)
+    test = subgroup_difference_test(batch, range(1, 1 + len(names)))
+    object.__setattr__(result, "subgroups", subs)
+    object.__setattr__(result, "subgroup_test", test)
+    return result
+
+
+def _one(batch: PooledBatch, index: int, rows: np.ndarray, labels: list[str],
+         sub_labels: list[str] | None, z: float, measure: str, method: str,
+         settings: dict, hksj: Hksj) -> PooledResult:
+    studies = study_rows(batch, rows, labels, sub_labels, z)
+    warnings = _warnings(batch, index, studies, method, hksj)
+    return result_from_batch(batch, index, measure=measure, method=method, studies=studies,
+                             settings=settings, warnings=warnings)
+
+
+def _warnings(batch: PooledBatch, i: int, studies: tuple, method: str, hksj: Hksj
+              ) -> tuple[str, ...]:
+    out = []
+    dropped = [s.study for s in studies if not s.included]
+    if dropped:
+        out.append(f"not estimable, left out of the pooling: {', '.join(dropped)}")
+    k = int(batch.k[i])
+    if k == 0:
+        out.append("no study could be pooled")
+    if method in RANDOM and not batch.converged[i]:
+        out.append(f"the {method} estimator of tau^2 did not converge "
+                   f"({int(batch.iterations[i])} iterations)")
+    if hksj and k == 2:
+        out.append("HKSJ with k = 2 uses a t distribution on 1 df: the CI is very wide "
+                   "(PITFALLS §3.4)")
+    if batch.tau2_ci_beyond[i]:
+        out.append(f"upper tau^2 confidence limit lies beyond the search range "
+                   f"(> {batch.tau2_ci_high[i]:g})")
+    return tuple(out)
+
+
+def subgroup_difference_test(batch: PooledBatch, indices: range) -> SubgroupTest:
+    """Q between subgroups from their pooled estimates: Σ(θ̂_g − θ̄)²/SE_g², θ̄ their
+    inverse-variance mean, df = G − 1 (Deeks & Higgins 2010, RevMan 5 "Test for subgroup
+    differences"; Borenstein et al. 2009, eq. 19.12)."""
+    idx = np.array(list(indices))
+    est, se = batch.estimate[idx], batch.se[idx]
+    ok = np.isfinite(est) & np.isfinite(se) & (se > 0)
+    g = int(ok.sum())
+    if g < 2:
+        return SubgroupTest(q=None, df=max(g - 1, 0), pvalue=None, i2=None)
+    y, v = est[ok], se[ok] ** 2
+    grp = np.zeros(g, dtype=np.intp)
+    q = float(het.cochran_q(y, v, grp, 1)[0])
+    df = np.array([g - 1.0])
+    p = float(het.q_pvalue(np.array([q]), df)[0])
+    i2 = float(het.i2_from_q(np.array([q]), df)[0])
+    return SubgroupTest(q=q, df=g - 1, pvalue=p if math.isfinite(p) else None, i2=i2)

@@ -1,0 +1,129 @@
+"""Command line: a thin shell over the Python API (``trialsynth --help``)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from trialsynth.api import pool as pool_frame
+from trialsynth.errors import DataError
+from trialsynth.pooling.result import PooledResult
+
+app = typer.Typer(help="trialsynth: evidence synthesis validated against R metafor and RevMan.",
+                  no_args_is_help=True, add_completion=False)
+
+
+@app.callback()
+def main() -> None:
+    """trialsynth: evidence synthesis validated against R metafor and RevMan."""
+
+
+class Measure(str, Enum):
+    RR = "RR"
+    OR = "OR"
+    RD = "RD"
+    PETO_OR = "PETO_OR"
+    MD = "MD"
+    SMD = "SMD"
+    GENERIC = "GENERIC"
+
+
+class Method(str, Enum):
+    IV = "IV"
+    MH = "MH"
+    PETO = "PETO"
+    DL = "DL"
+    REML = "REML"
+    ML = "ML"
+    PM = "PM"
+    HE = "HE"
+    SJ = "SJ"
+    EB = "EB"
+    MH_RANDOM = "MH_RANDOM"
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """Read a CSV of study rows; errors name the file."""
+    try:
+        return pd.read_csv(path, keep_default_na=True)
+    except FileNotFoundError:
+        raise DataError("file not found", file=str(path)) from None
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        raise DataError(f"not a readable CSV table ({exc})", file=str(path)) from None
+
+
+@app.command()
+def pool(
+    data: Annotated[Path, typer.Argument(help="CSV with one row per study")],
+    measure: Annotated[Measure, typer.Option(help="effect measure")],
+    method: Annotated[Method, typer.Option(help="IV, MH, PETO: common effect; others: random "
+                                           "effects with that tau^2 estimator")],
+    hksj: Annotated[bool, typer.Option("--hksj", help="Hartung-Knapp-Sidik-Jonkman CI")] = False,
+    hksj_adhoc: Annotated[bool, typer.Option(
+        "--hksj-adhoc", help="HKSJ never narrower than the Wald CI (Jackson 2017)")] = False,
+    subgroup: Annotated[str | None, typer.Option(help="column defining subgroups")] = None,
+    revman: Annotated[bool, typer.Option("--revman", help="RevMan's conventions")] = False,
+    level: Annotated[float, typer.Option(help="confidence level")] = 0.95,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+) -> None:
+    """Pool the studies of DATA into one meta-analysis."""
+    try:
+        frame = read_table(data)
+        result = pool_frame(frame, measure.value, method.value,
+                            hksj="adhoc" if hksj_adhoc else hksj, subgroup=subgroup,
+                            revman=revman, confidence_level=level, source=str(data))
+    except DataError as exc:
+        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    if as_json:
+        json.dump(result.to_dict(), sys.stdout, indent=2, allow_nan=False)
+        sys.stdout.write("\n")
+    else:
+        print_result(result, Console())
+
+
+def _f(x: float | None, digits: int = 4) -> str:
+    return "—" if x is None else f"{x:.{digits}f}"
+
+
+def print_result(result: PooledResult, console: Console) -> None:
+    """A readable table of the pooled result and its studies."""
+    scale = result.exp
+    table = Table(title=f"{result.measure}, {result.method} ({result.model} effect), "
+                        f"k = {result.k}", show_lines=False)
+    for col in ("study", "effect", "95% CI", "weight %"):
+        table.add_column(col, justify="left" if col == "study" else "right")
+    for s in result.studies:
+        table.add_row(s.study, _f(s.yi), f"{_f(s.ci_low)} to {_f(s.ci_high)}",
+                      _f(s.weight, 2) if s.included else "not estimable")
+    table.add_row("[bold]pooled[/]", _f(result.estimate),
+                  f"{_f(result.ci_low)} to {_f(result.ci_high)}", "100.00")
+    console.print(table)
+    if scale is not None:
+        console.print(f"back-transformed: {_f(scale['estimate'])} "
+                      f"({_f(scale['ci_low'])} to {_f(scale['ci_high'])})")
+    console.print(f"test for overall effect: statistic = {_f(result.statistic, 3)}, "
+                  f"p = {_f(result.pvalue, 4)}")
+    console.print(f"heterogeneity: Q = {_f(result.q, 3)} (df = {result.q_df}), "
+                  f"p = {_f(result.q_pvalue, 4)}, I² = {_f(result.i2, 1)}%, "
+                  f"tau² = {_f(result.tau2)}")
+    if result.pi_low is not None:
+        console.print(f"prediction interval: {_f(result.pi_low)} to {_f(result.pi_high)}")
+    if result.subgroup_test is not None:
+        t = result.subgroup_test
+        console.print(f"test for subgroup differences: Q = {_f(t.q, 3)} (df = {t.df}), "
+                      f"p = {_f(t.pvalue, 4)}")
+    for w in result.warnings:
+        console.print(f"[yellow]warning:[/] {w}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

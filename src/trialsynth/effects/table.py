@@ -1,0 +1,94 @@
+"""From arm-level columns to per-study effects (yi, vi), batch-first.
+
+Column names are the public ones of ``trialsynth pool``: dichotomous ``events_t, n_t, events_c,
+n_c``; continuous ``mean_t, sd_t, n_t, mean_c, sd_c, n_c``; generic ``yi, se``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from trialsynth._segments import FloatArray, IntArray
+from trialsynth.effects import binary, continuous, generic
+from trialsynth.effects.zero_cells import ZeroCellPolicy, apply_policy
+
+BINARY = ("RR", "OR", "RD", "PETO_OR")
+CONTINUOUS = ("MD", "SMD")
+MEASURES = (*BINARY, *CONTINUOUS, "GENERIC")
+RATIO = ("RR", "OR", "PETO_OR")
+
+COLUMNS: dict[str, tuple[str, ...]] = {
+    **{m: ("events_t", "n_t", "events_c", "n_c") for m in BINARY},
+    **{m: ("mean_t", "sd_t", "n_t", "mean_c", "sd_c", "n_c") for m in CONTINUOUS},
+    "GENERIC": ("yi", "se"),
+}
+
+_BINARY_EFFECT = {
+    "RR": binary.log_risk_ratio,
+    "OR": binary.log_odds_ratio,
+    "RD": binary.risk_difference,
+    "PETO_OR": binary.peto_log_odds_ratio,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Cells:
+    """2×2 cells a, b (experimental events, non-events), c, d (control)."""
+
+    a: FloatArray
+    b: FloatArray
+    c: FloatArray
+    d: FloatArray
+
+    @classmethod
+    def from_columns(cls, cols: Mapping[str, FloatArray]) -> Cells:
+        return cls(cols["events_t"], cols["n_t"] - cols["events_t"],
+                   cols["events_c"], cols["n_c"] - cols["events_c"])
+
+    def corrected(self, group: IntArray, n: int, policy: ZeroCellPolicy
+                  ) -> tuple[Cells, np.ndarray]:
+        a, b, c, d, keep = apply_policy(self.a, self.b, self.c, self.d, group, n, policy)
+        return Cells(a, b, c, d), keep
+
+
+@dataclass(frozen=True, slots=True)
+class Effects:
+    """Per-study effect ``yi`` with variance ``vi``; ``estimable`` is False where a study cannot
+    enter an inverse-variance analysis (dropped by the zero-cell policy, or yi/vi not finite)."""
+
+    yi: FloatArray
+    vi: FloatArray
+    estimable: np.ndarray
+
+
+def study_effects(measure: str, cols: Mapping[str, FloatArray], group: IntArray, n: int, *,
+                  zero_cells: ZeroCellPolicy, smd_correction: continuous.SmdCorrection = "exact",
+                  smd_variance: continuous.SmdVariance = "metafor") -> Effects:
+    """Per-study yi and vi for ``measure`` (log scale for ratio measures)."""
+    if measure in BINARY:
+        cells, keep = Cells.from_columns(cols).corrected(group, n, zero_cells)
+        yi, vi = _BINARY_EFFECT[measure](cells.a, cells.b, cells.c, cells.d)
+    elif measure == "MD":
+        keep = np.ones(group.shape, dtype=bool)
+        yi, vi = continuous.mean_difference(*(cols[c] for c in COLUMNS["MD"]))
+    elif measure == "SMD":
+        keep = np.ones(group.shape, dtype=bool)
+        yi, vi = continuous.standardized_mean_difference(
+            *(cols[c] for c in COLUMNS["SMD"]), correction=smd_correction, variance=smd_variance)
+    elif measure == "GENERIC":
+        keep = np.ones(group.shape, dtype=bool)
+        yi, vi = generic.from_se(cols["yi"], cols["se"])
+    else:
+        raise ValueError(f"unknown measure {measure!r}; expected one of {', '.join(MEASURES)}")
+    estimable = keep & np.isfinite(yi) & np.isfinite(vi) & (vi > 0)
+    return Effects(np.where(estimable, yi, np.nan), np.where(estimable, vi, np.nan), estimable)
+
+
+def participants(measure: str, cols: Mapping[str, FloatArray]) -> FloatArray:
+    """Participants per study (NaN where the input has no arm sizes)."""
+    if "n_t" in cols and "n_c" in cols:
+        return cols["n_t"] + cols["n_c"]
+    return np.full(len(next(iter(cols.values()))), np.nan)

@@ -1,0 +1,221 @@
+"""The batch engine: pool many meta-analyses in one call.
+
+Studies of all analyses sit in flat arrays with an analysis index ``group``; every step below is
+a vectorised kernel over all analyses at once. One meta-analysis is a batch of one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Literal
+
+import numpy as np
+
+from trialsynth._segments import FloatArray, IntArray, segment_count, segment_sum
+from trialsynth.conventions import METAFOR_CONVENTIONS, Conventions
+from trialsynth.effects.table import BINARY, Cells, participants, study_effects
+from trialsynth.pooling import heterogeneity as het
+from trialsynth.pooling.fixed import mantel_haenszel, peto
+from trialsynth.pooling.inference import hksj_se, interval, prediction_interval
+from trialsynth.pooling.tau2 import ESTIMATORS, dersimonian_laird
+
+COMMON = ("IV", "MH", "PETO")
+RANDOM = tuple(ESTIMATORS)
+METHODS = (*COMMON, *RANDOM, "MH_RANDOM")
+Hksj = bool | Literal["adhoc"]
+
+
+@dataclass(frozen=True, slots=True)
+class PooledBatch:
+    """Results of many analyses as arrays (one entry per analysis; per-study arrays flat)."""
+
+    k: np.ndarray
+    estimate: FloatArray
+    se: FloatArray
+    ci_low: FloatArray
+    ci_high: FloatArray
+    statistic: FloatArray
+    pvalue: FloatArray
+    df: FloatArray  # t degrees of freedom of the CI (NaN for Wald)
+    tau2: FloatArray
+    tau2_ci_low: FloatArray
+    tau2_ci_high: FloatArray
+    i2: FloatArray
+    i2_ci_low: FloatArray
+    i2_ci_high: FloatArray
+    h2: FloatArray
+    h2_ci_low: FloatArray
+    h2_ci_high: FloatArray
+    q: FloatArray
+    q_df: FloatArray
+    q_pvalue: FloatArray
+    pi_low: FloatArray
+    pi_high: FloatArray
+    participants: FloatArray
+    converged: np.ndarray
+    iterations: np.ndarray
+    tau2_ci_beyond: np.ndarray
+    # per study
+    yi: FloatArray = field(repr=False)
+    vi: FloatArray = field(repr=False)
+    weight: FloatArray = field(repr=False)  # percent within its analysis, NaN if not pooled
+    included: np.ndarray = field(repr=False)
+    group: IntArray = field(repr=False)
+
+    def analysis_fields(self) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(self) if f.name not in _STUDY_FIELDS)
+
+
+_STUDY_FIELDS = frozenset({"yi", "vi", "weight", "included", "group"})
+
+
+def _nan(n: int) -> FloatArray:
+    return np.full(n, np.nan)
+
+
+def pool_arrays(
+    measure: str,
+    method: str,
+    columns: Mapping[str, FloatArray],
+    group: IntArray,
+    n_groups: int,
+    *,
+    hksj: Hksj = False,
+    conventions: Conventions = METAFOR_CONVENTIONS,
+    confidence_level: float = 0.95,
+) -> PooledBatch:
+    """Pool every analysis of a batch with one method.
+
+    ``columns`` holds the public input columns as float arrays, ``group`` the analysis of each
+    study (0 … n_groups−1). See :func:`trialsynth.pool` for the meaning of the settings.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
+    if hksj and method not in RANDOM and method != "MH_RANDOM":
+        raise ValueError(f"HKSJ applies to random-effects methods, not to {method}")
+    if method in ("MH", "MH_RANDOM") and measure not in ("RR", "OR", "RD"):
+        raise ValueError(f"Mantel-Haenszel needs measure RR, OR or RD, not {measure}")
+    if method == "PETO" and measure != "PETO_OR":
+        raise ValueError(f"the Peto method pools measure PETO_OR, not {measure}")
+    group = np.asarray(group, dtype=np.intp)
+    cols = {k: np.asarray(v, dtype=np.float64) for k, v in columns.items()}
+    if method in ("MH", "PETO", "MH_RANDOM"):
+        return _pool_tables(measure, method, cols, group, n_groups, hksj, conventions,
+                            confidence_level)
+    eff = study_effects(measure, cols, group, n_groups, zero_cells=conventions.zero_cells,
+                        smd_correction=conventions.smd_correction,
+                        smd_variance=conventions.smd_variance)
+    return _pool_iv(measure, method, eff.yi, eff.vi, eff.estimable, participants(measure, cols),
+                    group, n_groups, hksj, conventions, confidence_level)
+
+
+def _pool_iv(measure: str, method: str, yi: FloatArray, vi: FloatArray, included: np.ndarray,
+             n_per_study: FloatArray, group: IntArray, n: int, hksj: Hksj,
+             conv: Conventions, level: float, center: FloatArray | None = None) -> PooledBatch:
+    """Inverse-variance common or random effects on the included studies."""
+    g = group[included]
+    y, v = yi[included], vi[included]
+    k = segment_count(g, n)
+    q_df = (k - 1).astype(np.float64)
+    q = het.cochran_q(y, v, g, n, center)
+    q = np.where(k >= 1, q, np.nan)
+    q_p = het.q_pvalue(q, q_df)
+    nan = _nan(n)
+    vt = het.typical_variance(v, g, n)
+    if method == "IV":
+        tau2_fit = None
+        tau2 = np.where(k >= 1, 0.0, np.nan)
+    else:
+        est_fn = ESTIMATORS["DL" if method == "MH_RANDOM" else method]
+        tau2_fit = (dersimonian_laird(y, v, g, n, center) if method == "MH_RANDOM"
+                    else est_fn(y, v, g, n))
+        tau2 = tau2_fit.tau2
+    w = 1 / (v + tau2[g])
+    est, sw = het.weighted_mean(y, w, g, n)
+    est = np.where(k >= 1, est, np.nan)
+    se = 1 / np.sqrt(sw)
+    df = None
+    if hksj:
+        se = hksj_se(y, w, est, sw, k, g, n, adhoc=hksj == "adhoc")
+        df = q_df
+    ci_low, ci_high, stat, p = interval(est, se, df, level)
+    if method == "IV":
+        i2, h2 = het.i2_from_q(q, q_df), het.h2_from_q(q, q_df)
+        t_lo = t_hi = i2_lo = i2_hi = h2_lo = h2_hi = pi_lo = pi_hi = nan
+        beyond = np.zeros(n, dtype=bool)
+        tau2_out = nan
+    else:
+        if conv.i2 == "q":
+            i2, h2 = het.i2_from_q(q, q_df), het.h2_from_q(q, q_df)
+        else:
+            i2, h2 = het.i2_from_tau2(tau2, vt), het.h2_from_tau2(tau2, vt)
+        t_lo, t_hi, beyond = het.q_profile_ci(y, v, g, n, tau2, level)
+        i2_lo, i2_hi = het.i2_from_tau2(t_lo, vt), het.i2_from_tau2(t_hi, vt)
+        h2_lo, h2_hi = het.h2_from_tau2(t_lo, vt), het.h2_from_tau2(t_hi, vt)
+        if conv.prediction_df == "k-2":
+            pi_lo, pi_hi = prediction_interval(est, se, tau2, k - 2.0, level)
+            pi_lo, pi_hi = np.where(k >= 3, pi_lo, np.nan), np.where(k >= 3, pi_hi, np.nan)
+        else:
+            pi_lo, pi_hi = prediction_interval(est, se, tau2, df, level)
+        tau2_out = tau2
+    weight = np.full(yi.shape, np.nan)
+    weight[included] = 100 * w / sw[g]
+    return PooledBatch(
+        k=k, estimate=est, se=se, ci_low=ci_low, ci_high=ci_high, statistic=stat, pvalue=p,
+        df=nan if df is None else df, tau2=tau2_out, tau2_ci_low=t_lo, tau2_ci_high=t_hi,
+        i2=np.where(k >= 1, i2, np.nan), i2_ci_low=i2_lo, i2_ci_high=i2_hi,
+        h2=np.where(k >= 1, h2, np.nan), h2_ci_low=h2_lo, h2_ci_high=h2_hi,
+        q=q, q_df=q_df, q_pvalue=q_p, pi_low=pi_lo, pi_high=pi_hi,
+        participants=segment_sum(np.nan_to_num(n_per_study[included]), g, n),
+        converged=np.ones(n, dtype=bool) if tau2_fit is None else tau2_fit.converged,
+        iterations=np.zeros(n, dtype=np.int64) if tau2_fit is None else tau2_fit.iterations,
+        tau2_ci_beyond=beyond, yi=yi, vi=vi, weight=weight, included=included, group=group,
+    )
+
+
+def _pool_tables(measure: str, method: str, cols: Mapping[str, FloatArray], group: IntArray,
+                 n: int, hksj: Hksj, conv: Conventions, level: float) -> PooledBatch:
+    """Mantel–Haenszel, Peto and RevMan's M-H random: pooled from the 2×2 tables."""
+    eff = study_effects(measure, cols, group, n, zero_cells=conv.mh_study_zero_cells)
+    raw = Cells.from_columns(cols)
+    cells, keep = raw.corrected(group, n, conv.mh_zero_cells)
+    g = group[keep]
+    a, b, c, d = cells.a[keep], cells.b[keep], cells.c[keep], cells.d[keep]
+    n_study = participants(measure, cols)
+    if method == "MH_RANDOM":
+        mh_est, _, _ = mantel_haenszel(measure, a, b, c, d, g, n, conv.rd_variance)
+        return _pool_iv(measure, "MH_RANDOM", eff.yi, eff.vi, eff.estimable, n_study, group,
+                        n, hksj, conv, level, center=mh_est)
+    k = segment_count(g, n)
+    q_g = group[eff.estimable]
+    k_yi = segment_count(q_g, n)
+    if method == "MH":
+        est, se, w = mantel_haenszel(measure, a, b, c, d, g, n, conv.rd_variance)
+        q = het.cochran_q(eff.yi[eff.estimable], eff.vi[eff.estimable], q_g, n, center=est)
+        q_df = (k_yi - 1).astype(np.float64)
+    else:
+        est, se, q, w, pos = peto(a, b, c, d, g, n)
+        q_df = (k_yi - 1).astype(np.float64)
+        q = np.where(segment_count(g[pos], n) > 1, q, 0.0)
+    est = np.where(k >= 1, est, np.nan)
+    ci_low, ci_high, stat, p = interval(est, se, None, level)
+    weight = np.full(group.shape, np.nan)
+    sw = segment_sum(w, g, n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        weight[keep] = 100 * w / sw[g]
+    nan = _nan(n)
+    i2, h2 = het.i2_from_q(q, q_df), het.h2_from_q(q, q_df)
+    return PooledBatch(
+        k=k, estimate=est, se=se, ci_low=ci_low, ci_high=ci_high, statistic=stat, pvalue=p,
+        df=nan, tau2=nan, tau2_ci_low=nan, tau2_ci_high=nan, i2=i2, i2_ci_low=nan,
+        i2_ci_high=nan, h2=h2, h2_ci_low=nan, h2_ci_high=nan, q=q, q_df=q_df,
+        q_pvalue=het.q_pvalue(q, q_df), pi_low=nan, pi_high=nan,
+        participants=segment_sum(np.nan_to_num(n_study[keep]), g, n),
+        converged=np.ones(n, dtype=bool), iterations=np.zeros(n, dtype=np.int64),
+        tau2_ci_beyond=np.zeros(n, dtype=bool), yi=eff.yi, vi=eff.vi, weight=weight,
+        included=keep, group=group,
+    )
+
+
+__all__ = ["BINARY", "METHODS", "PooledBatch", "pool_arrays"]

@@ -1,0 +1,119 @@
+"""Heterogeneity: Cochran's Q, I², H², the typical within-study variance and the Q-profile CI."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.stats import chi2
+
+from trialsynth._segments import FloatArray, IntArray, segment_count, segment_sum
+from trialsynth.pooling._roots import solve_decreasing
+
+
+def weighted_mean(yi: FloatArray, wi: FloatArray, group: IntArray, n: int
+                  ) -> tuple[FloatArray, FloatArray]:
+    """Inverse-variance weighted mean per analysis and the sum of weights."""
+    sw = segment_sum(wi, group, n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mu = segment_sum(wi * yi, group, n) / sw
+    return mu, sw
+
+
+def cochran_q(yi: FloatArray, vi: FloatArray, group: IntArray, n: int,
+              center: FloatArray | None = None) -> FloatArray:
+    """Q = Σ wᵢ(yᵢ − θ)², wᵢ = 1/vᵢ (Cochran 1954, Biometrics 10:101).
+
+    θ is the inverse-variance estimate unless ``center`` gives another (RevMan and metafor
+    centre Q on the Mantel–Haenszel estimate for M-H analyses; Deeks & Higgins 2010).
+    """
+    wi = 1 / vi
+    if center is None:
+        center, _ = weighted_mean(yi, wi, group, n)
+    return segment_sum(wi * (yi - center[group]) ** 2, group, n)
+
+
+def q_pvalue(q: FloatArray, df: FloatArray) -> FloatArray:
+    """Upper-tail χ² probability of Q on df degrees of freedom (NaN when df < 1)."""
+    with np.errstate(invalid="ignore"):
+        p = chi2.sf(q, df)
+    return np.where(df >= 1, p, np.nan)
+
+
+def typical_variance(vi: FloatArray, group: IntArray, n: int) -> FloatArray:
+    """ṽ = (k−1)·Σw / ((Σw)² − Σw²), wᵢ = 1/vᵢ (Higgins & Thompson 2002, Stat Med 21:1539, eq 9)."""
+    wi = 1 / vi
+    sw, sw2 = segment_sum(wi, group, n), segment_sum(wi**2, group, n)
+    k = segment_count(group, n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (k - 1) * sw / (sw**2 - sw2)  # Higgins & Thompson 2002 eq. 9
+
+
+def i2_from_tau2(tau2: FloatArray, vt: FloatArray) -> FloatArray:
+    """I² = 100·τ²/(τ² + ṽ) (Higgins & Thompson 2002 eq. 9–10; metafor ``rma.uni``; RevMan 2024)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return 100 * tau2 / (tau2 + vt)
+
+
+def h2_from_tau2(tau2: FloatArray, vt: FloatArray) -> FloatArray:
+    """H² = (τ² + ṽ)/ṽ (Higgins & Thompson 2002 eq. 9)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (tau2 + vt) / vt
+
+
+def i2_from_q(q: FloatArray, df: FloatArray) -> FloatArray:
+    """I² = max(0, 100·(Q − df)/Q) (Higgins & Thompson 2002 eq. 10; Higgins et al. 2003, BMJ)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        i2 = np.where(q > 0, 100 * (q - df) / q, 0.0)
+    return np.where(df >= 1, np.maximum(0.0, i2), 0.0)
+
+
+def h2_from_q(q: FloatArray, df: FloatArray) -> FloatArray:
+    """H² = Q/df (Higgins & Thompson 2002 eq. 6, squared)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(df >= 1, q / df, 1.0)
+
+
+def generalized_q(yi: FloatArray, vi: FloatArray, group: IntArray, n: int):
+    """Return f(τ²) → (Q(τ²), dQ/dτ²) for all analyses at once (Viechtbauer 2007 eq. 6)."""
+
+    def f(tau2: FloatArray) -> tuple[FloatArray, FloatArray]:
+        wi = 1 / (vi + tau2[group])
+        mu, _ = weighted_mean(yi, wi, group, n)
+        r2 = (yi - mu[group]) ** 2
+        return segment_sum(wi * r2, group, n), -segment_sum(wi**2 * r2, group, n)
+
+    return f
+
+
+def q_profile_ci(yi: FloatArray, vi: FloatArray, group: IntArray, n: int, tau2: FloatArray,
+                 confidence_level: float = 0.95) -> tuple[FloatArray, FloatArray, np.ndarray]:
+    """Q-profile confidence interval for τ² (Viechtbauer 2007, Stat Med 26:37, eq. 6–7).
+
+    The bounds solve Q(τ²) = χ²_{k−1; 1−α/2} (lower) and χ²_{k−1; α/2} (upper); a bound below 0 is
+    set to 0. As in metafor's ``confint.rma.uni``, the search runs on [0, max(100, 10·τ̂²)] and an
+    upper bound beyond that range is reported as the range's end with ``beyond`` set.
+    """
+    k = segment_count(group, n).astype(np.float64)
+    df = k - 1
+    alpha = 1 - confidence_level
+    ok = df >= 1
+    with np.errstate(invalid="ignore"):
+        crit_u = np.where(ok, chi2.isf(alpha / 2, np.maximum(df, 1)), np.nan)
+        crit_l = np.where(ok, chi2.ppf(alpha / 2, np.maximum(df, 1)), np.nan)
+    f = generalized_q(yi, vi, group, n)
+    zero = np.zeros(n)
+    tau2_max = np.maximum(100.0, 10 * np.nan_to_num(tau2))
+    q0, _ = f(zero)
+    qmax, _ = f(tau2_max)
+    # upper bound: Q(τ²) = lower critical value (metafor confint.rma.uni, "qp")
+    need_ub = ok & (q0 >= crit_l) & (qmax <= crit_l)
+    ub, _, _ = solve_decreasing(f, crit_l, zero, tau2_max, need_ub)
+    ub = np.where(ok & (q0 < crit_l), 0.0, ub)
+    beyond = ok & (q0 >= crit_l) & (qmax > crit_l)
+    ub = np.where(beyond, tau2_max, ub)
+    need_lb = ok & (q0 >= crit_u) & (qmax <= crit_u)
+    lb, _, _ = solve_decreasing(f, crit_u, zero, tau2_max, need_lb)
+    lb = np.where(ok & (q0 < crit_u), 0.0, lb)
+    lb = np.where(ok & (qmax > crit_u), tau2_max, lb)
+    lb = np.where(ok, lb, np.nan)
+    ub = np.where(ok, ub, np.nan)
+    return lb, ub, beyond

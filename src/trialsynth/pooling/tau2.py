@@ -1,0 +1,179 @@
+"""Between-study variance (τ²) estimators, one small function each, batch-first.
+
+Every estimator takes flat arrays ``yi, vi`` and the analysis index ``group`` and returns a
+:class:`Tau2Fit` with one τ² per analysis, truncated at 0, plus per-analysis convergence flags.
+Analyses with k = 1 get τ² = 0, as metafor does (``rma.uni``, method "k1").
+Formulas follow Veroniki et al. 2016 (Res Synth Methods 7:55, Appendix) and metafor's ``rma.uni``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from trialsynth._segments import FloatArray, IntArray, segment_count, segment_sum
+from trialsynth.pooling._roots import solve_decreasing
+from trialsynth.pooling.heterogeneity import cochran_q, generalized_q, weighted_mean
+
+THRESHOLD = 1e-12  # convergence on |Δτ²|; metafor's default is 1e-5, tightened for 1e-6 agreement
+MAXITER = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Tau2Fit:
+    """τ² per analysis with convergence information."""
+
+    tau2: FloatArray
+    converged: np.ndarray
+    iterations: np.ndarray
+
+
+def _closed_form(tau2: FloatArray, k: np.ndarray) -> Tau2Fit:
+    tau2 = np.where(k == 1, 0.0, np.maximum(0.0, tau2))
+    ok = k >= 1
+    return Tau2Fit(np.where(ok, tau2, np.nan), ok, np.zeros(tau2.shape, dtype=np.int64))
+
+
+def dersimonian_laird(yi: FloatArray, vi: FloatArray, group: IntArray, n: int,
+                      center: FloatArray | None = None) -> Tau2Fit:
+    """τ² = max(0, (Q − (k−1)) / (Σw − Σw²/Σw)), wᵢ = 1/vᵢ (DerSimonian & Laird 1986, eq. 8).
+
+    ``center`` replaces the inverse-variance estimate in Q: RevMan 5's "M-H, random" centres Q
+    on the Mantel–Haenszel estimate (Deeks & Higgins 2010, random-effects section).
+    """
+    wi = 1 / vi
+    sw, sw2 = segment_sum(wi, group, n), segment_sum(wi**2, group, n)
+    k = segment_count(group, n)
+    q = cochran_q(yi, vi, group, n, center)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tau2 = (q - (k - 1)) / (sw - sw2 / sw)  # DerSimonian & Laird 1986, eq. 8
+    return _closed_form(tau2, k)
+
+
+def hedges(yi: FloatArray, vi: FloatArray, group: IntArray, n: int) -> Tau2Fit:
+    """τ² = (Σ(yᵢ − ȳ)² − (1 − 1/k)Σvᵢ)/(k − 1), ȳ unweighted (Hedges 1983; Hedges & Olkin 1985)."""
+    k = segment_count(group, n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ybar = segment_sum(yi, group, n) / k
+        rss = segment_sum((yi - ybar[group]) ** 2, group, n)
+        tau2 = (rss - (1 - 1 / k) * segment_sum(vi, group, n)) / (k - 1)  # Hedges 1983 (HE)
+    return _closed_form(tau2, k)
+
+
+def sidik_jonkman(yi: FloatArray, vi: FloatArray, group: IntArray, n: int) -> Tau2Fit:
+    """τ² = τ₀²·Σwᵢ(yᵢ − μ̂_w)²/(k − 1), wᵢ = 1/(vᵢ + τ₀²), τ₀² = Σ(yᵢ − ȳ)²/k (Sidik & Jonkman 2005,
+    J Biopharm Stat 15:823, eq. 3–4; initial value as metafor ``rma.uni``)."""
+    k = segment_count(group, n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ybar = segment_sum(yi, group, n) / k
+        tau0 = segment_sum((yi - ybar[group]) ** 2, group, n) / k  # Sidik & Jonkman 2005, τ₀²
+        wi = 1 / (vi + tau0[group])
+        mu, _ = weighted_mean(yi, wi, group, n)
+        rss = segment_sum(wi * (yi - mu[group]) ** 2, group, n)
+        tau2 = tau0 * rss / (k - 1)  # Sidik & Jonkman 2005, eq. 4
+    return _closed_form(tau2, k)
+
+
+def paule_mandel(yi: FloatArray, vi: FloatArray, group: IntArray, n: int) -> Tau2Fit:
+    """τ² solving Σwᵢ(τ²)(yᵢ − μ̂(τ²))² = k − 1, or 0 if Q(0) < k − 1 (Paule & Mandel 1982;
+    DerSimonian & Kacker 2007, Contemp Clin Trials 28:105, eq. 6)."""
+    k = segment_count(group, n)
+    f = generalized_q(yi, vi, group, n)
+    target = (k - 1).astype(np.float64)
+    zero = np.zeros(n)
+    q0, _ = f(zero)
+    positive = (k >= 2) & (q0 > target)
+    hi = np.full(n, 100.0)
+    for _ in range(64):  # widen the bracket until Q(hi) < k − 1 (metafor stops at a fixed tau2.max)
+        qhi, _ = f(hi)
+        short = positive & (qhi > target)
+        if not short.any():
+            break
+        hi = np.where(short, hi * 4, hi)
+    root, conv, iters = solve_decreasing(f, target, zero, hi, positive)
+    tau2 = np.where(positive, root, 0.0)
+    converged = np.where(positive, conv, k >= 1)
+    return Tau2Fit(np.where(k >= 1, tau2, np.nan), converged, iters)
+
+
+def _fisher_scoring(yi: FloatArray, vi: FloatArray, group: IntArray, n: int,
+                    step: Callable[..., FloatArray]) -> Tau2Fit:
+    """Fisher scoring for ML, REML and EB, all analyses together (metafor ``rma.uni``):
+    start from the Hedges estimate, halve any step that would make τ² negative, stop when
+    |Δτ²| < THRESHOLD; each analysis keeps its own convergence flag."""
+    k = segment_count(group, n)
+
+    def ssum(v: FloatArray) -> FloatArray:
+        return segment_sum(v, group, n)
+
+    tau2 = hedges(yi, vi, group, n).tau2
+    active = k >= 2
+    tau2 = np.where(active, tau2, np.where(k == 1, 0.0, np.nan))
+    converged = k == 1
+    iters = np.zeros(n, dtype=np.int64)
+    for _ in range(MAXITER):
+        if not active.any():
+            break
+        wi = 1 / (vi + tau2[group])
+        sw = segment_sum(wi, group, n)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mu = segment_sum(wi * yi, group, n) / sw
+            adj = step(wi, (yi - mu[group]) ** 2, sw, k, ssum)
+            # step halving until τ² + adj ≥ 0 (metafor: while (tau2 + adj < tau2.min) adj <- adj/2)
+            halvings = np.ceil(np.log2(np.where(tau2 > 0, -adj / tau2, 1.0)))
+            adj = np.where(tau2 + adj < 0, np.where(tau2 > 0, adj / 2.0**halvings, 0.0), adj)
+        new = np.where(active, np.maximum(0.0, tau2 + adj), tau2)
+        change = np.abs(new - tau2)
+        iters = np.where(active, iters + 1, iters)
+        tau2 = new
+        now = active & (change < THRESHOLD)
+        converged |= now
+        active &= ~now & np.isfinite(tau2)
+    return Tau2Fit(tau2, converged, iters)
+
+
+SegmentSum = Callable[[FloatArray], FloatArray]
+
+
+def _ml_step(wi: FloatArray, r2: FloatArray, sw: FloatArray, k: np.ndarray,
+             ssum: SegmentSum) -> FloatArray:
+    """ML scoring step (Σw²r² − Σw)/Σw² (Hardy & Thompson 1996; Viechtbauer 2005, eq. 7)."""
+    return (ssum(wi**2 * r2) - sw) / ssum(wi**2)
+
+
+def _reml_step(wi: FloatArray, r2: FloatArray, sw: FloatArray, k: np.ndarray,
+               ssum: SegmentSum) -> FloatArray:
+    """REML scoring step (Σw²r² − tr P)/tr(P²), P = W − wwᵀ/Σw (Viechtbauer 2005, eq. 9)."""
+    sw2, sw3 = ssum(wi**2), ssum(wi**3)
+    tr_p = sw - sw2 / sw
+    tr_pp = sw2 - 2 * sw3 / sw + (sw2 / sw) ** 2
+    return (ssum(wi**2 * r2) - tr_p) / tr_pp
+
+
+def _eb_step(wi: FloatArray, r2: FloatArray, sw: FloatArray, k: np.ndarray,
+             ssum: SegmentSum) -> FloatArray:
+    """Empirical Bayes step (Q·k/(k−1) − k)/Σw (Morris 1983, JASA 78:47; Berkey et al. 1995)."""
+    return (ssum(wi * r2) * k / (k - 1) - k) / sw
+
+
+def _scored(step: Callable[..., FloatArray]) -> Callable[..., Tau2Fit]:
+    def estimator(yi: FloatArray, vi: FloatArray, group: IntArray, n: int) -> Tau2Fit:
+        return _fisher_scoring(yi, vi, group, n, step)
+    return estimator
+
+
+maximum_likelihood = _scored(_ml_step)
+restricted_maximum_likelihood = _scored(_reml_step)
+empirical_bayes = _scored(_eb_step)
+
+ESTIMATORS: dict[str, Callable[[FloatArray, FloatArray, IntArray, int], Tau2Fit]] = {
+    "DL": dersimonian_laird,
+    "REML": restricted_maximum_likelihood,
+    "ML": maximum_likelihood,
+    "PM": paule_mandel,
+    "HE": hedges,
+    "SJ": sidik_jonkman,
+    "EB": empirical_bayes,
+}
