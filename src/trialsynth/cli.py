@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -26,7 +26,7 @@ def main() -> None:
     """trialsynth: evidence synthesis validated against R metafor and RevMan."""
 
 
-class Measure(str, Enum):
+class Measure(StrEnum):
     RR = "RR"
     OR = "OR"
     RD = "RD"
@@ -36,7 +36,7 @@ class Measure(str, Enum):
     GENERIC = "GENERIC"
 
 
-class Method(str, Enum):
+class Method(StrEnum):
     IV = "IV"
     MH = "MH"
     PETO = "PETO"
