@@ -1,20 +1,18 @@
 """Conversions reviewers need while extracting continuous outcome data.
 
-Standard deviations from a standard error, a confidence interval, a t statistic or a P value
-(Cochrane Handbook v6 §6.5.2.2–6.5.2.3); mean and SD from a median with the range and/or the
-interquartile range (Wan et al. 2014 for the SD, Luo et al. 2018 for the mean); combining two
-groups into one (Handbook Table 6.5.a). Every function is vectorised: arguments broadcast
-against each other, scalars in give a ``float`` out, arrays in give an ``ndarray`` out. Bad
-input raises :class:`trialsynth.errors.DataError` (a ``ValueError``) naming the argument.
+SDs from a standard error, a confidence interval, a t statistic or a P value (Cochrane
+Handbook v6 §6.5.2.2–6.5.2.3); mean and SD from a median with the range and/or the IQR (mean:
+Luo et al. 2018; SD: Wan et al. 2014); combining two groups (Handbook Table 6.5.a). All
+functions are vectorised (arguments broadcast; scalars in give ``float``, arrays give
+``ndarray``) and raise :class:`trialsynth.errors.DataError`, a ``ValueError`` naming the
+argument, on bad input.
 
 References
 ----------
-Higgins JPT, Li T, Deeks JJ (eds). Chapter 6: Choosing effect measures and computing estimates
-of effect. Cochrane Handbook for Systematic Reviews of Interventions v6.x, §6.5.2.
-Wan X, Wang W, Liu J, Tong T (2014). Estimating the sample mean and standard deviation from the
-sample size, median, range and/or interquartile range. BMC Med Res Methodol 14:135.
-Luo D, Wan X, Liu J, Tong T (2018). Optimally estimating the sample mean from the sample size,
-median, mid-range, and/or mid-quartile range. Stat Methods Med Res 27(6):1785–1805.
+Higgins JPT, Li T, Deeks JJ (eds). Chapter 6. Cochrane Handbook for Systematic Reviews of
+Interventions v6.x, §6.5.2.
+Wan X, Wang W, Liu J, Tong T (2014). BMC Med Res Methodol 14:135.
+Luo D, Wan X, Liu J, Tong T (2018). Stat Methods Med Res 27(6):1785–1805.
 """
 
 from __future__ import annotations
@@ -76,8 +74,9 @@ def _check_n(**ns: NDArray) -> None:
         _check(n < 2, name, f"{name} must be at least 2", **{name: n})
 
 
-def _check_nonnegative(name: str, x: NDArray) -> None:
-    _check(x < 0, name, f"{name} must be non-negative", **{name: x})
+def _check_nonnegative(**xs: NDArray) -> None:
+    for name, x in xs.items():
+        _check(x < 0, name, f"{name} must be non-negative", **{name: x})
 
 
 def _check_order(*pairs: tuple[str, NDArray]) -> None:
@@ -109,10 +108,8 @@ def sd_from_se(se: ArrayLike, n: ArrayLike) -> FloatOrArray:
 
     Parameters
     ----------
-    se : array_like
-        Standard error of the group mean (≥ 0).
-    n : array_like
-        Number of participants in the group (≥ 2).
+    se, n : array_like
+        Standard error of the group mean (≥ 0) and number of participants (≥ 2).
 
     Returns
     -------
@@ -120,7 +117,7 @@ def sd_from_se(se: ArrayLike, n: ArrayLike) -> FloatOrArray:
         SD = SE·√n (Cochrane Handbook v6 §6.5.2.2).
     """
     se, n = _arrays(se=se, n=n)
-    _check_nonnegative("se", se)
+    _check_nonnegative(se=se)
     _check_n(n=n)
     return _out(se * np.sqrt(n))  # Handbook v6 §6.5.2.2: SD = SE × √N
 
@@ -131,10 +128,8 @@ def sd_from_ci(lower: ArrayLike, upper: ArrayLike, n: ArrayLike, level: ArrayLik
 
     Parameters
     ----------
-    lower, upper : array_like
-        Limits of the (symmetric) confidence interval of the mean; ``lower ≤ upper``.
-    n : array_like
-        Number of participants in the group (≥ 2).
+    lower, upper, n : array_like
+        Limits (lower ≤ upper) of the symmetric CI of the mean; group size n ≥ 2.
     level : array_like, default 0.95
         Confidence level, strictly between 0 and 1.
     distribution : {"auto", "t", "normal"}, default "auto"
@@ -159,10 +154,8 @@ def sd_from_se_diff(se: ArrayLike, n1: ArrayLike, n2: ArrayLike) -> FloatOrArray
 
     Parameters
     ----------
-    se : array_like
-        Standard error of the mean difference (≥ 0).
-    n1, n2 : array_like
-        Group sizes (≥ 2 each).
+    se, n1, n2 : array_like
+        Standard error of the mean difference (≥ 0); group sizes (≥ 2 each).
 
     Returns
     -------
@@ -171,7 +164,7 @@ def sd_from_se_diff(se: ArrayLike, n1: ArrayLike, n2: ArrayLike) -> FloatOrArray
         (Handbook v6 §6.5.2.3).
     """
     se, n1, n2 = _arrays(se=se, n1=n1, n2=n2)
-    _check_nonnegative("se", se)
+    _check_nonnegative(se=se)
     _check_n(n1=n1, n2=n2)
     return _out(se / np.sqrt(1 / n1 + 1 / n2))  # Handbook v6 §6.5.2.3: SD = SE/√(1/N_E + 1/N_C)
 
@@ -182,10 +175,8 @@ def sd_from_ci_diff(lower: ArrayLike, upper: ArrayLike, n1: ArrayLike, n2: Array
 
     Parameters
     ----------
-    lower, upper : array_like
-        Limits of the CI of the mean difference; ``lower ≤ upper``.
-    n1, n2 : array_like
-        Group sizes (≥ 2 each).
+    lower, upper, n1, n2 : array_like
+        Limits (lower ≤ upper) of the CI of the mean difference; group sizes (≥ 2 each).
     level : array_like, default 0.95
         Confidence level, strictly between 0 and 1.
     distribution : {"auto", "t", "normal"}, default "auto"
@@ -212,10 +203,8 @@ def sd_from_t(mean_difference: ArrayLike, t: ArrayLike, n1: ArrayLike,
 
     Parameters
     ----------
-    mean_difference : array_like
-        Difference in means that the t test compared.
-    t : array_like
-        The (pooled-variance) t statistic; non-zero. Signs are ignored.
+    mean_difference, t : array_like
+        Difference in means and its (pooled-variance) t statistic (non-zero); signs ignored.
     n1, n2 : array_like
         Group sizes (≥ 2 each).
 
@@ -237,13 +226,9 @@ def sd_from_p(mean_difference: ArrayLike, p: ArrayLike, n1: ArrayLike, n2: Array
 
     Parameters
     ----------
-    mean_difference : array_like
-        Difference in means that the t test compared.
-    p : array_like
-        Exact P value, strictly between 0 and 1. For a report such as "P < 0.05" the Handbook
-        suggests the limit (0.05) as a conservative choice.
-    n1, n2 : array_like
-        Group sizes (≥ 2 each).
+    mean_difference, p, n1, n2 : array_like
+        Difference in means; its exact P value in (0, 1) (for "P < 0.05" the Handbook suggests
+        the limit 0.05 as a conservative choice); group sizes (≥ 2 each).
     two_sided : bool, default True
         Whether ``p`` is two-sided (the usual report).
 
@@ -263,10 +248,18 @@ def sd_from_p(mean_difference: ArrayLike, p: ArrayLike, n1: ArrayLike, n2: Array
 
 # ------------------------------------------------ median, range and IQR (Wan 2014, Luo 2018)
 def wan_xi(n: ArrayLike) -> FloatOrArray:
-    """ξ(n) = 2Φ⁻¹((n − 0.375)/(n + 0.25)), the expected range of n standard normals.
+    """Expected range of n standard normal values, Blom's approximation used by Wan et al.
 
-    Blom's approximation that Wan et al. 2014 use in their eqs. (9) and (13); their Table 1
-    lists the exact values for n ≤ 50. ``n`` must be at least 2.
+    Parameters
+    ----------
+    n : array_like
+        Sample size (≥ 2).
+
+    Returns
+    -------
+    float or ndarray
+        ξ(n) = 2Φ⁻¹((n − 0.375)/(n + 0.25)) (Wan et al. 2014, eqs. 9 and 13; their Table 1
+        lists the exact values for n ≤ 50).
     """
     (n,) = _arrays(n=n)
     _check_n(n=n)
@@ -274,10 +267,18 @@ def wan_xi(n: ArrayLike) -> FloatOrArray:
 
 
 def wan_eta(n: ArrayLike) -> FloatOrArray:
-    """η(n) = 2Φ⁻¹((0.75n − 0.125)/(n + 0.25)), the expected IQR of n standard normals.
+    """Expected IQR of n standard normal values, Blom's approximation used by Wan et al.
 
-    Blom's approximation that Wan et al. 2014 use in their eqs. (13) and (16); their Table 2
-    lists the exact values for n = 4Q + 1, Q ≤ 50. ``n`` must be at least 2.
+    Parameters
+    ----------
+    n : array_like
+        Sample size (≥ 2).
+
+    Returns
+    -------
+    float or ndarray
+        η(n) = 2Φ⁻¹((0.75n − 0.125)/(n + 0.25)) (Wan et al. 2014, eqs. 13 and 16; their
+        Table 2 lists the exact values for n = 4Q + 1, Q ≤ 50).
     """
     (n,) = _arrays(n=n)
     _check_n(n=n)
@@ -285,10 +286,17 @@ def wan_eta(n: ArrayLike) -> FloatOrArray:
 
 
 def sd_from_range(minimum: ArrayLike, maximum: ArrayLike, n: ArrayLike) -> FloatOrArray:
-    """SD from the range (scenario {min, median, max}; Wan's C1, Luo's S1).
+    """SD from the range: scenario {min, median, max} (Wan's C1 = Luo's S1).
 
-    Returns S ≈ (max − min)/ξ(n), ξ(n) = 2Φ⁻¹((n − 0.375)/(n + 0.25)) (Wan et al. 2014,
-    eq. 9). Assumes roughly normal data. ``minimum ≤ maximum``, ``n ≥ 2``.
+    Parameters
+    ----------
+    minimum, maximum, n : array_like
+        Sample minimum ≤ maximum, and size n ≥ 2. Data are assumed roughly normal.
+
+    Returns
+    -------
+    float or ndarray
+        S ≈ (max − min)/ξ(n), ξ(n) = 2Φ⁻¹((n − 0.375)/(n + 0.25)) (Wan et al. 2014, eq. 9).
     """
     a, b, n = _arrays(minimum=minimum, maximum=maximum, n=n)
     _check_order(("minimum", a), ("maximum", b))
@@ -296,10 +304,18 @@ def sd_from_range(minimum: ArrayLike, maximum: ArrayLike, n: ArrayLike) -> Float
 
 
 def sd_from_iqr(q1: ArrayLike, q3: ArrayLike, n: ArrayLike) -> FloatOrArray:
-    """SD from the interquartile range (scenario {q1, median, q3}; Wan's C3, Luo's S2).
+    """SD from the interquartile range: scenario {q1, median, q3} (Wan's C3 = Luo's S2).
 
-    Returns S ≈ (q3 − q1)/η(n), η(n) = 2Φ⁻¹((0.75n − 0.125)/(n + 0.25)) (Wan et al. 2014,
-    eq. 16). ``q1 ≤ q3``, ``n ≥ 2``.
+    Parameters
+    ----------
+    q1, q3, n : array_like
+        First quartile ≤ third quartile, and sample size n ≥ 2.
+
+    Returns
+    -------
+    float or ndarray
+        S ≈ (q3 − q1)/η(n), η(n) = 2Φ⁻¹((0.75n − 0.125)/(n + 0.25)) (Wan et al. 2014,
+        eq. 16).
     """
     q1, q3, n = _arrays(q1=q1, q3=q3, n=n)
     _check_order(("q1", q1), ("q3", q3))
@@ -308,10 +324,18 @@ def sd_from_iqr(q1: ArrayLike, q3: ArrayLike, n: ArrayLike) -> FloatOrArray:
 
 def sd_from_range_iqr(minimum: ArrayLike, q1: ArrayLike, q3: ArrayLike, maximum: ArrayLike,
                       n: ArrayLike) -> FloatOrArray:
-    """SD from range and IQR together (five-number summary; Wan's C2, Luo's S3).
+    """SD from the five-number summary (Wan's C2 = Luo's S3).
 
-    Returns S ≈ (max − min)/(2ξ(n)) + (q3 − q1)/(2η(n)) (Wan et al. 2014, eq. 13), with ξ and
-    η as in :func:`wan_xi` and :func:`wan_eta`. ``minimum ≤ q1 ≤ q3 ≤ maximum``, ``n ≥ 2``.
+    Parameters
+    ----------
+    minimum, q1, q3, maximum, n : array_like
+        minimum ≤ q1 ≤ q3 ≤ maximum, and sample size n ≥ 2.
+
+    Returns
+    -------
+    float or ndarray
+        S ≈ (max − min)/(2ξ(n)) + (q3 − q1)/(2η(n)) (Wan et al. 2014, eq. 13), ξ and η as in
+        :func:`wan_xi` and :func:`wan_eta`.
     """
     a, q1, q3, b, n = _arrays(minimum=minimum, q1=q1, q3=q3, maximum=maximum, n=n)
     _check_order(("minimum", a), ("q1", q1), ("q3", q3), ("maximum", b))
@@ -322,8 +346,15 @@ def mean_from_range(minimum: ArrayLike, median: ArrayLike, maximum: ArrayLike,
                     n: ArrayLike) -> FloatOrArray:
     """Mean from the median and range (Luo et al. 2018, scenario S1).
 
-    Returns X̄ ≈ w·(min + max)/2 + (1 − w)·median with w = 4/(4 + n^0.75).
-    ``minimum ≤ median ≤ maximum``, ``n ≥ 2``.
+    Parameters
+    ----------
+    minimum, median, maximum, n : array_like
+        minimum ≤ median ≤ maximum, and sample size n ≥ 2.
+
+    Returns
+    -------
+    float or ndarray
+        X̄ ≈ w·(min + max)/2 + (1 − w)·median, w = 4/(4 + n^0.75) (Luo et al. 2018).
     """
     a, m, b, n = _arrays(minimum=minimum, median=median, maximum=maximum, n=n)
     _check_order(("minimum", a), ("median", m), ("maximum", b))
@@ -335,8 +366,15 @@ def mean_from_range(minimum: ArrayLike, median: ArrayLike, maximum: ArrayLike,
 def mean_from_iqr(q1: ArrayLike, median: ArrayLike, q3: ArrayLike, n: ArrayLike) -> FloatOrArray:
     """Mean from the median and quartiles (Luo et al. 2018, scenario S2).
 
-    Returns X̄ ≈ w·(q1 + q3)/2 + (1 − w)·median with w = 0.7 + 0.39/n.
-    ``q1 ≤ median ≤ q3``, ``n ≥ 2``.
+    Parameters
+    ----------
+    q1, median, q3, n : array_like
+        q1 ≤ median ≤ q3, and sample size n ≥ 2.
+
+    Returns
+    -------
+    float or ndarray
+        X̄ ≈ w·(q1 + q3)/2 + (1 − w)·median, w = 0.7 + 0.39/n (Luo et al. 2018).
     """
     q1, m, q3, n = _arrays(q1=q1, median=median, q3=q3, n=n)
     _check_order(("q1", q1), ("median", m), ("q3", q3))
@@ -349,9 +387,16 @@ def mean_from_range_iqr(minimum: ArrayLike, q1: ArrayLike, median: ArrayLike, q3
                         maximum: ArrayLike, n: ArrayLike) -> FloatOrArray:
     """Mean from the five-number summary (Luo et al. 2018, scenario S3).
 
-    Returns X̄ ≈ w1·(min + max)/2 + w2·(q1 + q3)/2 + (1 − w1 − w2)·median with
-    w1 = 2.2/(2.2 + n^0.75) and w2 = 0.7 − 0.72/n^0.55.
-    ``minimum ≤ q1 ≤ median ≤ q3 ≤ maximum``, ``n ≥ 2``.
+    Parameters
+    ----------
+    minimum, q1, median, q3, maximum, n : array_like
+        minimum ≤ q1 ≤ median ≤ q3 ≤ maximum, and sample size n ≥ 2.
+
+    Returns
+    -------
+    float or ndarray
+        X̄ ≈ w1·(min + max)/2 + w2·(q1 + q3)/2 + (1 − w1 − w2)·median with
+        w1 = 2.2/(2.2 + n^0.75), w2 = 0.7 − 0.72/n^0.55 (Luo et al. 2018).
     """
     a, q1, m, q3, b, n = _arrays(minimum=minimum, q1=q1, median=median, q3=q3, maximum=maximum,
                                  n=n)
@@ -360,43 +405,6 @@ def mean_from_range_iqr(minimum: ArrayLike, q1: ArrayLike, median: ArrayLike, q3
     w1 = 2.2 / (2.2 + n**0.75)  # Luo 2018, scenario S3 weight of the mid-range
     w2 = 0.7 - 0.72 / n**0.55  # Luo 2018, scenario S3 weight of the mid-quartile range
     return _out(w1 * (a + b) / 2 + w2 * (q1 + q3) / 2 + (1 - w1 - w2) * m)  # Luo 2018, eq. (15)
-
-
-def mean_sd_from_median(median: ArrayLike, n: ArrayLike, *, q1: ArrayLike | None = None,
-                        q3: ArrayLike | None = None, minimum: ArrayLike | None = None,
-                        maximum: ArrayLike | None = None) -> tuple[FloatOrArray, FloatOrArray]:
-    """Mean and SD from a median with the IQR and/or the range, choosing the scenario.
-
-    Parameters
-    ----------
-    median, n : array_like
-        Sample median and size (n ≥ 2).
-    q1, q3 : array_like, optional
-        First and third quartiles; give both or neither.
-    minimum, maximum : array_like, optional
-        Sample minimum and maximum; give both or neither.
-
-    Returns
-    -------
-    (mean, sd) : tuple of float or ndarray
-        Luo et al. 2018 mean and Wan et al. 2014 SD for whichever of {range}, {IQR},
-        {range and IQR} was given (:func:`mean_from_range`/:func:`sd_from_range`,
-        :func:`mean_from_iqr`/:func:`sd_from_iqr`,
-        :func:`mean_from_range_iqr`/:func:`sd_from_range_iqr`).
-    """
-    pairs = (("q1", q1, "q3", q3), ("minimum", minimum, "maximum", maximum))
-    for lo_name, lo, hi_name, hi in pairs:
-        if (lo is None) != (hi is None):
-            missing = hi_name if hi is None else lo_name
-            _fail(missing, f"{lo_name} and {hi_name} must be given together ({missing} is missing)")
-    if q1 is None and minimum is None:
-        _fail("q1", "give the quartiles (q1, q3), the range (minimum, maximum), or both")
-    if minimum is None:
-        return mean_from_iqr(q1, median, q3, n), sd_from_iqr(q1, q3, n)
-    if q1 is None:
-        return mean_from_range(minimum, median, maximum, n), sd_from_range(minimum, maximum, n)
-    return (mean_from_range_iqr(minimum, q1, median, q3, maximum, n),
-            sd_from_range_iqr(minimum, q1, q3, maximum, n))
 
 
 # ------------------------------------------------------------------------- combining groups
@@ -420,8 +428,7 @@ def combine_groups(n1: ArrayLike, mean1: ArrayLike, sd1: ArrayLike, n2: ArrayLik
     """
     n1, m1, sd1, n2, m2, sd2 = _arrays(n1=n1, mean1=mean1, sd1=sd1, n2=n2, mean2=mean2, sd2=sd2)
     _check_n(n1=n1, n2=n2)
-    _check_nonnegative("sd1", sd1)
-    _check_nonnegative("sd2", sd2)
+    _check_nonnegative(sd1=sd1, sd2=sd2)
     n = n1 + n2  # Handbook v6 Table 6.5.a: N = N1 + N2
     mean = (n1 * m1 + n2 * m2) / n  # Handbook v6 Table 6.5.a: M = (N1M1 + N2M2)/(N1 + N2)
     # M1² + M2² − 2·M1·M2 of Table 6.5.a written as (M1 − M2)², which avoids cancellation

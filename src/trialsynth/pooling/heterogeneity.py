@@ -6,7 +6,7 @@ import numpy as np
 from scipy.stats import chi2
 
 from trialsynth._segments import FloatArray, IntArray, segment_count, segment_sum
-from trialsynth.pooling._roots import solve_decreasing
+from trialsynth.pooling._roots import solve_q
 
 
 def weighted_mean(yi: FloatArray, wi: FloatArray, group: IntArray, n: int
@@ -106,12 +106,12 @@ def q_profile_ci(yi: FloatArray, vi: FloatArray, group: IntArray, n: int, tau2: 
     qmax, _ = f(tau2_max)
     # upper bound: Q(τ²) = lower critical value (metafor confint.rma.uni, "qp")
     need_ub = ok & (q0 >= crit_l) & (qmax <= crit_l)
-    ub, _, _ = solve_decreasing(f, crit_l, zero, tau2_max, need_ub)
+    ub, _, _ = solve_q(yi, vi, group, n, crit_l, zero, tau2_max, need_ub)
     ub = np.where(ok & (q0 < crit_l), 0.0, ub)
     beyond = ok & (q0 >= crit_l) & (qmax > crit_l)
     ub = np.where(beyond, tau2_max, ub)
     need_lb = ok & (q0 >= crit_u) & (qmax <= crit_u)
-    lb, _, _ = solve_decreasing(f, crit_u, zero, tau2_max, need_lb)
+    lb, _, _ = solve_q(yi, vi, group, n, crit_u, zero, tau2_max, need_lb)
     lb = np.where(ok & (q0 < crit_u), 0.0, lb)
     lb = np.where(ok & (qmax > crit_u), tau2_max, lb)
     lb = np.where(ok, lb, np.nan)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from trialsynth._segments import FloatArray, IntArray, segment_count, segment_sum
-from trialsynth.pooling._roots import solve_decreasing
+from trialsynth.pooling._roots import ActiveSet, solve_q
 from trialsynth.pooling.heterogeneity import cochran_q, generalized_q, weighted_mean
 
 THRESHOLD = 1e-12  # convergence on |Δτ²|; metafor's default is 1e-5, tightened for 1e-6 agreement
@@ -92,46 +92,110 @@ def paule_mandel(yi: FloatArray, vi: FloatArray, group: IntArray, n: int) -> Tau
         if not short.any():
             break
         hi = np.where(short, hi * 4, hi)
-    root, conv, iters = solve_decreasing(f, target, zero, hi, positive)
+    root, conv, iters = solve_q(yi, vi, group, n, target, zero, hi, positive)
     tau2 = np.where(positive, root, 0.0)
     converged = np.where(positive, conv, k >= 1)
     return Tau2Fit(np.where(k >= 1, tau2, np.nan), converged, iters)
 
 
+SCORING_ITERATIONS = 50  # Fisher scoring steps before the bracketed fallback takes over
+
+
 def _fisher_scoring(yi: FloatArray, vi: FloatArray, group: IntArray, n: int,
                     step: Callable[..., FloatArray]) -> Tau2Fit:
-    """Fisher scoring for ML, REML and EB, all analyses together (metafor ``rma.uni``):
-    start from the Hedges estimate, halve any step that would make τ² negative, stop when
-    |Δτ²| < THRESHOLD; each analysis keeps its own convergence flag."""
+    """Fisher scoring for ML, REML and EB, all analyses together (metafor ``rma.uni``).
+
+    Start from the Hedges estimate, halve any step that would make τ² negative, stop when
+    |Δτ²| < THRESHOLD·max(1, τ²). Fisher scoring can oscillate without converging (metafor then
+    stops with an error); analyses still unconverged after SCORING_ITERATIONS steps are finished
+    by a bracketed root search on the same estimating equation (``step`` = 0), which converges
+    whenever a root exists. Converged analyses leave the working arrays.
+    """
     k = segment_count(group, n)
-
-    def ssum(v: FloatArray) -> FloatArray:
-        return segment_sum(v, group, n)
-
     tau2 = hedges(yi, vi, group, n).tau2
     active = k >= 2
     tau2 = np.where(active, tau2, np.where(k == 1, 0.0, np.nan))
     converged = k == 1
     iters = np.zeros(n, dtype=np.int64)
-    for _ in range(MAXITER):
+    studies = ActiveSet(yi, vi, group, active)
+    for _ in range(SCORING_ITERATIONS):
         if not active.any():
             break
-        wi = 1 / (vi + tau2[group])
-        sw = segment_sum(wi, group, n)
+        adj = _step_at(studies, tau2, n, k, step)
         with np.errstate(divide="ignore", invalid="ignore"):
-            mu = segment_sum(wi * yi, group, n) / sw
-            adj = step(wi, (yi - mu[group]) ** 2, sw, k, ssum)
             # step halving until τ² + adj ≥ 0 (metafor: while (tau2 + adj < tau2.min) adj <- adj/2)
             halvings = np.ceil(np.log2(np.where(tau2 > 0, -adj / tau2, 1.0)))
             adj = np.where(tau2 + adj < 0, np.where(tau2 > 0, adj / 2.0**halvings, 0.0), adj)
         new = np.where(active, np.maximum(0.0, tau2 + adj), tau2)
         change = np.abs(new - tau2)
-        iters = np.where(active, iters + 1, iters)
+        iters += active
         tau2 = new
-        now = active & (change < THRESHOLD)
+        now = active & (change < THRESHOLD * np.maximum(1.0, tau2))
         converged |= now
         active &= ~now & np.isfinite(tau2)
+        studies.refresh(active)
+    if active.any():
+        root, ok, extra = _bracketed(studies, n, k, step, active)
+        tau2 = np.where(active, root, tau2)
+        converged |= ok
+        iters += extra
     return Tau2Fit(tau2, converged, iters)
+
+
+def _step_at(studies: ActiveSet, tau2: FloatArray, n: int, k: np.ndarray,
+             step: Callable[..., FloatArray]) -> FloatArray:
+    """The scoring step of every active analysis at ``tau2`` (its sign is the score's)."""
+    g = studies.group
+
+    def ssum(v: FloatArray) -> FloatArray:
+        return np.bincount(g, weights=v, minlength=n)
+
+    wi = 1 / (studies.vi + tau2[g])
+    sw = ssum(wi)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mu = ssum(wi * studies.yi) / sw
+        return step(wi, (studies.yi - mu[g]) ** 2, sw, k, ssum)
+
+
+def _bracketed(studies: ActiveSet, n: int, k: np.ndarray, step: Callable[..., FloatArray],
+               active: np.ndarray) -> tuple[FloatArray, np.ndarray, np.ndarray]:
+    """Root of the estimating equation on [0, hi] by the Illinois variant of regula falsi
+    (Dowell & Jarratt 1971, BIT 11:168), vectorised; τ² = 0 where the score at 0 is ≤ 0."""
+    lo, hi = np.zeros(n), np.full(n, 1.0)
+    f_lo = _step_at(studies, lo, n, k, step)
+    at_zero = active & ~(f_lo > 0)
+    todo = active & ~at_zero
+    f_hi = _step_at(studies, hi, n, k, step)
+    for _ in range(200):  # widen until the score changes sign
+        grow = todo & (f_hi > 0)
+        if not grow.any():
+            break
+        hi = np.where(grow, hi * 4, hi)
+        f_hi = np.where(grow, _step_at(studies, hi, n, k, step), f_hi)
+    converged = at_zero.copy()
+    iters = np.zeros(n, dtype=np.int64)
+    x = np.zeros(n)
+    side = np.zeros(n)
+    for _ in range(MAXITER):
+        if not todo.any():
+            break
+        with np.errstate(divide="ignore", invalid="ignore"):
+            x = np.where(todo, (lo * f_hi - hi * f_lo) / (f_hi - f_lo), x)
+        x = np.where(todo & ~np.isfinite(x), 0.5 * (lo + hi), x)
+        fx = _step_at(studies, x, n, k, step)
+        right = todo & (fx > 0)  # root lies right of x
+        left = todo & ~right
+        lo, f_lo = np.where(right, x, lo), np.where(right, fx, f_lo)
+        hi, f_hi = np.where(left, x, hi), np.where(left, fx, f_hi)
+        # Illinois: halve the retained end's value when the same end is kept twice
+        f_hi = np.where(right & (side > 0), f_hi / 2, f_hi)
+        f_lo = np.where(left & (side < 0), f_lo / 2, f_lo)
+        side = np.where(right, 1.0, np.where(left, -1.0, side))
+        iters += todo
+        now = todo & (((hi - lo) <= THRESHOLD * np.maximum(1.0, hi)) | (fx == 0))
+        converged |= now
+        todo &= ~now
+    return np.where(at_zero, 0.0, x), converged, iters
 
 
 SegmentSum = Callable[[FloatArray], FloatArray]

@@ -1,0 +1,358 @@
+"""A review read from a RevMan export: its analyses, their study rows, and the settings inferred
+from RevMan's own stored per-study numbers.
+
+RevMan Web's "data rows" export does not say which effect measure or pooling method an analysis
+used. We infer both by recomputation and say so: the measure is the one whose per-study effects
+reproduce RevMan's stored ``Mean`` column, the method the one whose per-study weights reproduce the
+stored ``Weight`` column (all under RevMan's conventions, :data:`REVMAN_CONVENTIONS`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from trialsynth._segments import FloatArray, IntArray
+from trialsynth.conventions import REVMAN_CONVENTIONS
+from trialsynth.pooling.batch import pool_arrays
+
+DataType = Literal["dichotomous", "continuous", "generic"]
+DATA_TYPES: tuple[DataType, ...] = ("continuous", "dichotomous", "generic")  # fallback priority
+MEASURES: dict[str, tuple[str, ...]] = {
+    "dichotomous": ("RR", "OR", "RD", "PETO_OR"),
+    "continuous": ("MD", "SMD"),
+    "generic": ("GENERIC", "GENERIC_LOG"),  # GENERIC_LOG: entered on the log scale, shown as ratio
+}
+METHODS: dict[str, tuple[str, ...]] = {  # methods RevMan offers per measure
+    **{m: ("IV", "DL", "MH", "MH_RANDOM") for m in ("RR", "OR", "RD")},
+    "PETO_OR": ("PETO",),
+    **{m: ("IV", "DL") for m in ("MD", "SMD", "GENERIC", "GENERIC_LOG")},
+}
+# RevMan 5 defaults for a new outcome (used only when the file carries no evidence at all)
+DEFAULT_MEASURE = {"dichotomous": "RR", "continuous": "MD", "generic": "GENERIC"}
+DEFAULT_METHOD = {"dichotomous": "MH", "continuous": "IV", "generic": "IV"}
+COMMON_METHODS = ("IV", "MH", "PETO")
+EFFECT_TOL = 1e-4  # |ours − stored| / max(1, |stored|) for an effect to count as reproduced
+WEIGHT_TOL = 1e-4  # percentage points for a weight to count as reproduced
+LOG_SCALE = ("RR", "OR", "PETO_OR", "GENERIC_LOG")
+
+
+def pool_measure(measure: str) -> str:
+    """The measure name :func:`trialsynth.pool` understands."""
+    return "GENERIC" if measure == "GENERIC_LOG" else measure
+
+
+def to_display(measure: str, values: FloatArray) -> FloatArray:
+    """From the analysis scale to RevMan's display scale (ratios on the natural scale)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.exp(values) if measure in LOG_SCALE else np.asarray(values, dtype=np.float64)
+
+
+@dataclass(frozen=True, slots=True)
+class Inferred:
+    """Settings of one analysis inferred from RevMan's stored per-study numbers.
+
+    ``evidence`` holds, per candidate, how far its per-study effects (``measure``) and weights
+    (``method``) are from RevMan's, and how each choice was made (``decided_by``).
+    """
+
+    data_type: DataType
+    measure: str
+    method: str
+    weight_max_abs_diff: float | None
+    evidence: dict[str, Any] = field(repr=False)
+    notes: tuple[str, ...] = ()
+    conventions: str = "revman"
+    inferred: bool = True
+
+    @property
+    def model(self) -> str:
+        return "common" if self.method in COMMON_METHODS else "random"
+
+    @property
+    def scale(self) -> str:
+        return "log" if self.measure in LOG_SCALE else "identity"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"inferred": self.inferred, "data_type": self.data_type, "measure": self.measure,
+                "method": self.method, "model": self.model, "scale": self.scale,
+                "conventions": self.conventions,
+                "weight_max_abs_diff": self.weight_max_abs_diff, "notes": list(self.notes),
+                "evidence": self.evidence}
+
+
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    """One analysis (outcome) of a review.
+
+    ``frame`` has one row per study row of the file: ``row`` (file row, header = 1), ``study``,
+    ``year``, ``subgroup`` (only when the analysis has subgroups), the data columns of
+    :func:`trialsynth.pool` for ``data_type``, RevMan's ``stored_effect, stored_ci_low,
+    stored_ci_high, stored_weight`` (display scale, NaN where RevMan stored none),
+    ``rob_overall`` and ``complete`` (the row has the data its type needs).
+    """
+
+    id: str
+    group: int
+    number: int
+    name: str
+    data_type: DataType
+    applicability: str
+    frame: pd.DataFrame = field(repr=False)
+    settings: Inferred
+
+    @property
+    def comparison(self) -> int:
+        return self.group
+
+    @property
+    def has_subgroups(self) -> bool:
+        return "subgroup" in self.frame.columns
+
+    @property
+    def pooled_rows(self) -> pd.DataFrame:
+        """The rows that go into the pooling (complete data)."""
+        return self.frame[self.frame["complete"]].reset_index(drop=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Review:
+    """A review file: identity as stated in the file, and its analyses in file order."""
+
+    id: str | None
+    doi: str | None
+    url: str | None
+    source: str
+    analyses: tuple[Analysis, ...]
+
+
+def check_against_stored(analysis: Analysis, pooled: Sequence[Any]
+                         ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Per-study effect, CI and weight: ours (display scale) next to RevMan's stored ones.
+
+    ``pooled`` holds the :class:`~trialsynth.pooling.result.StudyRow` of each row of
+    :attr:`Analysis.pooled_rows` (empty when nothing was pooled)."""
+    frame = analysis.frame
+    mine = {int(r): st for r, st in zip(analysis.pooled_rows["row"], pooled, strict=False)}
+    m = analysis.settings.measure
+    studies, diffs = [], {"effect": [], "ci": [], "weight": []}
+    one_side = 0
+    for rec in frame.to_dict("records"):
+        st = mine.get(int(rec["row"]))
+        ours = {"effect": None, "ci_low": None, "ci_high": None, "weight": None}
+        if st is not None and st.yi is not None:
+            vals = to_display(m, np.array([st.yi, st.ci_low, st.ci_high], dtype=float))
+            ours = {"effect": vals[0], "ci_low": vals[1], "ci_high": vals[2],
+                    "weight": st.weight if st.included else None}
+        stored = {"effect": rec["stored_effect"], "ci_low": rec["stored_ci_low"],
+                  "ci_high": rec["stored_ci_high"], "weight": rec["stored_weight"]}
+        for key, bucket in (("effect", "effect"), ("ci_low", "ci"), ("ci_high", "ci"),
+                            ("weight", "weight")):
+            a, b = _f(ours[key]), _f(stored[key])
+            if a is not None and b is not None:
+                diffs[bucket].append(abs(a - b))
+            elif key == "weight" and (a is None) != (b is None):
+                one_side += 1
+        studies.append({"row": rec["row"], "study": rec["study"], "year": rec["year"],
+                        "subgroup": rec.get("subgroup"), "complete": bool(rec["complete"]),
+                        "rob_overall": rec["rob_overall"],
+                        "data": {c: rec[c] for c in _data_columns(analysis)},
+                        "ours": ours, "stored": stored})
+    worst = {k: (max(v) if v else None) for k, v in diffs.items()}
+    compared = len(diffs["weight"]) + one_side
+    ok = one_side == 0 and (worst["weight"] is None or worst["weight"] <= WEIGHT_TOL)
+    return studies, {
+        "max_abs_diff": worst, "weights_compared": len(diffs["weight"]),
+        "weights_one_side_only": one_side, "tolerance": WEIGHT_TOL,
+        "weights_reproduced": ok if compared else None,
+    }
+
+
+def _data_columns(analysis: Analysis) -> list[str]:
+    fixed = {"row", "study", "year", "subgroup", "rob_overall", "complete"}
+    return [c for c in analysis.frame.columns if c not in fixed and not c.startswith("stored_")]
+
+
+def _f(x: Any) -> float | None:
+    return float(x) if x is not None and isinstance(x, int | float) and math.isfinite(x) else None
+
+
+# ------------------------------------------------------------------------------------------
+# inference
+
+
+def complete_rows(data_type: str, cols: Mapping[str, FloatArray]) -> np.ndarray:
+    """Rows with every datum their data type needs (RevMan calls the others "not estimable")."""
+    fin = np.logical_and.reduce([np.isfinite(v) for v in cols.values()])
+    if data_type == "dichotomous":
+        return fin & (cols["n_t"] > 0) & (cols["n_c"] > 0)
+    if data_type == "continuous":
+        return fin & (cols["sd_t"] > 0) & (cols["sd_c"] > 0) & (cols["n_t"] > 0) & (cols["n_c"] > 0)
+    return fin & (cols["se"] > 0)
+
+
+@dataclass(frozen=True, slots=True)
+class _Fit:
+    mismatched: int  # rows estimated by one side only
+    max_abs: float  # max |ours − stored| where both exist (NaN if none)
+    max_rel: float  # max |ours − stored| / max(1, |stored|)
+
+    def fits(self, tol: float) -> bool:
+        return self.mismatched == 0 and not self.max_rel > tol
+
+    def key(self) -> tuple[int, float]:
+        return self.mismatched, -1.0 if np.isnan(self.max_rel) else self.max_rel
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mismatched_rows": self.mismatched,
+                "max_abs_diff": None if np.isnan(self.max_abs) else float(self.max_abs)}
+
+
+def _fit(ours: FloatArray, stored: FloatArray) -> _Fit:
+    have_o, have_s = np.isfinite(ours), np.isfinite(stored)
+    both = have_o & have_s
+    diff = np.abs(ours[both] - stored[both])
+    rel = diff / np.maximum(1.0, np.abs(stored[both]))
+    return _Fit(int((have_o != have_s).sum()), float(diff.max()) if diff.size else np.nan,
+                float(rel.max()) if rel.size else np.nan)
+
+
+Tiers = Sequence[tuple[Mapping[str, int], str]]
+
+
+def _choose(fits: dict[str, _Fit], tol: float, tiers: Tiers) -> tuple[str, str, bool]:
+    """Pick a candidate: the only one that fits; among tied ones the first preferred by a tier
+    (counts of decisive choices elsewhere in the review, then a default); else the closest.
+    Returns (choice, how it was decided, decisive)."""
+    ok = [c for c, f in fits.items() if f.fits(tol)]
+    if len(ok) == 1:
+        return ok[0], "the only candidate that reproduces RevMan's stored values", True
+    if ok:
+        tied = f"{', '.join(ok)} all reproduce RevMan's stored values"
+        for counts, label in tiers:
+            scored = [(counts.get(c, 0), -i, c) for i, c in enumerate(ok)]
+            n_best, _, pick = max(scored)
+            if n_best > 0:
+                return pick, f"{tied}; {pick} is {label} ({n_best})", False
+        return ok[0], f"{tied}; {ok[0]} taken (first listed)", False
+    best = min(fits, key=lambda c: fits[c].key())
+    return best, "no candidate reproduces RevMan's stored values; the closest is taken", False
+
+
+def _present(raw: Mapping[str, FloatArray], names: Sequence[str], rows: np.ndarray) -> bool:
+    return any(bool(np.any(np.nan_to_num(raw[n][rows]) != 0)) for n in names)
+
+
+_PRESENCE = {"continuous": ("mean_t", "sd_t", "mean_c", "sd_c"),
+             "dichotomous": ("events_t", "n_t", "events_c", "n_c"), "generic": ("yi", "se")}
+
+
+def infer_settings(tables: Mapping[str, Mapping[str, FloatArray]], stored: Mapping[str, FloatArray],
+                   group: IntArray, n: int) -> tuple[list[Inferred], list[np.ndarray]]:
+    """Infer data type, measure and method of ``n`` analyses in one batch.
+
+    ``tables`` maps each data type to its input columns over all file rows, ``stored`` holds
+    RevMan's ``effect`` (display scale) and ``weight`` per row, ``group`` the analysis of each row.
+    Returns the settings per analysis and, per analysis, the mask of its complete rows.
+    """
+    group = np.asarray(group, dtype=np.intp)
+    rows_of = [np.flatnonzero(group == j) for j in range(n)]
+    complete = {t: complete_rows(t, tables[t]) for t in DATA_TYPES}
+    effect, weight = _candidates(tables, complete, group, n)
+    # pass 1: fits per analysis; decisive choices make the review's preferences
+    m_fits: list[dict[str, _Fit]] = []
+    m_pref: Counter[str] = Counter()
+    w_pref: dict[str, Counter[str]] = {t: Counter() for t in DATA_TYPES}
+    for rows in rows_of:
+        mf = {m: _fit(effect[m][rows], stored["effect"][rows])
+              for t in DATA_TYPES for m in MEASURES[t] if complete[t][rows].any()}
+        m_fits.append(mf)
+        if not mf:
+            continue
+        pick, _, decisive = _choose(mf, EFFECT_TOL, ())
+        if not decisive:
+            continue
+        m_pref[pick] += 1
+        wf = {me: _fit(weight[pick, me][rows], stored["weight"][rows]) for me in METHODS[pick]}
+        wpick, _, wdec = _choose(wf, WEIGHT_TOL, ())
+        if wdec:
+            w_pref[_data_type_of(pick)][wpick] += 1
+    all_w: Counter[str] = sum(w_pref.values(), Counter())
+    # pass 2: resolve ties with the review's preferences
+    out, masks = [], []
+    for j, rows in enumerate(rows_of):
+        dtype, measure, m_how = _resolve_measure(m_fits[j], m_pref, tables, rows)
+        wf = {me: _fit(weight[measure, me][rows], stored["weight"][rows])
+              for me in METHODS[measure]}
+        method, w_how, _ = _choose(wf, WEIGHT_TOL, (
+            (w_pref[dtype], f"what the weights identify in other {dtype} analyses of this review"),
+            (all_w, "what the weights identify in other analyses of this review"),
+            ({DEFAULT_METHOD[dtype]: 1}, "RevMan 5's default for a new outcome")))
+        chosen = wf[method]
+        evidence = {
+            "measure": {"decided_by": m_how, "compared_with": "stored Mean column",
+                        "candidates": {m: f.to_dict() for m, f in m_fits[j].items()}},
+            "method": {"decided_by": w_how, "compared_with": "stored Weight column",
+                       "candidates": {me: f.to_dict() for me, f in wf.items()}},
+        }
+        notes = [f"measure {measure} inferred: {m_how}", f"method {method} inferred: {w_how}"]
+        if chosen.mismatched:
+            notes.append(f"{chosen.mismatched} row(s) weighted by only one of RevMan and trialsynth")
+        out.append(Inferred(data_type=dtype, measure=measure, method=method,
+                            weight_max_abs_diff=None if np.isnan(chosen.max_abs) else chosen.max_abs,
+                            evidence=evidence, notes=tuple(notes)))
+        masks.append(complete[dtype][rows])
+    return out, masks
+
+
+def _candidates(tables: Mapping[str, Mapping[str, FloatArray]], complete: Mapping[str, np.ndarray],
+                group: IntArray, n: int
+                ) -> tuple[dict[str, FloatArray], dict[tuple[str, str], FloatArray]]:
+    """Per-row display effect of every candidate measure and weight of every (measure, method),
+    each pooled over all analyses at once with RevMan's conventions."""
+    effect: dict[str, FloatArray] = {}
+    weight: dict[tuple[str, str], FloatArray] = {}
+    for dtype in DATA_TYPES:
+        ok = complete[dtype]
+        cols = {c: v[ok] for c, v in tables[dtype].items()}
+        for measure in MEASURES[dtype]:
+            for method in METHODS[measure]:
+                with np.errstate(all="ignore"):
+                    b = pool_arrays(pool_measure(measure), method, cols, group[ok], n,
+                                    conventions=REVMAN_CONVENTIONS)
+                w = np.full(group.shape, np.nan)
+                w[ok] = b.weight
+                weight[measure, method] = w
+                if measure not in effect:
+                    e = np.full(group.shape, np.nan)
+                    e[ok] = np.where(b.included, to_display(measure, b.yi), np.nan)
+                    effect[measure] = e
+    return effect, weight
+
+
+def _data_type_of(measure: str) -> DataType:
+    return next(t for t in DATA_TYPES if measure in MEASURES[t])
+
+
+def _resolve_measure(fits: dict[str, _Fit], pref: Counter[str],
+                     tables: Mapping[str, Mapping[str, FloatArray]], rows: np.ndarray
+                     ) -> tuple[DataType, str, str]:
+    if any(np.isfinite(f.max_abs) or f.mismatched for f in fits.values()):
+        measure, how, _ = _choose(fits, EFFECT_TOL, (
+            (pref, "what the stored effects identify in other analyses of this review"),
+            ({m: 1 for m in DEFAULT_MEASURE.values()}, "RevMan 5's default for a new outcome")))
+        return _data_type_of(measure), measure, how
+    # RevMan stored no per-study effect: nothing to compare; go by the data that are filled in
+    dtype = next((t for t in DATA_TYPES if _present(tables[t], _PRESENCE[t], rows)), "generic")
+    known = [m for m, _ in pref.most_common() if m in MEASURES[dtype]]
+    measure = known[0] if known else DEFAULT_MEASURE[dtype]
+    src = "the review's other analyses" if known else "RevMan 5's default for a new outcome"
+    return dtype, measure, (f"RevMan stored no per-study effect (nothing estimable); data type "
+                            f"{dtype} from the columns filled in, measure from {src}")
