@@ -136,9 +136,9 @@ def _pool_iv(measure: str, method: str, yi: FloatArray, vi: FloatArray, included
     est = np.where(k >= 1, est, np.nan)
     se = 1 / np.sqrt(sw)
     df = None
-    if hksj:
-        se = hksj_se(y, w, est, sw, k, g, n, adhoc=hksj == "adhoc")
-        df = q_df
+    if hksj:  # with k = 1 metafor falls back to the Wald test (rma.uni: test "z" when k = 1)
+        se = np.where(k >= 2, hksj_se(y, w, est, sw, k, g, n, adhoc=hksj == "adhoc"), se)
+        df = np.where(k >= 2, q_df, np.nan)
     ci_low, ci_high, stat, p = interval(est, se, df, level)
     if method == "IV":
         i2, h2 = het.i2_from_q(q, q_df), het.h2_from_q(q, q_df)
@@ -159,6 +159,7 @@ def _pool_iv(measure: str, method: str, yi: FloatArray, vi: FloatArray, included
         else:
             pi_lo, pi_hi = prediction_interval(est, se, tau2, df, level)
         tau2_out = tau2
+    i2, h2, q_p = _single_study(k, i2, h2, q_p)
     weight = np.full(yi.shape, np.nan)
     weight[included] = 100 * w / sw[g]
     return PooledBatch(
@@ -172,6 +173,13 @@ def _pool_iv(measure: str, method: str, yi: FloatArray, vi: FloatArray, included
         iterations=np.zeros(n, dtype=np.int64) if tau2_fit is None else tau2_fit.iterations,
         tau2_ci_beyond=beyond, yi=yi, vi=vi, weight=weight, included=included, group=group,
     )
+
+
+def _single_study(k: np.ndarray, i2: FloatArray, h2: FloatArray, q_p: FloatArray
+                  ) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """metafor's values for one study: Q = 0 with p = 1, I² = 0, H² = 1 (``rma.uni``, k = 1)."""
+    one = k == 1
+    return np.where(one, 0.0, i2), np.where(one, 1.0, h2), np.where(one, 1.0, q_p)
 
 
 def _pool_tables(measure: str, method: str, cols: Mapping[str, FloatArray], group: IntArray,
@@ -205,12 +213,13 @@ def _pool_tables(measure: str, method: str, cols: Mapping[str, FloatArray], grou
     with np.errstate(divide="ignore", invalid="ignore"):
         weight[keep] = 100 * w / sw[g]
     nan = _nan(n)
-    i2, h2 = het.i2_from_q(q, q_df), het.h2_from_q(q, q_df)
+    i2, h2, q_p = _single_study(k_yi, het.i2_from_q(q, q_df), het.h2_from_q(q, q_df),
+                                het.q_pvalue(q, q_df))
     return PooledBatch(
         k=k, estimate=est, se=se, ci_low=ci_low, ci_high=ci_high, statistic=stat, pvalue=p,
         df=nan, tau2=nan, tau2_ci_low=nan, tau2_ci_high=nan, i2=i2, i2_ci_low=nan,
         i2_ci_high=nan, h2=h2, h2_ci_low=nan, h2_ci_high=nan, q=q, q_df=q_df,
-        q_pvalue=het.q_pvalue(q, q_df), pi_low=nan, pi_high=nan,
+        q_pvalue=q_p, pi_low=nan, pi_high=nan,
         participants=segment_sum(np.nan_to_num(n_study[keep]), g, n),
         converged=np.ones(n, dtype=bool), iterations=np.zeros(n, dtype=np.int64),
         tau2_ci_beyond=np.zeros(n, dtype=bool), yi=eff.yi, vi=eff.vi, weight=weight,

@@ -10,7 +10,7 @@ from trialsynth._segments import FloatArray, IntArray, segment_sum
 
 def interval(est: FloatArray, se: FloatArray, df: FloatArray | None, confidence_level: float
              ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
-    """CI, test statistic and two-sided p: normal (Wald) when ``df`` is None, else t on df.
+    """CI, test statistic and two-sided p: normal (Wald) when ``df`` is None or NaN, else t on df.
 
     Wald: θ̂ ± z_{1−α/2}·SE, z = θ̂/SE (Cochrane Handbook v6.4 §10.3). With df: the
     Hartung–Knapp–Sidik–Jonkman t-interval (Hartung & Knapp 2001, Stat Med 20:3875, eq. 6).
@@ -22,9 +22,10 @@ def interval(est: FloatArray, se: FloatArray, df: FloatArray | None, confidence_
             crit = norm.isf(alpha / 2)
             p = 2 * norm.sf(np.abs(stat))
         else:
-            dfp = np.where(df >= 1, df, np.nan)
-            crit = t.isf(alpha / 2, dfp)
-            p = 2 * t.sf(np.abs(stat), dfp)
+            use_t = df >= 1
+            dfp = np.where(use_t, df, 1.0)
+            crit = np.where(use_t, t.isf(alpha / 2, dfp), norm.isf(alpha / 2))
+            p = np.where(use_t, 2 * t.sf(np.abs(stat), dfp), 2 * norm.sf(np.abs(stat)))
     return est - crit * se, est + crit * se, stat, p
 
 
@@ -52,6 +53,7 @@ def prediction_interval(est: FloatArray, se: FloatArray, tau2: FloatArray, df: F
         if df is None:
             crit = norm.isf(alpha / 2)
         else:
-            crit = t.isf(alpha / 2, np.where(df >= 1, df, np.nan))
+            use_t = df >= 1
+            crit = np.where(use_t, t.isf(alpha / 2, np.where(use_t, df, 1.0)), norm.isf(alpha / 2))
         half = crit * np.sqrt(tau2 + se**2)  # Higgins et al. 2009 eq. 12
     return est - half, est + half

@@ -17,7 +17,7 @@ from trialsynth._segments import FloatArray, IntArray, segment_count, segment_su
 from trialsynth.pooling._roots import ActiveSet, solve_q
 from trialsynth.pooling.heterogeneity import cochran_q, generalized_q, weighted_mean
 
-THRESHOLD = 1e-12  # convergence on |Δτ²|; metafor's default is 1e-5, tightened for 1e-6 agreement
+THRESHOLD = 1e-14  # convergence on |Δτ²|/max(1, τ²); metafor default 1e-5, tightened for 1e-6 agreement
 MAXITER = 1000
 
 
