@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+import warnings as pywarnings
 
 import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
 from trialsynth.conventions import METAFOR_CONVENTIONS, REVMAN_CONVENTIONS
-from trialsynth.errors import DataError
+from trialsynth.errors import ConvergenceWarning, DataError
 from trialsynth.pooling import heterogeneity as het
 from trialsynth.pooling.batch import METHODS, RANDOM, Hksj, PooledBatch, pool_arrays
 from trialsynth.pooling.result import (
@@ -104,9 +105,11 @@ def _warnings(batch: PooledBatch, i: int, studies: tuple, method: str, hksj: Hks
     k = int(batch.k[i])
     if k == 0:
         out.append("no study could be pooled")
-    if method in RANDOM and not batch.converged[i]:
-        out.append(f"the {method} estimator of tau^2 did not converge "
-                   f"({int(batch.iterations[i])} iterations)")
+    if method in RANDOM and k >= 2 and not batch.converged[i]:
+        message = (f"the {method} estimator of tau^2 did not converge "
+                   f"({int(batch.iterations[i])} iterations); its value is not a solution")
+        out.append(message)
+        pywarnings.warn(message, ConvergenceWarning, stacklevel=4)
     if hksj and k == 2:
         out.append("HKSJ with k = 2 uses a t distribution on 1 df: the CI is very wide "
                    "(PITFALLS §3.4)")

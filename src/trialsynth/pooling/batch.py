@@ -134,7 +134,8 @@ def _pool_iv(measure: str, method: str, yi: FloatArray, vi: FloatArray, included
     w = 1 / (v + tau2[g])
     est, sw = het.weighted_mean(y, w, g, n)
     est = np.where(k >= 1, est, np.nan)
-    se = 1 / np.sqrt(sw)
+    with np.errstate(divide="ignore"):
+        se = np.where(k >= 1, 1 / np.sqrt(sw), np.nan)
     df = None
     if hksj:  # with k = 1 metafor falls back to the Wald test (rma.uni: test "z" when k = 1)
         se = np.where(k >= 2, hksj_se(y, w, est, sw, k, g, n, adhoc=hksj == "adhoc"), se)
