@@ -83,3 +83,17 @@ def test_revman_drops_double_zero_studies_and_says_so() -> None:
     assert any("not estimable" in w and "A" in w for w in result.warnings)
     metafor_style = ts.pool(frame, "RR", "DL")
     assert metafor_style.k == 3  # metafor's escalc keeps double zeros (yi = 0 after +1/2)
+
+
+def test_generic_input_from_a_ratio_and_its_ci() -> None:
+    """dat.steurer2006 (Steurer et al. 2006; real data from metadat) reports HRs with 95% CIs and
+    the authors' own ln HR and SE; the SE from the CI agrees to the reported rounding."""
+    df = pd.read_csv(Path(__file__).resolve().parents[2] / "shared/data/metadat/dat.steurer2006.csv")
+    frame = pd.DataFrame({"ratio": df.HR, "ratio_ci_low": df.lowHR, "ratio_ci_high": df.uppHR})
+    result = ts.pool(frame, "GENERIC", "IV")
+    got_se = [s.se for s in result.studies]
+    assert got_se == pytest.approx(df.selnHR.tolist(), rel=0.02)
+    assert [s.yi for s in result.studies] == pytest.approx(df.lnHR.tolist(), abs=0.006)
+    bad = frame.assign(ratio_ci_low=[0.5, 2.0, 0.5, 0.5][: len(frame)])
+    with pytest.raises(ts.DataError, match="row 3, column 'ratio_ci_low'"):
+        ts.pool(bad, "GENERIC", "IV")
