@@ -61,89 +61,200 @@ DATA_TYPES = {"DICH": "dichotomous", "CONT": "continuous", "IV": "generic_iv", "
 
 # Attributes of *_OUTCOME elements that are results, not settings.
 RESULT_ATTRS = {
-    "CHI2", "CI_END", "CI_START", "DF", "EFFECT_SIZE", "EVENTS_1", "EVENTS_2", "I2", "I2_Q",
-    "LOG_CI_END", "LOG_CI_START", "LOG_EFFECT_SIZE", "P_CHI2", "P_Q", "P_Z", "Q", "STUDIES",
-    "TAU2", "TOTAL_1", "TOTAL_2", "WEIGHT", "Z",
+    "CHI2",
+    "CI_END",
+    "CI_START",
+    "DF",
+    "EFFECT_SIZE",
+    "EVENTS_1",
+    "EVENTS_2",
+    "I2",
+    "I2_Q",
+    "LOG_CI_END",
+    "LOG_CI_START",
+    "LOG_EFFECT_SIZE",
+    "P_CHI2",
+    "P_Q",
+    "P_Z",
+    "Q",
+    "STUDIES",
+    "TAU2",
+    "TOTAL_1",
+    "TOTAL_2",
+    "WEIGHT",
+    "Z",
 }
 # Attributes never copied (person / bookkeeping data).
 DROP_ATTRS = {"MODIFIED", "MODIFIED_BY"}
 
 # rm5 attribute -> canonical key of a stored pooled result.
 RM5_POOLED_KEYS = {
-    "EFFECT_SIZE": "effect", "CI_START": "ci_start", "CI_END": "ci_end",
-    "LOG_EFFECT_SIZE": "log10_effect", "LOG_CI_START": "log10_ci_start",
-    "LOG_CI_END": "log10_ci_end", "TAU2": "tau2", "CHI2": "chi2", "DF": "df",
-    "P_CHI2": "p_chi2", "I2": "i2", "Z": "z", "P_Z": "p_z", "WEIGHT": "weight",
-    "STUDIES": "studies", "EVENTS_1": "events_t", "TOTAL_1": "n_t", "EVENTS_2": "events_c",
-    "TOTAL_2": "n_c", "ESTIMABLE": "estimable",
+    "EFFECT_SIZE": "effect",
+    "CI_START": "ci_start",
+    "CI_END": "ci_end",
+    "LOG_EFFECT_SIZE": "log10_effect",
+    "LOG_CI_START": "log10_ci_start",
+    "LOG_CI_END": "log10_ci_end",
+    "TAU2": "tau2",
+    "CHI2": "chi2",
+    "DF": "df",
+    "P_CHI2": "p_chi2",
+    "I2": "i2",
+    "Z": "z",
+    "P_Z": "p_z",
+    "WEIGHT": "weight",
+    "STUDIES": "studies",
+    "EVENTS_1": "events_t",
+    "TOTAL_1": "n_t",
+    "EVENTS_2": "events_c",
+    "TOTAL_2": "n_c",
+    "ESTIMABLE": "estimable",
 }
 RM5_SUBGROUP_TEST_KEYS = {"Q": "chi2", "P_Q": "p", "I2_Q": "i2"}
 # rm5 *_DATA attribute -> canonical key of a stored per-study result.
 RM5_STUDY_RESULT_KEYS = {
-    "EFFECT_SIZE": "effect", "CI_START": "ci_start", "CI_END": "ci_end", "SE": "se",
-    "VAR": "var", "O_E": "o_e", "WEIGHT": "weight", "LOG_EFFECT_SIZE": "log10_effect",
-    "LOG_CI_START": "log10_ci_start", "LOG_CI_END": "log10_ci_end", "ESTIMABLE": "estimable",
+    "EFFECT_SIZE": "effect",
+    "CI_START": "ci_start",
+    "CI_END": "ci_end",
+    "SE": "se",
+    "VAR": "var",
+    "O_E": "o_e",
+    "WEIGHT": "weight",
+    "LOG_EFFECT_SIZE": "log10_effect",
+    "LOG_CI_START": "log10_ci_start",
+    "LOG_CI_END": "log10_ci_end",
+    "ESTIMABLE": "estimable",
 }
 # rm5 *_DATA attribute -> trialsynth input column, by data type.
 RM5_INPUT_KEYS = {
-    "dichotomous": {"EVENTS_1": "events_t", "TOTAL_1": "n_t", "EVENTS_2": "events_c",
-                    "TOTAL_2": "n_c"},
-    "continuous": {"MEAN_1": "mean_t", "SD_1": "sd_t", "TOTAL_1": "n_t", "MEAN_2": "mean_c",
-                   "SD_2": "sd_c", "TOTAL_2": "n_c"},
+    "dichotomous": {"EVENTS_1": "events_t", "TOTAL_1": "n_t", "EVENTS_2": "events_c", "TOTAL_2": "n_c"},
+    "continuous": {
+        "MEAN_1": "mean_t",
+        "SD_1": "sd_t",
+        "TOTAL_1": "n_t",
+        "MEAN_2": "mean_c",
+        "SD_2": "sd_c",
+        "TOTAL_2": "n_c",
+    },
     "generic_iv": {"ESTIMATE": "yi", "SE": "se", "TOTAL_1": "n_t", "TOTAL_2": "n_c"},
     "o_e": {"O_E": "o_e", "VAR": "var", "TOTAL_1": "n_t", "TOTAL_2": "n_c"},
 }
 COUNT_KEYS = {"events_t", "n_t", "events_c", "n_c", "studies", "df", "order"}
 
 CSV_POOLED_KEYS = {
-    "Effect Estimate": "effect", "SE": "se", "CI Start": "ci_start", "CI End": "ci_end",
-    "Weight": "weight", "Q": "chi2", "P(Q)": "p_chi2", "I²(Q)": "i2", "Tau²": "tau2",
-    "Z": "z", "P(Z)": "p_z", "df": "df", "Events 1": "events_t", "Total 1": "n_t",
-    "Events 2": "events_c", "Total 2": "n_c",
+    "Effect Estimate": "effect",
+    "SE": "se",
+    "CI Start": "ci_start",
+    "CI End": "ci_end",
+    "Weight": "weight",
+    "Q": "chi2",
+    "P(Q)": "p_chi2",
+    "I²(Q)": "i2",
+    "Tau²": "tau2",
+    "Z": "z",
+    "P(Z)": "p_z",
+    "df": "df",
+    "Events 1": "events_t",
+    "Total 1": "n_t",
+    "Events 2": "events_c",
+    "Total 2": "n_c",
 }
 CSV_SUBGROUP_TEST_KEYS = {"Qint": "chi2", "P(Qint)": "p", "I²(Qint)": "i2"}
-CSV_STUDY_RESULT_KEYS = {"Effect Estimate": "effect", "SE": "se", "CI Start": "ci_start",
-                         "CI End": "ci_end", "Weight": "weight"}
-CSV_INPUT_KEYS = {
-    "dichotomous": {"Events 1": "events_t", "Total 1": "n_t", "Events 2": "events_c",
-                    "Total 2": "n_c"},
-    "continuous": {"Mean 1": "mean_t", "SD 1": "sd_t", "Total 1": "n_t", "Mean 2": "mean_c",
-                   "SD 2": "sd_c", "Total 2": "n_c"},
-}
-CSV_DATA_TYPES = {"DIC": "dichotomous", "CON": "continuous", "IV": "generic_iv",
-                  "GIV": "generic_iv", "OE": "o_e", "O-E": "o_e"}
-
-WEB_POOLED_KEYS = {
-    "Experimental cases": "events_t", "Experimental N": "n_t", "Control cases": "events_c",
-    "Control N": "n_c", "Mean": "effect", "CI start": "ci_start", "CI end": "ci_end",
-    "Heterogeneity Tau²": "tau2", "Heterogeneity Chi²": "chi2", "Heterogeneity df": "df",
-    "Heterogeneity P": "p_chi2", "Heterogeneity I²": "i2", "Effect Z": "z", "Effect P": "p_z",
+CSV_STUDY_RESULT_KEYS = {
+    "Effect Estimate": "effect",
+    "SE": "se",
+    "CI Start": "ci_start",
+    "CI End": "ci_end",
     "Weight": "weight",
 }
-WEB_SUBGROUP_TEST_KEYS = {"Subgroup Chi²": "chi2", "Subgroup df": "df", "Subgroup P": "p",
-                          "Subgroup I²": "i2"}
-WEB_STUDY_RESULT_KEYS = {"Mean": "effect", "CI start": "ci_start", "CI end": "ci_end",
-                         "Weight": "weight", "O-E": "o_e", "Variance": "var"}
+CSV_INPUT_KEYS = {
+    "dichotomous": {"Events 1": "events_t", "Total 1": "n_t", "Events 2": "events_c", "Total 2": "n_c"},
+    "continuous": {
+        "Mean 1": "mean_t",
+        "SD 1": "sd_t",
+        "Total 1": "n_t",
+        "Mean 2": "mean_c",
+        "SD 2": "sd_c",
+        "Total 2": "n_c",
+    },
+}
+CSV_DATA_TYPES = {
+    "DIC": "dichotomous",
+    "CON": "continuous",
+    "IV": "generic_iv",
+    "GIV": "generic_iv",
+    "OE": "o_e",
+    "O-E": "o_e",
+}
+
+WEB_POOLED_KEYS = {
+    "Experimental cases": "events_t",
+    "Experimental N": "n_t",
+    "Control cases": "events_c",
+    "Control N": "n_c",
+    "Mean": "effect",
+    "CI start": "ci_start",
+    "CI end": "ci_end",
+    "Heterogeneity Tau²": "tau2",
+    "Heterogeneity Chi²": "chi2",
+    "Heterogeneity df": "df",
+    "Heterogeneity P": "p_chi2",
+    "Heterogeneity I²": "i2",
+    "Effect Z": "z",
+    "Effect P": "p_z",
+    "Weight": "weight",
+}
+WEB_SUBGROUP_TEST_KEYS = {
+    "Subgroup Chi²": "chi2",
+    "Subgroup df": "df",
+    "Subgroup P": "p",
+    "Subgroup I²": "i2",
+}
+WEB_STUDY_RESULT_KEYS = {
+    "Mean": "effect",
+    "CI start": "ci_start",
+    "CI end": "ci_end",
+    "Weight": "weight",
+    "O-E": "o_e",
+    "Variance": "var",
+}
 WEB_INPUT_KEYS = {
-    "dichotomous": {"Experimental cases": "events_t", "Experimental N": "n_t",
-                    "Control cases": "events_c", "Control N": "n_c"},
-    "continuous": {"Experimental mean": "mean_t", "Experimental SD": "sd_t",
-                   "Experimental N": "n_t", "Control mean": "mean_c", "Control SD": "sd_c",
-                   "Control N": "n_c"},
-    "generic_iv": {"GIV Mean": "yi", "GIV SE": "se", "Experimental N": "n_t",
-                   "Control N": "n_c"},
+    "dichotomous": {
+        "Experimental cases": "events_t",
+        "Experimental N": "n_t",
+        "Control cases": "events_c",
+        "Control N": "n_c",
+    },
+    "continuous": {
+        "Experimental mean": "mean_t",
+        "Experimental SD": "sd_t",
+        "Experimental N": "n_t",
+        "Control mean": "mean_c",
+        "Control SD": "sd_c",
+        "Control N": "n_c",
+    },
+    "generic_iv": {"GIV Mean": "yi", "GIV SE": "se", "Experimental N": "n_t", "Control N": "n_c"},
     "o_e": {"O-E": "o_e", "Variance": "var", "Experimental N": "n_t", "Control N": "n_c"},
 }
-WEB_DATA_TYPES = {"dichotomous": "dichotomous", "continuous": "continuous",
-                  "generic inverse variance": "generic_iv", "o-e": "o_e",
-                  "o-e and variance": "o_e"}
+WEB_DATA_TYPES = {
+    "dichotomous": "dichotomous",
+    "continuous": "continuous",
+    "generic inverse variance": "generic_iv",
+    "o-e": "o_e",
+    "o-e and variance": "o_e",
+}
 
 RATIO_MEASURES_RM5 = {"RR", "OR", "PETO_OR", "PETO"}
 # Effect-measure labels (RevMan Web / RevMan 5 CSV) -> RevMan 5 attribute codes.
 MEASURE_CODES = {
-    "odds ratio": "OR", "risk ratio": "RR", "risk difference": "RD", "mean difference": "MD",
-    "standardized mean difference": "SMD", "standardised mean difference": "SMD",
-    "peto odds ratio": "PETO_OR", "hazard ratio": "HR",
+    "odds ratio": "OR",
+    "risk ratio": "RR",
+    "risk difference": "RD",
+    "mean difference": "MD",
+    "standardized mean difference": "SMD",
+    "standardised mean difference": "SMD",
+    "peto odds ratio": "PETO_OR",
+    "hazard ratio": "HR",
 }
 KNOWN_CODES = {"OR", "RR", "RD", "MD", "SMD", "PETO_OR", "HR"}
 
@@ -209,8 +320,11 @@ def ratio_note(data_type: str, measure: str | None, log_data: bool | None) -> di
             "stored_effect_scale": "ratio (exp of pooled log value)" if is_ratio else "identity",
         }
     if data_type == "o_e":
-        return {"ratio_measure": True, "input_yi_scale": None,
-                "stored_effect_scale": "ratio (Peto odds ratio / hazard ratio)"}
+        return {
+            "ratio_measure": True,
+            "input_yi_scale": None,
+            "stored_effect_scale": "ratio (Peto odds ratio / hazard ratio)",
+        }
     m = (measure or "").upper()
     is_ratio = m in RATIO_MEASURES_RM5 or "RATIO" in m
     return {
@@ -274,8 +388,9 @@ def parse_rm5(source_id: str, rel: str, data_dir: Path):
             aid = f"{source_id}:{cmp_no}.{out_no}"
             name = text_of(out_el.find("NAME"))
             if prefix not in DATA_TYPES:
-                skipped.append({"analysis_id": aid, "name": name,
-                                "reason": f"{prefix} outcomes not supported"})
+                skipped.append(
+                    {"analysis_id": aid, "name": name, "reason": f"{prefix} outcomes not supported"}
+                )
                 continue
             dtype = DATA_TYPES[prefix]
             data_tag, sub_tag = f"{prefix}_DATA", f"{prefix}_SUBGROUP"
@@ -290,18 +405,25 @@ def parse_rm5(source_id: str, rel: str, data_dir: Path):
                 for d in holder.findall(data_tag):
                     rows.append(study_row_rm5(d, dtype, studies, sg_name, sg_no))
                 if sg is not None:
-                    subgroups.append({
-                        "subgroup_no": sg_no,
-                        "subgroup": sg_name,
-                        "xml_id": sg.get("ID"),
-                        **pooled_rm5(sg.attrib),
-                    })
+                    subgroups.append(
+                        {
+                            "subgroup_no": sg_no,
+                            "subgroup": sg_name,
+                            "xml_id": sg.get("ID"),
+                            **pooled_rm5(sg.attrib),
+                        }
+                    )
             if not rows:
                 skipped.append({"analysis_id": aid, "name": name, "reason": "no study data"})
                 continue
             raw = clean_attrs({k: v for k, v in out_el.attrib.items() if k not in RESULT_ATTRS})
-            for child in ("GROUP_LABEL_1", "GROUP_LABEL_2", "GRAPH_LABEL_1", "GRAPH_LABEL_2",
-                          "EFFECT_MEASURE"):
+            for child in (
+                "GROUP_LABEL_1",
+                "GROUP_LABEL_2",
+                "GRAPH_LABEL_1",
+                "GRAPH_LABEL_2",
+                "EFFECT_MEASURE",
+            ):
                 t = text_of(out_el.find(child))
                 if t is not None:
                     raw[f"<{child}>"] = t
@@ -309,54 +431,55 @@ def parse_rm5(source_id: str, rel: str, data_dir: Path):
             measure = out_el.get("EFFECT_MEASURE") or raw.get("<EFFECT_MEASURE>")
             method = out_el.get("METHOD") or ("IV" if prefix in ("CONT", "IV") else None)
             random = {"YES": True, "NO": False}.get(out_el.get("RANDOM", ""), None)
-            norm = normalise_settings(method, measure, random, out_el.get("CI_STUDY"),
-                                      out_el.get("CI_TOTAL"))
+            norm = normalise_settings(method, measure, random, out_el.get("CI_STUDY"), out_el.get("CI_TOTAL"))
             if method is not None and out_el.get("METHOD") is None:
                 norm["method_note"] = "no METHOD attribute; RevMan 5 pools this type by IV"
-            analyses.append({
-                "analysis_id": aid,
-                "source_id": source_id,
-                "source_format": "rm5",
-                "xml_id": out_el.get("ID"),
-                "comparison_no": int(cmp_no),
-                "comparison_name": cmp_name,
-                "outcome_no": int(out_no),
-                "name": name,
-                "data_type": dtype,
-                "settings_raw": raw,
-                "settings": norm,
-                "scale": ratio_note(dtype, measure, log_data),
-                "has_subgroups": bool(subgroups),
-                "studies": rows,
-                "pooled": {
-                    "overall": pooled_rm5(out_el.attrib),
-                    "subgroups": subgroups,
-                    "subgroup_test": {v: num(out_el.get(k), v)
-                                      for k, v in RM5_SUBGROUP_TEST_KEYS.items()
-                                      if out_el.get(k) is not None} or None,
-                },
-            })
+            analyses.append(
+                {
+                    "analysis_id": aid,
+                    "source_id": source_id,
+                    "source_format": "rm5",
+                    "xml_id": out_el.get("ID"),
+                    "comparison_no": int(cmp_no),
+                    "comparison_name": cmp_name,
+                    "outcome_no": int(out_no),
+                    "name": name,
+                    "data_type": dtype,
+                    "settings_raw": raw,
+                    "settings": norm,
+                    "scale": ratio_note(dtype, measure, log_data),
+                    "has_subgroups": bool(subgroups),
+                    "studies": rows,
+                    "pooled": {
+                        "overall": pooled_rm5(out_el.attrib),
+                        "subgroups": subgroups,
+                        "subgroup_test": {
+                            v: num(out_el.get(k), v)
+                            for k, v in RM5_SUBGROUP_TEST_KEYS.items()
+                            if out_el.get(k) is not None
+                        }
+                        or None,
+                    },
+                }
+            )
     return source, analyses, skipped
 
 
 def pooled_rm5(attrs) -> dict[str, Any]:
-    return {v: num(attrs.get(k), v) for k, v in RM5_POOLED_KEYS.items()
-            if attrs.get(k) is not None}
+    return {v: num(attrs.get(k), v) for k, v in RM5_POOLED_KEYS.items() if attrs.get(k) is not None}
 
 
 def study_row_rm5(d, dtype, studies, sg_name, sg_no) -> dict[str, Any]:
     sid = d.get("STUDY_ID")
     info = studies.get(sid, {})
-    row: dict[str, Any] = {"study": info.get("name", sid), "study_id": sid,
-                           "year": info.get("year")}
+    row: dict[str, Any] = {"study": info.get("name", sid), "study_id": sid, "year": info.get("year")}
     if sg_name is not None:
         row["subgroup"] = sg_name
         row["subgroup_no"] = sg_no
     for k, v in RM5_INPUT_KEYS[dtype].items():
         if d.get(k) is not None:
             row[v] = num(d.get(k), v)
-    row["revman"] = {v: num(d.get(k), v) for k, v in RM5_STUDY_RESULT_KEYS.items()
-                     if d.get(k) is not None}
+    row["revman"] = {v: num(d.get(k), v) for k, v in RM5_STUDY_RESULT_KEYS.items() if d.get(k) is not None}
     if d.get("ORDER") is not None:
         row["revman"]["order"] = num(d.get("ORDER"), "order")
     return row
@@ -381,18 +504,30 @@ def parse_rm5_csv(source_id: str, rel: str, data_dir: Path, review_title: str | 
     }
     analyses, comparisons, current, current_sg = [], {}, None, None
     for r in rows:
-        cmp_no, out_no, sg_no = (int(r["Comparison Number"]), int(r["Outcome Number"]),
-                                 int(r["Subgroup Number"]))
-        is_study = bool((r.get("User defined order") or "").strip()
-                        or (r.get("Year of study") or "").strip())
+        cmp_no, out_no, sg_no = (
+            int(r["Comparison Number"]),
+            int(r["Outcome Number"]),
+            int(r["Subgroup Number"]),
+        )
+        is_study = bool((r.get("User defined order") or "").strip() or (r.get("Year of study") or "").strip())
         if out_no == 0:
             comparisons[cmp_no] = r["Name"]
             continue
         if r.get("Data Type"):
             dtype = CSV_DATA_TYPES.get(r["Data Type"].strip().upper(), r["Data Type"])
-            raw = {k: r[k] for k in ("Data Type", "Statistical Method", "Effect Measure",
-                                     "Analysis Model", "Group Label 1", "Group Label 2",
-                                     "Left Graph Label", "Right Graph Label")}
+            raw = {
+                k: r[k]
+                for k in (
+                    "Data Type",
+                    "Statistical Method",
+                    "Effect Measure",
+                    "Analysis Model",
+                    "Group Label 1",
+                    "Group Label 2",
+                    "Left Graph Label",
+                    "Right Graph Label",
+                )
+            }
             random = {"Random": True, "Fixed": False}.get(r["Analysis Model"].strip())
             current = {
                 "analysis_id": f"{source_id}:{cmp_no}.{out_no}",
@@ -404,18 +539,25 @@ def parse_rm5_csv(source_id: str, rel: str, data_dir: Path, review_title: str | 
                 "name": r["Name"],
                 "data_type": dtype,
                 "settings_raw": raw,
-                "settings": normalise_settings(r["Statistical Method"] or None,
-                                               r["Effect Measure"] or None, random, None, None),
+                "settings": normalise_settings(
+                    r["Statistical Method"] or None, r["Effect Measure"] or None, random, None, None
+                ),
                 "scale": ratio_note(dtype, r["Effect Measure"], None),
                 "has_subgroups": False,
                 "studies": [],
                 "pooled": {
-                    "overall": {v: num(r.get(k), v) for k, v in CSV_POOLED_KEYS.items()
-                                if (r.get(k) or "").strip() != ""},
+                    "overall": {
+                        v: num(r.get(k), v)
+                        for k, v in CSV_POOLED_KEYS.items()
+                        if (r.get(k) or "").strip() != ""
+                    },
                     "subgroups": [],
-                    "subgroup_test": {v: num(r.get(k), v)
-                                      for k, v in CSV_SUBGROUP_TEST_KEYS.items()
-                                      if (r.get(k) or "").strip() != ""} or None,
+                    "subgroup_test": {
+                        v: num(r.get(k), v)
+                        for k, v in CSV_SUBGROUP_TEST_KEYS.items()
+                        if (r.get(k) or "").strip() != ""
+                    }
+                    or None,
                 },
             }
             current["settings"]["ci_note"] = "CI level not stated in this export"
@@ -425,9 +567,11 @@ def parse_rm5_csv(source_id: str, rel: str, data_dir: Path, review_title: str | 
         if current is None:
             continue
         if sg_no > 0 and not is_study:
-            current_sg = {"subgroup_no": sg_no, "subgroup": r["Name"],
-                          **{v: num(r.get(k), v) for k, v in CSV_POOLED_KEYS.items()
-                             if (r.get(k) or "").strip() != ""}}
+            current_sg = {
+                "subgroup_no": sg_no,
+                "subgroup": r["Name"],
+                **{v: num(r.get(k), v) for k, v in CSV_POOLED_KEYS.items() if (r.get(k) or "").strip() != ""},
+            }
             current["pooled"]["subgroups"].append(current_sg)
             current["has_subgroups"] = True
             continue
@@ -438,8 +582,9 @@ def parse_rm5_csv(source_id: str, rel: str, data_dir: Path, review_title: str | 
             row["subgroup_no"] = sg_no
         for k, v in CSV_INPUT_KEYS.get(dtype, {}).items():
             row[v] = num(r.get(k), v)
-        row["revman"] = {v: num(r.get(k), v) for k, v in CSV_STUDY_RESULT_KEYS.items()
-                         if (r.get(k) or "").strip() != ""}
+        row["revman"] = {
+            v: num(r.get(k), v) for k, v in CSV_STUDY_RESULT_KEYS.items() if (r.get(k) or "").strip() != ""
+        }
         current["studies"].append(row)
     return source, [a for a in analyses if a["studies"]]
 
@@ -453,24 +598,42 @@ def parse_web(source_id: str, rel: str, data_dir: Path):
     source = {
         "source_id": source_id,
         "review_id": "Fleiss1993",
-        "file": rel + "/ (*-data-rows.csv, *-overall-estimates-and-settings.csv, "
-                      "*-subgroup-estimates.csv)",
+        "file": rel + "/ (*-data-rows.csv, *-overall-estimates-and-settings.csv, *-subgroup-estimates.csv)",
         "format": "RevMan Web analysis-data package (CSV)",
         "review_title": None,
         "sha256": sha256(folder),
     }
     setting_cols = [
-        "Analysis group name", "Data source", "Data source eligibility", "Data type",
-        "Log-scale data", "Outcome", "Intervention grouping", "Experimental intervention",
-        "Control intervention", "Subgroup by", "Filter criteria", "Experimental group label",
-        "Control group label", "Statistical method", "Effect measure",
-        "Unit of effect measure", "Analysis model", "Subgroup estimates", "Overall estimates",
-        "Test for subgroup differences", "Swap event and non-event", "Study CI",
-        "Estimate CI", "ID",
+        "Analysis group name",
+        "Data source",
+        "Data source eligibility",
+        "Data type",
+        "Log-scale data",
+        "Outcome",
+        "Intervention grouping",
+        "Experimental intervention",
+        "Control intervention",
+        "Subgroup by",
+        "Filter criteria",
+        "Experimental group label",
+        "Control group label",
+        "Statistical method",
+        "Effect measure",
+        "Unit of effect measure",
+        "Analysis model",
+        "Subgroup estimates",
+        "Overall estimates",
+        "Test for subgroup differences",
+        "Swap event and non-event",
+        "Study CI",
+        "Estimate CI",
+        "ID",
     ]
     # Optional columns newer RevMan Web exports may carry (kept raw if present).
-    extra_setting_pat = re.compile(r"(?i)(tau|heterogeneity estimator|prediction|"
-                                   r"hartung|knapp|confidence interval method|method)")
+    extra_setting_pat = re.compile(
+        r"(?i)(tau|heterogeneity estimator|prediction|"
+        r"hartung|knapp|confidence interval method|method)"
+    )
     analyses = []
     for r in overall:
         g, n = int(r["Analysis group"]), int(r["Analysis number"])
@@ -480,8 +643,12 @@ def parse_web(source_id: str, rel: str, data_dir: Path):
                 raw[k] = r[k]
         dtype = WEB_DATA_TYPES.get(r["Data type"].strip().lower(), r["Data type"])
         log_data = {"true": True, "false": False}.get(r.get("Log-scale data", "").lower())
-        random = {"Random effects": True, "Random-effects": True,
-                  "Fixed effect": False, "Fixed-effect": False}.get(r["Analysis model"].strip())
+        random = {
+            "Random effects": True,
+            "Random-effects": True,
+            "Fixed effect": False,
+            "Fixed-effect": False,
+        }.get(r["Analysis model"].strip())
         ci = lambda s: None if not s else s.rstrip("%")  # noqa: E731
         a = {
             "analysis_id": f"{source_id}:{g}.{n}",
@@ -493,21 +660,31 @@ def parse_web(source_id: str, rel: str, data_dir: Path):
             "name": r["Analysis name"],
             "data_type": dtype,
             "settings_raw": raw,
-            "settings": normalise_settings(r["Statistical method"] or None,
-                                           r["Effect measure"] or None, random,
-                                           ci(r.get("Study CI")), ci(r.get("Estimate CI"))),
-            "scale": {"ratio_measure": "ratio" in r["Effect measure"].lower(),
-                      "input_yi_scale": ("natural log" if log_data and dtype == "generic_iv"
-                                         else None),
-                      "log_scale_data_flag": log_data},
+            "settings": normalise_settings(
+                r["Statistical method"] or None,
+                r["Effect measure"] or None,
+                random,
+                ci(r.get("Study CI")),
+                ci(r.get("Estimate CI")),
+            ),
+            "scale": {
+                "ratio_measure": "ratio" in r["Effect measure"].lower(),
+                "input_yi_scale": ("natural log" if log_data and dtype == "generic_iv" else None),
+                "log_scale_data_flag": log_data,
+            },
             "has_subgroups": False,
             "studies": [],
             "pooled": {
-                "overall": {v: num(r.get(k), v) for k, v in WEB_POOLED_KEYS.items()
-                            if (r.get(k) or "").strip() != ""},
+                "overall": {
+                    v: num(r.get(k), v) for k, v in WEB_POOLED_KEYS.items() if (r.get(k) or "").strip() != ""
+                },
                 "subgroups": [],
-                "subgroup_test": {v: num(r.get(k), v) for k, v in WEB_SUBGROUP_TEST_KEYS.items()
-                                  if (r.get(k) or "").strip() != ""} or None,
+                "subgroup_test": {
+                    v: num(r.get(k), v)
+                    for k, v in WEB_SUBGROUP_TEST_KEYS.items()
+                    if (r.get(k) or "").strip() != ""
+                }
+                or None,
             },
         }
         for k in r:  # keep prediction-interval columns if the export has them
@@ -520,11 +697,13 @@ def parse_web(source_id: str, rel: str, data_dir: Path):
         if a is None:
             continue
         a["has_subgroups"] = True
-        a["pooled"]["subgroups"].append({
-            "subgroup_no": num(r.get("Subgroup number")), "subgroup": r.get("Subgroup"),
-            **{v: num(r.get(k), v) for k, v in WEB_POOLED_KEYS.items()
-               if (r.get(k) or "").strip() != ""},
-        })
+        a["pooled"]["subgroups"].append(
+            {
+                "subgroup_no": num(r.get("Subgroup number")),
+                "subgroup": r.get("Subgroup"),
+                **{v: num(r.get(k), v) for k, v in WEB_POOLED_KEYS.items() if (r.get(k) or "").strip() != ""},
+            }
+        )
     for r in data_rows:
         a = by_key.get((int(r["Analysis group"]), int(r["Analysis number"])))
         if a is None:
@@ -538,8 +717,9 @@ def parse_web(source_id: str, rel: str, data_dir: Path):
         row["applicability"] = r.get("Applicability")
         for k, v in WEB_INPUT_KEYS.get(dtype, {}).items():
             row[v] = num(r.get(k), v)
-        row["revman"] = {v: num(r.get(k), v) for k, v in WEB_STUDY_RESULT_KEYS.items()
-                         if (r.get(k) or "").strip() != ""}
+        row["revman"] = {
+            v: num(r.get(k), v) for k, v in WEB_STUDY_RESULT_KEYS.items() if (r.get(k) or "").strip() != ""
+        }
         a["studies"].append(row)
     return source, [a for a in analyses if a["studies"]]
 
@@ -553,51 +733,79 @@ HEADER_TEXT = {
         "by trialsynth. Cochrane data: published review data ('Data only' exports), "
         "(c) The Cochrane Collaboration; cite the review. Fleiss 1993 example files come from "
         "the R package meta (guido-s/meta, inst/extdata, GPL>=2). No COVER_SHEET content "
-        "other than review titles, and no person or contact data, is included."),
+        "other than review titles, and no person or contact data, is included."
+    ),
     "generated_by": "validation/extract_revman_reference.py",
     "conventions": {
         "group_1": "experimental arm -> *_t columns; group 2: control arm -> *_c columns",
-        "effect/ci_start/ci_end": ("RevMan's displayed scale: ratio measures (RR, OR, Peto "
-                                   "OR, GIV with LOG_DATA=YES, HR) are on the ratio scale, "
-                                   "not logged"),
+        "effect/ci_start/ci_end": (
+            "RevMan's displayed scale: ratio measures (RR, OR, Peto "
+            "OR, GIV with LOG_DATA=YES, HR) are on the ratio scale, "
+            "not logged"
+        ),
         "log10_*": "rm5 LOG_EFFECT_SIZE / LOG_CI_* attributes are base-10 logarithms",
-        "se/var (per study, rm5)": ("standard error / variance of the study effect on the "
-                                    "analysis scale: natural-log scale for ratio measures"),
+        "se/var (per study, rm5)": (
+            "standard error / variance of the study effect on the "
+            "analysis scale: natural-log scale for ratio measures"
+        ),
         "tau2": "on the analysis scale (natural-log scale for ratio measures)",
         "weight, i2": "percent (0-100)",
-        "yi, se (generic_iv input)": ("as entered in RevMan (ESTIMATE, SE); when "
-                                      "scale.input_yi_scale == 'natural log' they are log "
-                                      "ratios"),
+        "yi, se (generic_iv input)": (
+            "as entered in RevMan (ESTIMATE, SE); when "
+            "scale.input_yi_scale == 'natural log' they are log "
+            "ratios"
+        ),
         "estimable": "RevMan's ESTIMABLE flag (false: e.g. zero events in both arms)",
-        "non-finite": "non-finite stored numbers are kept as the strings 'NaN', 'Infinity', "
-                      "'-Infinity'",
-        "subgroup_test": ("test for subgroup differences as stored (rm5: Q, P_Q, I2_Q; "
-                          "RevMan 5 CSV: Qint, P(Qint), I²(Qint); RevMan Web: Subgroup "
-                          "Chi², df, P, I²); rm5 stores no df for it"),
-        "settings_raw": ("analysis settings exactly as stored (rm5 attributes, child "
-                         "elements in <ANGLE_BRACKETS>; CSV/Web column names). MODIFIED and "
-                         "MODIFIED_BY attributes are dropped"),
+        "non-finite": "non-finite stored numbers are kept as the strings 'NaN', 'Infinity', '-Infinity'",
+        "subgroup_test": (
+            "test for subgroup differences as stored (rm5: Q, P_Q, I2_Q; "
+            "RevMan 5 CSV: Qint, P(Qint), I²(Qint); RevMan Web: Subgroup "
+            "Chi², df, P, I²); rm5 stores no df for it"
+        ),
+        "settings_raw": (
+            "analysis settings exactly as stored (rm5 attributes, child "
+            "elements in <ANGLE_BRACKETS>; CSV/Web column names). MODIFIED and "
+            "MODIFIED_BY attributes are dropped"
+        ),
         "analysis_id": "<source_id>:<comparison number>.<outcome number>",
     },
     "key_maps": {
-        "rm5_pooled": RM5_POOLED_KEYS, "rm5_subgroup_test": RM5_SUBGROUP_TEST_KEYS,
-        "rm5_study_results": RM5_STUDY_RESULT_KEYS, "rm5_inputs": RM5_INPUT_KEYS,
-        "rm5csv_pooled": CSV_POOLED_KEYS, "rm5csv_subgroup_test": CSV_SUBGROUP_TEST_KEYS,
-        "rm5csv_study_results": CSV_STUDY_RESULT_KEYS, "rm5csv_inputs": CSV_INPUT_KEYS,
-        "web_pooled": WEB_POOLED_KEYS, "web_subgroup_test": WEB_SUBGROUP_TEST_KEYS,
-        "web_study_results": WEB_STUDY_RESULT_KEYS, "web_inputs": WEB_INPUT_KEYS,
+        "rm5_pooled": RM5_POOLED_KEYS,
+        "rm5_subgroup_test": RM5_SUBGROUP_TEST_KEYS,
+        "rm5_study_results": RM5_STUDY_RESULT_KEYS,
+        "rm5_inputs": RM5_INPUT_KEYS,
+        "rm5csv_pooled": CSV_POOLED_KEYS,
+        "rm5csv_subgroup_test": CSV_SUBGROUP_TEST_KEYS,
+        "rm5csv_study_results": CSV_STUDY_RESULT_KEYS,
+        "rm5csv_inputs": CSV_INPUT_KEYS,
+        "web_pooled": WEB_POOLED_KEYS,
+        "web_subgroup_test": WEB_SUBGROUP_TEST_KEYS,
+        "web_study_results": WEB_STUDY_RESULT_KEYS,
+        "web_inputs": WEB_INPUT_KEYS,
     },
     "known_quirks": [
-        "Fleiss1993 analysis 1.2 (SMD, fixed): the rm5 file stores pooled values of 0 and "
-        "the RevMan Web export stores zero effect/weight/CI for every study; these zeros "
-        "are not estimates and must not be used as a reference. The RevMan 5 CSV export "
-        "labels the same analysis MD with non-zero results.",
-        "CD008625: some outcomes have TOTALS='SUB' or 'NO' (overall totals not displayed by "
-        "RevMan); the stored overall numbers are kept as found.",
+        "Fleiss1993 analysis 1.2 (SMD, fixed): the rm5 file stores empty strings (null here) "
+        "for every pooled and per-study result, and the RevMan Web export stores zero "
+        "effect/weight/CI for every study and for the pooled row; these are not estimates "
+        "and must not be used as a reference. The RevMan 5 CSV export labels the same "
+        "analysis MD (IV, fixed) and carries real MD results.",
+        "TOTALS='SUB' (CD008625, CD011564): RevMan displays subgroup totals only; per-study "
+        "weights are percentages within each subgroup (they sum to 100 per subgroup) and the "
+        "stored overall numbers are not a displayed result (see "
+        "docs/methods/revman-conventions.md for how they arise).",
+        "TOTALS='NO' (CD008625:15.5): no pooling; RevMan stores zeros with estimable=false "
+        "and per-study weight 0.",
+        "Fixed-effect analyses store tau2 = 0 (rm5, RevMan 5 CSV); RevMan Web leaves "
+        "Heterogeneity Tau² empty for them.",
+        "Exports are rounded: RevMan 5 CSV to 8 decimals, RevMan Web to 6 decimals; rm5 "
+        "attributes are full double precision. RevMan's stored P values carry its own "
+        "numerical error (chi-square P up to ~5e-7, normal P up to ~3e-8 from exact).",
     ],
-    "subset_rule": ("All analyses with at least one study data row in every listed source "
-                    "are included (no subsetting); analyses without study data are listed "
-                    "in skipped_analyses."),
+    "subset_rule": (
+        "All analyses with at least one study data row in every listed source "
+        "are included (no subsetting); analyses without study data are listed "
+        "in skipped_analyses."
+    ),
 }
 
 EMAIL_RE = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
@@ -625,9 +833,9 @@ def build(data_dir: Path) -> dict[str, Any]:
     header["counts"] = {
         s["source_id"]: {
             "analyses": sum(a["source_id"] == s["source_id"] for a in analyses),
-            "study_rows": sum(len(a["studies"]) for a in analyses
-                              if a["source_id"] == s["source_id"]),
-        } for s in sources
+            "study_rows": sum(len(a["studies"]) for a in analyses if a["source_id"] == s["source_id"]),
+        }
+        for s in sources
     }
     return {"header": header, "skipped_analyses": skipped, "analyses": analyses}
 
@@ -646,9 +854,11 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text + "\n", encoding="utf-8")
     c = doc["header"]["counts"]
-    print(f"wrote {args.out} ({len(text.encode())} bytes): "
-          + ", ".join(f"{k} {v['analyses']} analyses/{v['study_rows']} rows" for k, v in c.items()),
-          file=sys.stderr)
+    print(
+        f"wrote {args.out} ({len(text.encode())} bytes): "
+        + ", ".join(f"{k} {v['analyses']} analyses/{v['study_rows']} rows" for k, v in c.items()),
+        file=sys.stderr,
+    )
     return 0
 
 

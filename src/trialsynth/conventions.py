@@ -29,6 +29,11 @@ class Conventions:
     prediction_df : ``"metafor"`` normal for Wald, t(k−1) for HKSJ; ``"k-2"`` t(k−2) always
         (Higgins et al. 2009).
     rd_variance : variance of the M-H risk difference.
+    rd_raw_counts : RD estimates (and M-H weights) from the raw counts, the continuity correction
+        entering only the variances, double-zero studies kept (RevMan; see
+        docs/methods/revman-conventions.md §1).
+    mh_single_study_as_is : an M-H or Peto analysis with a single study reports that study's own
+        effect and SE (RevMan), rather than the one-table M-H formulas.
     """
 
     name: str
@@ -40,6 +45,8 @@ class Conventions:
     i2: Literal["tau2", "q"]
     prediction_df: Literal["metafor", "k-2"]
     rd_variance: RdVariance
+    rd_raw_counts: bool = False
+    mh_single_study_as_is: bool = False
 
 
 METAFOR_CONVENTIONS = Conventions(
@@ -64,4 +71,6 @@ REVMAN_CONVENTIONS = Conventions(
     i2="q",
     prediction_df="k-2",
     rd_variance="greenland-robins",
+    rd_raw_counts=True,
+    mh_single_study_as_is=True,
 )

@@ -9,12 +9,11 @@ stored ``Weight`` column (all under RevMan's conventions, :data:`REVMAN_CONVENTI
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
-
-import math
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -23,7 +22,14 @@ from trialsynth._segments import FloatArray, IntArray
 from trialsynth.conventions import REVMAN_CONVENTIONS
 from trialsynth.pooling.batch import pool_arrays
 
+if TYPE_CHECKING:
+    from trialsynth.pooling.result import PooledResult
+
 DataType = Literal["dichotomous", "continuous", "generic"]
+# weights relative to the whole analysis, within each subgroup (RevMan "subtotals only"), or
+# none at all (RevMan stores weight 0 for every study: the review did not pool the analysis)
+Totals = Literal["overall", "subgroups", "none"]
+WITHIN = "/subgroups"  # suffix of a method candidate whose weights are within subgroups
 DATA_TYPES: tuple[DataType, ...] = ("continuous", "dichotomous", "generic")  # fallback priority
 MEASURES: dict[str, tuple[str, ...]] = {
     "dichotomous": ("RR", "OR", "RD", "PETO_OR"),
@@ -69,6 +75,7 @@ class Inferred:
     weight_max_abs_diff: float | None
     evidence: dict[str, Any] = field(repr=False)
     notes: tuple[str, ...] = ()
+    totals: Totals = "overall"
     conventions: str = "revman"
     inferred: bool = True
 
@@ -83,7 +90,7 @@ class Inferred:
     def to_dict(self) -> dict[str, Any]:
         return {"inferred": self.inferred, "data_type": self.data_type, "measure": self.measure,
                 "method": self.method, "model": self.model, "scale": self.scale,
-                "conventions": self.conventions,
+                "totals": self.totals, "conventions": self.conventions,
                 "weight_max_abs_diff": self.weight_max_abs_diff, "notes": list(self.notes),
                 "evidence": self.evidence}
 
@@ -96,7 +103,8 @@ class Analysis:
     ``year``, ``subgroup`` (only when the analysis has subgroups), the data columns of
     :func:`trialsynth.pool` for ``data_type``, RevMan's ``stored_effect, stored_ci_low,
     stored_ci_high, stored_weight`` (display scale, NaN where RevMan stored none),
-    ``rob_overall`` and ``complete`` (the row has the data its type needs).
+    ``rob_overall``, ``complete`` (the row has valid data of its type) and ``problem`` (why a
+    filled-in row cannot be used, naming file row and column; else None).
     """
 
     id: str
@@ -133,13 +141,18 @@ class Review:
     analyses: tuple[Analysis, ...]
 
 
-def check_against_stored(analysis: Analysis, pooled: Sequence[Any]
+def check_against_stored(analysis: Analysis, result: PooledResult | None
                          ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Per-study effect, CI and weight: ours (display scale) next to RevMan's stored ones.
 
-    ``pooled`` holds the :class:`~trialsynth.pooling.result.StudyRow` of each row of
-    :attr:`Analysis.pooled_rows` (empty when nothing was pooled)."""
+    ``result`` is the pooling of :attr:`Analysis.pooled_rows` (None when nothing was pooled);
+    with subgroup totals only, our weights are those within each subgroup, as RevMan shows them.
+    """
     frame = analysis.frame
+    pooled = [] if result is None else list(result.studies)
+    if result is not None and analysis.settings.totals == "subgroups" and result.subgroups:
+        queues = {name: iter(sub.studies) for name, sub in result.subgroups.items()}
+        pooled = [next(queues[label]) for label in analysis.pooled_rows["subgroup"]]
     mine = {int(r): st for r, st in zip(analysis.pooled_rows["row"], pooled, strict=False)}
     m = analysis.settings.measure
     studies, diffs = [], {"effect": [], "ci": [], "weight": []}
@@ -153,6 +166,8 @@ def check_against_stored(analysis: Analysis, pooled: Sequence[Any]
                     "weight": st.weight if st.included else None}
         stored = {"effect": rec["stored_effect"], "ci_low": rec["stored_ci_low"],
                   "ci_high": rec["stored_ci_high"], "weight": rec["stored_weight"]}
+        if analysis.settings.totals == "none":  # weight 0 everywhere: RevMan did not pool
+            ours["weight"] = stored["weight"] = None
         for key, bucket in (("effect", "effect"), ("ci_low", "ci"), ("ci_high", "ci"),
                             ("weight", "weight")):
             a, b = _f(ours[key]), _f(stored[key])
@@ -162,7 +177,7 @@ def check_against_stored(analysis: Analysis, pooled: Sequence[Any]
                 one_side += 1
         studies.append({"row": rec["row"], "study": rec["study"], "year": rec["year"],
                         "subgroup": rec.get("subgroup"), "complete": bool(rec["complete"]),
-                        "rob_overall": rec["rob_overall"],
+                        "rob_overall": rec["rob_overall"], "problem": rec["problem"],
                         "data": {c: rec[c] for c in _data_columns(analysis)},
                         "ours": ours, "stored": stored})
     worst = {k: (max(v) if v else None) for k, v in diffs.items()}
@@ -176,7 +191,7 @@ def check_against_stored(analysis: Analysis, pooled: Sequence[Any]
 
 
 def _data_columns(analysis: Analysis) -> list[str]:
-    fixed = {"row", "study", "year", "subgroup", "rob_overall", "complete"}
+    fixed = {"row", "study", "year", "subgroup", "rob_overall", "complete", "problem"}
     return [c for c in analysis.frame.columns if c not in fixed and not c.startswith("stored_")]
 
 
@@ -192,7 +207,9 @@ def complete_rows(data_type: str, cols: Mapping[str, FloatArray]) -> np.ndarray:
     """Rows with every datum their data type needs (RevMan calls the others "not estimable")."""
     fin = np.logical_and.reduce([np.isfinite(v) for v in cols.values()])
     if data_type == "dichotomous":
-        return fin & (cols["n_t"] > 0) & (cols["n_c"] > 0)
+        with np.errstate(invalid="ignore"):
+            return fin & (cols["n_t"] > 0) & (cols["n_c"] > 0) & \
+                (cols["events_t"] <= cols["n_t"]) & (cols["events_c"] <= cols["n_c"])
     if data_type == "continuous":
         return fin & (cols["sd_t"] > 0) & (cols["sd_c"] > 0) & (cols["n_t"] > 0) & (cols["n_c"] > 0)
     return fin & (cols["se"] > 0)
@@ -255,85 +272,104 @@ _PRESENCE = {"continuous": ("mean_t", "sd_t", "mean_c", "sd_c"),
 
 
 def infer_settings(tables: Mapping[str, Mapping[str, FloatArray]], stored: Mapping[str, FloatArray],
-                   group: IntArray, n: int) -> tuple[list[Inferred], list[np.ndarray]]:
-    """Infer data type, measure and method of ``n`` analyses in one batch.
+                   group: IntArray, n: int, subgroup: IntArray, has_subgroups: Sequence[bool]
+                   ) -> tuple[list[Inferred], list[np.ndarray]]:
+    """Infer data type, measure, method and totals of ``n`` analyses in one batch.
 
     ``tables`` maps each data type to its input columns over all file rows, ``stored`` holds
-    RevMan's ``effect`` (display scale) and ``weight`` per row, ``group`` the analysis of each row.
-    Returns the settings per analysis and, per analysis, the mask of its complete rows.
+    RevMan's ``effect`` (display scale) and ``weight`` per row, ``group`` the analysis of each row
+    and ``subgroup`` a batch-wide index of its (analysis, subgroup) pair. Returns the settings per
+    analysis and, per analysis, the mask of its complete rows.
     """
     group = np.asarray(group, dtype=np.intp)
     rows_of = [np.flatnonzero(group == j) for j in range(n)]
     complete = {t: complete_rows(t, tables[t]) for t in DATA_TYPES}
-    effect, weight = _candidates(tables, complete, group, n)
+    effect, weight = _candidates(tables, complete, group, n, np.asarray(subgroup, dtype=np.intp))
+
+    def w_fits(measure: str, j: int) -> dict[str, _Fit]:
+        keys = [*METHODS[measure], *(m + WITHIN for m in METHODS[measure] if has_subgroups[j])]
+        return {k: _fit(weight[measure, k][rows_of[j]], stored["weight"][rows_of[j]]) for k in keys}
+
     # pass 1: fits per analysis; decisive choices make the review's preferences
     m_fits: list[dict[str, _Fit]] = []
     m_pref: Counter[str] = Counter()
     w_pref: dict[str, Counter[str]] = {t: Counter() for t in DATA_TYPES}
-    for rows in rows_of:
+    for j, rows in enumerate(rows_of):
         mf = {m: _fit(effect[m][rows], stored["effect"][rows])
               for t in DATA_TYPES for m in MEASURES[t] if complete[t][rows].any()}
         m_fits.append(mf)
-        if not mf:
-            continue
-        pick, _, decisive = _choose(mf, EFFECT_TOL, ())
-        if not decisive:
-            continue
-        m_pref[pick] += 1
-        wf = {me: _fit(weight[pick, me][rows], stored["weight"][rows]) for me in METHODS[pick]}
-        wpick, _, wdec = _choose(wf, WEIGHT_TOL, ())
-        if wdec:
-            w_pref[_data_type_of(pick)][wpick] += 1
+        pick, _, decisive = _choose(mf, EFFECT_TOL, ()) if mf else ("", "", False)
+        if decisive:
+            m_pref[pick] += 1
+            wpick, _, wdec = _choose(w_fits(pick, j), WEIGHT_TOL, ())
+            if wdec:
+                w_pref[_data_type_of(pick)][wpick] += 1
     all_w: Counter[str] = sum(w_pref.values(), Counter())
     # pass 2: resolve ties with the review's preferences
     out, masks = [], []
     for j, rows in enumerate(rows_of):
         dtype, measure, m_how = _resolve_measure(m_fits[j], m_pref, tables, rows)
-        wf = {me: _fit(weight[measure, me][rows], stored["weight"][rows])
-              for me in METHODS[measure]}
-        method, w_how, _ = _choose(wf, WEIGHT_TOL, (
-            (w_pref[dtype], f"what the weights identify in other {dtype} analyses of this review"),
-            (all_w, "what the weights identify in other analyses of this review"),
-            ({DEFAULT_METHOD[dtype]: 1}, "RevMan 5's default for a new outcome")))
-        chosen = wf[method]
+        wf = w_fits(measure, j)
+        sw = stored["weight"][rows]
+        totals: Totals = "none" if np.isfinite(sw).any() and not np.nan_to_num(sw).any() else \
+            "overall"
+        tiers = ((w_pref[dtype], f"what the weights identify in other {dtype} analyses of this "
+                                 f"review"),
+                 (all_w, "what the weights identify in other analyses of this review"),
+                 ({DEFAULT_METHOD[dtype]: 1}, "RevMan 5's default for a new outcome"))
+        if totals == "none":  # nothing to compare: take the review's usual method
+            key, w_how, _ = _choose({k: _Fit(0, np.nan, np.nan) for k in METHODS[measure]},
+                                    WEIGHT_TOL, tiers)
+            w_how = "RevMan stored weight 0 for every study (the review did not pool this " \
+                    "analysis); " + w_how.split("; ", 1)[-1]
+        else:
+            key, w_how, _ = _choose(wf, WEIGHT_TOL, tiers)
+            totals = "subgroups" if key.endswith(WITHIN) else "overall"
+        method = key.removesuffix(WITHIN)
+        chosen = wf[key]
         evidence = {
             "measure": {"decided_by": m_how, "compared_with": "stored Mean column",
                         "candidates": {m: f.to_dict() for m, f in m_fits[j].items()}},
             "method": {"decided_by": w_how, "compared_with": "stored Weight column",
-                       "candidates": {me: f.to_dict() for me, f in wf.items()}},
+                       "candidates": {k: f.to_dict() for k, f in wf.items()}},
         }
         notes = [f"measure {measure} inferred: {m_how}", f"method {method} inferred: {w_how}"]
-        if chosen.mismatched:
+        if totals == "subgroups":
+            notes.append("weights are within subgroups: RevMan showed subgroup totals only")
+        if chosen.mismatched and totals != "none":
             notes.append(f"{chosen.mismatched} row(s) weighted by only one of RevMan and trialsynth")
-        out.append(Inferred(data_type=dtype, measure=measure, method=method,
-                            weight_max_abs_diff=None if np.isnan(chosen.max_abs) else chosen.max_abs,
-                            evidence=evidence, notes=tuple(notes)))
+        out.append(Inferred(
+            data_type=dtype, measure=measure, method=method, totals=totals, evidence=evidence,
+            weight_max_abs_diff=None if totals == "none" or np.isnan(chosen.max_abs)
+            else chosen.max_abs, notes=tuple(notes)))
         masks.append(complete[dtype][rows])
     return out, masks
 
 
 def _candidates(tables: Mapping[str, Mapping[str, FloatArray]], complete: Mapping[str, np.ndarray],
-                group: IntArray, n: int
+                group: IntArray, n: int, subgroup: IntArray
                 ) -> tuple[dict[str, FloatArray], dict[tuple[str, str], FloatArray]]:
     """Per-row display effect of every candidate measure and weight of every (measure, method),
-    each pooled over all analyses at once with RevMan's conventions."""
+    pooled per analysis and per subgroup (``method + WITHIN``), with RevMan's conventions."""
     effect: dict[str, FloatArray] = {}
     weight: dict[tuple[str, str], FloatArray] = {}
+    n_sub = int(subgroup.max()) + 1 if subgroup.size else 0
     for dtype in DATA_TYPES:
         ok = complete[dtype]
         cols = {c: v[ok] for c, v in tables[dtype].items()}
         for measure in MEASURES[dtype]:
             for method in METHODS[measure]:
-                with np.errstate(all="ignore"):
-                    b = pool_arrays(pool_measure(measure), method, cols, group[ok], n,
-                                    conventions=REVMAN_CONVENTIONS)
-                w = np.full(group.shape, np.nan)
-                w[ok] = b.weight
-                weight[measure, method] = w
-                if measure not in effect:
-                    e = np.full(group.shape, np.nan)
-                    e[ok] = np.where(b.included, to_display(measure, b.yi), np.nan)
-                    effect[measure] = e
+                for suffix, grp, size in (("", group, n), (WITHIN, subgroup, n_sub)):
+                    with np.errstate(all="ignore"):
+                        b = pool_arrays(pool_measure(measure), method, cols, grp[ok], size,
+                                        conventions=REVMAN_CONVENTIONS)
+                    w = np.full(group.shape, np.nan)
+                    w[ok] = b.weight
+                    weight[measure, method + suffix] = w
+                    if measure not in effect:
+                        e = np.full(group.shape, np.nan)
+                        e[ok] = np.where(b.included, to_display(measure, b.yi), np.nan)
+                        effect[measure] = e
     return effect, weight
 
 

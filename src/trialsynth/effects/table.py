@@ -7,7 +7,7 @@ n_c``; continuous ``mean_t, sd_t, n_t, mean_c, sd_c, n_c``; generic ``yi, se``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -66,9 +66,19 @@ class Effects:
 
 def study_effects(measure: str, cols: Mapping[str, FloatArray], group: IntArray, n: int, *,
                   zero_cells: ZeroCellPolicy, smd_correction: continuous.SmdCorrection = "exact",
-                  smd_variance: continuous.SmdVariance = "metafor") -> Effects:
-    """Per-study yi and vi for ``measure`` (log scale for ratio measures)."""
-    if measure in BINARY:
+                  smd_variance: continuous.SmdVariance = "metafor",
+                  rd_raw_counts: bool = False) -> Effects:
+    """Per-study yi and vi for ``measure`` (log scale for ratio measures).
+
+    ``rd_raw_counts``: RevMan's risk difference, estimated from the raw counts with only the
+    variance taken from the corrected cells, double-zero studies kept (RD = 0).
+    """
+    if measure == "RD" and rd_raw_counts:
+        raw = Cells.from_columns(cols)
+        cells, keep = raw.corrected(group, n, replace(zero_cells, drop00=False))
+        yi, _ = binary.risk_difference(raw.a, raw.b, raw.c, raw.d)
+        _, vi = binary.risk_difference(cells.a, cells.b, cells.c, cells.d)
+    elif measure in BINARY:
         cells, keep = Cells.from_columns(cols).corrected(group, n, zero_cells)
         yi, vi = _BINARY_EFFECT[measure](cells.a, cells.b, cells.c, cells.d)
     elif measure == "MD":

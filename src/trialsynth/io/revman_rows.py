@@ -72,8 +72,15 @@ def read_review(path: str | Path) -> Review:
     tables = {t: {ours: num[theirs] for ours, theirs in cols.items()} for t, cols in COLUMNS.items()}
     tables["generic"] = {**tables["generic"], "n_t": num["Experimental.N"],
                          "n_c": num["Control.N"]}
+    pairs = list(zip(group.tolist(), text["Subgroup"], strict=True))
+    pair_index = {p: i for i, p in enumerate(dict.fromkeys(pairs))}
+    has_sub = [False] * len(order)
+    for j, label in pairs:
+        has_sub[j] = has_sub[j] or bool(label)
     inferred, masks = infer_settings(tables, {"effect": num["Mean"], "weight": num["Weight"]},
-                                     group, len(order))
+                                     group, len(order),
+                                     np.array([pair_index[p] for p in pairs], dtype=np.intp),
+                                     has_sub)
     analyses = []
     for j, (g, k) in enumerate(order):
         rows = np.flatnonzero(group == j)
@@ -81,15 +88,17 @@ def read_review(path: str | Path) -> Review:
         frame = pd.DataFrame({"row": rownum[rows],  # as a spreadsheet shows it, header = 1
                               "study": [text["Study"][i] for i in rows],
                               "year": [text["Study.year"][i] or None for i in rows]})
-        subgroups = [text["Subgroup"][i] for i in rows]
-        if any(subgroups):
-            frame["subgroup"] = subgroups
+        if has_sub[j]:
+            frame["subgroup"] = [text["Subgroup"][i] for i in rows]
         for ours, theirs in COLUMNS[settings.data_type].items():
             frame[ours] = num[theirs][rows]
+        if settings.data_type == "generic":  # arm sizes, when given, count participants
+            frame["n_t"], frame["n_c"] = num["Experimental.N"][rows], num["Control.N"][rows]
         for ours, theirs in STORED.items():
             frame[ours] = num[theirs][rows]
         frame["rob_overall"] = [text["Overall.bias..judgement."][i] or None for i in rows]
         frame["complete"] = masks[j]
+        frame["problem"] = _problems(settings.data_type, num, rows, rownum)
         first = int(rows[0])
         analyses.append(Analysis(
             id=f"{g}.{k}", group=g, number=k, name=text["Analysis.name"][first],
@@ -196,11 +205,26 @@ def _check_values(num: dict[str, np.ndarray], rownum: np.ndarray, src: str) -> N
             for name, v in ((f"{arm}.N", n), (f"{arm}.cases", cases)):
                 _fail(v < 0, "cannot be negative", src, name)
                 _fail(np.isfinite(v) & (v != np.round(v)), "must be a whole number", src, name)
-            _fail(cases > n, f"more events than participants ({arm}.N)", src, f"{arm}.cases")
             _fail(sd < 0, "a standard deviation cannot be negative", src, f"{arm}.SD")
         _fail(num["GIV.SE"] < 0, "a standard error cannot be negative", src, "GIV.SE")
         w = num["Weight"]
         _fail((w < 0) | (w > 100), "a weight must lie between 0 and 100 (percent)", src, "Weight")
+
+
+def _problems(data_type: str, num: dict[str, np.ndarray], rows: np.ndarray,
+              rownum: np.ndarray) -> list[str | None]:
+    """Rows RevMan itself reports as not estimable although their data are filled in: more events
+    than participants in a dichotomous analysis (seen in real exports, e.g. CD001920.pub4)."""
+    out: list[str | None] = [None] * len(rows)
+    if data_type != "dichotomous":
+        return out
+    for arm in ("Experimental", "Control"):
+        with np.errstate(invalid="ignore"):
+            bad = num[f"{arm}.cases"][rows] > num[f"{arm}.N"][rows]
+        for i in np.flatnonzero(bad):
+            out[i] = (f"row {int(rownum[rows[i]])}, column '{arm}.cases': more events than "
+                      f"participants ({arm}.N); not estimable, left out")
+    return out
 
 
 def _analysis_keys(text: dict[str, list[str]], rownum: np.ndarray, src: str

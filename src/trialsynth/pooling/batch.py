@@ -7,7 +7,7 @@ a vectorised kernel over all analyses at once. One meta-analysis is a batch of o
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Literal
 
 import numpy as np
@@ -105,7 +105,8 @@ def pool_arrays(
                             confidence_level)
     eff = study_effects(measure, cols, group, n_groups, zero_cells=conventions.zero_cells,
                         smd_correction=conventions.smd_correction,
-                        smd_variance=conventions.smd_variance)
+                        smd_variance=conventions.smd_variance,
+                        rd_raw_counts=conventions.rd_raw_counts)
     return _pool_iv(measure, method, eff.yi, eff.vi, eff.estimable, participants(measure, cols),
                     group, n_groups, hksj, conventions, confidence_level)
 
@@ -183,24 +184,46 @@ def _single_study(k: np.ndarray, i2: FloatArray, h2: FloatArray, q_p: FloatArray
     return np.where(one, 0.0, i2), np.where(one, 1.0, h2), np.where(one, 1.0, q_p)
 
 
+def _single_study_as_is(yi: FloatArray, vi: FloatArray, estimable: np.ndarray, group: IntArray,
+                        n: int, k_yi: np.ndarray, est: FloatArray, se: FloatArray
+                        ) -> tuple[FloatArray, FloatArray]:
+    """Where one study is estimable, its own effect and SE (RevMan; revman-conventions.md §3)."""
+    one = k_yi == 1
+    if not one.any():
+        return est, se
+    own_y = np.full(n, np.nan)
+    own_v = np.full(n, np.nan)
+    own_y[group[estimable]] = yi[estimable]
+    own_v[group[estimable]] = vi[estimable]
+    return np.where(one, own_y, est), np.where(one, np.sqrt(own_v), se)
+
+
 def _pool_tables(measure: str, method: str, cols: Mapping[str, FloatArray], group: IntArray,
                  n: int, hksj: Hksj, conv: Conventions, level: float) -> PooledBatch:
     """Mantel–Haenszel, Peto and RevMan's M-H random: pooled from the 2×2 tables."""
-    eff = study_effects(measure, cols, group, n, zero_cells=conv.mh_study_zero_cells)
+    eff = study_effects(measure, cols, group, n, zero_cells=conv.mh_study_zero_cells,
+                        rd_raw_counts=conv.rd_raw_counts)
     raw = Cells.from_columns(cols)
-    cells, keep = raw.corrected(group, n, conv.mh_zero_cells)
+    variance_cells = None
+    if measure == "RD" and conv.rd_raw_counts:  # RevMan: raw counts, corrected variances
+        fixed_cells, keep = raw.corrected(group, n, replace(conv.mh_zero_cells, drop00=False))
+        variance_cells = tuple(x[keep] for x in (fixed_cells.a, fixed_cells.b, fixed_cells.c,
+                                                  fixed_cells.d))
+        cells = raw
+    else:
+        cells, keep = raw.corrected(group, n, conv.mh_zero_cells)
     g = group[keep]
     a, b, c, d = cells.a[keep], cells.b[keep], cells.c[keep], cells.d[keep]
     n_study = participants(measure, cols)
     if method == "MH_RANDOM":
-        mh_est, _, _ = mantel_haenszel(measure, a, b, c, d, g, n, conv.rd_variance)
+        mh_est, _, _ = mantel_haenszel(measure, a, b, c, d, g, n, conv.rd_variance, variance_cells)
         return _pool_iv(measure, "MH_RANDOM", eff.yi, eff.vi, eff.estimable, n_study, group,
                         n, hksj, conv, level, center=mh_est)
     k = segment_count(g, n)
     q_g = group[eff.estimable]
     k_yi = segment_count(q_g, n)
     if method == "MH":
-        est, se, w = mantel_haenszel(measure, a, b, c, d, g, n, conv.rd_variance)
+        est, se, w = mantel_haenszel(measure, a, b, c, d, g, n, conv.rd_variance, variance_cells)
         q = het.cochran_q(eff.yi[eff.estimable], eff.vi[eff.estimable], q_g, n, center=est)
         q_df = (k_yi - 1).astype(np.float64)
     else:
@@ -208,6 +231,8 @@ def _pool_tables(measure: str, method: str, cols: Mapping[str, FloatArray], grou
         q_df = (k_yi - 1).astype(np.float64)
         q = np.where(segment_count(g[pos], n) > 1, q, 0.0)
     est = np.where(k >= 1, est, np.nan)
+    if conv.mh_single_study_as_is:
+        est, se = _single_study_as_is(eff.yi, eff.vi, eff.estimable, group, n, k_yi, est, se)
     ci_low, ci_high, stat, p = interval(est, se, None, level)
     weight = np.full(group.shape, np.nan)
     sw = segment_sum(w, g, n)

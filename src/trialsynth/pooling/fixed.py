@@ -18,7 +18,8 @@ RdVariance = Literal["sato", "greenland-robins"]
 
 
 def mantel_haenszel(measure: str, a: FloatArray, b: FloatArray, c: FloatArray, d: FloatArray,
-                    group: IntArray, n: int, rd_variance: RdVariance = "sato"
+                    group: IntArray, n: int, rd_variance: RdVariance = "sato",
+                    variance_cells: tuple[FloatArray, ...] | None = None,
                     ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Mantel–Haenszel estimate (log scale for RR and OR), its SE, and per-table M-H weights.
 
@@ -26,6 +27,8 @@ def mantel_haenszel(measure: str, a: FloatArray, b: FloatArray, c: FloatArray, d
     1986 (Biometrics 42:311, eq. 13). RR: Σ(aᵢn₂ᵢ/Nᵢ)/Σ(cᵢn₁ᵢ/Nᵢ), variance of Greenland & Robins
     1985 (Biometrics 41:55, eq. 13). RD: Σ(aᵢn₂ᵢ − cᵢn₁ᵢ)/Nᵢ / Σn₁ᵢn₂ᵢ/Nᵢ, variance of Sato,
     Greenland & Robins 1989 (Biometrics 45:1323, eq. 3; metafor) or Greenland & Robins 1985 (eq. 4).
+    ``variance_cells`` (RD, Greenland–Robins only): cells for the variance numerator, RevMan's
+    0.5-corrected cells while the estimate and weights use the raw counts.
     """
     n1, n2 = a + b, c + d
     big_n = n1 + n2
@@ -57,7 +60,10 @@ def mantel_haenszel(measure: str, a: FloatArray, b: FloatArray, c: FloatArray, d
                 num = num + s(a * (n2 - c) / big_n + c * (n1 - a) / big_n) / 2
                 var = num / sw**2  # Sato, Greenland & Robins 1989, eq. 3
             else:
-                var = s((a * b * n2**2 / n1 + c * d * n1**2 / n2) / big_n**2) / sw**2  # G&R 1985 eq 4
+                va, vb, vc, vd = variance_cells if variance_cells is not None else (a, b, c, d)
+                vn1, vn2 = va + vb, vc + vd
+                vN = vn1 + vn2
+                var = s((va * vb * vn2**2 / vn1 + vc * vd * vn1**2 / vn2) / vN**2) / sw**2  # G&R 1985 eq 4
         else:
             raise ValueError(f"Mantel-Haenszel pooling is defined for RR, OR and RD, not {measure}")
     return est, np.sqrt(var), weights
