@@ -74,7 +74,8 @@ confint_control_txt <- function() sprintf("control=list(tol=%s)", fmt_num(CI_TOL
 ## metafor >= 4.0 renamed the common-effect model "EE" ("FE" still works);
 ## 3.x already accepts "EE".
 EE_METHOD <- if (packageVersion("metafor") >= "3.0") "EE" else "FE"
-## test="adhoc" (Knapp-Hartung with s2w truncated at 1) exists in metafor >= 3.0
+## test="adhoc" (Knapp-Hartung with the scale factor s2w truncated below at 1);
+## probed at run time so that older metafor versions simply skip it.
 HAS_ADHOC <- !inherits(try(rma(c(0.1, 0.3, 0.2), c(0.01, 0.02, 0.03), test = "adhoc"),
                            silent = TRUE), "try-error")
 
@@ -362,6 +363,22 @@ fit_summary <- function(res, kind, method, test, ci = NULL, pr = NULL) {
       out$tau2_ci_lb_sign <- ci$lb.sign
       out$tau2_ci_ub_sign <- ci$ub.sign
       out$tau2_ci_null <- isTRUE(ci$ci.null)
+      ## confint() searches tau^2 only up to tau2.max = max(100, 10 * tau2)
+      ## and then reports the limit itself with ub.sign ">". Record the bound
+      ## found with a much wider search interval as well.
+      if (identical(ci$ub.sign, ">")) {
+        wide <- 1e4 * max(100, 10 * num1(res$tau2))
+        call <- sprintf("confint(res, control=list(tol=%s, tau2.max=%s))",
+                        fmt_num(CI_TOL), fmt_num(wide))
+        ci2 <- tryCatch(eval(parse(text = call)), error = function(e) NULL)
+        if (!is.null(ci2)) {
+          out$confint_uncapped_call <- call
+          out$tau2_ci_high_uncapped <- num1(ci2$random["tau^2", "ci.ub"])
+          out$i2_ci_high_uncapped <- num1(ci2$random["I^2(%)", "ci.ub"])
+          out$h2_ci_high_uncapped <- num1(ci2$random["H^2", "ci.ub"])
+          out$tau2_ci_ub_sign_uncapped <- ci2$ub.sign
+        }
+      }
     }
     if (!is.null(pr)) {
       out$pi_distribution <- if (res$test %in% c("knha", "adhoc", "t")) "t" else "normal"
@@ -431,11 +448,11 @@ run_case <- function(ds, measure, method, test = "z") {
   if (!is.null(ds$note)) case$note <- ds$note
   if (!is.null(control_note)) case$control_note <- paste(control_note, collapse = " ")
   case$data <- data_json(ds)
-  case$escalc <- escalc_values(ds, measure)
+  case["escalc"] <- list(escalc_values(ds, measure))   # list(NULL) keeps a JSON null
   res <- run$env$res
   if (is.null(res)) {
     case$error <- run$error
-    case$expected <- NULL
+    case["expected"] <- list(NULL)
   } else {
     ## confint()/predict() may fail (e.g. k = 1) although the model fitted
     if (!is.null(run$error)) case$confint_error <- paste0(run$failed, ": ", run$error)
@@ -603,3 +620,9 @@ dir.create(dirname(OUT_FILE), recursive = TRUE, showWarnings = FALSE)
 writeLines(toJSON(ref, auto_unbox = TRUE, digits = NA, na = "null", null = "null",
                   pretty = TRUE), OUT_FILE, useBytes = TRUE)
 message("wrote ", length(cases), " cases to ", OUT_FILE)
+message("  cases with a metafor error: ", sum(vapply(cases, function(x) !is.null(x$error), TRUE)),
+        "; with a confint() error: ", sum(vapply(cases, function(x) !is.null(x$confint_error), TRUE)),
+        "; with warnings: ", sum(vapply(cases, function(x) !is.null(x$warnings), TRUE)),
+        "; with a looser Fisher-scoring threshold: ",
+        sum(vapply(cases, function(x) !is.null(x$control_note), TRUE)))
+if (!HAS_ADHOC) message("  NOTE: this metafor has no test='adhoc'; those cases were skipped")
