@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import chi2
 
-from trialsynth._segments import FloatArray, IntArray, segment_count, segment_sum
+from trialsynth._segments import FloatArray, IntArray, per_unique, segment_count, segment_sum
 from trialsynth.pooling._roots import solve_q
 
 
@@ -97,8 +97,8 @@ def q_profile_ci(yi: FloatArray, vi: FloatArray, group: IntArray, n: int, tau2: 
     alpha = 1 - confidence_level
     ok = df >= 1
     with np.errstate(invalid="ignore"):
-        crit_u = np.where(ok, chi2.isf(alpha / 2, np.maximum(df, 1)), np.nan)
-        crit_l = np.where(ok, chi2.ppf(alpha / 2, np.maximum(df, 1)), np.nan)
+        crit_u = np.where(ok, per_unique(lambda d: chi2.isf(alpha / 2, d), np.maximum(df, 1)), np.nan)
+        crit_l = np.where(ok, per_unique(lambda d: chi2.ppf(alpha / 2, d), np.maximum(df, 1)), np.nan)
     f = generalized_q(yi, vi, group, n)
     zero = np.zeros(n)
     tau2_max = np.maximum(100.0, 10 * np.nan_to_num(tau2))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import norm, t
 
-from trialsynth._segments import FloatArray, IntArray, segment_sum
+from trialsynth._segments import FloatArray, IntArray, per_unique, segment_sum
 
 
 def interval(est: FloatArray, se: FloatArray, df: FloatArray | None, confidence_level: float
@@ -24,7 +24,7 @@ def interval(est: FloatArray, se: FloatArray, df: FloatArray | None, confidence_
         else:
             use_t = df >= 1
             dfp = np.where(use_t, df, 1.0)
-            crit = np.where(use_t, t.isf(alpha / 2, dfp), norm.isf(alpha / 2))
+            crit = np.where(use_t, per_unique(lambda d: t.isf(alpha / 2, d), dfp), norm.isf(alpha / 2))
             p = np.where(use_t, 2 * t.sf(np.abs(stat), dfp), 2 * norm.sf(np.abs(stat)))
     return est - crit * se, est + crit * se, stat, p
 
@@ -54,6 +54,7 @@ def prediction_interval(est: FloatArray, se: FloatArray, tau2: FloatArray, df: F
             crit = norm.isf(alpha / 2)
         else:
             use_t = df >= 1
-            crit = np.where(use_t, t.isf(alpha / 2, np.where(use_t, df, 1.0)), norm.isf(alpha / 2))
+            dfp = np.where(use_t, df, 1.0)
+            crit = np.where(use_t, per_unique(lambda d: t.isf(alpha / 2, d), dfp), norm.isf(alpha / 2))
         half = crit * np.sqrt(tau2 + se**2)  # Higgins et al. 2009 eq. 12
     return est - half, est + half
