@@ -34,6 +34,11 @@ class Conventions:
         docs/methods/revman-conventions.md §1).
     mh_single_study_as_is : an M-H or Peto analysis with a single study reports that study's own
         effect and SE (RevMan), rather than the one-table M-H formulas.
+    peto_zero_cells : apply the zero-cell policy to Peto's per-study (O−E)/V (metafor's escalc
+        does; RevMan does not, as O−E and V need no correction).
+    rr_all_events_raw : a table in which every participant of both arms has the event keeps its
+        raw risk ratio (1) with the variance from the corrected cells, instead of being dropped
+        (RevMan Web; revman-conventions.md §1).
     """
 
     name: str
@@ -47,6 +52,8 @@ class Conventions:
     rd_variance: RdVariance
     rd_raw_counts: bool = False
     mh_single_study_as_is: bool = False
+    peto_zero_cells: bool = True
+    rr_all_events_raw: bool = False
 
 
 METAFOR_CONVENTIONS = Conventions(
@@ -73,4 +80,6 @@ REVMAN_CONVENTIONS = Conventions(
     rd_variance="greenland-robins",
     rd_raw_counts=True,
     mh_single_study_as_is=True,
+    peto_zero_cells=False,
+    rr_all_events_raw=True,
 )

@@ -99,8 +99,11 @@ def _check_ranges(cols: dict[str, np.ndarray], measure: str, source: str | None)
         for c in ("sd_t", "sd_c"):
             _fail_first(cols[c] <= 0, "standard deviation must be positive", source, c)
         for c in ("n_t", "n_c"):
-            _fail_first(cols[c] < (2 if measure == "SMD" else 1),
-                        "too few participants for this measure", source, c)
+            _fail_first(cols[c] < 1, "an arm needs at least one participant", source, c)
+        if measure == "SMD":  # the pooled SD needs n_t + n_c − 2 ≥ 1
+            _fail_first(cols["n_t"] + cols["n_c"] < 3,
+                        "an SMD needs at least 3 participants in the two arms together",
+                        source, "n_t")
     else:
         _fail_first(cols["se"] <= 0, "standard error must be positive", source, "se")
 

@@ -67,7 +67,8 @@ class Effects:
 def study_effects(measure: str, cols: Mapping[str, FloatArray], group: IntArray, n: int, *,
                   zero_cells: ZeroCellPolicy, smd_correction: continuous.SmdCorrection = "exact",
                   smd_variance: continuous.SmdVariance = "metafor",
-                  rd_raw_counts: bool = False) -> Effects:
+                  rd_raw_counts: bool = False, peto_zero_cells: bool = True,
+                  rr_all_events_raw: bool = False) -> Effects:
     """Per-study yi and vi for ``measure`` (log scale for ratio measures).
 
     ``rd_raw_counts``: RevMan's risk difference, estimated from the raw counts with only the
@@ -78,9 +79,22 @@ def study_effects(measure: str, cols: Mapping[str, FloatArray], group: IntArray,
         cells, keep = raw.corrected(group, n, replace(zero_cells, drop00=False))
         yi, _ = binary.risk_difference(raw.a, raw.b, raw.c, raw.d)
         _, vi = binary.risk_difference(cells.a, cells.b, cells.c, cells.d)
+    elif measure == "PETO_OR" and not peto_zero_cells:
+        raw = Cells.from_columns(cols)
+        keep = np.ones(group.shape, dtype=bool)
+        yi, vi = binary.peto_log_odds_ratio(raw.a, raw.b, raw.c, raw.d)
     elif measure in BINARY:
-        cells, keep = Cells.from_columns(cols).corrected(group, n, zero_cells)
+        raw = Cells.from_columns(cols)
+        cells, keep = raw.corrected(group, n, zero_cells)
         yi, vi = _BINARY_EFFECT[measure](cells.a, cells.b, cells.c, cells.d)
+        if measure == "RR" and rr_all_events_raw:
+            every = (raw.b == 0) & (raw.d == 0) & (raw.a > 0) & (raw.c > 0)
+            if every.any():  # raw ratio, variance from the corrected cells (RevMan Web)
+                kept, _ = raw.corrected(group, n, replace(zero_cells, drop00=False))
+                _, v_all = binary.log_risk_ratio(kept.a, kept.b, kept.c, kept.d)
+                yi = np.where(every, 0.0, yi)
+                vi = np.where(every, v_all, vi)
+                keep = keep | every
     elif measure == "MD":
         keep = np.ones(group.shape, dtype=bool)
         yi, vi = continuous.mean_difference(*(cols[c] for c in COLUMNS["MD"]))

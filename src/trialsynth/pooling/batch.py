@@ -106,7 +106,9 @@ def pool_arrays(
     eff = study_effects(measure, cols, group, n_groups, zero_cells=conventions.zero_cells,
                         smd_correction=conventions.smd_correction,
                         smd_variance=conventions.smd_variance,
-                        rd_raw_counts=conventions.rd_raw_counts)
+                        rd_raw_counts=conventions.rd_raw_counts,
+                        peto_zero_cells=conventions.peto_zero_cells,
+                        rr_all_events_raw=conventions.rr_all_events_raw)
     return _pool_iv(measure, method, eff.yi, eff.vi, eff.estimable, participants(measure, cols),
                     group, n_groups, hksj, conventions, confidence_level)
 
@@ -202,7 +204,8 @@ def _pool_tables(measure: str, method: str, cols: Mapping[str, FloatArray], grou
                  n: int, hksj: Hksj, conv: Conventions, level: float) -> PooledBatch:
     """Mantel–Haenszel, Peto and RevMan's M-H random: pooled from the 2×2 tables."""
     eff = study_effects(measure, cols, group, n, zero_cells=conv.mh_study_zero_cells,
-                        rd_raw_counts=conv.rd_raw_counts)
+                        rd_raw_counts=conv.rd_raw_counts, peto_zero_cells=conv.peto_zero_cells,
+                        rr_all_events_raw=conv.rr_all_events_raw)
     raw = Cells.from_columns(cols)
     variance_cells = None
     if measure == "RD" and conv.rd_raw_counts:  # RevMan: raw counts, corrected variances
