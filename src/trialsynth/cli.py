@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from trialsynth.api import pool as pool_frame
-from trialsynth.errors import DataError
+from trialsynth.errors import DataError, TrialsynthError
 from trialsynth.pooling.result import PooledResult
 
 app = typer.Typer(help="trialsynth: evidence synthesis validated against R metafor and RevMan.",
@@ -88,6 +88,27 @@ def pool(
         sys.stdout.write("\n")
     else:
         print_result(result, Console())
+
+
+@app.command()
+def run(
+    review: Annotated[Path, typer.Argument(help="the review: a RevMan Web data-rows CSV")],
+    out: Annotated[Path, typer.Option("--out", help="output folder (written atomically)")],
+    quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
+) -> None:
+    """Run every analysis of REVIEW and write results.json, tables/ and index.html to OUT."""
+    from trialsynth.runner import run_review  # the report stack loads only when asked for
+
+    try:
+        summary = run_review(review, out, quiet=quiet)["summary"]
+    except TrialsynthError as exc:
+        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    if not quiet:
+        Console().print(
+            f"{summary['analyses']} analyses, {summary['pooled']} pooled; RevMan's per-study "
+            f"weights reproduced in {summary['weights_reproduced']}/"
+            f"{summary['with_stored_weights']}; wrote {out}/index.html")
 
 
 def _f(x: float | None, digits: int = 4) -> str:

@@ -205,7 +205,7 @@ def _f(x: Any) -> float | None:
 
 def complete_rows(data_type: str, cols: Mapping[str, FloatArray]) -> np.ndarray:
     """Rows with every datum their data type needs (RevMan calls the others "not estimable")."""
-    fin = np.logical_and.reduce([np.isfinite(v) for v in cols.values()])
+    fin = np.logical_and.reduce([np.isfinite(cols[c]) for c in _REQUIRED[data_type]])
     if data_type == "dichotomous":
         with np.errstate(invalid="ignore"):
             return fin & (cols["n_t"] > 0) & (cols["n_c"] > 0) & \
@@ -267,6 +267,8 @@ def _present(raw: Mapping[str, FloatArray], names: Sequence[str], rows: np.ndarr
     return any(bool(np.any(np.nan_to_num(raw[n][rows]) != 0)) for n in names)
 
 
+_REQUIRED = {"dichotomous": ("events_t", "n_t", "events_c", "n_c"),
+             "continuous": ("mean_t", "sd_t", "n_t", "mean_c", "sd_c", "n_c"), "generic": ("yi", "se")}
 _PRESENCE = {"continuous": ("mean_t", "sd_t", "mean_c", "sd_c"),
              "dichotomous": ("events_t", "n_t", "events_c", "n_c"), "generic": ("yi", "se")}
 

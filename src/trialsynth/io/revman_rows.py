@@ -32,7 +32,7 @@ REQUIRED = ("Analysis.group", "Analysis.number", "Analysis.name", "Study")
 NUMERIC = ("GIV.Mean", "GIV.SE", "Experimental.mean", "Experimental.SD", "Experimental.cases",
            "Experimental.N", "Control.mean", "Control.SD", "Control.cases", "Control.N",
            "Weight", "Mean", "CI.start", "CI.end")
-OPTIONAL_TEXT = ("Subgroup", "Applicability", "Study.year", "Overall.bias..judgement.",
+OPTIONAL_TEXT = ("Subgroup", "Subgroup.number", "Applicability", "Study.year", "Overall.bias..judgement.",
                  "review_url", "review_doi")
 MISSING = frozenset({"", "NA", "NaN", "nan"})  # R's write.csv writes NA or ""
 # our column name <- RevMan column, per data type
@@ -72,11 +72,11 @@ def read_review(path: str | Path) -> Review:
     tables = {t: {ours: num[theirs] for ours, theirs in cols.items()} for t, cols in COLUMNS.items()}
     tables["generic"] = {**tables["generic"], "n_t": num["Experimental.N"],
                          "n_c": num["Control.N"]}
-    pairs = list(zip(group.tolist(), text["Subgroup"], strict=True))
+    pairs = _subgroup_keys(group.tolist(), text["Subgroup.number"], text["Subgroup"])
     pair_index = {p: i for i, p in enumerate(dict.fromkeys(pairs))}
     has_sub = [False] * len(order)
-    for j, label in pairs:
-        has_sub[j] = has_sub[j] or bool(label)
+    for j, num_, label in pairs:
+        has_sub[j] = has_sub[j] or bool(label or num_)
     inferred, masks = infer_settings(tables, {"effect": num["Mean"], "weight": num["Weight"]},
                                      group, len(order),
                                      np.array([pair_index[p] for p in pairs], dtype=np.intp),
@@ -89,7 +89,7 @@ def read_review(path: str | Path) -> Review:
                               "study": [text["Study"][i] for i in rows],
                               "year": [text["Study.year"][i] or None for i in rows]})
         if has_sub[j]:
-            frame["subgroup"] = [text["Subgroup"][i] for i in rows]
+            frame["subgroup"] = _subgroup_labels([pairs[i] for i in rows])
         for ours, theirs in COLUMNS[settings.data_type].items():
             frame[ours] = num[theirs][rows]
         if settings.data_type == "generic":  # arm sizes, when given, count participants
@@ -209,6 +209,31 @@ def _check_values(num: dict[str, np.ndarray], rownum: np.ndarray, src: str) -> N
         _fail(num["GIV.SE"] < 0, "a standard error cannot be negative", src, "GIV.SE")
         w = num["Weight"]
         _fail((w < 0) | (w > 100), "a weight must lie between 0 and 100 (percent)", src, "Weight")
+
+
+def _subgroup_keys(group: list[int], numbers: list[str], labels: list[str]
+                   ) -> list[tuple[int, str, str]]:
+    """(analysis, subgroup number, name) per row. Two subgroups may share a name: they differ by
+    ``Subgroup.number``, or, in files without it, a name that comes back after another name
+    starts a new subgroup (RevMan exports the rows of a subgroup together)."""
+    keys, last, runs = [], {}, {}
+    for j, num_, label in zip(group, numbers, labels, strict=True):
+        if not num_ and label:
+            if last.get(j) != label:
+                runs[j, label] = runs.get((j, label), 0) + 1
+            num_ = f"part {runs[j, label]}" if runs[j, label] > 1 else ""
+        last[j] = label
+        keys.append((j, num_, label))
+    return keys
+
+
+def _subgroup_labels(keys: list[tuple[int, str, str]]) -> list[str]:
+    """Subgroup names, made unique with the subgroup number where two subgroups share one."""
+    numbers: dict[str, set[str]] = {}
+    for _, num_, label in keys:
+        numbers.setdefault(label, set()).add(num_)
+    return [f"{label} (subgroup {num_})" if len(numbers[label]) > 1 and num_ else label
+            for _, num_, label in keys]
 
 
 def _problems(data_type: str, num: dict[str, np.ndarray], rows: np.ndarray,

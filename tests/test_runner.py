@@ -1,0 +1,147 @@
+"""``run_review``: the results folder, HTML escaping of untrusted strings, atomic writing.
+
+The flagship is CD015373.pub2 (see tests/test_revman_rows.py); the small CSVs below are
+SYNTHETIC, written in the RevMan Web data-rows layout, to exercise escaping and failure paths.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from trialsynth import runner
+from trialsynth.errors import DataError, TrialsynthError
+from trialsynth.runner import run_review
+
+FLAGSHIP = Path(os.environ.get("TRIALSYNTH_SHARED_DATA", "/work/shared/data")) / \
+    "pairwise70" / "CD015373_pub2_data.csv"
+needs_flagship = pytest.mark.skipif(not FLAGSHIP.is_file(), reason="shared data not found")
+HEADER = ["Analysis.group", "Analysis.number", "Analysis.name", "Subgroup", "Applicability",
+          "Study", "Study.year", "GIV.Mean", "GIV.SE", "Experimental.mean", "Experimental.SD",
+          "Experimental.cases", "Experimental.N", "Control.mean", "Control.SD", "Control.cases",
+          "Control.N", "O.E", "Variance", "Weight", "Mean", "CI.start", "CI.end", "Footnotes",
+          "Overall.bias..judgement.", "review_url", "review_doi"]
+EVIL = "<script>alert(1)</script>"
+
+
+def _small_csv(path: Path, study: str = EVIL, extra: dict | None = None) -> Path:
+    """SYNTHETIC two-study dichotomous analysis; no stored RevMan numbers."""
+    rows = [
+        {"Study": study, "Experimental.cases": "3", "Experimental.N": "20",
+         "Control.cases": "6", "Control.N": "21", "Subgroup": '"><img src=x onerror=alert(2)>'},
+        {"Study": "Plain 2001", "Experimental.cases": "5", "Experimental.N": "30",
+         "Control.cases": "9", "Control.N": "30", "Subgroup": "B & C"},
+    ]
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=HEADER)
+        w.writeheader()
+        for r in rows:
+            w.writerow({"Analysis.group": "1", "Analysis.number": "1",
+                        "Analysis.name": "Adverse events <b>bold</b>",
+                        "Applicability": "SUBGROUP_AND_OVERALL", "Study.year": "2001",
+                        "review_url": "javascript:alert(3)", "review_doi": "10.1/x<y>",
+                        **r, **(extra or {})})
+    return path
+
+
+@needs_flagship
+def test_run_review_on_flagship_writes_three_outputs(tmp_path, capsys):
+    out = tmp_path / "out"
+    results = run_review(FLAGSHIP, out, quiet=True)
+    assert capsys.readouterr().err == ""  # quiet: no progress bar
+    assert {p.name for p in out.iterdir()} >= {"results.json", "tables", "index.html"}
+    data = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert data == json.loads(json.dumps(runner._clean(results)))
+    assert data["review"]["id"] == "CD015373.pub2"
+    assert data["summary"] == {"analyses": 95, "pooled": 91, "not_pooled": 4,
+                               "with_stored_weights": 91, "weights_reproduced": 91,
+                               "weight_tolerance": 1e-4}
+    first = data["analyses"][0]
+    assert first["id"] == "1.1" and first["settings"]["inferred"] is True
+    assert first["settings"]["measure"] == "MD" and first["settings"]["method"] == "DL"
+    assert first["result"]["k"] == 3 and first["check"]["max_abs_diff"]["weight"] < 1e-5
+    assert {s["study"] for s in first["studies"]} == {"Lumanauw 2019", "Noppers 2011a",
+                                                      "Sigtermans 2009"}
+    with (out / "tables" / "analyses.csv").open(encoding="utf-8", newline="") as fh:
+        table = list(csv.DictReader(fh))
+    assert len(table) == 95 and tuple(table[0]) == runner.CSV_FIELDS
+    assert sum(r["status"] == "not pooled" for r in table) == 4
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert "Comparison 1: Intravenous ketamine versus placebo <span class=inferred>(inferred)" \
+        in page
+    assert "Comparison 13" in page and page.count("(nothing pooled)") == 4
+    assert "Nothing pooled: no study could be pooled" in page
+    for external in ("<script", "<link", " src=", "@import", "url("):
+        assert external not in page
+
+
+def test_untrusted_strings_are_escaped_in_html(tmp_path):
+    out = tmp_path / "out"
+    run_review(_small_csv(tmp_path / "evil.csv"), out, quiet=True)
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "&quot;&gt;&lt;img src=x onerror=alert(2)&gt;" in page
+    assert "Adverse events &lt;b&gt;bold&lt;/b&gt;" in page and "B &amp; C" in page
+    assert "<script" not in page and "<img" not in page and "<b>bold" not in page
+    assert "javascript:" not in page  # a non-http(s) review URL is not made a link
+    data = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert data["analyses"][0]["studies"][0]["study"] == EVIL  # data keep the raw string
+
+
+def test_formula_like_names_are_defused_in_csv(tmp_path):
+    src = _small_csv(tmp_path / "f.csv", extra={"Analysis.name": "=HYPERLINK(\"x\")"})
+    run_review(src, tmp_path / "out", quiet=True)
+    text = (tmp_path / "out" / "tables" / "analyses.csv").read_text(encoding="utf-8")
+    assert "'=HYPERLINK" in text
+
+
+def test_failing_run_leaves_no_out_dir(tmp_path):
+    broken = _small_csv(tmp_path / "broken.csv", extra={"Control.N": "many"})
+    out = tmp_path / "out"
+    with pytest.raises(DataError, match=r"row 2, column 'Control.N'"):
+        run_review(broken, out, quiet=True)
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.csv"]
+
+
+def test_failure_while_writing_leaves_nothing_and_keeps_previous_output(tmp_path, monkeypatch):
+    src, out = _small_csv(tmp_path / "ok.csv"), tmp_path / "out"
+
+    def write_then_fail(folder: Path, files: dict[str, str]) -> None:
+        (folder / "results.json").write_text("{half", encoding="utf-8")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(runner, "_write_files", write_then_fail)
+    with pytest.raises(OSError, match="disk full"):
+        run_review(src, out, quiet=True)
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ok.csv"]
+    monkeypatch.undo()
+    run_review(src, out, quiet=True)
+    before = (out / "results.json").read_bytes()
+    monkeypatch.setattr(runner, "_write_files", write_then_fail)
+    with pytest.raises(OSError):
+        run_review(src, out, quiet=True)
+    assert (out / "results.json").read_bytes() == before  # the earlier output is untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ok.csv", "out"]
+
+
+def test_replaces_earlier_output_but_not_foreign_folders(tmp_path):
+    src, out = _small_csv(tmp_path / "ok.csv"), tmp_path / "out"
+    run_review(src, out, quiet=True)
+    (out / "stale.txt").write_text("old")
+    run_review(src, out, quiet=True)
+    assert not (out / "stale.txt").exists() and (out / "index.html").is_file()
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "thesis.tex").write_text("precious")
+    with pytest.raises(TrialsynthError, match="not an earlier trialsynth output"):
+        run_review(src, foreign, quiet=True)
+    assert (foreign / "thesis.tex").read_text() == "precious"
+    with pytest.raises(TrialsynthError, match="would contain the input file"):
+        run_review(src, tmp_path, quiet=True)
+    assert src.is_file()
