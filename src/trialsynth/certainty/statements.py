@@ -1,0 +1,261 @@
+"""Informative statements from certainty × effect size (METHODS §4.7).
+
+Three wordings, each a pure function of (intervention, outcome, certainty level, effect band,
+direction):
+
+* :func:`informative_statement` — Santesso et al. 2020 (GRADE guideline 26, J Clin Epidemiol
+  119:126), the basis of Cochrane Handbook Table 15.6.b: "X results in a large reduction in Y",
+  "X likely reduces Y", "X may reduce Y slightly", "The evidence is very uncertain about the effect
+  of X on Y" (grid in METHODS §4.7).
+* :func:`core_grade_statement` — Core GRADE 2 Table 1 (two thresholds): "has / likely has / may
+  have an important benefit", "little to no benefit"; with the null, "improves / likely improves /
+  may improve"; very low, "We are very uncertain about whether …".
+* :func:`plain_language_sentence` — Cochrane plain-language-summary house style (Pitcher, Mitchell
+  & Hughes 2021): "probably" for moderate, "may" for low, "It is unclear whether X reduces Y"
+  for very low.
+
+The effect band (trivial / small / moderate / large) comes from :func:`effect_band`, a **project
+convention, not GRADE** (rules ``band.*``; declare it in the SoF footnotes): pain MD 10/20/50 on
+0–100 (multiples 1/2/5 of the MID, Busse 2015 tiers), SMD 0.2/0.5/0.8 (Cohen 1988), ratio
+measures by relative change 0.10/0.25/0.40, or — preferred for RR/OR (GRADE 35) — the absolute
+risk difference per 1000 against outcome-specific thresholds.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+from trialsynth.certainty.rules import DEFAULT_RULES, RuleSet
+from trialsynth.pooling.result import RATIO_MEASURES, PooledResult
+
+Level = Literal["high", "moderate", "low", "very_low"]
+Band = Literal["trivial", "small", "moderate", "large"]
+Direction = Literal["reduction", "increase"]
+Effect = Literal["benefit", "harm"]
+BANDS: tuple[Band, ...] = ("trivial", "small", "moderate", "large")
+LEVELS: tuple[Level, ...] = ("high", "moderate", "low", "very_low")
+
+# Santesso 2020 / Handbook Table 15.6.b, as in METHODS §4.7. Placeholders: {x} intervention,
+# {y} outcome, {change} "reduction"/"increase", {verbs} "reduces"/"increases" (after X),
+# {verb} "reduce"/"increase" (after "may"), {m} "likely" or "probably" (moderate certainty).
+GRID: dict[tuple[Level, Band], str] = {
+    ("high", "large"): "{x} results in a large {change} in {y}",
+    ("high", "moderate"): "{x} {verbs} {y}",
+    ("high", "small"): "{x} {verbs} {y} slightly",
+    ("high", "trivial"): "{x} results in little to no difference in {y}",
+    ("moderate", "large"): "{x} {m} results in a large {change} in {y}",
+    ("moderate", "moderate"): "{x} {m} {verbs} {y}",
+    ("moderate", "small"): "{x} {m} {verbs} {y} slightly",
+    ("moderate", "trivial"): "{x} {m} results in little to no difference in {y}",
+    ("low", "large"): "{x} may result in a large {change} in {y}",
+    ("low", "moderate"): "{x} may {verb} {y}",
+    ("low", "small"): "{x} may {verb} {y} slightly",
+    ("low", "trivial"): "{x} may result in little to no difference in {y}",
+}
+VERY_LOW = "The evidence is very uncertain about the effect of {x} on {y}"  # Santesso 2020
+VERY_LOW_ALTERNATIVE = "{low} but the evidence is very uncertain"  # Santesso 2020 alternative
+
+# Core GRADE 2 Table 1 qualifiers by certainty (METHODS §4.7, verbatim in pmatools plain_language.R)
+CORE_HAS = {"high": "has", "moderate": "likely has", "low": "may have"}
+CORE_IMPROVES = {"high": "improves", "moderate": "likely improves", "low": "may improve"}
+CORE_WORSENS = {"high": "worsens", "moderate": "likely worsens", "low": "may worsen"}  # composed
+
+# Cochrane PLS house style: high (no qualifier), moderate "probably", low "may"
+PLS_QUALIFIER = {"high": "", "moderate": "probably ", "low": "may "}
+
+
+@dataclass(frozen=True, slots=True)
+class EffectBands:
+    """Cut points (small, moderate, large) for the magnitude of an effect, with their basis."""
+
+    small: float
+    moderate: float
+    large: float
+    unit: str
+    source: str
+
+    def band(self, magnitude: float) -> Band:
+        """Trivial below ``small``; each band includes its lower cut point (METHODS §4.7)."""
+        m = abs(magnitude)
+        return ("large" if m >= self.large else "moderate" if m >= self.moderate
+                else "small" if m >= self.small else "trivial")
+
+
+def default_bands(measure: str, mid: float | None = None, rules: RuleSet = DEFAULT_RULES
+                  ) -> EffectBands | None:
+    """The declared band convention for ``measure`` (None where there is none, e.g. MD without an
+    MID, RD, GENERIC)."""
+    if measure == "SMD":
+        s, m, lg = rules["band.smd"]
+        return EffectBands(s, m, lg, "SMD", "Cohen 1988; Handbook 5.1 §12.6.2")
+    if measure == "MD" and mid is not None:
+        s, m, lg = (f * mid for f in rules["band.md_over_mid"])
+        return EffectBands(s, m, lg, "MD", "project convention, not GRADE: 1, 2 and 5 MIDs "
+                           "(Busse 2015 tiers 10/20/50 on 0–100)")
+    if measure in RATIO_MEASURES:
+        s, m, lg = rules["band.ratio_relative_change"]
+        return EffectBands(s, m, lg, "|ratio − 1|", "project convention, not GRADE: relative "
+                           "change 0.10/0.25/0.40 (GRADE 6, Core GRADE 2)")
+    return None
+
+
+def risk_difference_per_1000(estimate: float, measure: str, control_risk: float) -> float:
+    """Absolute effect per 1000 from a relative one (METHODS §5; Handbook 14.1.6).
+
+    RR: risk_I = ACR·RR; OR: risk_I = OR·ACR/(1 − ACR + OR·ACR); RD: the estimate itself.
+    """
+    if measure == "RD":
+        return 1000 * estimate
+    ratio = math.exp(estimate)
+    risk = (control_risk * ratio if measure == "RR"
+            else ratio * control_risk / (1 - control_risk + ratio * control_risk))
+    return 1000 * (risk - control_risk)
+
+
+def effect_band(estimate: float, measure: str, *, mid: float | None = None,
+                bands: EffectBands | None = None, control_risk: float | None = None,
+                rd_thresholds_per_1000: tuple[float, float, float] | None = None,
+                rules: RuleSet = DEFAULT_RULES) -> Band:
+    """Band of a pooled ``estimate`` (analysis scale: log for RR/OR).
+
+    Binary measures with ``control_risk`` and ``rd_thresholds_per_1000`` use the risk difference
+    per 1000 (GRADE 35); otherwise ``bands`` or :func:`default_bands`.
+    """
+    if rd_thresholds_per_1000 is not None and control_risk is not None \
+            and measure in (*RATIO_MEASURES, "RD"):
+        s, m, lg = rd_thresholds_per_1000
+        rd = risk_difference_per_1000(estimate, measure, control_risk)
+        return EffectBands(s, m, lg, "RD per 1000", "GRADE 35").band(rd)
+    bands = bands or default_bands(measure, mid, rules)
+    if bands is None:
+        raise ValueError(f"no effect-size bands for {measure} without an MID or explicit bands")
+    magnitude = math.exp(estimate) - 1 if measure in RATIO_MEASURES else estimate
+    return bands.band(magnitude)
+
+
+def effect_direction(estimate: float) -> Direction:
+    """Reduction or increase in the outcome (analysis scale: MD < 0, RR < 1 reduce Y)."""
+    return "reduction" if estimate < 0 else "increase"
+
+
+def benefit_or_harm(direction: Direction, direction_of_benefit: Literal["lower", "higher"]
+                    ) -> Effect:
+    """Benefit when the outcome moves the way that is better for patients."""
+    good = "reduction" if direction_of_benefit == "lower" else "increase"
+    return "benefit" if direction == good else "harm"
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:] + "."
+
+
+def _check(level: str, band: str, direction: str) -> None:
+    if level not in LEVELS or band not in BANDS or direction not in ("reduction", "increase"):
+        raise ValueError(f"unknown level/band/direction {level!r}/{band!r}/{direction!r}")
+
+
+def informative_statement(intervention: str, outcome: str, level: Level, band: Band,
+                          direction: Direction, *, moderate_word: str = "likely",
+                          very_low: Literal["uncertain", "may"] = "uncertain") -> str:
+    """Santesso 2020 / Handbook Table 15.6.b statement for one certainty × effect-band cell.
+
+    ``moderate_word``: "likely" or "probably" (both in the table). ``very_low="may"`` gives the
+    alternative "X may … but the evidence is very uncertain".
+    """
+    _check(level, band, direction)
+    red = direction == "reduction"
+    words = {"x": intervention, "y": outcome, "change": direction, "m": moderate_word,
+             "verbs": "reduces" if red else "increases", "verb": "reduce" if red else "increase"}
+    if level == "very_low":
+        if very_low == "uncertain":
+            return _sentence(VERY_LOW.format(**words))
+        low = GRID[("low", band)].format(**words)
+        return _sentence(VERY_LOW_ALTERNATIVE.format(low=low))
+    return _sentence(GRID[(level, band)].format(**words))
+
+
+def core_grade_statement(intervention: str, outcome: str, level: Level, band: Band,
+                         direction: Direction, direction_of_benefit: Literal["lower", "higher"],
+                         *, threshold: Literal["mid", "null"] = "mid") -> str:
+    """Core GRADE 2 Table 1 wording (METHODS §4.7).
+
+    MID threshold: "X has / likely has / may have an important benefit (harm) on Y", or
+    "… little to no benefit on Y" for a trivial effect. Null threshold: "X improves / likely
+    improves / may improve Y" (a harm reads "worsens", composed by mirroring). Very low: "We are
+    very uncertain about whether X has (an important) benefit on Y". The outcome is appended to
+    the verbatim frames ("on Y"), which name only the treatment.
+    """
+    _check(level, band, direction)
+    effect = benefit_or_harm(direction, direction_of_benefit)
+    if level == "very_low":
+        what = f"an important {effect}" if threshold == "mid" else f"a {effect}"
+        return _sentence(f"We are very uncertain about whether {intervention} has {what} on "
+                         f"{outcome}")
+    if threshold == "null":
+        verb = (CORE_IMPROVES if effect == "benefit" else CORE_WORSENS)[level]
+        return _sentence(f"{intervention} {verb} {outcome}")
+    what = "little to no benefit" if band == "trivial" else f"an important {effect}"
+    return _sentence(f"{intervention} {CORE_HAS[level]} {what} on {outcome}")
+
+
+def plain_language_sentence(intervention: str, outcome: str, level: Level, band: Band,
+                            direction: Direction) -> str:
+    """Cochrane plain-language-summary sentence ("It is unclear whether …" for very low)."""
+    _check(level, band, direction)
+    red = direction == "reduction"
+    if level == "very_low":  # Cochrane PLS house style (METHODS §4.7)
+        what = ("makes any difference to" if band == "trivial"
+                else "reduces" if red else "increases")
+        return _sentence(f"It is unclear whether {intervention} {what} {outcome}")
+    q = PLS_QUALIFIER[level]
+    third = not q or q.startswith("probably")  # "reduces" after no qualifier or "probably"
+    verb = ("reduces" if red else "increases") if third else ("reduce" if red else "increase")
+    if band == "trivial":
+        make = "makes" if third else "make"
+        return _sentence(f"{intervention} {q}{make} little to no difference to {outcome}")
+    if band == "large":
+        result = "results" if third else "result"
+        return _sentence(f"{intervention} {q}{result} in a large {direction} in {outcome}")
+    return _sentence(f"{intervention} {q}{verb} {outcome}" + (" slightly" if band == "small" else ""))
+
+
+@dataclass(frozen=True, slots=True)
+class Statements:
+    """All wordings for one analysis, with the band and direction they were built from."""
+
+    band: Band
+    direction: Direction
+    effect: Effect
+    informative: str
+    core_grade: str
+    plain_language: str
+    band_basis: str
+
+
+def statements_for(result: PooledResult, level: Level, intervention: str, outcome: str, *,
+                   direction_of_benefit: Literal["lower", "higher"], mid: float | None = None,
+                   bands: EffectBands | None = None, control_risk: float | None = None,
+                   rd_thresholds_per_1000: tuple[float, float, float] | None = None,
+                   rules: RuleSet = DEFAULT_RULES) -> Statements:
+    """Band and direction from a pooled result, then the three wordings."""
+    if result.estimate is None:
+        raise ValueError("the analysis has no pooled estimate")
+    band = effect_band(result.estimate, result.measure, mid=mid, bands=bands,
+                       control_risk=control_risk, rd_thresholds_per_1000=rd_thresholds_per_1000,
+                       rules=rules)
+    direction = effect_direction(result.estimate)
+    if rd_thresholds_per_1000 is not None and control_risk is not None:
+        basis = "risk difference per 1000 against outcome-specific thresholds (GRADE 35)"
+    else:
+        used = bands or default_bands(result.measure, mid, rules)
+        basis = "" if used is None else used.source
+    return Statements(
+        band=band, direction=direction, effect=benefit_or_harm(direction, direction_of_benefit),
+        informative=informative_statement(intervention, outcome, level, band, direction),
+        core_grade=core_grade_statement(intervention, outcome, level, band, direction,
+                                        direction_of_benefit,
+                                        threshold="mid" if mid is not None else "null"),
+        plain_language=plain_language_sentence(intervention, outcome, level, band, direction),
+        band_basis=basis)

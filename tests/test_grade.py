@@ -1,0 +1,458 @@
+"""GRADE per analysis: every rule's branches, overrides, and the k < 10 funnel-test guard.
+
+Pooled results are built with ``trialsynth.pool`` on real data wherever a branch can be reached
+that way: the flagship review (Ferraro et al. 2025, CD015373.pub2, ketamine for chronic pain;
+analyses 1.1, 1.4, 1.8 and 1.9, pooled with DerSimonian–Laird as the review did), dat.bcg
+(Colditz et al. 1994), dat.egger2001 (magnesium, Egger's funnel example), dat.moore1998 and
+dat.hackshaw1998. Risk-of-bias judgements and PICO flags for those studies are **constructed**
+(the data files carry no usable overall RoB 2 judgement), and so are the small data sets marked
+``CONSTRUCTED`` that reach a branch no real analysis at hand reaches. Expected values are the
+branch taken and numbers computed here from the published formulas (METHODS §4, §6), never
+numbers read back from trialsynth.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import norm
+
+import trialsynth as ts
+from trialsynth.bias import egger_test
+from trialsynth.certainty import grade, rules
+from trialsynth.certainty.grade import (
+    Certainty,
+    DomainJudgement,
+    Flags,
+    Override,
+    assess,
+    imprecision,
+    inconsistency,
+    indirectness,
+    make_threshold,
+    optimal_information_size,
+    publication_bias,
+    risk_of_bias,
+)
+from trialsynth.certainty.rules import DEFAULT_RULES, RULE, RULES, RuleSet
+
+DATA = Path(__file__).parents[2] / "shared" / "data"
+METADAT = DATA / "metadat"
+FLAGSHIP = DATA / "pairwise70" / "CD015373_pub2_data.csv"
+REFERENCE = Path(__file__).parent / "reference" / "small_study_reference.json"
+Z = norm.isf(0.025) + norm.isf(0.20)  # z_{1-α/2} + z_{1-β}, α = 0.05, β = 0.20 (Core GRADE 2)
+
+
+def flagship(number: int) -> tuple[ts.PooledResult, pd.DataFrame]:
+    d = pd.read_csv(FLAGSHIP)
+    a = d[(d["Analysis.group"] == 1) & (d["Analysis.number"] == number)]
+    if a["Experimental.mean"].notna().any():
+        f = pd.DataFrame({"study": a.Study, "mean_t": a["Experimental.mean"],
+                          "sd_t": a["Experimental.SD"], "n_t": a["Experimental.N"],
+                          "mean_c": a["Control.mean"], "sd_c": a["Control.SD"],
+                          "n_c": a["Control.N"]})
+        return ts.pool(f, "MD", "DL"), f
+    f = pd.DataFrame({"study": a.Study, "events_t": a["Experimental.cases"],
+                      "n_t": a["Experimental.N"], "events_c": a["Control.cases"],
+                      "n_c": a["Control.N"]})
+    return ts.pool(f, "RR", "DL"), f
+
+
+def bcg(measure: str = "RR") -> tuple[ts.PooledResult, pd.DataFrame]:
+    d = pd.read_csv(METADAT / "dat.bcg.csv")
+    f = pd.DataFrame({"study": d.author, "events_t": d.tpos, "n_t": d.tpos + d.tneg,
+                      "events_c": d.cpos, "n_c": d.cpos + d.cneg})
+    return ts.pool(f, measure, "REML"), f
+
+
+def egger2001(rows: slice = slice(None)) -> tuple[ts.PooledResult, pd.DataFrame]:
+    d = pd.read_csv(METADAT / "dat.egger2001.csv").iloc[rows]
+    f = pd.DataFrame({"study": d.study, "events_t": d.ai, "n_t": d.n1i, "events_c": d.ci,
+                      "n_c": d.n2i})
+    return ts.pool(f, "OR", "REML"), f
+
+
+def constructed_generic(yi: list[float], se: list[float], method: str = "REML") -> ts.PooledResult:
+    """CONSTRUCTED data (not from any study): generic effects with their SEs."""
+    return ts.pool(pd.DataFrame({"study": [f"c{i}" for i in range(len(yi))], "yi": yi, "se": se}),
+                   "GENERIC", method)
+
+
+def constructed_md(md: list[float], sd: float, n: int) -> ts.PooledResult:
+    """CONSTRUCTED arm data (not from any study): mean differences ``md``, SD ``sd``, n per arm."""
+    k = len(md)
+    f = pd.DataFrame({"study": [f"c{i}" for i in range(k)], "mean_t": md, "sd_t": [sd] * k,
+                      "n_t": [n] * k, "mean_c": [0.0] * k, "sd_c": [sd] * k, "n_c": [n] * k})
+    return ts.pool(f, "MD", "DL")
+
+
+MID10 = make_threshold("MD", 10.0, "lower")
+
+
+# ---- risk of bias (Core GRADE 4 Fig 2) -------------------------------------------------------
+
+def equal_weights(yi: list[float]) -> ts.PooledResult:
+    return constructed_generic(yi, [0.2] * len(yi))  # equal SEs → each study 1/k of the weight
+
+
+def test_rob_not_assessed_is_the_stated_default() -> None:
+    j = risk_of_bias(bcg()[0], None, MID10)
+    assert j.downgrade == 0 and j.reasons == ("not assessed; default (no risk-of-bias judgements "
+                                              "given)",)
+
+
+def test_rob_dominating_share_rates_down_unless_bias_only_underestimates() -> None:
+    r = equal_weights([-0.5] * 10)  # CONSTRUCTED; 7 of 10 equal weights not at low risk = 70%
+    rob = ["high"] * 4 + ["some_concerns"] * 3 + ["low"] * 3
+    thr = make_threshold("GENERIC", 0.1, "lower")
+    j = risk_of_bias(r, rob, thr)
+    assert j.downgrade == 1 and j.numbers["dominance"] == "dominating"
+    assert math.isclose(j.numbers["share_not_low"], 0.7)
+    assert "assumed it could explain" in j.reasons[0]
+    assert risk_of_bias(r, rob, thr, flags=Flags(rob_bias_direction="could_explain")).downgrade == 1
+    assert risk_of_bias(r, rob, thr, flags=Flags(rob_bias_direction="underestimates")).downgrade == 0
+    # without the project's fold of "some concerns" into high, only 40% is at high risk
+    unfolded = RuleSet({"rob.some_concerns_as_high": False})
+    assert risk_of_bias(r, rob, thr, rules=unfolded).numbers["dominance"] == "not dominating"
+
+
+def test_rob_possibly_dominating_depends_on_the_low_risk_estimate() -> None:
+    thr = make_threshold("GENERIC", 0.1, "lower")
+    rob = ["high"] * 6 + ["low"] * 4  # 60%: possibly dominating (55–65%)
+    same = equal_weights([-0.5] * 6 + [-0.4] * 4)  # CONSTRUCTED: low-risk studies also benefit
+    j = risk_of_bias(same, rob, thr)
+    assert j.numbers["dominance"] == "possibly dominating" and j.downgrade == 0
+    assert math.isclose(j.numbers["estimate_low_rob"], -0.4)
+    other = equal_weights([-0.5] * 6 + [0.0] * 4)  # CONSTRUCTED: low-risk studies show nothing
+    j = risk_of_bias(other, rob, thr)
+    assert j.downgrade == 1 and not j.numbers["estimate_low_rob"] < thr.lower
+
+
+def test_rob_not_dominating_never_rates_down_but_flags_a_different_low_risk_estimate() -> None:
+    r, _ = bcg()  # real weights; RoB labels CONSTRUCTED
+    rob = ["low"] * 13
+    j = risk_of_bias(r, rob, make_threshold("RR", 0.25, "lower"))
+    assert j.downgrade == 0 and j.numbers["share_not_low"] == 0
+    thr = make_threshold("GENERIC", 0.1, "lower")
+    r = equal_weights([-0.5] * 5 + [0.0] * 5)  # CONSTRUCTED
+    j = risk_of_bias(r, ["high"] * 5 + ["low"] * 5, thr)  # 50% not low, 50% low differs
+    assert j.downgrade == 0 and j.numbers["use_low_rob_estimate"] is True
+
+
+def test_rob_shares_are_the_analysis_weights() -> None:
+    r, _ = bcg()
+    rob = ["low", "High risk", "Some concerns", None] + ["low"] * 9  # RevMan wording accepted
+    j = risk_of_bias(r, rob, make_threshold("RR", 0.25, "lower"))
+    w = [s.weight / 100 for s in r.studies]
+    assert math.isclose(j.numbers["share_high"], w[1])
+    assert math.isclose(j.numbers["share_some_concerns"], w[2])
+    assert math.isclose(j.numbers["share_not_assessed"], w[3])
+    with pytest.raises(ValueError, match="unknown risk-of-bias"):
+        risk_of_bias(r, ["medium"] * 13, make_threshold("RR", 0.25, "lower"))
+    with pytest.raises(ValueError, match="entries for 13 studies"):
+        risk_of_bias(r, ["low"] * 12, make_threshold("RR", 0.25, "lower"))
+
+
+# ---- inconsistency (Core GRADE 3) ------------------------------------------------------------
+
+def test_single_study_inconsistency_is_not_applicable() -> None:
+    r, _ = flagship(8)  # CD015373 1.8: one study
+    j = inconsistency(r, MID10)
+    assert r.k == 1 and j.downgrade == 0 and j.numbers["applicable"] is False
+    assert "not applicable" in j.reasons[0]
+
+
+def test_low_i2_is_not_rated_down() -> None:
+    r, _ = flagship(4)  # CD015373 1.4: I² = 0
+    j = inconsistency(r, MID10)
+    assert j.downgrade == 0 and "seldom see serious inconsistency" in j.reasons[0]
+
+
+def test_overlapping_confidence_intervals_are_not_rated_down() -> None:
+    r, _ = flagship(1)  # CD015373 1.1: I² ≈ 69%, τ ≈ 12 ≥ MID 10, but every pair of CIs overlaps
+    j = inconsistency(r, MID10)
+    rows = r.studies
+    apart = sum(a.ci_high < b.ci_low or b.ci_high < a.ci_low
+                for i, a in enumerate(rows) for b in rows[i + 1:])
+    assert apart == 0 and r.i2 > 30 and j.downgrade == 0
+    assert j.numbers["nonoverlapping_pairs"] == 0
+    assert "all study confidence intervals overlap" in j.reasons[0]
+    assert j.numbers["pi_crosses_threshold"] is True  # reported, not decisive
+
+
+def test_tau_below_the_mid_is_not_important() -> None:
+    r = constructed_md([-30, -5, -31, -4, -29, -6], sd=5, n=200)  # CONSTRUCTED
+    j = inconsistency(r, make_threshold("MD", 40.0, "lower"))
+    assert r.i2 > 30 and j.numbers["tau_over_mid"] < 1 and j.downgrade == 0
+    assert "below the MID" in j.reasons[0]
+
+
+def test_most_weight_on_one_side_is_not_rated_down() -> None:
+    r = constructed_md([-30, -60, -32, -58, -31, -61, -35], sd=5, n=200)  # CONSTRUCTED
+    j = inconsistency(r, MID10)
+    assert j.numbers["nonoverlapping_pairs"] > 0
+    assert math.isclose(j.numbers["share_in_pooled_zone"], 1)
+    assert j.downgrade == 0 and "Q2" in j.reasons[0]
+
+
+def test_scattered_estimates_rate_down_one_or_two_levels() -> None:
+    r, _ = bcg()  # I² ≈ 92%, estimates on both sides of RR 0.75
+    thr = make_threshold("RR", 0.25, "lower")
+    j = inconsistency(r, thr)
+    assert j.numbers["share_in_pooled_zone"] < 0.75 and j.numbers["pi_spans_both_thresholds"]
+    assert j.downgrade == 2 and "project convention" in j.reasons[0]
+    one = RuleSet({"inconsistency.two_levels_pi_spans_both": False})
+    assert inconsistency(r, thr, rules=one).downgrade == 1
+    explained = inconsistency(r, thr, flags=Flags(subgroup_explains_inconsistency=True))
+    assert explained.downgrade == 0 and "subgroup" in explained.reasons[0]
+
+
+# ---- indirectness (Core GRADE 5) -------------------------------------------------------------
+
+def test_indirectness_default_and_weight_rule() -> None:
+    r, _ = bcg()
+    j = indirectness(r, None)
+    assert (j.downgrade, j.reasons) == (0, ("not assessed; default",))
+    w = np.array([s.weight for s in r.studies]) / 100
+    order = np.argsort(-w)
+    flags = [True] * 13  # CONSTRUCTED PICO flags: the heaviest studies indirect
+    for i in order[:4]:
+        flags[i] = False
+    j = indirectness(r, flags)
+    assert math.isclose(j.numbers["share_indirect"], w[order[:4]].sum())
+    assert j.downgrade == int(w[order[:4]].sum() > 0.5)
+    flags = [False] * 13
+    assert indirectness(r, flags).downgrade == 1
+    with pytest.raises(ValueError):
+        indirectness(r, [True] * 3)
+
+
+# ---- imprecision (Core GRADE 2 Fig 4) and the OIS (METHODS §4.4, §6) --------------------------
+
+def test_ois_formulas() -> None:
+    # binary: n_arm = z²[p0(1−p0) + p1(1−p1)]/(p0 − p1)², p1 = p0(1 − 0.25); OIS = 2⌈n_arm⌉
+    p0, p1 = 0.2, 0.15
+    n_arm = Z**2 * (p0 * (1 - p0) + p1 * (1 - p1)) / (p0 - p1) ** 2
+    assert optimal_information_size("dichotomous", control_risk=0.2) == 2 * math.ceil(n_arm)
+    p1 = 0.25  # an increase is the benefit when higher is better
+    n_arm = Z**2 * (p0 * (1 - p0) + p1 * (1 - p1)) / (p0 - p1) ** 2
+    assert optimal_information_size("dichotomous", control_risk=0.2, benefit="higher") == \
+        2 * math.ceil(n_arm)
+    # continuous: n_arm = 2z²σ²/δ²; METHODS §4.4: SMD 0.2 gives ≈ 785 ("or 800")
+    assert optimal_information_size("continuous", sd=20, mid=10) == 2 * math.ceil(2 * Z**2 * 4)
+    assert abs(optimal_information_size("continuous", sd=1, mid=0.2) - 785) < 2
+    assert optimal_information_size("dichotomous") is None
+    assert optimal_information_size("continuous", sd=20) is None
+
+
+def test_ci_crossing_one_threshold_rates_down_one_level() -> None:
+    r, _ = flagship(1)  # MD −15.8 (−32.1 to 0.5)
+    assert imprecision(r, MID10, "continuous", mid=10).downgrade == 1  # crosses −10 only
+    null = imprecision(r, make_threshold("MD", None, "lower"), "continuous")
+    assert null.downgrade == 1 and "the null" in null.reasons[0]
+    r, _ = flagship(4)  # MD −5.3 (−15.5 to 4.9)
+    assert r.ci_low < -10 < r.ci_high < 10
+    assert imprecision(r, MID10, "continuous", mid=10).downgrade == 1
+
+
+def test_ci_crossing_both_thresholds_rates_down_two_or_three_levels() -> None:
+    r = constructed_md([-20, 18], sd=40, n=15)  # CONSTRUCTED: wide CI across −10 and +10
+    assert r.ci_low < -10 and r.ci_high > 10
+    assert imprecision(r, MID10, "continuous", mid=10).downgrade == 2  # no SD: OIS unknown
+    ois = 2 * math.ceil(2 * Z**2 * 40**2 / 10**2)  # 60 participants < 30% of the OIS
+    j = imprecision(r, MID10, "continuous", mid=10, sd=40)
+    assert j.numbers["ois"] == ois and r.participants < 0.3 * ois
+    assert j.downgrade == 3 and "GRADE 34" in j.reasons[0]
+    assert imprecision(r, MID10, "continuous", mid=10, sd=40,
+                       rules=RuleSet({"imprecision.three_levels": False})).downgrade == 2
+
+
+def test_precise_moderate_effect_is_not_rated_down() -> None:
+    r = constructed_md([-15, -16, -14], sd=10, n=100)  # CONSTRUCTED: CI within (−20, −11)
+    j = imprecision(r, MID10, "continuous", mid=10)
+    assert j.downgrade == 0 and j.numbers["large_effect"] is False
+
+
+@pytest.mark.parametrize(("n", "expected"), [(300, 0), (60, 1), (15, 2)])
+def test_large_continuous_effect_goes_to_the_ois(n: int, expected: int) -> None:
+    r = constructed_md([-60, -62, -58], sd=20, n=n // 6)  # CONSTRUCTED: MD ≈ −60 ≥ 5 MIDs
+    ois = 2 * math.ceil(2 * Z**2 * 20**2 / 10**2)  # 126
+    j = imprecision(r, MID10, "continuous", mid=10, sd=20)
+    assert r.ci_high < -10 and j.numbers["large_effect"] and j.numbers["ois"] == ois
+    assert j.downgrade == expected, (r.participants, ois)
+
+
+def test_large_continuous_effect_without_sd_uses_800() -> None:
+    r = constructed_md([-60, -62, -58], sd=20, n=50)  # CONSTRUCTED, N = 300 < 800
+    j = imprecision(r, MID10, "continuous", mid=10)
+    assert j.numbers["ois"] == 800 and j.numbers["ois_default_used"] and j.downgrade == 1
+
+
+def test_large_binary_effect_with_a_wide_ci_ratio_rates_down_two() -> None:
+    r, _ = flagship(9)  # CD015373 1.9 adverse events: RR ≈ 3.3 (1.05 to 10.1)
+    null = make_threshold("RR", None, "lower")
+    j = imprecision(r, null, "dichotomous", control_risk=0.3)
+    assert math.isclose(j.numbers["ci_ratio"], math.exp(r.ci_high - r.ci_low))
+    assert j.numbers["ci_ratio"] >= 3 and j.downgrade == 2
+    mid = make_threshold("RR", 0.25, "lower")  # with RR 0.75/1.25 the CI crosses 1.25
+    assert imprecision(r, mid, "dichotomous", mid=0.25).downgrade == 1
+
+
+def test_large_binary_effect_compares_participants_with_the_ois() -> None:
+    r, _ = egger2001(slice(0, 15))  # magnesium without ISIS-4: OR ≈ 0.42, CI ratio ≈ 2.3 < 2.5
+    null = make_threshold("OR", None, "lower")
+    for p0, expected in ((0.10, 0), (0.05, 1)):
+        p1 = p0 * 0.75
+        ois = 2 * math.ceil(Z**2 * (p0 * (1 - p0) + p1 * (1 - p1)) / (p0 - p1) ** 2)
+        j = imprecision(r, null, "dichotomous", control_risk=p0)
+        assert j.numbers["ois"] == ois and j.downgrade == expected, (r.participants, ois)
+    assert imprecision(r, null, "dichotomous").downgrade == 0  # no control risk: flagged
+    assert "could not be checked" in imprecision(r, null, "dichotomous").reasons[0]
+
+
+# ---- publication bias (Core GRADE 4 Fig 5) and the k < 10 guard --------------------------------
+
+def reference(case_id: str) -> dict:
+    return next(c for c in json.loads(REFERENCE.read_text())["cases"] if c["id"] == case_id)
+
+
+def test_fewer_than_ten_studies_no_funnel_test() -> None:
+    r, f = egger2001(slice(0, 9))  # nine trials
+    j = publication_bias(r, "dichotomous", counts=f)
+    assert j.downgrade == 0 and "funnel-plot tests not used" in j.reasons[0]
+    assert "test" not in j.numbers
+    j = publication_bias(r, "dichotomous", counts=f, flags=Flags(unpublished_trials=True))
+    assert j.downgrade == 1 and "Q4" in j.reasons[1]
+
+
+def test_harbord_asymmetry_rates_down_one_level() -> None:
+    r, f = egger2001()  # 16 trials; Harbord p ≈ 5.5e-5 (metafor reference)
+    j = publication_bias(r, "dichotomous", counts=f)
+    want = reference("egger2001_harbord")["expected"]["pvalue"]
+    assert j.numbers["test"] == "harbord" and math.isclose(j.numbers["pvalue"], want, rel_tol=1e-6)
+    assert j.downgrade == 1
+    peters = publication_bias(r, "dichotomous", counts=f,
+                              rules=RuleSet({"funnel.binary_test": "peters"}))
+    want = reference("egger2001_OR_peters")["expected"]["pvalue"]
+    assert peters.numbers["test"] == "peters" and math.isclose(peters.numbers["pvalue"], want,
+                                                               rel_tol=1e-6)
+
+
+def test_no_asymmetry_and_missing_counts_do_not_rate_down() -> None:
+    r, f = bcg()  # Harbord p ≈ 0.23
+    assert publication_bias(r, "dichotomous", counts=f).downgrade == 0
+    j = publication_bias(r, "dichotomous")
+    assert j.downgrade == 0 and "no 2×2 counts" in j.reasons[0]
+    j = publication_bias(r, "dichotomous", flags=Flags(small_industry_funded=True))
+    assert j.downgrade == 1 and "Q1" in j.reasons[0]
+    j = publication_bias(r, "dichotomous", counts=f, flags=Flags(unpublished_trials=True))
+    assert j.downgrade == 0 and "consider an override" in j.reasons[-1]
+    assert publication_bias(r, "dichotomous", counts=f,
+                            rules=RuleSet({"funnel.min_k": 14})).numbers.get("test") is None
+
+
+def test_continuous_outcomes_use_egger() -> None:
+    d = pd.read_csv(METADAT / "dat.hackshaw1998.csv")  # 37 studies, Egger p ≈ 0.023
+    r = ts.pool(pd.DataFrame({"study": d.author, "yi": d.yi, "se": np.sqrt(d.vi)}), "GENERIC",
+                "REML")
+    j = publication_bias(r, "continuous")
+    want = reference("hackshaw1998_GEN_egger_lm")["expected"]["pvalue"]
+    assert j.numbers["test"] == "egger" and math.isclose(j.numbers["pvalue"], want, rel_tol=1e-6)
+    assert j.downgrade == 1
+    given = egger_test(d.yi, d.vi, model="rma")  # a test computed elsewhere takes precedence
+    assert publication_bias(r, "continuous", small_study=given).numbers["model"] == "rma"
+
+
+# ---- assess: certainty, overrides, output contract ----------------------------------------------
+
+def test_assess_sums_downgrades_from_high() -> None:
+    r, f = bcg()
+    c = assess(r, rob=["low"] * 13, mid=0.25, outcome_type="dichotomous",
+               direction_of_benefit="lower", control_risk=0.05, counts=f)
+    assert isinstance(c, Certainty) and c.downgrades == 2 and c.level == "low"
+    assert all(isinstance(j, DomainJudgement) for j in c.domains.values())
+    over = {"imprecision": Override(3, "CONSTRUCTED rationale: test of the floor")}
+    c = assess(r, rob=["low"] * 13, mid=0.25, outcome_type="dichotomous",
+               direction_of_benefit="lower", counts=f, overrides=over)
+    assert c.downgrades == 5 and c.level == "very_low"
+
+
+def test_override_keeps_proposed_and_final() -> None:
+    r, f = flagship(1)
+    rationale = "CONSTRUCTED: CIs barely overlap; reviewer judges the spread important"
+    c = assess(r, rob=None, mid=10, outcome_type="continuous", direction_of_benefit="lower",
+               overrides={"inconsistency": Override(1, rationale, reviewer="tester")})
+    j = c.domains["inconsistency"]
+    assert (j.proposed, j.downgrade) == (0, 1) and j.override.rationale == rationale
+    assert j.to_dict()["override"] == {"proposed": 0, "final": 1, "rationale": rationale,
+                                       "reviewer": "tester"}
+    assert c.domains["imprecision"].override is None
+    assert c.level == "low"  # −1 inconsistency (override), −1 imprecision
+
+
+def test_override_validation() -> None:
+    with pytest.raises(ValueError, match="rationale"):
+        Override(1, "  ")
+    with pytest.raises(ValueError):
+        Override(4, "x")
+    r, _ = flagship(1)
+    kw = {"rob": None, "mid": 10, "outcome_type": "continuous", "direction_of_benefit": "lower"}
+    with pytest.raises(ValueError, match="imprecision only"):
+        assess(r, **kw, overrides={"risk_of_bias": Override(3, "x")})
+    with pytest.raises(ValueError, match="unknown GRADE domain"):
+        assess(r, **kw, overrides={"bias": Override(1, "x")})
+    with pytest.raises(ValueError, match="does not fit"):
+        assess(r, **{**kw, "outcome_type": "dichotomous"})
+
+
+def test_to_dict_contract() -> None:
+    r, f = flagship(1)
+    d = assess(r, rob=["low", "some_concerns", "high"], mid=10, outcome_type="continuous",
+               direction_of_benefit="lower").to_dict()
+    assert {"level", "domains"} <= set(d) and d["level"] in ("high", "moderate", "low", "very_low")
+    assert list(d["domains"]) == ["risk_of_bias", "inconsistency", "indirectness", "imprecision",
+                                  "publication_bias"]
+    for dom in d["domains"].values():
+        assert {"downgrade", "reasons", "override"} <= set(dom)
+        assert isinstance(dom["reasons"], list) and dom["override"] is None
+    assert d["domains"]["indirectness"]["reasons"] == ["not assessed; default"]
+    json.dumps(d)
+
+
+# ---- the rules table ----------------------------------------------------------------------------
+
+def test_every_rule_has_a_source_and_conventions_are_marked() -> None:
+    assert len({r.name for r in RULES}) == len(RULES)
+    for r in RULES:
+        assert r.source and r.unit, r.name
+    convention = {r.name for r in rules.conventions()}
+    assert {"funnel.p_cutoff", "band.md_over_mid", "rob.some_concerns_as_high",
+            "inconsistency.most_weight_one_side"} <= convention
+    assert "funnel.min_k" not in convention and RULE["funnel.min_k"].value == 10
+    assert RULE["ois.rrr"].value == 0.25 and RULE["ois.alpha"].value == 0.05
+    assert RULE["ois.beta"].value == 0.20 and RULE["mid.pain_0_100"].value == 10
+    assert RULE["band.smd"].value == (0.2, 0.5, 0.8)
+
+
+def test_every_rule_read_by_the_code_exists() -> None:
+    src = Path(grade.__file__).read_text() + Path(grade.__file__).with_name(
+        "statements.py").read_text()
+    used = set(re.findall(r'rules\["([a-z_.0-9]+)"\]', src))
+    used |= set(re.findall(r'"((?:imprecision|rob|inconsistency)\.[a-z_0-9]+)"', src))
+    assert used and used <= set(RULE), used - set(RULE)
+
+
+def test_rule_set_overrides_are_validated() -> None:
+    with pytest.raises(KeyError):
+        RuleSet({"funnel.min_studies": 5})
+    assert DEFAULT_RULES["funnel.min_k"] == 10 and DEFAULT_RULES.replace(
+        **{"funnel.min_k": 5})["funnel.min_k"] == 5
+    table = RuleSet({"funnel.p_cutoff": 0.1}).table()
+    row = next(t for t in table if t["name"] == "funnel.p_cutoff")
+    assert row["value"] == 0.1 and row["changed"] and row["project_convention"]
