@@ -1,0 +1,496 @@
+"""Summary-of-findings (SoF) tables: Cochrane Handbook v6 ch. 14 layout (METHODS §5).
+
+One table per comparison, one row per outcome (up to seven; more are kept but flagged). Columns:
+outcome (name, scale with direction, time window); anticipated absolute effects* — risk with the
+comparator per 1000 and the corresponding risk with the intervention (95% CI) plus the risk
+difference, or for continuous outcomes the comparator mean(s) and "MD x lower (y lower to z
+higher)"; relative effect (95% CI), blank for continuous outcomes; № of participants (studies);
+certainty (⊕ symbols, words, footnote letters); comments (the Santesso 2020 statement).
+
+Absolute effects: :func:`corresponding_risk` on the estimate and both CI bounds, RD per 1000 =
+1000·(risk_I − ACR); the ACR is the control arms' pooled risk Σe_C/Σn_C by default, their median
+on request, or set by the reviewer (:func:`assumed_control_risk`). JSON: :meth:`SofRow.to_dict`
+(:data:`ROW_KEYS` plus certainty keys) and :meth:`SofTable.to_dict` (``title, population,
+setting, intervention, comparison, rows, footnotes`` {``asterisk, abbreviations,
+grade_definitions, explanations`` [{``key, text``}], ``analysis, conventions``}, ``warnings``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+import pandas as pd
+
+from trialsynth.certainty.grade import DOMAINS, Benefit, Certainty, Level
+from trialsynth.certainty.rules import CONVENTION, DEFAULT_RULES, RuleSet
+from trialsynth.certainty.statements import statements_for
+from trialsynth.pooling.result import PooledResult
+
+# SofRow JSON keys; measure: RR, OR, PETO_OR, HR, RD, MD, SMD (None without studies); assumed_risk
+# 0–1; absolute_per_1000 {comparator, intervention(_ci_low/_high), difference(_ci_low/_high)}.
+ROW_KEYS = ("outcome", "name", "time_window", "measure", "outcome_type", "assumed_risk", "absolute_per_1000",
+            "relative", "risk_comparator", "risk_intervention", "risk_difference", "reexpression",
+            "relative_effect", "participants", "studies", "participants_text", "downgrades", "comments",
+            "statement", "band_basis", "analysis", "no_studies")
+MAX_OUTCOMES = 7  # Handbook v6 ch. 14 key points: "up to a maximum of seven" outcomes
+RATIOS = ("RR", "OR", "PETO_OR", "HR")
+DICHOTOMOUS = (*RATIOS, "RD")
+SYMBOLS: dict[str, str] = {"high": "⊕⊕⊕⊕", "moderate": "⊕⊕⊕◯", "low": "⊕⊕◯◯", "very_low": "⊕◯◯◯"}
+WORDS: dict[str, str] = {"high": "High", "moderate": "Moderate", "low": "Low", "very_low": "Very low"}
+LABEL = {m: m for m in ("RR", "OR", "HR", "RD", "MD", "SMD")} | {"PETO_OR": "Peto OR"}
+ABBREVIATIONS = {"CI": "confidence interval", "RR": "risk ratio", "OR": "odds ratio",
+                 "Peto OR": "Peto odds ratio", "HR": "hazard ratio", "RD": "risk difference",
+                 "MD": "mean difference", "SMD": "standardised mean difference"}
+ASTERISK = ("*The risk in the intervention group (and its 95% CI) is based on the assumed risk in "
+            "the comparison group and the relative effect of the intervention (and its 95% CI).")
+GRADE_DEFINITIONS = (  # GRADE Working Group grades of evidence, as printed under GRADEpro tables
+    "High certainty: we are very confident that the true effect lies close to that of the estimate of the "
+    "effect.", "Moderate certainty: we are moderately confident in the effect estimate: the true effect is "
+    "likely to be close to the estimate of the effect, but there is a possibility that it is substantially "
+    "different.", "Low certainty: our confidence in the effect estimate is limited: the true effect may be "
+    "substantially different from the estimate of the effect.", "Very low certainty: we have very little "
+    "confidence in the effect estimate: the true effect is likely to be substantially different from the "
+    "estimate of effect.")
+METHOD_NAMES = {"IV": "common effect, inverse variance", "MH": "common effect, Mantel–Haenszel",
+                "PETO": "common effect, Peto"} | {k: f"random effects, {v}" for k, v in {
+    "DL": "DerSimonian–Laird", "REML": "REML", "ML": "maximum likelihood", "PM": "Paule–Mandel",
+    "HE": "Hedges", "SJ": "Sidik–Jonkman", "EB": "empirical Bayes",
+    "MH_RANDOM": "Mantel–Haenszel with DerSimonian–Laird τ² (RevMan 5)"}.items()}
+LEVELS_TEXT = {0: "no downgrade", 1: "one level", 2: "two levels", 3: "three levels"}
+NO_STUDIES = "No studies"
+NO_STUDIES_COMMENT = "No trials reported this outcome."
+SMD_RULE = ("As a rule of thumb, an SMD of 0.2 represents a small difference, 0.5 a moderate and "
+            "0.8 a large difference (Cohen 1988).")
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeInfo:
+    """What the data cannot say about an outcome: its wording, scale, threshold and comparator.
+
+    ``higher_is`` "better"/"worse" prints the scale direction; ``direction_of_benefit`` and
+    ``mid`` feed the statement (as in :func:`trialsynth.certainty.grade.assess`);
+    ``generic_measure`` names what a GENERIC analysis pools (HR, RR, OR on the log scale; MD,
+    SMD); ``comparator_mean`` is a mean or a (low, high) range of control-group means;
+    ``typical_sd`` re-expresses an SMD as an MD on ``reexpress_scale`` (Handbook §15.5.3).
+    """
+
+    name: str
+    time_window: str | None = None
+    scale: str | None = None
+    higher_is: Literal["better", "worse"] | None = None
+    direction_of_benefit: Benefit = "lower"
+    mid: float | None = None
+    units: str | None = None
+    comparator_mean: float | tuple[float, float] | None = None
+    typical_sd: float | None = None
+    reexpress_scale: str | None = None
+    generic_measure: Literal["HR", "RR", "OR", "MD", "SMD"] | None = None
+    rd_thresholds_per_1000: tuple[float, float, float] | None = None
+    statement_name: str | None = None
+    comment: str | None = None
+    analysis_set: str = "all studies"
+    design: str = "RCT"
+    decimals: int | None = None
+
+    @property
+    def label(self) -> str:
+        """The Outcomes cell, e.g. "Pain intensity, 0–100 NRS (higher = worse); short term"."""
+        text = self.name + (f", {self.scale}" if self.scale else "")
+        text += f" (higher = {self.higher_is})" if self.higher_is else ""
+        return text + (f"; {self.time_window}" if self.time_window else "")
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """The header block of a table (Handbook §14.1.5)."""
+
+    intervention: str
+    comparator: str
+    population: str
+    setting: str | None = None
+
+    @property
+    def title(self) -> str:
+        """ "X compared with Y for [population]"."""
+        x = self.intervention[:1].upper() + self.intervention[1:]
+        return f"{x} compared with {self.comparator} for {self.population}"
+
+
+@dataclass(frozen=True, slots=True)
+class SofRow:
+    """One outcome row; footnote letters are given by :func:`sof_table`."""
+
+    outcome: str
+    name: str
+    time_window: str | None
+    measure: str | None
+    outcome_type: Literal["dichotomous", "continuous"] | None
+    risk_comparator: str
+    risk_intervention: str
+    risk_difference: str
+    relative_effect: str
+    participants: float | None
+    studies: int
+    participants_text: str
+    level: Level | None
+    comments: str
+    statement: str = ""
+    reexpression: str = ""
+    assumed_risk: float | None = None
+    absolute_per_1000: dict[str, float | None] = field(default_factory=dict)
+    relative: dict[str, float | str | None] = field(default_factory=dict)
+    downgrades: dict[str, int] = field(default_factory=dict)
+    overrides: tuple[str, ...] = ()
+    band_basis: str = ""
+    analysis: str = ""
+    certainty_notes: tuple[str, ...] = ()
+    effect_notes: tuple[str, ...] = ()
+    certainty_keys: tuple[str, ...] = ()
+    effect_keys: tuple[str, ...] = ()
+    no_studies: bool = False
+
+    @property
+    def certainty_symbols(self) -> str:
+        return SYMBOLS[self.level] if self.level else "—"
+
+    @property
+    def certainty_words(self) -> str:
+        return WORDS[self.level] if self.level else "—"
+
+    @property
+    def certainty_text(self) -> str:
+        """ "⊕⊕◯◯ Low a,b": symbols, words and the explanation letters."""
+        keys = f" {','.join(_ordered(self.certainty_keys))}" if self.certainty_keys else ""
+        return f"{self.certainty_symbols} {self.certainty_words}{keys}" if self.level else "—"
+
+    @property
+    def footnote_keys(self) -> tuple[str, ...]:
+        return _ordered((*self.certainty_keys, *self.effect_keys))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON keys: :data:`ROW_KEYS`, then ``certainty`` (the level), ``certainty_symbols,
+        certainty_words, certainty_text, footnote_keys, certainty_footnote_keys,
+        effect_footnote_keys`` and ``notes`` {letter: text}."""
+        out: dict[str, Any] = {k: getattr(self, k) for k in ROW_KEYS}
+        out.update({k: dict(out[k]) for k in ("absolute_per_1000", "relative", "downgrades")})
+        out.update(overrides=list(self.overrides), certainty=self.level,
+                   certainty_symbols=self.certainty_symbols, certainty_words=self.certainty_words,
+                   certainty_text=self.certainty_text, footnote_keys=list(self.footnote_keys),
+                   certainty_footnote_keys=list(_ordered(self.certainty_keys)),
+                   effect_footnote_keys=list(_ordered(self.effect_keys)),
+                   notes=dict(zip((*self.certainty_keys, *self.effect_keys),
+                                  (*self.certainty_notes, *self.effect_notes), strict=False)))
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class SofTable:
+    """A summary-of-findings table with its header block and footnotes."""
+
+    title: str
+    population: str
+    setting: str | None
+    intervention: str
+    comparison: str
+    rows: tuple[SofRow, ...]
+    explanations: tuple[tuple[str, str], ...]
+    abbreviations: str
+    analysis: tuple[str, ...]
+    conventions: tuple[str, ...]
+    warnings: tuple[str, ...] = ()
+    asterisk: str = ASTERISK
+    grade_definitions: tuple[str, ...] = GRADE_DEFINITIONS
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "title": self.title, "population": self.population, "setting": self.setting,
+            "intervention": self.intervention, "comparison": self.comparison,
+            "rows": [r.to_dict() for r in self.rows],
+            "footnotes": {"asterisk": self.asterisk, "abbreviations": self.abbreviations,
+                          "grade_definitions": list(self.grade_definitions),
+                          "explanations": [{"key": k, "text": t} for k, t in self.explanations],
+                          "analysis": list(self.analysis), "conventions": list(self.conventions)},
+            "warnings": list(self.warnings)}
+
+    def to_markdown(self) -> str:
+        """The table as Markdown (readable as plain text): header, rows, then footnotes."""
+        head = [f"**Patient or population:** {self.population}",
+                f"**Setting:** {self.setting or 'not stated'}",
+                f"**Intervention:** {self.intervention}", f"**Comparison:** {self.comparison}"]
+        cols = ("Outcomes", f"Risk with {self.comparison}*", f"Risk with {self.intervention}* "
+                "(95% CI)", "Relative effect (95% CI)", "№ of participants (studies)",
+                "Certainty of the evidence (GRADE)", "Comments")
+        lines = [f"## Summary of findings: {self.title}", "", "  \n".join(head), "",
+                 "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+        for r in self.rows:
+            mid = "; ".join(t for t in (r.risk_intervention, r.risk_difference, r.reexpression) if t)
+            cert = f"{r.certainty_symbols} {r.certainty_words}" if r.level else "—"
+            cells = (r.outcome, r.risk_comparator + _sup(r.effect_keys), mid, r.relative_effect,
+                     r.participants_text, cert + _sup(r.certainty_keys), r.comments)
+            lines.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
+        lines += ["", self.asterisk, "", self.abbreviations, "", "**GRADE Working Group grades of evidence**",
+                  "", *[f"- {d}" for d in self.grade_definitions], "",
+                  *(["**Explanations**", ""] if self.explanations else []),
+                  *[f"{k}. {t}" for k, t in self.explanations], "",
+                  *[f"Analysis: {a}" for a in self.analysis], *[f"Convention: {c}" for c in self.conventions],
+                  *[f"Warning: {w}" for w in self.warnings]]
+        return "\n".join(lines).rstrip() + "\n"
+
+
+def _ordered(keys: Sequence[str]) -> tuple[str, ...]:
+    """Distinct footnote letters in alphabetical order (a … z, aa, …)."""
+    return tuple(sorted(set(keys), key=lambda k: (len(k), k)))
+
+
+def _sup(keys: Sequence[str]) -> str:
+    return f" <sup>{','.join(_ordered(keys))}</sup>" if keys else ""
+
+
+def _round(x: float) -> int:
+    """Half away from zero (Python's round() rounds half to even)."""
+    return int(math.copysign(math.floor(abs(x) + 0.5), x))
+
+
+def _diff(x: float) -> str:
+    """A risk difference (per 1) as "24 fewer" / "5 more" per 1000."""
+    n = _round(1000 * x)
+    return f"{abs(n)} {'fewer' if n < 0 or (n == 0 and x < 0) else 'more'}"
+
+
+def corresponding_risk(acr: float, ratio: float, measure: str) -> float:
+    """Risk with the intervention from the assumed comparator risk ``acr`` (0–1) and a ratio.
+
+    Capped at 1 (an RR can carry ACR·RR past it). Apply to the estimate and to each CI bound.
+    """
+    if not 0 <= acr <= 1 or not ratio >= 0:
+        raise ValueError(f"assumed risk must lie in [0, 1] and the ratio be ≥ 0 ({acr}, {ratio})")
+    if measure == "RR":
+        risk = acr * ratio  # Handbook 5.1 §12.5.4.2; v6 §15.4.4 (METHODS §5)
+    elif measure in ("OR", "PETO_OR"):
+        risk = ratio * acr / (1 - acr + ratio * acr)  # Handbook 5.1 §12.5.4.3; METHODS §5
+    elif measure == "HR":
+        risk = 1 - (1 - acr) ** ratio  # S_I = S_C^HR, proportional hazards; GRADE 27 (Skoetz 2020)
+    else:
+        raise ValueError(f"no corresponding risk for measure {measure!r}")
+    return min(risk, 1.0)
+
+
+def assumed_control_risk(control_arms: pd.DataFrame,
+                         method: Literal["pooled", "median"] = "pooled") -> tuple[float, str]:
+    """The ACR from the control arms (columns ``events_c``, ``n_c``), with its basis for the note.
+
+    ``"pooled"``: the "study population" risk Σe_C/Σn_C; ``"median"``: the median control-arm
+    risk across studies (METHODS §5; Handbook §14.1.6).
+    """
+    e, n = (pd.to_numeric(control_arms[c], errors="coerce") for c in ("events_c", "n_c"))
+    ok = e.notna() & n.notna() & (n > 0)
+    if (k := int(ok.sum())) == 0:
+        raise ValueError("no control arm with events_c and n_c > 0")
+    if method == "pooled":
+        se, sn = float(e[ok].sum()), float(n[ok].sum())
+        return se / sn, (f"pooled control-arm risk of the included studies (study population), "
+                         f"{se:.0f}/{sn:.0f} in {k} {'study' if k == 1 else 'studies'}")
+    if method == "median":
+        return float((e[ok] / n[ok]).median()), f"median control-arm risk across {k} studies"
+    raise ValueError(f"acr_method must be 'pooled' or 'median', not {method!r}")
+
+
+def method_text(result: PooledResult, measure: str) -> str:
+    """E.g. "RR, random effects, DerSimonian–Laird (RevMan conventions)"."""
+    text = f"{LABEL.get(measure, measure)}, {METHOD_NAMES.get(result.method, result.method)}"
+    hksj = result.settings.get("hksj")
+    if hksj:
+        text += ", Hartung–Knapp–Sidik–Jonkman CI" + (" (ad hoc)" if hksj == "adhoc" else "")
+    conv = result.settings.get("conventions")
+    return text + (f" ({'RevMan' if conv == 'revman' else conv} conventions)" if conv else "")
+
+
+def _certainty_notes(certainty: Certainty) -> list[str]:
+    """One explanation per downgraded or overridden domain, from its reasons and numbers."""
+    out = [] if certainty.start == "high" else [f"Evidence started at {WORDS[certainty.start]}."]
+    for d in DOMAINS:
+        j = certainty.domains.get(d)
+        if j is None or (j.downgrade == 0 and j.override is None):
+            continue
+        why, name = "; ".join(j.reasons), d.replace("_", " ")
+        what = (f"Downgraded {LEVELS_TEXT[j.downgrade]} for {name}" if j.downgrade
+                else f"Not downgraded for {name}")
+        if (ov := j.override) is not None:
+            who = f" by {ov.reviewer}" if ov.reviewer else ""
+            what += (f" (reviewer override{who} of the proposed {LEVELS_TEXT[j.proposed]}: "
+                     f"{ov.rationale.strip().rstrip('.')}); proposal based on")
+        out.append(f"{what}: {why}." if why else f"{what}.")
+    return out
+
+
+def sof_row(result: PooledResult, certainty: Certainty, outcome: OutcomeInfo, *,
+            assumed_risk: float | None = None, control_arms: pd.DataFrame | None = None,
+            acr_method: Literal["pooled", "median"] = "pooled",
+            intervention: str = "the intervention", rules: RuleSet = DEFAULT_RULES) -> SofRow:
+    """One SoF row from a pooled analysis and its GRADE certainty.
+
+    Dichotomous: ACR = ``assumed_risk`` if set by the reviewer, else from ``control_arms``
+    (:func:`assumed_control_risk` with ``acr_method``); without either the absolute columns stay
+    empty with a note. Continuous: comparator mean from ``outcome.comparator_mean``, else the
+    range of ``control_arms["mean_c"]`` (not for SMD). ``intervention`` is X in the statement.
+    """
+    measure = outcome.generic_measure if result.measure == "GENERIC" else result.measure
+    if measure is None:
+        raise ValueError("a GENERIC analysis needs OutcomeInfo.generic_measure (HR, RR, OR, MD, SMD)")
+    dich = measure in DICHOTOMOUS
+    effect_notes: list[str] = []
+    est, lo, hi = result.estimate, result.ci_low, result.ci_high
+    base = dict(outcome=outcome.label, name=outcome.name, time_window=outcome.time_window,
+                measure=measure, outcome_type="dichotomous" if dich else "continuous",
+                participants=result.participants, studies=result.k,
+                participants_text=participants_text(result.participants, result.k, outcome.design),
+                level=certainty.level, analysis=f"{outcome.analysis_set}: {method_text(result, measure)}",
+                downgrades={d: j.downgrade for d, j in certainty.domains.items()},
+                overrides=tuple(d for d, j in certainty.domains.items() if j.override is not None),
+                certainty_notes=tuple(_certainty_notes(certainty)))
+    if est is None or lo is None or hi is None:
+        why = "; ".join(result.warnings) or "no pooled estimate"
+        return SofRow(risk_comparator="See comment", risk_intervention="See comment", risk_difference="",
+                      relative_effect="Not estimable", comments=f"Not estimable ({why}).", **base)
+    acr = assumed_risk
+    if dich and acr is None and control_arms is not None:
+        acr, basis = assumed_control_risk(control_arms, acr_method)
+        effect_notes.append(f"Risk with the comparator: {basis}.")
+    elif dich and acr is not None:
+        effect_notes.append("Risk with the comparator: set by the review authors.")
+    ratio = measure in RATIOS
+    rel = [math.exp(v) for v in (est, lo, hi)] if ratio else [est, lo, hi]
+    relative = dict(zip(("measure", "estimate", "ci_low", "ci_high"), (measure, *rel), strict=True))
+    texts = dict.fromkeys(("risk_comparator", "risk_intervention", "risk_difference", "reexpression",
+                           "relative_effect"), "")
+    absolute: dict[str, float | None] = {}
+    d = outcome.decimals
+    if ratio:
+        e, a, b = (f"{v:.{2 if d is None else d}f}" for v in rel)
+        texts["relative_effect"] = f"{LABEL[measure]} {e} ({a} to {b})"
+    if dich and acr is not None:
+        if ratio:
+            risks = [corresponding_risk(acr, r, measure) for r in rel]
+        else:  # RD pooled directly: risk_I = ACR + RD, kept within [0, 1]
+            risks = [min(max(acr + r, 0.0), 1.0) for r in rel]
+        diffs = [r - acr for r in risks]  # RD per 1000 = 1000·(risk_I − ACR) (METHODS §5)
+        texts["risk_comparator"] = f"{_round(1000 * acr)} per 1000"
+        ri, rd = [_round(1000 * r) for r in risks], [_diff(x) for x in diffs]
+        texts["risk_intervention"] = f"{ri[0]} per 1000 ({ri[1]} to {ri[2]})"
+        texts["risk_difference"] = f"{rd[0]} per 1000 ({rd[1]} to {rd[2]})"
+        absolute = {"comparator": 1000 * acr} | {
+            f"{what}{end}": 1000 * v for what, vals in (("intervention", risks), ("difference", diffs))
+            for end, v in zip(("", "_ci_low", "_ci_high"), vals, strict=True)}
+    elif dich:
+        effect_notes.append("No assumed comparator risk was given: absolute effects not computed.")
+    else:
+        d = (2 if measure == "SMD" else 1) if d is None else d
+        texts["risk_comparator"] = _comparator_mean(outcome, control_arms, d, measure == "SMD")
+        texts["risk_intervention"] = f"{LABEL[measure]} {_md(est, lo, hi, d)}"
+        if measure == "SMD" and outcome.typical_sd:
+            sd = outcome.typical_sd  # Handbook v6 §15.5.3: MD = SMD × typical comparator SD
+            scale = outcome.reexpress_scale or outcome.scale or "the original scale"
+            texts["reexpression"] = f"MD {_md(est * sd, lo * sd, hi * sd, 1)} on {scale} (SMD × SD {sd:g})"
+    statement, basis = "", ""
+    try:  # Santesso 2020 statement; a GENERIC HR is banded by relative change like an RR
+        st = statements_for(replace(result, measure="RR" if measure == "HR" else measure),
+                            certainty.level, intervention, outcome.statement_name or _lower(outcome.name),
+                            direction_of_benefit=outcome.direction_of_benefit, mid=outcome.mid,
+                            control_risk=acr if dich and measure != "HR" else None,
+                            rd_thresholds_per_1000=outcome.rd_thresholds_per_1000, rules=rules)
+        statement, basis = st.informative, st.band_basis
+    except ValueError:  # no band convention applies (e.g. an MD without an MID)
+        pass
+    comments = " ".join(t for t in (statement, outcome.comment, SMD_RULE if measure == "SMD" else "") if t)
+    return SofRow(**base, **texts, comments=comments, statement=statement, band_basis=basis,
+                  assumed_risk=acr if dich else None, absolute_per_1000=absolute,
+                  relative=relative, effect_notes=tuple(effect_notes))
+
+
+def _md(est: float, lo: float, hi: float, d: int) -> str:
+    """ "4.7 lower (4.9 lower to 4.5 lower)" (GRADEpro / Handbook Figure 14.1.a wording)."""
+    def one(v: float) -> str:
+        text = f"{abs(v):.{d}f}"
+        return "0" if float(text) == 0 else f"{text} {'lower' if v < 0 else 'higher'}"
+    return f"{one(est)} ({one(lo)} to {one(hi)})"
+
+
+def _comparator_mean(outcome: OutcomeInfo, arms: pd.DataFrame | None, d: int, smd: bool) -> str:
+    what, units = f"The mean {outcome.statement_name or _lower(outcome.name)}", outcome.units
+    cm = outcome.comparator_mean
+    if cm is None and arms is not None and "mean_c" in arms and not smd:  # SMD: mixed scales
+        m = pd.to_numeric(arms["mean_c"], errors="coerce").dropna()
+        cm = None if m.empty else float(m.iloc[0]) if len(m) == 1 else (float(m.min()), float(m.max()))
+    tail = f" {units}" if units else ""
+    if isinstance(cm, tuple):
+        return f"{what} ranged across control groups from {_g(cm[0], d)} to {_g(cm[1], d)}{tail}"
+    return "" if cm is None else f"{what} was {_g(cm, d)}{tail}"
+
+
+def _g(v: float, d: int) -> str:
+    """``v`` to ``d`` decimals without trailing zeros (6 → "6", 54.50 → "54.5")."""
+    return f"{v:.{d}f}".rstrip("0").rstrip(".") if d else f"{v:.0f}"
+
+
+def _lower(name: str) -> str:
+    return name[:1].lower() + name[1:] if name[1:2].islower() else name
+
+
+def participants_text(participants: float | None, k: int, design: str = "RCT") -> str:
+    """ "1,234 (12 RCTs)" (METHODS §5, as pmatools ``R/sof_table.R``)."""
+    plural = design if k == 1 else design[:-1] + "ies" if design.endswith("y") else design + "s"
+    studies = f"({k} {plural})"
+    return f"{participants:,.0f} {studies}" if participants else studies  # 0: not reported (GENERIC)
+
+
+def no_studies_row(outcome: OutcomeInfo) -> SofRow:
+    """The row of an outcome no study reported: shown, not hidden (Handbook practice, METHODS §5)."""
+    return SofRow(outcome=outcome.label, name=outcome.name, time_window=outcome.time_window,
+                  measure=None, outcome_type=None, risk_comparator="—", risk_intervention="—",
+                  risk_difference="", relative_effect="—", participants=None, studies=0,
+                  participants_text=NO_STUDIES, level=None,
+                  comments=" ".join(t for t in (NO_STUDIES_COMMENT, outcome.comment) if t),
+                  no_studies=True)
+
+
+def _letter(i: int) -> str:
+    """a … z, then aa, bb, … (the doubled-letter footnote style)."""
+    return chr(97 + i % 26) * (i // 26 + 1)
+
+
+def sof_table(comparison: Comparison, rows: Sequence[SofRow], *,
+              max_outcomes: int = MAX_OUTCOMES) -> SofTable:
+    """Assemble the table: rows in the reviewer's order, footnote letters in reading order.
+
+    Identical explanations share one letter. More than ``max_outcomes`` rows are kept but
+    flagged in ``warnings`` (Handbook v6 ch. 14: up to seven outcomes).
+    """
+    keys: dict[str, str] = {}
+
+    def key(text: str) -> str:
+        return keys.setdefault(text, _letter(len(keys)))
+
+    lettered = tuple(replace(r, certainty_keys=tuple(map(key, r.certainty_notes)),
+                             effect_keys=tuple(map(key, r.effect_notes))) for r in rows)
+    used = ["CI"] + [LABEL[m] for m in dict.fromkeys(r.measure for r in rows if r.measure)]
+    abbreviations = "; ".join(f"{a}: {ABBREVIATIONS[a]}" for a in dict.fromkeys(used)) + "."
+    analysis = tuple(dict.fromkeys(f"{r.name}{f' ({r.time_window})' if r.time_window else ''} — "
+                                   f"{r.analysis}" for r in rows if r.analysis))
+    bases = tuple(dict.fromkeys(r.band_basis.removeprefix(f"{CONVENTION}: ")
+                                for r in rows if r.band_basis))
+    conventions = ((("Statements in Comments follow Santesso 2020 (Handbook Table 15.6.b); the "
+                     "effect-size bands that pick the wording are a project convention, not "
+                     "GRADE (METHODS §4.7): " + "; ".join(bases) + "."),) if bases else ())
+    conventions += ("GRADE ratings were proposed from the data by named rules "
+                    "(trialsynth.certainty.rules); reviewer overrides are marked as such.",)
+    warnings = (f"{len(rows)} outcomes: a summary-of-findings table should have at most "
+                f"{max_outcomes} (Handbook v6 ch. 14)",) if len(rows) > max_outcomes else ()
+    return SofTable(title=comparison.title, population=comparison.population,
+                    setting=comparison.setting, intervention=comparison.intervention,
+                    comparison=comparison.comparator, rows=lettered,
+                    explanations=tuple((k, t) for t, k in keys.items()),
+                    abbreviations=abbreviations, analysis=analysis, conventions=conventions,
+                    warnings=warnings)

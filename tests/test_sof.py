@@ -1,0 +1,344 @@
+"""Summary-of-findings tables (trialsynth.report.sof; METHODS §5, Handbook v6 ch. 14).
+
+Published worked examples for the absolute-effect arithmetic (expected values are the printed
+numbers, never trialsynth output):
+
+* Cochrane Handbook 5.1, §12.5.4.2 "Computing absolute risk reduction or NNT from a risk ratio":
+  RR = 0.92 with ACR = 0.3 (300 per 1000) → "24 fewer per 1000", NNT 42.
+  https://handbook-5-1.cochrane.org/chapter_12/12_5_4_2_computing_absolute_risk_reduction_or_nnt_from_a_risk.htm
+* Handbook 5.1, §12.5.4.3 "… from an odds ratio": OR = 0.73 with ACR = 0.3 → "62 fewer per
+  1000", NNT 17.
+  https://handbook-5-1.cochrane.org/chapter_12/12_5_4_3_computing_absolute_risk_reduction_or_nnt_from_an_odds.htm
+* Handbook 5.1, Figure 11.5.a (the same table is Handbook v6 Figure 14.1.a), "Compression
+  stockings compared with no compression stockings for people taking long flights":
+  symptomless DVT, RR 0.10 (0.04 to 0.26): low-risk population 10 per 1000 → 1 per 1000 (0 to 3),
+  high-risk population 30 per 1000 → 3 per 1000 (1 to 8); superficial vein thrombosis,
+  RR 0.45 (0.18 to 1.13): 13 per 1000 → 6 per 1000 (2 to 15); oedema (0–10 scale), control-group
+  means ranging "from 6 to 9", intervention "4.7 lower (4.9 lower to 4.5 lower)".
+  https://handbook-5-1.cochrane.org/chapter_11/figure_11_5_a_example_of_a_summary_of_findings_table.htm
+
+No published numeric example for the hazard-ratio transform was found; the HR tests check
+limits the formula must meet (HR = 1, rare events, survival scale), not a number from our code.
+
+The layout tests use the flagship review (Ferraro et al. 2025, CD015373.pub2), analyses 1.1 (pain,
+MD) and 1.9 (adverse events, RR), pooled with DerSimonian–Laird and RevMan conventions as the
+review did. Their risk-of-bias judgements are CONSTRUCTED (the file carries none).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import trialsynth as ts
+from trialsynth.certainty.grade import DOMAINS, Certainty, DomainJudgement, Override, assess
+from trialsynth.io.revman_rows import read_review
+from trialsynth.report.sof import (
+    ASTERISK,
+    GRADE_DEFINITIONS,
+    Comparison,
+    OutcomeInfo,
+    SofRow,
+    assumed_control_risk,
+    corresponding_risk,
+    no_studies_row,
+    participants_text,
+    sof_row,
+    sof_table,
+)
+
+FLAGSHIP = Path(__file__).parents[2] / "shared" / "data" / "pairwise70" / "CD015373_pub2_data.csv"
+SNAKE = re.compile(r"^[a-z][a-z0-9_]*$")
+KETAMINE = Comparison("ketamine", "placebo", "adults with chronic pain", "outpatients")
+
+
+def certainty(level: str, downgrades: dict[str, int] | None = None) -> Certainty:
+    """A Certainty with the given domain downgrades (reasons name the domain)."""
+    downgrades = downgrades or {}
+    return Certainty(level=level, domains={  # type: ignore[arg-type]
+        d: DomainJudgement(d, downgrades.get(d, 0), (f"reason for {d}",)) for d in DOMAINS})
+
+
+@pytest.fixture(scope="module")
+def generic() -> ts.PooledResult:
+    """A one-study GENERIC result whose estimate and CI each test overwrites."""
+    return ts.pool(pd.DataFrame({"study": ["s"], "yi": [0.0], "se": [0.1]}), "GENERIC", "IV")
+
+
+def with_effect(result: ts.PooledResult, est: float, lo: float, hi: float, *,
+                log: bool) -> ts.PooledResult:
+    f = math.log if log else float
+    return replace(result, estimate=f(est), ci_low=f(lo), ci_high=f(hi))
+
+
+# ---- published worked examples ------------------------------------------------------------------
+
+def test_rr_handbook_12_5_4_2(generic):
+    # RR 0.92, ACR 0.3 → 24 fewer per 1000; NNT 42
+    assert 1000 * (corresponding_risk(0.3, 0.92, "RR") - 0.3) == pytest.approx(-24)
+    r = sof_row(with_effect(generic, 0.92, 0.80, 1.05, log=True), certainty("high"),
+                OutcomeInfo("Death", generic_measure="RR"), assumed_risk=0.3)
+    assert r.risk_comparator == "300 per 1000"
+    assert r.risk_difference.startswith("24 fewer per 1000 (")
+    assert math.ceil(1 / abs(corresponding_risk(0.3, 0.92, "RR") - 0.3)) == 42
+
+
+def test_or_handbook_12_5_4_3(generic):
+    # OR 0.73, ACR 0.3 → 62 fewer per 1000; NNT 17
+    rd = corresponding_risk(0.3, 0.73, "OR") - 0.3
+    assert round(1000 * rd) == -62
+    assert math.ceil(1 / abs(rd)) == 17
+    r = sof_row(with_effect(generic, 0.73, 0.6, 0.9, log=True), certainty("high"),
+                OutcomeInfo("Death", generic_measure="OR"), assumed_risk=0.3)
+    assert r.risk_difference.startswith("62 fewer per 1000 (")
+    assert r.relative_effect == "OR 0.73 (0.60 to 0.90)"
+
+
+@pytest.mark.parametrize(("rr", "acr", "comparator", "intervention"), [
+    ((0.10, 0.04, 0.26), 0.010, "10 per 1000", "1 per 1000 (0 to 3)"),  # symptomless DVT, low risk
+    ((0.10, 0.04, 0.26), 0.030, "30 per 1000", "3 per 1000 (1 to 8)"),  # symptomless DVT, high risk
+    ((0.45, 0.18, 1.13), 0.013, "13 per 1000", "6 per 1000 (2 to 15)"),  # superficial thrombosis
+])
+def test_handbook_figure_14_1_a_risks(generic, rr, acr, comparator, intervention):
+    r = sof_row(with_effect(generic, *rr, log=True), certainty("high"),
+                OutcomeInfo("DVT", generic_measure="RR"), assumed_risk=acr)
+    assert (r.risk_comparator, r.risk_intervention) == (comparator, intervention)
+    assert r.relative_effect == f"RR {rr[0]:.2f} ({rr[1]:.2f} to {rr[2]:.2f})"
+
+
+def test_handbook_figure_14_1_a_continuous(generic):
+    r = sof_row(with_effect(generic, -4.7, -4.9, -4.5, log=False), certainty("low"),
+                OutcomeInfo("Oedema score", "post-flight", "0–10", "worse", generic_measure="MD",
+                            comparator_mean=(6, 9)))
+    assert r.risk_intervention == "MD 4.7 lower (4.9 lower to 4.5 lower)"
+    assert r.risk_comparator == "The mean oedema score ranged across control groups from 6 to 9"
+    assert r.relative_effect == "" and r.outcome_type == "continuous"
+    assert r.outcome == "Oedema score, 0–10 (higher = worse); post-flight"
+
+
+# ---- formulas -----------------------------------------------------------------------------------
+
+def test_hr_transform_limits():
+    assert corresponding_risk(0.2, 1.0, "HR") == pytest.approx(0.2)  # no effect
+    # rare events: the HR behaves like an RR (1 − (1 − p)^h ≈ h·p)
+    assert corresponding_risk(1e-4, 0.5, "HR") == pytest.approx(0.5e-4, rel=1e-4)
+    # survival scale: S_I = S_C^HR; HR 2 with 50% control risk → survival 0.25
+    assert corresponding_risk(0.5, 2.0, "HR") == pytest.approx(0.75)
+    assert corresponding_risk(0.5, 0.0, "OR") == 0.0 and corresponding_risk(0.6, 2.0, "RR") == 1.0
+    with pytest.raises(ValueError):
+        corresponding_risk(1.2, 0.5, "RR")
+    with pytest.raises(ValueError):
+        corresponding_risk(0.2, 0.5, "MD")
+
+
+def test_same_transform_on_ci_bounds(generic):
+    r = sof_row(with_effect(generic, 0.8, 0.5, 1.3, log=True), certainty("moderate"),
+                OutcomeInfo("Death", generic_measure="HR"), assumed_risk=0.2)
+    a = r.absolute_per_1000
+    for key, hr in (("intervention", 0.8), ("intervention_ci_low", 0.5),
+                    ("intervention_ci_high", 1.3)):
+        assert a[key] == pytest.approx(1000 * (1 - 0.8 ** hr))
+        assert a[key.replace("intervention", "difference")] == pytest.approx(a[key] - 200)
+    assert r.risk_difference.endswith("more)")  # upper bound HR 1.3 → more events
+
+
+def test_smd_reexpression_and_rd(generic):
+    smd = sof_row(with_effect(generic, -0.5, -0.8, -0.2, log=False), certainty("low"),
+                  OutcomeInfo("Depression", generic_measure="SMD", typical_sd=20,
+                              reexpress_scale="BDI-II 0–63"))
+    assert smd.risk_intervention == "SMD 0.50 lower (0.80 lower to 0.20 lower)"
+    # Handbook v6 §15.5.3: MD = SMD × a typical comparator SD
+    assert smd.reexpression == "MD 10.0 lower (16.0 lower to 4.0 lower) on BDI-II 0–63 (SMD × SD 20)"
+    assert "Cohen 1988" in smd.comments and smd.participants_text == "(1 RCT)"
+    rd = ts.pool(pd.DataFrame({"study": ["s"], "events_t": [5], "n_t": [50], "events_c": [10],
+                               "n_c": [50]}), "RD", "MH")
+    r = sof_row(rd, certainty("high"), OutcomeInfo("Death"), assumed_risk=0.2)
+    assert r.risk_intervention.startswith("100 per 1000 (")  # ACR + RD = 0.2 − 0.1
+    assert r.risk_difference.startswith("100 fewer per 1000 (") and r.relative_effect == ""
+
+
+def test_assumed_risk_options():
+    arms = pd.DataFrame({"events_c": [1, 0, 2, 2], "n_c": [32, 4, 6, 10]})
+    assert assumed_control_risk(arms)[0] == pytest.approx(5 / 52)  # Σe/Σn
+    median = sorted([1 / 32, 0 / 4, 2 / 6, 2 / 10])
+    assert assumed_control_risk(arms, "median")[0] == pytest.approx((median[1] + median[2]) / 2)
+    with pytest.raises(ValueError):
+        assumed_control_risk(arms.assign(n_c=0))
+
+
+def test_participants_format():
+    assert participants_text(1234, 12) == "1,234 (12 RCTs)"
+    assert participants_text(24, 1) == "24 (1 RCT)"
+    assert participants_text(2637, 9, "study") == "2,637 (9 studies)"
+
+
+@pytest.mark.parametrize(("level", "text"), [
+    ("high", "⊕⊕⊕⊕ High"), ("moderate", "⊕⊕⊕◯ Moderate"), ("low", "⊕⊕◯◯ Low"),
+    ("very_low", "⊕◯◯◯ Very low")])
+def test_symbols_per_level(generic, level, text):
+    r = sof_row(with_effect(generic, 0.9, 0.7, 1.1, log=True), certainty(level),
+                OutcomeInfo("Death", generic_measure="RR"), assumed_risk=0.1)
+    assert r.certainty_text == text
+
+
+def test_no_studies_row():
+    r = no_studies_row(OutcomeInfo("Pain intensity", "long term", "0–100 NRS", "worse"))
+    assert isinstance(r, SofRow) and r.no_studies and r.participants_text == "No studies"
+    assert r.studies == 0 and r.participants is None
+    with pytest.raises(AttributeError):  # frozen
+        r.comments = "hidden"  # type: ignore[misc]
+    assert r.comments == "No trials reported this outcome."
+    assert r.level is None and r.certainty_text == "—" and r.relative_effect == "—"
+    t = sof_table(KETAMINE, [r])
+    assert "| Pain intensity, 0–100 NRS (higher = worse); long term | — | — | — | No studies | — | " \
+           "No trials reported this outcome. |" in t.to_markdown()
+
+
+# ---- footnotes ----------------------------------------------------------------------------------
+
+def test_footnote_lettering(generic):
+    res = with_effect(generic, 0.9, 0.7, 1.1, log=True)
+    info = OutcomeInfo("Death", generic_measure="RR")
+    one = sof_row(res, certainty("low", {"risk_of_bias": 1, "imprecision": 1}), info,
+                  assumed_risk=0.1)
+    two = sof_row(res, certainty("very_low", {"imprecision": 1, "indirectness": 2}), info,
+                  control_arms=pd.DataFrame({"events_c": [3], "n_c": [30]}))
+    t = sof_table(KETAMINE, [one, two])
+    texts = dict(t.explanations)
+    assert list(texts) == ["a", "b", "c", "d", "e"]  # reading order, no gaps
+    assert texts["a"] == "Downgraded one level for risk of bias: reason for risk_of_bias."
+    assert texts["b"] == "Downgraded one level for imprecision: reason for imprecision."
+    r1, r2 = t.rows
+    assert r1.certainty_text == "⊕⊕◯◯ Low a,b" and r1.effect_keys == ("c",)
+    assert texts["c"] == "Risk with the comparator: set by the review authors."
+    assert r2.certainty_text == "⊕◯◯◯ Very low b,d"  # the shared imprecision note keeps "b"
+    assert texts["d"].startswith("Downgraded two levels for indirectness")
+    assert r2.effect_keys == ("e",) and "3/30" in texts["e"]
+    assert r2.risk_comparator == "100 per 1000"
+    md = t.to_markdown()
+    assert "⊕⊕◯◯ Low <sup>a,b</sup>" in md and "100 per 1000 <sup>e</sup>" in md
+    assert all(f"{k}. {v}" in md for k, v in texts.items())
+
+
+def test_override_is_shown(generic):
+    res = with_effect(generic, -12.0, -20.0, -4.0, log=False)
+    cert = assess(res, rob=None, mid=10, outcome_type="continuous", direction_of_benefit="lower",
+                  overrides={"indirectness": Override(1, "mixed pain conditions", reviewer="MCF")})
+    r = sof_table(KETAMINE, [sof_row(res, cert, OutcomeInfo("Pain", generic_measure="MD"))]).rows[0]
+    assert r.to_dict()["overrides"] == ["indirectness"]
+    note = dict(zip(r.certainty_keys, r.certainty_notes, strict=True))
+    assert any("reviewer override by MCF" in t and "mixed pain conditions" in t
+               for t in note.values())
+
+
+def test_more_than_seven_outcomes_flagged():
+    rows = [no_studies_row(OutcomeInfo(f"Outcome {i}")) for i in range(8)]
+    assert sof_table(KETAMINE, rows[:7]).warnings == ()
+    t = sof_table(KETAMINE, rows)
+    assert len(t.rows) == 8 and "8 outcomes" in t.warnings[0]
+
+
+# ---- the flagship review ------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def flagship() -> dict[str, pd.DataFrame]:
+    review = read_review(FLAGSHIP)
+    return {a.id: a.pooled_rows for a in review.analyses if a.id in ("1.1", "1.9")}
+
+
+def test_flagship_table_layout(flagship):
+    pain, ae = flagship["1.1"], flagship["1.9"]
+    p_res, a_res = ts.pool(pain, "MD", "DL", revman=True), ts.pool(ae, "RR", "DL", revman=True)
+    p_cert = assess(p_res, rob=["high", "some_concerns", "low"], mid=10,  # CONSTRUCTED RoB
+                    outcome_type="continuous", direction_of_benefit="lower")
+    a_cert = assess(a_res, rob=["high", "low", "some_concerns", "high"], mid=0.25,  # CONSTRUCTED
+                    outcome_type="dichotomous", direction_of_benefit="lower")
+    rows = [
+        sof_row(p_res, p_cert, OutcomeInfo("Pain intensity", "immediate term", "0–100 NRS/VAS",
+                                           "worse", mid=10, units="points"),
+                control_arms=pain, intervention="ketamine"),
+        sof_row(a_res, a_cert, OutcomeInfo("Adverse events (total)"), control_arms=ae,
+                intervention="ketamine"),
+        no_studies_row(OutcomeInfo("Pain intensity", "long term", "0–100 NRS/VAS", "worse")),
+    ]
+    t = sof_table(KETAMINE, rows)
+    assert t.title == "Ketamine compared with placebo for adults with chronic pain"
+    pr, ar, nr = t.rows
+    # participants (studies) straight from the data file
+    for r, frame in ((pr, pain), (ar, ae)):
+        n = int(frame["n_t"].sum() + frame["n_c"].sum())
+        assert r.participants_text == f"{n:,} ({len(frame)} RCTs)"
+    # continuous row: comparator means from the control arms, MD text, blank relative effect
+    lo, hi = pain["mean_c"].min(), pain["mean_c"].max()
+    assert pr.risk_comparator == (f"The mean pain intensity ranged across control groups from "
+                                  f"{lo:g} to {hi:g} points")
+    assert re.fullmatch(r"MD \d+\.\d (lower|higher) \(\d+\.\d (lower|higher) to \d+\.\d "
+                        r"(lower|higher)\)", pr.risk_intervention)
+    assert pr.relative_effect == ""
+    # dichotomous row: ACR = Σe_C/Σn_C of the control arms; RR·ACR on estimate and CI (Handbook)
+    acr = ae["events_c"].sum() / ae["n_c"].sum()
+    assert ar.risk_comparator == f"{math.floor(1000 * acr + 0.5)} per 1000"
+    rr = a_res.exp
+    expected = [math.floor(1000 * acr * rr[k] + 0.5) for k in ("estimate", "ci_low", "ci_high")]
+    assert ar.risk_intervention == f"{expected[0]} per 1000 ({expected[1]} to {expected[2]})"
+    assert ar.relative_effect == f"RR {rr['estimate']:.2f} ({rr['ci_low']:.2f} to {rr['ci_high']:.2f})"
+    # certainty cell and explanations generated from the domain reasons
+    for r, cert in ((pr, p_cert), (ar, a_cert)):
+        assert r.level == cert.level and r.certainty_text.startswith(
+            {"high": "⊕⊕⊕⊕ High", "moderate": "⊕⊕⊕◯ Moderate", "low": "⊕⊕◯◯ Low",
+             "very_low": "⊕◯◯◯ Very low"}[cert.level])
+        explained = [t for k, t in t.explanations if k in r.certainty_keys]
+        downgraded = [d for d, j in cert.domains.items() if j.downgrade]
+        assert len(explained) == len(downgraded)
+        for d in downgraded:
+            assert any(d.replace("_", " ") in e and cert.domains[d].reasons[0] in e
+                       for e in explained)
+    assert ar.comments.startswith("Ketamine") and pr.comments.startswith("Ketamine")
+    assert nr.participants_text == "No studies"
+    # footnotes: asterisk, abbreviations, GRADE definitions, method, band convention
+    assert t.asterisk == ASTERISK and t.grade_definitions == GRADE_DEFINITIONS
+    assert t.abbreviations == "CI: confidence interval; MD: mean difference; RR: risk ratio."
+    assert all("random effects, DerSimonian–Laird (RevMan conventions)" in a for a in t.analysis)
+    assert any("project convention, not GRADE" in c for c in t.conventions)
+    md = t.to_markdown()
+    assert md.startswith("## Summary of findings: Ketamine compared with placebo for adults")
+    for line in ("**Patient or population:** adults with chronic pain", "**Setting:** outpatients",
+                 "**Intervention:** ketamine", "**Comparison:** placebo", ASTERISK,
+                 "**GRADE Working Group grades of evidence**"):
+        assert line in md
+    assert sum(line.startswith("| ") for line in md.splitlines()) == 4  # header + 3 outcomes
+
+
+def _keys(obj: object) -> list[str]:
+    if isinstance(obj, dict):
+        return [k for k in obj] + [k for v in obj.values() for k in _keys(v)]
+    if isinstance(obj, list):
+        return [k for v in obj for k in _keys(v)]
+    return []
+
+
+def test_json_round_trip(flagship):
+    ae = flagship["1.9"]
+    res = ts.pool(ae, "RR", "DL", revman=True)
+    cert = assess(res, rob=None, mid=0.25, outcome_type="dichotomous", direction_of_benefit="lower")
+    t = sof_table(KETAMINE, [sof_row(res, cert, OutcomeInfo("Adverse events"), control_arms=ae),
+                             no_studies_row(OutcomeInfo("Serious adverse events"))])
+    d = json.loads(json.dumps(t.to_dict()))
+    # keys are snake_case, except the footnote letters under "notes"
+    letters = {k for r in d["rows"] for k in r["notes"]}
+    assert all(SNAKE.match(k) for k in _keys(d) if k not in letters)
+    row = d["rows"][0]
+    assert row["certainty"] == cert.level and row["measure"] == "RR"
+    assert row["assumed_risk"] == pytest.approx(ae["events_c"].sum() / ae["n_c"].sum())
+    assert set(row["absolute_per_1000"]) == {"comparator", "intervention", "intervention_ci_low",
+                                             "intervention_ci_high", "difference",
+                                             "difference_ci_low", "difference_ci_high"}
+    assert d["rows"][1]["no_studies"] is True and d["rows"][1]["participants_text"] == "No studies"
+    assert set(d["footnotes"]) == {"asterisk", "abbreviations", "grade_definitions",
+                                   "explanations", "analysis", "conventions"}
