@@ -1,0 +1,255 @@
+"""Shared machinery of the figures: figures without pyplot, safe text, measuring, number formats.
+
+Everything here avoids global matplotlib state: figures are :class:`matplotlib.figure.Figure`
+objects with an Agg canvas attached (no pyplot figure manager), every text object is created with
+``parse_math=False`` and ``usetex=False`` (a study called ``$x^2$`` is drawn as typed, never as
+mathtext or TeX), and fonts, sizes and colours are passed to each artist instead of being read from
+``rcParams`` (which are never written).
+
+This module imports matplotlib at import time; the public figure modules import it lazily.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import threading
+import unicodedata
+from collections.abc import Sequence
+from typing import Any
+
+from matplotlib.artist import Artist
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
+from matplotlib.collections import LineCollection, PathCollection
+from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
+from matplotlib.markers import MarkerStyle
+from matplotlib.text import Text
+from matplotlib.transforms import Affine2D, IdentityTransform
+
+# DejaVu Sans ships with matplotlib, so PNG output and text measurement are the same on every
+# machine; the SVG export (:mod:`.export`) adds fall-backs of the same or narrower width (Verdana,
+# Arial, Helvetica) so that a browser without DejaVu never overflows a column measured in DejaVu.
+FAMILY: tuple[str, ...] = ("DejaVu Sans",)
+SVG_FAMILY = "'DejaVu Sans', 'Bitstream Vera Sans', Verdana, Arial, Helvetica, sans-serif"
+SIZE = 8.0  # points: RevMan's forest plots print their tables at about this size
+SMALL = 7.0
+INK = "#1a1a1a"
+GREY = "#6b6b6b"
+RULE = "#9a9a9a"
+MINUS = "\u2212"  # typographic minus sign
+ELLIPSIS = "\u2026"
+
+# risk-of-bias colours and symbols: RevMan / robvis traffic lights (green +, yellow ?, red -)
+ROB_COLOURS = {"low": "#2ca02c", "some_concerns": "#f2c80f", "high": "#d62728", None: "#d9d9d9"}
+ROB_SYMBOLS = {"low": "+", "some_concerns": "?", "high": MINUS, None: ""}
+ROB_SYMBOL_COLOURS = {"low": "white", "some_concerns": "#1a1a1a", "high": "white", None: GREY}
+
+_local = threading.local()
+
+
+@functools.lru_cache(maxsize=64)
+def fontprops(size: float = SIZE, weight: str = "normal", style: str = "normal") -> FontProperties:
+    """Font properties with the figure family; never reads the global font settings.
+
+    Cached: treat the result as read-only (text objects keep their own copy)."""
+    return FontProperties(family=list(FAMILY), size=size, weight=weight, style=style)
+
+
+def new_figure(width: float, height: float, dpi: float = 100.0) -> Figure:
+    """A white figure of ``width`` x ``height`` inches with its own Agg canvas (no pyplot)."""
+    fig = Figure(figsize=(width, height), dpi=dpi, facecolor="white", edgecolor="white")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def root_figure(ax: Axes) -> Figure:
+    parent = ax.get_figure()
+    return getattr(parent, "figure", None) or parent  # the root figure of a subfigure
+
+
+class Host:
+    """Where a table-like figure is drawn: x in inches from the left, y in rows from the top.
+
+    Artists are added to the figure itself (no Axes: creating one costs more than drawing a
+    whole forest plot's text), or, when the caller passes ``ax``, placed over that axes' box.
+    """
+
+    def __init__(self, fig: Figure, width: float, n_rows: float, row_h: float,
+                 ax: Axes | None = None) -> None:
+        self.fig, self.width, self.n_rows = fig, width, n_rows
+        if ax is None:
+            self.transform = Affine2D().scale(1.0, -row_h).translate(0.0, n_rows * row_h) + \
+                fig.dpi_scale_trans
+        else:
+            ax.set_axis_off()
+            self.transform = Affine2D().scale(1.0 / width, -1.0 / n_rows).translate(0.0, 1.0) + \
+                ax.transAxes
+
+    def add(self, artist: Artist) -> Artist:
+        artist.set_transform(self.transform)
+        self.fig.add_artist(artist, clip=False)
+        return artist
+
+    def lines(self, segments: Sequence[Sequence[tuple[float, float]]],
+              widths: float | Sequence[float] = 0.7, color: str = INK, zorder: float = 2,
+              **kwargs: Any) -> None:
+        if len(segments):
+            self.add(LineCollection(segments, colors=color, linewidths=widths, zorder=zorder,
+                                    **kwargs))
+
+    def markers(self, xs: Sequence[float], ys: Sequence[float], marker: str,
+                sizes: float | Sequence[float], facecolors: Any, edgecolors: Any = "none",
+                linewidths: float = 0.0, zorder: float = 3) -> None:
+        """Markers of ``sizes`` points² at (x, y), as one collection (what ``scatter`` draws)."""
+        if not len(xs):
+            return
+        style = MarkerStyle(marker)
+        path = style.get_path().transformed(style.get_transform())
+        sizes = [sizes] * len(xs) if isinstance(sizes, (int, float)) else list(sizes)
+        coll = PathCollection((path,), sizes=sizes, facecolors=facecolors, edgecolors=edgecolors,
+                              linewidths=linewidths, offsets=list(zip(xs, ys, strict=True)),
+                              offset_transform=self.transform, zorder=zorder)
+        coll.set_transform(IdentityTransform())
+        self.fig.add_artist(coll, clip=False)
+
+
+def host_for(ax: Axes | None, width: float, n_rows: float, row_h: float) -> tuple[Figure, Host]:
+    """The figure to draw in (a new one of ``width`` x ``n_rows * row_h`` inches, or ``ax``'s)
+    and its :class:`Host`."""
+    fig = new_figure(width, n_rows * row_h) if ax is None else root_figure(ax)
+    return fig, Host(fig, width, n_rows, row_h, ax)
+
+
+# ---------------------------------------------------------------------------------------------
+# Text: cleaning, measuring, truncating, drawing
+# ---------------------------------------------------------------------------------------------
+def clean(value: Any, empty: str = "") -> str:
+    """Text fit to draw on one line: control and format characters (newlines, bidi overrides,
+    NUL, ...) become spaces or disappear, runs of white space collapse, None/NaN give ``empty``."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return empty
+    out = []
+    for ch in str(value):
+        cat = unicodedata.category(ch)
+        if cat in ("Cc", "Zl", "Zp"):
+            out.append(" ")
+        elif cat in ("Cf", "Cs", "Co", "Cn"):
+            continue
+        else:
+            out.append(ch)
+    text = " ".join("".join(out).split())
+    return text if text else empty
+
+
+def _renderer() -> RendererAgg:
+    renderer = getattr(_local, "renderer", None)
+    if renderer is None:  # one small renderer per thread: only its font metrics are used
+        renderer = _local.renderer = RendererAgg(8, 8, 72)
+    return renderer
+
+
+_WIDTHS: dict[tuple[str, float, str, str], float] = {}
+
+
+def text_width(text: str, size: float = SIZE, weight: str = "normal", style: str = "normal"
+               ) -> float:
+    """Width of ``text`` in inches when drawn in the figure font (no mathtext)."""
+    key = (text, size, weight, style)
+    width = _WIDTHS.get(key)
+    if width is None:
+        w, _, _ = _renderer().get_text_width_height_descent(text, fontprops(size, weight, style),
+                                                            ismath=False)
+        width = w / 72.0
+        if len(_WIDTHS) < 50_000:
+            _WIDTHS[key] = width
+    return width
+
+
+def fit(text: str, max_width: float, size: float = SIZE, weight: str = "normal",
+        style: str = "normal") -> str:
+    """``text`` cut at the end with an ellipsis so that it is at most ``max_width`` inches wide."""
+    if text_width(text, size, weight, style) <= max_width:
+        return text
+    lo, hi = 0, len(text)
+    while lo < hi:  # longest prefix that fits with the ellipsis
+        mid = (lo + hi + 1) // 2
+        if text_width(text[:mid].rstrip() + ELLIPSIS, size, weight, style) <= max_width:
+            lo = mid
+        else:
+            hi = mid - 1
+    return text[:lo].rstrip() + ELLIPSIS if lo else ELLIPSIS
+
+
+def put(target: Host | Axes, x: float, y: float, text: str, *, size: float = SIZE,
+        weight: str = "normal", style: str = "normal", color: str = INK, ha: str = "left",
+        va: str = "center", transform: Any = None, **kwargs: Any) -> Text:
+    """Draw ``text`` literally: no mathtext, no TeX, no clipping, figure font.
+
+    ``target`` is a :class:`Host` (x in inches, y in rows) or an Axes (data coordinates);
+    ``transform`` overrides either.
+    """
+    artist = Text(x, y, text, fontproperties=fontprops(size, weight, style), color=color, ha=ha,
+                  va=va, parse_math=False, usetex=False, clip_on=False, **kwargs)
+    if isinstance(target, Host):
+        artist.set_transform(transform if transform is not None else target.transform)
+        target.fig.add_artist(artist, clip=False)
+    else:
+        artist.set_transform(transform if transform is not None else target.transData)
+        root_figure(target).add_artist(artist, clip=False)
+    return artist
+
+
+# ---------------------------------------------------------------------------------------------
+# Numbers as Cochrane reviews print them
+# ---------------------------------------------------------------------------------------------
+def minus(text: str) -> str:
+    """Hyphen-minus replaced by the typographic minus sign."""
+    return text.replace("-", MINUS)
+
+
+def num(x: float | None, decimals: int = 2) -> str:
+    """A fixed-decimals number with a typographic minus; '' for None/NaN."""
+    if x is None or not math.isfinite(x):
+        return ""
+    text = f"{x:.{decimals}f}"
+    if float(text) == 0:
+        text = text.lstrip("-")
+    return minus(text)
+
+
+def compact(x: float | None, max_decimals: int = 2) -> str:
+    """Up to ``max_decimals`` decimals without trailing zeros (arm data as entered: 4.7, 26.53)."""
+    if x is None or not math.isfinite(x):
+        return ""
+    text = f"{x:.{max_decimals}f}".rstrip("0").rstrip(".")
+    return minus("0" if text in ("-0", "") else text)
+
+
+def count(x: float | None) -> str:
+    """A count: an integer, or one decimal when it is not whole (imputed or halved numbers)."""
+    if x is None or not math.isfinite(x):
+        return ""
+    return f"{x:.0f}" if float(x).is_integer() else minus(f"{x:.1f}")
+
+
+def pvalue(p: float | None) -> str:
+    """``P = 0.03``, ``P = 0.004``, ``P = 0.0004``, ``P < 0.00001`` (RevMan's style)."""
+    if p is None or not math.isfinite(p):
+        return "P not estimable"
+    if p < 0.00001:
+        return "P < 0.00001"
+    if p < 0.001:  # one significant digit: 0.0004, 0.00004
+        return f"P = {p:.{-math.floor(math.log10(p))}f}"
+    if p < 0.01:
+        return f"P = {p:.3f}"
+    return f"P = {p:.2f}"
+
+
+def percent(x: float | None, decimals: int = 1) -> str:
+    return "" if x is None or not math.isfinite(x) else f"{x:.{decimals}f}%"
+
+
+def join_nonempty(parts: Sequence[str], sep: str = "; ") -> str:
+    return sep.join(p for p in parts if p)
