@@ -213,6 +213,10 @@ def _pool_tables(measure: str, method: str, cols: Mapping[str, FloatArray], grou
         variance_cells = tuple(x[keep] for x in (fixed_cells.a, fixed_cells.b, fixed_cells.c,
                                                   fixed_cells.d))
         cells = raw
+    elif measure == "RR" and conv.rr_all_events_raw:  # RevMan Web keeps all-events tables
+        cells, keep = raw.corrected(group, n, replace(conv.mh_zero_cells, drop00=False))
+        if conv.mh_zero_cells.drop00:  # only tables without events stay out
+            keep = keep & ~((raw.a == 0) & (raw.c == 0))
     else:
         cells, keep = raw.corrected(group, n, conv.mh_zero_cells)
     g = group[keep]
@@ -236,6 +240,7 @@ def _pool_tables(measure: str, method: str, cols: Mapping[str, FloatArray], grou
     est = np.where(k >= 1, est, np.nan)
     if conv.mh_single_study_as_is:
         est, se = _single_study_as_is(eff.yi, eff.vi, eff.estimable, group, n, k_yi, est, se)
+        est, se = np.where(k >= 1, est, np.nan), np.where(k >= 1, se, np.nan)
     ci_low, ci_high, stat, p = interval(est, se, None, level)
     weight = np.full(group.shape, np.nan)
     sw = segment_sum(w, g, n)

@@ -99,17 +99,22 @@ def paule_mandel(yi: FloatArray, vi: FloatArray, group: IntArray, n: int) -> Tau
 
 
 SCORING_ITERATIONS = 50  # Fisher scoring steps before the bracketed fallback takes over
+GRID = np.concatenate([[0.0], 10.0 ** np.linspace(-6, 4, 61)])  # τ² grid, in units of mean vᵢ
 
 
 def _fisher_scoring(yi: FloatArray, vi: FloatArray, group: IntArray, n: int,
-                    step: Callable[..., FloatArray]) -> Tau2Fit:
+                    step: Callable[..., FloatArray],
+                    loglik: Callable[..., FloatArray] | None = None) -> Tau2Fit:
     """Fisher scoring for ML, REML and EB, all analyses together (metafor ``rma.uni``).
 
     Start from the Hedges estimate, halve any step that would make τ² negative, stop when
     |Δτ²| < THRESHOLD·max(1, τ²). Fisher scoring can oscillate without converging (metafor then
-    stops with an error); analyses still unconverged after SCORING_ITERATIONS steps are finished
-    by a bracketed root search on the same estimating equation (``step`` = 0), which converges
-    whenever a root exists. Converged analyses leave the working arrays.
+    stops with an error), and the likelihood of ML and REML can have more than one maximum.
+    For ML and REML (``loglik`` given), an analysis whose scoring did not converge, or whose
+    root is less likely than τ² = 0 (metafor's ``ll0check``), is settled by a global search: the
+    log-likelihood on a grid of τ², then the root of the estimating equation next to the best
+    grid point; the most likely candidate wins. EB's estimating equation has a single root
+    (it is Paule–Mandel's), found by a bracketed search.
     """
     k = segment_count(group, n)
     tau2 = hedges(yi, vi, group, n).tau2
@@ -134,12 +139,85 @@ def _fisher_scoring(yi: FloatArray, vi: FloatArray, group: IntArray, n: int,
         converged |= now
         active &= ~now & np.isfinite(tau2)
         studies.refresh(active)
-    if active.any():
-        root, ok, extra = _bracketed(studies, n, k, step, active)
-        tau2 = np.where(active, root, tau2)
-        converged |= ok
-        iters += extra
+    if loglik is None:
+        if active.any():
+            hi = _widen(studies, n, k, step, active, np.ones(n))
+            root, ok, extra = _bracketed(studies, n, k, step, active, np.zeros(n), hi)
+            tau2 = np.where(active, root, tau2)
+            converged |= ok
+            iters += extra
+        return Tau2Fit(tau2, converged, iters)
+    everyone = ActiveSet(yi, vi, group, k >= 2)
+    with np.errstate(invalid="ignore"):
+        doubtful = (k >= 2) & (active | (loglik(everyone, np.zeros(n), n)
+                                         > loglik(everyone, tau2, n)))
+    if doubtful.any():
+        best, ok = _global_search(ActiveSet(yi, vi, group, doubtful), n, k, step, loglik, doubtful,
+                                  tau2, converged)
+        tau2 = np.where(doubtful, best, tau2)
+        converged = np.where(doubtful, ok, converged)
     return Tau2Fit(tau2, converged, iters)
+
+
+def _ml_loglik(studies: ActiveSet, tau2: FloatArray, n: int, reml: bool = False) -> FloatArray:
+    """Log-likelihood of the random-effects model up to a constant (Viechtbauer 2005, eq. 4–5):
+    −½Σlog(vᵢ+τ²) − ½Σwᵢ(yᵢ−μ̂)², minus ½log Σwᵢ for the restricted likelihood."""
+    g = studies.group
+    wi = 1 / (studies.vi + tau2[g])
+    sw = np.bincount(g, weights=wi, minlength=n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mu = np.bincount(g, weights=wi * studies.yi, minlength=n) / sw
+        ll = -0.5 * np.bincount(g, weights=np.log(studies.vi + tau2[g]) + wi * (studies.yi - mu[g])
+                                ** 2, minlength=n)
+        return ll - 0.5 * np.log(sw) if reml else ll
+
+
+def _reml_loglik(studies: ActiveSet, tau2: FloatArray, n: int) -> FloatArray:
+    return _ml_loglik(studies, tau2, n, reml=True)
+
+
+def _global_search(studies: ActiveSet, n: int, k: np.ndarray, step: Callable[..., FloatArray],
+                   loglik: Callable[..., FloatArray], active: np.ndarray, current: FloatArray,
+                   current_converged: np.ndarray) -> tuple[FloatArray, np.ndarray]:
+    """The most likely τ² of each ``active`` analysis: grid, then the score root beside the best
+    grid point, compared with ``current`` and with τ² = 0."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = np.bincount(studies.group, weights=studies.vi, minlength=n) / np.maximum(k, 1)
+    points = GRID[:, None] * scale[None, :]
+    lls = np.stack([loglik(studies, p, n) for p in points])
+    lls = np.where(np.isfinite(lls), lls, -np.inf)
+    j = np.argmax(lls, axis=0)
+    cols = np.arange(n)
+    lo = points[np.maximum(j - 1, 0), cols]
+    hi = points[np.minimum(j + 1, len(GRID) - 1), cols]
+    f_lo, f_hi = _step_at(studies, lo, n, k, step), _step_at(studies, hi, n, k, step)
+    interior = active & (f_lo > 0) & (f_hi < 0)
+    root, ok, _ = _bracketed(studies, n, k, step, interior, lo, hi)
+    candidates = np.stack([np.where(interior, root, points[j, cols]), np.nan_to_num(current),
+                           np.zeros(n)])
+    cand_ll = np.stack([loglik(studies, c, n) for c in candidates])
+    cand_ll = np.where(np.isfinite(cand_ll), cand_ll, -np.inf)
+    pick = np.argmax(cand_ll, axis=0)
+    best = candidates[pick, cols]
+    # converged: the winner is a root found to tolerance, the converged scoring root, or the
+    # boundary maximum at 0 (score at 0 not positive)
+    boundary = ~(_step_at(studies, np.zeros(n), n, k, step) > 0)
+    converged = np.select([pick == 0, pick == 1], [interior & ok, current_converged],
+                          default=boundary)
+    return best, converged
+
+
+def _widen(studies: ActiveSet, n: int, k: np.ndarray, step: Callable[..., FloatArray],
+           active: np.ndarray, hi: FloatArray) -> FloatArray:
+    """Grow ``hi`` until the estimating equation changes sign (score < 0)."""
+    f_hi = _step_at(studies, hi, n, k, step)
+    for _ in range(200):
+        grow = active & (f_hi > 0)
+        if not grow.any():
+            break
+        hi = np.where(grow, hi * 4, hi)
+        f_hi = np.where(grow, _step_at(studies, hi, n, k, step), f_hi)
+    return hi
 
 
 def _step_at(studies: ActiveSet, tau2: FloatArray, n: int, k: np.ndarray,
@@ -158,23 +236,19 @@ def _step_at(studies: ActiveSet, tau2: FloatArray, n: int, k: np.ndarray,
 
 
 def _bracketed(studies: ActiveSet, n: int, k: np.ndarray, step: Callable[..., FloatArray],
-               active: np.ndarray) -> tuple[FloatArray, np.ndarray, np.ndarray]:
-    """Root of the estimating equation on [0, hi] by the Illinois variant of regula falsi
-    (Dowell & Jarratt 1971, BIT 11:168), vectorised; τ² = 0 where the score at 0 is ≤ 0."""
-    lo, hi = np.zeros(n), np.full(n, 1.0)
+               active: np.ndarray, lo: FloatArray, hi: FloatArray
+               ) -> tuple[FloatArray, np.ndarray, np.ndarray]:
+    """Root of the estimating equation in [lo, hi] by the Illinois variant of regula falsi
+    (Dowell & Jarratt 1971, BIT 11:168), vectorised; where the score at ``lo`` is not positive
+    the root is ``lo`` (for lo = 0: the boundary maximum)."""
+    lo, hi = lo.copy(), hi.copy()
     f_lo = _step_at(studies, lo, n, k, step)
-    at_zero = active & ~(f_lo > 0)
-    todo = active & ~at_zero
     f_hi = _step_at(studies, hi, n, k, step)
-    for _ in range(200):  # widen until the score changes sign
-        grow = todo & (f_hi > 0)
-        if not grow.any():
-            break
-        hi = np.where(grow, hi * 4, hi)
-        f_hi = np.where(grow, _step_at(studies, hi, n, k, step), f_hi)
-    converged = at_zero.copy()
+    at_lo = active & ~(f_lo > 0)
+    todo = active & ~at_lo
+    converged = at_lo.copy()
     iters = np.zeros(n, dtype=np.int64)
-    x = np.zeros(n)
+    x = lo.copy()
     side = np.zeros(n)
     for _ in range(MAXITER):
         if not todo.any():
@@ -195,7 +269,7 @@ def _bracketed(studies: ActiveSet, n: int, k: np.ndarray, step: Callable[..., Fl
         now = todo & (((hi - lo) <= THRESHOLD * np.maximum(1.0, hi)) | (fx == 0))
         converged |= now
         todo &= ~now
-    return np.where(at_zero, 0.0, x), converged, iters
+    return np.where(at_lo, lo, x), converged, iters
 
 
 SegmentSum = Callable[[FloatArray], FloatArray]
@@ -222,14 +296,15 @@ def _eb_step(wi: FloatArray, r2: FloatArray, sw: FloatArray, k: np.ndarray,
     return (ssum(wi * r2) * k / (k - 1) - k) / sw
 
 
-def _scored(step: Callable[..., FloatArray]) -> Callable[..., Tau2Fit]:
+def _scored(step: Callable[..., FloatArray],
+            loglik: Callable[..., FloatArray] | None = None) -> Callable[..., Tau2Fit]:
     def estimator(yi: FloatArray, vi: FloatArray, group: IntArray, n: int) -> Tau2Fit:
-        return _fisher_scoring(yi, vi, group, n, step)
+        return _fisher_scoring(yi, vi, group, n, step, loglik)
     return estimator
 
 
-maximum_likelihood = _scored(_ml_step)
-restricted_maximum_likelihood = _scored(_reml_step)
+maximum_likelihood = _scored(_ml_step, _ml_loglik)
+restricted_maximum_likelihood = _scored(_reml_step, _reml_loglik)
 empirical_bayes = _scored(_eb_step)
 
 ESTIMATORS: dict[str, Callable[[FloatArray, FloatArray, IntArray, int], Tau2Fit]] = {
