@@ -78,6 +78,13 @@ class Inferred:
     totals: Totals = "overall"
     conventions: str = "revman"
     inferred: bool = True
+    # settings that only a file stating them can carry (defaults: RevMan's for a new outcome)
+    confidence_level: float = 0.95  # CI of pooled results (rm5 CI_TOTAL, Web "Estimate CI")
+    study_confidence_level: float = 0.95  # CI of study effects (rm5 CI_STUDY, Web "Study CI")
+    swap_events: bool = False  # RevMan analysed non-events (rm5 SWAP_EVENTS); frame keeps events
+    subgroup_test: bool = True  # the test for subgroup differences was requested
+    hksj: bool = False  # Hartung-Knapp-Sidik-Jonkman CI (RevMan Web option)
+    stated: dict[str, str] | None = field(default=None, repr=False)  # as written in the file
 
     @property
     def model(self) -> str:
@@ -92,7 +99,26 @@ class Inferred:
                 "method": self.method, "model": self.model, "scale": self.scale,
                 "totals": self.totals, "conventions": self.conventions,
                 "weight_max_abs_diff": self.weight_max_abs_diff, "notes": list(self.notes),
-                "evidence": self.evidence}
+                "evidence": self.evidence, "confidence_level": self.confidence_level,
+                "study_confidence_level": self.study_confidence_level,
+                "swap_events": self.swap_events, "subgroup_test": self.subgroup_test,
+                "hksj": self.hksj, **({"stated": dict(self.stated)} if self.stated else {})}
+
+
+AnalysisSettings = Inferred  # the same record holds settings stated in a file (inferred=False)
+SettingsSource = Literal["stated", "inferred"]
+
+
+def stated_settings(data_type: DataType, measure: str, method: str, *, totals: Totals,
+                    stated: Mapping[str, str], notes: Sequence[str] = (), **options: Any
+                    ) -> Inferred:
+    """Settings as a file states them (RevMan 5 ``.rm5``, RevMan 5 CSV, RevMan Web package),
+    mapped to trialsynth's (measure, method); ``options`` are the optional fields of
+    :class:`Inferred` (``confidence_level``, ``swap_events``, ...)."""
+    return Inferred(data_type=data_type, measure=measure, method=method, totals=totals,
+                    weight_max_abs_diff=None, inferred=False, notes=tuple(notes),
+                    evidence={"source": "stated in the file", "stated": dict(stated)},
+                    stated=dict(stated), **options)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,10 +141,17 @@ class Analysis:
     applicability: str
     frame: pd.DataFrame = field(repr=False)
     settings: Inferred
+    comparison_name: str | None = None  # as the file states it (None: not in the file)
+    stored_pooled: StoredPooled | None = field(default=None, repr=False)  # RevMan's own results
 
     @property
     def comparison(self) -> int:
         return self.group
+
+    @property
+    def settings_source(self) -> SettingsSource:
+        """``"stated"`` when the file states the settings, ``"inferred"`` when we inferred them."""
+        return "inferred" if self.settings.inferred else "stated"
 
     @property
     def has_subgroups(self) -> bool:
@@ -139,6 +172,115 @@ class Review:
     url: str | None
     source: str
     analyses: tuple[Analysis, ...]
+    format: str = "revman-web-data-rows"
+    title: str | None = None
+    comparisons: dict[int, str] = field(default_factory=dict)  # names as stated in the file
+    studies: tuple[StudyInfo, ...] = ()  # study information and characteristics
+    risk_of_bias: tuple[Any, ...] = ()  # Rob1Assessment / Rob2Assessment (certainty.rob)
+    skipped: tuple[Skipped, ...] = ()  # analyses in the file that could not be read as data
+    stored_decimals: int | None = 6  # decimals of RevMan's stored numbers (None: full doubles)
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEstimate:
+    """One pooled result as RevMan stored it. Estimate and CI on RevMan's display scale (ratios
+    natural), τ² on the analysis scale (log for ratio measures), I² in percent, Q with its df, Z.
+    ``None`` where RevMan stored nothing; ``estimable`` is RevMan's own flag."""
+
+    estimate: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    tau2: float | None = None
+    i2: float | None = None
+    q: float | None = None
+    df: float | None = None
+    z: float | None = None
+    k: int | None = None
+    estimable: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"estimate": self.estimate, "ci_low": self.ci_low, "ci_high": self.ci_high,
+                "tau2": self.tau2, "i2": self.i2, "q": self.q, "df": self.df, "z": self.z,
+                "k": self.k, "estimable": self.estimable}
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSubgroupTest:
+    """RevMan's stored test for subgroup differences (rm5 stores no df: it is G − 1)."""
+
+    q: float | None
+    df: float | None = None
+    p: float | None = None
+    i2: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPooled:
+    """Everything RevMan stored about the pooling of one analysis."""
+
+    overall: StoredEstimate | None
+    subgroups: dict[str, StoredEstimate] = field(default_factory=dict)  # by frame label
+    subgroup_test: StoredSubgroupTest | None = None
+    notes: tuple[str, ...] = ()
+    results_stored: bool = True  # False: RevMan wrote empty values or zeros, not results
+
+
+@dataclass(frozen=True, slots=True)
+class StudyInfo:
+    """A study as the file describes it; ``characteristics`` by RevMan heading (text only)."""
+
+    id: str
+    name: str
+    year: str | None = None
+    data_source: str | None = None
+    status: str | None = None  # included, excluded, awaiting, ongoing (rm5)
+    characteristics: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """An analysis of the file that is not read as data, and why."""
+
+    id: str
+    name: str
+    reason: str
+    comparison_name: str | None = None
+
+
+FRAME_DATA_COLUMNS: dict[str, tuple[str, ...]] = {
+    "dichotomous": ("events_t", "n_t", "events_c", "n_c"),
+    "continuous": ("mean_t", "sd_t", "n_t", "mean_c", "sd_c", "n_c"),
+    "generic": ("yi", "se", "n_t", "n_c"),
+}
+STORED_COLUMNS = ("stored_effect", "stored_ci_low", "stored_ci_high", "stored_weight")
+
+
+def build_frame(rows: Sequence[Mapping[str, Any]], data_type: DataType, *, subgroups: bool,
+                extra: Sequence[str] = ()) -> pd.DataFrame:
+    """An :attr:`Analysis.frame` from one dict per study row (keys ``row, study, year,
+    subgroup``, the data columns of ``data_type`` and ``extra``, ``stored_*``, ``rob_overall``,
+    ``problem``; missing numbers are NaN). ``complete`` is computed as the data-rows reader
+    does (:func:`complete_rows`), and a row with a ``problem`` is never complete."""
+    cols = FRAME_DATA_COLUMNS[data_type]
+    frame = pd.DataFrame({"row": [int(r["row"]) for r in rows],
+                          "study": [str(r["study"]) for r in rows],
+                          "year": [r.get("year") or None for r in rows]})
+    if subgroups:
+        frame["subgroup"] = [r.get("subgroup") for r in rows]
+    for c in (*cols, *extra, *STORED_COLUMNS):
+        frame[c] = np.array([_nan(r.get(c)) for r in rows], dtype=np.float64)
+    frame["rob_overall"] = [r.get("rob_overall") for r in rows]
+    problem = [r.get("problem") for r in rows]
+    ok = complete_rows(data_type, {c: frame[c].to_numpy() for c in cols}) if rows else \
+        np.zeros(0, dtype=bool)
+    frame["complete"] = ok & np.array([p is None for p in problem], dtype=bool)
+    frame["problem"] = problem
+    return frame
+
+
+def _nan(x: Any) -> float:
+    return math.nan if x is None else float(x)
 
 
 def check_against_stored(analysis: Analysis, result: PooledResult | None

@@ -15,6 +15,7 @@ import numpy as np
 from trialsynth._segments import FloatArray, IntArray, segment_count, segment_sum
 from trialsynth.conventions import METAFOR_CONVENTIONS, Conventions
 from trialsynth.effects.table import BINARY, Cells, participants, study_effects
+from trialsynth.effects.zero_cells import double_zero
 from trialsynth.pooling import heterogeneity as het
 from trialsynth.pooling.fixed import mantel_haenszel, peto
 from trialsynth.pooling.inference import hksj_se, interval, prediction_interval
@@ -213,6 +214,10 @@ def _pool_tables(measure: str, method: str, cols: Mapping[str, FloatArray], grou
         variance_cells = tuple(x[keep] for x in (fixed_cells.a, fixed_cells.b, fixed_cells.c,
                                                   fixed_cells.d))
         cells = raw
+    elif method == "PETO":  # O − E and V need no correction (metafor rma.peto; RevMan)
+        cells = raw
+        keep = ~double_zero(raw.a, raw.b, raw.c, raw.d) if conv.mh_zero_cells.drop00 else \
+            np.ones(group.shape, dtype=bool)
     elif measure == "RR" and conv.rr_all_events_raw:  # RevMan Web keeps all-events tables
         cells, keep = raw.corrected(group, n, replace(conv.mh_zero_cells, drop00=False))
         if conv.mh_zero_cells.drop00:  # only tables without events stay out

@@ -99,6 +99,8 @@ def paule_mandel(yi: FloatArray, vi: FloatArray, group: IntArray, n: int) -> Tau
 
 
 SCORING_ITERATIONS = 50  # Fisher scoring steps before the bracketed fallback takes over
+ROOT_TOL = 1e-10  # a Fisher step this small (relative) marks a root of the estimating equation
+LL_TOL = 1e-10  # relative log-likelihood difference that counts as "more likely"
 GRID = np.concatenate([[0.0], 10.0 ** np.linspace(-6, 4, 61)])  # τ² grid, in units of mean vᵢ
 
 
@@ -149,11 +151,14 @@ def _fisher_scoring(yi: FloatArray, vi: FloatArray, group: IntArray, n: int,
         return Tau2Fit(tau2, converged, iters)
     everyone = ActiveSet(yi, vi, group, k >= 2)
     with np.errstate(invalid="ignore"):
-        doubtful = (k >= 2) & (active | (loglik(everyone, np.zeros(n), n)
-                                         > loglik(everyone, tau2, n)))
+        ll_hat = loglik(everyone, tau2, n)
+        # metafor's ll0check, with its tolerance: τ² = 0 must be clearly more likely
+        better_at_zero = loglik(everyone, np.zeros(n), n) - ll_hat > \
+            LL_TOL * np.maximum(1.0, np.abs(ll_hat))
+        doubtful = (k >= 2) & (active | better_at_zero)
     if doubtful.any():
         best, ok = _global_search(ActiveSet(yi, vi, group, doubtful), n, k, step, loglik, doubtful,
-                                  tau2, converged)
+                                  tau2)
         tau2 = np.where(doubtful, best, tau2)
         converged = np.where(doubtful, ok, converged)
     return Tau2Fit(tau2, converged, iters)
@@ -177,8 +182,8 @@ def _reml_loglik(studies: ActiveSet, tau2: FloatArray, n: int) -> FloatArray:
 
 
 def _global_search(studies: ActiveSet, n: int, k: np.ndarray, step: Callable[..., FloatArray],
-                   loglik: Callable[..., FloatArray], active: np.ndarray, current: FloatArray,
-                   current_converged: np.ndarray) -> tuple[FloatArray, np.ndarray]:
+                   loglik: Callable[..., FloatArray], active: np.ndarray, current: FloatArray
+                   ) -> tuple[FloatArray, np.ndarray]:
     """The most likely τ² of each ``active`` analysis: grid, then the score root beside the best
     grid point, compared with ``current`` and with τ² = 0."""
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -188,23 +193,31 @@ def _global_search(studies: ActiveSet, n: int, k: np.ndarray, step: Callable[...
     lls = np.where(np.isfinite(lls), lls, -np.inf)
     j = np.argmax(lls, axis=0)
     cols = np.arange(n)
-    lo = points[np.maximum(j - 1, 0), cols]
-    hi = points[np.minimum(j + 1, len(GRID) - 1), cols]
-    f_lo, f_hi = _step_at(studies, lo, n, k, step), _step_at(studies, hi, n, k, step)
-    interior = active & (f_lo > 0) & (f_hi < 0)
-    root, ok, _ = _bracketed(studies, n, k, step, interior, lo, hi)
-    candidates = np.stack([np.where(interior, root, points[j, cols]), np.nan_to_num(current),
-                           np.zeros(n)])
+    # the maximum lies where the score falls through 0 next to the best grid point: in the
+    # interval to its left or to its right
+    left = points[np.maximum(j - 1, 0), cols]
+    mid = points[j, cols]
+    right = points[np.minimum(j + 1, len(GRID) - 1), cols]
+    f_left, f_mid, f_right = (_step_at(studies, p, n, k, step) for p in (left, mid, right))
+    use_left = (f_left > 0) & ~(f_mid > 0)
+    lo, hi = np.where(use_left, left, mid), np.where(use_left, mid, right)
+    interior = active & (use_left | ((f_mid > 0) & (f_right < 0)))
+    root, _, _ = _bracketed(studies, n, k, step, interior, lo, hi)
+    # candidates in order of preference; the first within LL_TOL of the best likelihood wins, so
+    # that an exact root beats a nearly-as-likely unconverged iterate
+    candidates = np.stack([np.where(interior, root, points[j, cols]), np.zeros(n),
+                           np.nan_to_num(current)])
     cand_ll = np.stack([loglik(studies, c, n) for c in candidates])
     cand_ll = np.where(np.isfinite(cand_ll), cand_ll, -np.inf)
-    pick = np.argmax(cand_ll, axis=0)
+    top = cand_ll.max(axis=0)
+    pick = np.argmax(cand_ll >= top - LL_TOL * np.maximum(1.0, np.abs(top)), axis=0)
     best = candidates[pick, cols]
-    # converged: the winner is a root found to tolerance, the converged scoring root, or the
-    # boundary maximum at 0 (score at 0 not positive)
-    boundary = ~(_step_at(studies, np.zeros(n), n, k, step) > 0)
-    converged = np.select([pick == 0, pick == 1], [interior & ok, current_converged],
-                          default=boundary)
-    return best, converged
+    # converged: the winner is a root (the Fisher step there is below tolerance) or the boundary
+    # maximum at 0 (score at 0 not positive)
+    step_best = _step_at(studies, best, n, k, step)
+    converged = (np.abs(step_best) <= ROOT_TOL * np.maximum(1.0, best)) | \
+        ((best == 0) & ~(step_best > 0))
+    return best, converged & active
 
 
 def _widen(studies: ActiveSet, n: int, k: np.ndarray, step: Callable[..., FloatArray],
@@ -266,7 +279,8 @@ def _bracketed(studies: ActiveSet, n: int, k: np.ndarray, step: Callable[..., Fl
         f_lo = np.where(left & (side < 0), f_lo / 2, f_lo)
         side = np.where(right, 1.0, np.where(left, -1.0, side))
         iters += todo
-        now = todo & (((hi - lo) <= THRESHOLD * np.maximum(1.0, hi)) | (fx == 0))
+        scale = np.maximum(1.0, np.abs(x))
+        now = todo & (((hi - lo) <= THRESHOLD * scale) | (np.abs(fx) <= THRESHOLD * scale))
         converged |= now
         todo &= ~now
     return np.where(at_lo, lo, x), converged, iters
