@@ -104,3 +104,36 @@ def test_missing_columns_and_missing_file(tmp_path: Path, bcg_csv: Path) -> None
     out = runner.invoke(app, ["pool", str(tmp_path / "nope.csv"), "--measure", "MD",
                               "--method", "DL"])
     assert out.exit_code == 2 and "file not found" in out.output
+
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+CHECK_KEYS = ["analysis", "name", "measure", "model", "method", "status", "stored", "recomputed",
+              "max_abs_diff"]
+
+
+def test_check_json_contract_and_exit_code_on_a_revman_file() -> None:
+    """CD008625 (real Cochrane rm5 file): every stored analysis is reproduced -> exit 0."""
+    out = runner.invoke(app, ["check", str(SHARED / "cochrane-rm5" / "CD008625StatsDataOnly.rm5"),
+                              "--json"])
+    assert out.exit_code == 0, out.output[-2000:]
+    rows = json.loads(out.stdout)
+    assert len(rows) == 74
+    for row in rows:
+        assert list(row)[: len(CHECK_KEYS)] == CHECK_KEYS
+        assert row["status"] in {"match", "differs", "not-estimable", "no-stored-result",
+                                 "unsupported"}
+        assert set(row["stored"]) >= {"estimate", "ci_low", "ci_high", "tau2", "i2", "q"}
+
+
+def test_check_exits_1_when_a_stored_result_differs(tmp_path: Path) -> None:
+    """A copy of the Fleiss 1993 RevMan 5 CSV export with one stored pooled value altered."""
+    text = (SHARED / "meta-fleiss1993" / "Fleiss1993_CR.csv").read_text(encoding="utf-8")
+    out = runner.invoke(app, ["check", str(SHARED / "meta-fleiss1993" / "Fleiss1993_CR.csv"),
+                              "--json"])
+    stored = json.loads(out.stdout)[0]["stored"]["q"]
+    needle = f"{stored:.8f}".rstrip("0")
+    assert needle in text
+    broken = tmp_path / "Fleiss1993_CR.csv"
+    broken.write_text(text.replace(needle, f"{stored + 1:.8f}", 1), encoding="utf-8")
+    out = runner.invoke(app, ["check", str(broken)])
+    assert out.exit_code == 1

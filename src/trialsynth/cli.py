@@ -111,6 +111,30 @@ def run(
             f"{summary['with_stored_weights']}; wrote {out}/index.html")
 
 
+@app.command()
+def check(
+    source: Annotated[Path, typer.Argument(help="rm5 (or .rm5.gz), RevMan 5 CSV, RevMan Web "
+                                           "package (zip or folder), data-rows CSV, review folder")],
+    as_json: Annotated[bool, typer.Option("--json", help="print a JSON list, one object per "
+                                          "analysis")] = False,
+) -> None:
+    """Re-run every analysis of SOURCE with its stored settings and compare with the stored
+    results. Exit 0 when nothing differs, 1 when something does, 2 on unreadable input."""
+    from trialsynth.checking import check_source, exit_code, render_check_table
+
+    try:
+        rows = check_source(source)
+    except TrialsynthError as exc:
+        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    if as_json:
+        json.dump([r.to_dict() for r in rows], sys.stdout, indent=2, allow_nan=False)
+        sys.stdout.write("\n")
+    else:
+        Console().print(render_check_table(rows, title=str(source)))
+    raise typer.Exit(exit_code(rows))
+
+
 def _f(x: float | None, digits: int = 4) -> str:
     return "—" if x is None else f"{x:.{digits}f}"
 
