@@ -135,6 +135,28 @@ def check(
     raise typer.Exit(exit_code(rows))
 
 
+@app.command("import")
+def import_(
+    source: Annotated[Path, typer.Argument(help="RevMan file or package, data-rows CSV, or a "
+                                           "review folder")],
+    out: Annotated[Path, typer.Option("--out", help="review folder to write (atomically)")],
+    json_out: Annotated[Path | None, typer.Option(
+        "--json", help="also write the whole review as one JSON document")] = None,
+) -> None:
+    """Write SOURCE as a trialsynth review folder (review.yaml plus CSV tables)."""
+    from trialsynth.io.convert import build_folder, folder_json, write_json
+    from trialsynth.io.folder import read_folder, write_folder
+
+    try:
+        write_folder(build_folder(source), out)
+        if json_out is not None:
+            write_json(folder_json(read_folder(out)), json_out)
+    except (TrialsynthError, OSError) as exc:
+        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    Console().print(f"wrote {out}")
+
+
 def _f(x: float | None, digits: int = 4) -> str:
     return "—" if x is None else f"{x:.{digits}f}"
 

@@ -1,0 +1,474 @@
+"""``import_review``: any source the readers take, written as a review folder; JSON export.
+
+A source states only part of what a review folder holds. What it does not state is filled with
+explicit placeholders: names trialsynth reads from the data are marked ``inferred`` and defaults to
+be checked ``provisional``, each with its ``basis`` (trialsynth.protocol). Nothing is invented
+silently. Known reviews add what is known about them from the project's notes
+(:mod:`trialsynth.io.known_reviews`; the flagship CD015373).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import math
+import os
+import re
+import uuid
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from trialsynth.errors import DataError
+from trialsynth.io.folder import (
+    NUMERIC_COLUMNS,
+    ReviewFolder,
+    RowExtra,
+    StudyRecord,
+    is_review_folder,
+    read_folder,
+    write_folder,
+)
+from trialsynth.io.folder_rob import RobRecord, records_from_revman_rows, rob_sort_key
+from trialsynth.protocol import SCHEMA, Protocol, slug
+from trialsynth.review import Analysis, Review
+
+__all__ = ["JSON_SCHEMA", "build_folder", "export_json", "folder_json", "import_review",
+           "protocol_from_review", "read_source", "write_json"]
+
+JSON_SCHEMA = "trialsynth-review-json/1"
+DATA_ROWS_MARKERS = ("Analysis.group", "Analysis.number", "Study")
+SUBGROUP_ANALYSIS = re.compile(r":\s*(?P<factor>[^:]+?)\s+subgroup analysis\s*$", re.IGNORECASE)
+_COMPARISON_PREFIX = re.compile(r"^[^:]*\bversus\b[^:]*:\s*", re.IGNORECASE)
+
+
+def import_review(source: str | Path, out_dir: str | Path) -> Path:
+    """Write ``source`` (a RevMan file any reader takes, or a review folder) as a review folder
+    in ``out_dir`` (atomically; see :func:`trialsynth.io.folder.write_folder`). ``source`` is
+    only read. Returns ``out_dir``."""
+    return write_folder(build_folder(source), out_dir)
+
+
+def build_folder(source: str | Path) -> ReviewFolder:
+    """The review folder for ``source`` in memory (a review folder is read as it is)."""
+    source = Path(source)
+    if source.is_dir() and is_review_folder(source):
+        return read_folder(source)
+    raw = _data_rows(source)
+    review = read_source(source, data_rows=raw is not None)
+    extras = {a.id: tuple(RowExtra(_footnote(raw, int(r)), int(r)) for r in a.frame["row"])
+              for a in review.analyses}
+    return ReviewFolder(protocol=protocol_from_review(review, source=source), review=review,
+                        studies=_studies(review), risk_of_bias=_rob_records(review, raw),
+                        row_extras=extras, path=None)
+
+
+def read_source(source: Path, *, data_rows: bool | None = None) -> Review:
+    """A :class:`Review` from any format: ``trialsynth.io.read_review`` when the package offers
+    it, else (and for R-style RevMan Web data rows, whose risk of bias this module reads itself)
+    the data-rows reader."""
+    import trialsynth.io
+    from trialsynth.io import revman_rows
+
+    if data_rows is None:
+        data_rows = _data_rows(source) is not None
+    if data_rows:  # risk of bias is read from the rows by this module
+        return revman_rows.read_review(source)
+    reader = getattr(trialsynth.io, "read_review", None) or revman_rows.read_review
+    result = reader(source)
+    return result.review if isinstance(result, ReviewFolder) else result
+
+
+# ---------------------------------------------------------------------------------------------
+# Tables from the source
+# ---------------------------------------------------------------------------------------------
+def _data_rows(source: Path) -> dict[int, dict[str, str]] | None:
+    """The records of an R-style RevMan Web data-rows CSV by spreadsheet row (header = 1), else
+    None. Only the columns a :class:`Review` does not carry are used from them (footnotes,
+    risk-of-bias domains); anything unreadable is left to the reader, which names the problem."""
+    from trialsynth.io.revman_rows import MAX_BYTES, MAX_FIELD
+
+    try:
+        if source.suffix.lower() != ".csv" or not source.is_file() or \
+                source.stat().st_size > MAX_BYTES:
+            return None
+        text = source.read_bytes().decode("utf-8-sig")
+    except (OSError, UnicodeDecodeError):
+        return None
+    old = csv.field_size_limit(MAX_FIELD)
+    try:
+        records = list(csv.reader(io.StringIO(text, newline=""), strict=True))
+    except csv.Error:
+        return None
+    finally:
+        csv.field_size_limit(old)
+    header = [h.strip() for h in records[0]] if records else []
+    if not all(m in header for m in DATA_ROWS_MARKERS):
+        return None
+    return {i: dict(zip(header, rec, strict=True)) for i, rec in enumerate(records, start=1)
+            if i > 1 and len(rec) == len(header)}
+
+
+def _footnote(raw: Mapping[int, Mapping[str, str]] | None, row: int) -> str | None:
+    if raw is None or row not in raw:
+        return None
+    text = (raw[row].get("Footnotes") or "").strip()
+    return None if text in ("", "NA") else scrub(text)
+
+
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_PHONE = re.compile(r"\b(?:tel|telephone|phone|fax|mobile)\b\.?:?\s*\+?[\d ()./-]{6,}\d",
+                    re.IGNORECASE)
+
+
+def scrub(text: str | None) -> str | None:
+    """Personal contact details (e-mail addresses, labelled phone/fax numbers) removed from text
+    copied out of a source file (shared/data/PROVENANCE.md)."""
+    if not text:
+        return text
+    return _PHONE.sub("[phone removed]", _EMAIL.sub("[e-mail removed]", text))
+
+
+def _missing(x: Any) -> bool:
+    return x is None or (isinstance(x, float) and math.isnan(x)) or str(x).strip() in ("", "NA")
+
+
+def _studies(review: Review) -> tuple[StudyRecord, ...]:
+    """Studies as the source describes them (:class:`~trialsynth.review.StudyInfo`), keyed by the
+    name the data rows use, plus any study of the data rows the source does not describe."""
+    years: dict[str, str | None] = {}
+    where: dict[str, int] = {}
+    for a in review.analyses:
+        for study, year, row in zip(a.frame["study"], a.frame["year"], a.frame["row"], strict=True):
+            y = None if _missing(year) else str(year).strip()
+            study = str(study)
+            if study in years and y is not None and years[study] not in (None, y):
+                raise DataError(f"study {study!r} has year {years[study]} in row {where[study]} "
+                                f"and {y} here; one study has one year", file=review.source,
+                                row=int(row), field="year")
+            if years.get(study) is None:
+                years[study], where[study] = y, int(row)
+    out: dict[str, StudyRecord] = {}
+    for info in getattr(review, "studies", ()):
+        key = info.id if info.id in years and info.name not in years else info.name
+        if key in out:
+            raise DataError(f"two studies of the source are both named {key!r}",
+                            file=review.source, field="studies")
+        extra = tuple((f"x_{k}", scrub(str(v)) or "") for k, v in
+                      sorted(info.characteristics.items()) if not _missing(v))
+        out[key] = StudyRecord(study=key, name=info.name, year=info.year or years.get(key),
+                               source_id=info.id if info.id != key else None,
+                               status=info.status, data_source=info.data_source, extra=extra)
+    for study, year in years.items():
+        out.setdefault(study, StudyRecord(study=study, name=study, year=year))
+    return tuple(out.values())
+
+
+def _result_of(outcome: str | None, ids: set[str]) -> str | None:
+    """The analysis id an assessment's outcome names ("1.2 Pain ..." -> "1.2"), else None."""
+    m = re.match(r"^\s*(\d+\.\d+)\b", outcome or "")
+    return m[1] if m and m[1] in ids else (outcome if outcome in ids else None)
+
+
+def _from_assessments(assessments: Sequence[Any], ids: set[str]) -> list[RobRecord]:
+    """Records from Rob2Assessment / Rob1Assessment objects (a reader's ``risk_of_bias``)."""
+    from trialsynth.certainty.rob1 import Rob1Assessment
+
+    out: dict[tuple[str, str | None, str, str], RobRecord] = {}
+
+    def add(r: RobRecord) -> None:
+        out.setdefault((r.study, r.result, r.tool, r.domain), r)
+
+    for a in assessments:
+        result = _result_of(getattr(a, "outcome", None), ids)
+        if isinstance(a, Rob1Assessment):
+            for key, d in a.domains.items():
+                add(RobRecord(a.study, result, "rob1", key, d.judgement, scrub(d.support) or ""))
+            continue
+        for key, d in a.domains.items():
+            answers = "; ".join(f"{q}={v}" for q, v in d.answers.items()) \
+                if d.basis == "algorithm" else ""
+            add(RobRecord(a.study, result, "rob2", key, None if answers else d.proposed,
+                          scrub(d.support) or "", answers, d.direction,
+                          d.final if d.overridden else None,
+                          d.override_rationale if d.overridden else None))
+        if a.overall is not None and (a.overall.basis == "stated" or a.overall.overridden
+                                      or a.overall.support):
+            add(RobRecord(a.study, result, "rob2", "overall", a.overall.final,
+                          scrub(a.overall.support) or ""))
+    return list(out.values())
+
+
+def _rob_records(review: Review, raw: Mapping[int, Mapping[str, str]] | None
+                 ) -> tuple[RobRecord, ...]:
+    """Risk-of-bias records: RevMan Web domain columns when the source has them, else the
+    overall judgement each study row carries (``rob_overall``), per result."""
+    if raw is not None:
+        rows, ids, nums = [], [], []
+        for a in review.analyses:
+            for r in a.frame["row"]:
+                nums.append(int(r))
+                rec = dict(raw[int(r)])
+                for k in rec:
+                    if k.endswith("..support."):
+                        rec[k] = scrub(rec[k]) or ""
+                rows.append(rec)
+                ids.append(a.id)
+        return records_from_revman_rows(rows, ids, file=review.source, rownums=nums)
+    stated = getattr(review, "risk_of_bias", ())
+    if stated:
+        return tuple(sorted(_from_assessments(stated, {a.id for a in review.analyses}),
+                            key=rob_sort_key))
+    from trialsynth.certainty.rob1 import normalise_rob1_judgement
+    from trialsynth.certainty.rob2 import normalise_rob2_judgement
+
+    out: dict[tuple[str, str], RobRecord] = {}
+    for a in review.analyses:
+        for study, level in zip(a.frame["study"], a.frame["rob_overall"], strict=True):
+            if _missing(level):
+                continue
+            try:
+                tool, judged = "rob2", normalise_rob2_judgement(level)
+            except DataError:
+                tool, judged = "rob1", normalise_rob1_judgement(level)
+            out.setdefault((str(study), a.id), RobRecord(str(study), a.id, tool, "overall", judged))
+    return tuple(sorted(out.values(), key=rob_sort_key))
+
+
+# ---------------------------------------------------------------------------------------------
+# The protocol: what the source states, and explicit placeholders for the rest
+# ---------------------------------------------------------------------------------------------
+_FORMATS = {"revman5-rm5": "rm5", "rm5": "rm5", "revman5-csv": "revman5-csv",
+            "revman-web-package": "revman-web-package",
+            "revman-web-data-rows": "revman-web-data-rows", "trialsynth-folder": "trialsynth-folder"}
+
+
+def _format(source: Path, review: Review) -> str:
+    """The source format in review.yaml's words: as the reader says, else from the file name."""
+    stated = _FORMATS.get(str(getattr(review, "format", "")))
+    if stated is not None and (stated != "revman-web-data-rows" or source.suffix.lower() == ".csv"):
+        return stated
+    name = source.name.lower()
+    if name.endswith((".rm5", ".rm5.gz")):
+        return "rm5"
+    if name.endswith(".zip") or source.is_dir():
+        return "revman-web-package"
+    return "other"
+
+
+def _sha256(path: Path) -> str | None:
+    if not path.is_file():
+        return None
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def base_outcome_name(name: str) -> str:
+    """An analysis name without a leading "X versus Y:" and a trailing subgroup-analysis part."""
+    return SUBGROUP_ANALYSIS.sub("", _COMPARISON_PREFIX.sub("", name)).strip()
+
+
+def _subgroups(a: Analysis) -> list[str]:
+    return list(dict.fromkeys(str(s) for s in a.frame["subgroup"])) if a.has_subgroups else []
+
+
+def _settings(a: Analysis, conventions: str) -> dict[str, Any]:
+    """An analysis' settings in review.yaml form: options equal to the review-wide defaults
+    (confidence 0.95, no HKSJ, ``conventions``) are left to ``settings``."""
+    s = a.settings
+    out: dict[str, Any] = {"measure": s.measure, "method": s.method, "totals": s.totals,
+                           "inferred": bool(s.inferred), "notes": list(s.notes)}
+    if s.conventions != conventions:
+        out["conventions"] = s.conventions
+    if s.weight_max_abs_diff is not None and math.isfinite(s.weight_max_abs_diff):
+        out["weight_max_abs_diff"] = float(s.weight_max_abs_diff)
+    for key, default in (("confidence_level", 0.95), ("hksj", False),
+                         ("study_confidence_level", 0.95), ("swap_events", False),
+                         ("subgroup_test", True)):
+        value = getattr(s, key, default)
+        if value != default:
+            out[key] = value
+    stated = getattr(s, "stated", None)
+    if stated:
+        out["stated"] = {str(k): str(v) for k, v in stated.items()}
+    return out
+
+
+def _stored(a: Analysis) -> dict[str, Any] | None:
+    st = getattr(a, "stored_pooled", None)
+    if st is None:
+        return None
+
+    def est(e: Any) -> dict[str, Any] | None:
+        return None if e is None else {k: v for k, v in asdict(e).items() if v is not None}
+
+    out = {"overall": est(st.overall), "subgroups": {str(k): est(v) for k, v in
+                                                     st.subgroups.items()},
+           "subgroup_test": None if st.subgroup_test is None else asdict(st.subgroup_test),
+           "notes": list(st.notes), "results_stored": st.results_stored}
+    return _clean(out)
+
+
+def _data_source(review: Review, source: Path) -> dict[str, Any]:
+    skipped = [{k: v for k, v in asdict(s).items() if v is not None}
+               for s in getattr(review, "skipped", ())]
+    return {"file": source.name, "format": _format(source, review), "sha256": _sha256(source),
+            "stored_decimals": getattr(review, "stored_decimals", None),
+            "notes": [scrub(n) for n in getattr(review, "notes", ())],
+            "skipped_analyses": skipped}
+
+
+def protocol_from_review(review: Review, *, source: Path | None = None) -> Protocol:
+    """A protocol for ``review``: what the source states, placeholders marked for the rest."""
+    conventions = Counter(a.settings.conventions for a in review.analyses).most_common(1)
+    conv = conventions[0][0] if conventions else "revman"
+    doi = review.doi if review.doi and re.match(r"^10\.\d{4,9}/\S+$", review.doi) else None
+    data: dict[str, Any] = {
+        "schema": SCHEMA,
+        "review": {"id": review.id or slug(Path(review.source).stem), "doi": doi,
+                   "url": review.url, "title": getattr(review, "title", None)},
+        "question": {"outcomes": []},
+        "comparisons": [],
+        "analyses": [],
+        "settings": {"conventions": conv},
+    }
+    if source is not None:
+        data["data_source"] = _data_source(review, source)
+    names = dict(getattr(review, "comparisons", None) or {})
+    for g in dict.fromkeys(a.group for a in review.analyses):
+        stated = names.get(g) or next((a.comparison_name for a in review.analyses
+                                       if a.group == g and getattr(a, "comparison_name", None)),
+                                      None)
+        data["comparisons"].append(
+            {"id": str(g), "name": stated} if stated else
+            {"id": str(g), "name": f"Comparison {g}", "inferred": True,
+             "basis": "the source numbers this comparison but does not name it; placeholder "
+                      "name, to be replaced"})
+    outcomes: dict[tuple[str, str | None], str] = {}
+    taken: set[str] = set()
+    types: dict[str, set[str | None]] = {}
+    for a in review.analyses:
+        otype = a.data_type if a.data_type != "generic" else None
+        types.setdefault(base_outcome_name(a.name), set()).add(otype)
+    for a in review.analyses:
+        base = base_outcome_name(a.name)
+        otype = a.data_type if a.data_type != "generic" else None
+        key = (base, otype)
+        if key not in outcomes:
+            name = base if len(types[base]) == 1 else f"{base} ({otype or 'generic'})"
+            outcomes[key] = slug(name, taken)
+            data["question"]["outcomes"].append({
+                "id": outcomes[key], "name": name, "type": otype,
+                "inferred": True,
+                "basis": "one outcome per analysis name (trialsynth import); its direction of "
+                         "benefit, scale and minimal important difference are not stated by the "
+                         "source"})
+        spec: dict[str, Any] = {
+            "id": a.id, "name": a.name, "data_type": a.data_type, "outcome": outcomes[key],
+            "subgroups": _subgroups(a), "applicability": a.applicability,
+            "inferred": True, "basis": "outcome read from the analysis name",
+            "settings": _settings(a, conv)}
+        factor = SUBGROUP_ANALYSIS.search(a.name)
+        if factor:
+            spec["subgroup_factor"] = factor["factor"]
+        stored = _stored(a)
+        if stored is not None:
+            spec["stored"] = stored
+        data["analyses"].append(spec)
+    from trialsynth.io.known_reviews import KNOWN
+
+    template = KNOWN.get((review.id or "").split(".")[0])
+    if template is not None:
+        data = template(data, review)
+    return Protocol.model_validate(data)
+
+
+# ---------------------------------------------------------------------------------------------
+# JSON export
+# ---------------------------------------------------------------------------------------------
+def _clean(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def _rows(a: Analysis, extras: Sequence[RowExtra] | None) -> list[dict[str, Any]]:
+    out = []
+    for i, rec in enumerate(a.frame.to_dict("records")):
+        row = {str(k): (None if isinstance(v, float) and math.isnan(v) else v)
+               for k, v in rec.items()}
+        for col in NUMERIC_COLUMNS:
+            row.setdefault(col, None)
+        if extras is not None:
+            row["footnote"], row["source_row"] = extras[i].footnote, extras[i].source_row
+        out.append(row)
+    return out
+
+
+def export_json(review: Review, protocol: Protocol, *, studies: Sequence[StudyRecord] = (),
+                risk_of_bias: Sequence[RobRecord] = (),
+                row_extras: Mapping[str, Sequence[RowExtra]] | None = None) -> dict[str, Any]:
+    """The whole review as one JSON-ready document (schema ``trialsynth-review-json/1``):
+    protocol, studies, every analysis with its settings (as stored and as resolved) and study
+    rows, and the risk-of-bias records. NaN becomes null."""
+    specs = {a.id: a for a in protocol.analyses}
+    analyses = []
+    for a in review.analyses:
+        resolved = asdict(protocol.resolved_settings(a.id)) if a.id in specs else None
+        analyses.append({
+            "id": a.id, "comparison": a.group, "number": a.number, "name": a.name,
+            "data_type": a.data_type, "applicability": a.applicability,
+            "settings": a.settings.to_dict(), "resolved_settings": resolved,
+            "rows": _rows(a, None if row_extras is None else row_extras.get(a.id))})
+    doc = {
+        "schema": JSON_SCHEMA,
+        "review": {"id": review.id, "doi": review.doi, "url": review.url, "source": review.source,
+                   "notes": list(getattr(review, "notes", ()))},
+        "protocol": protocol.model_dump(mode="json", by_alias=True),
+        "studies": [{**{k: v for k, v in asdict(s).items() if k != "extra"}, **dict(s.extra)}
+                    for s in studies],
+        "analyses": analyses,
+        "risk_of_bias": [{k: v for k, v in asdict(r).items() if k != "row"}
+                         for r in sorted(risk_of_bias, key=rob_sort_key)],
+    }
+    return _clean(doc)
+
+
+def folder_json(folder: ReviewFolder) -> dict[str, Any]:
+    """:func:`export_json` of everything a :class:`ReviewFolder` holds."""
+    return export_json(folder.review, folder.protocol, studies=folder.studies,
+                       risk_of_bias=folder.risk_of_bias, row_extras=folder.row_extras)
+
+
+def write_json(doc: Mapping[str, Any], path: str | Path,
+               dumps: Callable[..., str] = json.dumps) -> Path:
+    """Write ``doc`` as UTF-8 JSON (LF, no NaN) atomically: a temporary file renamed into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = dumps(doc, indent=1, ensure_ascii=False, allow_nan=False) + "\n"
+    tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:12]}"
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(text.encode("utf-8"))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
