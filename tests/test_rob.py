@@ -490,13 +490,24 @@ def test_bad_revman_values_name_the_column_and_row(flagship_frame, column, value
 
 
 @needs_data
-def test_stated_overall_better_than_a_high_domain_is_an_error(flagship_frame):
+def test_stated_overall_better_than_a_high_domain_falls_back_to_the_worst_domain(flagship_frame):
+    """A real flagship row with the stated overall altered to "Low risk" (constructed): RoB 2
+    forbids an overall better than a domain, so the worst domain is used and the stated word is
+    kept in the support text (19 real Pairwise70 reviews contain such rows)."""
     rows = flagship_frame[flagship_frame[OVERALL_COL] == "High risk"]
     row = rows.iloc[0].to_dict()
     row[OVERALL_COL] = "Low risk"
-    with pytest.raises(DataError, match="worst domain") as err:
-        rob.from_revman_web_row(row)
-    assert err.value.field == OVERALL_COL
+    assessment = rob.from_revman_web_row(row)
+    assert assessment.judgement == "high"
+    assert "better than the worst domain" in assessment.overall.support
+
+
+def test_not_applicable_rob2_domain_is_not_assessed(flagship_frame):
+    """RevMan writes "Not applicable" in RoB 2 domain cells (constructed from a flagship row)."""
+    row = flagship_frame.iloc[0].to_dict()
+    column = "Bias.arising.from.the.randomization.process..judgement."
+    row[column] = "Not applicable"
+    assert "D1" not in rob.from_revman_web_row(row).domains
 
 
 @needs_data

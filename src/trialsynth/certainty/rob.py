@@ -123,7 +123,7 @@ def cell_text(row: Mapping[str, Any], column: str) -> str | None:
 def _judged(row: Mapping[str, Any], column: str, parse: Any, where: dict[str, Any]) -> str | None:
     """Parse one judgement cell; a bad value is a DataError naming this column."""
     text = cell_text(row, column)
-    if text is None:
+    if text is None or (parse is normalise_rob2_judgement and text.lower() == "not applicable"):
         return None
     try:
         return parse(text, field=column)
@@ -168,8 +168,14 @@ def from_revman_web_row(row: Mapping[str, Any], *, outcome: str | None = None, e
     try:
         overall = overall_judgement(domains, some_concerns_to_high=some_concerns_to_high, final=stated,
                                     rationale=why, support=support)
-    except DataError as err:
-        raise DataError(err.reason, field=OVERALL_COLUMNS[0], **where) from None
+    except DataError:
+        # real RevMan files state overall judgements better than their worst domain (19 of the 501
+        # Pairwise70 reviews): RoB 2 forbids that, so the worst domain is used and the stated word
+        # is kept in the support text rather than rejecting the whole review
+        note = (f"RevMan file states overall '{stated}', better than the worst domain; RoB 2's "
+                f"overall from the domains is used. {support}").strip()
+        overall = overall_judgement(domains, some_concerns_to_high=some_concerns_to_high,
+                                    support=note)
     if overall is not None and overall.basis == "stated":
         overall = replace(overall, override_rationale=None)  # nothing to override: stated as is
     return Rob2Assessment(study, outcome, domains, overall, effect, some_concerns_to_high)

@@ -434,7 +434,8 @@ def overall_judgement(domains: Mapping[str, DomainJudgement], *, some_concerns_t
     """
     proposed, basis = _proposed_overall(domains, _check_rule(some_concerns_to_high))
     if final is None:
-        return None if proposed is None else DomainJudgement("overall", proposed, proposed, basis)
+        return None if proposed is None else DomainJudgement("overall", proposed, proposed, basis,
+                                                             support=support)
     final = normalise_rob2_judgement(final, field="overall")
     finals = [d.final for d in domains.values()]
     if finals and SEVERITY[final] < SEVERITY[worst(finals)]:
