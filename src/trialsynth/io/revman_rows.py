@@ -13,17 +13,15 @@ review_url, review_doi``. Analysis settings are not in the file; they are inferr
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from trialsynth.errors import DataError
+from trialsynth.io.revman_csv import parse_csv, read_bounded
 from trialsynth.review import Analysis, Review, infer_settings
 
 MAX_BYTES = 200 * 1024 * 1024
@@ -115,64 +113,16 @@ def _records(path: Path, src: str) -> tuple[list[str], list[list[str]], np.ndarr
     """Header, records (each with the header's number of fields; blank lines skipped) and the
     spreadsheet row number of each record."""
     try:
-        size = path.stat().st_size
-        if size > MAX_BYTES:
-            raise DataError(f"file is {size} bytes; the limit is {MAX_BYTES}", file=src)
-        with path.open("rb") as fh:
-            raw = fh.read(MAX_BYTES + 1)
-    except FileNotFoundError:
-        raise DataError("file not found", file=src) from None
-    except IsADirectoryError:
-        raise DataError("is a directory, not a CSV file", file=src) from None
-    except PermissionError:
-        raise DataError("permission denied", file=src) from None
-    if len(raw) > MAX_BYTES:
-        raise DataError(f"file is larger than the limit of {MAX_BYTES} bytes", file=src)
-    try:
-        content = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[:exc.start].count(b"\n") + 1
-        raise DataError(f"not UTF-8 text (byte {exc.start}, physical line {line})",
-                        file=src) from None
-    reader = csv.reader(io.StringIO(content, newline=""), strict=True)
-    old_limit = csv.field_size_limit(MAX_FIELD)
-    try:
-        rows = []
-        for i, rec in enumerate(_iter(reader, src), start=1):
-            rows.append(rec)
-            if i > 1 and len(rec) != len(rows[0]) and any(f.strip() for f in rec):
-                raise DataError(f"has {len(rec)} fields; the header has {len(rows[0])}",
-                                file=src, row=i)
-    finally:
-        csv.field_size_limit(old_limit)
-    if not rows:
-        raise DataError("the file is empty", file=src)
-    header = [h.strip() for h in rows[0]]
-    seen: set[str] = set()
-    for name in header:
-        if name in seen:
-            raise DataError("column appears twice in the header", file=src, row=1, field=name)
-        seen.add(name)
-    for name in (*REQUIRED, *NUMERIC):
-        if name not in seen:
+        header, records, rows = parse_csv(read_bounded(path, src, MAX_BYTES), src,
+                                          (*REQUIRED, *NUMERIC))
+    except DataError as err:
+        if err.reason.startswith("required column is missing"):
             raise DataError("required column is missing (is this a RevMan Web data-rows "
-                            "export?)", file=src, row=1, field=name)
-    keep = [i for i, r in enumerate(rows) if i > 0 and len(r) == len(header)]
-    if not keep:
+                            "export?)", file=src, row=1, field=err.field) from None
+        raise
+    if not records:
         raise DataError("the file has a header but no study rows", file=src)
-    return header, [rows[i] for i in keep], np.array(keep, dtype=np.int64) + 1
-
-
-def _iter(reader: Iterator[list[str]], src: str) -> Iterator[list[str]]:
-    i = 0
-    while True:
-        i += 1
-        try:
-            yield next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            raise DataError(f"malformed CSV ({exc})", file=src, row=i) from None
+    return header, records, np.array(rows, dtype=np.int64)
 
 
 def _numbers(values: list[str], name: str, rownum: np.ndarray, src: str) -> np.ndarray:
