@@ -75,8 +75,78 @@ def test_run_review_on_flagship_writes_three_outputs(tmp_path, capsys):
         in page
     assert "Comparison 13" in page and page.count("(nothing pooled)") == 4
     assert "Nothing pooled: no study could be pooled" in page
-    for external in ("<script", "<link", " src=", "@import", "url("):
+    for external in ("<script", "<link", " src=", "@import", "url(", "<iframe"):
         assert external not in page
+
+
+@needs_flagship
+def test_flagship_report_figures_certainty_and_gap_map(tmp_path):
+    out = tmp_path / "out"
+    run_review(FLAGSHIP, out, quiet=True)
+    page = (out / "index.html").read_text(encoding="utf-8")
+    data = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    domains = {"risk_of_bias", "inconsistency", "indirectness", "imprecision", "publication_bias"}
+    pooled = [a for a in data["analyses"] if a["status"] == "pooled"]
+    assert len(pooled) == 91
+    for a in data["analyses"]:
+        anchor = f'id="a{a["comparison"]}-{a["number"]}"'
+        assert anchor in page and f'href="#a{a["comparison"]}-{a["number"]}"' in page
+        assert {"certainty", "sof", "statement", "parsed"} <= set(a)
+    for a in pooled:
+        # one inline forest SVG per pooled analysis, right after its heading, and its file
+        head = page.index(f'id="a{a["comparison"]}-{a["number"]}"')
+        nxt = page.find("<article>", head)
+        assert "<svg " in page[head:nxt if nxt > 0 else None]
+        assert (out / a["figure"]).is_file() and a["figure"].endswith(".svg")
+        cert = a["certainty"]
+        assert set(cert) == {"level", "domains"} and set(cert["domains"]) == domains
+        assert cert["level"] in ("high", "moderate", "low", "very_low")
+        for j in cert["domains"].values():
+            assert set(j) == {"downgrade", "reasons", "override"} and j["reasons"]
+    first = data["analyses"][0]
+    assert first["parsed"] == {"outcome": "Pain intensity (continuous)", "window": "immediate-term",
+                               "comparison": None, "subgroup": None}
+    assert "randomisation process" in " ".join(first["certainty"]["domains"]["risk_of_bias"]
+                                               ["reasons"])
+    assert first["sof"] and first["statement"]
+    assert data["analyses"][50]["parsed"]["comparison"] == "Ketamine (topical) versus amitriptyline"
+    # gap maps: PNG and SVG, with visible "no studies" cells
+    maps = data["evidence_inventory"]["gap_maps"]
+    assert maps and all((out / m["figure"]).is_file() for m in maps)
+    assert (out / "figures" / "gap_map_1.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    empty = [c for m in maps for c in m["cells"] if c["k"] == 0]
+    assert empty and "no studies" in page
+    assert any(c["window"] == "long-term" for c in empty)
+    # SoF per comparison, methods with the DL citation, contents
+    assert set(data["sof_tables"]) == {str(g) for g in range(1, 14)}
+    assert 'href="#sof1"' in page and 'id="sof1"' in page and 'id="methods"' in page
+    assert "DerSimonian R, Laird N" in page
+    assert {p.name for p in (out / "tables").iterdir()} >= {"analyses.csv", "certainty.csv",
+                                                           "gap_map.csv", "sof.csv"}
+
+
+@pytest.mark.parametrize(("name", "outcome", "window", "comparison", "subgroup"), [
+    ("Pain intensity (continuous), immediate-term follow-up", "Pain intensity (continuous)",
+     "immediate-term", None, None),
+    ("Pain intensity (continuous), short-term follow-up: clinical condition subgroup analysis",
+     "Pain intensity (continuous)", "short-term", None, "clinical condition"),
+    ("Ketamine versus ketorolac: pain intensity (continuous), immediate-term follow up",
+     "Pain intensity (continuous)", "immediate-term", "Ketamine versus ketorolac", None),
+    ("Ketamine (topical) versus amitriptyline: pain intensity (≥30% response), short-term follow-up",
+     "Pain intensity (≥ 30% reduction)", "short-term", "Ketamine (topical) versus amitriptyline",
+     None),
+    ("Depressive symptoms, short-term follow up", "Depressive symptoms", "short-term", None, None),
+    ("Adverse events (total)", "Adverse events (total)", "other / not stated", None, None),
+    ("", "(unnamed outcome)", "other / not stated", None, None),
+    ("mortality at 12 months: age subgroup analysis", "Mortality at 12 months",
+     "other / not stated", None, "age"),
+])
+def test_analysis_names_parse_into_outcome_and_window(name, outcome, window, comparison,
+                                                      subgroup):
+    from trialsynth.report.model import parse_name
+
+    assert parse_name(name).to_dict() == {"outcome": outcome, "window": window,
+                                          "comparison": comparison, "subgroup": subgroup}
 
 
 def test_untrusted_strings_are_escaped_in_html(tmp_path):
@@ -84,7 +154,7 @@ def test_untrusted_strings_are_escaped_in_html(tmp_path):
     run_review(_small_csv(tmp_path / "evil.csv"), out, quiet=True)
     page = (out / "index.html").read_text(encoding="utf-8")
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
-    assert "&quot;&gt;&lt;img src=x onerror=alert(2)&gt;" in page
+    assert "&#34;&gt;&lt;img src=x onerror=alert(2)&gt;" in page  # Jinja2/MarkupSafe escaping
     assert "Adverse events &lt;b&gt;bold&lt;/b&gt;" in page and "B &amp; C" in page
     assert "<script" not in page and "<img" not in page and "<b>bold" not in page
     assert "javascript:" not in page  # a non-http(s) review URL is not made a link

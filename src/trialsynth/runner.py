@@ -7,14 +7,19 @@ an earlier trialsynth output):
 * ``results.json`` - review identity, per analysis the inferred settings with their evidence, the
   pooled result (:meth:`PooledResult.to_dict`) and a per-study check against RevMan's stored numbers;
 * ``tables/analyses.csv`` - one row per analysis (estimates as RevMan shows them, ratios natural);
-* ``index.html`` - a self-contained readable summary (no external resources, no scripts).
+* ``tables/certainty.csv``, ``tables/sof.csv``, ``tables/gap_map.csv``;
+* ``figures/`` - a forest plot per pooled analysis (SVG) and the evidence-gap maps (SVG and PNG);
+* ``index.html`` - the self-contained review report (:mod:`trialsynth.report.html`; figures inline
+  as SVG, no external resources, no scripts).
+
+The report model (certainty, SoF rows, statements, gap maps, methods) is built by
+:mod:`trialsynth.report.build` from :mod:`trialsynth.report.model`.
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
-import html
 import io
 import json
 import math
@@ -32,6 +37,7 @@ from trialsynth import __version__
 from trialsynth.api import pool
 from trialsynth.errors import DataError, TrialsynthError
 from trialsynth.io.revman_rows import read_review
+from trialsynth.pooling.result import PooledResult
 from trialsynth.review import WEIGHT_TOL, Analysis, Review, check_against_stored, pool_measure, to_display
 
 MARKER = ".trialsynth-output"  # marks a folder that run_review may replace
@@ -66,20 +72,30 @@ def run_review(source: Path, out_dir: Path, *, quiet: bool = False) -> dict[str,
     source, out_dir = Path(source), Path(out_dir)
     _check_target(source, out_dir)
     review = read_review(source)
-    analyses = []
-    progress = Progress(TextColumn("pooling {task.description}"), BarColumn(),
+    analyses, pooled = [], []
+    progress = Progress(TextColumn("{task.description}"), BarColumn(),
                         MofNCompleteColumn(), console=Console(stderr=True), disable=quiet,
                         transient=True)
     with progress:
-        task = progress.add_task(review.id or source.name, total=len(review.analyses))
+        task = progress.add_task(f"pooling {review.id or source.name}", total=len(review.analyses))
         for analysis in review.analyses:
-            analyses.append(analyse(analysis, source.name))
+            out, result = _analyse(analysis, source.name)
+            analyses.append(out)
+            pooled.append(result)
             progress.advance(task)
+        names = comparison_names(review.id)
+        from trialsynth.report.build import build_report  # the report stack loads when asked for
+
+        report = build_report(review, source, analyses, pooled, names, progress=progress)
     results = _results(review, source, analyses)
-    files = {"results.json": json.dumps(_clean(results), indent=1, ensure_ascii=False,
-                                        allow_nan=False) + "\n",
-             "tables/analyses.csv": _analyses_csv(analyses),
-             "index.html": render_html(results, comparison_names(review.id))}
+    results.update(report.results)
+    clean = _clean(results)  # NaN -> None for JSON and for the page alike
+    files: dict[str, str | bytes] = {
+        "results.json": json.dumps(clean, indent=1, ensure_ascii=False, allow_nan=False) + "\n",
+        "tables/analyses.csv": _analyses_csv(analyses), **report.files}
+    from trialsynth.report.html import render_report
+
+    files["index.html"] = render_report(clean, names, report)
     _write_atomically(out_dir, files)
     return results
 
@@ -91,6 +107,11 @@ def comparison_names(review_id: str | None) -> dict[int, str]:
 
 def analyse(analysis: Analysis, source: str) -> dict[str, Any]:
     """Pool one analysis with its inferred settings and check it against RevMan's numbers."""
+    return _analyse(analysis, source)[0]
+
+
+def _analyse(analysis: Analysis, source: str) -> tuple[dict[str, Any], PooledResult | None]:
+    """:func:`analyse` plus the pooled result (None when nothing was pooled)."""
     s = analysis.settings
     rows = analysis.pooled_rows
     out: dict[str, Any] = {
@@ -122,7 +143,8 @@ def analyse(analysis: Analysis, source: str) -> dict[str, Any]:
                                  "for every study); per-study effects only" if s.totals == "none"
                                  else "no study could be pooled (every study not estimable)")
     out["studies"], out["check"] = check_against_stored(analysis, result)
-    return out
+    keep = result if out["status"] == "pooled" and result is not None else None
+    return out, keep
 
 
 def _display(res: dict[str, Any], measure: str) -> dict[str, Any]:
@@ -215,17 +237,18 @@ def _check_target(source: Path, out_dir: Path) -> None:
                               f"output; not replacing it")
 
 
-def _write_files(folder: Path, files: dict[str, str]) -> None:
+def _write_files(folder: Path, files: dict[str, str | bytes]) -> None:
     for rel, content in files.items():
         path = folder / rel
         path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("w", encoding="utf-8", newline="") as fh:
-            fh.write(content)
+        data = content.encode("utf-8") if isinstance(content, str) else content
+        with path.open("wb") as fh:
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
 
 
-def _write_atomically(out_dir: Path, files: dict[str, str]) -> None:
+def _write_atomically(out_dir: Path, files: dict[str, str | bytes]) -> None:
     """Write into a temp folder next to ``out_dir``, then rename it into place."""
     parent = out_dir.absolute().parent
     parent.mkdir(parents=True, exist_ok=True)
@@ -248,152 +271,3 @@ def _write_atomically(out_dir: Path, files: dict[str, str]) -> None:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-
-
-# ------------------------------------------------------------------------------------------
-# index.html: every string from the file passes through _e (html.escape) before it is placed
-
-MEASURE_NAMES = {"RR": "Risk ratio", "OR": "Odds ratio", "RD": "Risk difference",
-                 "PETO_OR": "Peto odds ratio", "MD": "Mean difference",
-                 "SMD": "Std. mean difference (Hedges' g)", "GENERIC": "Generic inverse variance",
-                 "GENERIC_LOG": "Generic inverse variance (ratio)"}
-METHOD_NAMES = {"IV": "inverse variance, common effect",
-                "DL": "inverse variance, random effects (DerSimonian-Laird tau²)",
-                "MH": "Mantel-Haenszel, common effect",
-                "MH_RANDOM": "Mantel-Haenszel, random effects (RevMan 5)",
-                "PETO": "Peto, common effect"}
-DATA_HEADERS = {"events_t": "Events (exp.)", "n_t": "Total (exp.)", "events_c": "Events (ctrl)",
-                "n_c": "Total (ctrl)", "mean_t": "Mean (exp.)", "sd_t": "SD (exp.)",
-                "mean_c": "Mean (ctrl)", "sd_c": "SD (ctrl)", "yi": "Estimate", "se": "SE"}
-CSS = """body{font:15px/1.45 system-ui,sans-serif;max-width:72rem;margin:2rem auto;padding:0 1rem;
-color:#1d1d1f}h1{font-size:1.6rem}h2{border-bottom:2px solid #ccc;margin-top:2.5rem}
-h3{margin-top:2rem}table{border-collapse:collapse;margin:.5rem 0;font-size:.9rem}
-th,td{border:1px solid #ccc;padding:.2rem .45rem;text-align:right}th{background:#f2f2f2}
-td.t,th.t{text-align:left}.note{background:#fff8e1;border-left:4px solid #f0b400;padding:.5rem .8rem}
-.inferred{color:#8a5a00;font-style:italic}.np{color:#a00;font-weight:600}.pooled{font-weight:600}
-.small{font-size:.85rem;color:#555}nav ul{margin:.2rem 0}"""
-
-
-def _f(x: Any) -> float | None:
-    return float(x) if isinstance(x, int | float) and math.isfinite(x) else None
-
-
-def _e(x: Any) -> str:
-    return html.escape("" if x is None else str(x), quote=True)
-
-
-def _n(x: Any, digits: int = 2) -> str:
-    v = _f(x)
-    return "-" if v is None else _e(f"{v:.{digits}f}")
-
-
-def _ci(est: Any, lo: Any, hi: Any) -> str:
-    return "-" if _f(est) is None else f"{_n(est)} [{_n(lo)}, {_n(hi)}]"
-
-
-def _p(p: Any) -> str:
-    v = _f(p)
-    return "-" if v is None else ("&lt; 0.001" if v < 0.001 else _e(f"{v:.3f}"))
-
-
-def _comparison_title(number: int, names: dict[int, str]) -> str:
-    name = names.get(number)
-    extra = f": {_e(name)} <span class=inferred>(inferred)</span>" if name else ""
-    return f"Comparison {number}{extra}"
-
-
-def render_html(results: dict[str, Any], names: dict[int, str]) -> str:
-    """The readable summary page (self-contained; all text from the file escaped)."""
-    rev, summ = results["review"], results["summary"]
-    groups: dict[int, list[dict[str, Any]]] = {}
-    for a in results["analyses"]:
-        groups.setdefault(int(a["comparison"]), []).append(a)
-    doi = f"DOI {_e(rev['doi'])}" if rev["doi"] else ""
-    url = rev["url"] or ""
-    link = (f' - <a href="{_e(url)}">{_e(url)}</a>'
-            if url.startswith(("https://", "http://")) else "")
-    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-           '<meta name="viewport" content="width=device-width, initial-scale=1">',
-           f"<title>trialsynth: {_e(rev['id'] or results['source']['file'])}</title>",
-           f"<style>{CSS}</style></head><body>",
-           f"<h1>Review {_e(rev['id'] or results['source']['file'])}</h1>",
-           f"<p>{doi}{link}<br><span class=small>Source file {_e(results['source']['file'])} "
-           f"(sha256 {_e(results['source']['sha256'][:16])}...), re-analysed by "
-           f"{_e(results['generator'])} with RevMan conventions.</span></p>",
-           f"<p class=note>{_e(results['settings_note'])} Comparison names are not in the file; "
-           f"where shown they are inferred from the study lists and marked "
-           f"<span class=inferred>(inferred)</span>.</p>",
-           f"<p>{summ['analyses']} analyses: {summ['pooled']} pooled, {summ['not_pooled']} with "
-           f"nothing to pool. Per-study weights reproduce RevMan's stored weights (to "
-           f"{summ['weight_tolerance']:g} percentage points) in {summ['weights_reproduced']} of "
-           f"{summ['with_stored_weights']} analyses that have stored weights.</p>",
-           "<nav><h2>Contents</h2><ul>"]
-    for g, items in sorted(groups.items()):
-        out.append(f'<li><a href="#c{g}">{_comparison_title(g, names)}</a><ul>')
-        out += [f'<li><a href="#a{g}-{a["number"]}">{_e(a["id"])} {_e(a["name"])}</a>'
-                + ("" if a["status"] == "pooled" else " <span class=np>(nothing pooled)</span>")
-                + "</li>" for a in items]
-        out.append("</ul></li>")
-    out.append("</ul></nav><main>")
-    for g, items in sorted(groups.items()):
-        out.append(f'<section><h2 id="c{g}">{_comparison_title(g, names)}</h2>')
-        out += [_analysis_html(a) for a in items]
-        out.append("</section>")
-    out.append("</main></body></html>")
-    return "\n".join(out) + "\n"
-
-
-def _analysis_html(a: dict[str, Any]) -> str:
-    s, res, disp = a["settings"], a["result"], a["display"]
-    out = [f'<article><h3 id="a{a["comparison"]}-{a["number"]}">Analysis {_e(a["id"])}: '
-           f'{_e(a["name"])}</h3>',
-           f"<p>{_e(MEASURE_NAMES.get(s['measure'], s['measure']))}, "
-           f"{_e(METHOD_NAMES.get(s['method'], s['method']))} "
-           f"<span class=inferred>(inferred)</span>. <span class=small>"
-           f"{'; '.join(_e(n) for n in s['notes'])}.</span></p>"]
-    sub = any(st["subgroup"] is not None for st in a["studies"])
-    data_cols = list(a["studies"][0]["data"]) if a["studies"] else []
-    head = ["Study", *(["Subgroup"] if sub else []), *(DATA_HEADERS.get(c, c) for c in data_cols),
-            "Effect [95% CI]", "RevMan stored", "Weight %", "RevMan weight %", "RoB overall"]
-    out.append("<table><tr>" + "".join(f'<th class="{"t" if h in ("Study", "Subgroup") else ""}">'
-                                        f"{_e(h)}</th>" for h in head) + "</tr>")
-    for st in a["studies"]:
-        o, r = st["ours"], st["stored"]
-        cells = [f"<td class=t>{_e(st['study'])}</td>"]
-        if sub:
-            cells.append(f"<td class=t>{_e(st['subgroup'])}</td>")
-        cells += [f"<td>{_num_cell(st['data'][c])}</td>" for c in data_cols]
-        mine = _ci(o["effect"], o["ci_low"], o["ci_high"])
-        cells += [f"<td>{mine if _f(o['effect']) is not None else 'not estimable'}</td>",
-                  f"<td>{_ci(r['effect'], r['ci_low'], r['ci_high'])}</td>",
-                  f"<td>{_n(o['weight'])}</td>", f"<td>{_n(r['weight'])}</td>",
-                  f"<td class=t>{_e(st['rob_overall'] or '-')}</td>"]
-        out.append("<tr>" + "".join(cells) + "</tr>")
-    out.append("</table>")
-    if a["status"] != "pooled" or res is None:
-        out.append(f"<p class=np>Nothing pooled: {_e(a['reason'])}.</p>")
-    else:
-        tau2 = "-" if res["tau2"] is None else _e(f"{res['tau2']:.4g}")
-        est = _ci(disp["estimate"], disp["ci_low"], disp["ci_high"])
-        out.append(f"<p class=pooled>Pooled {_e(s['measure'])}: {est}; p = {_p(res['pvalue'])}; "
-                   f"k = {res['k']}; participants = {_n(res['participants'], 0)}; "
-                   f"I² = {_n(res['i2'], 0)}%; tau² = {tau2}</p>")
-        if disp["subgroups"]:
-            out.append("<table><tr><th class=t>Subgroup</th><th>k</th><th>Effect [95% CI]</th>"
-                       "<th>I² %</th></tr>")
-            out += [f"<tr><td class=t>{_e(name)}</td><td>{d['k']}</td>"
-                    f"<td>{_ci(d['estimate'], d['ci_low'], d['ci_high'])}</td>"
-                    f"<td>{_n(d['i2'], 0)}</td></tr>" for name, d in disp["subgroups"].items()]
-            t = res.get("subgroup_test") or {}
-            out.append(f"</table><p class=small>Test for subgroup differences: Q = {_n(t.get('q'))}, "
-                       f"df = {_e(t.get('df'))}, p = {_p(t.get('pvalue'))}</p>")
-    warns = [st["problem"] for st in a["studies"] if st["problem"]]
-    warns += (res or {}).get("warnings") or []
-    if warns:
-        out.append("<ul class=small>" + "".join(f"<li>{_e(w)}</li>" for w in warns) + "</ul>")
-    return "\n".join(out) + "</article>"
-
-
-def _num_cell(x: Any) -> str:
-    v = _f(x)
-    return "-" if v is None else _e(f"{v:g}")

@@ -1,0 +1,398 @@
+"""The pure report model of ``trialsynth run``: names parsed into outcome and time window,
+declared project defaults (MID, direction of benefit), per-study risk of bias from the file,
+GRADE certainty, summary-of-findings rows, the evidence-gap map cells and the methods text.
+
+Nothing here draws or writes files; :mod:`trialsynth.runner` calls it and
+:mod:`trialsynth.report.html` renders it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import pandas as pd
+
+from trialsynth.certainty.grade import Certainty, assess
+from trialsynth.certainty.rob import grade_rob_level
+from trialsynth.errors import DataError
+from trialsynth.pooling.result import PooledResult
+from trialsynth.report.sof import Comparison, OutcomeInfo, SofRow, no_studies_row, sof_row, sof_table
+
+WINDOWS = ("immediate-term", "short-term", "medium-term", "long-term")
+OTHER = "other / not stated"
+PAIN_MID = 10.0  # points on a 0-100 pain scale: declared project default (METHODS §4.5)
+ROB2_COLUMNS = {  # RevMan Web data-rows column -> RoB 2 domain key
+    "Bias.arising.from.the.randomization.process..judgement.": "D1",
+    "Bias.due.to.deviations.from.intended.interventions..judgement.": "D2",
+    "Bias.due.to.missing.outcome.data..judgement.": "D3",
+    "Bias.in.measurement.of.the.outcome..judgement.": "D4",
+    "Bias.in.selection.of.the.reported.result..judgement.": "D5",
+    "Overall.bias..judgement.": "overall",
+}
+DOMAIN_NAMES = {"D1": "randomisation process", "D2": "deviations from intended interventions",
+                "D3": "missing outcome data", "D4": "measurement of the outcome",
+                "D5": "selection of the reported result"}
+_WINDOW = re.compile(r"[,;]?\s*\b(immediate|short|medium|long)[\s-]*term(?:\s+follow[\s-]*up)?\s*$",
+                     re.IGNORECASE)
+_SUBGROUP = re.compile(r":\s*([^:]*?)\s+subgroup analysis\s*$", re.IGNORECASE)
+_PREFIX = re.compile(r"^\s*([^:]{1,120}?\bversus\b[^:]{1,120}?):\s*(.+)$", re.IGNORECASE)
+_SPACE_GE = re.compile(r"([≥≤])\s*")
+RATIO_MEASURES = ("RR", "OR", "PETO_OR")
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedName:
+    """An analysis name split into its parts; ``window`` is :data:`OTHER` when none was found."""
+
+    outcome: str
+    window: str
+    comparison: str | None = None  # "X versus Y" prefix of the name, if any
+    subgroup: str | None = None  # "clinical condition" for "...: clinical condition subgroup analysis"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"outcome": self.outcome, "window": self.window, "comparison": self.comparison,
+                "subgroup": self.subgroup}
+
+
+def parse_name(name: str) -> ParsedName:
+    """``"Ketamine versus ketorolac: pain intensity (continuous), immediate-term follow up"`` ->
+    outcome "Pain intensity (continuous)", window "immediate-term", comparison "Ketamine versus
+    ketorolac". Never fails: what cannot be parsed stays in the outcome, window :data:`OTHER`."""
+    text = " ".join(str(name or "").split())
+    subgroup = None
+    if m := _SUBGROUP.search(text):
+        subgroup, text = m[1].strip() or None, text[:m.start()].strip()
+    comparison = None
+    if m := _PREFIX.match(text):
+        comparison, text = m[1].strip(), m[2].strip()
+    window = OTHER
+    if m := _WINDOW.search(text):
+        window, text = f"{m[1].lower()}-term", text[:m.start()].strip(" ,;")
+    text = _SPACE_GE.sub(lambda g: g[1] + " ", text).replace(" response)", " reduction)")
+    outcome = (text[:1].upper() + text[1:]) if text else "(unnamed outcome)"
+    return ParsedName(outcome, window, comparison, subgroup)
+
+
+def outcome_type(measure: str) -> str | None:
+    if measure in (*RATIO_MEASURES, "RD"):
+        return "dichotomous"
+    return "continuous" if measure in ("MD", "SMD") else None
+
+
+def direction_of_benefit(outcome: str) -> str:
+    """Project default: lower is better (pain, adverse events, withdrawals, disability) except
+    responder outcomes ("≥ 50% reduction") and quality-of-life scores other than the FIQ."""
+    low = outcome.lower()
+    if "reduction" in low or "response" in low or "relief" in low:
+        return "higher"
+    if "quality of life" in low and "fibromyalgia impact" not in low:
+        return "higher"
+    return "lower"
+
+
+def mid_for(outcome: str, measure: str, means: Sequence[float]) -> float | None:
+    """MID 10 for pain intensity as an MD on a 0-100 scale (project default); else None."""
+    if measure != "MD" or "pain" not in outcome.lower():
+        return None
+    finite = [abs(m) for m in means if m is not None and math.isfinite(m)]
+    return PAIN_MID if finite and max(finite) > 10 else None  # 0-10 scales would need 1
+
+
+def rob_by_row(frame: pd.DataFrame) -> dict[int, dict[str, str]]:
+    """File row number (header = 1) -> {RoB 2 domain key: judgement as written} (present only)."""
+    cols = [c for c in ROB2_COLUMNS if c in frame.columns]
+    out: dict[int, dict[str, str]] = {}
+    for i, rec in enumerate(frame[cols].to_dict("records")):
+        judged = {ROB2_COLUMNS[str(c)]: str(v).strip() for c, v in rec.items()
+                  if isinstance(v, str) and v.strip() and v.strip().lower() not in ("na", "nan")}
+        if judged:
+            out[i + 2] = judged
+    return out
+
+
+def _level(judgement: str) -> str | None:
+    try:
+        return grade_rob_level(judgement)
+    except DataError:
+        return None
+
+
+def study_rob_level(judged: Mapping[str, str]) -> tuple[str | None, bool]:
+    """(GRADE level, partial): the overall judgement when the file has it, else the worst domain
+    judgement present (a lower bound, ``partial`` True); None when nothing was judged."""
+    if "overall" in judged and (lev := _level(judged["overall"])) is not None:
+        return lev, False
+    order = ("low", "some_concerns", "high")
+    levels = [lv for d, j in judged.items() if d != "overall" and (lv := _level(j)) is not None]
+    return (max(levels, key=order.index), True) if levels else (None, False)
+
+
+def rob_note(judged_per_study: Sequence[Mapping[str, str]]) -> str:
+    """How complete the risk-of-bias judgements behind a GRADE rating are."""
+    k = len(judged_per_study)
+    full = sum("overall" in j for j in judged_per_study)
+    none = sum(not j for j in judged_per_study)
+    partial = k - full - none
+    doms = sorted({d for j in judged_per_study if "overall" not in j for d in j})
+    parts = []
+    if full:
+        parts.append(f"{full} of {k} studies have an overall RoB 2 judgement in the file")
+    if partial:
+        names = ", ".join(f"{d} ({DOMAIN_NAMES.get(d, d)})" for d in doms)
+        parts.append(f"{partial} of {k} studies are judged only for {names}; their worst judged "
+                     "domain is used as a lower bound of their overall risk of bias")
+    if none:
+        parts.append(f"{none} of {k} studies have no risk-of-bias judgement in the file")
+    return "; ".join(parts)
+
+
+def certainty_dict(c: Certainty) -> dict[str, Any]:
+    """Exactly ``{level, domains: {domain: {downgrade, reasons, override}}}`` for results.json."""
+    return {"level": c.level, "domains": {
+        d: {"downgrade": j.downgrade, "reasons": list(j.reasons),
+            "override": None if j.override is None else j.override.to_dict()}
+        for d, j in c.domains.items()}}
+
+
+@dataclass(slots=True)
+class Assessed:
+    """What the report knows about one pooled analysis beyond its numbers."""
+
+    certainty: Certainty | None
+    rob_note: str
+    rob_map: dict[str, dict[str, str]]  # study -> {domain: judgement} for the forest plot
+    outcome: OutcomeInfo
+    direction: str
+    mid: float | None
+    error: str | None = None
+
+
+def assess_analysis(result: PooledResult, rows: pd.DataFrame, parsed: ParsedName,
+                    rob_rows: Mapping[int, Mapping[str, str]]) -> Assessed:
+    """GRADE certainty of one pooled analysis with the file's RoB and the project defaults."""
+    judged = [dict(rob_rows.get(int(r), {})) for r in rows["row"]]
+    levels = [study_rob_level(j)[0] for j in judged]
+    direction = direction_of_benefit(parsed.outcome)
+    means = [*rows.get("mean_t", []), *rows.get("mean_c", [])]
+    mid = mid_for(parsed.outcome, result.measure, [float(m) for m in means])
+    info = OutcomeInfo(parsed.outcome, None if parsed.window == OTHER else parsed.window,
+                       scale="0–100" if mid else None,
+                       higher_is="worse" if direction == "lower" else "better",
+                       direction_of_benefit=direction, mid=mid,  # type: ignore[arg-type]
+                       units="points" if mid else None)
+    rob_map: dict[str, dict[str, str]] = {}
+    for name, j in zip(rows["study"], judged, strict=True):
+        if j:
+            rob_map[str(name)] = dict(j)
+    note = rob_note(judged)
+    otype = outcome_type(result.measure)
+    if otype is None or result.estimate is None:
+        return Assessed(None, note, rob_map, info, direction, mid,
+                        "no GRADE rating: no pooled estimate of a supported measure")
+    any_rob = any(lv is not None for lv in levels)
+    try:
+        cert = assess(result, rob=levels if any_rob else None, mid=mid,
+                      outcome_type=otype, direction_of_benefit=direction,  # type: ignore[arg-type]
+                      counts=rows if otype == "dichotomous" else None)
+    except (ValueError, DataError) as exc:
+        return Assessed(None, note, rob_map, info, direction, mid, f"no GRADE rating: {exc}")
+    rob_j = cert.domains["risk_of_bias"]
+    cert.domains["risk_of_bias"] = replace(rob_j, reasons=(*rob_j.reasons, note + "."))
+    return Assessed(cert, note, rob_map, info, direction, mid)
+
+
+def sof_for(result: PooledResult, assessed: Assessed, rows: pd.DataFrame, intervention: str
+            ) -> SofRow | None:
+    if assessed.certainty is None:
+        return None
+    try:
+        return sof_row(result, assessed.certainty, assessed.outcome, control_arms=rows,
+                       intervention=intervention)
+    except (ValueError, KeyError, DataError):
+        return None
+
+
+def split_comparison(name: str | None, number: int) -> tuple[str, str]:
+    """(intervention, comparator) from "X versus Y (note)"; without "versus" the name (less a
+    trailing note or the word "comparison") is the intervention and "the comparator" the other."""
+    text = re.sub(r"\s*\([^)]*\)\s*$", "", name or "").strip()
+    if " versus " in text:
+        x, y = text.split(" versus ", 1)
+        return x.strip(), y.strip()
+    text = re.sub(r"\s+comparison$", "", text, flags=re.IGNORECASE).strip()
+    return (text or f"the intervention of comparison {number}"), "the comparator"
+
+
+def comparison_sof(number: int, name: str | None, rows: Sequence[SofRow],
+                   missing: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    """The SoF table of one comparison as a dict (with its Markdown) plus the no-studies rows."""
+    x, y = split_comparison(name, number)
+    comp = Comparison(x, y, "people with chronic pain (population as in the review; not in the "
+                            "data file)")
+    extra = [no_studies_row(OutcomeInfo(o, w, higher_is="worse")) for o, w in missing]
+    table = sof_table(comp, [*rows, *extra])
+    return {"table": table.to_dict(), "markdown": table.to_markdown()}
+
+
+_INSTRUMENT = re.compile(r"\s*\(([^()]*)\)\s*$")
+
+
+def outcome_family(outcome: str) -> str:
+    """The gap-map column of an outcome: a trailing instrument name is dropped ("Disability
+    (Pain Disability Index)" -> "Disability"); kinds such as "(continuous)", "(≥ 50% reduction)"
+    and "(total)" are kept."""
+    m = _INSTRUMENT.search(outcome)
+    if m and not re.search(r"continuous|dichotomous|total|[≥≤%]", m[1], re.IGNORECASE):
+        return outcome[:m.start()].strip() or outcome
+    return outcome
+
+
+def gap_maps(analyses: Sequence[Mapping[str, Any]], labels: Mapping[int, str]
+             ) -> list[dict[str, Any]]:
+    """Evidence-gap maps from the main (non-subgroup) analyses: one for outcomes measured in time
+    windows (comparison × outcome × window), one for outcomes without a window (adverse events,
+    tolerability). A cell takes the largest analysis; every empty combination is a k = 0 cell."""
+    timed: list[str] = []
+    untimed: list[str] = []
+    best: dict[tuple[str, str, str], dict[str, Any]] = {}
+    timed_other = False
+    for a in analyses:
+        p = a["parsed"]
+        if p["subgroup"]:
+            continue
+        fam = outcome_family(p["outcome"])
+        (untimed if p["window"] == OTHER else timed).append(fam)
+        res = a["result"] or {}
+        if a["status"] != "pooled":
+            continue
+        key = (labels[a["comparison"]], fam, p["window"])
+        cell = {"k": res.get("k", 0), "participants": res.get("participants"),
+                "certainty": (a.get("certainty") or {}).get("level"), "analysis": a["id"]}
+        if key not in best or cell["k"] > best[key]["k"]:
+            best[key] = cell
+    timed = list(dict.fromkeys(timed))
+    untimed = [o for o in dict.fromkeys(untimed) if o not in timed]
+    timed_other = any(k[1] in timed and k[2] == OTHER for k in best)
+    rows = list(dict.fromkeys(labels.values()))
+    maps = []
+    for title, outcomes, windows in (
+            ("Efficacy and other outcomes by time window", timed,
+             [*WINDOWS, *([OTHER] if timed_other else [])]),
+            ("Outcomes without a time window (adverse events, tolerability)", untimed, [OTHER])):
+        if not outcomes:
+            continue
+        cells = [{"intervention": i, "outcome": o, "window": w,
+                  **best.get((i, o, w), {"k": 0, "participants": None, "certainty": None,
+                                         "analysis": None})}
+                 for i in rows for o in outcomes for w in windows]
+        maps.append({"title": title, "outcomes": outcomes, "windows": windows,
+                     "interventions": rows, "cells": cells})
+    return maps
+
+
+REFERENCES = {
+    "DL": "DerSimonian R, Laird N. Meta-analysis in clinical trials. Control Clin Trials "
+          "1986;7(3):177-88.",
+    "MH": "Mantel N, Haenszel W. Statistical aspects of the analysis of data from retrospective "
+          "studies of disease. J Natl Cancer Inst 1959;22(4):719-48.",
+    "GB": "Greenland S, Robins JM. Estimation of a common effect parameter from sparse follow-up "
+          "data. Biometrics 1985;41(1):55-68.",
+    "PETO": "Yusuf S, Peto R, Lewis J, Collins R, Sleight P. Beta blockade during and after "
+            "myocardial infarction: an overview of the randomized trials. Prog Cardiovasc Dis "
+            "1985;27(5):335-71.",
+    "IV": "Deeks JJ, Higgins JPT, Altman DG (editors). Chapter 10: Analysing data and undertaking "
+          "meta-analyses. In: Cochrane Handbook for Systematic Reviews of Interventions, version "
+          "6.4. Cochrane, 2023.",
+    "SMD": "Hedges LV. Distribution theory for Glass's estimator of effect size and related "
+           "estimators. J Educ Stat 1981;6(2):107-28.",
+    "I2": "Higgins JPT, Thompson SG, Deeks JJ, Altman DG. Measuring inconsistency in "
+          "meta-analyses. BMJ 2003;327(7414):557-60.",
+    "PI": "Riley RD, Higgins JPT, Deeks JJ. Interpretation of random effects meta-analyses. BMJ "
+          "2011;342:d549.",
+    "SUB": "Borenstein M, Higgins JPT. Meta-analysis and subgroups. Prev Sci 2013;14(2):134-43.",
+    "ROB2": "Sterne JAC, Savović J, Page MJ, et al. RoB 2: a revised tool for assessing risk of "
+            "bias in randomised trials. BMJ 2019;366:l4898.",
+    "GRADE": "Guyatt GH, Oxman AD, Vist GE, et al. GRADE: an emerging consensus on rating quality "
+             "of evidence and strength of recommendations. BMJ 2008;336(7650):924-6.",
+    "SOF": "Schünemann HJ, Higgins JPT, Vist GE, et al. Chapter 14: Completing 'Summary of "
+           "findings' tables and grading the certainty of the evidence. In: Cochrane Handbook "
+           "for Systematic Reviews of Interventions, version 6.4. Cochrane, 2023.",
+    "STATEMENTS": "Santesso N, Glenton C, Dahm P, et al. GRADE guidelines 26: informative "
+                  "statements to communicate the findings of systematic reviews of "
+                  "interventions. J Clin Epidemiol 2020;119:126-35.",
+    "EGGER": "Egger M, Davey Smith G, Schneider M, Minder C. Bias in meta-analysis detected by a "
+             "simple, graphical test. BMJ 1997;315(7109):629-34.",
+    "HARBORD": "Harbord RM, Egger M, Sterne JAC. A modified test for small-study effects in "
+               "meta-analyses of controlled trials with binary endpoints. Stat Med "
+               "2006;25(20):3443-57.",
+    "GAP": "Snilstveit B, Vojtkova M, Bhavsar A, Stevenson J, Gaarder M. Evidence & gap maps: a "
+           "tool for promoting evidence informed policy and strategic research agendas. J Clin "
+           "Epidemiol 2016;79:120-9.",
+}
+
+
+def methods(analyses: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Methods paragraphs and the references they cite, from the methods actually used."""
+    pooled = [a for a in analyses if a["result"]]
+    measures = sorted({a["settings"]["measure"] for a in analyses})
+    methods_used = sorted({a["settings"]["method"] for a in pooled})
+    cites: list[str] = []
+
+    def cite(*keys: str) -> str:
+        nums = []
+        for k in keys:
+            if k not in cites:
+                cites.append(k)
+            nums.append(str(cites.index(k) + 1))
+        return "[" + ", ".join(nums) + "]"
+
+    paras = []
+    words = {"RR": "risk ratios", "OR": "odds ratios", "RD": "risk differences",
+             "PETO_OR": "Peto odds ratios", "MD": "mean differences",
+             "SMD": "standardised mean differences (Hedges' g)", "GENERIC": "generic inverse-variance"
+             " estimates"}
+    eff = ", ".join(words.get(m, m) for m in measures)
+    paras.append(f"Effects were expressed as {eff}, each with a 95% confidence interval"
+                 + (f" {cite('SMD')}" if "SMD" in measures else "") + ".")
+    m_text = []
+    for m in methods_used:
+        if m == "DL":
+            m_text.append("random-effects meta-analysis with the DerSimonian and Laird estimator of "
+                          f"the between-study variance τ² {cite('DL')}")
+        elif m in ("MH", "MH_RANDOM"):
+            m_text.append(f"Mantel-Haenszel pooling {cite('MH', 'GB')}")
+        elif m == "PETO":
+            m_text.append(f"the Peto method {cite('PETO')}")
+        elif m == "IV":
+            m_text.append(f"common-effect inverse-variance pooling {cite('IV')}")
+        else:
+            m_text.append(f"random-effects meta-analysis ({m} estimator of τ²)")
+    if m_text:
+        paras.append("Studies were combined by " + "; ".join(m_text) + ", as in the review "
+                     "(the method was inferred from RevMan's stored weights), with RevMan's "
+                     f"conventions {cite('IV')}.")
+    paras.append(f"Heterogeneity is reported as τ², Cochran's Q and I² {cite('I2')}; random-effects "
+                 f"analyses with at least three studies show a 95% prediction interval {cite('PI')}.")
+    if any((a["result"] or {}).get("subgroups") for a in pooled):
+        paras.append(f"Subgroup differences were tested with the Q test between subgroups {cite('SUB')}.")
+    paras.append("Risk of bias is shown as judged by the review authors with RoB 2 "
+                 f"{cite('ROB2')}, from the judgement columns present in the data file.")
+    paras.append(f"Certainty of the evidence was proposed per analysis with GRADE {cite('GRADE')}: "
+                 "randomised evidence starts at high and is rated down for risk of bias, "
+                 "inconsistency, indirectness, imprecision and publication bias by the named rules "
+                 f"of METHODS §4; summary-of-findings tables follow the Cochrane Handbook {cite('SOF')} "
+                 f"and the statements the GRADE informative-statement wording {cite('STATEMENTS')}. "
+                 "Funnel-plot asymmetry is tested only with 10 or more studies (Egger's test for "
+                 f"continuous outcomes {cite('EGGER')}, Harbord's for binary ones {cite('HARBORD')}).")
+    paras.append("Project defaults (declared, not from the review): a minimal important difference "
+                 f"of {PAIN_MID:g} points on 0–100 pain scales; lower values are better for pain, "
+                 "adverse events, tolerability (withdrawals) and disability, higher values for "
+                 "responder outcomes (≥ 30% or ≥ 50% reduction) and quality of life (except the "
+                 "Fibromyalgia Impact Questionnaire). Indirectness is not rated down by default "
+                 f"(no PICO flags in the file). The evidence-gap map follows {cite('GAP')}.")
+    return {"paragraphs": paras,
+            "references": [{"n": i + 1, "key": k, "text": REFERENCES[k]} for i, k in enumerate(cites)]}
