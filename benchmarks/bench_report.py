@@ -16,8 +16,8 @@ from pathlib import Path
 
 from trialsynth.runner import run_review
 
-DEFAULT = Path(os.environ.get("TRIALSYNTH_SHARED_DATA", "/work/shared/data")) / \
-    "pairwise70" / "CD015373_pub2_data.csv"
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+DEFAULT = Path(os.environ.get("TRIALSYNTH_SHARED_DATA", SHARED)) / "pairwise70" / "CD015373_pub2_data.csv"
 
 
 def main() -> None:

@@ -11,10 +11,9 @@ than ``match`` are explained next to them.
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import pytest
+from _paths import SHARED_DATA
 from rich.console import Console
 from rich.table import Table
 
@@ -28,9 +27,7 @@ from trialsynth.checking import (
 )
 from trialsynth.io import read_review
 
-SHARED = Path(os.environ.get("TRIALSYNTH_SHARED_DATA", "/work/shared/data"))
-pytestmark = pytest.mark.skipif(not (SHARED / "cochrane-rm5").is_dir(),
-                                reason="shared data not found")
+SHARED = SHARED_DATA
 CONTRACT = ["analysis", "name", "measure", "model", "method", "status", "stored", "recomputed",
             "max_abs_diff"]
 POOLED_KEYS = ["estimate", "ci_low", "ci_high", "tau2", "i2", "q"]

@@ -34,7 +34,6 @@ DATA = Path(os.environ.get("TRIALSYNTH_SHARED_DATA",
                            Path(__file__).resolve().parents[2] / "shared" / "data"))
 FLAGSHIP = DATA / "pairwise70" / "CD015373_pub2_data.csv"
 METADAT = DATA / "metadat"
-pytestmark = pytest.mark.skipif(not FLAGSHIP.is_file(), reason=f"shared data not found: {FLAGSHIP}")
 
 MINUS = "\u2212"
 ROB1_NAMES = {"rob.rand": "Random sequence generation (selection bias)",

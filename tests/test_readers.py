@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import os
 import re
 import shutil
 import zipfile
 from pathlib import Path
 
 import pytest
+from _paths import SHARED_DATA
 
 from trialsynth.errors import DataError
 from trialsynth.io import read_review, revman_web, rm5
@@ -26,12 +26,10 @@ from trialsynth.io.revman_csv import read_revman5_csv
 from trialsynth.io.revman_web import read_web_package
 from trialsynth.io.rm5 import read_rm5
 
-SHARED = Path(os.environ.get("TRIALSYNTH_SHARED_DATA", "/work/shared/data"))
+SHARED = SHARED_DATA
 RM5 = SHARED / "cochrane-rm5"
 FLEISS = SHARED / "meta-fleiss1993"
 WEB = FLEISS / "revman-web-export"
-pytestmark = pytest.mark.skipif(not RM5.is_dir() or not FLEISS.is_dir(),
-                                reason="shared data not found")
 RM5_FILES = {"CD000023StatsDataOnly.rm5": 21, "CD008625StatsDataOnly.rm5": 74,
              "CD011564StatsDataOnly.rm5": 33, "CD012859StatsDataOnly.rm5.gz": 113}
 EMAIL = re.compile(r"[\w.%+-]+@[\w-]+(?:\.[\w-]+)+")
@@ -319,8 +317,6 @@ def test_data_rows_dispatch_keeps_rob2():
     """The flagship data-rows CSV (CD015373.pub2) through the dispatcher: the data-rows reader's
     analyses plus the RoB 2 judgements of every row (randomisation domain filled)."""
     path = SHARED / "pairwise70" / "CD015373_pub2_data.csv"
-    if not path.is_file():
-        pytest.skip("flagship not found")
     before = _sha(path)
     review = read_review(path)
     assert _sha(path) == before

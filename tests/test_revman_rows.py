@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+from _paths import SHARED_DATA
 
 from trialsynth import pool
 from trialsynth.errors import DataError
@@ -22,9 +22,8 @@ from trialsynth.io import revman_rows
 from trialsynth.io.revman_rows import read_review, read_revman_rows
 from trialsynth.review import pool_measure, to_display
 
-DATA = Path(os.environ.get("TRIALSYNTH_SHARED_DATA", "/work/shared/data")) / "pairwise70"
+DATA = SHARED_DATA / "pairwise70"
 FLAGSHIP = DATA / "CD015373_pub2_data.csv"
-pytestmark = pytest.mark.skipif(not FLAGSHIP.is_file(), reason=f"shared data not found: {FLAGSHIP}")
 TOL = 1e-4  # absolute, percentage points (weights) / display-scale units (effects)
 
 
@@ -120,7 +119,6 @@ def test_reading_does_not_modify_the_file():
     assert FLAGSHIP.stat().st_mtime_ns == mtime
 
 
-@pytest.mark.skipif(not (DATA / "CD001703_pub4_data.csv").is_file(), reason="no CD001703")
 def test_subgroup_totals_only_and_unpooled_analyses_are_recognised():
     """RevMan's stored weights in CD001703.pub4 1.20 are within subgroups (each subgroup sums to
     100); in CD008628.pub3 2.1 they are 0 everywhere (the review did not pool)."""

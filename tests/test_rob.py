@@ -17,11 +17,10 @@ from __future__ import annotations
 import csv
 import dataclasses
 import itertools
-import os
-from pathlib import Path
 
 import pandas as pd
 import pytest
+from _paths import SHARED_DATA
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -31,14 +30,14 @@ from trialsynth.errors import DataError
 
 LOW, SOME, HIGH = "low", "some_concerns", "high"
 RANK = {LOW: 0, SOME: 1, HIGH: 2}  # RoB 2: low < some concerns < high
-DATA = Path(os.environ.get("TRIALSYNTH_SHARED_DATA", "/work/shared/data"))
+DATA = SHARED_DATA
 FLAGSHIP = DATA / "pairwise70" / "CD015373_pub2_data.csv"
 FLEISS_ROB = (DATA / "meta-fleiss1993" / "revman-web-export" / "921923100913455418-study-data"
               / "921923100913455418-risk-of-bias.csv")
 REVMAN_WORDS = {"Low risk": LOW, "Some concerns": SOME, "High risk": HIGH}  # RevMan Web wording
 D1_COL = "Bias.arising.from.the.randomization.process..judgement."
 OVERALL_COL = "Overall.bias..judgement."
-needs_data = pytest.mark.skipif(not FLAGSHIP.is_file(), reason=f"shared data not found: {FLAGSHIP}")
+needs_data = pytest.mark.shared_data  # data presence is checked in conftest.py
 
 
 # ---------------------------------------------------------------------------------------------

@@ -8,18 +8,18 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from pathlib import Path
 
 import pytest
+from _paths import SHARED_DATA
 
 from trialsynth import runner
 from trialsynth.errors import DataError, TrialsynthError
 from trialsynth.runner import run_review
 
-FLAGSHIP = Path(os.environ.get("TRIALSYNTH_SHARED_DATA", "/work/shared/data")) / \
+FLAGSHIP = SHARED_DATA / \
     "pairwise70" / "CD015373_pub2_data.csv"
-needs_flagship = pytest.mark.skipif(not FLAGSHIP.is_file(), reason="shared data not found")
+needs_flagship = pytest.mark.shared_data  # data presence is checked in conftest.py
 HEADER = ["Analysis.group", "Analysis.number", "Analysis.name", "Subgroup", "Applicability",
           "Study", "Study.year", "GIV.Mean", "GIV.SE", "Experimental.mean", "Experimental.SD",
           "Experimental.cases", "Experimental.N", "Control.mean", "Control.SD", "Control.cases",

@@ -32,8 +32,9 @@ from typing import Any
 
 import numpy as np
 
-DEFAULT_TGZ = Path(os.environ.get("TRIALSYNTH_SHARED_DATA", "/work/shared/data")) / \
-    "pairwise70" / "pairwise70_all_501_csv.tgz"
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+DEFAULT_TGZ = Path(os.environ.get("TRIALSYNTH_SHARED_DATA", SHARED)) / "pairwise70" / \
+    "pairwise70_all_501_csv.tgz"
 MAX_MEMBER = 200 * 1024 * 1024
 LOOSE = 1e-4  # the earlier corpus measurement's weight tolerance (percentage points)
 CLASSES = {

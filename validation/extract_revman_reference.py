@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Extract RevMan's own stored results into a JSON test fixture.
 
-Reads, from the shared data folder (default ``/work/shared/data``; override with
+Reads, from the shared data folder (default ``../shared/data`` beside the repository; override with
 ``--data-dir`` or the ``TRIALSYNTH_DATA`` environment variable):
 
 * RevMan 5 XML files ``cochrane-rm5/*.rm5`` (``*.rm5.gz`` accepted) and
@@ -42,7 +42,7 @@ from typing import Any
 from defusedxml import ElementTree as DET
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = Path(os.environ.get("TRIALSYNTH_DATA", "/work/shared/data"))
+DEFAULT_DATA = Path(os.environ.get("TRIALSYNTH_DATA", REPO_ROOT.parent / "shared" / "data"))
 DEFAULT_OUT = REPO_ROOT / "tests" / "reference" / "revman_stored.json"
 SIZE_LIMIT = 10 * 1024 * 1024
 
