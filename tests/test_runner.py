@@ -55,7 +55,7 @@ def test_run_review_on_flagship_writes_three_outputs(tmp_path, capsys):
     assert capsys.readouterr().err == ""  # quiet: no progress bar
     assert {p.name for p in out.iterdir()} >= {"results.json", "tables", "index.html"}
     data = json.loads((out / "results.json").read_text(encoding="utf-8"))
-    assert data == json.loads(json.dumps(runner._clean(results)))
+    assert data == json.loads(json.dumps(runner.json_safe(results)))
     assert data["review"]["id"] == "CD015373.pub2"
     assert data["summary"] == {"analyses": 95, "pooled": 91, "not_pooled": 4,
                                "with_stored_weights": 91, "weights_reproduced": 91,

@@ -22,7 +22,6 @@ import csv
 import hashlib
 import io
 import json
-import math
 import os
 import shutil
 import uuid
@@ -34,6 +33,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from trialsynth import __version__
+from trialsynth._json import json_safe
 from trialsynth.api import pool
 from trialsynth.errors import DataError, TrialsynthError
 from trialsynth.io.revman_rows import read_review
@@ -89,7 +89,7 @@ def run_review(source: Path, out_dir: Path, *, quiet: bool = False) -> dict[str,
         report = build_report(review, source, analyses, pooled, names, progress=progress)
     results = _results(review, source, analyses)
     results.update(report.results)
-    clean = _clean(results)  # NaN -> None for JSON and for the page alike
+    clean = json_safe(results)  # NaN -> None for JSON and for the page alike
     files: dict[str, str | bytes] = {
         "results.json": json.dumps(clean, indent=1, ensure_ascii=False, allow_nan=False) + "\n",
         "tables/analyses.csv": _analyses_csv(analyses), **report.files}
@@ -194,7 +194,7 @@ def _analyses_csv(analyses: list[dict[str, Any]]) -> str:
     w.writeheader()
     for a in analyses:
         res, disp, s = a["result"] or {}, a["display"] or {}, a["settings"]
-        w.writerow(_clean({
+        w.writerow(json_safe({
             "id": a["id"], "comparison": a["comparison"], "name": _cell(a["name"]),
             "data_type": s["data_type"], "measure": s["measure"], "method": s["method"],
             "model": s["model"], "status": a["status"], "k": res.get("k", 0),
@@ -213,17 +213,6 @@ def _cell(text: str) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-def _clean(obj: Any) -> Any:
-    """JSON-safe: NumPy scalars to Python, NaN/inf to None."""
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
 
 
 def _check_target(source: Path, out_dir: Path) -> None:

@@ -23,8 +23,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from trialsynth._json import json_safe
 from trialsynth.errors import DataError
 from trialsynth.io.folder import (
     NUMERIC_COLUMNS,
@@ -315,7 +314,7 @@ def _stored(a: Analysis) -> dict[str, Any] | None:
                                                      st.subgroups.items()},
            "subgroup_test": None if st.subgroup_test is None else asdict(st.subgroup_test),
            "notes": list(st.notes), "results_stored": st.results_stored}
-    return _clean(out)
+    return json_safe(out)
 
 
 def _data_source(review: Review, source: Path) -> dict[str, Any]:
@@ -395,16 +394,6 @@ def protocol_from_review(review: Review, *, source: Path | None = None) -> Proto
 # ---------------------------------------------------------------------------------------------
 # JSON export
 # ---------------------------------------------------------------------------------------------
-def _clean(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
 
 
 def _rows(a: Analysis, extras: Sequence[RowExtra] | None) -> list[dict[str, Any]]:
@@ -446,7 +435,7 @@ def export_json(review: Review, protocol: Protocol, *, studies: Sequence[StudyRe
         "risk_of_bias": [{k: v for k, v in asdict(r).items() if k != "row"}
                          for r in sorted(risk_of_bias, key=rob_sort_key)],
     }
-    return _clean(doc)
+    return json_safe(doc)
 
 
 def folder_json(folder: ReviewFolder) -> dict[str, Any]:
