@@ -66,7 +66,10 @@ def mantel_haenszel(measure: str, a: FloatArray, b: FloatArray, c: FloatArray, d
                 var = s((va * vb * vn2**2 / vn1 + vc * vd * vn1**2 / vn2) / vN**2) / sw**2  # G&R 1985 eq 4
         else:
             raise ValueError(f"Mantel-Haenszel pooling is defined for RR, OR and RD, not {measure}")
-    return est, np.sqrt(var), weights
+        if measure != "RD":  # no events (or no non-events) in one arm of every table: no estimate,
+            defined = (sr > 0) & (st > 0)  # as metafor rma.mh returns NA
+            est, var = np.where(defined, est, np.nan), np.where(defined, var, np.nan)
+        return est, np.sqrt(var), weights
 
 
 def peto(a: FloatArray, b: FloatArray, c: FloatArray, d: FloatArray, group: IntArray, n: int

@@ -26,7 +26,7 @@ def interval(est: FloatArray, se: FloatArray, df: FloatArray | None, confidence_
             dfp = np.where(use_t, df, 1.0)
             crit = np.where(use_t, per_unique(lambda d: t.isf(alpha / 2, d), dfp), norm.isf(alpha / 2))
             p = np.where(use_t, 2 * t.sf(np.abs(stat), dfp), 2 * norm.sf(np.abs(stat)))
-    return est - crit * se, est + crit * se, stat, p
+        return est - crit * se, est + crit * se, stat, p
 
 
 def hksj_se(yi: FloatArray, wi: FloatArray, est: FloatArray, sw: FloatArray, k: np.ndarray,
