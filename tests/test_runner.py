@@ -215,3 +215,16 @@ def test_replaces_earlier_output_but_not_foreign_folders(tmp_path):
     with pytest.raises(TrialsynthError, match="would contain the input file"):
         run_review(src, tmp_path, quiet=True)
     assert src.is_file()
+
+
+@pytest.mark.parametrize("source", [
+    Path(__file__).resolve().parents[1] / "examples" / "nmda-chronic-pain",  # our review folder
+    SHARED_DATA / "cochrane-rm5" / "CD011564StatsDataOnly.rm5",  # RevMan 5 file
+    SHARED_DATA / "meta-fleiss1993" / "revman-web-export",  # RevMan Web package (folder)
+], ids=["review-folder", "rm5", "revman-web"])
+def test_run_takes_every_review_format(source: Path, tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    results = run_review(source, out, quiet=True)
+    assert (out / "index.html").is_file() and (out / "results.json").is_file()
+    assert results["summary"]["analyses"] >= 1
+    assert results["source"]["sha256"] and results["source"]["bytes"] > 0

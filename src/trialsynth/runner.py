@@ -36,7 +36,7 @@ from trialsynth import __version__
 from trialsynth._json import json_safe
 from trialsynth.api import pool
 from trialsynth.errors import DataError, TrialsynthError
-from trialsynth.io.revman_rows import read_review
+from trialsynth.io import read_review
 from trialsynth.pooling.result import PooledResult
 from trialsynth.review import WEIGHT_TOL, Analysis, Review, check_against_stored, pool_measure, to_display
 
@@ -162,7 +162,7 @@ def _results(review: Review, source: Path, analyses: list[dict[str, Any]]) -> di
     checked = [a for a in analyses if a["check"]["weights_reproduced"] is not None]
     return {
         "generator": f"trialsynth {__version__}",
-        "source": {"file": source.name, "sha256": _sha256(source), "bytes": source.stat().st_size},
+        "source": {"file": source.name, "sha256": _sha256(source), "bytes": _size(source)},
         "review": {"id": review.id, "doi": review.doi, "url": review.url},
         "conventions": "revman",
         "settings_note": "Measure and method are not stored in a RevMan Web data-rows export; "
@@ -181,11 +181,21 @@ def _results(review: Review, source: Path, analyses: list[dict[str, Any]]) -> di
 
 
 def _sha256(path: Path) -> str:
+    """SHA-256 of a file, or of a folder's files (relative names and contents, in sorted order)."""
     h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        if path.is_dir():
+            h.update(file.relative_to(path).as_posix().encode("utf-8") + b"\0")
+        with file.open("rb") as fh:
+            for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                h.update(chunk)
     return h.hexdigest()
+
+
+def _size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() \
+        else path.stat().st_size
 
 
 def _analyses_csv(analyses: list[dict[str, Any]]) -> str:
