@@ -228,3 +228,23 @@ def test_run_takes_every_review_format(source: Path, tmp_path: Path) -> None:
     assert (out / "index.html").is_file() and (out / "results.json").is_file()
     assert results["summary"]["analyses"] >= 1
     assert results["source"]["sha256"] and results["source"]["bytes"] > 0
+
+
+def test_flagship_folder_runs_with_cochranes_current_default_by_changing_one_setting(tmp_path):
+    """examples/nmda-chronic-pain with `settings:` switched to REML + HKSJ + prediction interval
+    (Cochrane's 2025 default) instead of the review's DerSimonian–Laird."""
+    import shutil
+
+    folder = tmp_path / "review"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "examples" / "nmda-chronic-pain", folder)
+    text = (folder / "review.yaml").read_text(encoding="utf-8")
+    block = ("settings:\n  random_effects_method: null\n  hksj: false\n  prediction_interval: "
+             "false\n")
+    assert block in text
+    (folder / "review.yaml").write_text(text.replace(block, block.replace("null", "REML").replace(
+        "hksj: false", "hksj: true").replace("interval: false", "interval: true")), encoding="utf-8")
+    results = run_review(folder, tmp_path / "out", quiet=True)
+    first = next(a for a in results["analyses"] if a["id"] == "1.1")
+    assert first["result"]["method"] == "REML" and first["result"]["settings"]["hksj"] is True
+    assert first["result"]["pi_low"] is not None
+    assert first["result"]["df"] == first["result"]["k"] - 1  # t-based HKSJ interval

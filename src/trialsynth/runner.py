@@ -37,9 +37,11 @@ from trialsynth._json import json_safe
 from trialsynth.api import pool
 from trialsynth.errors import DataError, TrialsynthError
 from trialsynth.io import read_review
+from trialsynth.pooling.batch import RANDOM as RANDOM_ESTIMATORS
 from trialsynth.pooling.result import PooledResult
 from trialsynth.review import WEIGHT_TOL, Analysis, Review, check_against_stored, pool_measure, to_display
 
+RANDOM_METHODS = (*RANDOM_ESTIMATORS, "MH_RANDOM")
 MARKER = ".trialsynth-output"  # marks a folder that run_review may replace
 # Comparison names are not in the flagship file; these are inferred from its study lists
 # (shared/data/PROVENANCE.md, "Facts about the flagship file") and always shown as inferred.
@@ -126,9 +128,11 @@ def _analyse(analysis: Analysis, source: str) -> tuple[dict[str, Any], PooledRes
     else:
         try:
             with np.errstate(divide="ignore", invalid="ignore"):  # k = 0 divides by zero
-                result = pool(rows, pool_measure(s.measure), s.method,
+                hksj = bool(getattr(s, "hksj", False)) and s.method in RANDOM_METHODS
+                result = pool(rows, pool_measure(s.measure), s.method, hksj=hksj,
                               subgroup="subgroup" if analysis.has_subgroups else None,
-                              revman=True, source=source)
+                              revman=True, source=source,
+                              confidence_level=getattr(s, "confidence_level", None) or 0.95)
         except DataError as exc:  # rows are numbered within the analysis; give the file row
             row = int(rows["row"].iloc[exc.row - 2]) if exc.row is not None else None
             where = f" (file row {row}, column {exc.field})" if row is not None else ""
