@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 import warnings as pywarnings
 
 import numpy as np
@@ -82,9 +83,7 @@ def pool(frame: pd.DataFrame, measure: str, method: str, hksj: Hksj = False,
         subs[name] = _one(batch, j, rows, [labels[i] for i in idx], None, z, measure, method,
                           settings, hksj)
     test = subgroup_difference_test(batch, range(1, 1 + len(names)))
-    object.__setattr__(result, "subgroups", subs)
-    object.__setattr__(result, "subgroup_test", test)
-    return result
+    return replace(result, subgroups=subs, subgroup_test=test)
 
 
 def _one(batch: PooledBatch, index: int, rows: np.ndarray, labels: list[str],
