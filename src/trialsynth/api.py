@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 import warnings as pywarnings
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
