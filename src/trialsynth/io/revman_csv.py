@@ -62,15 +62,17 @@ NON_NEGATIVE = frozenset({"SD 1", "SD 2", "Variance"})
 # shared CSV helpers
 
 
-def read_bounded(path: Path, src: str, limit: int = MAX_BYTES) -> bytes:
-    """The bytes of a file of at most ``limit`` bytes; DataError otherwise."""
+def read_bounded(path: Path, src: str, limit: int = MAX_BYTES, *, kind: str = "a CSV file"
+                 ) -> bytes:
+    """The bytes of a file of at most ``limit`` bytes; DataError otherwise (``kind`` names what
+    the file should have been)."""
     try:
         with path.open("rb") as fh:
             raw = fh.read(limit + 1)
     except FileNotFoundError:
         raise DataError("file not found", file=src) from None
     except IsADirectoryError:
-        raise DataError("is a directory, not a CSV file", file=src) from None
+        raise DataError(f"is a directory, not {kind}", file=src) from None
     except PermissionError:
         raise DataError("permission denied", file=src) from None
     if len(raw) > limit:

@@ -38,6 +38,7 @@ from defusedxml.ElementTree import DefusedXMLParser
 
 from trialsynth.certainty.rob1 import Rob1Assessment, Rob1Domain, rob1_domain_key
 from trialsynth.errors import DataError
+from trialsynth.io.revman_csv import read_bounded
 from trialsynth.review import (
     Analysis,
     DataType,
@@ -171,17 +172,7 @@ def read_rm5(path: str | Path) -> Review:
 
 
 def _load(path: Path, src: str) -> bytes:
-    try:
-        with path.open("rb") as fh:
-            raw = fh.read(MAX_BYTES + 1)
-    except FileNotFoundError:
-        raise DataError("file not found", file=src) from None
-    except IsADirectoryError:
-        raise DataError("is a directory, not a RevMan 5 file", file=src) from None
-    except PermissionError:
-        raise DataError("permission denied", file=src) from None
-    if len(raw) > MAX_BYTES:
-        raise DataError(f"file is larger than the limit of {MAX_BYTES} bytes", file=src)
+    raw = read_bounded(path, src, MAX_BYTES, kind="a RevMan 5 file")
     if raw[:2] != b"\x1f\x8b":
         return raw
     try:
