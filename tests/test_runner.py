@@ -104,8 +104,10 @@ def test_flagship_report_figures_certainty_and_gap_map(tmp_path):
         for j in cert["domains"].values():
             assert set(j) == {"downgrade", "reasons", "override"} and j["reasons"]
     first = data["analyses"][0]
-    assert first["parsed"] == {"outcome": "Pain intensity (continuous)", "window": "immediate-term",
-                               "comparison": None, "subgroup": None}
+    # the window is the review question's (the flagship's known facts name it "Immediate term")
+    assert first["parsed"] == {"outcome": "Pain intensity (continuous)", "window": "Immediate term",
+                               "comparison": None, "subgroup": None, "outcome_id": "pain-intensity"}
+    assert first["outcome_defaults"]["mid_source"] == "review folder"
     assert "randomisation process" in " ".join(first["certainty"]["domains"]["risk_of_bias"]
                                                ["reasons"])
     assert first["sof"] and first["statement"]
@@ -116,7 +118,13 @@ def test_flagship_report_figures_certainty_and_gap_map(tmp_path):
     assert (out / "figures" / "gap_map_1.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     empty = [c for m in maps for c in m["cells"] if c["k"] == 0]
     assert empty and "no studies" in page
-    assert any(c["window"] == "long-term" for c in empty)
+    assert any(c["window"] == "Long term" for c in empty)
+    # the evidence inventory derives the gaps from the question and the data
+    texts = [f["text"] for f in data["evidence_inventory"]["findings"]]
+    assert "No trial reported opioid consumption." in texts
+    assert "No ketamine trial reported depressive symptoms." in texts
+    assert "No memantine trial reported depressive symptoms." not in texts  # analyses 7.19, 7.20
+    assert "No trial reported opioid consumption." in page
     # SoF per comparison, methods with the DL citation, contents
     assert set(data["sof_tables"]) == {str(g) for g in range(1, 14)}
     assert 'href="#sof1"' in page and 'id="sof1"' in page and 'id="methods"' in page
@@ -248,3 +256,34 @@ def test_flagship_folder_runs_with_cochranes_current_default_by_changing_one_set
     assert first["result"]["method"] == "REML" and first["result"]["settings"]["hksj"] is True
     assert first["result"]["pi_low"] is not None
     assert first["result"]["df"] == first["result"]["k"] - 1  # t-based HKSJ interval
+
+
+def test_reviewer_overrides_and_stated_mid_reach_the_report(tmp_path):
+    """A GRADE override in review.yaml (with its rationale) replaces the proposed downgrade in
+    results.json and is shown as an override on the page; the folder's MID is the one used."""
+    import shutil
+
+    import yaml
+
+    folder = tmp_path / "review"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "examples" / "nmda-chronic-pain", folder)
+    doc = yaml.safe_load((folder / "review.yaml").read_text(encoding="utf-8"))
+    doc.setdefault("grade", {})["overrides"] = [
+        {"analysis": "1.1", "domain": "indirectness", "downgrade": 1,
+         "rationale": "Half the participants had cancer-related pain (made-up test rationale)"}]
+    pain = next(o for o in doc["question"]["outcomes"] if o["id"] == "pain-intensity")
+    pain["mid"]["value"] = 15
+    (folder / "review.yaml").write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False),
+                                        encoding="utf-8")
+    results = run_review(folder, tmp_path / "out", quiet=True)
+    first = next(a for a in results["analyses"] if a["id"] == "1.1")
+    ind = first["certainty"]["domains"]["indirectness"]
+    assert ind["downgrade"] == 1
+    assert ind["override"]["rationale"].startswith("Half the participants")
+    assert ind["override"]["proposed"] == 0 and ind["override"]["final"] == 1
+    assert first["outcome_defaults"]["mid"] == 15 and first["outcome_defaults"]["mid_source"] == \
+        "review folder"
+    page = (tmp_path / "out" / "index.html").read_text(encoding="utf-8")
+    assert "(override)" in page and "Reviewer override: Half the participants" in page
+    # the input folder is untouched by the run
+    assert yaml.safe_load((folder / "review.yaml").read_text(encoding="utf-8")) == doc

@@ -36,29 +36,13 @@ from trialsynth import __version__
 from trialsynth._json import json_safe
 from trialsynth.api import pool
 from trialsynth.errors import DataError, TrialsynthError
-from trialsynth.io import read_review
+from trialsynth.io.convert import build_folder
 from trialsynth.pooling.batch import RANDOM as RANDOM_ESTIMATORS
 from trialsynth.pooling.result import PooledResult
 from trialsynth.review import WEIGHT_TOL, Analysis, Review, check_against_stored, pool_measure, to_display
 
 RANDOM_METHODS = (*RANDOM_ESTIMATORS, "MH_RANDOM")
 MARKER = ".trialsynth-output"  # marks a folder that run_review may replace
-# Comparison names are not in the flagship file; these are inferred from its study lists
-# (shared/data/PROVENANCE.md, "Facts about the flagship file") and always shown as inferred.
-INFERRED_COMPARISONS: dict[str, dict[int, str]] = {
-    "CD015373": {
-        1: "Intravenous ketamine versus placebo",
-        2: "Intravenous ketamine versus ketorolac or morphine",
-        3: "Ketamine by another route versus placebo",
-        4: "Oral ketamine versus methadone",
-        5: "Topical ketamine versus placebo",
-        6: "Topical ketamine versus amitriptyline",
-        7: "Memantine versus placebo (most likely)", 8: "Dextromethorphan (most likely)",
-        9: "Amantadine (Kleinböhl 2006)", 10: "Magnesium comparison",
-        11: "Magnesium comparison", 12: "Magnesium (oral) versus aspirin",
-        13: "Magnesium comparison",
-    },
-}
 CSV_FIELDS = ("id", "comparison", "name", "data_type", "measure", "method", "model", "status",
               "k", "participants", "estimate", "ci_low", "ci_high", "pvalue", "i2", "tau2", "q",
               "q_df", "weight_max_abs_diff", "weights_reproduced", "settings_inferred")
@@ -73,7 +57,8 @@ def run_review(source: Path, out_dir: Path, *, quiet: bool = False) -> dict[str,
     """
     source, out_dir = Path(source), Path(out_dir)
     _check_target(source, out_dir)
-    review = read_review(source)
+    folder = build_folder(source)  # any format, with its question (stated or placeholders)
+    review = folder.review
     analyses, pooled = [], []
     progress = Progress(TextColumn("{task.description}"), BarColumn(),
                         MofNCompleteColumn(), console=Console(stderr=True), disable=quiet,
@@ -85,10 +70,9 @@ def run_review(source: Path, out_dir: Path, *, quiet: bool = False) -> dict[str,
             analyses.append(out)
             pooled.append(result)
             progress.advance(task)
-        names = comparison_names(review.id)
         from trialsynth.report.build import build_report  # the report stack loads when asked for
 
-        report = build_report(review, source, analyses, pooled, names, progress=progress)
+        report = build_report(folder, source, analyses, pooled, progress=progress)
     results = _results(review, source, analyses)
     results.update(report.results)
     clean = json_safe(results)  # NaN -> None for JSON and for the page alike
@@ -97,14 +81,9 @@ def run_review(source: Path, out_dir: Path, *, quiet: bool = False) -> dict[str,
         "tables/analyses.csv": _analyses_csv(analyses), **report.files}
     from trialsynth.report.html import render_report
 
-    files["index.html"] = render_report(clean, names, report)
+    files["index.html"] = render_report(clean, report)
     _write_atomically(out_dir, files)
     return results
-
-
-def comparison_names(review_id: str | None) -> dict[int, str]:
-    """Inferred comparison-group names for a review (empty when none are known)."""
-    return INFERRED_COMPARISONS.get((review_id or "").split(".")[0], {})
 
 
 def analyse(analysis: Analysis, source: str) -> dict[str, Any]:
@@ -169,9 +148,7 @@ def _results(review: Review, source: Path, analyses: list[dict[str, Any]]) -> di
         "source": {"file": source.name, "sha256": _sha256(source), "bytes": _size(source)},
         "review": {"id": review.id, "doi": review.doi, "url": review.url},
         "conventions": "revman",
-        "settings_note": "Measure and method are not stored in a RevMan Web data-rows export; "
-                         "each was inferred as the candidate whose per-study effects and weights "
-                         "reproduce RevMan's stored Mean and Weight columns (see evidence).",
+        "settings_note": _settings_note(analyses),
         "summary": {
             "analyses": len(analyses),
             "pooled": sum(a["status"] == "pooled" for a in analyses),
@@ -182,6 +159,16 @@ def _results(review: Review, source: Path, analyses: list[dict[str, Any]]) -> di
         },
         "analyses": analyses,
     }
+
+
+def _settings_note(analyses: list[dict[str, Any]]) -> str:
+    n = sum(bool(a["settings"].get("inferred")) for a in analyses)
+    if not n:
+        return "Every analysis uses the settings its source states."
+    return (f"{n} of {len(analyses)} analyses have settings the source does not state (a RevMan "
+            "Web data-rows export stores none): measure and method were inferred as the "
+            "candidate whose per-study effects and weights reproduce RevMan's stored Mean and "
+            "Weight columns (see each analysis' notes).")
 
 
 def _sha256(path: Path) -> str:

@@ -11,15 +11,17 @@ import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from trialsynth.inventory import AnalysisRecord, evidence_inventory
+from trialsynth.io.folder import ReviewFolder
 from trialsynth.pooling.result import PooledResult
+from trialsynth.protocol import Protocol
 from trialsynth.report import model
-from trialsynth.review import Review
 
 PARALLEL_MIN = 12  # fewer forest plots are drawn in this process
 
@@ -33,6 +35,8 @@ class Report:
     svgs: dict[str, str] = field(default_factory=dict)  # analysis id -> inline <svg>
     gap_svgs: list[str] = field(default_factory=list)
     comparison_labels: dict[int, str] = field(default_factory=dict)
+    inferred_names: set[int | str] = field(default_factory=set)  # comparisons named by inference
+    names: dict[int | str, str] = field(default_factory=dict)  # comparison -> its name
     rob_note: str = ""
 
 
@@ -93,49 +97,80 @@ def _csv(rows: Sequence[Mapping[str, Any]], fields: Sequence[str]) -> str:
     return buf.getvalue()
 
 
-def build_report(review: Review, source: Path, analyses: list[dict[str, Any]],
-                 pooled: Sequence[PooledResult | None], names: Mapping[int, str],
-                 progress: Any = None) -> Report:
-    """Add ``parsed, certainty, sof, statement, rob_note, figure`` to every analysis dict and
-    return the report parts (figures are drawn here)."""
+def _int_or_str(text: str) -> int | str:
+    return int(text) if text.isdigit() else text
+
+
+def _participants(rows: pd.DataFrame) -> dict[str, float | None]:
+    """Study -> participants (both arms) of an analysis' pooled rows (None without N)."""
+    out: dict[str, float | None] = {}
+    n_t = rows["n_t"] if "n_t" in rows else None
+    n_c = rows["n_c"] if "n_c" in rows else None
+    for i, study in enumerate(rows["study"]):
+        n = None
+        if n_t is not None and n_c is not None:
+            total = float(n_t.iloc[i]) + float(n_c.iloc[i])
+            n = total if total == total else None  # NaN: not stated
+        old = out.get(str(study))
+        out[str(study)] = n if old is None else (old if n is None else old + n)
+    return out
+
+
+def build_report(folder: ReviewFolder, source: Path, analyses: list[dict[str, Any]],
+                 pooled: Sequence[PooledResult | None], progress: Any = None) -> Report:
+    """Add ``parsed, facts, certainty, sof, statement, rob_note, figure`` to every analysis dict
+    and return the report parts (figures are drawn here). ``folder`` is the review as a review
+    folder (:func:`trialsynth.io.convert.build_folder`): what its ``review.yaml`` states (the
+    question, comparison names, outcomes with direction and MID, time windows, GRADE overrides)
+    is used, and the declared project defaults only where it states nothing."""
     # loaded here, before any worker is forked
     from trialsynth.report.figures import ForestLabels, export, gapmap  # noqa: F401
 
+    protocol, review = folder.protocol, folder.review
+    rob = folder.rob_assessments()
     rep = Report()
-    try:
-        raw = pd.read_csv(source, dtype=str, keep_default_na=False)
-        rob_rows = model.rob_by_row(raw)
-        names_at = dict(enumerate(raw["Study"].str.strip(), start=2)) if "Study" in raw else {}
-    except (OSError, ValueError, UnicodeDecodeError):
-        rob_rows, names_at = {}, {}
-    # the judgements are taken by file row: use them only if every row lines up with its study
-    if any(names_at.get(int(st["row"])) != str(st["study"]).strip()
-           for a in analyses for st in a["studies"]):
-        rob_rows = {}
     by_id = {a.id: a for a in review.analyses}
+    stated = {_int_or_str(c.id): c for c in protocol.comparisons}
+    names = {g: c.name for g, c in stated.items()}
     rep.comparison_labels = {int(a["comparison"]): f"{a['comparison']}. " + (
         names.get(int(a["comparison"])) or f"Comparison {a['comparison']}") for a in analyses}
+    rep.inferred_names = {g for g, c in stated.items() if c.inferred}
+    rep.names = dict(names)
     sof_rows: dict[int, list[Any]] = {}
+    records: list[AnalysisRecord] = []
     jobs: list[tuple[Any, ...]] = []
     task = None
     if progress is not None:
         task = progress.add_task("figures and certainty", total=len(analyses))
     for a, result in zip(analyses, pooled, strict=True):
         parsed = model.parse_name(a["name"])
+        rows = by_id[a["id"]].pooled_rows
+        means = [float(m) for m in (*rows.get("mean_t", []), *rows.get("mean_c", []))]
+        facts = model.facts_for(protocol, a["id"], parsed, a["settings"]["measure"], means,
+                                [str(x) for x in rows["study"]])
+        parsed = replace(parsed, window=facts.window)
         a["parsed"] = parsed.to_dict()
+        a["parsed"]["outcome_id"] = facts.outcome_id
         a["certainty"], a["sof"], a["statement"], a["rob_note"], a["figure"] = None, [], None, None, None
-        a["outcome_defaults"] = None
+        a["outcome_defaults"] = {"direction_of_benefit": facts.direction,
+                                 "direction_source": facts.direction_source, "mid": facts.mid,
+                                 "mid_source": facts.mid_source}
+        spec_window = next((s.time_window for s in protocol.analyses if s.id == a["id"]), None)
+        records.append(AnalysisRecord(a["id"], str(a["comparison"]), facts.outcome_id,
+                                      spec_window, _participants(rows),
+                                      bool(parsed.subgroup)))
+        judged = [model.judged_for(rob, str(st), a["id"]) for st in rows["study"]]
+        for st, j in zip(a["studies"], [model.judged_for(rob, str(x["study"]), a["id"])
+                                        for x in a["studies"]], strict=True):
+            st["rob"] = j or None
         if result is None:
             if task is not None:
                 progress.advance(task)
             continue
-        rows = by_id[a["id"]].pooled_rows
         g = int(a["comparison"])
         x, y = model.split_comparison(parsed.comparison or names.get(g), g)
-        assessed = model.assess_analysis(result, rows, parsed, rob_rows)
+        assessed = model.assess_analysis(result, rows, parsed, judged, facts)
         a["rob_note"] = assessed.rob_note
-        a["outcome_defaults"] = {"direction_of_benefit": assessed.direction, "mid": assessed.mid,
-                                 "note": "project defaults, not from the review"}
         if assessed.certainty is not None:
             a["certainty"] = model.certainty_dict(assessed.certainty)
         else:
@@ -157,21 +192,29 @@ def build_report(review: Review, source: Path, analyses: list[dict[str, Any]],
         if task is not None:
             progress.advance(task)
 
-    # per comparison: SoF table, with "no studies" rows for missing pain windows
+    # evidence inventory: the question's outcomes against what the trials reported
+    inventory_model = evidence_inventory(protocol, records)
+    population = protocol.question.population.description if protocol.question.population else None
+    ranked = {o.id for o in protocol.question.outcomes if o.priority}
+    directions = {o.id: ("higher" if o.direction_of_benefit == "higher_is_better" else "lower")
+                  for o in protocol.question.outcomes}
+
+    # per comparison: SoF table, with "no studies" rows for the ranked outcomes it lacks
     sof_tables: dict[str, Any] = {}
     for g, label in sorted(rep.comparison_labels.items()):
-        mine = [a for a in analyses if int(a["comparison"]) == g and not a["parsed"]["subgroup"]]
-        have = {(a["parsed"]["outcome"], a["parsed"]["window"]) for a in mine}
-        missing = [("Pain intensity (continuous)", w) for w in model.WINDOWS
-                   if ("Pain intensity (continuous)", w) not in have]
-        sof_tables[str(g)] = {"label": label, "inferred": g in names,
-                              **model.comparison_sof(g, names.get(g), sof_rows.get(g, []), missing)}
+        missing = [(c.outcome_name, c.window_name, directions.get(c.outcome, "lower"))
+                   for c in inventory_model.cells
+                   if c.comparison == str(g) and c.outcome in ranked and not c.analyses]
+        sof_tables[str(g)] = {"label": label, "inferred": g in rep.inferred_names,
+                              **model.comparison_sof(g, names.get(g), sof_rows.get(g, []), missing,
+                                                     population)}
 
     # evidence inventory and gap maps
-    maps = model.gap_maps(analyses, rep.comparison_labels)
+    windows = [w.name for w in protocol.question.time_windows] or list(model.WINDOWS)
+    maps = model.gap_maps(analyses, rep.comparison_labels, windows)
     inventory = {"comparisons": len(rep.comparison_labels), "analyses": len(analyses),
                  "studies": len({s["study"] for a in analyses for s in a["studies"]}),
-                 "gap_maps": maps}
+                 **inventory_model.to_dict(), "gap_maps": maps}
     gap_jobs = [("gap", i, m) for i, m in enumerate(maps, start=1)]
     drawn = _draw(jobs + gap_jobs)  # forests and gap maps together, in parallel when worth it
     for (_, aid, rel, *_), (doc, _png) in zip(jobs, drawn, strict=False):
@@ -183,17 +226,20 @@ def build_report(review: Review, source: Path, analyses: list[dict[str, Any]],
         if png is not None:
             rep.files[f"figures/gap_map_{i}.png"] = png
         m["figure"] = f"figures/gap_map_{i}.svg"
-    # a summary only: RoB 2 is judged per result, so the first row of each study stands for it
-    judged: dict[str, dict[str, str]] = {}
+    # a summary only: RoB 2 is judged per result, so the first result of each study stands for it
+    judged_first: dict[str, dict[str, str]] = {}
     for a in analyses:
         for st in a["studies"]:
-            judged.setdefault(st["study"], dict(rob_rows.get(int(st["row"]), {})))
+            judged_first.setdefault(st["study"], dict(st.get("rob") or {}))
+    judged = judged_first
     rep.rob_note = model.rob_note(list(judged.values())) if judged else "no studies"
     rep.results = {"risk_of_bias_summary": rep.rob_note, "evidence_inventory": inventory,
                    "sof_tables": sof_tables,
                    "methods": model.methods(analyses),
+                   "question": _question(protocol),
                    "defaults": {"pain_mid_0_100": model.PAIN_MID,
-                                "note": "declared project defaults (not from the review)"}}
+                                "note": "declared project defaults, used only where the review "
+                                        "folder states no direction of benefit or MID"}}
     rep.files["tables/certainty.csv"] = _csv(
         [{"id": a["id"], "name": a["name"], "outcome": a["parsed"]["outcome"],
           "window": a["parsed"]["window"], "level": (a["certainty"] or {}).get("level"),
@@ -209,3 +255,29 @@ def build_report(review: Review, source: Path, analyses: list[dict[str, Any]],
         ["comparison", "outcome", "risk_comparator", "risk_intervention", "risk_difference",
          "relative_effect", "participants_text", "certainty_text", "comments"])
     return rep
+
+
+def _question(protocol: Protocol) -> dict[str, Any]:
+    """The review question as the report shows it, each part marked inferred where it is."""
+    q = protocol.question
+
+    def fact(item: Any, **kw: Any) -> dict[str, Any]:
+        return {**kw, "inferred": bool(getattr(item, "inferred", False)),
+                "provisional": bool(getattr(item, "provisional", False))}
+
+    return {
+        "title": protocol.review.title, "citation": protocol.review.citation,
+        "objective": q.objective,
+        "population": None if q.population is None else fact(q.population,
+                                                             text=q.population.description),
+        "interventions": [fact(i, name=i.name, drug=i.drug, route=i.route) for i in q.interventions],
+        "comparators": [fact(c, name=c.name, kind=c.kind) for c in q.comparators],
+        "outcomes": [fact(o, id=o.id, name=o.name, type=o.type, priority=o.priority,
+                          direction=o.direction_of_benefit,
+                          mid=None if o.mid is None else o.mid.value,
+                          mid_units=None if o.mid is None else o.mid.units) for o in q.outcomes],
+        "time_windows": [fact(w, name=w.name) for w in q.time_windows],
+        "data_source": None if protocol.data_source is None else {
+            "file": protocol.data_source.file, "citation": protocol.data_source.citation},
+        "settings": protocol.settings.model_dump(),
+    }

@@ -23,7 +23,13 @@ METHOD_NAMES = {"IV": "inverse variance, common effect",
                 "DL": "inverse variance, random effects (DerSimonian-Laird tau²)",
                 "MH": "Mantel-Haenszel, common effect",
                 "MH_RANDOM": "Mantel-Haenszel, random effects (RevMan 5)",
-                "PETO": "Peto, common effect"}
+                "PETO": "Peto, common effect",
+                "REML": "inverse variance, random effects (REML tau²)",
+                "ML": "inverse variance, random effects (ML tau²)",
+                "PM": "inverse variance, random effects (Paule-Mandel tau²)",
+                "HE": "inverse variance, random effects (Hedges tau²)",
+                "SJ": "inverse variance, random effects (Sidik-Jonkman tau²)",
+                "EB": "inverse variance, random effects (empirical Bayes tau²)"}
 DATA_HEADERS = {"events_t": "Events (exp.)", "n_t": "Total (exp.)", "events_c": "Events (ctrl)",
                 "n_c": "Total (ctrl)", "mean_t": "Mean (exp.)", "sd_t": "SD (exp.)",
                 "mean_c": "Mean (ctrl)", "sd_c": "SD (ctrl)", "yi": "Estimate", "se": "SE"}
@@ -74,7 +80,7 @@ def env() -> Environment:
     return _ENV
 
 
-def render_report(results: dict[str, Any], names: dict[int, str], report: Report) -> str:
+def render_report(results: dict[str, Any], report: Report) -> str:
     """The page: contents, question and source, inventory and gap map, per comparison its SoF
     table and statements, per analysis its forest plot, numbers and certainty reasons, methods."""
     groups: dict[int, list[dict[str, Any]]] = {}
@@ -82,7 +88,8 @@ def render_report(results: dict[str, Any], names: dict[int, str], report: Report
         groups.setdefault(int(a["comparison"]), []).append(a)
     url = results["review"]["url"] or ""
     page = env().get_template("report.html.j2").render(
-        r=results, groups=sorted(groups.items()), names=names,
+        r=results, groups=sorted(groups.items()), inferred=report.inferred_names,
+        names=report.names,
         labels=report.comparison_labels,
         link=url if url.startswith(("https://", "http://")) else None,
         svgs={k: Markup(v) for k, v in report.svgs.items()},  # noqa: S704 (SVG writer escapes text)

@@ -11,15 +11,16 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pandas as pd
 
-from trialsynth.certainty.grade import Certainty, assess
+from trialsynth.certainty.grade import Certainty, Flags, Override, assess
 from trialsynth.certainty.rob import grade_rob_level
 from trialsynth.errors import DataError
 from trialsynth.pooling.result import PooledResult
+from trialsynth.protocol import Protocol
 from trialsynth.report.sof import Comparison, OutcomeInfo, SofRow, no_studies_row, sof_row, sof_table
 
 WINDOWS = ("immediate-term", "short-term", "medium-term", "long-term")
@@ -158,6 +159,89 @@ def certainty_dict(c: Certainty) -> dict[str, Any]:
         for d, j in c.domains.items()}}
 
 
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What the review states about one analysis' outcome, and where each fact came from.
+
+    The review folder (``review.yaml``) is used where it states a fact; what it does not state
+    falls back to the declared project defaults of this module (``*_source`` says which)."""
+
+    outcome_id: str | None
+    window: str  # the time window's name, or OTHER
+    direction: str  # "lower" / "higher" is better
+    direction_source: str
+    mid: float | None
+    mid_source: str | None
+    control_risk: float | None = None
+    overrides: Mapping[str, Override] = field(default_factory=dict)
+    flags: Flags = Flags()
+    pico_match: Sequence[bool | None] | None = None
+    scale: str | None = None
+    units: str | None = None
+
+
+def _window_name(protocol: Protocol | None, spec: Any, parsed: ParsedName) -> str:
+    if protocol is not None and spec is not None and spec.time_window:
+        for w in protocol.question.time_windows:
+            if w.id == spec.time_window:
+                return w.name
+    return parsed.window
+
+
+def facts_for(protocol: Protocol | None, analysis_id: str, parsed: ParsedName, measure: str,
+              means: Sequence[float], studies: Sequence[str]) -> Facts:
+    """The outcome facts of one analysis: the review folder's where stated, else the defaults."""
+    spec = None
+    if protocol is not None:
+        try:
+            spec = protocol.analysis(analysis_id)
+        except KeyError:
+            spec = None
+    window = _window_name(protocol, spec, parsed)
+    stated_dir = protocol.grade_benefit(analysis_id) if spec is not None else None
+    direction = stated_dir or direction_of_benefit(parsed.outcome)
+    dir_src = "review folder" if stated_dir else "project default (from the outcome's name)"
+    outcome = protocol.outcome_of(analysis_id) if spec is not None else None
+    mid, mid_src, scale, units = None, None, None, None
+    if outcome is not None and outcome.mid is not None and measure == "MD":
+        mid, mid_src = float(outcome.mid.value), "review folder"
+        units = outcome.mid.units
+        scale = outcome.scale.name if outcome.scale is not None else None
+    elif (m := mid_for(parsed.outcome, measure, means)) is not None:
+        mid, mid_src, scale, units = m, "project default", "0–100", "points"
+    overrides, flags, pico = {}, Flags(), None
+    if spec is not None:
+        overrides = {d: Override(o.downgrade, o.rationale, reviewer=o.reviewer)
+                     for d, o in protocol.overrides_for(analysis_id).items()}
+        if (f := protocol.flags_for(analysis_id)) is not None:
+            flags = Flags(small_industry_funded=f.small_industry_funded,
+                          unpublished_trials=f.unpublished_trials,
+                          rob_bias_direction=f.rob_bias_direction,
+                          subgroup_explains_inconsistency=f.subgroup_explains_inconsistency)
+        matches = protocol.pico_match(analysis_id, list(studies))
+        pico = matches if any(m is not None for m in matches) else None
+    control = outcome.assumed_control_risk if outcome is not None else None
+    return Facts(outcome.id if outcome is not None else None, window, direction, dir_src, mid,
+                 mid_src, control, overrides, flags, pico, scale, units)
+
+
+def judged_for(rob: Mapping[tuple[str, str | None], Any], study: str, analysis_id: str
+               ) -> dict[str, str]:
+    """{domain: judgement, "overall": ...} of a study's result (else its study-level assessment)
+    from :meth:`trialsynth.io.folder.ReviewFolder.rob_assessments`; empty when not assessed."""
+    found = rob.get((study, analysis_id)) or rob.get((study, None))
+    if found is None:
+        return {}
+    out: dict[str, str] = {}
+    for key, j in found.assessment.domains.items():
+        final = getattr(j, "final", None) or getattr(j, "judgement", None)
+        if final:
+            out[str(key)] = str(final)
+    if found.overall:
+        out["overall"] = str(found.overall)
+    return out
+
+
 @dataclass(slots=True)
 class Assessed:
     """What the report knows about one pooled analysis beyond its numbers."""
@@ -169,21 +253,20 @@ class Assessed:
     direction: str
     mid: float | None
     error: str | None = None
+    facts: Facts | None = None
 
 
 def assess_analysis(result: PooledResult, rows: pd.DataFrame, parsed: ParsedName,
-                    rob_rows: Mapping[int, Mapping[str, str]]) -> Assessed:
-    """GRADE certainty of one pooled analysis with the file's RoB and the project defaults."""
-    judged = [dict(rob_rows.get(int(r), {})) for r in rows["row"]]
+                    judged: Sequence[Mapping[str, str]], facts: Facts) -> Assessed:
+    """GRADE certainty of one pooled analysis from the studies' risk of bias (``judged``, one
+    mapping per row of ``rows``) and the outcome facts (review folder, else project defaults)."""
+    judged = [dict(j) for j in judged]
     levels = [study_rob_level(j)[0] for j in judged]
-    direction = direction_of_benefit(parsed.outcome)
-    means = [*rows.get("mean_t", []), *rows.get("mean_c", [])]
-    mid = mid_for(parsed.outcome, result.measure, [float(m) for m in means])
-    info = OutcomeInfo(parsed.outcome, None if parsed.window == OTHER else parsed.window,
-                       scale="0–100" if mid else None,
-                       higher_is="worse" if direction == "lower" else "better",
+    direction, mid = facts.direction, facts.mid
+    info = OutcomeInfo(parsed.outcome, None if facts.window == OTHER else facts.window,
+                       scale=facts.scale, higher_is="worse" if direction == "lower" else "better",
                        direction_of_benefit=direction, mid=mid,  # type: ignore[arg-type]
-                       units="points" if mid else None)
+                       units=facts.units)
     rob_map: dict[str, dict[str, str]] = {}
     for name, j in zip(rows["study"], judged, strict=True):
         if j:
@@ -192,17 +275,19 @@ def assess_analysis(result: PooledResult, rows: pd.DataFrame, parsed: ParsedName
     otype = outcome_type(result.measure)
     if otype is None or result.estimate is None:
         return Assessed(None, note, rob_map, info, direction, mid,
-                        "no GRADE rating: no pooled estimate of a supported measure")
+                        "no GRADE rating: no pooled estimate of a supported measure", facts)
     any_rob = any(lv is not None for lv in levels)
     try:
         cert = assess(result, rob=levels if any_rob else None, mid=mid,
                       outcome_type=otype, direction_of_benefit=direction,  # type: ignore[arg-type]
-                      counts=rows if otype == "dichotomous" else None)
+                      counts=rows if otype == "dichotomous" else None,
+                      control_risk=facts.control_risk, pico_match=facts.pico_match,
+                      flags=facts.flags, overrides=facts.overrides or None)
     except (ValueError, DataError) as exc:
-        return Assessed(None, note, rob_map, info, direction, mid, f"no GRADE rating: {exc}")
+        return Assessed(None, note, rob_map, info, direction, mid, f"no GRADE rating: {exc}", facts)
     rob_j = cert.domains["risk_of_bias"]
     cert.domains["risk_of_bias"] = replace(rob_j, reasons=(*rob_j.reasons, note + "."))
-    return Assessed(cert, note, rob_map, info, direction, mid)
+    return Assessed(cert, note, rob_map, info, direction, mid, facts=facts)
 
 
 def sof_for(result: PooledResult, assessed: Assessed, rows: pd.DataFrame, intervention: str
@@ -228,12 +313,15 @@ def split_comparison(name: str | None, number: int) -> tuple[str, str]:
 
 
 def comparison_sof(number: int, name: str | None, rows: Sequence[SofRow],
-                   missing: Sequence[tuple[str, str]]) -> dict[str, Any]:
+                   missing: Sequence[tuple[str, str | None, str]], population: str | None = None
+                   ) -> dict[str, Any]:
     """The SoF table of one comparison as a dict (with its Markdown) plus the no-studies rows."""
     x, y = split_comparison(name, number)
-    comp = Comparison(x, y, "people with chronic pain (population as in the review; not in the "
-                            "data file)")
-    extra = [no_studies_row(OutcomeInfo(o, w, higher_is="worse")) for o, w in missing]
+    comp = Comparison(x, y, population or "the population of the review (not stated in the "
+                                          "source)")
+    extra = [no_studies_row(OutcomeInfo(o, w, higher_is="worse" if d == "lower" else "better",
+                                        direction_of_benefit=d))  # type: ignore[arg-type]
+             for o, w, d in missing]
     table = sof_table(comp, [*rows, *extra])
     return {"table": table.to_dict(), "markdown": table.to_markdown()}
 
@@ -251,8 +339,8 @@ def outcome_family(outcome: str) -> str:
     return outcome
 
 
-def gap_maps(analyses: Sequence[Mapping[str, Any]], labels: Mapping[int, str]
-             ) -> list[dict[str, Any]]:
+def gap_maps(analyses: Sequence[Mapping[str, Any]], labels: Mapping[int, str],
+             windows: Sequence[str] = WINDOWS) -> list[dict[str, Any]]:
     """Evidence-gap maps from the main (non-subgroup) analyses: one for outcomes measured in time
     windows (comparison × outcome × window), one for outcomes without a window (adverse events,
     tolerability). A cell takes the largest analysis; every empty combination is a k = 0 cell."""
@@ -279,17 +367,17 @@ def gap_maps(analyses: Sequence[Mapping[str, Any]], labels: Mapping[int, str]
     timed_other = any(k[1] in timed and k[2] == OTHER for k in best)
     rows = list(dict.fromkeys(labels.values()))
     maps = []
-    for title, outcomes, windows in (
+    for title, outcomes, columns in (
             ("Efficacy and other outcomes by time window", timed,
-             [*WINDOWS, *([OTHER] if timed_other else [])]),
+             [*windows, *([OTHER] if timed_other else [])]),
             ("Outcomes without a time window (adverse events, tolerability)", untimed, [OTHER])):
         if not outcomes:
             continue
         cells = [{"intervention": i, "outcome": o, "window": w,
                   **best.get((i, o, w), {"k": 0, "participants": None, "certainty": None,
                                          "analysis": None})}
-                 for i in rows for o in outcomes for w in windows]
-        maps.append({"title": title, "outcomes": outcomes, "windows": windows,
+                 for i in rows for o in outcomes for w in columns]
+        maps.append({"title": title, "outcomes": outcomes, "windows": columns,
                      "interventions": rows, "cells": cells})
     return maps
 
@@ -329,6 +417,10 @@ REFERENCES = {
     "HARBORD": "Harbord RM, Egger M, Sterne JAC. A modified test for small-study effects in "
                "meta-analyses of controlled trials with binary endpoints. Stat Med "
                "2006;25(20):3443-57.",
+    "REML": "Viechtbauer W. Bias and efficiency of meta-analytic variance estimators in the "
+            "random-effects model. J Educ Behav Stat 2005;30(3):261-93.",
+    "HKSJ": "Hartung J, Knapp G. A refined method for the meta-analysis of controlled clinical "
+            "trials with binary outcome. Stat Med 2001;20(24):3875-89.",
     "GAP": "Snilstveit B, Vojtkova M, Bhavsar A, Stevenson J, Gaarder M. Evidence & gap maps: a "
            "tool for promoting evidence informed policy and strategic research agendas. J Clin "
            "Epidemiol 2016;79:120-9.",
@@ -369,12 +461,20 @@ def methods(analyses: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             m_text.append(f"the Peto method {cite('PETO')}")
         elif m == "IV":
             m_text.append(f"common-effect inverse-variance pooling {cite('IV')}")
+        elif m == "REML":
+            m_text.append("random-effects meta-analysis with the restricted maximum-likelihood "
+                          f"estimator of τ² {cite('REML')}")
         else:
             m_text.append(f"random-effects meta-analysis ({m} estimator of τ²)")
+    if any(a["settings"].get("hksj") for a in pooled):
+        m_text.append("confidence intervals of random-effects estimates by the Hartung-Knapp-"
+                      f"Sidik-Jonkman method {cite('HKSJ')}")
     if m_text:
-        paras.append("Studies were combined by " + "; ".join(m_text) + ", as in the review "
-                     "(the method was inferred from RevMan's stored weights), with RevMan's "
-                     f"conventions {cite('IV')}.")
+        inferred = any(a["settings"].get("inferred") for a in analyses)
+        paras.append("Studies were combined by " + "; ".join(m_text) + (
+            ", as in the review (the method was inferred from RevMan's stored weights)"
+            if inferred else ", as the review's settings state") +
+            f", with RevMan's conventions {cite('IV')}.")
     paras.append(f"Heterogeneity is reported as τ², Cochran's Q and I² {cite('I2')}; random-effects "
                  f"analyses with at least three studies show a 95% prediction interval {cite('PI')}.")
     if any((a["result"] or {}).get("subgroups") for a in pooled):
@@ -388,11 +488,15 @@ def methods(analyses: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
                  f"and the statements the GRADE informative-statement wording {cite('STATEMENTS')}. "
                  "Funnel-plot asymmetry is tested only with 10 or more studies (Egger's test for "
                  f"continuous outcomes {cite('EGGER')}, Harbord's for binary ones {cite('HARBORD')}).")
-    paras.append("Project defaults (declared, not from the review): a minimal important difference "
+    paras.append("Where the review question states an outcome's direction of benefit and minimal "
+                 "important difference, they are used (each analysis names its source); otherwise "
+                 "the project defaults (declared, not from the review): a minimal important difference "
                  f"of {PAIN_MID:g} points on 0–100 pain scales; lower values are better for pain, "
                  "adverse events, tolerability (withdrawals) and disability, higher values for "
                  "responder outcomes (≥ 30% or ≥ 50% reduction) and quality of life (except the "
-                 "Fibromyalgia Impact Questionnaire). Indirectness is not rated down by default "
-                 f"(no PICO flags in the file). The evidence-gap map follows {cite('GAP')}.")
+                 "Fibromyalgia Impact Questionnaire). Indirectness is rated from the reviewer's "
+                 "per-study PICO flags in the review folder and not rated down without them; "
+                 "reviewer overrides of a GRADE domain are shown with their rationale. The evidence "
+                 f"inventory and gap map follow {cite('GAP')}.")
     return {"paragraphs": paras,
             "references": [{"n": i + 1, "key": k, "text": REFERENCES[k]} for i, k in enumerate(cites)]}
