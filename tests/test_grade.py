@@ -159,6 +159,40 @@ def test_rob_shares_are_the_analysis_weights() -> None:
         risk_of_bias(r, ["low"] * 12, make_threshold("RR", 0.25, "lower"))
 
 
+@pytest.mark.parametrize(("rob", "complete", "rules_", "not_low", "downgrade", "phrase"), [
+    # CONSTRUCTED equal weights (10 studies, 10% each); each row: inputs → share, change, reason
+    (["low"] * 10, [True] * 10, DEFAULT_RULES, 0.0, 0, "100% low risk"),
+    (["low"] * 10, [False] * 4 + [True] * 6, DEFAULT_RULES, 0.4, 0, "only some domains"),
+    (["low"] * 10, [False] * 7 + [True] * 3, DEFAULT_RULES, 0.7, 1, "counted as some concerns"),
+    (["low"] * 10, [False] * 7 + [True] * 3, RuleSet({"rob.incomplete_low_as_unclear": False}),
+     0.0, 0, "only some domains"),
+    (["high"] * 2 + ["low"] * 8, [False] * 2 + [True] * 8, DEFAULT_RULES, 0.2, 0, "20% high risk"),
+    (["low"] * 3 + [None] * 7, None, DEFAULT_RULES, 0.7, 1, "without a judgement"),
+    (["low"] * 3 + [None] * 7, None, RuleSet({"rob.unassessed_as_not_low": False}), 0.0, 0,
+     "70% no judgement"),
+])
+def test_rob_missing_domains_and_studies_never_count_as_low(
+        rob: list, complete: list | None, rules_: RuleSet, not_low: float, downgrade: int,
+        phrase: str) -> None:
+    """RoB 2 (Sterne 2019): an overall 'low' needs every domain low; no judgement is not 'low'."""
+    r = equal_weights([-0.5] * 10)
+    j = risk_of_bias(r, rob, make_threshold("GENERIC", 0.1, "lower"), rules=rules_,
+                     complete=complete)
+    assert math.isclose(j.numbers["share_not_low"], not_low, abs_tol=1e-12)
+    assert j.downgrade == downgrade and phrase in j.reasons[0], j.reasons
+
+
+def test_assess_passes_rob_completeness() -> None:
+    r = equal_weights([-0.5] * 10)
+    c = assess(r, rob=["low"] * 10, mid=0.1, outcome_type="continuous",
+               direction_of_benefit="lower", rob_complete=[False] * 10)
+    assert c.domains["risk_of_bias"].downgrade == 1
+    assert math.isclose(c.domains["risk_of_bias"].numbers["share_incomplete_low"], 1.0)
+    with pytest.raises(ValueError, match="complete has"):
+        assess(r, rob=["low"] * 10, mid=0.1, outcome_type="continuous",
+               direction_of_benefit="lower", rob_complete=[True])
+
+
 # ---- inconsistency (Core GRADE 3) ------------------------------------------------------------
 
 def test_single_study_inconsistency_is_not_applicable() -> None:
@@ -251,38 +285,125 @@ def test_ois_formulas() -> None:
     assert optimal_information_size("continuous", sd=20) is None
 
 
-def test_ci_crossing_one_threshold_rates_down_one_level() -> None:
-    r, _ = flagship(1)  # MD −15.8 (−32.1 to 0.5)
-    assert imprecision(r, MID10, "continuous", mid=10).downgrade == 1  # crosses −10 only
-    null = imprecision(r, make_threshold("MD", None, "lower"), "continuous")
-    assert null.downgrade == 1 and "the null" in null.reasons[0]
-    r, _ = flagship(4)  # MD −5.3 (−15.5 to 4.9)
+def flagship_rows(group: int, number: int) -> pd.DataFrame:
+    """The 2×2 counts of one flagship analysis (CD015373.pub2, real data)."""
+    d = pd.read_csv(FLAGSHIP)
+    a = d[(d["Analysis.group"] == group) & (d["Analysis.number"] == number)]
+    return pd.DataFrame({"study": a.Study, "events_t": a["Experimental.cases"],
+                         "n_t": a["Experimental.N"], "events_c": a["Control.cases"],
+                         "n_c": a["Control.N"]}).reset_index(drop=True)
+
+
+def ois_binary(p0: float, benefit: str = "lower") -> float:
+    """Core GRADE 2 / METHODS §4.4: RRR 25%, α 0.05, β 0.20; OIS = 2⌈n_arm⌉."""
+    p1 = p0 * 0.75 if benefit == "lower" else p0 * 1.25
+    return 2 * math.ceil(Z**2 * (p0 * (1 - p0) + p1 * (1 - p1)) / (p0 - p1) ** 2)
+
+
+def ois_continuous(sd: float, mid: float) -> float:
+    return 2 * math.ceil(2 * Z**2 * sd**2 / mid**2)
+
+
+NO_FEW = RuleSet({"imprecision.few_information_two_levels": False})
+NO_THREE = RuleSet({"imprecision.three_levels": False})
+NO_APPRECIABLE = RuleSet({"imprecision.appreciable_without_mid": False})
+CORE_GRADE_2 = RuleSet({"imprecision.ois_for_all_effects": False})
+
+
+def test_ci_crossing_one_threshold_with_far_too_little_information_rates_down_two() -> None:
+    """GRADE 34 (Zeng 2022, abstract): CI crosses a threshold and N is far below the OIS → two."""
+    r, _ = flagship(1)  # CD015373 1.1: MD −15.8 (−32.1 to 0.5), N = 173, crosses −10 only
     assert r.ci_low < -10 < r.ci_high < 10
-    assert imprecision(r, MID10, "continuous", mid=10).downgrade == 1
+    j = imprecision(r, MID10, "continuous", mid=10)  # no SD: OIS 800 (Core GRADE 2 default)
+    assert j.numbers["ois"] == 800 and r.participants < 0.3 * 800
+    assert j.downgrade == 2 and "far below the OIS" in j.reasons[0]
+    assert imprecision(r, MID10, "continuous", mid=10, rules=NO_FEW).downgrade == 1
+    null = imprecision(r, make_threshold("MD", None, "lower"), "continuous", rules=NO_FEW)
+    assert null.downgrade == 1 and "the null" in null.reasons[0]
+    r, _ = flagship(4)  # MD −5.3 (−15.5 to 4.9): crosses −10 only; N = 114
+    assert r.ci_low < -10 < r.ci_high < 10
+    assert imprecision(r, MID10, "continuous", mid=10).downgrade == 2
+    assert imprecision(r, MID10, "continuous", mid=10, rules=NO_FEW).downgrade == 1
+
+
+@pytest.mark.parametrize(("k", "expected"), [(1, 2), (2, 1)])
+def test_a_single_study_below_the_ois_rates_down_two(k: int, expected: int) -> None:
+    """CONSTRUCTED: N = 60 is 48% of the OIS (126 for SD 20, MID 10); CI crosses −10 only."""
+    r = constructed_md([-15.0] * k, sd=20, n=30 // k)
+    assert r.ci_low < -10 < r.ci_high < 10
+    ois = ois_continuous(20, 10)
+    assert 0.3 * ois < r.participants < ois
+    j = imprecision(r, MID10, "continuous", mid=10, sd=20)
+    assert j.numbers["ois"] == ois and j.downgrade == expected
+    if k == 1:
+        assert "single study below the OIS" in j.reasons[0]
 
 
 def test_ci_crossing_both_thresholds_rates_down_two_or_three_levels() -> None:
     r = constructed_md([-20, 18], sd=40, n=15)  # CONSTRUCTED: wide CI across −10 and +10
     assert r.ci_low < -10 and r.ci_high > 10
-    assert imprecision(r, MID10, "continuous", mid=10).downgrade == 2  # no SD: OIS unknown
-    ois = 2 * math.ceil(2 * Z**2 * 40**2 / 10**2)  # 60 participants < 30% of the OIS
+    ois = ois_continuous(40, 10)  # 60 participants < 30% of the OIS
     j = imprecision(r, MID10, "continuous", mid=10, sd=40)
     assert j.numbers["ois"] == ois and r.participants < 0.3 * ois
     assert j.downgrade == 3 and "GRADE 34" in j.reasons[0]
-    assert imprecision(r, MID10, "continuous", mid=10, sd=40,
-                       rules=RuleSet({"imprecision.three_levels": False})).downgrade == 2
+    assert imprecision(r, MID10, "continuous", mid=10).downgrade == 3  # 60 < 30% of 800 too
+    assert imprecision(r, MID10, "continuous", mid=10, sd=40, rules=NO_THREE).downgrade == 2
+    big = constructed_md([-20, 18], sd=40, n=500)  # CONSTRUCTED: N = 2000 ≥ 30% of the OIS
+    if big.ci_low < -10 and big.ci_high > 10:
+        assert imprecision(big, MID10, "continuous", mid=10, sd=40).downgrade == 2
 
 
-def test_precise_moderate_effect_is_not_rated_down() -> None:
+def test_flagship_single_tiny_study_is_extremely_imprecise() -> None:
+    """CD015373 2.3 (ketamine vs morphine, adverse events): one trial, 3 + 3 participants.
+
+    RR 1.0-ish with a CI far beyond RR 0.75 and 1.25 (GRADE 6 appreciable benefit and harm); the
+    OIS from the control risk 1/3 dwarfs N = 6: −3 (GRADE 34). Before this rule it was −1.
+    """
+    f = flagship_rows(2, 3)
+    r = ts.pool(f, "RR", "DL")
+    assert r.k == 1 and r.participants == 6
+    assert r.ci_low < math.log(0.75) and r.ci_high > math.log(1.25)
+    c = assess(r, rob=None, mid=None, outcome_type="dichotomous", direction_of_benefit="lower",
+               counts=f)
+    j = c.domains["imprecision"]
+    assert math.isclose(j.numbers["control_risk"], 1 / 3)
+    assert j.numbers["ois"] == ois_binary(1 / 3) and j.numbers["thresholds_crossed"] == 2
+    assert j.downgrade == 3 and c.level == "very_low"
+    assert "appreciable benefit and appreciable harm" in j.reasons[0]
+    assert c.domains["inconsistency"].numbers["applicable"] is False
+    assert c.domains["inconsistency"].downgrade == 0
+    # without GRADE 6's appreciable limits the CI crosses only the null: single study → −2
+    j = imprecision(r, make_threshold("RR", None, "lower"), "dichotomous", control_risk=1 / 3,
+                    rules=NO_APPRECIABLE)
+    assert j.numbers["thresholds_crossed"] == 1 and j.downgrade == 2
+
+
+def test_no_control_events_falls_back_to_the_300_event_rule() -> None:
+    """CD015373 1.13 (hallucinations): 2/68 vs 0/32 — no control risk, so no computed OIS."""
+    f = flagship_rows(1, 13)
+    r = ts.pool(f, "RR", "DL")
+    c = assess(r, rob=None, mid=None, outcome_type="dichotomous", direction_of_benefit="lower",
+               counts=f)
+    j = c.domains["imprecision"]
+    assert j.numbers["ois"] is None and j.numbers["ois_events_rule_used"]
+    assert j.numbers["events"] == 2 and math.isclose(j.numbers["information_fraction"], 2 / 300)
+    assert j.downgrade == 3 and "300-event rule" in j.reasons[0]
+
+
+def test_ci_not_crossing_checks_the_ois_for_any_effect_grade6() -> None:
+    """GRADE 6 (abstract): precision is adequate if the CI excludes the null AND N ≥ OIS."""
     r = constructed_md([-15, -16, -14], sd=10, n=100)  # CONSTRUCTED: CI within (−20, −11)
-    j = imprecision(r, MID10, "continuous", mid=10)
-    assert j.downgrade == 0 and j.numbers["large_effect"] is False
+    j = imprecision(r, MID10, "continuous", mid=10, sd=10)
+    assert j.downgrade == 0 and j.numbers["large_effect"] is False and "OIS is met" in j.reasons[0]
+    j = imprecision(r, MID10, "continuous", mid=10)  # no SD: 600 < 800 (≥ 30%)
+    assert j.downgrade == 1 and "OIS is not met" in j.reasons[0]
+    assert imprecision(r, MID10, "continuous", mid=10, rules=CORE_GRADE_2).downgrade == 0
 
 
 @pytest.mark.parametrize(("n", "expected"), [(300, 0), (60, 1), (15, 2)])
 def test_large_continuous_effect_goes_to_the_ois(n: int, expected: int) -> None:
     r = constructed_md([-60, -62, -58], sd=20, n=n // 6)  # CONSTRUCTED: MD ≈ −60 ≥ 5 MIDs
-    ois = 2 * math.ceil(2 * Z**2 * 20**2 / 10**2)  # 126
+    ois = ois_continuous(20, 10)  # 126
     j = imprecision(r, MID10, "continuous", mid=10, sd=20)
     assert r.ci_high < -10 and j.numbers["large_effect"] and j.numbers["ois"] == ois
     assert j.downgrade == expected, (r.participants, ois)
@@ -294,6 +415,16 @@ def test_large_continuous_effect_without_sd_uses_800() -> None:
     assert j.numbers["ois"] == 800 and j.numbers["ois_default_used"] and j.downgrade == 1
 
 
+def test_assess_reads_the_sd_from_the_control_arms() -> None:
+    r, f = flagship(4)  # four trials with control SDs
+    n, sd = f["n_c"].to_numpy(float), f["sd_c"].to_numpy(float)
+    pooled = math.sqrt(((n - 1) * sd**2).sum() / (n - 1).sum())  # Handbook 6.5.2.10 pooled SD
+    c = assess(r, rob=None, mid=10, outcome_type="continuous", direction_of_benefit="lower",
+               counts=f)
+    j = c.domains["imprecision"]
+    assert math.isclose(j.numbers["sd"], pooled) and j.numbers["ois"] == ois_continuous(pooled, 10)
+
+
 def test_large_binary_effect_with_a_wide_ci_ratio_rates_down_two() -> None:
     r, _ = flagship(9)  # CD015373 1.9 adverse events: RR ≈ 3.3 (1.05 to 10.1)
     null = make_threshold("RR", None, "lower")
@@ -301,15 +432,14 @@ def test_large_binary_effect_with_a_wide_ci_ratio_rates_down_two() -> None:
     assert math.isclose(j.numbers["ci_ratio"], math.exp(r.ci_high - r.ci_low))
     assert j.numbers["ci_ratio"] >= 3 and j.downgrade == 2
     mid = make_threshold("RR", 0.25, "lower")  # with RR 0.75/1.25 the CI crosses 1.25
-    assert imprecision(r, mid, "dichotomous", mid=0.25).downgrade == 1
+    assert imprecision(r, mid, "dichotomous", mid=0.25).downgrade == 1  # no OIS: not more
 
 
 def test_large_binary_effect_compares_participants_with_the_ois() -> None:
     r, _ = egger2001(slice(0, 15))  # magnesium without ISIS-4: OR ≈ 0.42, CI ratio ≈ 2.3 < 2.5
     null = make_threshold("OR", None, "lower")
     for p0, expected in ((0.10, 0), (0.05, 1)):
-        p1 = p0 * 0.75
-        ois = 2 * math.ceil(Z**2 * (p0 * (1 - p0) + p1 * (1 - p1)) / (p0 - p1) ** 2)
+        ois = ois_binary(p0)
         j = imprecision(r, null, "dichotomous", control_risk=p0)
         assert j.numbers["ois"] == ois and j.downgrade == expected, (r.participants, ois)
     assert imprecision(r, null, "dichotomous").downgrade == 0  # no control risk: flagged
@@ -393,7 +523,7 @@ def test_override_keeps_proposed_and_final() -> None:
     assert j.to_dict()["override"] == {"proposed": 0, "final": 1, "rationale": rationale,
                                        "reviewer": "tester"}
     assert c.domains["imprecision"].override is None
-    assert c.level == "low"  # −1 inconsistency (override), −1 imprecision
+    assert c.level == "very_low"  # −1 inconsistency (override), −2 imprecision (N 173 ≪ 800)
 
 
 def test_override_validation() -> None:
@@ -456,3 +586,9 @@ def test_rule_set_overrides_are_validated() -> None:
     table = RuleSet({"funnel.p_cutoff": 0.1}).table()
     row = next(t for t in table if t["name"] == "funnel.p_cutoff")
     assert row["value"] == 0.1 and row["changed"] and row["project_convention"]
+
+
+def test_every_rule_is_documented_with_its_source() -> None:
+    doc = (Path(__file__).parents[1] / "docs" / "methods" / "grade.md").read_text()
+    for r in RULES:
+        assert f"`{r.name}`" in doc, r.name

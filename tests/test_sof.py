@@ -342,3 +342,60 @@ def test_json_round_trip(flagship):
     assert d["rows"][1]["no_studies"] is True and d["rows"][1]["participants_text"] == "No studies"
     assert set(d["footnotes"]) == {"asterisk", "abbreviations", "grade_definitions",
                                    "explanations", "analysis", "conventions"}
+
+
+# ---- edge cases: no control events, MD wording, outcome phrases -----------------------------------
+
+def test_no_control_events_shows_a_risk_difference_not_zero_per_1000():
+    """CD015373 1.13 (hallucinations): 2/68 vs 0/32. ACR = 0 makes ACR × RR = 0 for any RR, so
+    the row must not print "0 per 1000 (0 to 0)": the absolute effect is the RD from the counts."""
+    d = pd.read_csv(FLAGSHIP)
+    a = d[(d["Analysis.group"] == 1) & (d["Analysis.number"] == 13)]
+    arms = pd.DataFrame({"study": a.Study, "events_t": a["Experimental.cases"],
+                         "n_t": a["Experimental.N"], "events_c": a["Control.cases"],
+                         "n_c": a["Control.N"]}).reset_index(drop=True)
+    res = ts.pool(arms, "RR", "DL")
+    r = sof_row(res, certainty("very_low", {"imprecision": 3}), OutcomeInfo("Hallucinations"),
+                control_arms=arms, intervention="ketamine")
+    p1, n1, n2 = 2 / 68, 68, 32  # one study: RD = p1 − p2, Wald SE (Handbook 5.1 §9.2.2.2)
+    se = math.sqrt(p1 * (1 - p1) / n1 + 0 / n2)
+    lo, hi = p1 - 1.959963984540054 * se, p1 + 1.959963984540054 * se
+    assert r.risk_comparator == "0 per 1000" and r.risk_intervention == "See comment"
+    assert r.risk_difference == (f"{round(1000 * p1)} more per 1000 ({round(-1000 * lo)} fewer to "
+                                 f"{round(1000 * hi)} more); risk difference")
+    assert r.absolute_per_1000["difference"] == pytest.approx(1000 * p1)
+    assert "0 per 1000 (0 to 0)" not in r.risk_intervention
+    assert any("No events in the control groups" in n for n in r.effect_notes)
+    t = sof_table(KETAMINE, [r])
+    assert any("No events in the control groups" in text for _, text in t.explanations)
+    # a reviewer-set assumed risk keeps the usual RR × ACR arithmetic
+    set_risk = sof_row(res, certainty("low"), OutcomeInfo("Hallucinations"), assumed_risk=0.05)
+    assert set_risk.risk_comparator == "50 per 1000" and "per 1000 (" in set_risk.risk_intervention
+
+
+def test_md_crossing_zero_reads_lower_to_higher(generic):
+    r = sof_row(with_effect(generic, -8.7, -31.0, 13.6, log=False), certainty("very_low"),
+                OutcomeInfo("Pain", generic_measure="MD", mid=10))
+    assert r.risk_intervention == "MD 8.7 lower (31.0 lower to 13.6 higher)"
+    assert r.statement == "The evidence is very uncertain about the effect of the intervention on pain."
+
+
+def test_smd_row_carries_the_rule_of_thumb_and_bands_by_cohen(generic):
+    r = sof_row(with_effect(generic, 0.83, 0.41, 1.26, log=False), certainty("moderate"),
+                OutcomeInfo("Depressive symptoms", generic_measure="SMD", direction_of_benefit="lower"),
+                intervention="memantine")
+    assert r.risk_intervention == "SMD 0.83 higher (0.41 higher to 1.26 higher)"
+    assert r.band == "large" and r.direction == "increase"  # 0.83 ≥ 0.8 (Cohen 1988)
+    assert r.statement == "Memantine probably results in a large increase in depressive symptoms."
+    assert "0.2 represents a small difference, 0.5 a moderate and 0.8 a large" in r.comments
+
+
+def test_withdrawal_outcome_is_named_for_what_was_counted(generic):
+    """'Tolerability' (withdrawals due to adverse events, lower is better): RR 4.07 must not read
+    as 'increases tolerability' (flagship 1.23)."""
+    r = sof_row(with_effect(generic, 4.07, 0.50, 33.14, log=True), certainty("moderate"),
+                OutcomeInfo("Tolerability", generic_measure="RR"), assumed_risk=0.05,
+                intervention="intravenous ketamine")
+    assert r.statement == ("Intravenous ketamine probably results in a large increase in "
+                           "withdrawals due to adverse events.")
+    assert "tolerability" not in r.statement.lower() and r.phrase == "withdrawals due to adverse events"

@@ -26,6 +26,7 @@ from trialsynth.certainty.statements import (
     effect_band,
     effect_direction,
     informative_statement,
+    outcome_phrase,
     plain_language_sentence,
     risk_difference_per_1000,
     statements_for,
@@ -207,3 +208,45 @@ def test_statements_for_the_flagship_pain_analysis() -> None:
                        direction_of_benefit="lower")
     assert s.informative == "Intravenous ketamine may reduce pain intensity slightly."
     assert s.core_grade == "Intravenous ketamine may have an important benefit on pain intensity."
+
+
+# ---- outcome names as the flagship's analyses carry them → statement phrases ---------------------
+
+@pytest.mark.parametrize(("name", "phrase"), [
+    ("Pain intensity (continuous)", "pain intensity"),
+    ("Pain intensity (≥ 50% reduction)",
+     "the number of people with at least 50% reduction in pain intensity"),
+    ("Pain intensity (>= 30% reduction)",
+     "the number of people with at least 30% reduction in pain intensity"),
+    ("Tolerability", "withdrawals due to adverse events"),  # PaPaS: withdrawal due to AEs
+    ("Adverse events (total)", "adverse events"),
+    ("Serious adverse events", "serious adverse events"),
+    ("Disability (Pain Disability Index)", "disability (Pain Disability Index)"),
+    ("EQ-5D", "EQ-5D"),  # an acronym keeps its capitals
+])
+def test_outcome_phrase(name: str, phrase: str) -> None:
+    assert outcome_phrase(name) == phrase
+
+
+@pytest.mark.parametrize(("level", "band", "direction", "sentence"), [
+    # Santesso 2020 / Handbook 15.6.b cells with the flagship's withdrawal outcome (lower = better)
+    ("moderate", "moderate", "increase", "X probably increases withdrawals due to adverse events."),
+    ("low", "trivial", "increase", "X may result in little to no difference in withdrawals due to "
+     "adverse events."),
+    ("very_low", "large", "increase", "The evidence is very uncertain about the effect of X on "
+     "withdrawals due to adverse events."),
+])
+def test_withdrawal_statements_use_what_was_counted(level, band, direction, sentence) -> None:
+    assert informative_statement("X", outcome_phrase("Tolerability"), level, band, direction,
+                                 moderate_word="probably") == sentence
+
+
+def test_statements_for_defaults_to_the_handbook_probably() -> None:
+    r = ts.pool(pd.DataFrame({"study": ["a", "b"], "yi": [-0.6, -0.5], "se": [0.1, 0.1]}),
+                "GENERIC", "IV")  # CONSTRUCTED: SMD-like −0.55
+    s = statements_for(r, "moderate", "X", "Y", direction_of_benefit="lower",
+                       bands=default_bands("SMD"))
+    assert s.informative == "X probably reduces Y."  # Handbook Table 15.6.b wording
+    s = statements_for(r, "moderate", "X", "Y", direction_of_benefit="lower",
+                       bands=default_bands("SMD"), moderate_word="likely")
+    assert s.informative == "X likely reduces Y."  # Santesso 2020's first word

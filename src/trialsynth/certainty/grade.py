@@ -180,30 +180,60 @@ def _subset_estimate(result: PooledResult, idx: list[int]) -> float | None:
 
 
 def risk_of_bias(result: PooledResult, rob: Sequence[str | None] | None, threshold: Threshold, *,
-                 flags: Flags = Flags(), rules: RuleSet = DEFAULT_RULES) -> DomainJudgement:
-    """Core GRADE 4 Fig 2: weight share of studies not at low risk of bias (METHODS §4.2)."""
+                 flags: Flags = Flags(), rules: RuleSet = DEFAULT_RULES,
+                 complete: Sequence[bool] | None = None) -> DomainJudgement:
+    """Core GRADE 4 Fig 2: weight share of studies not at low risk of bias (METHODS §4.2).
+
+    ``complete``: per study, whether its judgement covers every domain (or is an overall
+    judgement). A 'low' from only some domains is not an overall low (RoB 2, Sterne 2019): it
+    counts as some concerns (rule ``rob.incomplete_low_as_unclear``). Weight without any
+    judgement counts as not low (rule ``rob.unassessed_as_not_low``); the reason says what was
+    available.
+    """
     if rob is None:
         return DomainJudgement("risk_of_bias", 0, ("not assessed; default (no risk-of-bias "
                                                    "judgements given)",), {"assessed": False})
     if len(rob) != len(result.studies):
         raise ValueError(f"rob has {len(rob)} entries for {len(result.studies)} studies")
+    if complete is not None and len(complete) != len(rob):
+        raise ValueError(f"complete has {len(complete)} entries for {len(rob)} studies")
     labels = [None if r is None else _ROB.get(str(r).strip().lower()) for r in rob]
     bad = [r for r, lab in zip(rob, labels, strict=True) if r is not None and lab is None]
     if bad:
         raise ValueError(f"unknown risk-of-bias judgement(s) {bad}; use low/some_concerns/high")
+    partial = [complete is not None and not complete[i] and labels[i] is not None
+               for i in range(len(labels))]
+    partial_low = [p and labels[i] == "low" for i, p in enumerate(partial)]
+    if rules["rob.incomplete_low_as_unclear"]:  # RoB 2: overall low needs low in every domain
+        labels = ["some_concerns" if pl else lab for lab, pl in zip(labels, partial_low, strict=True)]
     idx, w = _included(result)
     share = {lab: float(sum(wi for wi, i in zip(w, idx, strict=True) if labels[i] == lab))
              for lab in ("low", "some_concerns", "high", None)}
+    share_partial = float(sum(wi for wi, i in zip(w, idx, strict=True) if partial[i]))
+    share_partial_low = float(sum(wi for wi, i in zip(w, idx, strict=True) if partial_low[i]))
     fold = bool(rules["rob.some_concerns_as_high"])  # METHODS §4.2: fold is a project choice
-    not_low = share["high"] + (share["some_concerns"] if fold else 0.0)
+    unassessed = share[None] if rules["rob.unassessed_as_not_low"] else 0.0  # convention
+    not_low = share["high"] + (share["some_concerns"] if fold else 0.0) + unassessed
     dom, pos = rules["rob.dominating_share"], rules["rob.possibly_dominating_share"]
     num: dict[str, Any] = {
         "assessed": True, "share_low": share["low"], "share_some_concerns": share["some_concerns"],
         "share_high": share["high"], "share_not_assessed": share[None], "share_not_low": not_low,
+        "share_incomplete": share_partial, "share_incomplete_low": share_partial_low,
         "weights_from": result.method, "estimate_all": result.estimate}
     out = _judge("risk_of_bias", num)
+    bits = [f"{_pct(share[lab])} {name}" for lab, name in (
+        ("low", "low risk"), ("some_concerns", "some concerns"), ("high", "high risk"),
+        (None, "no judgement")) if share[lab] > 0]
+    avail = "weight by risk of bias: " + ", ".join(bits)
+    if share_partial > 0:
+        avail += (f"; {_pct(share_partial)} of the weight from studies judged on only some "
+                  "domains" + (f" ({_pct(share_partial_low)} judged low on those, counted as "
+                               "some concerns: an overall low needs every domain low, RoB 2)"
+                               if share_partial_low > 0 and rules["rob.incomplete_low_as_unclear"]
+                               else ""))
     what = (f"{_pct(not_low)} of the weight from studies at high risk of bias"
-            + (" or with some concerns" if fold else ""))
+            + (" or with some concerns" if fold else "")
+            + (" or without a judgement" if unassessed > 0 else "") + f" [{avail}]")
     if not_low > dom:  # Core GRADE 4 Fig 2 footnote: dominating if > 65%
         num["dominance"] = "dominating"
         head = f"{what} (> {_pct(dom)}: dominating, Core GRADE 4 Fig 2)"
@@ -249,8 +279,9 @@ def inconsistency(result: PooledResult, threshold: Threshold, *, flags: Flags = 
     """Core GRADE 3 flowchart with I², τ vs MID, CI overlap and the prediction interval."""
     idx, w = _included(result)
     if len(idx) < 2:  # METHODS §4.3: single study → "not applicable", not "not serious"
-        return DomainJudgement("inconsistency", 0, ("single study: inconsistency not applicable",),
-                               {"applicable": False, "k": len(idx)})
+        return DomainJudgement("inconsistency", 0, (
+            "single study: inconsistency not applicable (not rated down; the limited information "
+            "of a single study is judged under imprecision)",), {"applicable": False, "k": len(idx)})
     rows = [result.studies[i] for i in idx]
     lo = np.array([s.ci_low for s in rows], dtype=float)
     hi = np.array([s.ci_high for s in rows], dtype=float)
@@ -354,10 +385,45 @@ def _large(result: PooledResult, mid: float | None, control_risk: float | None,
     return m == "MD" and mid is not None and abs(est) >= rules["imprecision.large_md_over_mid"] * mid
 
 
+def _crossings(lo: float, hi: float, threshold: Threshold, measure: str,
+               rules: RuleSet) -> tuple[int, str, tuple[float, float] | None]:
+    """Thresholds inside the CI: 0, 1 or 2 (both), what was crossed, and the appreciable limits.
+
+    With the null as threshold, ratio measures are also checked against GRADE 6's appreciable
+    benefit/harm (RR 0.75 / 1.25, rule ``imprecision.appreciable_without_mid``): a CI beyond both
+    counts as crossing both thresholds; one that only contains the null crosses one.
+    """
+    if threshold.kind == "mid":
+        return int(lo < threshold.lower < hi) + int(lo < threshold.upper < hi), \
+            "the MID threshold", None
+    if not lo < 0 < hi:
+        return 0, "the null", None
+    if measure in RATIO_MEASURES and rules["imprecision.appreciable_without_mid"]:
+        a = rules["imprecision.ratio_appreciable"]
+        limits = (math.log(1 - a), math.log(1 + a))  # GRADE 6: RR 0.75 and 1.25
+        if lo < limits[0] and hi > limits[1]:
+            return 2, (f"the null and both RR {1 - a:g} and {1 + a:g} (appreciable benefit and "
+                       "appreciable harm, GRADE 6)"), limits
+        return 1, "the null", limits
+    return 1, "the null", None
+
+
 def imprecision(result: PooledResult, threshold: Threshold, outcome_type: OutcomeType, *,
                 mid: float | None = None, control_risk: float | None = None,
-                sd: float | None = None, rules: RuleSet = DEFAULT_RULES) -> DomainJudgement:
-    """Core GRADE 2 Fig 4: CI against the threshold(s), then the OIS for large effects."""
+                sd: float | None = None, events: float | None = None,
+                rules: RuleSet = DEFAULT_RULES) -> DomainJudgement:
+    """GRADE 6 / GRADE 34 / Core GRADE 2 Fig 4: CI against the threshold(s), then the OIS.
+
+    1. CI crosses both thresholds (MID ±, or RR 0.75 and 1.25 with the null): −2; −3 when the
+       information is also under 30% of the OIS (GRADE 34; rule ``imprecision.three_levels``).
+    2. CI crosses one threshold: −1; −2 when the information is far below the OIS or is one
+       study below it (GRADE 34; rule ``imprecision.few_information_two_levels``).
+    3. CI crosses nothing: a large binary effect with a CI ratio ≥ 3 (RR) / 2.5 (OR) −2 (Core
+       GRADE 2); then the OIS (GRADE 6 for any effect, Core GRADE 2 for large ones): N < 30%
+       of the OIS −2, N < OIS −1, else 0.
+    The information is N / OIS (participants); for a binary outcome without a control risk,
+    total events / 300 (GRADE 6 rule of thumb); for a continuous one without an SD, N / 800.
+    """
     lo, hi, n = result.ci_low, result.ci_high, result.participants
     if lo is None or hi is None:
         return DomainJudgement("imprecision", 0, ("no confidence interval: not assessable",),
@@ -368,49 +434,72 @@ def imprecision(result: PooledResult, threshold: Threshold, outcome_type: Outcom
         mid=(threshold.upper if threshold.kind == "mid" else None) if smd else mid,
         benefit=threshold.benefit, rules=rules)
     i2 = (result.i2 or 0.0) / 100
-    if threshold.kind == "null":
-        crossed = int(lo < 0 < hi)
-    else:
-        crossed = int(lo < threshold.lower < hi) + int(lo < threshold.upper < hi)
+    crossed, where, appreciable = _crossings(lo, hi, threshold, result.measure, rules)
     num: dict[str, Any] = {
         "assessable": True, "ci_low": lo, "ci_high": hi, "threshold": threshold.kind,
         "threshold_low": threshold.lower, "threshold_high": threshold.upper, "participants": n,
-        "ois": ois, "ois_heterogeneity_adjusted": None if ois is None or i2 >= 1 else ois / (1 - i2),
-        "control_risk": control_risk, "sd": sd, "thresholds_crossed": crossed}  # HARIS, METHODS §6
+        "events": events, "k": result.k, "ois": ois,
+        "ois_heterogeneity_adjusted": None if ois is None or i2 >= 1 else ois / (1 - i2),
+        "control_risk": control_risk, "sd": sd, "thresholds_crossed": crossed,
+        "appreciable_low": None if appreciable is None else appreciable[0],
+        "appreciable_high": None if appreciable is None else appreciable[1]}  # HARIS, METHODS §6
     out = _judge("imprecision", num)
-    where = "the null" if threshold.kind == "null" else "the MID threshold"
     frac = rules["imprecision.ois_fraction_two_levels"]
-    if crossed == 1:  # Core GRADE 2 Fig 4, YES branch: sample size not considered
-        return out(1, f"the 95% CI crosses {where} (Core GRADE 2 Fig 4)")
-    if crossed == 2:
-        reason = ("the 95% CI crosses both thresholds, important benefit and important harm "
-                  "(Core GRADE 2 Fig 4: two levels)")
-        if rules["imprecision.three_levels"] and ois is not None and n is not None and n < frac * ois:
-            return out(3, f"{reason}, and N = {n:.0f} is under {_pct(frac)} of the OIS ({ois:.0f}) "
-                       "(GRADE 34; project convention: −3)")
-        return out(2, reason)
+    # the information available against the OIS (GRADE 6: participants, or events for binary)
+    if ois is None and outcome_type == "continuous":
+        ois = float(rules["imprecision.ois_default_continuous"])  # Core GRADE 2: "(or 800)"
+        num.update(ois=ois, ois_default_used=True)
+    info: float | None = None
+    basis = ""
+    if ois is not None and n:
+        info = n / ois
+        basis = f"N = {n:.0f} participants, {_pct(info)} of the OIS of {ois:.0f}"
+        if num.get("ois_default_used"):
+            basis += " (Core GRADE 2 default: no SD given)"
+    elif outcome_type == "dichotomous" and events is not None:
+        e300 = float(rules["imprecision.ois_events_rule_of_thumb"])  # GRADE 6 rule of thumb
+        info = events / e300
+        basis = (f"{events:.0f} event{'' if events == 1 else 's'} in total, against the "
+                 f"{e300:.0f}-event rule of thumb (GRADE 6; no control risk for an OIS)")
+        num["ois_events_rule_used"] = True
+    num["information_fraction"] = info
+    below = info is not None and info < 1
+    far = info is not None and info < frac
+    single = result.k == 1
+    if crossed == 2:  # Core GRADE 2 Fig 4 / GRADE 6: important (appreciable) benefit and harm
+        reason = f"the 95% CI crosses {where}: important benefit and important harm"
+        if rules["imprecision.three_levels"] and far:  # GRADE 34: two or three levels
+            return out(3, f"{reason}; and the information is far below the OIS ({basis}; under "
+                       f"{_pct(frac)}): extremely serious (GRADE 34; project convention: −3)")
+        return out(2, f"{reason} (Core GRADE 2 Fig 4; GRADE 34: two levels)"
+                   + (f"; {basis}" if basis else ""))
+    if crossed == 1:  # Core GRADE 2 Fig 4, YES branch
+        reason = f"the 95% CI crosses {where}"
+        if rules["imprecision.few_information_two_levels"] and (far or (single and below)):
+            why = (f"a single study below the OIS ({basis})" if single and not far
+                   else f"information far below the OIS ({basis}; under {_pct(frac)})")
+            return out(2, f"{reason}, with {why}: two levels (GRADE 34; project convention)")
+        return out(1, f"{reason} (Core GRADE 2 Fig 4)" + (f"; {basis}" if basis else ""))
     num["large_effect"] = large = _large(result, mid, control_risk, rules)
-    if not large:
-        return out(0, f"the 95% CI does not cross {where} and the effect is not large: not rated "
-                   "down (Core GRADE 2 Fig 4)")
-    if outcome_type == "dichotomous" and result.measure in RATIO_MEASURES:
+    if large and outcome_type == "dichotomous" and result.measure in RATIO_MEASURES:
         num["ci_ratio"] = ratio = math.exp(hi - lo)
         limit = rules["imprecision.ci_ratio_rr" if result.measure == "RR" else "imprecision.ci_ratio_or"]
         if ratio >= limit:  # Core GRADE 2 Fig 4: CI ratio ≥ 3 (RR) / ≥ 2.5 (OR)
             return out(2, f"large effect with a CI ratio of {ratio:.2f} (≥ {limit}): two levels "
                        "(Core GRADE 2 Fig 4)")
-    if ois is None and outcome_type == "continuous":
-        ois = float(rules["imprecision.ois_default_continuous"])  # Core GRADE 2: "(or 800)"
-        num.update(ois=ois, ois_default_used=True)
-    if ois is None or n is None:
-        return out(0, "large effect, but the OIS could not be checked (control risk or "
+    if not large and not rules["imprecision.ois_for_all_effects"]:
+        return out(0, f"the 95% CI does not cross {where} and the effect is not large: not rated "
+                   "down (Core GRADE 2 Fig 4)")
+    what = "large effect" if large else f"the 95% CI does not cross {where}"
+    if info is None:
+        return out(0, f"{what}, but the OIS could not be checked (control risk, events or "
                    "participants missing): reviewer to confirm")
-    if n >= ois:
-        return out(0, f"large effect; N = {n:.0f} ≥ OIS {ois:.0f} (Core GRADE 2 Fig 4)")
-    if outcome_type == "continuous" and n < frac * ois:
-        return out(2, f"large effect; N = {n:.0f} < {_pct(frac)} of the OIS {ois:.0f} "
-                   "(Core GRADE 2 Fig 4: two levels)")
-    return out(1, f"large effect; N = {n:.0f} < OIS {ois:.0f} (Core GRADE 2 Fig 4)")
+    if far:
+        return out(2, f"{what}, but the information is far below the OIS ({basis}; under "
+                   f"{_pct(frac)}): two levels (Core GRADE 2 Fig 4; GRADE 34)")
+    if below:
+        return out(1, f"{what}, but the OIS is not met ({basis}) (GRADE 6; Core GRADE 2 Fig 4)")
+    return out(0, f"{what} and the OIS is met ({basis}) (GRADE 6; Core GRADE 2 Fig 4)")
 
 
 def _funnel_test(result: PooledResult, outcome_type: OutcomeType, counts: Counts | None,
@@ -456,6 +545,39 @@ def publication_bias(result: PooledResult, outcome_type: OutcomeType, *,
                *extra)
 
 
+def _column(counts: Counts, name: str) -> np.ndarray | None:
+    try:
+        col = counts[name]
+    except (KeyError, IndexError):
+        return None
+    return np.asarray(pd.to_numeric(pd.Series(list(col)), errors="coerce"), dtype=float)
+
+
+def _from_counts(counts: Counts | None, outcome_type: OutcomeType) -> dict[str, float]:
+    """Control risk Σe_C/Σn_C and total events (binary) or the pooled control SD (continuous)."""
+    if counts is None:
+        return {}
+    out: dict[str, float] = {}
+    n_c = _column(counts, "n_c")
+    if outcome_type == "dichotomous":
+        e_c, e_t = _column(counts, "events_c"), _column(counts, "events_t")
+        if e_c is not None and n_c is not None:
+            ok = np.isfinite(e_c) & np.isfinite(n_c) & (n_c > 0)
+            if ok.any():
+                out["control_risk"] = float(e_c[ok].sum() / n_c[ok].sum())  # study population
+        if e_c is not None and e_t is not None:
+            both = np.isfinite(e_c) & np.isfinite(e_t)
+            if both.any():
+                out["events"] = float(e_c[both].sum() + e_t[both].sum())
+    else:
+        sd_c = _column(counts, "sd_c")
+        if sd_c is not None and n_c is not None:
+            ok = np.isfinite(sd_c) & np.isfinite(n_c) & (n_c > 1) & (sd_c > 0)
+            if ok.any():  # pooled SD √(Σ(n−1)s²/Σ(n−1)) over control arms (Handbook 6.5.2.10)
+                out["sd"] = float(np.sqrt(((n_c[ok] - 1) * sd_c[ok] ** 2).sum() / (n_c[ok] - 1).sum()))
+    return out
+
+
 def _apply(j: DomainJudgement, ov: Override | None) -> DomainJudgement:
     if ov is None:
         return j
@@ -470,13 +592,18 @@ def assess(result: PooledResult, *, rob: Sequence[str | None] | None, mid: float
            pico_match: Sequence[bool | None] | None = None, flags: Flags = Flags(),
            overrides: Mapping[str, Override] | None = None,
            small_study: SmallStudyTest | None = None, counts: Counts | None = None,
-           rules: RuleSet = DEFAULT_RULES, start: Level = "high") -> Certainty:
+           rules: RuleSet = DEFAULT_RULES, start: Level = "high",
+           rob_complete: Sequence[bool] | None = None, events: float | None = None) -> Certainty:
     """GRADE certainty of one pooled analysis (METHODS §4; randomised trials start ``"high"``).
 
     ``rob``: per-study overall RoB 2 judgement (low / some_concerns / high / None), in the order of
     ``result.studies``. ``pico_match``: per-study True (matches the PICO), False (indirect) or None.
     ``counts``: the 2×2 columns ``events_t, n_t, events_c, n_c`` for Harbord's/Peters' test;
     ``small_study``: a funnel-plot test computed elsewhere (takes precedence).
+    ``rob_complete``: per study, True when its judgement covers every domain (or is overall).
+    Without ``control_risk`` / ``events`` / ``sd`` these are read from ``counts`` when it has
+    the columns (``events_c, n_c, events_t``; ``sd_c, n_c`` for continuous outcomes):
+    control risk Σe_C/Σn_C, events Σe_T + Σe_C, SD pooled over control arms.
     """
     binary = result.measure in BINARY_MEASURES
     if outcome_type not in ("continuous", "dichotomous") or (
@@ -486,11 +613,15 @@ def assess(result: PooledResult, *, rob: Sequence[str | None] | None, mid: float
     if set(overrides) - set(DOMAINS):
         raise ValueError(f"unknown GRADE domain(s) {sorted(set(overrides) - set(DOMAINS))}")
     thr = make_threshold(result.measure, mid, direction_of_benefit, rules)
-    judged = (risk_of_bias(result, rob, thr, flags=flags, rules=rules),
+    derived = _from_counts(counts, outcome_type)
+    control_risk = derived.get("control_risk") if control_risk is None else control_risk
+    events = derived.get("events") if events is None else events
+    sd = derived.get("sd") if sd is None else sd
+    judged = (risk_of_bias(result, rob, thr, flags=flags, rules=rules, complete=rob_complete),
               inconsistency(result, thr, flags=flags, rules=rules),
               indirectness(result, pico_match, rules=rules),
               imprecision(result, thr, outcome_type, mid=mid, control_risk=control_risk, sd=sd,
-                          rules=rules),
+                          events=events, rules=rules),
               publication_bias(result, outcome_type, small_study=small_study, counts=counts,
                                flags=flags, rules=rules))
     domains = {j.domain: _apply(j, overrides.get(j.domain)) for j in judged}

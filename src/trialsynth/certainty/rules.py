@@ -69,6 +69,15 @@ RULES: tuple[Rule, ...] = (
     Rule("rob.possibly_dominating_downgrade_if_different", True, "flag", "Core GRADE 4 Fig 2",
          f"{CONVENTION}: with 55–65% not-low weight, rate down 1 only if the low-RoB studies "
          "give a substantially different estimate (other side of the threshold) or none exist"),
+    Rule("rob.incomplete_low_as_unclear", True, "flag",
+         "RoB 2: an overall 'low' needs 'low' in every domain (Sterne et al., BMJ 2019;366:l4898, "
+         "overall-judgement criteria); METHODS §3",
+         "a study judged 'low' on only some domains is not at low risk overall: its weight counts "
+         "as 'some concerns' (judgement incomplete)"),
+    Rule("rob.unassessed_as_not_low", True, "flag",
+         "Core GRADE 4 Fig 2 ('low' needs a judgement); METHODS §4.2",
+         f"{CONVENTION}: when some studies carry judgements, the weight of studies without any "
+         "judgement cannot count as low risk; it is added to the not-low share"),
     Rule("rob.unknown_direction_could_explain", True, "flag", "Core GRADE 4 Fig 2 step 3",
          f"{CONVENTION}: when the reviewer states no direction of bias, assume the bias could "
          "explain the effect (rate down 1)"),
@@ -127,6 +136,28 @@ RULES: tuple[Rule, ...] = (
          "GRADE 34 ('consider rating down two or three levels'; 'far less than the OIS … more "
          "than one level')",
          f"{CONVENTION}: −3 when the CI crosses both thresholds and N < 30% of the OIS"),
+    Rule("imprecision.ois_for_all_effects", True, "flag",
+         "GRADE 6 (Guyatt 2011, J Clin Epidemiol 64:1283, abstract: for systematic reviews, "
+         "precision is adequate if the CI excludes the null 'and the total number of events or "
+         "patients exceeds the OIS criterion'); GRADE 34 (OIS when the CI does not cross)",
+         "Core GRADE 2 Fig 4 checks the OIS only for large effects; set False to follow it"),
+    Rule("imprecision.ois_events_rule_of_thumb", 300, "events (both arms)",
+         "GRADE 6 (Guyatt 2011) and GRADE Handbook §5.2.4.1 rule of thumb (fewer than 300 events: "
+         "OIS criterion likely not met) [K: check the page]",
+         "used for binary outcomes only when no control risk gives a computed OIS"),
+    Rule("imprecision.few_information_two_levels", True, "flag",
+         "GRADE 34 (Zeng 2022, J Clin Epidemiol 150:216, abstract: 'when a CI appreciably crosses "
+         "the threshold(s) … consider rating down two or three levels'; 'far less than the OIS "
+         "… more than one level'); GRADE Working Group blog 2022-09-01",
+         f"{CONVENTION}: the CI crosses a threshold AND the information is far below the OIS "
+         "(N < imprecision.ois_fraction_two_levels × OIS) or comes from a single study below the "
+         "OIS → −2"),
+    Rule("imprecision.appreciable_without_mid", True, "flag",
+         "GRADE 6 ('If the 95% CI includes appreciable benefit or harm (… RR of under 0.75 or over "
+         "1.25 as a rough guide) rating down … may be appropriate even if OIS criteria are met')",
+         "ratio measures with the null as threshold: a CI below RR 0.75 and above RR 1.25 "
+         "'crosses both' (appreciable benefit and harm), as with an MID (rule "
+         "imprecision.ratio_appreciable)"),
     Rule("imprecision.smd_threshold_without_mid", 0.5, "SMD",
          "KCE process book 5512 ('downgrade if the CI crosses SMD ±0.5'); METHODS §4.4"),
     Rule("imprecision.ratio_appreciable", 0.25, "relative change (RR 0.75 / 1.25)",

@@ -24,6 +24,7 @@ risk difference per 1000 against outcome-specific thresholds.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -147,6 +148,38 @@ def benefit_or_harm(direction: Direction, direction_of_benefit: Literal["lower",
     return "benefit" if direction == good else "harm"
 
 
+# Outcome names as the review's analyses carry them → the phrase a statement uses ("X increases
+# Y"). "Tolerability" in PaPaS reviews is withdrawal due to adverse events (lower is better), so
+# "increases tolerability" would invert its meaning; the phrase names what was counted.
+OUTCOME_PHRASES: dict[str, str] = {
+    "tolerability": "withdrawals due to adverse events",
+    "acceptability": "withdrawals for any reason",
+}
+_RESPONDER = re.compile(r"^(?P<base>.+?)\s*\(\s*(?:≥|>=)\s*(?P<pct>\d+(?:\.\d+)?)\s*%\s*"
+                        r"(?P<what>reduction|improvement)\s*\)\s*$", re.IGNORECASE)
+_DROP = re.compile(r"\s*\((?:continuous|total|dichotomous)\)\s*$", re.IGNORECASE)
+
+
+def outcome_phrase(name: str) -> str:
+    """The outcome as a statement names it, from the analysis' outcome name.
+
+    "Pain intensity (continuous)" → "pain intensity"; "Pain intensity (≥ 50% reduction)" → "the
+    number of people with at least 50% reduction in pain intensity"; "Tolerability" →
+    "withdrawals due to adverse events"; "Adverse events (total)" → "adverse events". Other
+    names keep their wording (first letter lowered unless it is an acronym).
+    """
+    text = name.strip()
+    if (m := _RESPONDER.match(text)) is not None:
+        base = lower_first(m["base"].strip())
+        return f"the number of people with at least {m['pct']}% {m['what'].lower()} in {base}"
+    text = _DROP.sub("", text)
+    return OUTCOME_PHRASES.get(text.lower(), lower_first(text))
+
+
+def lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:] if text[1:2].islower() else text
+
+
 def _sentence(text: str) -> str:
     return text[:1].upper() + text[1:] + "."
 
@@ -238,8 +271,12 @@ def statements_for(result: PooledResult, level: Level, intervention: str, outcom
                    direction_of_benefit: Literal["lower", "higher"], mid: float | None = None,
                    bands: EffectBands | None = None, control_risk: float | None = None,
                    rd_thresholds_per_1000: tuple[float, float, float] | None = None,
-                   rules: RuleSet = DEFAULT_RULES) -> Statements:
-    """Band and direction from a pooled result, then the three wordings."""
+                   rules: RuleSet = DEFAULT_RULES, moderate_word: str = "probably") -> Statements:
+    """Band and direction from a pooled result, then the three wordings.
+
+    ``moderate_word`` defaults to "probably", the Cochrane Handbook Table 15.6.b wording
+    (Santesso 2020 prints "likely (probably)").
+    """
     if result.estimate is None:
         raise ValueError("the analysis has no pooled estimate")
     band = effect_band(result.estimate, result.measure, mid=mid, bands=bands,
@@ -253,7 +290,8 @@ def statements_for(result: PooledResult, level: Level, intervention: str, outcom
         basis = "" if used is None else used.source
     return Statements(
         band=band, direction=direction, effect=benefit_or_harm(direction, direction_of_benefit),
-        informative=informative_statement(intervention, outcome, level, band, direction),
+        informative=informative_statement(intervention, outcome, level, band, direction,
+                                          moderate_word=moderate_word),
         core_grade=core_grade_statement(intervention, outcome, level, band, direction,
                                         direction_of_benefit,
                                         threshold="mid" if mid is not None else "null"),

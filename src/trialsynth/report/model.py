@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from trialsynth.certainty.grade import Certainty, Flags, Override, assess
+from trialsynth.certainty.plain_language import plain_language_summary
 from trialsynth.certainty.rob import grade_rob_level
 from trialsynth.errors import DataError
 from trialsynth.pooling.result import PooledResult
@@ -277,10 +278,12 @@ def assess_analysis(result: PooledResult, rows: pd.DataFrame, parsed: ParsedName
         return Assessed(None, note, rob_map, info, direction, mid,
                         "no GRADE rating: no pooled estimate of a supported measure", facts)
     any_rob = any(lv is not None for lv in levels)
+    # a judgement covers the study when it is overall or names all five RoB 2 domains
+    complete = ["overall" in j or all(d in j for d in DOMAIN_NAMES) for j in judged]
     try:
         cert = assess(result, rob=levels if any_rob else None, mid=mid,
                       outcome_type=otype, direction_of_benefit=direction,  # type: ignore[arg-type]
-                      counts=rows if otype == "dichotomous" else None,
+                      counts=rows, rob_complete=complete if any_rob else None,
                       control_risk=facts.control_risk, pico_match=facts.pico_match,
                       flags=facts.flags, overrides=facts.overrides or None)
     except (ValueError, DataError) as exc:
@@ -323,7 +326,9 @@ def comparison_sof(number: int, name: str | None, rows: Sequence[SofRow],
                                         direction_of_benefit=d))  # type: ignore[arg-type]
              for o, w, d in missing]
     table = sof_table(comp, [*rows, *extra])
-    return {"table": table.to_dict(), "markdown": table.to_markdown()}
+    pls = plain_language_summary(f"{x} versus {y}", [*rows, *extra])
+    return {"table": table.to_dict(), "markdown": table.to_markdown(),
+            "plain_language_summary": pls.to_dict()}
 
 
 _INSTRUMENT = re.compile(r"\s*\(([^()]*)\)\s*$")

@@ -24,9 +24,10 @@ from typing import Any, Literal
 
 import pandas as pd
 
+from trialsynth.api import pool
 from trialsynth.certainty.grade import DOMAINS, Benefit, Certainty, Level
 from trialsynth.certainty.rules import CONVENTION, DEFAULT_RULES, RuleSet
-from trialsynth.certainty.statements import statements_for
+from trialsynth.certainty.statements import outcome_phrase, statements_for
 from trialsynth.pooling.result import PooledResult
 
 # SofRow JSON keys; measure: RR, OR, PETO_OR, HR, RD, MD, SMD (None without studies); assumed_risk
@@ -62,6 +63,9 @@ METHOD_NAMES = {"IV": "common effect, inverse variance", "MH": "common effect, M
 LEVELS_TEXT = {0: "no downgrade", 1: "one level", 2: "two levels", 3: "three levels"}
 NO_STUDIES = "No studies"
 NO_STUDIES_COMMENT = "No trials reported this outcome."
+ZERO_CONTROL_NOTE = ("No events in the control groups: the risk with the intervention cannot be "
+                     "derived from the relative effect (assumed risk 0 × any ratio = 0), so it is "
+                     "not estimated (Handbook §14.1.6; GRADEpro practice).")
 SMD_RULE = ("As a rule of thumb, an SMD of 0.2 represents a small difference, 0.5 a moderate and "
             "0.8 a large difference (Cohen 1988).")
 
@@ -151,6 +155,10 @@ class SofRow:
     certainty_keys: tuple[str, ...] = ()
     effect_keys: tuple[str, ...] = ()
     no_studies: bool = False
+    plain_language: str = ""  # Cochrane PLS sentence (statements.plain_language_sentence)
+    band: str = ""  # effect band behind the statement: trivial / small / moderate / large
+    direction: str = ""  # reduction / increase of the outcome
+    phrase: str = ""  # the outcome as the statements name it (statements.outcome_phrase)
 
     @property
     def certainty_symbols(self) -> str:
@@ -176,6 +184,8 @@ class SofRow:
         effect_footnote_keys`` and ``notes`` {letter: text}."""
         out: dict[str, Any] = {k: getattr(self, k) for k in ROW_KEYS}
         out.update({k: dict(out[k]) for k in ("absolute_per_1000", "relative", "downgrades")})
+        out.update(plain_language=self.plain_language, band=self.band, direction=self.direction,
+                   phrase=self.phrase)
         out.update(overrides=list(self.overrides), certainty=self.level,
                    certainty_symbols=self.certainty_symbols, certainty_words=self.certainty_words,
                    certainty_text=self.certainty_text, footnote_keys=list(self.footnote_keys),
@@ -371,7 +381,24 @@ def sof_row(result: PooledResult, certainty: Certainty, outcome: OutcomeInfo, *,
     if ratio:
         e, a, b = (f"{v:.{2 if d is None else d}f}" for v in rel)
         texts["relative_effect"] = f"{LABEL[measure]} {e} ({a} to {b})"
-    if dich and acr is not None:
+    zero = (dich and ratio and acr == 0 and control_arms is not None and assumed_risk is None)
+    if zero:  # no control events: ACR × ratio is 0 whatever the ratio (GRADEpro practice [K])
+        texts["risk_comparator"] = "0 per 1000"
+        texts["risk_intervention"] = "See comment"
+        rd = _direct_risk_difference(control_arms)  # type: ignore[arg-type]
+        if rd is None:
+            texts["risk_difference"] = "Not estimable"
+            effect_notes.append(ZERO_CONTROL_NOTE + " The risk difference could not be estimated "
+                                "either (no 2×2 counts).")
+        else:
+            texts["risk_difference"] = (f"{_diff(rd[0])} per 1000 ({_diff(rd[1])} to {_diff(rd[2])}); "
+                                        "risk difference")
+            absolute = {"comparator": 0.0} | {f"difference{end}": 1000 * v for end, v in
+                                              zip(("", "_ci_low", "_ci_high"), rd, strict=True)}
+            effect_notes.append(ZERO_CONTROL_NOTE + " The absolute effect shown is the risk "
+                                "difference pooled directly from the same studies "
+                                "(Mantel–Haenszel, common effect).")
+    elif dich and acr is not None:
         if ratio:
             risks = [corresponding_risk(acr, r, measure) for r in rel]
         else:  # RD pooled directly: risk_I = ACR + RD, kept within [0, 1]
@@ -394,20 +421,39 @@ def sof_row(result: PooledResult, certainty: Certainty, outcome: OutcomeInfo, *,
             sd = outcome.typical_sd  # Handbook v6 §15.5.3: MD = SMD × typical comparator SD
             scale = outcome.reexpress_scale or outcome.scale or "the original scale"
             texts["reexpression"] = f"MD {_md(est * sd, lo * sd, hi * sd, 1)} on {scale} (SMD × SD {sd:g})"
-    statement, basis = "", ""
+    statement, basis, pls, band, direction = "", "", "", "", ""
+    phrase = outcome.statement_name or outcome_phrase(outcome.name)
     try:  # Santesso 2020 statement; a GENERIC HR is banded by relative change like an RR
         st = statements_for(replace(result, measure="RR" if measure == "HR" else measure),
-                            certainty.level, intervention, outcome.statement_name or _lower(outcome.name),
+                            certainty.level, intervention, phrase,
                             direction_of_benefit=outcome.direction_of_benefit, mid=outcome.mid,
                             control_risk=acr if dich and measure != "HR" else None,
                             rd_thresholds_per_1000=outcome.rd_thresholds_per_1000, rules=rules)
-        statement, basis = st.informative, st.band_basis
+        statement, basis, pls = st.informative, st.band_basis, st.plain_language
+        band, direction = st.band, st.direction
     except ValueError:  # no band convention applies (e.g. an MD without an MID)
         pass
     comments = " ".join(t for t in (statement, outcome.comment, SMD_RULE if measure == "SMD" else "") if t)
     return SofRow(**base, **texts, comments=comments, statement=statement, band_basis=basis,
                   assumed_risk=acr if dich else None, absolute_per_1000=absolute,
-                  relative=relative, effect_notes=tuple(effect_notes))
+                  relative=relative, effect_notes=tuple(effect_notes), plain_language=pls,
+                  band=band, direction=direction, phrase=phrase)
+
+
+def _direct_risk_difference(arms: pd.DataFrame) -> tuple[float, float, float] | None:
+    """RD (per 1) with its CI pooled from the 2×2 counts, Mantel–Haenszel (Handbook §10.4.1)."""
+    cols = ["events_t", "n_t", "events_c", "n_c"]
+    if not set(cols) <= set(arms.columns):
+        return None
+    frame = arms[cols].apply(pd.to_numeric, errors="coerce")
+    frame.insert(0, "study", arms["study"] if "study" in arms else [f"s{i}" for i in range(len(arms))])
+    frame = frame.dropna()
+    if frame.empty:
+        return None
+    r = pool(frame.reset_index(drop=True), "RD", "MH")
+    if r.estimate is None or r.ci_low is None or r.ci_high is None:
+        return None
+    return r.estimate, r.ci_low, r.ci_high
 
 
 def _md(est: float, lo: float, hi: float, d: int) -> str:
@@ -419,7 +465,7 @@ def _md(est: float, lo: float, hi: float, d: int) -> str:
 
 
 def _comparator_mean(outcome: OutcomeInfo, arms: pd.DataFrame | None, d: int, smd: bool) -> str:
-    what, units = f"The mean {outcome.statement_name or _lower(outcome.name)}", outcome.units
+    what, units = f"The mean {outcome.statement_name or outcome_phrase(outcome.name)}", outcome.units
     cm = outcome.comparator_mean
     if cm is None and arms is not None and "mean_c" in arms and not smd:  # SMD: mixed scales
         m = pd.to_numeric(arms["mean_c"], errors="coerce").dropna()
@@ -433,10 +479,6 @@ def _comparator_mean(outcome: OutcomeInfo, arms: pd.DataFrame | None, d: int, sm
 def _g(v: float, d: int) -> str:
     """``v`` to ``d`` decimals without trailing zeros (6 → "6", 54.50 → "54.5")."""
     return f"{v:.{d}f}".rstrip("0").rstrip(".") if d else f"{v:.0f}"
-
-
-def _lower(name: str) -> str:
-    return name[:1].lower() + name[1:] if name[1:2].islower() else name
 
 
 def participants_text(participants: float | None, k: int, design: str = "RCT") -> str:
@@ -453,7 +495,7 @@ def no_studies_row(outcome: OutcomeInfo) -> SofRow:
                   risk_difference="", relative_effect="—", participants=None, studies=0,
                   participants_text=NO_STUDIES, level=None,
                   comments=" ".join(t for t in (NO_STUDIES_COMMENT, outcome.comment) if t),
-                  no_studies=True)
+                  no_studies=True, phrase=outcome.statement_name or outcome_phrase(outcome.name))
 
 
 def _letter(i: int) -> str:
