@@ -111,6 +111,15 @@ def test_flagship_report_figures_certainty_and_gap_map(tmp_path):
     assert "randomisation process" in " ".join(first["certainty"]["domains"]["risk_of_bias"]
                                                ["reasons"])
     assert first["sof"] and first["statement"]
+    # sensitivity analyses per main analysis; D1-only "low" judgements are not a low overall
+    sens = {x["name"]: x for x in first["sensitivity"]["analyses"]}
+    assert sens["exclude_high_and_some_concerns_rob"]["k"] is None
+    assert "nothing is left to pool" in sens["exclude_high_and_some_concerns_rob"]["sentence"]
+    assert first["sensitivity"]["leave_one_out_sentence"].startswith("Leaving out one study")
+    assert "Sensitivity analyses: does the result survive?" in page
+    pls = data["sof_tables"]["1"]["plain_language_summary"]
+    assert "No studies reported opioid consumption." in pls["no_studies"]
+    assert pls["what_did_we_find"] and pls["limitations"]
     assert data["analyses"][50]["parsed"]["comparison"] == "Ketamine (topical) versus amitriptyline"
     # gap maps: PNG and SVG, with visible "no studies" cells
     maps = data["evidence_inventory"]["gap_maps"]

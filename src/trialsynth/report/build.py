@@ -15,13 +15,16 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from trialsynth.errors import DataError
 from trialsynth.inventory import AnalysisRecord, evidence_inventory
 from trialsynth.io.folder import ReviewFolder
 from trialsynth.pooling.result import PooledResult
 from trialsynth.protocol import Protocol
 from trialsynth.report import model
+from trialsynth.review import to_display
 
 PARALLEL_MIN = 12  # fewer forest plots are drawn in this process
 
@@ -50,35 +53,77 @@ def _inline(svg_doc: str) -> str:
 
 
 def _draw_one(job: tuple[Any, ...]) -> tuple[str, bytes | None]:
-    """One figure: ``("forest", id, path, result, rows, labels, rob)`` -> (SVG document, None);
-    ``("gap", i, map)`` -> (SVG document, PNG bytes)."""
-    from trialsynth.report.figures import forest_plot, png_bytes, svg_document
-    from trialsynth.report.figures.gapmap import gap_map
+    """One figure, drawn once and rendered twice: (SVG document, PNG bytes). Jobs:
 
-    if job[0] == "gap":
+    * ``("forest", id, path, result, rows, labels, rob)``
+    * ``("gap", i, map)``
+    * ``("funnel", id, path, result, labels)`` (labels: ForestLabels or None; with fewer than
+      10 studies the figure says why no funnel plot is drawn)
+    * ``("rob_summary", key, path, rob, weights, title)`` (rob: study -> {domain: judgement};
+      weights: study -> weight, or None for shares of studies)
+    * ``("rob_traffic", key, path, rob, title)``
+    """
+    from trialsynth.report.figures import export
+    from trialsynth.report.figures.forest import forest_plot
+    from trialsynth.report.figures.funnel import funnel_plot
+    from trialsynth.report.figures.gapmap import gap_map
+    from trialsynth.report.figures.rob import rob_summary_plot, rob_traffic_light
+
+    kind = job[0]
+    if kind == "gap":
         _, i, m = job
         fig = gap_map(pd.DataFrame(m["cells"]), outcomes=m["outcomes"], windows=m["windows"],
                       interventions=m["interventions"], title=f"Evidence-gap map {i}: {m['title']}")
-        return svg_document(fig), png_bytes(fig, dpi=100)
-    _, _, _, result, rows, labels, rob = job
-    try:
-        fig = forest_plot(result, rows, labels=labels, rob=rob)
-    except ValueError:  # arm data or RoB that the plot cannot use: draw without them
-        fig = forest_plot(result, None, labels=labels)
-    return svg_document(fig), None
+    elif kind == "funnel":
+        _, _, _, result, labels = job
+        fig = funnel_plot(result, when_too_few="note",
+                          title=None if labels is None or labels.analysis_number is None
+                          else f"Analysis {labels.analysis_number}: funnel plot",
+                          measure_label=None if labels is None else labels.measure_label)
+    elif kind == "rob_summary":
+        _, _, _, rob, weights, title = job
+        fig = rob_summary_plot(rob, weights=weights, title=title)
+    elif kind == "rob_traffic":
+        _, _, _, rob, title = job
+        fig = rob_traffic_light(rob, title=title)
+    else:
+        _, _, _, result, rows, labels, rob = job
+        try:
+            fig = forest_plot(result, rows, labels=labels, rob=rob)
+        except ValueError:  # arm data or RoB that the plot cannot use: draw without them
+            fig = forest_plot(result, None, labels=labels)
+    return export.svg_document(fig), export.png_bytes(fig, dpi=export.REPORT_PNG_DPI)
 
 
 def _draw(jobs: Sequence[tuple[Any, ...]]) -> list[tuple[str, bytes | None]]:
     """Figures in order; in forked worker processes when there are many (drawing is CPU-bound
-    and holds the GIL), else in this process."""
+    and holds the GIL), else in this process. Each worker takes jobs one at a time, biggest
+    first (gap maps, then forest plots by number of studies), so that none waits at the end."""
     workers = min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
                   else (os.cpu_count() or 1), 4)
     if len(jobs) < PARALLEL_MIN or workers < 2 or "fork" not in mp.get_all_start_methods():
         return [_draw_one(j) for j in jobs]
-    order = sorted(range(len(jobs)), key=lambda i: jobs[i][0] != "gap")  # big ones first
+    # what every figure needs, loaded once here rather than in each forked worker
+    import PIL.PngImagePlugin  # noqa: F401
+    from matplotlib.backends import backend_agg, backend_mixed, backend_svg  # noqa: F401
+
+    from trialsynth.report.figures import _forest_draw, export, funnel, gapmap, rob  # noqa: F401
+
+    export._svg_renderer_class()
+    export._agg_renderer_class()
+
+    def size(job: tuple[Any, ...]) -> int:
+        if job[0] == "gap":
+            return 10_000
+        if job[0] in ("rob_summary", "rob_traffic"):
+            return 1_000
+        result = job[3]
+        return len(getattr(result, "studies", ()))
+
+    order = sorted(range(len(jobs)), key=lambda i: -size(jobs[i]))
     try:
         with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
-            done = list(pool.map(_draw_one, [jobs[i] for i in order], chunksize=4))
+            done = list(pool.map(_draw_one, [jobs[i] for i in order], chunksize=1))
     except (OSError, BrokenProcessPool):
         return [_draw_one(j) for j in jobs]
     out: list[Any] = [None] * len(jobs)
@@ -114,6 +159,31 @@ def _participants(rows: pd.DataFrame) -> dict[str, float | None]:
         old = out.get(str(study))
         out[str(study)] = n if old is None else (old if n is None else old + n)
     return out
+
+
+def _sensitivity(result: PooledResult, rows: pd.DataFrame, judged: Sequence[Mapping[str, str]],
+                 measure: str) -> dict[str, Any] | None:
+    """The sensitivity analyses of one main analysis (trialsynth.sensitivity) for results.json
+    and the page, with estimates also on the display scale (ratios natural)."""
+    from trialsynth.sensitivity import sensitivity_analyses
+
+    levels = []
+    for j in judged:  # a "low" judged on only some domains is not a low overall (RoB 2)
+        level, partial = model.study_rob_level(j)
+        levels.append("some_concerns" if partial and level == "low" else level)
+    years = [None if y is None or y != y else y for y in rows["year"]] if "year" in rows else None
+    cols = {c: rows[c].to_numpy() for c in ("events_t", "n_t", "events_c", "n_c") if c in rows}
+    try:
+        rep = sensitivity_analyses(result, rob_levels=levels if any(levels) else None,
+                                   years=years, columns=cols or None).to_dict()
+    except (ValueError, DataError) as exc:
+        return {"error": str(exc)}
+    for row in rep["analyses"]:
+        vals = np.array([np.nan if row[k] is None else row[k]
+                         for k in ("estimate", "ci_low", "ci_high")], dtype=float)
+        row["display"] = dict(zip(("estimate", "ci_low", "ci_high"),
+                                  to_display(measure, vals).tolist(), strict=True))
+    return rep
 
 
 def build_report(folder: ReviewFolder, source: Path, analyses: list[dict[str, Any]],
@@ -182,6 +252,8 @@ def build_report(folder: ReviewFolder, source: Path, analyses: list[dict[str, An
             a["statement"] = row.statement or None
             if not parsed.subgroup:
                 sof_rows.setdefault(g, []).append(row)
+        if not parsed.subgroup:
+            a["sensitivity"] = _sensitivity(result, rows, judged, a["settings"]["measure"])
         named = " versus " in (parsed.comparison or names.get(g) or "")
         labels = ForestLabels(experimental=x if named or g in names else "Experimental",
                               control=y if named else "Control",
