@@ -42,11 +42,12 @@ CLASSES = {
     "peto-pooled-zero-cells": "Peto: weights are proportional to V from the raw 2x2 tables; "
                               "trialsynth's Peto pooling corrects zero cells first",
     "inference-tie": "another method reproduces the weights exactly; the data-rows reader "
-                     "chose one that fits only to its looser inference tolerance",
+                     "chose one that fits only to its looser inference tolerance (the "
+                     "inference now prefers a fit at the export's precision)",
     "weights-not-one-pooling": "stored weights do not sum to 100 (overall) or 100 per "
                                "subgroup: not the weights of any single pooling",
-    "reml": "the weights are those of REML tau² (RevMan Web's newer estimator), which the "
-            "data-rows inference does not try",
+    "reml": "the weights are those of REML tau² (RevMan Web's newer estimator), but the "
+            "data-rows inference chose another method",
     "all-events-kept-in-mh": "b = d = 0 tables (every participant an event in both arms): "
                              "RevMan keeps them, 0.5-corrected, in the Mantel-Haenszel sums; "
                              "trialsynth's M-H drops them",

@@ -386,13 +386,36 @@ def _fit(ours: FloatArray, stored: FloatArray) -> _Fit:
 Tiers = Sequence[tuple[Mapping[str, int], str]]
 
 
-def _choose(fits: dict[str, _Fit], tol: float, tiers: Tiers) -> tuple[str, str, bool]:
-    """Pick a candidate: the only one that fits; among tied ones the first preferred by a tier
+# Candidates that fit within the inference tolerance can still differ at the precision RevMan
+# exported (6 decimals): one unit of the last decimal, or 1e-6 relative (the tolerance of
+# ``trialsynth check``, checking.tolerance_for). Such a fit is preferred to a looser one.
+PRECISE_TOL = 1e-6 * (1 + 1e-9)
+# τ² estimators tried beyond RevMan 5's DerSimonian-Laird: RevMan Web offers REML (Cochrane's
+# default since 2024; Viechtbauer 2005, eq. 12) for inverse-variance random effects.
+_EXTRA_RANDOM = ("REML",)
+
+
+def _tried(measure: str) -> tuple[str, ...]:
+    """Methods the inference tries for ``measure``: RevMan's, plus REML for inverse variance."""
+    extra = _EXTRA_RANDOM if "DL" in METHODS[measure] else ()
+    return (*METHODS[measure], *extra)
+
+
+def _choose(fits: dict[str, _Fit], tol: float, tiers: Tiers, precise: float | None = None
+            ) -> tuple[str, str, bool]:
+    """Pick a candidate: the only one that fits; among tied ones the only one (or the tied
+    ones) that fit at the export's precision ``precise``, then the first preferred by a tier
     (counts of decisive choices elsewhere in the review, then a default); else the closest.
     Returns (choice, how it was decided, decisive)."""
     ok = [c for c, f in fits.items() if f.fits(tol)]
     if len(ok) == 1:
         return ok[0], "the only candidate that reproduces RevMan's stored values", True
+    if ok and precise is not None:
+        exact = [c for c in ok if fits[c].fits(precise)]
+        if len(exact) == 1:
+            return exact[0], (f"{', '.join(ok)} reproduce RevMan's stored values to {tol:g}; "
+                              f"only {exact[0]} to the export's precision ({precise:.0e})"), True
+        ok = exact or ok
     if ok:
         tied = f"{', '.join(ok)} all reproduce RevMan's stored values"
         for counts, label in tiers:
@@ -428,11 +451,38 @@ def infer_settings(tables: Mapping[str, Mapping[str, FloatArray]], stored: Mappi
     group = np.asarray(group, dtype=np.intp)
     rows_of = [np.flatnonzero(group == j) for j in range(n)]
     complete = {t: complete_rows(t, tables[t]) for t in DATA_TYPES}
-    effect, weight = _candidates(tables, complete, group, n, np.asarray(subgroup, dtype=np.intp))
+    effect, weight, se = _candidates(tables, complete, group, n,
+                                     np.asarray(subgroup, dtype=np.intp))
+    ci = (stored.get("ci_low"), stored.get("ci_high"))
+
+    def by_ci(mf: dict[str, _Fit], rows: np.ndarray) -> tuple[dict[str, _Fit], str]:
+        """Measures tied on the stored effects (e.g. every effect 0: MD, SMD and RD alike) are
+        told apart by the stored study CIs when exactly those of some measures fit."""
+        ok = [m for m, f in mf.items() if f.fits(EFFECT_TOL)]
+        if len(ok) < 2 or ci[0] is None or ci[1] is None:
+            return mf, ""
+        keep = [m for m in ok if _ci_fits(m, se[m][rows], ci[0][rows], ci[1][rows])]
+        if not keep or len(keep) == len(ok):
+            return mf, ""
+        return ({m: f for m, f in mf.items() if m in keep or m not in ok},
+                f" ({', '.join(ok)} give the stored effects; the stored CIs are {'/'.join(keep)}'s)")
 
     def w_fits(measure: str, j: int) -> dict[str, _Fit]:
-        keys = [*METHODS[measure], *(m + WITHIN for m in METHODS[measure] if has_subgroups[j])]
-        return {k: _fit(weight[measure, k][rows_of[j]], stored["weight"][rows_of[j]]) for k in keys}
+        """Fits of RevMan 5's methods; REML's too when none of those fits at the precision of
+        the export and REML fits within the inference tolerance (so analyses that RevMan 5's
+        methods reproduce, or that nothing reproduces, are inferred as before)."""
+        def fits(methods: Sequence[str]) -> dict[str, _Fit]:
+            keys = [*methods, *(m + WITHIN for m in methods if has_subgroups[j])]
+            return {k: _fit(weight[measure, k][rows_of[j]], stored["weight"][rows_of[j]])
+                    for k in keys}
+
+        out = fits(METHODS[measure])
+        extra = [m for m in _tried(measure) if m not in METHODS[measure]]
+        if extra and not any(f.fits(PRECISE_TOL) for f in out.values()):
+            more = fits(extra)
+            if any(f.fits(WEIGHT_TOL) for f in more.values()):
+                out |= more
+        return out
 
     # pass 1: fits per analysis; decisive choices make the review's preferences
     m_fits: list[dict[str, _Fit]] = []
@@ -442,10 +492,10 @@ def infer_settings(tables: Mapping[str, Mapping[str, FloatArray]], stored: Mappi
         mf = {m: _fit(effect[m][rows], stored["effect"][rows])
               for t in DATA_TYPES for m in MEASURES[t] if complete[t][rows].any()}
         m_fits.append(mf)
-        pick, _, decisive = _choose(mf, EFFECT_TOL, ()) if mf else ("", "", False)
+        pick, _, decisive = _choose(mf, EFFECT_TOL, (), PRECISE_TOL) if mf else ("", "", False)
         if decisive:
             m_pref[pick] += 1
-            wpick, _, wdec = _choose(w_fits(pick, j), WEIGHT_TOL, ())
+            wpick, _, wdec = _choose(w_fits(pick, j), WEIGHT_TOL, (), PRECISE_TOL)
             if wdec:
                 w_pref[_data_type_of(pick)][wpick] += 1
     all_w: Counter[str] = sum(w_pref.values(), Counter())
@@ -453,6 +503,11 @@ def infer_settings(tables: Mapping[str, Mapping[str, FloatArray]], stored: Mappi
     out, masks = [], []
     for j, rows in enumerate(rows_of):
         dtype, measure, m_how = _resolve_measure(m_fits[j], m_pref, tables, rows)
+        narrowed, ci_how = by_ci(m_fits[j], rows)
+        if ci_how:  # the stored CIs overrule a tie broken by the review's other analyses
+            dtype_ci, measure_ci, how_ci = _resolve_measure(narrowed, m_pref, tables, rows)
+            if measure_ci != measure:
+                dtype, measure, m_how = dtype_ci, measure_ci, how_ci + ci_how
         wf = w_fits(measure, j)
         sw = stored["weight"][rows]
         totals: Totals = "none" if np.isfinite(sw).any() and not np.nan_to_num(sw).any() else \
@@ -467,7 +522,7 @@ def infer_settings(tables: Mapping[str, Mapping[str, FloatArray]], stored: Mappi
             w_how = "RevMan stored weight 0 for every study (the review did not pool this " \
                     "analysis); " + w_how.split("; ", 1)[-1]
         else:
-            key, w_how, _ = _choose(wf, WEIGHT_TOL, tiers)
+            key, w_how, _ = _choose(wf, WEIGHT_TOL, tiers, PRECISE_TOL)
             totals = "subgroups" if key.endswith(WITHIN) else "overall"
         method = key.removesuffix(WITHIN)
         chosen = wf[key]
@@ -492,21 +547,24 @@ def infer_settings(tables: Mapping[str, Mapping[str, FloatArray]], stored: Mappi
 
 def _candidates(tables: Mapping[str, Mapping[str, FloatArray]], complete: Mapping[str, np.ndarray],
                 group: IntArray, n: int, subgroup: IntArray
-                ) -> tuple[dict[str, FloatArray], dict[tuple[str, str], FloatArray]]:
-    """Per-row display effect of every candidate measure and weight of every (measure, method),
-    pooled per analysis and per subgroup (``method + WITHIN``), with RevMan's conventions."""
+                ) -> tuple[dict[str, FloatArray], dict[tuple[str, str], FloatArray],
+                           dict[str, FloatArray]]:
+    """Per-row display effect and standard error (analysis scale) of every candidate measure and
+    weight of every (measure, method), pooled per analysis and per subgroup (``method +
+    WITHIN``), with RevMan's conventions."""
     effect: dict[str, FloatArray] = {}
+    se: dict[str, FloatArray] = {}
     weight: dict[tuple[str, str], FloatArray] = {}
     n_sub = int(subgroup.max()) + 1 if subgroup.size else 0
     for dtype in DATA_TYPES:
         ok = complete[dtype]
         cols = {c: v[ok] for c, v in tables[dtype].items()}
         for measure in MEASURES[dtype]:
-            for method in METHODS[measure]:
+            for method in _tried(measure):
                 for suffix, grp, size in (("", group, n), (WITHIN, subgroup, n_sub)):
                     with np.errstate(all="ignore"):
                         b = pool_arrays(pool_measure(measure), method, cols, grp[ok], size,
-                                        conventions=REVMAN_CONVENTIONS)
+                                        conventions=REVMAN_CONVENTIONS, tau2_ci=False)
                     w = np.full(group.shape, np.nan)
                     w[ok] = b.weight
                     weight[measure, method + suffix] = w
@@ -514,7 +572,26 @@ def _candidates(tables: Mapping[str, Mapping[str, FloatArray]], complete: Mappin
                         e = np.full(group.shape, np.nan)
                         e[ok] = np.where(b.included, to_display(measure, b.yi), np.nan)
                         effect[measure] = e
-    return effect, weight
+                        v = np.full(group.shape, np.nan)
+                        v[ok] = np.where(b.included, np.sqrt(b.vi), np.nan)
+                        se[measure] = v
+    return effect, weight, se
+
+
+_CI_Z = (1.959963984540054, 1.6448536269514722, 2.5758293035489004)  # 95, 90, 99 % (RevMan's)
+
+
+def _ci_fits(measure: str, se: FloatArray, low: FloatArray, high: FloatArray) -> bool:
+    """The stored study CIs are effect ± z·SE of ``measure`` for one of RevMan's CI levels: the
+    median of (CI width)/(2·SE) is that z to 1e-3 (as checking._implied_level reads it)."""
+    with np.errstate(all="ignore"):
+        width = np.log(high) - np.log(low) if measure in LOG_SCALE else high - low
+        z = width / (2 * se)
+    z = z[np.isfinite(z) & (se > 0)]
+    if not z.size:
+        return False
+    med = float(np.median(z))
+    return any(abs(med / q - 1) < 1e-3 for q in _CI_Z)
 
 
 def _data_type_of(measure: str) -> DataType:
@@ -527,7 +604,8 @@ def _resolve_measure(fits: dict[str, _Fit], pref: Counter[str],
     if any(np.isfinite(f.max_abs) or f.mismatched for f in fits.values()):
         measure, how, _ = _choose(fits, EFFECT_TOL, (
             (pref, "what the stored effects identify in other analyses of this review"),
-            ({m: 1 for m in DEFAULT_MEASURE.values()}, "RevMan 5's default for a new outcome")))
+            ({m: 1 for m in DEFAULT_MEASURE.values()}, "RevMan 5's default for a new outcome")),
+            PRECISE_TOL)
         return _data_type_of(measure), measure, how
     # RevMan stored no per-study effect: nothing to compare; go by the data that are filled in
     dtype = next((t for t in DATA_TYPES if _present(tables[t], _PRESENCE[t], rows)), "generic")

@@ -113,3 +113,4 @@ def study_labels(frame: pd.DataFrame) -> list[str]:
     if "study" in frame.columns:
         return [("" if pd.isna(s) else str(s)) for s in frame["study"]]
     return [f"Study {i + 1}" for i in range(len(frame))]
+

@@ -140,7 +140,8 @@ def _structure(node: yaml.Node | None) -> list[Problem]:
             return
         line = n.start_mark.line + 1
         if id(n) in seen_nodes:
-            out.append(Problem(_path(loc), line, "YAML anchors and aliases are not allowed"))
+            if not any(p.message.startswith("YAML anchors") for p in out):  # one is enough
+                out.append(Problem(_path(loc), line, "YAML anchors and aliases are not allowed"))
             return
         seen_nodes.add(id(n))
         if len(loc) > MAX_DEPTH:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -62,12 +63,16 @@ NON_NEGATIVE = frozenset({"SD 1", "SD 2", "Variance"})
 # shared CSV helpers
 
 
-def read_bounded(path: Path, src: str, limit: int = MAX_BYTES, *, kind: str = "a CSV file"
+def read_bounded(path: Path, src: str, limit: int | None = None, *, kind: str = "a CSV file"
                  ) -> bytes:
-    """The bytes of a file of at most ``limit`` bytes; DataError otherwise (``kind`` names what
-    the file should have been)."""
+    """The bytes of a file of at most ``limit`` bytes (default :data:`MAX_BYTES`); DataError
+    otherwise (``kind`` names what the file should have been). The size is checked before
+    anything is read (an oversized file costs nothing) and again on the bytes read."""
+    limit = MAX_BYTES if limit is None else limit
     try:
         with path.open("rb") as fh:
+            if os.fstat(fh.fileno()).st_size > limit:
+                raise DataError(f"file is larger than the limit of {limit} bytes", file=src)
             raw = fh.read(limit + 1)
     except FileNotFoundError:
         raise DataError("file not found", file=src) from None

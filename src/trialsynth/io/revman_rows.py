@@ -75,7 +75,8 @@ def read_review(path: str | Path) -> Review:
     has_sub = [False] * len(order)
     for j, num_, label in pairs:
         has_sub[j] = has_sub[j] or bool(label or num_)
-    inferred, masks = infer_settings(tables, {"effect": num["Mean"], "weight": num["Weight"]},
+    inferred, masks = infer_settings(tables, {"effect": num["Mean"], "weight": num["Weight"],
+                                              "ci_low": num["CI.start"], "ci_high": num["CI.end"]},
                                      group, len(order),
                                      np.array([pair_index[p] for p in pairs], dtype=np.intp),
                                      has_sub)

@@ -477,7 +477,8 @@ def _infer(rows: _Table, keys: list[tuple[int, int]], by_key: dict[tuple[int, in
     has_sub = [False] * len(keys)
     for g, n, s in pairs:
         has_sub[g] = has_sub[g] or bool(n or s)
-    out, _ = infer_settings(tables, {"effect": col("Mean"), "weight": col("Weight")}, group,
+    out, _ = infer_settings(tables, {"effect": col("Mean"), "weight": col("Weight"),
+                                     "ci_low": col("CI.start"), "ci_high": col("CI.end")}, group,
                             len(keys), np.array([index[p] for p in pairs], dtype=np.intp), has_sub)
     return dict(zip(keys, out, strict=True))
 
