@@ -117,6 +117,16 @@ def test_flagship_report_figures_certainty_and_gap_map(tmp_path):
     assert "nothing is left to pool" in sens["exclude_high_and_some_concerns_rob"]["sentence"]
     assert first["sensitivity"]["leave_one_out_sentence"].startswith("Leaving out one study")
     assert "Sensitivity analyses: does the result survive?" in page
+    # beyond the pooled estimate, for the main analyses (primary outcomes of the question)
+    beyond = first["beyond"]
+    assert beyond["bayes"]["mid"] == 10 and 0 <= beyond["bayes"]["p_benefit"] <= 1
+    assert abs(beyond["bayes"]["p_benefit"] + beyond["bayes"]["p_harm"]
+               + beyond["bayes"]["p_trivial"] - 1) < 1e-9
+    assert beyond["probability"].startswith("Probability that the true average effect")
+    assert beyond["next_trial"].startswith("Trial sequential analysis:")
+    assert beyond["tsa"]["required"] > beyond["tsa"]["accrued"]
+    assert "How likely is an important effect?" in page
+    assert not any(a.get("beyond") for a in data["analyses"] if a["parsed"]["subgroup"])
     pls = data["sof_tables"]["1"]["plain_language_summary"]
     assert "No studies reported opioid consumption." in pls["no_studies"]
     assert pls["what_did_we_find"] and pls["limitations"]

@@ -186,6 +186,56 @@ def _sensitivity(result: PooledResult, rows: pd.DataFrame, judged: Sequence[Mapp
     return rep
 
 
+def _pct(p: float | None) -> str:
+    return "-" if p is None else ("< 1%" if p < 0.005 else "> 99%" if p > 0.995 else f"{p:.0%}")
+
+
+def _beyond(main: Sequence[tuple[dict[str, Any], PooledResult, model.Facts]],
+            by_id: Mapping[str, Any], protocol: Protocol) -> list[dict[str, Any]]:
+    """Per main analysis: how likely an important effect is (Bayesian random effects,
+    trialsynth.bayes) and how much more evidence would settle it (TSA and the next trial,
+    trialsynth.sequential), with the plain answers the report prints."""
+    from trialsynth.bayes import bayes_summaries
+    from trialsynth.sequential.plan import default_mid, plan_for
+
+    mids = [f.mid if f.mid is not None else default_mid(r.measure) for _, r, f in main]
+    try:
+        bayes = [b.to_dict() for b in bayes_summaries(
+            [r for _, r, _ in main], mids=mids, directions=[f.direction for _, _, f in main])]
+    except (ValueError, DataError) as exc:
+        bayes = [{"error": str(exc)}] * len(main)
+    out = []
+    for (a, result, _), mid, b in zip(main, mids, bayes, strict=True):
+        answer: dict[str, Any] = {"bayes": b, "tsa": None}
+        if mid is None:
+            answer["probability"] = ("No minimal important difference is stated for this outcome, "
+                                     "so the probability of an important effect is not given.")
+        elif "error" in b or b.get("p_benefit") is None:
+            answer["probability"] = f"Not computed: {b.get('error') or 'no studies to combine'}."
+        else:
+            unit = (f"a relative change of {mid:.0%}" if result.measure in ("RR", "OR", "PETO_OR")
+                    else f"{mid:g}")
+            answer["probability"] = (
+                f"Probability that the true average effect is an important benefit (beyond the "
+                f"minimal important difference, {unit}): {_pct(b['p_benefit'])}; important harm: "
+                f"{_pct(b['p_harm'])}; trivial: {_pct(b['p_trivial'])} (Bayesian random-effects "
+                f"model, τ prior {b['prior']['label']}).")
+        try:
+            plan = plan_for(by_id[a["id"]], result, protocol, mid=mid)
+        except (ValueError, DataError) as exc:
+            answer["next_trial"] = f"Not computed: {exc}."
+        else:
+            tsa = plan["tsa"]
+            answer["tsa"] = tsa
+            nxt = tsa["next_trial"] or {}
+            size = (f"A new two-arm trial of {nxt['per_arm']:.0f} participants per arm would make "
+                    "the updated meta-analysis conclusive" if nxt.get("per_arm")
+                    else (nxt.get("reason") or "No next-trial size could be computed").capitalize())
+            answer["next_trial"] = f"Trial sequential analysis: {tsa['conclusion']} {size}."
+        out.append(answer)
+    return out
+
+
 def build_report(folder: ReviewFolder, source: Path, analyses: list[dict[str, Any]],
                  pooled: Sequence[PooledResult | None], progress: Any = None) -> Report:
     """Add ``parsed, facts, certainty, sof, statement, rob_note, figure`` to every analysis dict
@@ -208,6 +258,7 @@ def build_report(folder: ReviewFolder, source: Path, analyses: list[dict[str, An
     rep.names = dict(names)
     sof_rows: dict[int, list[Any]] = {}
     records: list[AnalysisRecord] = []
+    mains: list[tuple[dict[str, Any], PooledResult, model.Facts]] = []
     jobs: list[tuple[Any, ...]] = []
     task = None
     if progress is not None:
@@ -254,6 +305,7 @@ def build_report(folder: ReviewFolder, source: Path, analyses: list[dict[str, An
                 sof_rows.setdefault(g, []).append(row)
         if not parsed.subgroup:
             a["sensitivity"] = _sensitivity(result, rows, judged, a["settings"]["measure"])
+            mains.append((a, result, facts))
         named = " versus " in (parsed.comparison or names.get(g) or "")
         labels = ForestLabels(experimental=x if named or g in names else "Experimental",
                               control=y if named else "Control",
@@ -263,6 +315,12 @@ def build_report(folder: ReviewFolder, source: Path, analyses: list[dict[str, An
         a["figure"] = rel
         if task is not None:
             progress.advance(task)
+
+    # beyond the pooled estimate, for the main analyses (primary outcomes of the question)
+    primary = {o.id for o in protocol.question.outcomes if o.priority == "primary"}
+    main = [(a, r, f) for a, r, f in mains if f.outcome_id in primary or not primary]
+    for a, answers in zip([m[0] for m in main], _beyond(main, by_id, protocol), strict=True):
+        a["beyond"] = answers
 
     # evidence inventory: the question's outcomes against what the trials reported
     inventory_model = evidence_inventory(protocol, records)

@@ -46,6 +46,23 @@ def plan_analysis(source: str | Path, analysis_id: str, *, mid: float | None = N
     if result is None:
         raise DataError(f"analysis {analysis_id} was not pooled: {out['reason']}",
                         file=str(source))
+    return {"review": review.id, **plan_for(analysis, result, protocol, mid=mid, alpha=alpha,
+                                            power=power)}
+
+
+def default_mid(measure: str) -> float | None:
+    """The MID used when the review states none: a 20% relative change for ratio measures, SMD
+    0.5; None for MD (an MD needs the review's MID)."""
+    if measure in ("RR", "OR", "PETO_OR"):
+        return DEFAULT_RATIO_MID
+    return DEFAULT_SMD_MID if measure == "SMD" else None
+
+
+def plan_for(analysis: Any, result: Any, protocol: Any, *, mid: float | None = None,
+             alpha: float = 0.05, power: float = 0.9) -> dict[str, Any]:
+    """TSA and next-trial size of one pooled analysis (``analysis``: trialsynth.review.Analysis,
+    ``result``: its PooledResult, ``protocol``: the review's, or None)."""
+    analysis_id = analysis.id
     spec_mid, direction, assumed_risk = _protocol_facts(protocol, analysis_id)
     measure = result.measure
     mid_source = "--mid" if mid is not None else "review protocol" if spec_mid is not None \
@@ -53,11 +70,8 @@ def plan_analysis(source: str | Path, analysis_id: str, *, mid: float | None = N
     if mid is None:
         mid = spec_mid
     if mid is None:
-        if measure in ("RR", "OR", "PETO_OR"):
-            mid = DEFAULT_RATIO_MID
-        elif measure == "SMD":
-            mid = DEFAULT_SMD_MID
-        else:
+        mid = default_mid(measure)
+        if mid is None:
             raise DataError(f"analysis {analysis_id} ({measure}) has no minimal important "
                             "difference in the review; give one with --mid", field="mid")
     rows = analysis.pooled_rows.reset_index(drop=True)
@@ -73,11 +87,11 @@ def plan_analysis(source: str | Path, analysis_id: str, *, mid: float | None = N
     ordered = replace(result, studies=tuple(result.studies[i] for i in order))
     tsa = tsa_summary(ordered, mid=mid, control_risk=control_risk, alpha=alpha, power=power,
                       participants=None if participants is None else participants[order])
-    return {"review": review.id, "analysis": analysis_id, "name": analysis.name,
+    return {"analysis": analysis_id, "name": analysis.name,
             "measure": measure, "method": result.method, "k": result.k,
             "estimate": result.estimate, "ci_low": result.ci_low, "ci_high": result.ci_high,
-            "direction_of_benefit": direction, "mid_source": mid_source, "tsa": tsa.to_dict(),
-            "_tsa": tsa}
+            "direction_of_benefit": direction, "mid": mid, "mid_source": mid_source,
+            "tsa": tsa.to_dict(), "_tsa": tsa}
 
 
 def _protocol_facts(protocol: Any, analysis_id: str) -> tuple[float | None, str | None,
