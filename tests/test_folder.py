@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 from _paths import SHARED_DATA
 
+import trialsynth._atomic as atomic_mod
 from trialsynth import pool
 from trialsynth.errors import DataError, TrialsynthError
 from trialsynth.io import folder as folder_mod
@@ -435,7 +436,7 @@ def test_failure_mid_write_leaves_the_old_folder(flagship, flagship_dir, tmp_pat
             raise OSError("disk full")
         real(fd)
 
-    monkeypatch.setattr(folder_mod.os, "fsync", failing)
+    monkeypatch.setattr(atomic_mod.os, "fsync", failing)
     with pytest.raises(OSError, match="disk full"):
         write_folder(flagship, target)
     assert snapshot(target) == before and _leftovers(tmp_path) == []

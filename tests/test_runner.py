@@ -206,13 +206,15 @@ def test_failing_run_leaves_no_out_dir(tmp_path):
 
 
 def test_failure_while_writing_leaves_nothing_and_keeps_previous_output(tmp_path, monkeypatch):
+    import trialsynth._atomic as atomic_mod
+
     src, out = _small_csv(tmp_path / "ok.csv"), tmp_path / "out"
 
     def write_then_fail(folder: Path, files: dict[str, str]) -> None:
         (folder / "results.json").write_text("{half", encoding="utf-8")
         raise OSError("disk full")
 
-    monkeypatch.setattr(runner, "_write_files", write_then_fail)
+    monkeypatch.setattr(atomic_mod, "_write_files", write_then_fail)
     with pytest.raises(OSError, match="disk full"):
         run_review(src, out, quiet=True)
     assert not out.exists()
@@ -220,7 +222,7 @@ def test_failure_while_writing_leaves_nothing_and_keeps_previous_output(tmp_path
     monkeypatch.undo()
     run_review(src, out, quiet=True)
     before = (out / "results.json").read_bytes()
-    monkeypatch.setattr(runner, "_write_files", write_then_fail)
+    monkeypatch.setattr(atomic_mod, "_write_files", write_then_fail)
     with pytest.raises(OSError):
         run_review(src, out, quiet=True)
     assert (out / "results.json").read_bytes() == before  # the earlier output is untouched

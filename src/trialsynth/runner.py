@@ -23,8 +23,6 @@ import hashlib
 import io
 import json
 import os
-import shutil
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +31,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from trialsynth import __version__
+from trialsynth._atomic import replace_folder
 from trialsynth._json import json_safe
 from trialsynth.api import pool
 from trialsynth.errors import DataError, TrialsynthError
@@ -227,37 +226,7 @@ def _check_target(source: Path, out_dir: Path) -> None:
                               f"output; not replacing it")
 
 
-def _write_files(folder: Path, files: dict[str, str | bytes]) -> None:
-    for rel, content in files.items():
-        path = folder / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        data = content.encode("utf-8") if isinstance(content, str) else content
-        with path.open("wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-
-
 def _write_atomically(out_dir: Path, files: dict[str, str | bytes]) -> None:
     """Write into a temp folder next to ``out_dir``, then rename it into place."""
-    parent = out_dir.absolute().parent
-    parent.mkdir(parents=True, exist_ok=True)
     _check_target(Path(os.devnull), out_dir)
-    tmp = parent / f".{out_dir.name}.{uuid.uuid4().hex}.tmp"
-    tmp.mkdir()  # (not mkdtemp: its mode 0700 would ignore the umask)
-    try:
-        _write_files(tmp, {**files, MARKER: f"written by trialsynth {__version__}\n"})
-        if out_dir.exists():
-            old = parent / f".{out_dir.name}.{uuid.uuid4().hex}.old"
-            os.replace(out_dir, old)
-            try:
-                os.replace(tmp, out_dir)
-            except BaseException:
-                os.replace(old, out_dir)
-                raise
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    replace_folder(out_dir, {**files, MARKER: f"written by trialsynth {__version__}\n"})

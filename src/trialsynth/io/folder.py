@@ -24,9 +24,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
-import shutil
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from trialsynth._atomic import replace_folder
 from trialsynth.errors import DataError, TrialsynthError
 from trialsynth.io.folder_rob import (
     ROB_COLUMNS,
@@ -563,33 +561,4 @@ def write_atomically(out_dir: Path, texts: Mapping[str, str]) -> None:
             raise TrialsynthError(f"{out_dir} is not empty and is not a trialsynth review folder "
                                   "(no review.yaml with 'schema: trialsynth-review/1'); refusing "
                                   "to overwrite it")
-    parent = out_dir.parent
-    parent.mkdir(parents=True, exist_ok=True)
-    tag = uuid.uuid4().hex[:12]
-    tmp = parent / f".{out_dir.name}.tmp-{tag}"
-    old = parent / f".{out_dir.name}.old-{tag}"
-    tmp.mkdir()
-    try:
-        for name, text in texts.items():
-            with open(tmp / name, "wb") as fh:
-                fh.write(text.encode("utf-8"))
-                fh.flush()
-                os.fsync(fh.fileno())
-        if out_dir.is_dir():
-            for entry in out_dir.iterdir():  # keep what is not ours (README, notes, ...)
-                if entry.name not in texts:
-                    copy = shutil.copytree if entry.is_dir() and not entry.is_symlink() \
-                        else shutil.copy2
-                    copy(entry, tmp / entry.name)
-            os.rename(out_dir, old)
-            try:
-                os.rename(tmp, out_dir)
-            except OSError:
-                os.rename(old, out_dir)
-                raise
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    replace_folder(out_dir, texts, keep_foreign=True)  # keep what is not ours (README, notes)
