@@ -3,12 +3,14 @@
 Paule–Mandel and the Q-profile interval solve Q(τ²) = target, where
 Q(τ²) = Σ wᵢ(τ²)(yᵢ − μ̂(τ²))², wᵢ = 1/(vᵢ + τ²), is decreasing in τ² and has the cheap derivative
 dQ/dτ² = −Σ wᵢ²(yᵢ − μ̂)² (the μ̂ term vanishes because μ̂ minimises the weighted sum of squares;
-Viechtbauer 2007, Stat Med 26:37, §3). Safeguarded Newton (bisection whenever the Newton step
-leaves the bracket) runs for all analyses together; each keeps its own convergence flag, and the
-studies of analyses that have converged are dropped from the arrays as the work shrinks.
+Viechtbauer 2007, Stat Med 26:37, §3). Safeguarded Newton on 1/Q (bisection whenever the
+step leaves the bracket) runs for all analyses together; each keeps its own convergence flag, and
+the studies of analyses that have converged are dropped from the arrays as the work shrinks.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 
@@ -31,6 +33,117 @@ class ActiveSet:
         sel = active[group]
         self.yi, self.vi, self.group = yi[sel], vi[sel], group[sel]
         self._size = n_active
+
+
+class Blocks:
+    """The studies of the analyses being iterated as dense 2-D blocks (study rank × analysis).
+
+    Analyses are banded by their number of studies k; a band holds analyses whose k differ by
+    at most a factor BAND_RATIO, padded to the band's largest k with yᵢ = 0, vᵢ = ∞ (weight 0,
+    so padding adds exact zeros). A sum over the studies of every analysis is then a reduction
+    over axis 0, which numpy performs row after row, in study order: the same additions in the
+    same order as ``np.bincount``, so the results are identical, at a fraction of the cost (no
+    scatter, no gather of per-analysis values). Columns of finished analyses are dropped when
+    half of a band has finished.
+    """
+
+    def __init__(self, yi: FloatArray, vi: FloatArray, group: IntArray, k: np.ndarray,
+                 active: np.ndarray):
+        self.bands: list[tuple[np.ndarray, np.ndarray, FloatArray, FloatArray]] = []
+        ids = np.flatnonzero(active)
+        if ids.size == 0:
+            return
+        sel = active[group]
+        g = group[sel]
+        order = np.argsort(g, kind="stable")  # studies of an analysis together, in input order
+        g_sorted = g[order]
+        start = np.zeros(k.size + 1, dtype=np.intp)
+        np.cumsum(np.bincount(g_sorted, minlength=k.size), out=start[1:])
+        rank = np.arange(g_sorted.size) - start[g_sorted]  # position of a study in its analysis
+        y_sorted, v_sorted = yi[sel][order], vi[sel][order]
+        by_k = ids[np.argsort(k[ids], kind="stable")]
+        kk = k[by_k]
+        cuts = [0]
+        while cuts[-1] < by_k.size:  # bands: largest k at most BAND_RATIO × smallest k
+            cuts.append(int(np.searchsorted(kk, kk[cuts[-1]] * BAND_RATIO, side="right")))
+        # every band is a C-ordered (width × (columns + 1)) view of one flat buffer; one extra
+        # padding column, because numpy reduces a C-contiguous block of two or more columns row
+        # by row, but a single column pairwise (different rounding)
+        base = np.empty(k.size, dtype=np.intp)  # flat index of an analysis's first study
+        stride = np.empty(k.size, dtype=np.intp)  # distance between its studies
+        shapes = []
+        offset = 0
+        for c0, c1 in zip(cuts[:-1], cuts[1:], strict=True):
+            width, m = int(kk[c1 - 1]), c1 - c0 + 1
+            base[by_k[c0:c1]] = offset + np.arange(c1 - c0)
+            stride[by_k[c0:c1]] = m
+            shapes.append((offset, width, m))
+            offset += width * m
+        y_flat, v_flat = np.zeros(offset), np.full(offset, np.inf)
+        cell = base[g_sorted] + rank * stride[g_sorted]
+        y_flat[cell] = y_sorted
+        v_flat[cell] = v_sorted
+        for (c0, c1), (off, width, m) in zip(zip(cuts[:-1], cuts[1:], strict=True), shapes,
+                                             strict=True):
+            cols = by_k[c0:c1]
+            y = y_flat[off:off + width * m].reshape(width, m)
+            v = v_flat[off:off + width * m].reshape(width, m)
+            self.bands.append((cols, np.append(k[cols], 2), y, v))
+
+    def refresh(self, active: np.ndarray) -> None:
+        bands = []
+        for cols, k, y, v in self.bands:
+            live = active[cols]
+            n_live = int(live.sum())
+            if n_live == 0:
+                continue
+            if n_live <= cols.size // 2:
+                keep = np.append(live, True)  # C order again (fancy indexing returns F order)
+                cols, k = cols[live], k[keep]
+                y, v = np.ascontiguousarray(y[:, keep]), np.ascontiguousarray(v[:, keep])
+            bands.append((cols, k, y, v))
+        self.bands = bands
+
+    def step(self, tau2: FloatArray, n: int, step: Callable[..., FloatArray],
+             near: np.ndarray | None = None) -> FloatArray:
+        """The scoring step at ``tau2`` of the analyses in the blocks (NaN elsewhere); the same
+        arithmetic as ``tau2._step_at``. With ``near``, ``step`` is called with the residuals
+        (not squared) and the mask of ``near`` as a sixth argument (REML's Newton polish)."""
+        out = np.full(n, np.nan)
+
+        def ssum(x: FloatArray) -> FloatArray:
+            return np.add.reduce(x, axis=0)
+
+        for cols, k, y, v in self.bands:
+            t = np.empty(cols.size + 1)
+            t[:-1], t[-1] = tau2[cols], 0.0
+            wi = 1 / (v + t)
+            sw = ssum(wi)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                mu = ssum(wi * y) / sw
+                if near is not None:
+                    out[cols] = step(wi, y - mu, sw, k, ssum, np.append(near[cols], False))[:-1]
+                else:
+                    out[cols] = step(wi, (y - mu) ** 2, sw, k, ssum)[:-1]
+        return out
+
+    def q_and_slope(self, tau2: FloatArray, n: int) -> tuple[FloatArray, FloatArray]:
+        """:func:`q_and_slope` over the blocks (NaN for analyses not in them), same arithmetic."""
+        q, slope = np.full(n, np.nan), np.full(n, np.nan)
+        for cols, _, y, v in self.bands:
+            t = np.empty(cols.size + 1)
+            t[:-1], t[-1] = tau2[cols], 0.0
+            wi = 1 / (v + t)
+            sw = np.add.reduce(wi, axis=0)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                mu = np.add.reduce(wi * y, axis=0) / sw
+            wr2 = wi * (y - mu) ** 2
+            q[cols] = np.add.reduce(wr2, axis=0)[:-1]
+            slope[cols] = -np.add.reduce(wi * wr2, axis=0)[:-1]
+        return q, slope
+
+
+BAND_RATIO = 1.25  # padding of a band: at most 25% of its cells
 
 
 def q_and_slope(s: ActiveSet, tau2: FloatArray, n: int) -> tuple[FloatArray, FloatArray]:
@@ -57,16 +170,20 @@ def solve_q(yi: FloatArray, vi: FloatArray, group: IntArray, n: int, target: Flo
     todo = active.copy()
     converged = np.zeros(n, dtype=bool)
     iters = np.zeros(n, dtype=np.int64)
-    studies = ActiveSet(yi, vi, group, todo)
-    fx, dfx = q_and_slope(studies, x, n)
+    studies = Blocks(yi, vi, group, np.bincount(group, minlength=n), todo)
+    fx, dfx = studies.q_and_slope(x, n)
     for _ in range(maxiter):
         if not todo.any():
             break
-        with np.errstate(divide="ignore", invalid="ignore"):
-            newton = x - (fx - target) / dfx
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            # Newton on 1/Q(τ²) = 1/target: Q falls roughly like c/(a + τ²), so 1/Q is nearly
+            # linear in τ² and the step lands close to the root from far away; where Q ≤ 0
+            # (only at a root of Q itself) the plain Newton step on Q
+            newton = np.where(fx > 0, x + fx * (target - fx) / (target * dfx),
+                              x - (fx - target) / dfx)
         bad = ~np.isfinite(newton) | (newton <= lo) | (newton >= hi)
         x_new = np.where(todo, np.where(bad, 0.5 * (lo + hi), newton), x)
-        f_new, df_new = q_and_slope(studies, x_new, n)
+        f_new, df_new = studies.q_and_slope(x_new, n)
         above = f_new > target
         lo = np.where(todo & above, x_new, lo)
         hi = np.where(todo & ~above, x_new, hi)

@@ -6,7 +6,9 @@ a vectorised kernel over all analyses at once. One meta-analysis is a batch of o
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields, replace
 from typing import Literal
 
@@ -85,11 +87,23 @@ def pool_arrays(
     hksj: Hksj = False,
     conventions: Conventions = METAFOR_CONVENTIONS,
     confidence_level: float = 0.95,
+    tau2_ci: bool = True,
 ) -> PooledBatch:
     """Pool every analysis of a batch with one method.
 
     ``columns`` holds the public input columns as float arrays, ``group`` the analysis of each
     study (0 … n_groups−1). See :func:`trialsynth.pool` for the meaning of the settings.
+
+    ``tau2_ci=False`` skips the Q-profile confidence interval of τ² (and so the intervals of I²
+    and H², which are derived from it): those fields are NaN and ``tau2_ci_beyond`` is False.
+    Every other field is unchanged. The interval is the costliest step of a closed-form
+    estimator (a root search per bound and analysis), so large re-analyses that do not report
+    it can leave it out.
+
+    Large batches are pooled in chunks of whole analyses of about :data:`CHUNK_ROWS` studies,
+    so that the temporaries of every step stay in the processor's cache, on :data:`THREADS`
+    threads (environment variable ``TRIALSYNTH_THREADS``); analyses are independent, so the
+    results are the same as in one pass, bit for bit.
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
@@ -101,9 +115,89 @@ def pool_arrays(
         raise ValueError(f"the Peto method pools measure PETO_OR, not {measure}")
     group = np.asarray(group, dtype=np.intp)
     cols = {k: np.asarray(v, dtype=np.float64) for k, v in columns.items()}
+    settings = (measure, method, hksj, conventions, confidence_level, tau2_ci)
+    if group.size <= CHUNK_ROWS:
+        return _pool_chunk(settings, cols, group, n_groups)
+    return _pool_chunked(settings, cols, group, n_groups)
+
+
+CHUNK_ROWS = 1 << 19  # studies per chunk: the temporaries of a chunk stay in the processor's cache
+# chunks pooled at the same time (threads); TRIALSYNTH_THREADS=1 turns it off, e.g. under Dask
+THREADS = max(1, int(os.environ.get("TRIALSYNTH_THREADS", min(2, os.cpu_count() or 1))))
+_Settings = tuple[str, str, Hksj, Conventions, float, bool]
+
+
+def _chunk_bounds(group: IntArray, n: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """Row and analysis boundaries of chunks of whole analyses, or None if ``group`` is not
+    sorted (non-decreasing)."""
+    size = group.size
+    for start in range(0, size - 1, CHUNK_ROWS):  # sortedness, checked chunk by chunk (in cache)
+        part = group[start:start + CHUNK_ROWS + 1]
+        if (part[1:] < part[:-1]).any():
+            return None
+    if size and (group[0] < 0 or group[-1] >= n):
+        raise ValueError("group holds analysis numbers outside 0 … n_groups−1")
+    # a chunk starts at the first study of the analysis holding row j·CHUNK_ROWS
+    rows = np.searchsorted(group, group[np.arange(CHUNK_ROWS, size, CHUNK_ROWS)], side="left")
+    rows = np.unique(np.concatenate([[0], rows, [size]]))
+    ids = np.concatenate([[0], group[rows[1:-1]], [n]])
+    return rows, ids
+
+
+def _pool_chunked(settings: _Settings, cols: Mapping[str, FloatArray], group: IntArray,
+                  n: int) -> PooledBatch:
+    """:func:`_pool_chunk` over consecutive chunks of whole analyses, results put together."""
+    order = None
+    bounds = _chunk_bounds(group, n)
+    if bounds is None:  # studies of an analysis not adjacent: pool them in sorted order
+        order = np.argsort(group, kind="stable")  # stable: studies keep their order (same sums)
+        sorted_group = group[order]
+        cols = {k: v[order] for k, v in cols.items()}
+        bounds = _chunk_bounds(sorted_group, n)
+        assert bounds is not None
+    else:
+        sorted_group = group
+    rows, ids = bounds
+    out: dict[str, np.ndarray] = {}
+    names = [f.name for f in fields(PooledBatch) if f.name != "group"]
+
+    def run(j: int) -> None:
+        r0, r1, g0, g1 = rows[j], rows[j + 1], ids[j], ids[j + 1]
+        part = _pool_chunk(settings, {k: v[r0:r1] for k, v in cols.items()},
+                           sorted_group[r0:r1] - g0, int(g1 - g0))
+        for name in names:
+            value = getattr(part, name)
+            if name not in out:  # first chunk, run alone: the output arrays and their types
+                size = group.size if name in _STUDY_FIELDS else n
+                out[name] = np.empty(size, dtype=value.dtype)
+            if name in _STUDY_FIELDS:
+                out[name][r0:r1] = value
+            else:
+                out[name][g0:g1] = value
+
+    run(0)
+    rest = range(1, len(rows) - 1)
+    if THREADS > 1 and len(rest) > 1:  # numpy releases the GIL inside its loops; chunks are
+        with ThreadPoolExecutor(THREADS) as pool:  # independent and write disjoint slices
+            list(pool.map(run, rest))
+    else:
+        for j in rest:
+            run(j)
+    if order is not None:
+        for name in _STUDY_FIELDS - {"group"}:
+            back = np.empty_like(out[name])
+            back[order] = out[name]
+            out[name] = back
+    return PooledBatch(**out, group=group)
+
+
+def _pool_chunk(settings: _Settings, cols: Mapping[str, FloatArray], group: IntArray,
+                n_groups: int) -> PooledBatch:
+    """Pool every analysis of one batch (the body of :func:`pool_arrays`)."""
+    measure, method, hksj, conventions, confidence_level, tau2_ci = settings
     if method in ("MH", "PETO", "MH_RANDOM"):
         return _pool_tables(measure, method, cols, group, n_groups, hksj, conventions,
-                            confidence_level)
+                            confidence_level, tau2_ci)
     eff = study_effects(measure, cols, group, n_groups, zero_cells=conventions.zero_cells,
                         smd_correction=conventions.smd_correction,
                         smd_variance=conventions.smd_variance,
@@ -111,19 +205,20 @@ def pool_arrays(
                         peto_zero_cells=conventions.peto_zero_cells,
                         rr_all_events_raw=conventions.rr_all_events_raw)
     return _pool_iv(measure, method, eff.yi, eff.vi, eff.estimable, participants(measure, cols),
-                    group, n_groups, hksj, conventions, confidence_level)
+                    group, n_groups, hksj, conventions, confidence_level, tau2_ci)
 
 
 def _pool_iv(measure: str, method: str, yi: FloatArray, vi: FloatArray, included: np.ndarray,
              n_per_study: FloatArray, group: IntArray, n: int, hksj: Hksj,
-             conv: Conventions, level: float, center: FloatArray | None = None) -> PooledBatch:
+             conv: Conventions, level: float, tau2_ci: bool = True,
+             center: FloatArray | None = None) -> PooledBatch:
     """Inverse-variance common or random effects on the included studies."""
     g = group[included]
     y, v = yi[included], vi[included]
     k = segment_count(g, n)
     q_df = (k - 1).astype(np.float64)
-    q = het.cochran_q(y, v, g, n, center)
-    q = np.where(k >= 1, q, np.nan)
+    q_raw = het.cochran_q(y, v, g, n, center)
+    q = np.where(k >= 1, q_raw, np.nan)
     q_p = het.q_pvalue(q, q_df)
     nan = _nan(n)
     vt = het.typical_variance(v, g, n)
@@ -132,7 +227,7 @@ def _pool_iv(measure: str, method: str, yi: FloatArray, vi: FloatArray, included
         tau2 = np.where(k >= 1, 0.0, np.nan)
     else:
         est_fn = ESTIMATORS["DL" if method == "MH_RANDOM" else method]
-        tau2_fit = (dersimonian_laird(y, v, g, n, center) if method == "MH_RANDOM"
+        tau2_fit = (dersimonian_laird(y, v, g, n, center, q=q_raw) if est_fn is dersimonian_laird
                     else est_fn(y, v, g, n))
         tau2 = tau2_fit.tau2
     w = 1 / (v + tau2[g])
@@ -155,7 +250,10 @@ def _pool_iv(measure: str, method: str, yi: FloatArray, vi: FloatArray, included
             i2, h2 = het.i2_from_q(q, q_df), het.h2_from_q(q, q_df)
         else:
             i2, h2 = het.i2_from_tau2(tau2, vt), het.h2_from_tau2(tau2, vt)
-        t_lo, t_hi, beyond = het.q_profile_ci(y, v, g, n, tau2, level)
+        if tau2_ci:
+            t_lo, t_hi, beyond = het.q_profile_ci(y, v, g, n, tau2, level)
+        else:
+            t_lo, t_hi, beyond = nan, nan, np.zeros(n, dtype=bool)
         i2_lo, i2_hi = het.i2_from_tau2(t_lo, vt), het.i2_from_tau2(t_hi, vt)
         h2_lo, h2_hi = het.h2_from_tau2(t_lo, vt), het.h2_from_tau2(t_hi, vt)
         if conv.prediction_df == "k-2":
@@ -202,7 +300,8 @@ def _single_study_as_is(yi: FloatArray, vi: FloatArray, estimable: np.ndarray, g
 
 
 def _pool_tables(measure: str, method: str, cols: Mapping[str, FloatArray], group: IntArray,
-                 n: int, hksj: Hksj, conv: Conventions, level: float) -> PooledBatch:
+                 n: int, hksj: Hksj, conv: Conventions, level: float, tau2_ci: bool = True
+                 ) -> PooledBatch:
     """Mantel–Haenszel, Peto and RevMan's M-H random: pooled from the 2×2 tables."""
     eff = study_effects(measure, cols, group, n, zero_cells=conv.mh_study_zero_cells,
                         rd_raw_counts=conv.rd_raw_counts, peto_zero_cells=conv.peto_zero_cells,
@@ -230,7 +329,7 @@ def _pool_tables(measure: str, method: str, cols: Mapping[str, FloatArray], grou
     if method == "MH_RANDOM":
         mh_est, _, _ = mantel_haenszel(measure, a, b, c, d, g, n, conv.rd_variance, variance_cells)
         return _pool_iv(measure, "MH_RANDOM", eff.yi, eff.vi, eff.estimable, n_study, group,
-                        n, hksj, conv, level, center=mh_est)
+                        n, hksj, conv, level, tau2_ci, center=mh_est)
     k = segment_count(g, n)
     q_g = group[eff.estimable]
     k_yi = segment_count(q_g, n)

@@ -38,7 +38,12 @@ def hksj_se(yi: FloatArray, wi: FloatArray, est: FloatArray, sw: FloatArray, k: 
     Stat Med 36:3923, §4.3; metafor ``test="adhoc"``).
     """
     with np.errstate(divide="ignore", invalid="ignore"):
-        q = segment_sum(wi * (yi - est[group]) ** 2, group, n) / (k - 1)  # Hartung & Knapp 2001
+        r = yi - est[group]
+        # a residual at the rounding level of its operands is 0 (identical effects): otherwise
+        # q, and with it the test statistic, is rounding noise that depends on study order
+        r = np.where(np.abs(r) <= 4 * np.finfo(float).eps * np.maximum(np.abs(yi), np.abs(est[group])),
+                     0.0, r)
+        q = segment_sum(wi * r**2, group, n) / (k - 1)  # Hartung & Knapp 2001 eq. 5
         if adhoc:
             q = np.maximum(1.0, q)  # Jackson et al. 2017 §4.3
         return np.sqrt(q / sw)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from trialsynth._segments import FloatArray, IntArray, segment_count, segment_sum
-from trialsynth.pooling._roots import ActiveSet, solve_q
+from trialsynth.pooling._roots import ActiveSet, Blocks, solve_q
 from trialsynth.pooling.heterogeneity import cochran_q, generalized_q, weighted_mean
 
 THRESHOLD = 1e-14  # convergence on |Δτ²|/max(1, τ²); metafor default 1e-5, tightened for 1e-6 agreement
@@ -37,16 +37,18 @@ def _closed_form(tau2: FloatArray, k: np.ndarray) -> Tau2Fit:
 
 
 def dersimonian_laird(yi: FloatArray, vi: FloatArray, group: IntArray, n: int,
-                      center: FloatArray | None = None) -> Tau2Fit:
+                      center: FloatArray | None = None, q: FloatArray | None = None) -> Tau2Fit:
     """τ² = max(0, (Q − (k−1)) / (Σw − Σw²/Σw)), wᵢ = 1/vᵢ (DerSimonian & Laird 1986, eq. 8).
 
     ``center`` replaces the inverse-variance estimate in Q: RevMan 5's "M-H, random" centres Q
-    on the Mantel–Haenszel estimate (Deeks & Higgins 2010, random-effects section).
+    on the Mantel–Haenszel estimate (Deeks & Higgins 2010, random-effects section). ``q``:
+    Cochran's Q of these studies about that centre, when the caller has it (saves a pass).
     """
     wi = 1 / vi
     sw, sw2 = segment_sum(wi, group, n), segment_sum(wi**2, group, n)
     k = segment_count(group, n)
-    q = cochran_q(yi, vi, group, n, center)
+    if q is None:
+        q = cochran_q(yi, vi, group, n, center)
     with np.errstate(divide="ignore", invalid="ignore"):
         tau2 = (q - (k - 1)) / (sw - sw2 / sw)  # DerSimonian & Laird 1986, eq. 8
     return _closed_form(tau2, k)
@@ -124,23 +126,30 @@ def _fisher_scoring(yi: FloatArray, vi: FloatArray, group: IntArray, n: int,
     tau2 = np.where(active, tau2, np.where(k == 1, 0.0, np.nan))
     converged = k == 1
     iters = np.zeros(n, dtype=np.int64)
-    studies = ActiveSet(yi, vi, group, active)
+    blocks = Blocks(yi, vi, group, k, active)
+    near = np.zeros(n, dtype=bool)  # close enough to a root for Newton steps (REML only)
     for _ in range(SCORING_ITERATIONS):
-        if not active.any():
+        idx = np.flatnonzero(active)  # the updates below touch the active analyses only
+        if idx.size == 0:
             break
-        adj = _step_at(studies, tau2, n, k, step)
+        adj = blocks.step(tau2, n, _reml_newton_step if step is _reml_step else step,
+                          near if step is _reml_step else None)[idx]
+        t = tau2[idx]
         with np.errstate(divide="ignore", invalid="ignore"):
             # step halving until τ² + adj ≥ 0 (metafor: while (tau2 + adj < tau2.min) adj <- adj/2)
-            halvings = np.ceil(np.log2(np.where(tau2 > 0, -adj / tau2, 1.0)))
-            adj = np.where(tau2 + adj < 0, np.where(tau2 > 0, adj / 2.0**halvings, 0.0), adj)
-        new = np.where(active, np.maximum(0.0, tau2 + adj), tau2)
-        change = np.abs(new - tau2)
-        iters += active
-        tau2 = new
-        now = active & (change < THRESHOLD * np.maximum(1.0, tau2))
-        converged |= now
-        active &= ~now & np.isfinite(tau2)
-        studies.refresh(active)
+            halvings = np.ceil(np.log2(np.where(t > 0, -adj / t, 1.0)))
+            adj = np.where(t + adj < 0, np.where(t > 0, adj / 2.0**halvings, 0.0), adj)
+        new = np.maximum(0.0, t + adj)
+        change = np.abs(new - t)
+        iters[idx] += 1
+        tau2[idx] = new
+        scale = np.maximum(1.0, new)
+        now = change < THRESHOLD * scale
+        near[idx] = change < NEWTON_SWITCH * scale
+        converged[idx[now]] = True
+        active[idx[now | ~np.isfinite(new)]] = False
+        blocks.refresh(active)
+    studies = ActiveSet(yi, vi, group, active)
     if loglik is None:
         if active.any():
             hi = _widen(studies, n, k, step, active, np.ones(n))
@@ -156,6 +165,13 @@ def _fisher_scoring(yi: FloatArray, vi: FloatArray, group: IntArray, n: int,
         better_at_zero = loglik(everyone, np.zeros(n), n) - ll_hat > \
             LL_TOL * np.maximum(1.0, np.abs(ll_hat))
         doubtful = (k >= 2) & (active | better_at_zero)
+        # a root at the boundary τ² = 0 can be a local maximum only (the likelihood can be
+        # bimodal, e.g. yi = (0, 0, 2), sei = (2, 0.75, 0.125) under ML: metafor stops at 0, the
+        # maximum is at 0.643); a coarse grid screens those for a more likely τ² > 0
+        edge = (k >= 2) & ~doubtful & (tau2 == 0)
+        if edge.any():
+            doubtful |= _beaten_on_grid(ActiveSet(yi, vi, group, edge), n, k, loglik, edge,
+                                        ll_hat)
     if doubtful.any():
         best, ok = _global_search(ActiveSet(yi, vi, group, doubtful), n, k, step, loglik, doubtful,
                                   tau2)
@@ -179,6 +195,19 @@ def _ml_loglik(studies: ActiveSet, tau2: FloatArray, n: int, reml: bool = False)
 
 def _reml_loglik(studies: ActiveSet, tau2: FloatArray, n: int) -> FloatArray:
     return _ml_loglik(studies, tau2, n, reml=True)
+
+
+def _beaten_on_grid(studies: ActiveSet, n: int, k: np.ndarray, loglik: Callable[..., FloatArray],
+                    active: np.ndarray, ll_hat: FloatArray) -> np.ndarray:
+    """Analyses where some point of a coarse τ² grid (every third point of :data:`GRID`) is
+    clearly more likely than the current estimate (metafor's ``ll0check`` tolerance)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = np.bincount(studies.group, weights=studies.vi, minlength=n) / np.maximum(k, 1)
+        beaten = np.zeros(n, dtype=bool)
+        for g in GRID[1::3]:
+            ll = loglik(studies, g * scale, n)
+            beaten |= active & (ll - ll_hat > LL_TOL * np.maximum(1.0, np.abs(ll_hat)))
+    return beaten
 
 
 def _global_search(studies: ActiveSet, n: int, k: np.ndarray, step: Callable[..., FloatArray],
@@ -302,6 +331,34 @@ def _reml_step(wi: FloatArray, r2: FloatArray, sw: FloatArray, k: np.ndarray,
     tr_p = sw - sw2 / sw
     tr_pp = sw2 - 2 * sw3 / sw + (sw2 / sw) ** 2
     return (ssum(wi**2 * r2) - tr_p) / tr_pp
+
+
+NEWTON_SWITCH = 1e-3  # |Δτ²|/max(1, τ²) below which REML takes Newton steps (metafor's threshold)
+
+
+def _reml_newton_step(wi: FloatArray, r: FloatArray, sw: FloatArray, k: np.ndarray,
+                      ssum: SegmentSum, near: np.ndarray) -> FloatArray:
+    """REML step: Fisher scoring, or, where ``near`` and the log-likelihood is locally concave,
+    Newton–Raphson with the observed information, which converges quadratically to the root
+    that scoring is approaching instead of linearly.
+
+    Score U = y'P²y − tr P = Σw²r² − tr P; Fisher information tr(P²) (Viechtbauer 2005, eq. 9);
+    observed −dU/dτ² = 2·y'P³y − tr(P²), with y'P³y = Σw³r² − (Σw²r)²/Σw since Py = w∘r
+    (Harville 1977, JASA 72:320, §4 — derivatives of the restricted likelihood; dP/dτ² = −P²).
+    """
+    w2 = wi**2
+    r2 = r**2
+    sw2, sw3 = ssum(w2), ssum(wi**3)
+    tr_p = sw - sw2 / sw
+    tr_pp = sw2 - 2 * sw3 / sw + (sw2 / sw) ** 2
+    score = ssum(w2 * r2) - tr_p
+    fisher = score / tr_pp  # the arithmetic of _reml_step
+    if not near.any():
+        return fisher
+    observed = 2 * (ssum(w2 * wi * r2) - ssum(w2 * r) ** 2 / sw) - tr_pp
+    newton = score / observed
+    use = near & (observed > 0) & np.isfinite(newton)
+    return np.where(use, newton, fisher)
 
 
 def _eb_step(wi: FloatArray, r2: FloatArray, sw: FloatArray, k: np.ndarray,
