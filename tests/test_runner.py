@@ -135,6 +135,8 @@ def test_flagship_report_figures_certainty_and_gap_map(tmp_path):
     maps = data["evidence_inventory"]["gap_maps"]
     assert maps and all((out / m["figure"]).is_file() for m in maps)
     assert (out / "figures" / "gap_map_1.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    forest_png = out / pooled[0]["figure"].replace(".svg", ".png")
+    assert forest_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # SVG and PNG per figure
     empty = [c for m in maps for c in m["cells"] if c["k"] == 0]
     assert empty and "no studies" in page
     assert any(c["window"] == "Long term" for c in empty)

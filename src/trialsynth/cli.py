@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 from enum import StrEnum
@@ -51,13 +52,20 @@ class Method(StrEnum):
 
 
 def read_table(path: Path) -> pd.DataFrame:
-    """Read a CSV of study rows; errors name the file."""
+    """Read a CSV of study rows (UTF-8, size-bounded, header names unique); errors name the file
+    and, where they can, the row and column."""
+    from trialsynth.io.revman_csv import parse_csv, read_bounded
+
+    src = str(path)
+    raw = read_bounded(path, src)
+    if not raw.strip():
+        raise DataError("the file is empty (a header row and one row per study are needed)",
+                        file=src)
+    header, _records, _rows = parse_csv(raw, src, ())  # UTF-8, CSV syntax, repeated columns
     try:
-        return pd.read_csv(path, keep_default_na=True)
-    except FileNotFoundError:
-        raise DataError("file not found", file=str(path)) from None
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-        raise DataError(f"not a readable CSV table ({exc})", file=str(path)) from None
+        return pd.read_csv(io.StringIO(raw.decode("utf-8-sig")), keep_default_na=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise DataError(f"not a readable CSV table ({exc})", file=src) from None
 
 
 @app.command()
@@ -157,6 +165,34 @@ def import_(
     Console().print(f"wrote {out}")
 
 
+@app.command()
+def plan(
+    review: Annotated[Path, typer.Argument(help="the review (any format trialsynth reads)")],
+    analysis: Annotated[str, typer.Option("--analysis", help="analysis ID, e.g. 1.1")],
+    mid: Annotated[float | None, typer.Option(help="minimal important difference (ratio "
+                                              "measures: relative change, 0.2 = RR 0.8)")] = None,
+    alpha: Annotated[float, typer.Option(help="two-sided type I error")] = 0.05,
+    power: Annotated[float, typer.Option(help="power (1 - beta)")] = 0.9,
+    as_json: Annotated[bool, typer.Option("--json", help="print the numbers as JSON")] = False,
+) -> None:
+    """Trial sequential analysis of one analysis: required information, conclusion, TSA-adjusted
+    CI and the size of the next trial that would settle the question."""
+    from trialsynth._json import json_safe
+    from trialsynth.sequential.plan import plan_analysis, render_plan
+
+    try:
+        result = plan_analysis(review, analysis, mid=mid, alpha=alpha, power=power)
+    except (TrialsynthError, OSError) as exc:
+        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    if as_json:
+        result.pop("_tsa")
+        json.dump(json_safe(result), sys.stdout, indent=2, allow_nan=False)
+        sys.stdout.write("\n")
+    else:
+        Console().print(render_plan(result), highlight=False)
+
+
 def _f(x: float | None, digits: int = 4) -> str:
     return "—" if x is None else f"{x:.{digits}f}"
 
@@ -190,6 +226,45 @@ def print_result(result: PooledResult, console: Console) -> None:
                       f"p = {_f(t.pvalue, 4)}")
     for w in result.warnings:
         console.print(f"[yellow]warning:[/] {w}")
+
+
+@app.command()
+def batch(
+    source: Annotated[Path, typer.Argument(
+        metavar="INPUT", help="a folder of reviews (any file the readers take, RevMan Web "
+        "data-rows CSVs, .tgz corpora), one such file, or a long table (.csv/.parquet with an "
+        "'analysis' column plus the pool columns)")],
+    out: Annotated[Path, typer.Option("--out", help="RESULTS table, .parquet or .csv; analyses "
+                                      "that could not be pooled, and why, go to "
+                                      "<RESULTS stem>.failures.csv beside it")],
+    measure: Annotated[Measure | None, typer.Option(
+        help="effect measure for the analyses whose data type it fits (others are logged as "
+             "failures); default: each analysis' stated or inferred measure")] = None,
+    method: Annotated[Method, typer.Option(help="as for pool")] = Method.DL,
+    hksj: Annotated[bool, typer.Option("--hksj", help="Hartung-Knapp-Sidik-Jonkman CI")] = False,
+    revman: Annotated[bool, typer.Option("--revman", help="RevMan's conventions")] = False,
+    workers: Annotated[int | None, typer.Option(
+        help="start a local Dask cluster with N worker processes")] = None,
+    scheduler: Annotated[str | None, typer.Option(
+        help="join a running Dask cluster, e.g. tcp://10.0.0.5:8786")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
+) -> None:
+    """Pool every analysis of INPUT (DL unless --method) into one RESULTS table, one row per
+    analysis: its id (review:group.number) and the fields of `pool --json` (weights aside).
+    Finished partitions are kept in <RESULTS>.parts/ until the end, so a stopped run resumes
+    where it stopped."""
+    from trialsynth.corpus import failures_path, run_batch
+
+    try:
+        table = run_batch(source, out, measure=None if measure is None else measure.value,
+                          method=method.value, hksj=hksj, revman=revman, workers=workers,
+                          scheduler=scheduler, progress=not quiet)
+    except (TrialsynthError, OSError) as exc:
+        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    if not quiet:
+        Console().print(f"{len(table)} analyses pooled, {len(table.attrs['failures'])} could not "
+                        f"be pooled ({failures_path(out)}); wrote {out}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -347,9 +347,11 @@ def build_report(folder: ReviewFolder, source: Path, analyses: list[dict[str, An
                  **inventory_model.to_dict(), "gap_maps": maps}
     gap_jobs = [("gap", i, m) for i, m in enumerate(maps, start=1)]
     drawn = _draw(jobs + gap_jobs)  # forests and gap maps together, in parallel when worth it
-    for (_, aid, rel, *_), (doc, _png) in zip(jobs, drawn, strict=False):
+    for (_, aid, rel, *_), (doc, png) in zip(jobs, drawn, strict=False):
         rep.svgs[aid] = _inline(doc)
         rep.files[rel] = doc
+        if png is not None:
+            rep.files[rel[:-4] + ".png"] = png
     for (_, i, m), (doc, png) in zip(gap_jobs, drawn[len(jobs):], strict=True):
         rep.gap_svgs.append(_inline(doc))
         rep.files[f"figures/gap_map_{i}.svg"] = doc

@@ -41,10 +41,12 @@ RULE = "#9a9a9a"
 MINUS = "\u2212"  # typographic minus sign
 ELLIPSIS = "\u2026"
 
-# risk-of-bias colours and symbols: RevMan / robvis traffic lights (green +, yellow ?, red -)
-ROB_COLOURS = {"low": "#2ca02c", "some_concerns": "#f2c80f", "high": "#d62728", None: "#d9d9d9"}
+# risk-of-bias colours and symbols: robvis's "cochrane" palette (McGuinness & Higgins 2021, Res
+# Synth Methods 12:55; robvis get_colour: low #02C100, some concerns #E2DF07, high #BF0000) with
+# RevMan's symbols (+, ?, -); not assessed is a grey ring
+ROB_COLOURS = {"low": "#02C100", "some_concerns": "#E2DF07", "high": "#BF0000", None: "#e6e6e6"}
 ROB_SYMBOLS = {"low": "+", "some_concerns": "?", "high": MINUS, None: ""}
-ROB_SYMBOL_COLOURS = {"low": "white", "some_concerns": "#1a1a1a", "high": "white", None: GREY}
+ROB_SYMBOL_COLOURS = {"low": "#1a1a1a", "some_concerns": "#1a1a1a", "high": "white", None: GREY}
 
 _local = threading.local()
 
@@ -150,21 +152,27 @@ def _renderer() -> RendererAgg:
     return renderer
 
 
-_WIDTHS: dict[tuple[str, float, str, str], float] = {}
+_METRICS: dict[tuple[str, float, str, str], tuple[float, float, float]] = {}
+
+
+def text_metrics(text: str, size: float = SIZE, weight: str = "normal", style: str = "normal"
+                 ) -> tuple[float, float, float]:
+    """(width, height, descent) of ``text`` in points in the figure font (no mathtext), as Agg
+    measures it at 72 dpi. Cached: layout and the SVG export (:mod:`.export`) share the values."""
+    key = (text, size, weight, style)
+    value = _METRICS.get(key)
+    if value is None:
+        value = _renderer().get_text_width_height_descent(text, fontprops(size, weight, style),
+                                                          ismath=False)
+        if len(_METRICS) < 100_000:
+            _METRICS[key] = value
+    return value
 
 
 def text_width(text: str, size: float = SIZE, weight: str = "normal", style: str = "normal"
                ) -> float:
     """Width of ``text`` in inches when drawn in the figure font (no mathtext)."""
-    key = (text, size, weight, style)
-    width = _WIDTHS.get(key)
-    if width is None:
-        w, _, _ = _renderer().get_text_width_height_descent(text, fontprops(size, weight, style),
-                                                            ismath=False)
-        width = w / 72.0
-        if len(_WIDTHS) < 50_000:
-            _WIDTHS[key] = width
-    return width
+    return text_metrics(text, size, weight, style)[0] / 72.0
 
 
 def fit(text: str, max_width: float, size: float = SIZE, weight: str = "normal",

@@ -13,11 +13,14 @@ figure's root element.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
+import math
 import os
 import re
 import tempfile
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,21 +29,91 @@ if TYPE_CHECKING:
 
 SALT = "trialsynth"
 PNG_DPI = 200  # print quality; the SVG is the master for screens
+REPORT_PNG_DPI = 100  # the PNG files of a report: drawn fast, the SVG beside them is for print
+PNG_COMPRESSION = 3  # zlib level: level 6 (PIL's default) costs much more time for a few per cent
 _TAG = re.compile(r"<[^<>]*>")
 _ID_ATTR = re.compile(r'(\sid=")([^"]+)(")')
 _REF = re.compile(r'(url\(#|xlink:href="#|href="#)([^)"]+)')
 _FAMILY = re.compile(r"font-family: 'DejaVu Sans'(?=[;\"])")
 
 
-def _render_svg(fig: Figure) -> str:
-    """The figure as matplotlib's SVG, with text as text and deterministic ids."""
-    from matplotlib.backends.backend_mixed import MixedModeRenderer
+# Text metrics and glyph layouts are cached across figures (the same study names, headers and
+# numbers recur in every forest plot of a review): matplotlib keeps its caches per renderer, and
+# measuring and laying out text is most of the cost of a figure. Keys are the string, the font
+# properties (hashable, compared by value) and the resolution, so a cached value is exactly what
+# matplotlib would compute again: output does not depend on the order of drawing.
+_CACHE_MAX = 200_000
+_SVG_METRICS: dict[tuple[Any, ...], tuple[float, float, float]] = {}
+_AGG_METRICS: dict[tuple[Any, ...], tuple[float, float, float]] = {}
+_LAYOUTS: dict[tuple[Any, ...], tuple[tuple[Any, int, float, float], ...]] = {}
+_GLYPHS: dict[tuple[Any, ...], tuple[Any, int, int]] = {}
+_STRINGS: dict[tuple[Any, ...], tuple[Any, int, int]] = {}
+_LOCK = threading.Lock()  # FreeType font objects are shared: one thread lays out at a time
+SUBPIXEL = 4  # glyphs are rendered at quarter-pixel horizontal offsets, baselines on whole pixels
+
+
+def _remember(cache: dict[Any, Any], key: Any, value: Any) -> Any:
+    if len(cache) < _CACHE_MAX:
+        cache[key] = value
+    return value
+
+
+_HEIGHTS: dict[tuple[Any, float], tuple[float, float, float] | tuple[None, None, None]] = {}
+
+
+def _font_heights(prop: Any, dpi: float) -> tuple[float, float, float] | tuple[None, None, None]:
+    """(ascent, descent, line gap) of ``prop``'s font at ``dpi``, as matplotlib's
+    ``Text._get_layout`` reads them from the font's OS/2 or hhea table (cached)."""
+    key = (prop, dpi)
+    value = _HEIGHTS.get(key)
+    if value is None:
+        from matplotlib.font_manager import fontManager, get_font
+
+        value = (None, None, None)
+        with _LOCK:
+            font = get_font(fontManager._find_fonts_by_props(prop))
+            for table_name, gap, ascent, descent in (
+                    ("OS/2", "sTypoLineGap", "sTypoAscender", "sTypoDescender"),
+                    ("hhea", "lineGap", "ascent", "descent")):
+                table = font.get_sfnt_table(table_name)
+                if table is None:
+                    continue
+                scale = prop.get_size_in_points() * dpi / 72 / font.get_sfnt_table("head")["unitsPerEm"]
+                value = (table[ascent] * scale, -table[descent] * scale, table[gap] * scale)
+                break
+        value = _remember(_HEIGHTS, key, value)
+    return value
+
+
+@functools.lru_cache(maxsize=1)
+def _svg_renderer_class() -> type:
+    """matplotlib's SVG renderer, writing text as ``<text>``, with fixed ids and cached metrics."""
     from matplotlib.backends.backend_svg import RendererSVG
+
+    from trialsynth.report.figures._common import FAMILY, text_metrics
 
     class _Renderer(RendererSVG):
         def _make_id(self, type: str, content: Any) -> str:  # noqa: A002 (matplotlib's name)
             digest = hashlib.sha256((SALT + str(content)).encode("utf8")).hexdigest()
             return f"{type}{digest[:10]}"
+
+        def get_text_width_height_descent(self, s: str, prop: Any, ismath: Any
+                                          ) -> tuple[float, float, float]:
+            if ismath:
+                return super().get_text_width_height_descent(s, prop, ismath)
+            if prop.get_family() == list(FAMILY) and prop.get_variant() == "normal" \
+                    and prop.get_stretch() == "normal":  # the figure font: as measured for layout
+                return text_metrics(s, prop.get_size_in_points(), prop.get_weight(),
+                                    prop.get_style())
+            key = (s, prop)
+            value = _SVG_METRICS.get(key)
+            if value is None:
+                value = _remember(_SVG_METRICS, key,
+                                  super().get_text_width_height_descent(s, prop, ismath))
+            return value
+
+        def _get_font_height_metrics(self, prop: Any) -> tuple[Any, Any, Any]:
+            return _font_heights(prop, 72.0)  # the SVG backend draws at 72 dpi
 
         def draw_text(self, gc: Any, x: float, y: float, s: str, prop: Any, angle: float,
                       ismath: Any = False, mtext: Any = None) -> None:
@@ -55,19 +128,157 @@ def _render_svg(fig: Figure) -> str:
             if clip_attrs:
                 self.writer.end("g")
 
+    return _Renderer
+
+
+def _render_svg(fig: Figure) -> str:
+    """The figure as matplotlib's SVG, with text as text and deterministic ids."""
+    from matplotlib.backends.backend_mixed import MixedModeRenderer
+
     buffer = io.StringIO()
     dpi = fig.dpi
     fig.dpi = 72  # the SVG backend works in points, as FigureCanvasSVG.print_svg does
     try:
         width, height = fig.get_size_inches()
-        svg = _Renderer(width * 72, height * 72, buffer, image_dpi=dpi,
-                        metadata={"Date": None, "Creator": "trialsynth (matplotlib)"})
+        svg = _svg_renderer_class()(width * 72, height * 72, buffer, image_dpi=dpi,
+                                    metadata={"Date": None, "Creator": "trialsynth (matplotlib)"})
         renderer = MixedModeRenderer(fig, width, height, dpi, svg)
         fig.draw(renderer)
         renderer.finalize()
     finally:
         fig.dpi = dpi
     return buffer.getvalue()
+
+
+@functools.lru_cache(maxsize=1)
+def _agg_renderer_class() -> type:
+    """matplotlib's Agg renderer with text metrics, glyph layouts and glyph bitmaps cached.
+
+    matplotlib 3.11 lays out every string with FreeType and renders each of its glyphs anew; here
+    a string's layout and each glyph's bitmap (per font, size, resolution and quarter-pixel
+    offset) are rendered once and then blended with Agg's own ``draw_text_image``, as matplotlib
+    does. Anything else (mathtext, rotated or aliased text, a matplotlib without the private
+    glyph API) is drawn by matplotlib itself.
+    """
+    import numpy as np
+    from matplotlib.backends.backend_agg import RendererAgg, get_hinting_flag
+    from matplotlib.font_manager import fontManager, get_font
+
+    try:
+        from matplotlib.ft2font import FT2Font, RenderMode
+        fast = all(hasattr(FT2Font, name) for name in ("_layout", "_render_glyph", "_set_transform"))
+    except ImportError:  # pragma: no cover - older matplotlib
+        fast = False
+
+    class _FastAgg(RendererAgg):
+        def get_text_width_height_descent(self, s: str, prop: Any, ismath: Any
+                                          ) -> tuple[float, float, float]:
+            if ismath:
+                return super().get_text_width_height_descent(s, prop, ismath)
+            key = (s, prop, self.dpi)
+            value = _AGG_METRICS.get(key)
+            if value is None:
+                if fast:  # the ink box of the glyphs as drawn (FreeType's box, to a pixel)
+                    image, left, top = self._string(s, prop, 0)
+                    value = (float(image.shape[1]), float(image.shape[0]),
+                             float(image.shape[0] - top)) if image.size else (0.0, 0.0, 0.0)
+                else:
+                    with _LOCK:
+                        value = super().get_text_width_height_descent(s, prop, ismath)
+                _remember(_AGG_METRICS, key, value)
+            return value
+
+        def _layout(self, s: str, prop: Any) -> tuple[tuple[Any, int, float, float], ...]:
+            key = (s, prop, self.dpi)
+            items = _LAYOUTS.get(key)
+            if items is None:
+                with _LOCK:
+                    font = get_font(fontManager._find_fonts_by_props(prop))
+                    font.clear()
+                    font.set_size(prop.get_size_in_points(), self.dpi)
+                    items = tuple((item.ft_object, item.glyph_index, item.x, item.y)
+                                  for item in font._layout(s, flags=get_hinting_flag()))
+                _remember(_LAYOUTS, key, items)
+            return items
+
+        def _get_font_height_metrics(self, prop: Any) -> tuple[Any, Any, Any]:
+            return _font_heights(prop, self.dpi)
+
+        def _glyph(self, font: Any, size: float, index: int, frac: int) -> tuple[Any, int, int]:
+            key = (font.fname, size, self.dpi, index, frac)
+            glyph = _GLYPHS.get(key)
+            if glyph is None:
+                with _LOCK:
+                    font.set_size(size, self.dpi)
+                    font._set_transform([[0x10000, 0], [0, 0x10000]], [frac * 64 // SUBPIXEL, 0])
+                    bitmap = font._render_glyph(index, get_hinting_flag(), RenderMode.NORMAL)
+                    glyph = (bitmap.buffer.copy(), bitmap.left, bitmap.top)
+                _remember(_GLYPHS, key, glyph)
+            return glyph
+
+        def _string(self, s: str, prop: Any, frac: int) -> tuple[Any, int, int]:
+            """The coverage bitmap of ``s`` whose origin is ``frac`` / SUBPIXEL px right of a
+            pixel corner: (bitmap, left, top) relative to that pixel and the baseline."""
+            key = (s, prop, self.dpi, frac)
+            found = _STRINGS.get(key)
+            if found is not None:
+                return found
+            size = prop.get_size_in_points()
+            parts = []
+            for font, index, dx, dy in self._layout(s, prop):
+                px = frac / SUBPIXEL + dx
+                whole = math.floor(px)
+                sub = round((px - whole) * SUBPIXEL)
+                if sub == SUBPIXEL:
+                    whole, sub = whole + 1, 0
+                buffer, left, top = self._glyph(font, size, index, sub)
+                if buffer.size:
+                    parts.append((buffer, whole + left, round(dy) + top))
+            if not parts:
+                return _remember(_STRINGS, key, (np.zeros((0, 0), np.uint8), 0, 0))
+            left = min(p[1] for p in parts)
+            top = max(p[2] for p in parts)
+            right = max(p[1] + p[0].shape[1] for p in parts)
+            bottom = min(p[2] - p[0].shape[0] for p in parts)
+            image = np.zeros((top - bottom, right - left), np.uint8)
+            for buffer, x0, y0 in parts:  # overlapping antialiased edges: the darker wins
+                view = image[top - y0:top - y0 + buffer.shape[0], x0 - left:x0 - left + buffer.shape[1]]
+                np.maximum(view, buffer, out=view)
+            return _remember(_STRINGS, key, (image, left, top))
+
+        def draw_text(self, gc: Any, x: float, y: float, s: str, prop: Any, angle: float,
+                      ismath: Any = False, mtext: Any = None) -> None:
+            if (ismath or angle or not fast or not gc.get_antialiased()
+                    or (mtext is not None and (mtext.get_fontfeatures() or mtext.get_language()))):
+                return super().draw_text(gc, x, y, s, prop, angle, ismath, mtext)
+            whole = math.floor(x)
+            frac = round((x - whole) * SUBPIXEL)
+            if frac == SUBPIXEL:
+                whole, frac = whole + 1, 0
+            image, left, top = self._string(s, prop, frac)
+            if image.size:  # FreeType's y is upwards; the baseline on a whole pixel
+                self._renderer.draw_text_image(image, whole + left, int(self.height)
+                                               - (round(self.height - y) + top) + image.shape[0],
+                                               0, gc)
+
+    return _FastAgg
+
+
+def _render_image(fig: Figure, dpi: float) -> Any:
+    """The figure drawn by Agg at ``dpi`` as an RGB :class:`PIL.Image.Image`."""
+    from PIL import Image
+
+    old = fig.dpi
+    fig.dpi = dpi
+    try:
+        width, height = fig.bbox.size
+        renderer = _agg_renderer_class()(int(width), int(height), dpi)
+        fig.draw(renderer)
+        size = (int(renderer.width), int(renderer.height))
+        return Image.frombuffer("RGBA", size, renderer.buffer_rgba(), "raw", "RGBA", 0, 1
+                                ).convert("RGB")
+    finally:
+        fig.dpi = old
 
 
 def _scoped(svg: str) -> str:
@@ -101,9 +312,15 @@ def svg_text(fig: Figure) -> str:
 
 
 def png_bytes(fig: Figure, dpi: float = PNG_DPI) -> bytes:
-    """The figure as PNG (Agg), with no time stamp in its metadata."""
+    """The figure as an RGB PNG drawn by Agg (fast text, see :func:`_agg_renderer_class`), with
+    no time stamp in its metadata: the same figure gives the same bytes."""
+    from PIL import PngImagePlugin
+
+    image = _render_image(fig, dpi)
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Software", "trialsynth (matplotlib)")
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi, metadata={"Software": "trialsynth (matplotlib)"})
+    image.save(buffer, format="png", pnginfo=info, dpi=(dpi, dpi), compress_level=PNG_COMPRESSION)
     return buffer.getvalue()
 
 

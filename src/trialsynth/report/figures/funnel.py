@@ -34,19 +34,45 @@ BANDS = ((1.00, "#ffffff", "p > 0.10"), (0.10, "#8c8c8c", "0.05 < p ≤ 0.10"),
          (0.05, "#bfbfbf", "0.01 < p ≤ 0.05"), (0.01, "#d3d3d3", "p ≤ 0.01"))
 
 
+def funnel_skip_reason(result: PooledResult, min_studies: int = MIN_STUDIES) -> str | None:
+    """Why no funnel plot is drawn for ``result`` (None when one is drawn)."""
+    k = len(_points(result))
+    if k < min_studies:
+        return (f"Funnel plot not drawn: {k} {'study' if k == 1 else 'studies'} with an effect "
+                f"estimate, fewer than {min_studies} (Cochrane Handbook 5.1 §10.4.3.1: with fewer "
+                "studies the test is too weak to tell asymmetry from chance).")
+    return None
+
+
+def _points(result: PooledResult) -> list[tuple[float, float]]:
+    return [(s.yi, s.se) for s in result.studies
+            if s.included and s.yi is not None and s.se is not None and math.isfinite(s.yi)
+            and math.isfinite(s.se) and s.se > 0]
+
+
 def funnel_plot(result: PooledResult, *, measure_label: str | None = None,
-                title: str | None = None, ax: Axes | None = None) -> Figure:
-    """Contour-enhanced funnel plot of the studies of ``result``; ValueError when k < 10."""
+                title: str | None = None, min_studies: int = MIN_STUDIES,
+                when_too_few: str = "raise", ax: Axes | None = None) -> Figure:
+    """Contour-enhanced funnel plot of the studies of ``result``.
+
+    With fewer than ``min_studies`` studies with an effect and a positive SE, ``when_too_few``
+    decides: ``"raise"`` a ValueError (its message says why), or ``"note"``: return a small
+    figure that says why the plot was not drawn.
+    """
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch, Polygon
 
     from trialsynth.report.figures import _common as c
 
-    points = [(s.yi, s.se) for s in result.studies
-              if s.included and s.yi is not None and s.se is not None and s.se > 0]
-    if len(points) < MIN_STUDIES:
-        raise ValueError(f"funnel plot skipped: fewer than {MIN_STUDIES} studies "
-                         f"(k = {len(points)}); funnel plots need at least {MIN_STUDIES}")
+    if when_too_few not in ("raise", "note"):
+        raise ValueError(f"when_too_few must be 'raise' or 'note', not {when_too_few!r}")
+    points = _points(result)
+    reason = funnel_skip_reason(result, min_studies)
+    if reason is not None:
+        if when_too_few == "raise":
+            raise ValueError(f"funnel plot skipped: fewer than {min_studies} studies "
+                             f"(k = {len(points)}); funnel plots need at least {min_studies}")
+        return _note_figure(reason, title, ax)
     ratio = result.measure in RATIO
     yi = [p[0] for p in points]
     se = [p[1] for p in points]
@@ -54,7 +80,8 @@ def funnel_plot(result: PooledResult, *, measure_label: str | None = None,
     z99 = float(norm.isf(0.005))
     half = max(max(abs(v) for v in yi) * 1.1, z99 * se_max * 0.75, 1e-9)
     if result.estimate is not None:
-        half = max(half, abs(result.estimate) * 1.2)
+        half = max(half, abs(result.estimate) * 1.2,
+                   abs(result.estimate) + float(norm.isf(0.025)) * se_max)  # pseudo-CI in view
     if ax is None:
         fig = c.new_figure(FIG_W, FIG_H)
         ax = fig.add_axes((0.75 / FIG_W, 1.05 / FIG_H, (FIG_W - 0.95) / FIG_W,
@@ -70,6 +97,9 @@ def funnel_plot(result: PooledResult, *, measure_label: str | None = None,
     if result.estimate is not None:
         ax.plot([result.estimate, result.estimate], [0, se_max], color=c.INK, lw=0.9,
                 ls=(0, (4, 2)), zorder=2)
+        z95 = float(norm.isf(0.025))  # pseudo 95% CI: estimate +/- 1.96 SE (Sterne & Egger 2001)
+        ax.plot([result.estimate - z95 * se_max, result.estimate, result.estimate + z95 * se_max],
+                [se_max, 0, se_max], color=c.GREY, lw=0.7, ls=(0, (1, 1.5)), zorder=2)
     ax.scatter(yi, se, s=22, c=c.INK, edgecolors="white", linewidths=0.5, zorder=3)
     ax.set_xlim(-half, half)
     ax.set_ylim(se_max, 0)
@@ -89,6 +119,9 @@ def funnel_plot(result: PooledResult, *, measure_label: str | None = None,
                for _, colour, label in BANDS]
     handles.append(Line2D([], [], color=c.INK, lw=0.9, ls=(0, (4, 2)),
                           label="Pooled estimate" + (f" ({result.method})" if result.method else "")))
+    if result.estimate is not None:
+        handles.append(Line2D([], [], color=c.GREY, lw=0.7, ls=(0, (1, 1.5)),
+                              label="Pseudo 95% CI around it"))
     handles.append(Line2D([], [], marker="o", ls="none", color=c.INK, markersize=4.5,
                           label=f"Study (k = {len(points)})"))
     legend = ax.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 0.02),
@@ -127,3 +160,31 @@ def _ticks(ax: Axes, ratio: bool, half: float, se_max: float) -> None:
                    length=3)
     for label in (*ax.get_xticklabels(), *ax.get_yticklabels()):
         label.set_parse_math(False)
+
+
+def _note_figure(reason: str, title: str | None, ax: Axes | None) -> Figure:
+    """A small figure in place of a funnel plot, saying why there is none."""
+    from trialsynth.report.figures import _common as c
+
+    width = FIG_W
+    lines = [c.clean(title)] if title else []
+    words, line = reason.split(" "), ""
+    wrapped = []
+    for word in words:  # wrap to the figure width
+        trial = (line + " " + word).strip()
+        if line and c.text_width(trial, c.SIZE) > width - 0.4:
+            wrapped.append(line)
+            line = word
+        else:
+            line = trial
+    wrapped.append(line)
+    fig, host = c.host_for(ax, width, len(lines) + len(wrapped) + 1.0, 0.22)
+    y = 0.7
+    for text in lines:
+        c.put(host, 0.2, y, c.fit(text, width - 0.4, c.SIZE + 1, "bold"), size=c.SIZE + 1,
+              weight="bold")
+        y += 1.0
+    for text in wrapped:
+        c.put(host, 0.2, y, text, color=c.GREY, style="italic")
+        y += 1.0
+    return fig
