@@ -50,6 +50,9 @@ import pandas as pd
 import trialsynth
 from trialsynth.pooling.batch import PooledBatch, pool_arrays
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling benchmark, when imported
+from bench_core import cpu_model  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
 R_SCRIPT = HERE / "peers_metafor.R"
 CORPUS = Path(os.environ.get("TRIALSYNTH_SHARED_DATA", HERE.parent.parent / "shared" / "data")) \
@@ -275,16 +278,6 @@ def run_corpus() -> list[tuple[str, float, int]] | str:
 
 
 # --------------------------------------------------------------------------- report
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=1_000_000, help="simulated analyses")

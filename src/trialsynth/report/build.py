@@ -276,14 +276,12 @@ def build_report(folder: ReviewFolder, source: Path, analyses: list[dict[str, An
         a["outcome_defaults"] = {"direction_of_benefit": facts.direction,
                                  "direction_source": facts.direction_source, "mid": facts.mid,
                                  "mid_source": facts.mid_source}
-        spec_window = next((s.time_window for s in protocol.analyses if s.id == a["id"]), None)
         records.append(AnalysisRecord(a["id"], str(a["comparison"]), facts.outcome_id,
-                                      spec_window, _participants(rows),
+                                      facts.window_id, _participants(rows),
                                       bool(parsed.subgroup)))
         judged = [model.judged_for(rob, str(st), a["id"]) for st in rows["study"]]
-        for st, j in zip(a["studies"], [model.judged_for(rob, str(x["study"]), a["id"])
-                                        for x in a["studies"]], strict=True):
-            st["rob"] = j or None
+        for st in a["studies"]:
+            st["rob"] = model.judged_for(rob, str(st["study"]), a["id"]) or None
         if result is None:
             if task is not None:
                 progress.advance(task)
@@ -359,11 +357,10 @@ def build_report(folder: ReviewFolder, source: Path, analyses: list[dict[str, An
             rep.files[f"figures/gap_map_{i}.png"] = png
         m["figure"] = f"figures/gap_map_{i}.svg"
     # a summary only: RoB 2 is judged per result, so the first result of each study stands for it
-    judged_first: dict[str, dict[str, str]] = {}
+    judged: dict[str, dict[str, str]] = {}
     for a in analyses:
         for st in a["studies"]:
-            judged_first.setdefault(st["study"], dict(st.get("rob") or {}))
-    judged = judged_first
+            judged.setdefault(st["study"], dict(st.get("rob") or {}))
     rep.rob_note = model.rob_note(list(judged.values())) if judged else "no studies"
     rep.results = {"risk_of_bias_summary": rep.rob_note, "evidence_inventory": inventory,
                    "sof_tables": sof_tables,

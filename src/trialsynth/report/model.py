@@ -168,6 +168,7 @@ class Facts:
     falls back to the declared project defaults of this module (``*_source`` says which)."""
 
     outcome_id: str | None
+    window_id: str | None  # the review folder's time-window id, if it states one
     window: str  # the time window's name, or OTHER
     direction: str  # "lower" / "higher" is better
     direction_source: str
@@ -222,7 +223,8 @@ def facts_for(protocol: Protocol | None, analysis_id: str, parsed: ParsedName, m
         matches = protocol.pico_match(analysis_id, list(studies))
         pico = matches if any(m is not None for m in matches) else None
     control = outcome.assumed_control_risk if outcome is not None else None
-    return Facts(outcome.id if outcome is not None else None, window, direction, dir_src, mid,
+    return Facts(outcome.id if outcome is not None else None,
+                 spec.time_window if spec is not None else None, window, direction, dir_src, mid,
                  mid_src, control, overrides, flags, pico, scale, units)
 
 
