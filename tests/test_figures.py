@@ -361,3 +361,48 @@ def test_importing_figure_modules_does_not_import_matplotlib():
             "trialsynth.report.figures.export; f.ForestLabels; "
             "assert 'matplotlib' not in sys.modules, 'matplotlib imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Edge cases: one study, a study without data, the funnel note, trim-and-fill fills, TSA, PNG
+# ---------------------------------------------------------------------------------------------
+def test_forest_with_one_study(flagship):
+    from trialsynth.report.figures import forest_plot, svg_text
+
+    analysis = flagship["7.23"]
+    one = analysis.frame.iloc[:1]
+    result = ts.pool(one, analysis.settings.measure, analysis.settings.method, revman=True)
+    shown = texts(svg_text(forest_plot(result, one)))
+    assert str(one.study.iloc[0]) in shown and "Total (95% CI)" in shown
+    assert "100.0%" in shown  # the one study carries all the weight
+
+
+def test_funnel_note_and_trim_and_fill_fills(flagship):
+    from trialsynth.bias.trimfill import trimfill_from_result
+    from trialsynth.report.figures import funnel_plot, svg_text
+
+    small = pooled(flagship["7.23"])
+    shown = " ".join(texts(svg_text(funnel_plot(small, when_too_few="note", title="7.23"))))
+    assert "Funnel plot not drawn" in shown and "fewer than 10" in shown
+    result = egger_result()
+    tf = trimfill_from_result(result)
+    assert tf.k0 and tf.k0 > 0  # the magnesium trials are the textbook asymmetric funnel
+    fills = [(y, v ** 0.5) for y, v in zip(tf.filled_yi, tf.filled_vi, strict=True)]
+    shown = texts(svg_text(funnel_plot(result, filled=fills, filled_estimate=tf.estimate)))
+    assert f"Filled by trim-and-fill ({tf.k0})" in shown and "Trim-and-fill estimate" in shown
+    assert "Filled by trim-and-fill" not in " ".join(texts(svg_text(funnel_plot(result))))
+
+
+def test_tsa_figure_runs_to_the_required_information_and_pngs_are_pngs(tmp_path):
+    from trialsynth.report.figures import save_figure
+    from trialsynth.sequential import plot_tsa, tsa_summary
+
+    result = egger_result()
+    tsa = tsa_summary(result, mid=0.2, control_risk=0.1)
+    assert tsa.fraction < 1  # far from the required information: the boundary is projected
+    paths = save_figure(plot_tsa(tsa, title="Magnesium"), tmp_path / "tsa")
+    shown = texts(paths["svg"].read_text(encoding="utf8"))
+    assert "monitoring boundary, projected to the RIS" in shown
+    assert (f"Accrued {tsa.accrued:,.0f} of {int(-(-tsa.required // 1)):,} required participants"
+            f" ({tsa.accrued / tsa.required:.0%})") in shown
+    assert paths["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

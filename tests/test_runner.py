@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -75,8 +76,10 @@ def test_run_review_on_flagship_writes_three_outputs(tmp_path, capsys):
         in page
     assert "Comparison 13" in page and page.count("(nothing pooled)") == 4
     assert "Nothing pooled: no study could be pooled" in page
-    for external in ("<script", "<link", " src=", "@import", "url(", "<iframe"):
+    for external in ("<script", "<link", " src=", "@import", "<iframe"):
         assert external not in page
+    # url() only for the figures' own clip paths (#id in the same page), never a resource
+    assert re.findall(r"url\((?!#)", page) == []
 
 
 @needs_flagship
@@ -127,6 +130,21 @@ def test_flagship_report_figures_certainty_and_gap_map(tmp_path):
     assert beyond["tsa"]["required"] > beyond["tsa"]["accrued"]
     assert "How likely is an important effect?" in page
     assert not any(a.get("beyond") for a in data["analyses"] if a["parsed"]["subgroup"])
+    # the TSA figure of every main analysis with a TSA; no funnel plot below 10 studies
+    with_tsa = [a for a in data["analyses"] if (a.get("beyond") or {}).get("tsa")]
+    assert with_tsa and all((out / a["tsa_figure"]).is_file() for a in with_tsa)
+    assert all(f'<figcaption class=small>Trial sequential analysis of analysis {a["id"]}:' in page
+               for a in with_tsa)
+    assert first["small_study"]["skipped_reason"].startswith("3 studies with an effect estimate")
+    assert "funnel_figure" not in first and not first["small_study"]["tests"]
+    # risk-of-bias summary and traffic-light figures over the studies with judgements
+    rf = data["risk_of_bias_figures"]
+    judged = {s["study"] for a in data["analyses"] for s in a["studies"] if s.get("rob")}
+    assert rf["studies"] == len(judged) > 0 and rf["problem"] is None
+    for key, anchor in (("summary", 'id="rob-summary"'), ("traffic_light", 'id="rob-traffic"')):
+        assert (out / rf[key]).is_file() and (out / rf[key].replace(".svg", ".png")).is_file()
+        assert anchor in page
+    assert 'href="#rob"' in page
     pls = data["sof_tables"]["1"]["plain_language_summary"]
     assert "No studies reported opioid consumption." in pls["no_studies"]
     assert pls["what_did_we_find"] and pls["limitations"]
@@ -310,3 +328,39 @@ def test_reviewer_overrides_and_stated_mid_reach_the_report(tmp_path):
     assert "(override)" in page and "Reviewer override: Half the participants" in page
     # the input folder is untouched by the run
     assert yaml.safe_load((folder / "review.yaml").read_text(encoding="utf-8")) == doc
+
+
+def test_report_shows_small_study_effects_where_there_are_ten_studies(tmp_path):
+    """CD004703.pub3 (pairwise70 data rows, see ../shared/data/PROVENANCE.md): analysis 1.3 has
+    10 studies with an estimate, so its report carries a funnel plot and the asymmetry tests."""
+    from trialsynth.bias.small_study import harbord_test
+    from trialsynth.io.convert import build_folder
+
+    source = SHARED_DATA / "pairwise70" / "CD004703_pub3_data.csv"
+    out = tmp_path / "out"
+    run_review(source, out, quiet=True)
+    data = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    page = (out / "index.html").read_text(encoding="utf-8")
+    by_id = {a["id"]: a for a in data["analyses"]}
+    a = by_id["1.3"]
+    ss = a["small_study"]
+    assert ss["skipped_reason"] is None and ss["k"] == a["result"]["k"] >= 10
+    assert [t["test"] for t in ss["tests"]] == ["egger", "begg", "peters", "harbord"]
+    # Harbord's p equals the test run directly on the estimable tables of the analysis
+    rows = build_folder(source).review.analyses
+    rows = {x.id: x for x in rows}["1.3"].pooled_rows
+    used = [s["ours"]["effect"] is not None for s in a["studies"]]
+    direct = harbord_test(*(rows[c][used] for c in ("events_t", "n_t", "events_c", "n_c")))
+    assert ss["tests"][3]["pvalue"] == pytest.approx(direct.pvalue, rel=1e-12)
+    assert (out / a["funnel_figure"]).is_file() and "Contour-enhanced funnel plot of analysis 1.3" \
+        in page
+    tf = {x["name"]: x for x in a["sensitivity"]["analyses"]}["trim_and_fill"]
+    assert tf["sentence"] in page
+    funnel = (out / a["funnel_figure"]).read_text(encoding="utf-8")
+    k0 = a["sensitivity"]["trimfill"]["k0"]
+    assert (f"Filled by trim-and-fill ({k0})" in funnel) == bool(k0)
+    for b in data["analyses"]:  # below 10 studies: the reason, no funnel plot
+        if b.get("small_study") and b["small_study"]["k"] < 10:
+            assert b["small_study"]["skipped_reason"] and "funnel_figure" not in b
+    assert data["risk_of_bias_figures"]["studies"] == 0  # the file has no judgements
+    assert "no risk-of-bias judgements, so no risk-of-bias figures" in page

@@ -210,6 +210,6 @@ def test_plot_tsa_returns_a_figure_without_pyplot_state():
     fig = plot_tsa(tsa, title="BCG")
     assert isinstance(fig, Figure)
     ax = fig.axes[0]
-    assert ax.get_title() == "BCG"
+    assert ax.get_title(loc="left") == "BCG"
     assert len(ax.lines) >= 5  # Z-curve, boundaries, conventional lines, RIS line
     assert plt.get_fignums() == before

@@ -27,6 +27,8 @@ from trialsynth.report import model
 from trialsynth.review import to_display
 
 PARALLEL_MIN = 12  # fewer forest plots are drawn in this process
+ROB_SUMMARY = "figures/rob_summary.svg"
+ROB_TRAFFIC = "figures/rob_traffic_light.svg"
 
 
 @dataclass(slots=True)
@@ -36,6 +38,7 @@ class Report:
     results: dict[str, Any] = field(default_factory=dict)
     files: dict[str, str | bytes] = field(default_factory=dict)
     svgs: dict[str, str] = field(default_factory=dict)  # analysis id -> inline <svg>
+    figures: dict[str, str] = field(default_factory=dict)  # figure path -> inline <svg>
     gap_svgs: list[str] = field(default_factory=list)
     comparison_labels: dict[int, str] = field(default_factory=dict)
     inferred_names: set[int | str] = field(default_factory=set)  # comparisons named by inference
@@ -62,6 +65,9 @@ def _draw_one(job: tuple[Any, ...]) -> tuple[str, bytes | None]:
     * ``("rob_summary", key, path, rob, weights, title)`` (rob: study -> {domain: judgement};
       weights: study -> weight, or None for shares of studies)
     * ``("rob_traffic", key, path, rob, title)``
+    * ``("tsa", id, path, tsa, title)`` (tsa: trialsynth.sequential.TsaSummary)
+
+    A funnel job may carry two more items: the (yi, SE) trim-and-fill fills and its estimate.
     """
     from trialsynth.report.figures import export
     from trialsynth.report.figures.forest import forest_plot
@@ -75,11 +81,18 @@ def _draw_one(job: tuple[Any, ...]) -> tuple[str, bytes | None]:
         fig = gap_map(pd.DataFrame(m["cells"]), outcomes=m["outcomes"], windows=m["windows"],
                       interventions=m["interventions"], title=f"Evidence-gap map {i}: {m['title']}")
     elif kind == "funnel":
-        _, _, _, result, labels = job
+        _, _, _, result, labels, *fill = job
         fig = funnel_plot(result, when_too_few="note",
                           title=None if labels is None or labels.analysis_number is None
-                          else f"Analysis {labels.analysis_number}: funnel plot",
-                          measure_label=None if labels is None else labels.measure_label)
+                          else f"Analysis {labels.analysis_number}: contour-enhanced funnel plot",
+                          measure_label=None if labels is None else labels.measure_label,
+                          filled=fill[0] if fill else (),
+                          filled_estimate=fill[1] if len(fill) > 1 else None)
+    elif kind == "tsa":
+        from trialsynth.sequential import plot_tsa
+
+        _, _, _, tsa, title = job
+        fig = plot_tsa(tsa, title=title)
     elif kind == "rob_summary":
         _, _, _, rob, weights, title = job
         fig = rob_summary_plot(rob, weights=weights, title=title)
@@ -108,6 +121,7 @@ def _draw(jobs: Sequence[tuple[Any, ...]]) -> list[tuple[str, bytes | None]]:
     from matplotlib.backends import backend_agg, backend_mixed, backend_svg  # noqa: F401
 
     from trialsynth.report.figures import _forest_draw, export, funnel, gapmap, rob  # noqa: F401
+    from trialsynth.sequential import plot  # noqa: F401
 
     export._svg_renderer_class()
     export._agg_renderer_class()
@@ -117,6 +131,8 @@ def _draw(jobs: Sequence[tuple[Any, ...]]) -> list[tuple[str, bytes | None]]:
             return 10_000
         if job[0] in ("rob_summary", "rob_traffic"):
             return 1_000
+        if job[0] == "tsa":
+            return 20
         result = job[3]
         return len(getattr(result, "studies", ()))
 
@@ -186,15 +202,37 @@ def _sensitivity(result: PooledResult, rows: pd.DataFrame, judged: Sequence[Mapp
     return rep
 
 
+def _small_study(result: PooledResult, rows: pd.DataFrame, sens: Mapping[str, Any] | None
+                 ) -> tuple[dict[str, Any], tuple[Any, ...]]:
+    """Funnel-plot tests of one main analysis (trialsynth.bias.summary) and, when there are
+    enough studies for a funnel plot, what the plot adds: trim-and-fill's filled studies
+    (yi, SE) and its estimate (from the sensitivity analyses)."""
+    from trialsynth.bias.summary import COUNT_COLUMNS, small_study_effects
+
+    cols = {c: rows[c].to_numpy() for c in COUNT_COLUMNS if c in rows}
+    try:
+        out = small_study_effects(result, cols or None)
+    except (ValueError, DataError) as exc:
+        return {"error": str(exc), "skipped_reason": f"Not computed: {exc}"}, ()
+    tf = (sens or {}).get("trimfill") or {}
+    if out["skipped_reason"] is not None or not tf:
+        return out, ()
+    fill = [(y, float(np.sqrt(v))) for y, v in zip(tf.get("filled_yi") or (),
+                                                   tf.get("filled_vi") or (), strict=True)]
+    return out, (fill, tf.get("estimate"))
+
+
 def _pct(p: float | None) -> str:
     return "-" if p is None else ("< 1%" if p < 0.005 else "> 99%" if p > 0.995 else f"{p:.0%}")
 
 
 def _beyond(main: Sequence[tuple[dict[str, Any], PooledResult, model.Facts]],
-            by_id: Mapping[str, Any], protocol: Protocol) -> list[dict[str, Any]]:
+            by_id: Mapping[str, Any], protocol: Protocol
+            ) -> list[tuple[dict[str, Any], Any]]:
     """Per main analysis: how likely an important effect is (Bayesian random effects,
     trialsynth.bayes) and how much more evidence would settle it (TSA and the next trial,
-    trialsynth.sequential), with the plain answers the report prints."""
+    trialsynth.sequential), with the plain answers the report prints; and the TsaSummary for
+    its figure (None when none was computed)."""
     from trialsynth.bayes import bayes_summaries
     from trialsynth.sequential.plan import default_mid, plan_for
 
@@ -207,6 +245,7 @@ def _beyond(main: Sequence[tuple[dict[str, Any], PooledResult, model.Facts]],
     out = []
     for (a, result, _), mid, b in zip(main, mids, bayes, strict=True):
         answer: dict[str, Any] = {"bayes": b, "tsa": None}
+        tsa_summary = None
         if mid is None:
             answer["probability"] = ("No minimal important difference is stated for this outcome, "
                                      "so the probability of an important effect is not given.")
@@ -225,14 +264,14 @@ def _beyond(main: Sequence[tuple[dict[str, Any], PooledResult, model.Facts]],
         except (ValueError, DataError) as exc:
             answer["next_trial"] = f"Not computed: {exc}."
         else:
-            tsa = plan["tsa"]
+            tsa, tsa_summary = plan["tsa"], plan["_tsa"]
             answer["tsa"] = tsa
             nxt = tsa["next_trial"] or {}
             size = (f"A new two-arm trial of {nxt['per_arm']:.0f} participants per arm would make "
                     "the updated meta-analysis conclusive" if nxt.get("per_arm")
                     else (nxt.get("reason") or "No next-trial size could be computed").capitalize())
             answer["next_trial"] = f"Trial sequential analysis: {tsa['conclusion']} {size}."
-        out.append(answer)
+        out.append((answer, tsa_summary))
     return out
 
 
@@ -301,9 +340,6 @@ def build_report(folder: ReviewFolder, source: Path, analyses: list[dict[str, An
             a["statement"] = row.statement or None
             if not parsed.subgroup:
                 sof_rows.setdefault(g, []).append(row)
-        if not parsed.subgroup:
-            a["sensitivity"] = _sensitivity(result, rows, judged, a["settings"]["measure"])
-            mains.append((a, result, facts))
         named = " versus " in (parsed.comparison or names.get(g) or "")
         labels = ForestLabels(experimental=x if named or g in names else "Experimental",
                               control=y if named else "Control",
@@ -311,14 +347,26 @@ def build_report(folder: ReviewFolder, source: Path, analyses: list[dict[str, An
         rel = f"figures/forest_{_safe(a['id'])}.svg"
         jobs.append(("forest", a["id"], rel, result, rows, labels, assessed.rob_map or None))
         a["figure"] = rel
+        if not parsed.subgroup:
+            a["sensitivity"] = _sensitivity(result, rows, judged, a["settings"]["measure"])
+            a["small_study"], fill = _small_study(result, rows, a["sensitivity"])
+            if a["small_study"].get("skipped_reason") is None:
+                a["funnel_figure"] = f"figures/funnel_{_safe(a['id'])}.svg"
+                jobs.append(("funnel", a["id"], a["funnel_figure"], result, labels, *fill))
+            mains.append((a, result, facts))
         if task is not None:
             progress.advance(task)
 
     # beyond the pooled estimate, for the main analyses (primary outcomes of the question)
     primary = {o.id for o in protocol.question.outcomes if o.priority == "primary"}
     main = [(a, r, f) for a, r, f in mains if f.outcome_id in primary or not primary]
-    for a, answers in zip([m[0] for m in main], _beyond(main, by_id, protocol), strict=True):
+    for a, (answers, tsa) in zip([m[0] for m in main], _beyond(main, by_id, protocol),
+                                 strict=True):
         a["beyond"] = answers
+        if tsa is not None:
+            a["tsa_figure"] = f"figures/tsa_{_safe(a['id'])}.svg"
+            jobs.append(("tsa", a["id"], a["tsa_figure"], tsa,
+                         f"Analysis {a['id']}: trial sequential analysis"))
 
     # evidence inventory: the question's outcomes against what the trials reported
     inventory_model = evidence_inventory(protocol, records)
@@ -344,9 +392,29 @@ def build_report(folder: ReviewFolder, source: Path, analyses: list[dict[str, An
                  "studies": len({s["study"] for a in analyses for s in a["studies"]}),
                  **inventory_model.to_dict(), "gap_maps": maps}
     gap_jobs = [("gap", i, m) for i, m in enumerate(maps, start=1)]
-    drawn = _draw(jobs + gap_jobs)  # forests and gap maps together, in parallel when worth it
-    for (_, aid, rel, *_), (doc, png) in zip(jobs, drawn, strict=False):
-        rep.svgs[aid] = _inline(doc)
+    # a summary only: RoB 2 is judged per result, so the first result of each study stands for it
+    judged: dict[str, dict[str, str]] = {}
+    for a in analyses:
+        for st in a["studies"]:
+            judged.setdefault(st["study"], dict(st.get("rob") or {}))
+    rob_judged = {st: j for st, j in judged.items() if j}
+    rob_problem = None
+    try:
+        from trialsynth.report.figures.rob import rob_levels
+
+        rob_levels(rob_judged)
+    except ValueError as exc:  # a judgement the figures cannot place: no figure, say why
+        rob_problem, rob_judged = str(exc), {}
+    if rob_judged:
+        jobs.append(("rob_summary", "review", ROB_SUMMARY, rob_judged, None,
+                     "Risk of bias summary: share of studies per judgement"))
+        jobs.append(("rob_traffic", "review", ROB_TRAFFIC, rob_judged,
+                     "Risk of bias: judgement per study and domain"))
+    drawn = _draw(jobs + gap_jobs)  # every figure together, in parallel when worth it
+    for (kind, aid, rel, *_), (doc, png) in zip(jobs, drawn, strict=False):
+        if kind == "forest":
+            rep.svgs[aid] = _inline(doc)
+        rep.figures[rel] = _inline(doc)
         rep.files[rel] = doc
         if png is not None:
             rep.files[rel[:-4] + ".png"] = png
@@ -356,13 +424,11 @@ def build_report(folder: ReviewFolder, source: Path, analyses: list[dict[str, An
         if png is not None:
             rep.files[f"figures/gap_map_{i}.png"] = png
         m["figure"] = f"figures/gap_map_{i}.svg"
-    # a summary only: RoB 2 is judged per result, so the first result of each study stands for it
-    judged: dict[str, dict[str, str]] = {}
-    for a in analyses:
-        for st in a["studies"]:
-            judged.setdefault(st["study"], dict(st.get("rob") or {}))
     rep.rob_note = model.rob_note(list(judged.values())) if judged else "no studies"
     rep.results = {"risk_of_bias_summary": rep.rob_note, "evidence_inventory": inventory,
+                   "risk_of_bias_figures": {"studies": len(rob_judged), "problem": rob_problem,
+                                            "summary": ROB_SUMMARY if rob_judged else None,
+                                            "traffic_light": ROB_TRAFFIC if rob_judged else None},
                    "sof_tables": sof_tables,
                    "methods": model.methods(analyses),
                    "question": _question(protocol),

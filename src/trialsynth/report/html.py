@@ -93,5 +93,6 @@ def render_report(results: dict[str, Any], report: Report) -> str:
         labels=report.comparison_labels,
         link=url if url.startswith(("https://", "http://")) else None,
         svgs={k: Markup(v) for k, v in report.svgs.items()},  # noqa: S704 (SVG writer escapes text)
+        figs={k: Markup(v) for k, v in report.figures.items()},  # noqa: S704
         gap_svgs=[Markup(v) for v in report.gap_svgs])  # noqa: S704
     return page

@@ -318,8 +318,8 @@ def next_trial(s: TsaSummary, y: np.ndarray, se: np.ndarray, tau2: float, frac: 
                          "for this question")
     if cp(MAX_PER_ARM) < target:
         return NextTrial(None, None, None, limit, theta, None,
-                         f"no single trial suffices: with tau^2 = {tau2:.4g} a new trial's weight "
-                         f"is at most 1/tau^2, and the conditional power of the updated "
+                         f"no single trial suffices: with τ² = {tau2:.4g} a new trial's weight "
+                         f"is at most 1/τ², and the conditional power of the updated "
                          f"meta-analysis cannot exceed {limit:.1%} (target {target:.0%})")
     lo, hi = 1, MAX_PER_ARM
     if cp(lo) >= target:

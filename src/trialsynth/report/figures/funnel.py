@@ -15,6 +15,7 @@ report can show as it is.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from scipy.stats import norm
@@ -52,8 +53,13 @@ def _points(result: PooledResult) -> list[tuple[float, float]]:
 
 def funnel_plot(result: PooledResult, *, measure_label: str | None = None,
                 title: str | None = None, min_studies: int = MIN_STUDIES,
-                when_too_few: str = "raise", ax: Axes | None = None) -> Figure:
+                when_too_few: str = "raise", ax: Axes | None = None,
+                filled: Sequence[tuple[float, float]] = (),
+                filled_estimate: float | None = None) -> Figure:
     """Contour-enhanced funnel plot of the studies of ``result``.
+
+    ``filled``: (yi, SE) of the studies trim-and-fill imputes (Duval & Tweedie 2000), drawn as
+    open circles, and ``filled_estimate`` its adjusted pooled estimate, a dotted line.
 
     With fewer than ``min_studies`` studies with an effect and a positive SE, ``when_too_few``
     decides: ``"raise"`` a ValueError (its message says why), or ``"note"``: return a small
@@ -76,9 +82,10 @@ def funnel_plot(result: PooledResult, *, measure_label: str | None = None,
     ratio = result.measure in RATIO
     yi = [p[0] for p in points]
     se = [p[1] for p in points]
-    se_max = max(se) * 1.08
+    filled = [(float(y), float(s)) for y, s in filled if math.isfinite(y) and math.isfinite(s)]
+    se_max = max(se + [s for _, s in filled]) * 1.08
     z99 = float(norm.isf(0.005))
-    half = max(max(abs(v) for v in yi) * 1.1, z99 * se_max * 0.75, 1e-9)
+    half = max(max(abs(v) for v in yi + [y for y, _ in filled]) * 1.1, z99 * se_max * 0.75, 1e-9)
     if result.estimate is not None:
         half = max(half, abs(result.estimate) * 1.2,
                    abs(result.estimate) + float(norm.isf(0.025)) * se_max)  # pseudo-CI in view
@@ -101,6 +108,12 @@ def funnel_plot(result: PooledResult, *, measure_label: str | None = None,
         ax.plot([result.estimate - z95 * se_max, result.estimate, result.estimate + z95 * se_max],
                 [se_max, 0, se_max], color=c.GREY, lw=0.7, ls=(0, (1, 1.5)), zorder=2)
     ax.scatter(yi, se, s=22, c=c.INK, edgecolors="white", linewidths=0.5, zorder=3)
+    if filled:
+        ax.scatter([y for y, _ in filled], [s for _, s in filled], s=22, facecolors="white",
+                   edgecolors=c.INK, linewidths=0.9, zorder=3)
+    if filled_estimate is not None and math.isfinite(filled_estimate):
+        ax.plot([filled_estimate, filled_estimate], [0, se_max], color=c.INK, lw=0.9,
+                ls=(0, (1, 1.2)), zorder=2)
     ax.set_xlim(-half, half)
     ax.set_ylim(se_max, 0)
     _ticks(ax, ratio, half, se_max)
@@ -124,6 +137,13 @@ def funnel_plot(result: PooledResult, *, measure_label: str | None = None,
                               label="Pseudo 95% CI around it"))
     handles.append(Line2D([], [], marker="o", ls="none", color=c.INK, markersize=4.5,
                           label=f"Study (k = {len(points)})"))
+    if filled:
+        handles.append(Line2D([], [], marker="o", ls="none", markerfacecolor="white",
+                              markeredgecolor=c.INK, markersize=4.5,
+                              label=f"Filled by trim-and-fill ({len(filled)})"))
+    if filled_estimate is not None and math.isfinite(filled_estimate):
+        handles.append(Line2D([], [], color=c.INK, lw=0.9, ls=(0, (1, 1.2)),
+                              label="Trim-and-fill estimate"))
     legend = ax.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 0.02),
                        bbox_transform=fig.transFigure,
                        ncols=3, frameon=False, prop=c.fontprops(c.SMALL), handlelength=1.6,

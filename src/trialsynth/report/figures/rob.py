@@ -74,7 +74,7 @@ def judgement_level(value: Any) -> str | None:
 
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
-    text = " ".join(str(value).split())
+    text = " ".join(str(value).replace("_", " ").split())
     if text.lower() in _UNASSESSED or text.lower() in ("no information", "ni"):
         return None
     try:
