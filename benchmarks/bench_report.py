@@ -44,7 +44,7 @@ TARGET = 10.0  # seconds for the whole flagship report (issue 7)
 STAGES = {"read": ("trialsynth.runner", ("build_folder", "read_review")),
           "pool": ("trialsynth.runner", ("_analyse",)),
           "build": ("trialsynth.report.build", ("build_report",)),
-          "figures": ("trialsynth.report.build", ("_draw",)),
+          "figures": ("trialsynth.report.build", ("_collect", "_draw")),
           "html": ("trialsynth.report.html", ("render_report",)),
           "write": ("trialsynth.runner", ("_write_atomically",))}
 ORDER = ("read", "pool", "certainty", "figures", "html", "write", "other")

@@ -257,3 +257,27 @@ def test_batch_equals_one_at_a_time():
     assert both[1].mu_median == pytest.approx(one.mu_median, rel=1e-12)
     assert both[1].p_benefit == pytest.approx(one.p_benefit, rel=1e-12)
     assert both[0].prior["kind"] == "log-t"
+
+
+@pytest.mark.parametrize("prior", [half_normal(0.5), half_cauchy(0.3), turner(), rhodes()])
+def test_prior_densities_and_quantiles_equal_scipy_stats(prior):
+    """The closed forms in trialsynth.bayes.priors against scipy.stats' own distributions."""
+    tau = np.array([0.0, 1e-6, 0.01, 0.2, 1.0, 3.7, 50.0])
+    s = prior.scale
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if prior.kind == "half-normal":
+            ref = stats.halfnorm.logpdf(tau, scale=s)
+            q = stats.halfnorm.ppf(0.3, scale=s)
+        elif prior.kind == "half-cauchy":
+            ref = stats.halfcauchy.logpdf(tau, scale=s)
+            q = stats.halfcauchy.ppf(0.3, scale=s)
+        else:
+            base = stats.norm(prior.location, s) if prior.kind == "log-normal" else \
+                stats.t(prior.df, prior.location, s)
+            ref = np.where(tau > 0, base.logpdf(np.log(tau)) - np.log(tau), -np.inf)
+            q = math.exp(base.ppf(0.3))
+        ours = prior.logpdf(tau)
+    np.testing.assert_array_equal(np.isinf(ours), np.isinf(ref))
+    ok = np.isfinite(ref)
+    np.testing.assert_allclose(ours[ok], ref[ok], rtol=1e-12)
+    assert prior.quantile(0.3) == pytest.approx(q, rel=1e-12)

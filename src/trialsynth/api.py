@@ -8,8 +8,8 @@ from dataclasses import replace
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
 
+from trialsynth._dist import norm_isf
 from trialsynth.conventions import METAFOR_CONVENTIONS, REVMAN_CONVENTIONS
 from trialsynth.errors import ConvergenceWarning, DataError
 from trialsynth.pooling import heterogeneity as het
@@ -71,7 +71,7 @@ def pool(frame: pd.DataFrame, measure: str, method: str, hksj: Hksj = False,
         flat = {c: np.concatenate([v, v]) for c, v in cols.items()}
     batch = pool_arrays(measure, method, flat, group, 1 + len(names), hksj=hksj,
                         conventions=conventions, confidence_level=confidence_level)
-    z = float(norm.isf((1 - confidence_level) / 2))
+    z = float(norm_isf((1 - confidence_level) / 2))
     overall_rows = np.arange(n_rows)
     result = _one(batch, 0, overall_rows, labels, sub_labels, z, measure, method, settings, hksj)
     if subgroup is None:

@@ -20,8 +20,8 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
 
+from trialsynth._dist import norm_isf
 from trialsynth.api import pool
 from trialsynth.errors import DataError
 from trialsynth.pooling.result import PooledResult
@@ -297,7 +297,7 @@ def _recomputed(analysis: Analysis, res: PooledResult | None) -> dict[str, float
         if ok.any():
             w = 1 / se[ok] ** 2
             mean, sem = float(np.sum(w * est[ok]) / w.sum()), float(1 / np.sqrt(w.sum()))
-            z = float(norm.isf((1 - s.confidence_level) / 2))
+            z = float(norm_isf((1 - s.confidence_level) / 2))
             out["estimate"], out["ci_low"], out["ci_high"] = _display(
                 s.measure, mean, mean - z * sem, mean + z * sem)
     return out
@@ -382,7 +382,7 @@ def _implied_level(analysis: Analysis, mine: dict[int, Any]) -> float | None:
     if not zs:
         return None
     z = float(np.median(zs))
-    return next((lv for lv in LEVELS if abs(z / norm.isf((1 - lv) / 2) - 1) < 1e-3), None)
+    return next((lv for lv in LEVELS if abs(z / norm_isf((1 - lv) / 2) - 1) < 1e-3), None)
 
 
 LEVELS = (0.95, 0.9, 0.99)  # the study CI levels RevMan offers
@@ -404,7 +404,7 @@ def _compare_studies(analysis: Analysis, res: PooledResult | None, diffs: _Diffs
         if level != s.study_confidence_level:
             notes.append(f"study CI level {100 * level:g}% inferred from RevMan's stored "
                          f"per-study CIs (not stated in this export)")
-    z = float(norm.isf((1 - level) / 2))
+    z = float(norm_isf((1 - level) / 2))
     counts = {"rows": len(analysis.frame), "effects_compared": 0, "weights_compared": 0}
     for rec in analysis.frame.to_dict("records"):
         st = mine.get(int(rec["row"]))

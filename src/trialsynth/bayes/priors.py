@@ -23,11 +23,12 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from scipy import stats
+from scipy.special import gammaln, ndtri, stdtrit
 
 from trialsynth._segments import FloatArray
 from trialsynth.errors import DataError
 
+_LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 PriorKind = Literal["half-normal", "half-cauchy", "log-normal", "log-t"]
 
 # Turner et al. 2015, Table IV: (mean, sd) of log τ² by outcome type (rows) and comparison (cols)
@@ -109,24 +110,30 @@ class TauPrior:
         """Log density at τ (−inf for τ < 0; for log priors also at τ = 0)."""
         tau = np.asarray(tau, dtype=np.float64)
         with np.errstate(divide="ignore", invalid="ignore"):
+            s = self.scale
             if self.kind == "half-normal":  # 2·φ(τ/s)/s on τ ≥ 0
-                out = math.log(2.0) + stats.norm.logpdf(tau, scale=self.scale)
-            elif self.kind == "half-cauchy":
-                out = math.log(2.0) + stats.cauchy.logpdf(tau, scale=self.scale)
+                out = math.log(2.0) - 0.5 * (tau / s) ** 2 - math.log(s) - _LOG_SQRT_2PI
+            elif self.kind == "half-cauchy":  # 2/(π s (1 + (τ/s)²)) on τ ≥ 0
+                out = math.log(2.0) - math.log(math.pi * s) - np.log1p((tau / s) ** 2)
             else:
-                z = (np.log(tau) - self.location) / self.scale
-                base = stats.norm.logpdf(z) if self.kind == "log-normal" else stats.t.logpdf(z, self.df)
-                out = base - math.log(self.scale) - np.log(tau)  # change of variable log τ → τ
+                z = (np.log(tau) - self.location) / s
+                if self.kind == "log-normal":  # standard normal log density
+                    base = -0.5 * z * z - _LOG_SQRT_2PI
+                else:  # Student t log density with ν = df (e.g. Johnson, Kotz & Balakrishnan 1995, 28.1)
+                    nu = self.df
+                    base = (gammaln((nu + 1) / 2) - gammaln(nu / 2) - 0.5 * math.log(nu * math.pi)
+                            - (nu + 1) / 2 * np.log1p(z * z / nu))
+                out = base - math.log(s) - np.log(tau)  # change of variable log τ → τ
             ok = tau > 0 if self.kind in ("log-normal", "log-t") else tau >= 0
             return np.where(ok, out, -np.inf)
 
     def quantile(self, p: float) -> float:
         """Prior quantile of τ (used to place the integration grid)."""
         if self.kind == "half-normal":
-            return float(self.scale * stats.norm.ppf(0.5 + p / 2))
-        if self.kind == "half-cauchy":
-            return float(self.scale * stats.cauchy.ppf(0.5 + p / 2))
-        q = stats.norm.ppf(p) if self.kind == "log-normal" else stats.t.ppf(p, self.df)
+            return float(self.scale * ndtri(0.5 + p / 2))
+        if self.kind == "half-cauchy":  # Cauchy quantile at 0.5 + p/2: tan(π p / 2)
+            return float(self.scale * math.tan(math.pi * p / 2))
+        q = ndtri(p) if self.kind == "log-normal" else stdtrit(self.df, p)
         return float(math.exp(self.location + self.scale * q))
 
     def to_dict(self) -> dict[str, object]:

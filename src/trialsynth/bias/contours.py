@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.stats import norm
 
+from trialsynth import _dist
 from trialsynth.bias.trimfill import MIN_K
 from trialsynth.pooling.result import PooledResult
 
@@ -76,8 +76,8 @@ def funnel_contours(yi: ArrayLike, vi: ArrayLike, *, null: float = 0.0,
             "(Cochrane Handbook v6.4 §13.3.5.3; Core GRADE 4)"))
     se = np.sqrt(v)
     z = (y - null) / se
-    p = 2 * norm.sf(np.abs(z))  # two-sided p of each study's own z test
-    crit = tuple(float(norm.isf((1 - L) / 2)) for L in lv)  # z_{(1+L)/2}
+    p = 2 * _dist.norm_sf(np.abs(z))  # two-sided p of each study's own z test
+    crit = tuple(float(_dist.norm_isf((1 - L) / 2)) for L in lv)  # z_{(1+L)/2}
     se_max = float(se.max())
     cuts = [round(1 - L, 12) for L in lv]  # descending p thresholds: 0.10, 0.05, 0.01
     bands = []

@@ -36,8 +36,9 @@ from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import optimize, stats
+from scipy import optimize
 
+from trialsynth import _dist
 from trialsynth._segments import FloatArray, IntArray, segment_count, segment_sum
 from trialsynth.certainty.rules import value as rule_value
 from trialsynth.effects.binary import peto_terms
@@ -230,16 +231,16 @@ def regression_tests(yi: ArrayLike, vi: ArrayLike, x: ArrayLike, group: ArrayLik
             s2 = rss / df
             se0, se1 = np.sqrt(s2 * c00), np.sqrt(s2 * c11)
             stat = b1 / se1
-            p = 2 * stats.t.sf(np.abs(stat), df)  # Egger 1997: t on k − 2 df
-            crit = stats.t.isf(alpha / 2, df)
+            p = 2 * _dist.t_sf(np.abs(stat), df)  # Egger 1997: t on k − 2 df
+            crit = _dist.t_isf(alpha / 2, df)
         elif model == "rma":  # mixed-effects meta-regression (Sterne & Egger 2005)
             tau2 = _reml_tau2(y, xx, v, g, n, active)
             b0, b1, c00, c11, _ = _wls(y, xx, 1 / (v + tau2[g]), g, n)
             df = np.full(n, np.nan)
             se0, se1 = np.sqrt(c00), np.sqrt(c11)
             stat = b1 / se1
-            p = 2 * stats.norm.sf(np.abs(stat))
-            crit = np.full(n, stats.norm.isf(alpha / 2))
+            p = 2 * _dist.norm_sf(np.abs(stat))
+            crit = np.full(n, _dist.norm_isf(alpha / 2))
         else:
             raise ValueError(f"unknown model {model!r}; expected 'lm' or 'rma'")
     out = []
@@ -367,6 +368,8 @@ def begg_test(yi: ArrayLike, vi: ArrayLike, *, min_k: int = MIN_K) -> SmallStudy
     theta = np.sum(w * y) / np.sum(w)
     ystar = (y - theta) / np.sqrt(v - 1 / np.sum(w))  # Begg & Mazumdar 1994, eq. 1
     ties = min(np.unique(ystar).size, np.unique(v).size) < k
+    from scipy import stats  # Kendall's tau: only here, scipy.stats is slow to import
+
     res = stats.kendalltau(ystar, v, method="asymptotic" if ties else "exact")
     return SmallStudyTest(test="begg", k=k, min_k=min_k, statistic=_f(res.statistic),
                           distribution="normal" if ties else "exact", pvalue=_f(res.pvalue))

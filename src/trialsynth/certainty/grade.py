@@ -21,8 +21,8 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
 
+from trialsynth._dist import norm_isf
 from trialsynth.api import pool
 from trialsynth.bias.small_study import (
     SmallStudyTest,
@@ -356,7 +356,7 @@ def optimal_information_size(outcome_type: OutcomeType, *, control_risk: float |
     (reduction when lower is better). Continuous: n_arm = 2(z₁₋α/₂ + z₁₋β)²σ²/δ², δ = MID.
     OIS = 2·⌈n_arm⌉ (rounded up to an even total, as RTSA ``ris``). None if inputs are missing.
     """
-    z = norm.isf(rules["ois.alpha"] / 2) + norm.isf(rules["ois.beta"])
+    z = norm_isf(rules["ois.alpha"] / 2) + norm_isf(rules["ois.beta"])
     if outcome_type == "dichotomous":
         if control_risk is None or not 0 < control_risk < 1:
             return None

@@ -21,8 +21,8 @@ from typing import Literal, NoReturn
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import stats
 
+from trialsynth._dist import norm_ppf, t_isf, t_ppf
 from trialsynth.errors import DataError
 
 FloatOrArray = float | NDArray[np.float64]
@@ -99,7 +99,7 @@ def _critical_value(level: NDArray, df: NDArray, small: NDArray, distribution: s
            level=level)
     upper = 1 - (1 - level) / 2
     use_t = small if distribution == "auto" else np.asarray(distribution == "t")
-    return np.where(use_t, stats.t.ppf(upper, df), stats.norm.ppf(upper))
+    return np.where(use_t, t_ppf(upper, df), norm_ppf(upper))
 
 
 # ------------------------------------------------------------- SDs from SE, CI, t and P
@@ -242,7 +242,7 @@ def sd_from_p(mean_difference: ArrayLike, p: ArrayLike, n1: ArrayLike, n2: Array
     _check((p <= 0) | (p >= 1), "p", "p must be strictly between 0 and 1", p=p)
     _check_n(n1=n1, n2=n2)
     tail = p / 2 if two_sided else p
-    t = stats.t.isf(tail, n1 + n2 - 2)  # Handbook v6 §6.5.2.3: t from P with N_E + N_C − 2 df
+    t = t_isf(tail, n1 + n2 - 2)  # Handbook v6 §6.5.2.3: t from P with N_E + N_C − 2 df
     return sd_from_t(md, t, n1, n2)
 
 
@@ -263,7 +263,7 @@ def wan_xi(n: ArrayLike) -> FloatOrArray:
     """
     (n,) = _arrays(n=n)
     _check_n(n=n)
-    return _out(2 * stats.norm.ppf((n - 0.375) / (n + 0.25)))  # Wan 2014, eq. (9)
+    return _out(2 * norm_ppf((n - 0.375) / (n + 0.25)))  # Wan 2014, eq. (9)
 
 
 def wan_eta(n: ArrayLike) -> FloatOrArray:
@@ -282,7 +282,7 @@ def wan_eta(n: ArrayLike) -> FloatOrArray:
     """
     (n,) = _arrays(n=n)
     _check_n(n=n)
-    return _out(2 * stats.norm.ppf((0.75 * n - 0.125) / (n + 0.25)))  # Wan 2014, eq. (16)
+    return _out(2 * norm_ppf((0.75 * n - 0.125) / (n + 0.25)))  # Wan 2014, eq. (16)
 
 
 def sd_from_range(minimum: ArrayLike, maximum: ArrayLike, n: ArrayLike) -> FloatOrArray:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import norm
 
+from trialsynth._dist import norm_ppf
 from trialsynth._segments import FloatArray
 
 
@@ -23,6 +23,6 @@ def from_ci(estimate: FloatArray, lower: FloatArray, upper: FloatArray, *,
     est, lo, hi = (np.asarray(x, float) for x in (estimate, lower, upper))
     if ratio:
         est, lo, hi = np.log(est), np.log(lo), np.log(hi)
-    z = norm.ppf(0.5 + confidence_level / 2)
+    z = norm_ppf(0.5 + confidence_level / 2)
     se = (hi - lo) / (2 * z)  # Handbook §6.3.1: SE = (upper − lower)/3.92 for a 95% CI
     return est, se**2

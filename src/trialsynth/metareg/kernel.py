@@ -25,8 +25,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
+from trialsynth import _dist
 from trialsynth._segments import FloatArray, IntArray, segment_count, segment_sum
 
 METHODS = ("FE", "DL", "ML", "REML")
@@ -230,16 +230,16 @@ def metareg_arrays(yi: FloatArray, vi: FloatArray, X: FloatArray, group: IntArra
     qm = np.einsum("ni,nij,nj->n", bb, _inv(sub), bb)  # Wald Q_M (Viechtbauer 2010, §3.3)
     with np.errstate(invalid="ignore", divide="ignore"):
         if test == "z":
-            crit = np.full(n, stats.norm.isf(alpha / 2))
-            pval = 2 * stats.norm.sf(np.abs(stat))
-            qm_p = stats.chi2.sf(qm, m)
+            crit = np.full(n, _dist.norm_isf(alpha / 2))
+            pval = 2 * _dist.norm_sf(np.abs(stat))
+            qm_p = _dist.chi2_sf(qm, m)
             df_out = np.full(n, np.nan)
         else:
             dfp = np.where(df > 0, df, np.nan)
-            crit = stats.t.isf(alpha / 2, dfp)
-            pval = 2 * stats.t.sf(np.abs(stat), dfp[:, None])
+            crit = _dist.t_isf(alpha / 2, dfp)
+            pval = 2 * _dist.t_sf(np.abs(stat), dfp[:, None])
             qm = qm / m  # F statistic (Knapp & Hartung 2003, eq. 8)
-            qm_p = stats.f.sf(qm, m, dfp)
+            qm_p = _dist.f_sf(qm, m, dfp)
             df_out = df
     ci_low = beta - crit[:, None] * se
     ci_high = beta + crit[:, None] * se
@@ -249,7 +249,7 @@ def metareg_arrays(yi: FloatArray, vi: FloatArray, X: FloatArray, group: IntArra
     qe = np.maximum(0.0, segment_sum(wf * r_f**2, g, n))
     tr_pf, _ = _traces(X, wf, g, n, ainv_f)
     with np.errstate(invalid="ignore", divide="ignore"):
-        qe_p = stats.chi2.sf(qe, df)
+        qe_p = _dist.chi2_sf(qe, df)
         vt = df / tr_pf  # "typical" sampling variance (Higgins & Thompson 2002; metafor i2def "1")
         if method == "FE":
             i2 = np.maximum(0.0, 100 * (qe - df) / qe)

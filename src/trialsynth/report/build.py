@@ -59,7 +59,7 @@ def _draw_one(job: tuple[Any, ...]) -> tuple[str, bytes | None]:
     """One figure, drawn once and rendered twice: (SVG document, PNG bytes). Jobs:
 
     * ``("forest", id, path, result, rows, labels, rob)``
-    * ``("gap", i, map)``
+    * ``("gap", path, path, i, map)``
     * ``("funnel", id, path, result, labels)`` (labels: ForestLabels or None; with fewer than
       10 studies the figure says why no funnel plot is drawn)
     * ``("rob_summary", key, path, rob, weights, title)`` (rob: study -> {domain: judgement};
@@ -77,7 +77,7 @@ def _draw_one(job: tuple[Any, ...]) -> tuple[str, bytes | None]:
 
     kind = job[0]
     if kind == "gap":
-        _, i, m = job
+        _, _, _, i, m = job
         fig = gap_map(pd.DataFrame(m["cells"]), outcomes=m["outcomes"], windows=m["windows"],
                       interventions=m["interventions"], title=f"Evidence-gap map {i}: {m['title']}")
     elif kind == "funnel":
@@ -108,15 +108,13 @@ def _draw_one(job: tuple[Any, ...]) -> tuple[str, bytes | None]:
     return export.svg_document(fig), export.png_bytes(fig, dpi=export.REPORT_PNG_DPI)
 
 
-def _draw(jobs: Sequence[tuple[Any, ...]]) -> list[tuple[str, bytes | None]]:
-    """Figures in order; in forked worker processes when there are many (drawing is CPU-bound
-    and holds the GIL), else in this process. Each worker takes jobs one at a time, biggest
-    first (gap maps, then forest plots by number of studies), so that none waits at the end."""
-    workers = min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                  else (os.cpu_count() or 1), 4)
-    if len(jobs) < PARALLEL_MIN or workers < 2 or "fork" not in mp.get_all_start_methods():
-        return [_draw_one(j) for j in jobs]
-    # what every figure needs, loaded once here rather than in each forked worker
+def _workers() -> int:
+    return min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+               else (os.cpu_count() or 1), 4)
+
+
+def _preload() -> None:
+    """What every figure needs, loaded once here rather than in each forked worker."""
     import PIL.PngImagePlugin  # noqa: F401
     from matplotlib.backends import backend_agg, backend_mixed, backend_svg  # noqa: F401
 
@@ -126,26 +124,68 @@ def _draw(jobs: Sequence[tuple[Any, ...]]) -> list[tuple[str, bytes | None]]:
     export._svg_renderer_class()
     export._agg_renderer_class()
 
-    def size(job: tuple[Any, ...]) -> int:
-        if job[0] == "gap":
-            return 10_000
-        if job[0] in ("rob_summary", "rob_traffic"):
-            return 1_000
-        if job[0] == "tsa":
-            return 20
-        result = job[3]
-        return len(getattr(result, "studies", ()))
 
-    order = sorted(range(len(jobs)), key=lambda i: -size(jobs[i]))
-    try:
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
-            done = list(pool.map(_draw_one, [jobs[i] for i in order], chunksize=1))
-    except (OSError, BrokenProcessPool):
-        return [_draw_one(j) for j in jobs]
-    out: list[Any] = [None] * len(jobs)
-    for i, res in zip(order, done, strict=True):
-        out[i] = res
-    return out
+class _FigurePool:
+    """Figures drawn while the report is still being computed: each job goes to a forked worker
+    process as soon as it is known (drawing is CPU-bound and holds the GIL), so the workers draw
+    forest plots while this process rates certainty and runs the sensitivity, Bayesian and
+    sequential analyses. With few figures, one CPU, or no ``fork``, everything is drawn here at
+    :meth:`collect`. Results come back in the order the jobs were added."""
+
+    def __init__(self, expected: int) -> None:
+        self.jobs: list[tuple[Any, ...]] = []
+        self.futures: list[Any] = []
+        self.pool: ProcessPoolExecutor | None = None
+        workers = _workers()
+        if expected >= PARALLEL_MIN and workers >= 2 and "fork" in mp.get_all_start_methods():
+            _preload()
+            try:
+                self.pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"))
+            except OSError:
+                self.pool = None
+
+    def add(self, job: tuple[Any, ...]) -> None:
+        self.jobs.append(job)
+        if self.pool is not None:
+            try:
+                self.futures.append(self.pool.submit(_draw_one, job))
+            except (RuntimeError, BrokenProcessPool):  # the pool died: draw here at the end
+                self.futures.append(None)
+
+    def collect(self) -> list[tuple[str, bytes | None]]:
+        """Every figure, (SVG document, PNG bytes), in the order added; a figure a worker
+        could not deliver (the pool broke) is drawn here."""
+        if self.pool is None:
+            return [_draw_one(j) for j in self.jobs]
+        out = []
+        try:
+            for job, fut in zip(self.jobs, self.futures, strict=True):
+                try:
+                    out.append(_draw_one(job) if fut is None else fut.result())
+                except BrokenProcessPool:
+                    out.append(_draw_one(job))
+        finally:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
+        return out
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool = None
+
+
+def _collect(figures: _FigurePool) -> list[tuple[str, bytes | None]]:
+    """Wait for (or draw) every figure; a function of its own so that benchmarks can time it."""
+    return figures.collect()
+
+
+def _draw(jobs: Sequence[tuple[Any, ...]]) -> list[tuple[str, bytes | None]]:
+    """Figures in order (in worker processes when there are many)."""
+    figures = _FigurePool(len(jobs))
+    for job in jobs:
+        figures.add(job)
+    return figures.collect()
 
 
 def _csv(rows: Sequence[Mapping[str, Any]], fields: Sequence[str]) -> str:
@@ -285,6 +325,17 @@ def build_report(folder: ReviewFolder, source: Path, analyses: list[dict[str, An
     # loaded here, before any worker is forked
     from trialsynth.report.figures import ForestLabels, export, gapmap  # noqa: F401
 
+    figures = _FigurePool(len(analyses))
+    try:
+        return _build(folder, analyses, pooled, progress, figures)
+    finally:
+        figures.close()
+
+
+def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
+           pooled: Sequence[PooledResult | None], progress: Any, figures: _FigurePool) -> Report:
+    from trialsynth.report.figures import ForestLabels
+
     protocol, review = folder.protocol, folder.review
     rob = folder.rob_assessments()
     rep = Report()
@@ -298,7 +349,6 @@ def build_report(folder: ReviewFolder, source: Path, analyses: list[dict[str, An
     sof_rows: dict[int, list[Any]] = {}
     records: list[AnalysisRecord] = []
     mains: list[tuple[dict[str, Any], PooledResult, model.Facts]] = []
-    jobs: list[tuple[Any, ...]] = []
     task = None
     if progress is not None:
         task = progress.add_task("figures and certainty", total=len(analyses))
@@ -345,17 +395,42 @@ def build_report(folder: ReviewFolder, source: Path, analyses: list[dict[str, An
                               control=y if named else "Control",
                               direction_of_benefit=assessed.direction, analysis_number=a["id"])
         rel = f"figures/forest_{_safe(a['id'])}.svg"
-        jobs.append(("forest", a["id"], rel, result, rows, labels, assessed.rob_map or None))
+        figures.add(("forest", a["id"], rel, result, rows, labels, assessed.rob_map or None))
         a["figure"] = rel
         if not parsed.subgroup:
             a["sensitivity"] = _sensitivity(result, rows, judged, a["settings"]["measure"])
             a["small_study"], fill = _small_study(result, rows, a["sensitivity"])
             if a["small_study"].get("skipped_reason") is None:
                 a["funnel_figure"] = f"figures/funnel_{_safe(a['id'])}.svg"
-                jobs.append(("funnel", a["id"], a["funnel_figure"], result, labels, *fill))
+                figures.add(("funnel", a["id"], a["funnel_figure"], result, labels, *fill))
             mains.append((a, result, facts))
         if task is not None:
             progress.advance(task)
+
+    # evidence inventory and gap maps
+    windows = [w.name for w in protocol.question.time_windows] or list(model.WINDOWS)
+    maps = model.gap_maps(analyses, rep.comparison_labels, windows)
+    for i, m in enumerate(maps, start=1):
+        m["figure"] = f"figures/gap_map_{i}.svg"
+        figures.add(("gap", m["figure"], m["figure"], i, m))
+    # a summary only: RoB 2 is judged per result, so the first result of each study stands for it
+    judged: dict[str, dict[str, str]] = {}
+    for a in analyses:
+        for st in a["studies"]:
+            judged.setdefault(st["study"], dict(st.get("rob") or {}))
+    rob_judged = {st: j for st, j in judged.items() if j}
+    rob_problem = None
+    try:
+        from trialsynth.report.figures.rob import rob_levels
+
+        rob_levels(rob_judged)
+    except ValueError as exc:  # a judgement the figures cannot place: no figure, say why
+        rob_problem, rob_judged = str(exc), {}
+    if rob_judged:
+        figures.add(("rob_summary", "review", ROB_SUMMARY, rob_judged, None,
+                     "Risk of bias summary: share of studies per judgement"))
+        figures.add(("rob_traffic", "review", ROB_TRAFFIC, rob_judged,
+                     "Risk of bias: judgement per study and domain"))
 
     # beyond the pooled estimate, for the main analyses (primary outcomes of the question)
     primary = {o.id for o in protocol.question.outcomes if o.priority == "primary"}
@@ -365,7 +440,7 @@ def build_report(folder: ReviewFolder, source: Path, analyses: list[dict[str, An
         a["beyond"] = answers
         if tsa is not None:
             a["tsa_figure"] = f"figures/tsa_{_safe(a['id'])}.svg"
-            jobs.append(("tsa", a["id"], a["tsa_figure"], tsa,
+            figures.add(("tsa", a["id"], a["tsa_figure"], tsa,
                          f"Analysis {a['id']}: trial sequential analysis"))
 
     # evidence inventory: the question's outcomes against what the trials reported
@@ -385,45 +460,18 @@ def build_report(folder: ReviewFolder, source: Path, analyses: list[dict[str, An
                               **model.comparison_sof(g, names.get(g), sof_rows.get(g, []), missing,
                                                      population)}
 
-    # evidence inventory and gap maps
-    windows = [w.name for w in protocol.question.time_windows] or list(model.WINDOWS)
-    maps = model.gap_maps(analyses, rep.comparison_labels, windows)
     inventory = {"comparisons": len(rep.comparison_labels), "analyses": len(analyses),
                  "studies": len({s["study"] for a in analyses for s in a["studies"]}),
                  **inventory_model.to_dict(), "gap_maps": maps}
-    gap_jobs = [("gap", i, m) for i, m in enumerate(maps, start=1)]
-    # a summary only: RoB 2 is judged per result, so the first result of each study stands for it
-    judged: dict[str, dict[str, str]] = {}
-    for a in analyses:
-        for st in a["studies"]:
-            judged.setdefault(st["study"], dict(st.get("rob") or {}))
-    rob_judged = {st: j for st, j in judged.items() if j}
-    rob_problem = None
-    try:
-        from trialsynth.report.figures.rob import rob_levels
-
-        rob_levels(rob_judged)
-    except ValueError as exc:  # a judgement the figures cannot place: no figure, say why
-        rob_problem, rob_judged = str(exc), {}
-    if rob_judged:
-        jobs.append(("rob_summary", "review", ROB_SUMMARY, rob_judged, None,
-                     "Risk of bias summary: share of studies per judgement"))
-        jobs.append(("rob_traffic", "review", ROB_TRAFFIC, rob_judged,
-                     "Risk of bias: judgement per study and domain"))
-    drawn = _draw(jobs + gap_jobs)  # every figure together, in parallel when worth it
-    for (kind, aid, rel, *_), (doc, png) in zip(jobs, drawn, strict=False):
+    for (kind, aid, rel, *_), (doc, png) in zip(figures.jobs, _collect(figures), strict=True):
         if kind == "forest":
             rep.svgs[aid] = _inline(doc)
+        elif kind == "gap":
+            rep.gap_svgs.append(_inline(doc))
         rep.figures[rel] = _inline(doc)
         rep.files[rel] = doc
         if png is not None:
             rep.files[rel[:-4] + ".png"] = png
-    for (_, i, m), (doc, png) in zip(gap_jobs, drawn[len(jobs):], strict=True):
-        rep.gap_svgs.append(_inline(doc))
-        rep.files[f"figures/gap_map_{i}.svg"] = doc
-        if png is not None:
-            rep.files[f"figures/gap_map_{i}.png"] = png
-        m["figure"] = f"figures/gap_map_{i}.svg"
     rep.rob_note = model.rob_note(list(judged.values())) if judged else "no studies"
     rep.results = {"risk_of_bias_summary": rep.rob_note, "evidence_inventory": inventory,
                    "risk_of_bias_figures": {"studies": len(rob_judged), "problem": rob_problem,

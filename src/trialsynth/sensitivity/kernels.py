@@ -14,8 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
+from trialsynth._dist import chi2_cdf
 from trialsynth._segments import FloatArray
 from trialsynth.conventions import METAFOR_CONVENTIONS, Conventions
 from trialsynth.pooling.batch import Hksj, PooledBatch, pool_arrays
@@ -101,7 +101,7 @@ def influence_arrays(yi: FloatArray, vi: FloatArray, full: PooledBatch, deleted:
         dfbetas = dfb / np.sqrt(s2w / w_all.sum(axis=1))
         cook = dfb**2 / vb  # V&C 2010, eq. 12
         cov_r = vb_del / vb  # V&C 2010, eq. 13
-        flag = ((np.abs(dffits) > 3 * np.sqrt(1 / (k - 1))) | (stats.chi2.cdf(cook, 1) > 0.5)
+        flag = ((np.abs(dffits) > 3 * np.sqrt(1 / (k - 1))) | (chi2_cdf(cook, 1) > 0.5)
                 | (hat > 3 / k) | (np.abs(dfbetas) > 1))
     return InfluenceArrays(rstudent=rstudent, dffits=dffits, cook_d=cook, cov_r=cov_r,
                            tau2_del=tau2_del, qe_del=deleted.q,

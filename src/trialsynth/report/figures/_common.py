@@ -18,10 +18,11 @@ import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
-from matplotlib.artist import Artist
+from matplotlib.artist import Artist, allow_rasterization
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
 from matplotlib.collections import LineCollection, PathCollection
+from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.markers import MarkerStyle
@@ -190,6 +191,55 @@ def fit(text: str, max_width: float, size: float = SIZE, weight: str = "normal",
     return text[:lo].rstrip() + ELLIPSIS if lo else ELLIPSIS
 
 
+class _OneLineText(Text):
+    """A Text that draws a single unrotated line itself, as :meth:`Text.draw` would place it
+    (matplotlib 3.11 ``Text._get_layout``: ascent and descent at least the font's, the box aligned
+    by ``ha``/``va``), without the general multi-line, rotated, wrapped layout machinery, which
+    costs more than drawing the glyphs. Anything else goes to :meth:`Text.draw`."""
+
+    _X_SHIFT = {"left": 0.0, "center": 0.5, "right": 1.0}
+
+    @allow_rasterization
+    def draw(self, renderer: Any) -> None:
+        text = self._text
+        heights = getattr(renderer, "_get_font_height_metrics", None)
+        if (not text or "\n" in text or self._rotation not in (0, 0.0, None) or self._bbox_patch
+                or self.get_usetex() or self.get_wrap() or self._path_effects or heights is None
+                or self._verticalalignment not in ("center", "top", "bottom", "baseline")
+                or self._horizontalalignment not in self._X_SHIFT):
+            return super().draw(renderer)
+        if renderer is not None:
+            self._renderer = renderer
+        if not self.get_visible():
+            return
+        prop = self._fontproperties
+        min_ascent, min_descent, _ = heights(prop)
+        if min_ascent is None:
+            return super().draw(renderer)
+        w, h, d = renderer.get_text_width_height_descent(text, prop, ismath=False)
+        a, d = max(h - d, min_ascent), max(d, min_descent)
+        posx, posy = self.get_transform().transform((float(self._x), float(self._y)))
+        if not (math.isfinite(posx) and math.isfinite(posy)):
+            return
+        va = self._verticalalignment
+        dy = (d - a) / 2 if va == "center" else -a if va == "top" else d if va == "bottom" else 0.0
+        x, y = posx - self._X_SHIFT[self._horizontalalignment] * w, posy + dy
+        if renderer.flipy():
+            y = renderer.get_canvas_width_height()[1] - y
+        renderer.open_group("text", self.get_gid())
+        gc = renderer.new_gc()
+        gc.set_foreground(to_rgba(self.get_color()), isRGBA=True)
+        gc.set_alpha(self.get_alpha())
+        gc.set_url(self._url)
+        gc.set_antialiased(self._antialiased)
+        gc.set_snap(self.get_snap())
+        self._set_gc_clip(gc)
+        renderer.draw_text(gc, x, y, text, prop, 0.0, ismath=False, mtext=self)
+        gc.restore()
+        renderer.close_group("text")
+        self.stale = False
+
+
 def put(target: Host | Axes, x: float, y: float, text: str, *, size: float = SIZE,
         weight: str = "normal", style: str = "normal", color: str = INK, ha: str = "left",
         va: str = "center", transform: Any = None, **kwargs: Any) -> Text:
@@ -198,7 +248,8 @@ def put(target: Host | Axes, x: float, y: float, text: str, *, size: float = SIZ
     ``target`` is a :class:`Host` (x in inches, y in rows) or an Axes (data coordinates);
     ``transform`` overrides either.
     """
-    artist = Text(x, y, text, fontproperties=fontprops(size, weight, style), color=color, ha=ha,
+    artist = _OneLineText(x, y, text, fontproperties=fontprops(size, weight, style), color=color,
+                          ha=ha,
                   va=va, parse_math=False, usetex=False, clip_on=False, **kwargs)
     if isinstance(target, Host):
         artist.set_transform(transform if transform is not None else target.transform)

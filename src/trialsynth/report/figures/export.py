@@ -19,8 +19,10 @@ import io
 import math
 import os
 import re
+import struct
 import tempfile
 import threading
+import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +32,7 @@ if TYPE_CHECKING:
 SALT = "trialsynth"
 PNG_DPI = 200  # print quality; the SVG is the master for screens
 REPORT_PNG_DPI = 100  # the PNG files of a report: drawn fast, the SVG beside them is for print
-PNG_COMPRESSION = 3  # zlib level: level 6 (PIL's default) costs much more time for a few per cent
+PNG_COMPRESSION = 1  # zlib level: higher levels cost twice the time for 10% smaller files
 _TAG = re.compile(r"<[^<>]*>")
 _ID_ATTR = re.compile(r'(\sid=")([^"]+)(")')
 _REF = re.compile(r'(url\(#|xlink:href="#|href="#)([^)"]+)')
@@ -264,9 +266,9 @@ def _agg_renderer_class() -> type:
     return _FastAgg
 
 
-def _render_image(fig: Figure, dpi: float) -> Any:
-    """The figure drawn by Agg at ``dpi`` as an RGB :class:`PIL.Image.Image`."""
-    from PIL import Image
+def _render_pixels(fig: Figure, dpi: float) -> Any:
+    """The figure drawn by Agg at ``dpi`` as an (height, width, 3) uint8 RGB array."""
+    import numpy as np
 
     old = fig.dpi
     fig.dpi = dpi
@@ -274,11 +276,44 @@ def _render_image(fig: Figure, dpi: float) -> Any:
         width, height = fig.bbox.size
         renderer = _agg_renderer_class()(int(width), int(height), dpi)
         fig.draw(renderer)
-        size = (int(renderer.width), int(renderer.height))
-        return Image.frombuffer("RGBA", size, renderer.buffer_rgba(), "raw", "RGBA", 0, 1
-                                ).convert("RGB")
+        return np.asarray(renderer.buffer_rgba())[:, :, :3]
     finally:
         fig.dpi = old
+
+
+def _render_image(fig: Figure, dpi: float) -> Any:
+    """The figure drawn by Agg at ``dpi`` as an RGB :class:`PIL.Image.Image`."""
+    from PIL import Image
+
+    return Image.fromarray(_render_pixels(fig, dpi), "RGB")
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    # PNG (W3C 2003, §5.3): length, type, data, CRC-32 of type and data
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def encode_png(rgb: Any, dpi: float) -> bytes:
+    """8-bit RGB pixels as a PNG file (W3C PNG 2003: IHDR §11.2.2, pHYs §11.3.5.3, tEXt
+    §11.3.4.3, IDAT §11.2.4 with filter type 0 on every scanline, §9.2). Figures are mostly flat
+    colour, which zlib compresses well without PNG's per-row filters; leaving the filters out
+    makes encoding several times faster than Pillow's adaptive filtering, at about the same size.
+    """
+    import numpy as np
+
+    height, width, _ = rgb.shape
+    rows = np.empty((height, width * 3 + 1), dtype=np.uint8)
+    rows[:, 0] = 0  # filter type None
+    rows[:, 1:] = rgb.reshape(height, width * 3)
+    per_metre = round(dpi / 0.0254)
+    return b"".join((
+        b"\x89PNG\r\n\x1a\n",
+        _png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)),
+        _png_chunk(b"pHYs", struct.pack(">IIB", per_metre, per_metre, 1)),
+        _png_chunk(b"tEXt", b"Software\x00trialsynth (matplotlib)"),
+        _png_chunk(b"IDAT", zlib.compress(rows.tobytes(), PNG_COMPRESSION)),
+        _png_chunk(b"IEND", b""),
+    ))
 
 
 def _scoped(svg: str) -> str:
@@ -314,14 +349,7 @@ def svg_text(fig: Figure) -> str:
 def png_bytes(fig: Figure, dpi: float = PNG_DPI) -> bytes:
     """The figure as an RGB PNG drawn by Agg (fast text, see :func:`_agg_renderer_class`), with
     no time stamp in its metadata: the same figure gives the same bytes."""
-    from PIL import PngImagePlugin
-
-    image = _render_image(fig, dpi)
-    info = PngImagePlugin.PngInfo()
-    info.add_text("Software", "trialsynth (matplotlib)")
-    buffer = io.BytesIO()
-    image.save(buffer, format="png", pnginfo=info, dpi=(dpi, dpi), compress_level=PNG_COMPRESSION)
-    return buffer.getvalue()
+    return encode_png(_render_pixels(fig, dpi), dpi)
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

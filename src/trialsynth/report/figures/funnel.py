@@ -18,8 +18,7 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from scipy.stats import norm
-
+from trialsynth._dist import norm_isf
 from trialsynth.report.figures.forest import MEASURE_NAMES, RATIO
 
 if TYPE_CHECKING:
@@ -84,11 +83,11 @@ def funnel_plot(result: PooledResult, *, measure_label: str | None = None,
     se = [p[1] for p in points]
     filled = [(float(y), float(s)) for y, s in filled if math.isfinite(y) and math.isfinite(s)]
     se_max = max(se + [s for _, s in filled]) * 1.08
-    z99 = float(norm.isf(0.005))
+    z99 = float(norm_isf(0.005))
     half = max(max(abs(v) for v in yi + [y for y, _ in filled]) * 1.1, z99 * se_max * 0.75, 1e-9)
     if result.estimate is not None:
         half = max(half, abs(result.estimate) * 1.2,
-                   abs(result.estimate) + float(norm.isf(0.025)) * se_max)  # pseudo-CI in view
+                   abs(result.estimate) + float(norm_isf(0.025)) * se_max)  # pseudo-CI in view
     if ax is None:
         fig = c.new_figure(FIG_W, FIG_H)
         ax = fig.add_axes((0.75 / FIG_W, 1.05 / FIG_H, (FIG_W - 0.95) / FIG_W,
@@ -98,13 +97,13 @@ def funnel_plot(result: PooledResult, *, measure_label: str | None = None,
         fig = getattr(parent, "figure", None) or parent
     ax.set_facecolor(BANDS[-1][1])  # p <= 0.01 outside the widest contour
     for p, colour in ((0.01, BANDS[2][1]), (0.05, BANDS[1][1]), (0.10, BANDS[0][1])):
-        z = float(norm.isf(p / 2))  # widest first, each drawn inside the last
+        z = float(norm_isf(p / 2))  # widest first, each drawn inside the last
         ax.add_patch(Polygon([(0, 0), (-z * se_max, se_max), (z * se_max, se_max)],
                              closed=True, facecolor=colour, edgecolor="none", zorder=0))
     if result.estimate is not None:
         ax.plot([result.estimate, result.estimate], [0, se_max], color=c.INK, lw=0.9,
                 ls=(0, (4, 2)), zorder=2)
-        z95 = float(norm.isf(0.025))  # pseudo 95% CI: estimate +/- 1.96 SE (Sterne & Egger 2001)
+        z95 = float(norm_isf(0.025))  # pseudo 95% CI: estimate +/- 1.96 SE (Sterne & Egger 2001)
         ax.plot([result.estimate - z95 * se_max, result.estimate, result.estimate + z95 * se_max],
                 [se_max, 0, se_max], color=c.GREY, lw=0.7, ls=(0, (1, 1.5)), zorder=2)
     ax.scatter(yi, se, s=22, c=c.INK, edgecolors="white", linewidths=0.5, zorder=3)
