@@ -8,8 +8,9 @@ a random-effects model, as generic effects (yi, SE) and as 2×2 tables, from a s
 Generator. Every program gets the same numbers (the peers a subset: the first analyses).
 
 Timed, each in turn, never two at the same time:
-  trialsynth  ``pool_arrays`` on all ``--n`` analyses: DL (with and without the Q-profile CI of τ²),
-              REML + HKSJ (+ prediction interval, always computed), Mantel–Haenszel OR;
+  trialsynth  ``pool_arrays`` on all ``--n`` analyses: DL and REML + HKSJ (+ prediction interval)
+              computing what metafor's ``rma`` computes (no CI of τ²), each again with the
+              Q-profile CI of τ² ("+ τ² CI", ``tau2_ci=True``), and Mantel–Haenszel OR;
   metafor     loops of ``rma`` DL, ``rma`` REML + knha + ``predict``, ``rma.mh`` OR over the first
               ``--metafor-n`` analyses (``peers_metafor.R``); per-analysis time × n is an
               extrapolation, printed as such;
@@ -162,11 +163,15 @@ def trialsynth_tasks(d: Simulated) -> dict[str, Callable[[], PooledBatch]]:
     generic = {"yi": d.yi, "se": d.sei}
     tables = {"events_t": d.ai, "n_t": d.n1i, "events_c": d.ci, "n_c": d.n2i}
     return {
-        "DL": lambda: pool_arrays("GENERIC", "DL", generic, d.group, d.n),
-        "DL, no τ² CI": lambda: pool_arrays("GENERIC", "DL", generic, d.group, d.n, tau2_ci=False),
-        "REML+HKSJ+PI": lambda: pool_arrays("GENERIC", "REML", generic, d.group, d.n, hksj=True),
-        "REML+HKSJ+PI, no τ² CI": lambda: pool_arrays(
+        # "DL" and "REML+HKSJ+PI" compute what metafor's rma() computes by default (no confidence
+        # interval of τ²: that is confint(), a separate call); the "+ τ² CI" rows add the
+        # Q-profile interval of τ² (and of I², H²), which trialsynth's pool reports by default
+        "DL": lambda: pool_arrays("GENERIC", "DL", generic, d.group, d.n, tau2_ci=False),
+        "DL + τ² CI": lambda: pool_arrays("GENERIC", "DL", generic, d.group, d.n),
+        "REML+HKSJ+PI": lambda: pool_arrays(
             "GENERIC", "REML", generic, d.group, d.n, hksj=True, tau2_ci=False),
+        "REML+HKSJ+PI + τ² CI": lambda: pool_arrays("GENERIC", "REML", generic, d.group, d.n,
+                                                     hksj=True),
         "MH OR": lambda: pool_arrays("OR", "MH", tables, d.group, d.n),
     }
 
@@ -335,9 +340,9 @@ def main() -> None:
             else:
                 notes.append(f"metafor: {version}; loops over the first {m} analyses, "
                              f"per-analysis time × {d.n} is an extrapolation")
-                peer_per["DL"]["metafor"] = peer_per["DL, no τ² CI"]["metafor"] = per["dl"]
+                peer_per["DL"]["metafor"] = peer_per["DL + τ² CI"]["metafor"] = per["dl"]
                 peer_per["REML+HKSJ+PI"]["metafor"] = per["reml"]
-                peer_per["REML+HKSJ+PI, no τ² CI"]["metafor"] = per["reml"]
+                peer_per["REML+HKSJ+PI + τ² CI"]["metafor"] = per["reml"]
                 peer_per["MH OR"]["metafor"] = per["mh"]
                 for label, res, sfx in (("DL", head_dl, "dl"), ("REML+HKSJ+PI", head_reml, "reml")):
                     gap = [max_abs_diff(np.asarray(getattr(res, f))[:m],
@@ -365,9 +370,9 @@ def main() -> None:
             else:
                 notes.append(f"{version}: batched by k over the first {m} analyses "
                              f"(REML: VarianceBasedLikelihoodEstimator, Knapp–Hartung SE)")
-                peer_per["DL"]["PyMARE"] = peer_per["DL, no τ² CI"]["PyMARE"] = per["dl"]
+                peer_per["DL"]["PyMARE"] = peer_per["DL + τ² CI"]["PyMARE"] = per["dl"]
                 peer_per["REML+HKSJ+PI"]["PyMARE"] = per["reml"]
-                peer_per["REML+HKSJ+PI, no τ² CI"]["PyMARE"] = per["reml"]
+                peer_per["REML+HKSJ+PI + τ² CI"]["PyMARE"] = per["reml"]
                 for label, ours, key in (("DL", head_dl, "dl"), ("REML+HKSJ+PI", head_reml, "reml")):
                     gap = [max_abs_diff(np.asarray(getattr(ours, f))[:m], res[key][f])
                            for f in ("estimate", "se", "tau2")]
@@ -383,7 +388,7 @@ def main() -> None:
             else:
                 notes.append(f"{version}: combine_effects(method_re='chi2') (DL) in a loop over "
                              f"the first {m} analyses")
-                peer_per["DL"]["statsmodels"] = peer_per["DL, no τ² CI"]["statsmodels"] = per_sm
+                peer_per["DL"]["statsmodels"] = peer_per["DL + τ² CI"]["statsmodels"] = per_sm
                 # combine_effects does not truncate the DL τ² at 0 (and pools with the negative
                 # value): compare where its τ² is ≥ 0, the DerSimonian–Laird estimator proper
                 negative = res["tau2"] < 0
@@ -417,6 +422,9 @@ def main() -> None:
     print("(ts/peer: trialsynth's per-analysis time over the peer's, same run; below 1 = trialsynth "
           f"faster. trialsynth: median of {reps} call(s) on all analyses; peak mem: tracemalloc, "
           f"separate run. Process max RSS {rss:.2f} GiB)")
+    print("(DL and REML+HKSJ+PI: what metafor's rma() computes by default, no CI of τ² (confint() is "
+          "a separate call); '+ τ² CI': with the Q-profile CI of τ², I² and H², trialsynth pool's "
+          "default)")
 
     print()
     print("corpus (501 Cochrane reviews, read from the .tgz, end to end):")

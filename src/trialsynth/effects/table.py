@@ -68,23 +68,23 @@ def study_effects(measure: str, cols: Mapping[str, FloatArray], group: IntArray,
                   zero_cells: ZeroCellPolicy, smd_correction: continuous.SmdCorrection = "exact",
                   smd_variance: continuous.SmdVariance = "metafor",
                   rd_raw_counts: bool = False, peto_zero_cells: bool = True,
-                  rr_all_events_raw: bool = False) -> Effects:
+                  rr_all_events_raw: bool = False, raw: Cells | None = None) -> Effects:
     """Per-study yi and vi for ``measure`` (log scale for ratio measures).
 
     ``rd_raw_counts``: RevMan's risk difference, estimated from the raw counts with only the
     variance taken from the corrected cells, double-zero studies kept (RD = 0).
+    ``raw``: ``Cells.from_columns(cols)``, when the caller has it (2×2 measures).
     """
-    if measure == "RD" and rd_raw_counts:
+    if measure in BINARY and raw is None:
         raw = Cells.from_columns(cols)
+    if measure == "RD" and rd_raw_counts:
         cells, keep = raw.corrected(group, n, replace(zero_cells, drop00=False))
         yi, _ = binary.risk_difference(raw.a, raw.b, raw.c, raw.d)
         _, vi = binary.risk_difference(cells.a, cells.b, cells.c, cells.d)
     elif measure == "PETO_OR" and not peto_zero_cells:
-        raw = Cells.from_columns(cols)
         keep = np.ones(group.shape, dtype=bool)
         yi, vi = binary.peto_log_odds_ratio(raw.a, raw.b, raw.c, raw.d)
     elif measure in BINARY:
-        raw = Cells.from_columns(cols)
         cells, keep = raw.corrected(group, n, zero_cells)
         yi, vi = _BINARY_EFFECT[measure](cells.a, cells.b, cells.c, cells.d)
         if measure == "RR" and rr_all_events_raw:
@@ -107,8 +107,17 @@ def study_effects(measure: str, cols: Mapping[str, FloatArray], group: IntArray,
         yi, vi = generic.from_se(cols["yi"], cols["se"])
     else:
         raise ValueError(f"unknown measure {measure!r}; expected one of {', '.join(MEASURES)}")
-    estimable = keep & np.isfinite(yi) & np.isfinite(vi) & (vi > 0)
-    return Effects(np.where(estimable, yi, np.nan), np.where(estimable, vi, np.nan), estimable)
+    estimable = np.isfinite(yi) & (vi > 0) & (vi < np.inf)  # vi finite and positive
+    if not keep.all():
+        estimable &= keep
+    if estimable.all():  # nothing to blank out: the same values, without the copies by np.where
+        return Effects(yi, vi, estimable)
+    if measure == "GENERIC":  # yi (and vi) may be the caller's arrays: blanked in copies
+        return Effects(np.where(estimable, yi, np.nan), np.where(estimable, vi, np.nan), estimable)
+    bad = ~estimable  # yi and vi were computed here: blanked in place
+    yi[bad] = np.nan
+    vi[bad] = np.nan
+    return Effects(yi, vi, estimable)
 
 
 def participants(measure: str, cols: Mapping[str, FloatArray]) -> FloatArray:

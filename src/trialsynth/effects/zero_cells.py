@@ -60,9 +60,17 @@ def apply_policy(
     n_groups: int,
     policy: ZeroCellPolicy,
 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, np.ndarray]:
-    """Return corrected cells ``a, b, c, d`` and the mask of tables kept (not dropped)."""
-    keep = ~double_zero(a, b, c, d) if policy.drop00 else np.ones(a.shape, dtype=bool)
-    has_zero = (a == 0) | (b == 0) | (c == 0) | (d == 0)
+    """Return corrected cells ``a, b, c, d`` and the mask of tables kept (not dropped).
+
+    Where nothing is added, the cells are returned as they are (adding 0 would change no value).
+    """
+    if policy.to == "none" or policy.add == 0:
+        keep = ~double_zero(a, b, c, d) if policy.drop00 else np.ones(a.shape, dtype=bool)
+        return a, b, c, d, keep
+    za, zb, zc, zd = a == 0, b == 0, c == 0, d == 0
+    # double_zero(a, b, c, d), from the same comparisons
+    keep = ~((za & zc) | (zb & zd)) if policy.drop00 else np.ones(a.shape, dtype=bool)
+    has_zero = za | zb | zc | zd
     if policy.to == "only0":
         target = has_zero
     elif policy.to == "all":
@@ -71,5 +79,14 @@ def apply_policy(
         target = segment_any(has_zero & keep, group, n_groups)[group]
     else:
         target = np.zeros(a.shape, dtype=bool)
-    inc = np.where(target & keep, policy.add, 0.0)
-    return a + inc, b + inc, c + inc, d + inc, keep
+    target &= keep
+    if not target.any():
+        return a, b, c, d, keep
+    # add to the target tables only: the values of a + where(target, add, 0), one copy each
+    at = np.flatnonzero(target)
+    out = []
+    for x in (a, b, c, d):
+        x = x.copy()
+        x[at] += policy.add
+        out.append(x)
+    return out[0], out[1], out[2], out[3], keep

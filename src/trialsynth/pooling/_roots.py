@@ -54,14 +54,22 @@ class Blocks:
         if ids.size == 0:
             return
         sel = active[group]
-        g = group[sel]
-        order = np.argsort(g, kind="stable")  # studies of an analysis together, in input order
-        g_sorted = g[order]
+        every = bool(sel.all())
+        g = group if every else group[sel]
+        y_sorted, v_sorted = (yi, vi) if every else (yi[sel], vi[sel])
+        if g.size > 1 and (g[1:] < g[:-1]).any():
+            order = np.argsort(g, kind="stable")  # studies of an analysis together, in input order
+            g_sorted = g[order]
+            y_sorted, v_sorted = y_sorted[order], v_sorted[order]
+        else:  # already sorted (chunks of pool_arrays are): the same order without the sort
+            g_sorted = g
+        counts = np.bincount(g_sorted, minlength=k.size)
         start = np.zeros(k.size + 1, dtype=np.intp)
-        np.cumsum(np.bincount(g_sorted, minlength=k.size), out=start[1:])
-        rank = np.arange(g_sorted.size) - start[g_sorted]  # position of a study in its analysis
-        y_sorted, v_sorted = yi[sel][order], vi[sel][order]
-        by_k = ids[np.argsort(k[ids], kind="stable")]
+        np.cumsum(counts, out=start[1:])
+        k_ids = k[ids]
+        if k_ids.max() < 1 << 15:  # small integers: numpy's stable sort is a radix sort (same order)
+            k_ids = k_ids.astype(np.int16)
+        by_k = ids[np.argsort(k_ids, kind="stable")]
         kk = k[by_k]
         cuts = [0]
         while cuts[-1] < by_k.size:  # bands: largest k at most BAND_RATIO × smallest k
@@ -69,8 +77,8 @@ class Blocks:
         # every band is a C-ordered (width × (columns + 1)) view of one flat buffer; one extra
         # padding column, because numpy reduces a C-contiguous block of two or more columns row
         # by row, but a single column pairwise (different rounding)
-        base = np.empty(k.size, dtype=np.intp)  # flat index of an analysis's first study
-        stride = np.empty(k.size, dtype=np.intp)  # distance between its studies
+        base = np.zeros(k.size, dtype=np.intp)  # flat index of an analysis's first study
+        stride = np.zeros(k.size, dtype=np.intp)  # distance between its studies
         shapes = []
         offset = 0
         for c0, c1 in zip(cuts[:-1], cuts[1:], strict=True):
@@ -80,7 +88,10 @@ class Blocks:
             shapes.append((offset, width, m))
             offset += width * m
         y_flat, v_flat = np.zeros(offset), np.full(offset, np.inf)
-        cell = base[g_sorted] + rank * stride[g_sorted]
+        # cell of study i, rank i − start within its analysis: base + (i − start)·stride
+        cell = np.arange(g_sorted.size)
+        cell *= stride[g_sorted]
+        cell += (base - start[:-1] * stride)[g_sorted]
         y_flat[cell] = y_sorted
         v_flat[cell] = v_sorted
         for (c0, c1), (off, width, m) in zip(zip(cuts[:-1], cuts[1:], strict=True), shapes,
@@ -89,6 +100,26 @@ class Blocks:
             y = y_flat[off:off + width * m].reshape(width, m)
             v = v_flat[off:off + width * m].reshape(width, m)
             self.bands.append((cols, np.append(k[cols], 2), y, v))
+
+    def subset(self, active: np.ndarray) -> Blocks:
+        """New blocks holding the columns of the ``active`` analyses only (``self`` unchanged)."""
+        out = Blocks.__new__(Blocks)
+        out.bands = []
+        for cols, k, y, v in self.bands:
+            live = active[cols]
+            if live.all():
+                out.bands.append((cols, k, y, v))
+            elif live.any():
+                keep = np.append(live, True)  # C order again (fancy indexing returns F order)
+                out.bands.append((cols[live], k[keep], np.ascontiguousarray(y[:, keep]),
+                                  np.ascontiguousarray(v[:, keep])))
+        return out
+
+    def renumbered(self, number: np.ndarray) -> Blocks:
+        """The same blocks with analysis ``a`` called ``number[a]`` (arrays shared)."""
+        out = Blocks.__new__(Blocks)
+        out.bands = [(number[cols], k, y, v) for cols, k, y, v in self.bands]
+        return out
 
     def refresh(self, active: np.ndarray) -> None:
         bands = []
@@ -102,6 +133,8 @@ class Blocks:
                 cols, k = cols[live], k[keep]
                 y, v = np.ascontiguousarray(y[:, keep]), np.ascontiguousarray(v[:, keep])
             bands.append((cols, k, y, v))
+        if len(bands) > 1 and sum(c.size for c, _, _, _ in bands) <= MERGE_COLUMNS:
+            bands = [_merged(bands, active)]
         self.bands = bands
 
     def step(self, tau2: FloatArray, n: int, step: Callable[..., FloatArray],
@@ -127,6 +160,34 @@ class Blocks:
                     out[cols] = step(wi, (y - mu) ** 2, sw, k, ssum)[:-1]
         return out
 
+    def largest_v(self, n: int) -> FloatArray:
+        """The largest vᵢ of every analysis in the blocks (NaN for the others)."""
+        out = np.full(n, np.nan)
+        for cols, _, _, v in self.bands:
+            out[cols] = np.where(np.isfinite(v), v, 0.0).max(axis=0)[:-1]
+        return out
+
+    def loglik(self, tau2: FloatArray, n: int, reml: bool) -> FloatArray:
+        """The (restricted) log-likelihood of ``tau2._ml_loglik`` over the blocks (NaN for analyses
+        not in them), the same arithmetic: −½Σ[log(vᵢ+τ²) + wᵢ(yᵢ−μ̂)²] (− ½log Σwᵢ for REML).
+        Padding cells add exact zeros (their log term is not evaluated, their weight is 0)."""
+        out = np.full(n, np.nan)
+        for cols, _, y, v in self.bands:
+            t = np.empty(cols.size + 1)
+            t[:-1], t[-1] = tau2[cols], 0.0
+            vt = v + t
+            wi = 1 / vt
+            sw = np.add.reduce(wi, axis=0)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                mu = np.add.reduce(wi * y, axis=0) / sw
+                term = np.log(vt, out=np.zeros(vt.shape), where=np.isfinite(v))
+                term += wi * (y - mu) ** 2
+                ll = -0.5 * np.add.reduce(term, axis=0)
+                if reml:
+                    ll = ll - 0.5 * np.log(sw)
+            out[cols] = ll[:-1]
+        return out
+
     def q_and_slope(self, tau2: FloatArray, n: int) -> tuple[FloatArray, FloatArray]:
         """:func:`q_and_slope` over the blocks (NaN for analyses not in them), same arithmetic."""
         q, slope = np.full(n, np.nan), np.full(n, np.nan)
@@ -144,6 +205,27 @@ class Blocks:
 
 
 BAND_RATIO = 1.25  # padding of a band: at most 25% of its cells
+# when this few analyses are left, all bands become one: the tail of an iteration, where a few
+# analyses need many steps, then costs one pass per step instead of one per band (Python calls)
+MERGE_COLUMNS = 4096
+
+
+def _merged(bands: list[tuple[np.ndarray, np.ndarray, FloatArray, FloatArray]],
+            active: np.ndarray) -> tuple[np.ndarray, np.ndarray, FloatArray, FloatArray]:
+    """The live columns of ``bands`` as one band, padded to the widest (yᵢ = 0, vᵢ = ∞: the
+    padding adds exact zeros, so every column's sums are unchanged), plus the padding column."""
+    parts = [(cols[live], k[:-1][live], y[:, :-1][:, live], v[:, :-1][:, live])
+             for cols, k, y, v in bands for live in [active[cols]]]
+    width = max(y.shape[0] for _, _, y, _ in parts)
+    m = sum(c.size for c, _, _, _ in parts)
+    y_all, v_all = np.zeros((width, m + 1)), np.full((width, m + 1), np.inf)
+    j = 0
+    for _, _, y, v in parts:
+        y_all[:y.shape[0], j:j + y.shape[1]] = y
+        v_all[:v.shape[0], j:j + v.shape[1]] = v
+        j += y.shape[1]
+    return (np.concatenate([c for c, _, _, _ in parts]),
+            np.append(np.concatenate([k for _, k, _, _ in parts]), 2), y_all, v_all)
 
 
 def q_and_slope(s: ActiveSet, tau2: FloatArray, n: int) -> tuple[FloatArray, FloatArray]:
@@ -159,10 +241,13 @@ def q_and_slope(s: ActiveSet, tau2: FloatArray, n: int) -> tuple[FloatArray, Flo
 
 def solve_q(yi: FloatArray, vi: FloatArray, group: IntArray, n: int, target: FloatArray,
             lo: FloatArray, hi: FloatArray, active: np.ndarray, *, rtol: float = 1e-13,
-            maxiter: int = 200) -> tuple[FloatArray, np.ndarray, np.ndarray]:
+            maxiter: int = 200, blocks: Blocks | None = None
+            ) -> tuple[FloatArray, np.ndarray, np.ndarray]:
     """Solve Q(τ²) = target on [lo, hi] with Q(lo) ≥ target ≥ Q(hi), for every ``active`` analysis.
 
     Returns (root, converged, iterations); inactive analyses get NaN and converged=False.
+    ``blocks``: these studies as :class:`Blocks` holding (at least) the active analyses, when the
+    caller has built them (the columns of the active analyses are taken from them).
     """
     lo = np.where(active, lo, 0.0).astype(np.float64)
     hi = np.where(active, hi, 0.0).astype(np.float64)
@@ -170,7 +255,8 @@ def solve_q(yi: FloatArray, vi: FloatArray, group: IntArray, n: int, target: Flo
     todo = active.copy()
     converged = np.zeros(n, dtype=bool)
     iters = np.zeros(n, dtype=np.int64)
-    studies = Blocks(yi, vi, group, np.bincount(group, minlength=n), todo)
+    studies = (Blocks(yi, vi, group, np.bincount(group, minlength=n), todo) if blocks is None
+               else blocks.subset(todo))
     fx, dfx = studies.q_and_slope(x, n)
     for _ in range(maxiter):
         if not todo.any():

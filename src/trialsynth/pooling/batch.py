@@ -14,7 +14,7 @@ from typing import Literal
 
 import numpy as np
 
-from trialsynth._segments import FloatArray, IntArray, segment_count, segment_sum
+from trialsynth._segments import FloatArray, IntArray, Segments, segment_count
 from trialsynth.conventions import METAFOR_CONVENTIONS, Conventions
 from trialsynth.effects.table import BINARY, Cells, participants, study_effects
 from trialsynth.effects.zero_cells import double_zero
@@ -204,40 +204,61 @@ def _pool_chunk(settings: _Settings, cols: Mapping[str, FloatArray], group: IntA
                         rd_raw_counts=conventions.rd_raw_counts,
                         peto_zero_cells=conventions.peto_zero_cells,
                         rr_all_events_raw=conventions.rr_all_events_raw)
-    return _pool_iv(measure, method, eff.yi, eff.vi, eff.estimable, participants(measure, cols),
+    return _pool_iv(measure, method, eff.yi, eff.vi, eff.estimable, _arm_sizes(measure, cols),
                     group, n_groups, hksj, conventions, confidence_level, tau2_ci)
 
 
 def _pool_iv(measure: str, method: str, yi: FloatArray, vi: FloatArray, included: np.ndarray,
-             n_per_study: FloatArray, group: IntArray, n: int, hksj: Hksj,
+             n_per_study: FloatArray | None, group: IntArray, n: int, hksj: Hksj,
              conv: Conventions, level: float, tau2_ci: bool = True,
              center: FloatArray | None = None) -> PooledBatch:
-    """Inverse-variance common or random effects on the included studies."""
-    g = group[included]
-    y, v = yi[included], vi[included]
-    k = segment_count(g, n)
+    """Inverse-variance common or random effects on the included studies.
+
+    ``n_per_study``: participants per study, or None where the input has no arm sizes (then 0
+    per analysis, as the sum of the NaN-to-0 values would be)."""
+    every = bool(included.all())
+    if every:  # every study enters: no compaction of the study arrays
+        g, y, v = group, yi, vi
+    else:
+        g = group[included]
+        y, v = yi[included], vi[included]
+    seg = Segments(g, n)
+    ssum = seg.sum
+    k = seg.counts
     q_df = (k - 1).astype(np.float64)
-    q_raw = het.cochran_q(y, v, g, n, center)
+    # the sums of the inverse-variance weights wᵢ = 1/vᵢ, once: Cochran's Q, the typical variance,
+    # DerSimonian–Laird and the common-effect estimate all use them (the same arithmetic as
+    # het.cochran_q, het.typical_variance and dersimonian_laird computing them each)
+    w0 = 1 / v
+    sw0 = ssum(w0)
+    sums = (sw0, ssum(w0**2), k)
+    mu0 = None
+    if center is None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mu0 = ssum(w0 * y) / sw0  # het.weighted_mean
+    q_raw = ssum(w0 * (y - (mu0 if center is None else center)[g]) ** 2)  # Cochran 1954
     q = np.where(k >= 1, q_raw, np.nan)
     q_p = het.q_pvalue(q, q_df)
     nan = _nan(n)
-    vt = het.typical_variance(v, g, n)
     if method == "IV":
         tau2_fit = None
         tau2 = np.where(k >= 1, 0.0, np.nan)
+        # τ² = 0: wᵢ = 1/(vᵢ + 0) = 1/vᵢ, and the pooled estimate is Q's weighted mean
+        assert mu0 is not None
+        w, est, sw = w0, mu0, sw0
     else:
         est_fn = ESTIMATORS["DL" if method == "MH_RANDOM" else method]
-        tau2_fit = (dersimonian_laird(y, v, g, n, center, q=q_raw) if est_fn is dersimonian_laird
-                    else est_fn(y, v, g, n))
+        tau2_fit = (dersimonian_laird(y, v, g, n, center, q=q_raw, sums=sums)
+                    if est_fn is dersimonian_laird else est_fn(y, v, g, n))
         tau2 = tau2_fit.tau2
-    w = 1 / (v + tau2[g])
-    est, sw = het.weighted_mean(y, w, g, n)
+        w = 1 / (v + tau2[g])
+        est, sw = het.weighted_mean(y, w, g, n, ssum)
     est = np.where(k >= 1, est, np.nan)
     with np.errstate(divide="ignore"):
         se = np.where(k >= 1, 1 / np.sqrt(sw), np.nan)
     df = None
     if hksj:  # with k = 1 metafor falls back to the Wald test (rma.uni: test "z" when k = 1)
-        se = np.where(k >= 2, hksj_se(y, w, est, sw, k, g, n, adhoc=hksj == "adhoc"), se)
+        se = np.where(k >= 2, hksj_se(y, w, est, sw, k, g, n, adhoc=hksj == "adhoc", ssum=ssum), se)
         df = np.where(k >= 2, q_df, np.nan)
     ci_low, ci_high, stat, p = interval(est, se, df, level)
     if method == "IV":
@@ -246,12 +267,16 @@ def _pool_iv(measure: str, method: str, yi: FloatArray, vi: FloatArray, included
         beyond = np.zeros(n, dtype=bool)
         tau2_out = nan
     else:
+        vt = het.typical_variance(v, g, n, sums=sums)
         if conv.i2 == "q":
             i2, h2 = het.i2_from_q(q, q_df), het.h2_from_q(q, q_df)
         else:
             i2, h2 = het.i2_from_tau2(tau2, vt), het.h2_from_tau2(tau2, vt)
         if tau2_ci:
-            t_lo, t_hi, beyond = het.q_profile_ci(y, v, g, n, tau2, level)
+            # Q(0) about the inverse-variance mean is Cochran's Q: reused unless Q was centred
+            # elsewhere (M-H random)
+            t_lo, t_hi, beyond = het.q_profile_ci(y, v, g, n, tau2, level, k=k,
+                                                  q0=q_raw if center is None else None)
         else:
             t_lo, t_hi, beyond = nan, nan, np.zeros(n, dtype=bool)
         i2_lo, i2_hi = het.i2_from_tau2(t_lo, vt), het.i2_from_tau2(t_hi, vt)
@@ -263,19 +288,38 @@ def _pool_iv(measure: str, method: str, yi: FloatArray, vi: FloatArray, included
             pi_lo, pi_hi = prediction_interval(est, se, tau2, df, level)
         tau2_out = tau2
     i2, h2, q_p = _single_study(k, i2, h2, q_p)
-    weight = np.full(yi.shape, np.nan)
-    weight[included] = 100 * w / sw[g]
+    if every:
+        weight = 100 * w / sw[g]
+    else:
+        weight = np.full(yi.shape, np.nan)
+        weight[included] = 100 * w / sw[g]
     return PooledBatch(
         k=k, estimate=est, se=se, ci_low=ci_low, ci_high=ci_high, statistic=stat, pvalue=p,
         df=nan if df is None else df, tau2=tau2_out, tau2_ci_low=t_lo, tau2_ci_high=t_hi,
         i2=np.where(k >= 1, i2, np.nan), i2_ci_low=i2_lo, i2_ci_high=i2_hi,
         h2=np.where(k >= 1, h2, np.nan), h2_ci_low=h2_lo, h2_ci_high=h2_hi,
         q=q, q_df=q_df, q_pvalue=q_p, pi_low=pi_lo, pi_high=pi_hi,
-        participants=segment_sum(np.nan_to_num(n_per_study[included]), g, n),
+        participants=_participants(n_per_study, included, every, seg),
         converged=np.ones(n, dtype=bool) if tau2_fit is None else tau2_fit.converged,
         iterations=np.zeros(n, dtype=np.int64) if tau2_fit is None else tau2_fit.iterations,
         tau2_ci_beyond=beyond, yi=yi, vi=vi, weight=weight, included=included, group=group,
     )
+
+
+def _participants(n_per_study: FloatArray | None, keep: np.ndarray, every: bool,
+                  seg: Segments) -> FloatArray:
+    """Participants per analysis over the kept studies (NaN counts as 0; no arm sizes: 0)."""
+    if n_per_study is None:
+        return np.zeros(seg.n)
+    x = n_per_study if every else n_per_study[keep]
+    if not np.isfinite(x).all():
+        x = np.nan_to_num(x)
+    return seg.sum(x)
+
+
+def _arm_sizes(measure: str, cols: Mapping[str, FloatArray]) -> FloatArray | None:
+    """Participants per study, or None where the input has no arm sizes."""
+    return participants(measure, cols) if "n_t" in cols and "n_c" in cols else None
 
 
 def _single_study(k: np.ndarray, i2: FloatArray, h2: FloatArray, q_p: FloatArray
@@ -303,10 +347,10 @@ def _pool_tables(measure: str, method: str, cols: Mapping[str, FloatArray], grou
                  n: int, hksj: Hksj, conv: Conventions, level: float, tau2_ci: bool = True
                  ) -> PooledBatch:
     """Mantel–Haenszel, Peto and RevMan's M-H random: pooled from the 2×2 tables."""
+    raw = Cells.from_columns(cols)
     eff = study_effects(measure, cols, group, n, zero_cells=conv.mh_study_zero_cells,
                         rd_raw_counts=conv.rd_raw_counts, peto_zero_cells=conv.peto_zero_cells,
-                        rr_all_events_raw=conv.rr_all_events_raw)
-    raw = Cells.from_columns(cols)
+                        rr_all_events_raw=conv.rr_all_events_raw, raw=raw)
     variance_cells = None
     if measure == "RD" and conv.rd_raw_counts:  # RevMan: raw counts, corrected variances
         fixed_cells, keep = raw.corrected(group, n, replace(conv.mh_zero_cells, drop00=False))
@@ -323,22 +367,34 @@ def _pool_tables(measure: str, method: str, cols: Mapping[str, FloatArray], grou
             keep = keep & ~((raw.a == 0) & (raw.c == 0))
     else:
         cells, keep = raw.corrected(group, n, conv.mh_zero_cells)
-    g = group[keep]
-    a, b, c, d = cells.a[keep], cells.b[keep], cells.c[keep], cells.d[keep]
+    every = bool(keep.all())
+    if every:  # no table left out: no compaction
+        g, a, b, c, d = group, cells.a, cells.b, cells.c, cells.d
+    else:
+        g = group[keep]
+        a, b, c, d = cells.a[keep], cells.b[keep], cells.c[keep], cells.d[keep]
     n_study = participants(measure, cols)
+    seg = Segments(g, n)
     if method == "MH_RANDOM":
-        mh_est, _, _ = mantel_haenszel(measure, a, b, c, d, g, n, conv.rd_variance, variance_cells)
+        mh_est, _, _, _ = mantel_haenszel(measure, a, b, c, d, g, n, conv.rd_variance,
+                                          variance_cells, ssum=seg.sum)
         return _pool_iv(measure, "MH_RANDOM", eff.yi, eff.vi, eff.estimable, n_study, group,
                         n, hksj, conv, level, tau2_ci, center=mh_est)
-    k = segment_count(g, n)
-    q_g = group[eff.estimable]
-    k_yi = segment_count(q_g, n)
+    k = seg.counts
+    all_estimable = bool(eff.estimable.all())
+    q_g = group if all_estimable else group[eff.estimable]
+    q_seg = seg if all_estimable and every else Segments(q_g, n)
+    k_yi = q_seg.counts
     if method == "MH":
-        est, se, w = mantel_haenszel(measure, a, b, c, d, g, n, conv.rd_variance, variance_cells)
-        q = het.cochran_q(eff.yi[eff.estimable], eff.vi[eff.estimable], q_g, n, center=est)
+        est, se, w, sw = mantel_haenszel(measure, a, b, c, d, g, n, conv.rd_variance,
+                                         variance_cells, ssum=seg.sum)
+        q_y, q_v = (eff.yi, eff.vi) if all_estimable else \
+            (eff.yi[eff.estimable], eff.vi[eff.estimable])
+        q = het.cochran_q(q_y, q_v, q_g, n, center=est, ssum=q_seg.sum)
         q_df = (k_yi - 1).astype(np.float64)
     else:
         est, se, q, w, pos = peto(a, b, c, d, g, n)
+        sw = None
         q_df = (k_yi - 1).astype(np.float64)
         q = np.where(segment_count(g[pos], n) > 1, q, 0.0)
     est = np.where(k >= 1, est, np.nan)
@@ -346,10 +402,14 @@ def _pool_tables(measure: str, method: str, cols: Mapping[str, FloatArray], grou
         est, se = _single_study_as_is(eff.yi, eff.vi, eff.estimable, group, n, k_yi, est, se)
         est, se = np.where(k >= 1, est, np.nan), np.where(k >= 1, se, np.nan)
     ci_low, ci_high, stat, p = interval(est, se, None, level)
-    weight = np.full(group.shape, np.nan)
-    sw = segment_sum(w, g, n)
+    if sw is None:
+        sw = seg.sum(w)
     with np.errstate(divide="ignore", invalid="ignore"):
-        weight[keep] = 100 * w / sw[g]
+        if every:
+            weight = 100 * w / sw[g]
+        else:
+            weight = np.full(group.shape, np.nan)
+            weight[keep] = 100 * w / sw[g]
     nan = _nan(n)
     i2, h2, q_p = _single_study(k_yi, het.i2_from_q(q, q_df), het.h2_from_q(q, q_df),
                                 het.q_pvalue(q, q_df))
@@ -358,7 +418,7 @@ def _pool_tables(measure: str, method: str, cols: Mapping[str, FloatArray], grou
         df=nan, tau2=nan, tau2_ci_low=nan, tau2_ci_high=nan, i2=i2, i2_ci_low=nan,
         i2_ci_high=nan, h2=h2, h2_ci_low=nan, h2_ci_high=nan, q=q, q_df=q_df,
         q_pvalue=q_p, pi_low=nan, pi_high=nan,
-        participants=segment_sum(np.nan_to_num(n_study[keep]), g, n),
+        participants=_participants(n_study, keep, every, seg),
         converged=np.ones(n, dtype=bool), iterations=np.zeros(n, dtype=np.int64),
         tau2_ci_beyond=np.zeros(n, dtype=bool), yi=eff.yi, vi=eff.vi, weight=weight,
         included=keep, group=group,

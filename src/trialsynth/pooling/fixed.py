@@ -7,6 +7,7 @@ and ``c, d`` (control), already corrected by the policy in force.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
@@ -20,8 +21,10 @@ RdVariance = Literal["sato", "greenland-robins"]
 def mantel_haenszel(measure: str, a: FloatArray, b: FloatArray, c: FloatArray, d: FloatArray,
                     group: IntArray, n: int, rd_variance: RdVariance = "sato",
                     variance_cells: tuple[FloatArray, ...] | None = None,
-                    ) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Mantel–Haenszel estimate (log scale for RR and OR), its SE, and per-table M-H weights.
+                    ssum: Callable[[FloatArray], FloatArray] | None = None,
+                    ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """Mantel–Haenszel estimate (log scale for RR and OR), its SE, per-table M-H weights and
+    their sum per analysis.
 
     OR: Σ(aᵢdᵢ/Nᵢ)/Σ(bᵢcᵢ/Nᵢ) (Mantel & Haenszel 1959), variance of Robins, Breslow & Greenland
     1986 (Biometrics 42:311, eq. 13). RR: Σ(aᵢn₂ᵢ/Nᵢ)/Σ(cᵢn₁ᵢ/Nᵢ), variance of Greenland & Robins
@@ -29,12 +32,13 @@ def mantel_haenszel(measure: str, a: FloatArray, b: FloatArray, c: FloatArray, d
     Greenland & Robins 1989 (Biometrics 45:1323, eq. 3; metafor) or Greenland & Robins 1985 (eq. 4).
     ``variance_cells`` (RD, Greenland–Robins only): cells for the variance numerator, RevMan's
     0.5-corrected cells while the estimate and weights use the raw counts.
+    ``ssum``: the sum per analysis over ``group`` (``Segments.sum``), when the caller has one.
     """
     n1, n2 = a + b, c + d
     big_n = n1 + n2
 
     def s(v: FloatArray) -> FloatArray:
-        return segment_sum(v, group, n)
+        return segment_sum(v, group, n) if ssum is None else ssum(v)
 
     with np.errstate(divide="ignore", invalid="ignore"):
         if measure == "OR":
@@ -44,12 +48,13 @@ def mantel_haenszel(measure: str, a: FloatArray, b: FloatArray, c: FloatArray, d
             est = np.log(sr / st)  # Mantel & Haenszel 1959
             var = 0.5 * (s(p * r) / sr**2 + s(p * t + q * r) / (sr * st)
                          + s(q * t) / st**2)  # Robins, Breslow & Greenland 1986, eq. 13
-            weights = t
+            weights, sw = t, st
         elif measure == "RR":
-            sr, st = s(a * n2 / big_n), s(c * n1 / big_n)
+            weights = c * n1 / big_n
+            sr, st = s(a * n2 / big_n), s(weights)
             est = np.log(sr / st)  # Mantel & Haenszel 1959 / Nurminen 1981
             var = s(n1 * n2 * (a + c) / big_n**2 - a * c / big_n) / (sr * st)  # G&R 1985 eq. 13
-            weights = c * n1 / big_n
+            sw = st
         elif measure == "RD":
             weights = n1 * n2 / big_n
             sw = s(weights)
@@ -69,7 +74,7 @@ def mantel_haenszel(measure: str, a: FloatArray, b: FloatArray, c: FloatArray, d
         if measure != "RD":  # no events (or no non-events) in one arm of every table: no estimate,
             defined = (sr > 0) & (st > 0)  # as metafor rma.mh returns NA
             est, var = np.where(defined, est, np.nan), np.where(defined, var, np.nan)
-        return est, np.sqrt(var), weights
+        return est, np.sqrt(var), weights, sw
 
 
 def peto(a: FloatArray, b: FloatArray, c: FloatArray, d: FloatArray, group: IntArray, n: int

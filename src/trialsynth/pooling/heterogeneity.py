@@ -2,47 +2,67 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
+from scipy.special import chdtrc
 from scipy.stats import chi2
 
 from trialsynth._segments import FloatArray, IntArray, per_unique, segment_count, segment_sum
-from trialsynth.pooling._roots import solve_q
+from trialsynth.pooling._roots import Blocks, solve_q
+
+SegmentSum = Callable[[FloatArray], FloatArray]
 
 
-def weighted_mean(yi: FloatArray, wi: FloatArray, group: IntArray, n: int
-                  ) -> tuple[FloatArray, FloatArray]:
-    """Inverse-variance weighted mean per analysis and the sum of weights."""
-    sw = segment_sum(wi, group, n)
+def weighted_mean(yi: FloatArray, wi: FloatArray, group: IntArray, n: int,
+                  ssum: SegmentSum | None = None) -> tuple[FloatArray, FloatArray]:
+    """Inverse-variance weighted mean per analysis and the sum of weights.
+
+    ``ssum``: the sum per analysis over ``group`` (``Segments.sum``), when the caller has one."""
+    if ssum is None:
+        def ssum(x: FloatArray) -> FloatArray:
+            return segment_sum(x, group, n)
+    sw = ssum(wi)
     with np.errstate(divide="ignore", invalid="ignore"):
-        mu = segment_sum(wi * yi, group, n) / sw
+        mu = ssum(wi * yi) / sw
     return mu, sw
 
 
 def cochran_q(yi: FloatArray, vi: FloatArray, group: IntArray, n: int,
-              center: FloatArray | None = None) -> FloatArray:
+              center: FloatArray | None = None, ssum: SegmentSum | None = None) -> FloatArray:
     """Q = Σ wᵢ(yᵢ − θ)², wᵢ = 1/vᵢ (Cochran 1954, Biometrics 10:101).
 
     θ is the inverse-variance estimate unless ``center`` gives another (RevMan and metafor
     centre Q on the Mantel–Haenszel estimate for M-H analyses; Deeks & Higgins 2010).
+    ``ssum``: as in :func:`weighted_mean`.
     """
+    if ssum is None:
+        def ssum(x: FloatArray) -> FloatArray:
+            return segment_sum(x, group, n)
     wi = 1 / vi
     if center is None:
-        center, _ = weighted_mean(yi, wi, group, n)
-    return segment_sum(wi * (yi - center[group]) ** 2, group, n)
+        center, _ = weighted_mean(yi, wi, group, n, ssum)
+    return ssum(wi * (yi - center[group]) ** 2)
 
 
 def q_pvalue(q: FloatArray, df: FloatArray) -> FloatArray:
     """Upper-tail χ² probability of Q on df degrees of freedom (NaN when df < 1)."""
     with np.errstate(invalid="ignore"):
-        p = chi2.sf(q, df)
+        # scipy's chi2.sf is chdtrc(df, q) inside (scipy.stats chi2_gen._sf); called directly,
+        # without the per-call argument checks; Q ≥ 0 (or NaN), inside the support
+        p = chdtrc(df, np.maximum(q, 0.0))
     return np.where(df >= 1, p, np.nan)
 
 
-def typical_variance(vi: FloatArray, group: IntArray, n: int) -> FloatArray:
-    """ṽ = (k−1)·Σw / ((Σw)² − Σw²), wᵢ = 1/vᵢ (Higgins & Thompson 2002, Stat Med 21:1539, eq 9)."""
-    wi = 1 / vi
-    sw, sw2 = segment_sum(wi, group, n), segment_sum(wi**2, group, n)
-    k = segment_count(group, n)
+def typical_variance(vi: FloatArray, group: IntArray, n: int,
+                     sums: tuple[FloatArray, FloatArray, np.ndarray] | None = None) -> FloatArray:
+    """ṽ = (k−1)·Σw / ((Σw)² − Σw²), wᵢ = 1/vᵢ (Higgins & Thompson 2002, Stat Med 21:1539, eq 9).
+
+    ``sums``: (Σw, Σw², k) of these studies, when the caller has them (saves the passes)."""
+    if sums is None:
+        wi = 1 / vi
+        sums = segment_sum(wi, group, n), segment_sum(wi**2, group, n), segment_count(group, n)
+    sw, sw2, k = sums
     with np.errstate(divide="ignore", invalid="ignore"):
         return (k - 1) * sw / (sw**2 - sw2)  # Higgins & Thompson 2002 eq. 9
 
@@ -85,35 +105,43 @@ def generalized_q(yi: FloatArray, vi: FloatArray, group: IntArray, n: int):
 
 
 def q_profile_ci(yi: FloatArray, vi: FloatArray, group: IntArray, n: int, tau2: FloatArray,
-                 confidence_level: float = 0.95) -> tuple[FloatArray, FloatArray, np.ndarray]:
+                 confidence_level: float = 0.95, *, k: np.ndarray | None = None,
+                 q0: FloatArray | None = None) -> tuple[FloatArray, FloatArray, np.ndarray]:
     """Q-profile confidence interval for τ² (Viechtbauer 2007, Stat Med 26:37, eq. 6–7).
 
     The bounds solve Q(τ²) = χ²_{k−1; 1−α/2} (lower) and χ²_{k−1; α/2} (upper); a bound below 0 is
     set to 0. As in metafor's ``confint.rma.uni``, the search runs on [0, max(100, 10·τ̂²)] and an
     upper bound beyond that range is reported as the range's end with ``beyond`` set.
+    ``k`` (studies per analysis) and ``q0`` (Cochran's Q, which is Q(0)), when the caller has
+    them, save passes over the studies.
     """
-    k = segment_count(group, n).astype(np.float64)
+    k_int = segment_count(group, n) if k is None else k
+    k = k_int.astype(np.float64)
     df = k - 1
     alpha = 1 - confidence_level
     ok = df >= 1
     with np.errstate(invalid="ignore"):
         crit_u = np.where(ok, per_unique(lambda d: chi2.isf(alpha / 2, d), np.maximum(df, 1)), np.nan)
         crit_l = np.where(ok, per_unique(lambda d: chi2.ppf(alpha / 2, d), np.maximum(df, 1)), np.nan)
-    f = generalized_q(yi, vi, group, n)
+    # the studies of every analysis with k ≥ 2 as dense blocks, built once for Q(τ²max) and for
+    # both root searches (Blocks sums are those of segment_sum, bit for bit)
+    blocks = Blocks(yi, vi, group, k_int, ok)
     zero = np.zeros(n)
     tau2_max = np.maximum(100.0, 10 * np.nan_to_num(tau2))
-    q0, _ = f(zero)
-    qmax, _ = f(tau2_max)
-    # upper bound: Q(τ²) = lower critical value (metafor confint.rma.uni, "qp")
-    need_ub = ok & (q0 >= crit_l) & (qmax <= crit_l)
-    ub, _, _ = solve_q(yi, vi, group, n, crit_l, zero, tau2_max, need_ub)
-    ub = np.where(ok & (q0 < crit_l), 0.0, ub)
-    beyond = ok & (q0 >= crit_l) & (qmax > crit_l)
-    ub = np.where(beyond, tau2_max, ub)
-    need_lb = ok & (q0 >= crit_u) & (qmax <= crit_u)
-    lb, _, _ = solve_q(yi, vi, group, n, crit_u, zero, tau2_max, need_lb)
-    lb = np.where(ok & (q0 < crit_u), 0.0, lb)
-    lb = np.where(ok & (qmax > crit_u), tau2_max, lb)
+    if q0 is None:
+        q0, _ = blocks.q_and_slope(zero, n)
+    qmax, _ = blocks.q_and_slope(tau2_max, n)  # NaN where not ok; every use below is masked by ok
+    with np.errstate(invalid="ignore"):
+        # upper bound: Q(τ²) = lower critical value (metafor confint.rma.uni, "qp")
+        need_ub = ok & (q0 >= crit_l) & (qmax <= crit_l)
+        ub, _, _ = solve_q(yi, vi, group, n, crit_l, zero, tau2_max, need_ub, blocks=blocks)
+        ub = np.where(ok & (q0 < crit_l), 0.0, ub)
+        beyond = ok & (q0 >= crit_l) & (qmax > crit_l)
+        ub = np.where(beyond, tau2_max, ub)
+        need_lb = ok & (q0 >= crit_u) & (qmax <= crit_u)
+        lb, _, _ = solve_q(yi, vi, group, n, crit_u, zero, tau2_max, need_lb, blocks=blocks)
+        lb = np.where(ok & (q0 < crit_u), 0.0, lb)
+        lb = np.where(ok & (qmax > crit_u), tau2_max, lb)
     lb = np.where(ok, lb, np.nan)
     ub = np.where(ok, ub, np.nan)
     return lb, ub, beyond

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
+from scipy.special import ndtr, stdtr
 from scipy.stats import norm, t
 
 from trialsynth._segments import FloatArray, IntArray, per_unique, segment_sum
@@ -18,19 +21,23 @@ def interval(est: FloatArray, se: FloatArray, df: FloatArray | None, confidence_
     alpha = 1 - confidence_level
     with np.errstate(divide="ignore", invalid="ignore"):
         stat = est / se
+        # scipy's norm.sf(x) is ndtr(−x) and t.sf(x, df) is stdtr(df, −x) inside (scipy.stats
+        # norm_gen._sf, t_gen._sf): called directly, without the per-call argument checks
+        minus_abs = -np.abs(stat)
         if df is None:
             crit = norm.isf(alpha / 2)
-            p = 2 * norm.sf(np.abs(stat))
+            p = 2 * ndtr(minus_abs)
         else:
             use_t = df >= 1
             dfp = np.where(use_t, df, 1.0)
             crit = np.where(use_t, per_unique(lambda d: t.isf(alpha / 2, d), dfp), norm.isf(alpha / 2))
-            p = np.where(use_t, 2 * t.sf(np.abs(stat), dfp), 2 * norm.sf(np.abs(stat)))
+            p = np.where(use_t, 2 * stdtr(dfp, minus_abs), 2 * ndtr(minus_abs))
         return est - crit * se, est + crit * se, stat, p
 
 
 def hksj_se(yi: FloatArray, wi: FloatArray, est: FloatArray, sw: FloatArray, k: np.ndarray,
-            group: IntArray, n: int, adhoc: bool = False) -> FloatArray:
+            group: IntArray, n: int, adhoc: bool = False,
+            ssum: Callable[[FloatArray], FloatArray] | None = None) -> FloatArray:
     """Hartung–Knapp–Sidik–Jonkman SE: √(q/Σw*), q = Σw*ᵢ(yᵢ − μ̂)²/(k−1).
 
     Hartung & Knapp 2001 eq. 5; Sidik & Jonkman 2002, Stat Med 21:3153. ``adhoc`` uses max(1, q)
@@ -38,12 +45,14 @@ def hksj_se(yi: FloatArray, wi: FloatArray, est: FloatArray, sw: FloatArray, k: 
     Stat Med 36:3923, §4.3; metafor ``test="adhoc"``).
     """
     with np.errstate(divide="ignore", invalid="ignore"):
-        r = yi - est[group]
+        est_g = est[group]
+        r = yi - est_g
         # a residual at the rounding level of its operands is 0 (identical effects): otherwise
         # q, and with it the test statistic, is rounding noise that depends on study order
-        r = np.where(np.abs(r) <= 4 * np.finfo(float).eps * np.maximum(np.abs(yi), np.abs(est[group])),
+        r = np.where(np.abs(r) <= 4 * np.finfo(float).eps * np.maximum(np.abs(yi), np.abs(est_g)),
                      0.0, r)
-        q = segment_sum(wi * r**2, group, n) / (k - 1)  # Hartung & Knapp 2001 eq. 5
+        wr2 = wi * r**2
+        q = (segment_sum(wr2, group, n) if ssum is None else ssum(wr2)) / (k - 1)  # H&K 2001 eq. 5
         if adhoc:
             q = np.maximum(1.0, q)  # Jackson et al. 2017 §4.3
         return np.sqrt(q / sw)

@@ -37,16 +37,19 @@ def _closed_form(tau2: FloatArray, k: np.ndarray) -> Tau2Fit:
 
 
 def dersimonian_laird(yi: FloatArray, vi: FloatArray, group: IntArray, n: int,
-                      center: FloatArray | None = None, q: FloatArray | None = None) -> Tau2Fit:
+                      center: FloatArray | None = None, q: FloatArray | None = None,
+                      sums: tuple[FloatArray, FloatArray, np.ndarray] | None = None) -> Tau2Fit:
     """τ² = max(0, (Q − (k−1)) / (Σw − Σw²/Σw)), wᵢ = 1/vᵢ (DerSimonian & Laird 1986, eq. 8).
 
     ``center`` replaces the inverse-variance estimate in Q: RevMan 5's "M-H, random" centres Q
     on the Mantel–Haenszel estimate (Deeks & Higgins 2010, random-effects section). ``q``:
-    Cochran's Q of these studies about that centre, when the caller has it (saves a pass).
+    Cochran's Q of these studies about that centre, and ``sums`` their (Σw, Σw², k), when the
+    caller has them (saves the passes).
     """
-    wi = 1 / vi
-    sw, sw2 = segment_sum(wi, group, n), segment_sum(wi**2, group, n)
-    k = segment_count(group, n)
+    if sums is None:
+        wi = 1 / vi
+        sums = segment_sum(wi, group, n), segment_sum(wi**2, group, n), segment_count(group, n)
+    sw, sw2, k = sums
     if q is None:
         q = cochran_q(yi, vi, group, n, center)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -127,6 +130,9 @@ def _fisher_scoring(yi: FloatArray, vi: FloatArray, group: IntArray, n: int,
     converged = k == 1
     iters = np.zeros(n, dtype=np.int64)
     blocks = Blocks(yi, vi, group, k, active)
+    # every analysis with k ≥ 2 as blocks, kept for the likelihood checks after the loop (the
+    # loop's blocks drop the analyses that converge); shares the arrays, no copy
+    full = blocks.subset(active) if loglik is not None else None
     near = np.zeros(n, dtype=bool)  # close enough to a root for Newton steps (REML only)
     for _ in range(SCORING_ITERATIONS):
         idx = np.flatnonzero(active)  # the updates below touch the active analyses only
@@ -149,8 +155,8 @@ def _fisher_scoring(yi: FloatArray, vi: FloatArray, group: IntArray, n: int,
         converged[idx[now]] = True
         active[idx[now | ~np.isfinite(new)]] = False
         blocks.refresh(active)
-    studies = ActiveSet(yi, vi, group, active)
     if loglik is None:
+        studies = ActiveSet(yi, vi, group, active)
         if active.any():
             hi = _widen(studies, n, k, step, active, np.ones(n))
             root, ok, extra = _bracketed(studies, n, k, step, active, np.zeros(n), hi)
@@ -158,31 +164,53 @@ def _fisher_scoring(yi: FloatArray, vi: FloatArray, group: IntArray, n: int,
             converged |= ok
             iters += extra
         return Tau2Fit(tau2, converged, iters)
-    everyone = ActiveSet(yi, vi, group, k >= 2)
+    assert full is not None
     with np.errstate(invalid="ignore"):
-        ll_hat = loglik(everyone, tau2, n)
+        ll_hat = loglik(full, tau2, n)
         # metafor's ll0check, with its tolerance: τ² = 0 must be clearly more likely
-        better_at_zero = loglik(everyone, np.zeros(n), n) - ll_hat > \
+        better_at_zero = loglik(full, np.zeros(n), n) - ll_hat > \
             LL_TOL * np.maximum(1.0, np.abs(ll_hat))
         doubtful = (k >= 2) & (active | better_at_zero)
         # a root at the boundary τ² = 0 can be a local maximum only (the likelihood can be
         # bimodal, e.g. yi = (0, 0, 2), sei = (2, 0.75, 0.125) under ML: metafor stops at 0, the
         # maximum is at 0.643); a coarse grid screens those for a more likely τ² > 0
         edge = (k >= 2) & ~doubtful & (tau2 == 0)
-        if edge.any():
-            doubtful |= _beaten_on_grid(ActiveSet(yi, vi, group, edge), n, k, loglik, edge,
-                                        ll_hat)
-    if doubtful.any():
-        best, ok = _global_search(ActiveSet(yi, vi, group, doubtful), n, k, step, loglik, doubtful,
-                                  tau2)
-        tau2 = np.where(doubtful, best, tau2)
-        converged = np.where(doubtful, ok, converged)
+        if edge.any():  # on the edge analyses alone, numbered 0 … m−1 (analyses independent)
+            studies, lik, ids = _local(yi, vi, group, edge, full)
+            m = ids.size
+            doubtful[ids] |= _beaten_on_grid(studies, m, k[ids], loglik, np.ones(m, dtype=bool),
+                                             ll_hat[ids], lik)
+    if doubtful.any():  # likewise on the doubtful analyses alone
+        studies, lik, ids = _local(yi, vi, group, doubtful, full)
+        m = ids.size
+        best, ok = _global_search(studies, m, k[ids], step, loglik, np.ones(m, dtype=bool),
+                                  tau2[ids], lik)
+        tau2, converged = tau2.copy(), converged.copy()
+        tau2[ids], converged[ids] = best, ok
     return Tau2Fit(tau2, converged, iters)
 
 
-def _ml_loglik(studies: ActiveSet, tau2: FloatArray, n: int, reml: bool = False) -> FloatArray:
+def _local(yi: FloatArray, vi: FloatArray, group: IntArray, mask: np.ndarray, full: Blocks
+           ) -> tuple[ActiveSet, Blocks, np.ndarray]:
+    """The studies of the analyses in ``mask``, renumbered 0 … m−1 in the order of their
+    numbers, as an :class:`ActiveSet` and as :class:`Blocks` (from ``full``), and the analyses'
+    numbers. Every per-analysis step is independent of the other analyses, so the results for
+    these analyses are the same as over all n, at a cost in m, not n."""
+    ids = np.flatnonzero(mask)
+    local = np.full(mask.size, -1, dtype=np.intp)
+    local[ids] = np.arange(ids.size)
+    sel = mask[group]
+    studies = ActiveSet(yi[sel], vi[sel], local[group[sel]], np.ones(ids.size, dtype=bool))
+    return studies, full.subset(mask).renumbered(local), ids
+
+
+def _ml_loglik(studies: ActiveSet | Blocks, tau2: FloatArray, n: int, reml: bool = False
+               ) -> FloatArray:
     """Log-likelihood of the random-effects model up to a constant (Viechtbauer 2005, eq. 4–5):
-    −½Σlog(vᵢ+τ²) − ½Σwᵢ(yᵢ−μ̂)², minus ½log Σwᵢ for the restricted likelihood."""
+    −½Σlog(vᵢ+τ²) − ½Σwᵢ(yᵢ−μ̂)², minus ½log Σwᵢ for the restricted likelihood. On
+    :class:`Blocks` the same sums, cheaper (``Blocks.loglik``)."""
+    if isinstance(studies, Blocks):
+        return studies.loglik(tau2, n, reml)
     g = studies.group
     wi = 1 / (studies.vi + tau2[g])
     sw = np.bincount(g, weights=wi, minlength=n)
@@ -193,32 +221,55 @@ def _ml_loglik(studies: ActiveSet, tau2: FloatArray, n: int, reml: bool = False)
         return ll - 0.5 * np.log(sw) if reml else ll
 
 
-def _reml_loglik(studies: ActiveSet, tau2: FloatArray, n: int) -> FloatArray:
+def _reml_loglik(studies: ActiveSet | Blocks, tau2: FloatArray, n: int) -> FloatArray:
     return _ml_loglik(studies, tau2, n, reml=True)
 
 
 def _beaten_on_grid(studies: ActiveSet, n: int, k: np.ndarray, loglik: Callable[..., FloatArray],
-                    active: np.ndarray, ll_hat: FloatArray) -> np.ndarray:
+                    active: np.ndarray, ll_hat: FloatArray, lik: Blocks | None = None) -> np.ndarray:
     """Analyses where some point of a coarse τ² grid (every third point of :data:`GRID`) is
-    clearly more likely than the current estimate (metafor's ``ll0check`` tolerance)."""
+    clearly more likely than the current estimate (metafor's ``ll0check`` tolerance).
+    ``lik``: the same studies as :class:`Blocks`, for the likelihood (same values, cheaper); the
+    current estimate must then be τ² = 0 (``ll_hat`` = the log-likelihood at 0), and grid points
+    that provably cannot be more likely are not evaluated (the answer is the same)."""
+    lik_of: ActiveSet | Blocks = studies if lik is None else lik
+    tol = LL_TOL * np.maximum(1.0, np.abs(ll_hat))
     with np.errstate(divide="ignore", invalid="ignore"):
         scale = np.bincount(studies.group, weights=studies.vi, minlength=n) / np.maximum(k, 1)
+        if lik is not None:
+            # ll(τ²) − ll(0) ≤ ½[Q(0) − (k−1)·log(1 + τ²/v_max)] for ML and REML, because Q(τ²) ≥ 0,
+            # Σlog(1 + τ²/vᵢ) ≥ log(1 + τ²/v_min) + (k−1)·log(1 + τ²/v_max), and the REML term
+            # ½log(Σwᵢ(0)/Σwᵢ(τ²)) ≤ ½log(1 + τ²/v_min) (log-likelihoods: Viechtbauer 2005,
+            # eq. 4–5). Where that bound is below −10⁴ × the tolerance the point cannot win.
+            q0, _ = lik.q_and_slope(np.zeros(n), n)
+            v_max = lik.largest_v(n)
+            columns = int(active.sum())
+        live = active
         beaten = np.zeros(n, dtype=bool)
         for g in GRID[1::3]:
-            ll = loglik(studies, g * scale, n)
-            beaten |= active & (ll - ll_hat > LL_TOL * np.maximum(1.0, np.abs(ll_hat)))
+            tau2 = g * scale
+            if lik is not None:
+                live = live & ~(0.5 * (q0 - (k - 1) * np.log1p(tau2 / v_max)) < -1e4 * tol)
+                remaining = int(live.sum())
+                if remaining == 0:
+                    break
+                if remaining < 0.7 * columns:  # the bound only grows with τ²: drop those columns
+                    lik_of, columns = lik.subset(live), remaining
+            ll = loglik(lik_of, tau2, n)
+            beaten |= live & (ll - ll_hat > tol)
     return beaten
 
 
 def _global_search(studies: ActiveSet, n: int, k: np.ndarray, step: Callable[..., FloatArray],
-                   loglik: Callable[..., FloatArray], active: np.ndarray, current: FloatArray
-                   ) -> tuple[FloatArray, np.ndarray]:
+                   loglik: Callable[..., FloatArray], active: np.ndarray, current: FloatArray,
+                   lik: Blocks | None = None) -> tuple[FloatArray, np.ndarray]:
     """The most likely τ² of each ``active`` analysis: grid, then the score root beside the best
-    grid point, compared with ``current`` and with τ² = 0."""
+    grid point, compared with ``current`` and with τ² = 0. ``lik``: as in :func:`_beaten_on_grid`."""
+    lik_of: ActiveSet | Blocks = studies if lik is None else lik
     with np.errstate(divide="ignore", invalid="ignore"):
         scale = np.bincount(studies.group, weights=studies.vi, minlength=n) / np.maximum(k, 1)
     points = GRID[:, None] * scale[None, :]
-    lls = np.stack([loglik(studies, p, n) for p in points])
+    lls = np.stack([loglik(lik_of, p, n) for p in points])
     lls = np.where(np.isfinite(lls), lls, -np.inf)
     j = np.argmax(lls, axis=0)
     cols = np.arange(n)
@@ -236,7 +287,7 @@ def _global_search(studies: ActiveSet, n: int, k: np.ndarray, step: Callable[...
     # that an exact root beats a nearly-as-likely unconverged iterate
     candidates = np.stack([np.where(interior, root, points[j, cols]), np.zeros(n),
                            np.nan_to_num(current)])
-    cand_ll = np.stack([loglik(studies, c, n) for c in candidates])
+    cand_ll = np.stack([loglik(lik_of, c, n) for c in candidates])
     cand_ll = np.where(np.isfinite(cand_ll), cand_ll, -np.inf)
     top = cand_ll.max(axis=0)
     pick = np.argmax(cand_ll >= top - LL_TOL * np.maximum(1.0, np.abs(top)), axis=0)
