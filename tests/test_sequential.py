@@ -202,14 +202,21 @@ def test_tsa_input_errors():
 
 
 def test_plot_tsa_returns_a_figure_without_pyplot_state():
+    import re
+
     import matplotlib.pyplot as plt
     from matplotlib.figure import Figure
+
+    from trialsynth.report.figures import svg_text
 
     before = plt.get_fignums()
     tsa = tsa_summary(_bcg_result(), mid=0.2, control_risk=0.02, participants=[250.0] * 13)
     fig = plot_tsa(tsa, title="BCG")
     assert isinstance(fig, Figure)
-    ax = fig.axes[0]
-    assert ax.get_title(loc="left") == "BCG"
-    assert len(ax.lines) >= 5  # Z-curve, boundaries, conventional lines, RIS line
+    shown = re.findall(r"<text[^>]*>([^<]*)</text>", svg_text(fig))
+    assert shown.count("BCG") == 1 and "cumulative Z-curve" in shown
+    assert "monitoring boundary (Lan-DeMets O&#39;Brien-Fleming)" in shown or \
+        "monitoring boundary (Lan-DeMets O'Brien-Fleming)" in shown
+    assert f"required information size ({tsa.heterogeneity}-adjusted)" in shown
+    assert ("futility boundary" in shown) == any(p.futility is not None for p in tsa.z_curve)
     assert plt.get_fignums() == before

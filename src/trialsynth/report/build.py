@@ -123,6 +123,7 @@ def _preload() -> None:
 
     export._svg_renderer_class()
     export._agg_renderer_class()
+    export.warm_glyphs()
 
 
 class _FigurePool:

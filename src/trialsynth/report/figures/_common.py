@@ -27,7 +27,7 @@ from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.markers import MarkerStyle
 from matplotlib.text import Text
-from matplotlib.transforms import Affine2D, IdentityTransform
+from matplotlib.transforms import Affine2D, Bbox, IdentityTransform
 
 # DejaVu Sans ships with matplotlib, so PNG output and text measurement are the same on every
 # machine; the SVG export (:mod:`.export`) adds fall-backs of the same or narrower width (Verdana,
@@ -240,17 +240,94 @@ class _OneLineText(Text):
         self.stale = False
 
 
+class Label(Artist):
+    """One line of text in a given font: what most of a forest plot is, drawn without
+    matplotlib's Text machinery (its constructor and layout cost more than the drawing).
+
+    Placed as :class:`Text` places a single unrotated line (matplotlib 3.11 ``Text._get_layout``:
+    ascent and descent at least the font's, the box aligned by ``ha``/``va``). Renderers with a
+    ``draw_label`` method (trialsynth's SVG renderer) write it directly, with its anchor, so that
+    right-aligned numbers stay aligned in a browser's font; any other renderer gets
+    ``draw_text`` at the left end of the baseline.
+    """
+
+    zorder = 3  # as Text
+    _X_SHIFT = {"left": 0.0, "center": 0.5, "right": 1.0}
+
+    def __init__(self, x: float, y: float, text: str, prop: FontProperties, color: str,
+                 ha: str, va: str) -> None:
+        super().__init__()
+        if ha not in self._X_SHIFT or va not in ("center", "top", "bottom", "baseline"):
+            raise ValueError(f"unsupported alignment ha={ha!r}, va={va!r}")
+        self.x, self.y, self.text, self.prop, self.color = x, y, text, prop, color
+        self.ha, self.va = ha, va
+
+    def get_text(self) -> str:
+        return self.text
+
+    def _place(self, renderer: Any) -> tuple[float, float, float, float, float] | None:
+        """(anchor x, left x, baseline y, width, ascent + descent) in display units."""
+        heights = getattr(renderer, "_get_font_height_metrics", None)
+        min_ascent, min_descent = (heights(self.prop)[:2] if heights is not None
+                                   else (None, None))
+        if min_ascent is None:  # another backend: the font's extent from "lp", as matplotlib does
+            _, lp_h, lp_d = renderer.get_text_width_height_descent("lp", self.prop, ismath=False)
+            min_ascent, min_descent = lp_h - lp_d, lp_d
+        w, h, d = renderer.get_text_width_height_descent(self.text, self.prop, ismath=False)
+        a, d = max(h - d, min_ascent), max(d, min_descent)
+        posx, posy = self.get_transform().transform((self.x, self.y))
+        if not (math.isfinite(posx) and math.isfinite(posy)):
+            return None
+        va = self.va
+        dy = (d - a) / 2 if va == "center" else -a if va == "top" else d if va == "bottom" else 0.0
+        return posx, posx - self._X_SHIFT[self.ha] * w, posy + dy, w, a + d
+
+    def get_window_extent(self, renderer: Any = None) -> Bbox:
+        if renderer is None:
+            renderer = self.get_figure(root=True)._get_renderer()
+        placed = self._place(renderer)
+        if placed is None or not self.text:
+            return Bbox.null()
+        _, left, base, w, _ = placed
+        _, h, d = renderer.get_text_width_height_descent(self.text, self.prop, ismath=False)
+        return Bbox.from_bounds(left, base - d, w, h)
+
+    @allow_rasterization
+    def draw(self, renderer: Any) -> None:
+        if not self.get_visible() or not self.text:
+            return
+        placed = self._place(renderer)
+        if placed is None:
+            return
+        anchor, left, base, _, _ = placed
+        fast = getattr(renderer, "draw_label", None)
+        if fast is not None:
+            fast(self, anchor, base)
+        else:
+            y = renderer.get_canvas_width_height()[1] - base if renderer.flipy() else base
+            gc = renderer.new_gc()
+            gc.set_foreground(self.color)
+            renderer.draw_text(gc, left, y, self.text, self.prop, 0.0, ismath=False, mtext=None)
+            gc.restore()
+        self.stale = False
+
+
 def put(target: Host | Axes, x: float, y: float, text: str, *, size: float = SIZE,
         weight: str = "normal", style: str = "normal", color: str = INK, ha: str = "left",
-        va: str = "center", transform: Any = None, **kwargs: Any) -> Text:
+        va: str = "center", transform: Any = None, **kwargs: Any) -> Artist:
     """Draw ``text`` literally: no mathtext, no TeX, no clipping, figure font.
 
     ``target`` is a :class:`Host` (x in inches, y in rows) or an Axes (data coordinates);
-    ``transform`` overrides either.
+    ``transform`` overrides either. One line without other Text options is a :class:`Label`;
+    anything else a matplotlib Text.
     """
-    artist = _OneLineText(x, y, text, fontproperties=fontprops(size, weight, style), color=color,
-                          ha=ha,
-                  va=va, parse_math=False, usetex=False, clip_on=False, **kwargs)
+    prop = fontprops(size, weight, style)
+    artist: Artist
+    if kwargs or "\n" in text:
+        artist = _OneLineText(x, y, text, fontproperties=prop, color=color, ha=ha, va=va,
+                              parse_math=False, usetex=False, clip_on=False, **kwargs)
+    else:
+        artist = Label(x, y, text, prop, color, ha, va)
     if isinstance(target, Host):
         artist.set_transform(transform if transform is not None else target.transform)
         target.fig.add_artist(artist, clip=False)

@@ -47,6 +47,7 @@ _FAMILY = re.compile(r"font-family: 'DejaVu Sans'(?=[;\"])")
 _CACHE_MAX = 200_000
 _SVG_METRICS: dict[tuple[Any, ...], tuple[float, float, float]] = {}
 _AGG_METRICS: dict[tuple[Any, ...], tuple[float, float, float]] = {}
+_LABEL_STYLES: dict[tuple[Any, ...], str] = {}
 _LAYOUTS: dict[tuple[Any, ...], tuple[tuple[Any, int, float, float], ...]] = {}
 _GLYPHS: dict[tuple[Any, ...], tuple[Any, int, int]] = {}
 _STRINGS: dict[tuple[Any, ...], tuple[Any, int, int]] = {}
@@ -90,9 +91,15 @@ def _font_heights(prop: Any, dpi: float) -> tuple[float, float, float] | tuple[N
 @functools.lru_cache(maxsize=1)
 def _svg_renderer_class() -> type:
     """matplotlib's SVG renderer, writing text as ``<text>``, with fixed ids and cached metrics."""
-    from matplotlib.backends.backend_svg import RendererSVG
+    from matplotlib import font_manager
+    from matplotlib.backends.backend_svg import (
+        RendererSVG,
+        _generate_css,
+        _short_float_fmt,
+    )
+    from matplotlib.colors import rgb2hex, to_rgb
 
-    from trialsynth.report.figures._common import FAMILY, text_metrics
+    from trialsynth.report.figures._common import FAMILY, SVG_FAMILY, text_metrics
 
     class _Renderer(RendererSVG):
         def _make_id(self, type: str, content: Any) -> str:  # noqa: A002 (matplotlib's name)
@@ -116,6 +123,28 @@ def _svg_renderer_class() -> type:
 
         def _get_font_height_metrics(self, prop: Any) -> tuple[Any, Any, Any]:
             return _font_heights(prop, 72.0)  # the SVG backend draws at 72 dpi
+
+        def draw_label(self, label: Any, x: float, y: float) -> None:
+            """A :class:`~trialsynth.report.figures._common.Label` as one ``<text>`` anchored
+            at (x, baseline y) in display units, styled as matplotlib styles an anchored text."""
+            key = (label.prop, label.color, label.ha)
+            style = _LABEL_STYLES.get(key)
+            if style is None:
+                prop, css = label.prop, {}
+                if prop.get_style() != "normal":
+                    css["font-style"] = prop.get_style()
+                weight = font_manager.weight_dict.get(prop.get_weight(), prop.get_weight())
+                if weight != 400:
+                    css["font-weight"] = f"{weight}"
+                css["font-size"] = f"{_short_float_fmt(prop.get_size())}px"
+                css["font-family"] = SVG_FAMILY
+                css["text-anchor"] = {"left": "start", "right": "end", "center": "middle"}[label.ha]
+                colour = rgb2hex(to_rgb(label.color))
+                if colour != "#000000":
+                    css["fill"] = colour
+                style = _remember(_LABEL_STYLES, key, _generate_css(css))
+            self.writer.element("text", label.text, attrib={
+                "x": _short_float_fmt(x), "y": _short_float_fmt(self.height - y), "style": style})
 
         def draw_text(self, gc: Any, x: float, y: float, s: str, prop: Any, angle: float,
                       ismath: Any = False, mtext: Any = None) -> None:
@@ -266,6 +295,30 @@ def _agg_renderer_class() -> type:
     return _FastAgg
 
 
+WARM_CHARS = ("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+              " .,;:%()[]-+=/<>'\u2212\u00b2\u00b7\u2264\u2265\u03c4\u03c7\u2295\u25ef?")
+
+
+def warm_glyphs(dpi: float = REPORT_PNG_DPI) -> None:
+    """Render the common glyphs of the figure font at every size and style the figures use, at
+    every subpixel offset, into the Agg glyph cache. Called before forking figure workers, so
+    that each worker starts with them instead of rendering them all again."""
+    from matplotlib.font_manager import fontManager, get_font
+
+    from trialsynth.report.figures._common import SIZE, SMALL, fontprops
+
+    renderer = _agg_renderer_class()(8, 8, dpi)
+    if not hasattr(renderer, "_glyph"):
+        return
+    for size, weight in ((SMALL, "normal"), (SIZE, "normal"), (SIZE, "bold")):
+        prop = fontprops(size, weight)
+        font = get_font(fontManager._find_fonts_by_props(prop))
+        for ch in WARM_CHARS:
+            index = font.get_char_index(ord(ch))
+            for frac in range(SUBPIXEL):
+                renderer._glyph(font, prop.get_size_in_points(), index, frac)
+
+
 def _render_pixels(fig: Figure, dpi: float) -> Any:
     """The figure drawn by Agg at ``dpi`` as an (height, width, 3) uint8 RGB array."""
     import numpy as np
@@ -304,7 +357,7 @@ def encode_png(rgb: Any, dpi: float) -> bytes:
     height, width, _ = rgb.shape
     rows = np.empty((height, width * 3 + 1), dtype=np.uint8)
     rows[:, 0] = 0  # filter type None
-    rows[:, 1:] = rgb.reshape(height, width * 3)
+    rows[:, 1:].reshape(height, width, 3)[...] = rgb  # one copy, from a strided view too
     per_metre = round(dpi / 0.0254)
     return b"".join((
         b"\x89PNG\r\n\x1a\n",
