@@ -38,7 +38,7 @@ def test_normal(ours, ref, args):
 @pytest.mark.parametrize(("ours", "ref", "first"), [
     (_dist.t_sf, stats.t.sf, X), (_dist.t_ppf, stats.t.ppf, Q), (_dist.t_isf, stats.t.isf, Q),
     (_dist.chi2_sf, stats.chi2.sf, X), (_dist.chi2_cdf, stats.chi2.cdf, X),
-    (_dist.chi2_isf, stats.chi2.isf, Q)])
+    (_dist.chi2_isf, stats.chi2.isf, Q), (_dist.chi2_ppf, stats.chi2.ppf, Q)])
 def test_t_and_chi2_over_a_grid_with_edges(ours, ref, first):
     a, df = map(np.array, zip(*itertools.product(first, DF), strict=True))
     with np.errstate(all="ignore"):

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from scipy import special as sc
 
-__all__ = ["chi2_cdf", "chi2_isf", "chi2_sf", "f_sf", "norm_cdf", "norm_isf", "norm_ppf",
+__all__ = ["chi2_cdf", "chi2_isf", "chi2_ppf", "chi2_sf", "f_sf", "norm_cdf", "norm_isf", "norm_ppf",
            "norm_sf", "t_isf", "t_ppf", "t_sf"]
 
 
@@ -97,6 +97,17 @@ def chi2_isf(q: Any, df: Any) -> Any:
         out = sc.chdtri(np.where(np.isfinite(df), df, 1.0), q)
     out = np.where(np.isinf(df), np.nan, out)
     out = np.where(q == 0, np.inf, np.where(q == 1, 0.0, out))
+    return _out(np.where(np.isnan(df) | np.isnan(q), np.nan, out))
+
+
+def chi2_ppf(q: Any, df: Any) -> Any:
+    """Lower quantile: 2·P⁻¹(df/2, q), the inverse regularised lower incomplete gamma (the
+    chi-squared is a gamma with shape df/2 and scale 2; scipy.stats computes it this way)."""
+    q, df = np.broadcast_arrays(_prob(q), _df(df))
+    with np.errstate(invalid="ignore"):
+        out = 2 * sc.gammaincinv(np.where(np.isfinite(df), df, 2.0) / 2, q)
+    out = np.where(np.isinf(df), np.nan, out)
+    out = np.where(q == 0, 0.0, np.where(q == 1, np.inf, out))
     return _out(np.where(np.isnan(df) | np.isnan(q), np.nan, out))
 
 

@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 import numpy as np
 from scipy.special import chdtrc
-from scipy.stats import chi2
 
+from trialsynth._dist import chi2_isf, chi2_ppf
 from trialsynth._segments import FloatArray, IntArray, per_unique, segment_count, segment_sum
 from trialsynth.pooling._roots import Blocks, solve_q
 
@@ -121,8 +121,8 @@ def q_profile_ci(yi: FloatArray, vi: FloatArray, group: IntArray, n: int, tau2: 
     alpha = 1 - confidence_level
     ok = df >= 1
     with np.errstate(invalid="ignore"):
-        crit_u = np.where(ok, per_unique(lambda d: chi2.isf(alpha / 2, d), np.maximum(df, 1)), np.nan)
-        crit_l = np.where(ok, per_unique(lambda d: chi2.ppf(alpha / 2, d), np.maximum(df, 1)), np.nan)
+        crit_u = np.where(ok, per_unique(lambda d: chi2_isf(alpha / 2, d), np.maximum(df, 1)), np.nan)
+        crit_l = np.where(ok, per_unique(lambda d: chi2_ppf(alpha / 2, d), np.maximum(df, 1)), np.nan)
     # the studies of every analysis with k ≥ 2 as dense blocks, built once for Q(τ²max) and for
     # both root searches (Blocks sums are those of segment_sum, bit for bit)
     blocks = Blocks(yi, vi, group, k_int, ok)

@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 import numpy as np
 from scipy.special import ndtr, stdtr
-from scipy.stats import norm, t
 
+from trialsynth._dist import norm_isf, t_isf
 from trialsynth._segments import FloatArray, IntArray, per_unique, segment_sum
 
 
@@ -25,12 +25,12 @@ def interval(est: FloatArray, se: FloatArray, df: FloatArray | None, confidence_
         # norm_gen._sf, t_gen._sf): called directly, without the per-call argument checks
         minus_abs = -np.abs(stat)
         if df is None:
-            crit = norm.isf(alpha / 2)
+            crit = norm_isf(alpha / 2)
             p = 2 * ndtr(minus_abs)
         else:
             use_t = df >= 1
             dfp = np.where(use_t, df, 1.0)
-            crit = np.where(use_t, per_unique(lambda d: t.isf(alpha / 2, d), dfp), norm.isf(alpha / 2))
+            crit = np.where(use_t, per_unique(lambda d: t_isf(alpha / 2, d), dfp), norm_isf(alpha / 2))
             p = np.where(use_t, 2 * stdtr(dfp, minus_abs), 2 * ndtr(minus_abs))
         return est - crit * se, est + crit * se, stat, p
 
@@ -65,10 +65,10 @@ def prediction_interval(est: FloatArray, se: FloatArray, tau2: FloatArray, df: F
     alpha = 1 - confidence_level
     with np.errstate(invalid="ignore"):
         if df is None:
-            crit = norm.isf(alpha / 2)
+            crit = norm_isf(alpha / 2)
         else:
             use_t = df >= 1
             dfp = np.where(use_t, df, 1.0)
-            crit = np.where(use_t, per_unique(lambda d: t.isf(alpha / 2, d), dfp), norm.isf(alpha / 2))
+            crit = np.where(use_t, per_unique(lambda d: t_isf(alpha / 2, d), dfp), norm_isf(alpha / 2))
         half = crit * np.sqrt(tau2 + se**2)  # Higgins et al. 2009 eq. 12
     return est - half, est + half
