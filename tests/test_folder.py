@@ -220,7 +220,7 @@ def test_one_setting_switches_to_cochrane_2025_default(flagship_dir, tmp_path):
     copy = shutil.copytree(flagship_dir, tmp_path / "reml")
     yml = copy / "review.yaml"
     text = yml.read_text(encoding="utf-8")
-    text = text.replace("  random_effects_method: null\n  hksj: false\n  prediction_interval: false",
+    text = text.replace("  random_effects_method: null\n  hksj: false\n  prediction_interval: null",
                         "  random_effects_method: REML\n  hksj: true\n  prediction_interval: true")
     yml.write_text(text, encoding="utf-8")
     f = read_folder(copy)
@@ -228,6 +228,7 @@ def test_one_setting_switches_to_cochrane_2025_default(flagship_dir, tmp_path):
     assert (s.method, s.hksj, s.prediction_interval) == ("REML", True, True)
     a = f.review.analyses[0]
     assert a.settings.method == "REML" and a.settings.hksj is True
+    assert a.settings.prediction_interval is True
     assert any("random_effects_method" in n for n in a.settings.notes)
     assert f.protocol.analysis("1.1").settings.method == "DL"  # the review's own, still stated
 
@@ -565,3 +566,22 @@ def test_revman_rob_quirks_are_kept_and_explained(tmp_path):
     assert "someone@example.org" not in stated.support and "7946" not in stated.support
     assert f.rob_assessments()[study, "1.1"].overall == "high"  # RoB 2: at least the worst domain
     assert len(f.notes) == 1 and "'high' is used" in f.notes[0]
+
+
+def test_summary_of_findings_outcomes_are_checked(flagship_dir, tmp_path):
+    """question.summary_of_findings names outcomes and windows of the question, at most seven."""
+    entries = ("  summary_of_findings:\n    - outcome: pain-intensity\n      time_window: immediate\n"
+               "    - outcome: pain-intensty\n")
+    copy = _broken(flagship_dir, tmp_path, "review.yaml", "\ncomparisons:\n",
+                   "\n" + entries + "comparisons:\n")
+    with pytest.raises(ProtocolError) as info:
+        load_protocol(copy / "review.yaml")
+    assert info.value.field == "question.summary_of_findings[1].outcome"
+    assert "'pain-intensty' is not an outcome id" in str(info.value)
+    assert info.value.line == _line_of(copy / "review.yaml", "- outcome: pain-intensty")
+    eight = "  summary_of_findings:\n" + "    - outcome: pain-intensity\n" * 8
+    copy = _broken(flagship_dir, tmp_path / "b", "review.yaml", "\ncomparisons:\n",
+                   "\n" + eight + "comparisons:\n")
+    with pytest.raises(ProtocolError) as info:
+        load_protocol(copy / "review.yaml")
+    assert info.value.field == "question.summary_of_findings" and "7" in str(info.value)

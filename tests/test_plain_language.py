@@ -21,7 +21,7 @@ import pytest
 import trialsynth as ts
 from trialsynth.certainty.grade import DOMAINS, Certainty, DomainJudgement
 from trialsynth.certainty.plain_language import PlainLanguageSummary, plain_language_summary
-from trialsynth.report.sof import OutcomeInfo, SofRow, no_studies_row, sof_row
+from trialsynth.report.sof import OutcomeInfo, SofRow, no_studies_row, not_estimable_row, sof_row
 
 
 def certainty(level: str, downgrades: dict[str, int] | None = None) -> Certainty:
@@ -123,3 +123,22 @@ def test_summary_is_frozen_and_serialisable(generic):
     assert set(d) == {"comparison", "key_results", "no_studies", "what_did_we_find",
                       "limitations", "up_to_date", "text"}
     assert d["text"] == pls.text
+
+
+def test_outcomes_reported_without_an_estimable_effect_are_said(generic):
+    """CD015373.pub2 analysis 10.3 (real data): Voogd 2010, no adverse events in either arm of
+    70 people; the summary says so instead of leaving the outcome out."""
+    arms = pd.DataFrame({"study": ["Voogd 2010"], "events_t": [0.0], "n_t": [35.0],
+                         "events_c": [0.0], "n_c": [35.0]})
+    zero = not_estimable_row(OutcomeInfo("Adverse events (total)"), arms, "no study could be pooled")
+    pls = plain_language_summary("Magnesium versus placebo", [zero])
+    assert pls.key_results == ("In the one study that reported adverse events (70 people), no one "
+                               "had this event in either group, so the effect could not be "
+                               "estimated.",)
+    assert pls.what_did_we_find.startswith("We found studies comparing magnesium with placebo, "
+                                           "but none gave an estimable effect.")
+    two = pd.concat([arms, arms.assign(study="Other 2001", events_t=[1.0])])
+    other = not_estimable_row(OutcomeInfo("Nausea", "short term"), two, "unusable data")
+    pls = plain_language_summary("Magnesium versus placebo", [zero, other])
+    assert pls.key_results[1] == ("The effect on nausea in the short term could not be estimated "
+                                  "from the 2 studies that reported it.")

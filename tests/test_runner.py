@@ -167,6 +167,21 @@ def test_flagship_report_figures_certainty_and_gap_map(tmp_path):
     # SoF per comparison, methods with the DL citation, contents
     assert set(data["sof_tables"]) == {str(g) for g in range(1, 14)}
     assert 'href="#sof1"' in page and 'id="sof1"' in page and 'id="methods"' in page
+    # up to seven main outcomes per SoF table (Handbook v6.4 §14.1.4); every other outcome of the
+    # comparison, reported or not, in the second table: none is dropped
+    for g, t in data["sof_tables"].items():
+        main, other = t["table"]["rows"], (t["other_outcomes"] or {}).get("rows", [])
+        assert len(main) <= 7 and not t["table"]["warnings"]
+        overall = [a for a in data["analyses"] if str(a["comparison"]) == g
+                   and not a["parsed"]["subgroup"]]
+        assert sum(not r["no_studies"] for r in main + other) == len(overall)
+    sof1 = data["sof_tables"]["1"]
+    sae = next(r for r in sof1["table"]["rows"] if r["name"] == "Serious adverse events")
+    assert sae["relative_effect"] == "Not estimable" and sae["participants_text"] == "14 (1 RCT)"
+    assert [r["time_window"] for r in sof1["table"]["rows"][:3]] == ["Immediate term",
+                                                                      "Short term", "Medium term"]
+    assert 'id="sof1-other"' in page and 'href="#sof1-other"' in page
+    assert "Low a,b<sup>" not in page and "Low<sup>a,b</sup>" in page  # letters once
     assert "DerSimonian R, Laird N" in page
     assert {p.name for p in (out / "tables").iterdir()} >= {"analyses.csv", "certainty.csv",
                                                            "gap_map.csv", "sof.csv"}
@@ -288,10 +303,10 @@ def test_flagship_folder_runs_with_cochranes_current_default_by_changing_one_set
     shutil.copytree(Path(__file__).resolve().parents[1] / "examples" / "nmda-chronic-pain", folder)
     text = (folder / "review.yaml").read_text(encoding="utf-8")
     block = ("settings:\n  random_effects_method: null\n  hksj: false\n  prediction_interval: "
-             "false\n")
+             "null\n")
     assert block in text
-    (folder / "review.yaml").write_text(text.replace(block, block.replace("null", "REML").replace(
-        "hksj: false", "hksj: true").replace("interval: false", "interval: true")), encoding="utf-8")
+    (folder / "review.yaml").write_text(text.replace(block, block.replace("method: null", "method: REML").replace(
+        "hksj: false", "hksj: true").replace("interval: null", "interval: true")), encoding="utf-8")
     results = run_review(folder, tmp_path / "out", quiet=True)
     first = next(a for a in results["analyses"] if a["id"] == "1.1")
     assert first["result"]["method"] == "REML" and first["result"]["settings"]["hksj"] is True
@@ -364,3 +379,25 @@ def test_report_shows_small_study_effects_where_there_are_ten_studies(tmp_path):
             assert b["small_study"]["skipped_reason"] and "funnel_figure" not in b
     assert data["risk_of_bias_figures"]["studies"] == 0  # the file has no judgements
     assert "no risk-of-bias judgements, so no risk-of-bias figures" in page
+
+
+def test_review_that_declines_prediction_intervals_gets_none_shown(tmp_path):
+    """`prediction_interval: false` in review.yaml: no prediction interval on the page or in the
+    forest plots (the pooled numbers in results.json keep it; the default, null, shows it)."""
+    import shutil
+
+    folder = tmp_path / "review"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "examples" / "nmda-chronic-pain", folder)
+    text = (folder / "review.yaml").read_text(encoding="utf-8")
+    assert "  prediction_interval: null\n" in text
+    (folder / "review.yaml").write_text(text.replace("  prediction_interval: null\n",
+                                                     "  prediction_interval: false\n"),
+                                        encoding="utf-8")
+    results = run_review(folder, tmp_path / "out", quiet=True)
+    first = next(a for a in results["analyses"] if a["id"] == "1.1")
+    assert first["settings"]["prediction_interval"] is False
+    assert first["result"]["pi_low"] is not None and first["display"]["pi_low"] is None
+    page = (tmp_path / "out" / "index.html").read_text(encoding="utf-8")
+    assert "95% prediction interval" not in page
+    forest = (tmp_path / "out" / first["figure"]).read_text(encoding="utf-8")
+    assert "Prediction interval" not in forest

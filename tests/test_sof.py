@@ -48,6 +48,7 @@ from trialsynth.report.sof import (
     assumed_control_risk,
     corresponding_risk,
     no_studies_row,
+    not_estimable_row,
     participants_text,
     sof_row,
     sof_table,
@@ -399,3 +400,80 @@ def test_withdrawal_outcome_is_named_for_what_was_counted(generic):
     assert r.statement == ("Intravenous ketamine probably results in a large increase in "
                            "withdrawals due to adverse events.")
     assert "tolerability" not in r.statement.lower() and r.phrase == "withdrawals due to adverse events"
+
+
+# --- which outcomes a SoF table shows (Handbook v6.4 §14.1.4: up to seven) --------------------
+def _question(**extra):
+    from trialsynth.protocol import Question
+
+    outcomes = [{"id": "pain", "name": "Pain", "priority": "primary"},
+                {"id": "ae", "name": "Adverse events", "priority": "primary"},
+                {"id": "qol", "name": "Quality of life", "priority": "secondary"},
+                {"id": "nausea", "name": "Nausea"}]
+    windows = [{"id": "short", "name": "Short term"}, {"id": "medium", "name": "Medium term"}]
+    return Question.model_validate({"outcomes": outcomes, "time_windows": windows, **extra})
+
+
+def _candidates(pairs):
+    from trialsynth.report.model import SofCandidate
+
+    return [SofCandidate(no_studies_row(OutcomeInfo(f"{o} {w}", w)), o, w) for o, w in pairs]
+
+
+def test_default_main_outcomes_rank_priority_then_question_order_up_to_seven():
+    from trialsynth.report.model import main_outcomes
+
+    # analysis order as a review numbers them: harms and secondary outcomes interleaved
+    pairs = [("nausea", None), ("qol", "short"), ("pain", "medium"), ("ae", None),
+             ("pain", "short"), (None, None), ("qol", "medium"), ("nausea", "short"),
+             ("ae", "short"), ("pain", None)]
+    main, other, basis = main_outcomes(_candidates(pairs), _question())
+    assert [r.name for r in main] == ["pain short", "pain medium", "pain None", "ae short",
+                                      "ae None", "qol short", "qol medium"]
+    # the rest, none dropped, in the review's order
+    assert [r.name for r in other] == ["nausea None", "None None", "nausea short"]
+    assert "default rule" in basis and "14.1.4" in basis
+    few = _candidates([("qol", "short"), ("pain", "short")])
+    main, other, _ = main_outcomes(few, _question())
+    assert [r.name for r in main] == ["pain short", "qol short"] and other == []
+
+
+def test_review_chosen_main_outcomes_in_the_reviews_order():
+    from trialsynth.report.model import main_outcomes
+
+    chosen = [{"outcome": "nausea"}, {"outcome": "pain", "time_window": "medium"}]
+    pairs = [("pain", "short"), ("nausea", "short"), ("pain", "medium"), ("nausea", None)]
+    main, other, basis = main_outcomes(_candidates(pairs),
+                                       _question(summary_of_findings=chosen))
+    assert [r.name for r in main] == ["nausea short", "nausea None", "pain medium"]
+    assert [r.name for r in other] == ["pain short"]
+    assert "question.summary_of_findings" in basis
+
+
+def test_comparison_sof_splits_main_and_other_tables():
+    from trialsynth.report.model import comparison_sof
+
+    pairs = [("pain", w) for w in ("short", "medium")] * 4 + [("nausea", None)]
+    out = comparison_sof(1, "Ketamine versus placebo", _candidates(pairs), _question())
+    main, other = out["table"], out["other_outcomes"]
+    assert main["kind"] == "main" and len(main["rows"]) == 7 and not main["warnings"]
+    assert other["kind"] == "other" and len(other["rows"]) == 2
+    assert other["heading"].startswith("Other outcomes (not in the summary of findings table)")
+    assert "## Other outcomes" in out["markdown"] and "## Summary of findings" in out["markdown"]
+    assert comparison_sof(1, None, _candidates(pairs[:3]), _question())["other_outcomes"] is None
+
+
+def test_not_estimable_row_keeps_the_trials_that_reported_the_outcome():
+    """CD015373.pub2 analysis 1.19 (real data): Pickering 2020, no serious adverse events in
+    either arm (0/8 vs 0/6): RevMan shows "Not estimable", the row stays with its 14 people."""
+    arms = pd.DataFrame({"study": ["Pickering 2020"], "events_t": [0.0], "n_t": [8.0],
+                         "events_c": [0.0], "n_c": [6.0]})
+    row = not_estimable_row(OutcomeInfo("Serious adverse events", None, higher_is="worse"), arms,
+                            "no study could be pooled")
+    assert row.relative_effect == "Not estimable" and row.participants_text == "14 (1 RCT)"
+    assert row.comments.startswith("No events in either group") and row.level is None
+    assert not row.no_studies
+    some = arms.assign(events_t=[2.0], n_t=[float("nan")])
+    row = not_estimable_row(OutcomeInfo("Nausea", None), some, "every study not estimable")
+    assert row.comments == "Not estimable: every study not estimable."
+    assert row.participants_text == "6 (1 RCT)"

@@ -210,6 +210,14 @@ class TimeWindow(Fact):
         return above and below
 
 
+class SofOutcome(_Strict):
+    """An outcome the reviewers chose for the summary-of-findings tables; ``time_window`` None:
+    the outcome in every time window it was measured in."""
+
+    outcome: Id
+    time_window: Id | None = None
+
+
 class Question(_Strict):
     objective: Text | None = None
     population: Population | None = None
@@ -217,6 +225,9 @@ class Question(_Strict):
     comparators: list[Comparator] = []
     outcomes: list[Outcome] = []
     time_windows: list[TimeWindow] = []
+    # the main outcomes of every summary-of-findings table, in table order: "up to seven"
+    # (Cochrane Handbook v6.4 §14.1.4); None: trialsynth's default choice (report.model)
+    summary_of_findings: Annotated[list[SofOutcome], Field(max_length=7)] | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -332,7 +343,9 @@ class Settings(_Strict):
 
     random_effects_method: RandomMethod | None = None
     hksj: bool = False
-    prediction_interval: bool = False
+    # shown in the report and the forest plots; None: for random effects with k ≥ 3 (the
+    # report's default), False: never (the review's choice), True: always where defined
+    prediction_interval: bool | None = None
     confidence_level: Annotated[float, Field(gt=0, lt=1)] = 0.95
     conventions: Literal["revman", "metafor"] = "revman"
 
@@ -345,7 +358,7 @@ class ResolvedSettings:
     method: str
     model: Literal["common", "random"]
     hksj: bool
-    prediction_interval: bool
+    prediction_interval: bool | None
     confidence_level: float
     conventions: str
     study_confidence_level: float = 0.95

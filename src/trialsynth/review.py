@@ -84,6 +84,8 @@ class Inferred:
     swap_events: bool = False  # RevMan analysed non-events (rm5 SWAP_EVENTS); frame keeps events
     subgroup_test: bool = True  # the test for subgroup differences was requested
     hksj: bool = False  # Hartung-Knapp-Sidik-Jonkman CI (RevMan Web option)
+    # the prediction interval shown (None: not stated; the report shows it for random effects)
+    prediction_interval: bool | None = None
     stated: dict[str, str] | None = field(default=None, repr=False)  # as written in the file
 
     @property
@@ -102,7 +104,8 @@ class Inferred:
                 "evidence": self.evidence, "confidence_level": self.confidence_level,
                 "study_confidence_level": self.study_confidence_level,
                 "swap_events": self.swap_events, "subgroup_test": self.subgroup_test,
-                "hksj": self.hksj, **({"stated": dict(self.stated)} if self.stated else {})}
+                "hksj": self.hksj, "prediction_interval": self.prediction_interval,
+                **({"stated": dict(self.stated)} if self.stated else {})}
 
 
 AnalysisSettings = Inferred  # the same record holds settings stated in a file (inferred=False)

@@ -119,6 +119,8 @@ def _analyse(analysis: Analysis, source: str) -> tuple[dict[str, Any], PooledRes
             if s.totals != "none":
                 out["result"] = result.to_dict()
                 out["display"] = _display(out["result"], s.measure)
+                if getattr(s, "prediction_interval", None) is False:  # the review's choice
+                    out["display"].update(pi_low=None, pi_high=None)
             if s.totals == "none" or result.k == 0:
                 out["status"] = "not pooled"
                 out["reason"] = ("the review did not pool this analysis (RevMan stored weight 0 "

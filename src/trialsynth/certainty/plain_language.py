@@ -139,6 +139,7 @@ def plain_language_summary(comparison: str, rows: Sequence[SofRow], *,
     none = list(dict.fromkeys(none))
     no_studies = tuple(_sentence(f"No studies reported {p}") for p in none)
     results = tuple(s for s in (_key_result(r, x) for r in data) if s)
+    results += tuple(_not_estimable(r) for r in rows if r.not_estimable)
     if data:
         k = max(r.studies for r in data)
         n = max((r.participants or 0) for r in data)
@@ -146,6 +147,8 @@ def plain_language_summary(comparison: str, rows: Sequence[SofRow], *,
         intro = (f"We found evidence comparing {x} with {y} for {m} "
                  f"outcome{'s' if m != 1 else ''}; the largest body of evidence for one "
                  f"outcome came from {k} {'study' if k == 1 else 'studies'}{_people(n)}.")
+    elif any(r.not_estimable for r in rows):
+        intro = f"We found studies comparing {x} with {y}, but none gave an estimable effect."
     else:
         intro = f"We found no studies that reported the outcomes we were interested in for {x} " \
                 f"compared with {y}."
@@ -154,6 +157,19 @@ def plain_language_summary(comparison: str, rows: Sequence[SofRow], *,
     up = (f"The evidence is up to date to {search_date}." if search_date else None)
     return PlainLanguageSummary(comparison=comparison, key_results=results, no_studies=no_studies,
                                 what_did_we_find=find, limitations=limitations, up_to_date=up)
+
+
+def _not_estimable(row: SofRow) -> str:
+    """An outcome trials reported without an estimable effect (e.g. no events at all)."""
+    what = " ".join(t for t in (row.phrase or outcome_phrase(row.name), _when(row.time_window))
+                    if t)
+    studies = "one study" if row.studies == 1 else f"{row.studies} studies"
+    if row.no_events:
+        return _sentence(f"In the {studies} that reported {what}"
+                         f"{_people(row.participants or 0)}, no one had this event in either "
+                         f"group, so the effect could not be estimated")
+    return _sentence(f"The effect on {what} could not be estimated from the {studies} that "
+                     f"reported it")
 
 
 def _limitations(data: Sequence[SofRow], missing: bool) -> str:

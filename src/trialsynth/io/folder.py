@@ -415,6 +415,7 @@ def _settings(spec: AnalysisSpec, protocol: Protocol) -> Inferred:
                      confidence_level=r.confidence_level,
                      study_confidence_level=r.study_confidence_level, swap_events=r.swap_events,
                      subgroup_test=r.subgroup_test, hksj=r.hksj,
+                     prediction_interval=r.prediction_interval,
                      stated=None if s.stated is None else dict(s.stated))
 
 

@@ -67,6 +67,13 @@ def reference_problems(p: Protocol) -> list[tuple[Loc, str]]:
         if a.time_window is not None and a.time_window not in tw:
             out.append((("analyses", i, "time_window"),
                         f"{a.time_window!r} is not a time window id in question.time_windows"))
+    for i, so in enumerate(q.summary_of_findings or []):
+        if so.outcome not in oc:
+            out.append((("question", "summary_of_findings", i, "outcome"),
+                        f"{so.outcome!r} is not an outcome id in question.outcomes"))
+        if so.time_window is not None and so.time_window not in tw:
+            out.append((("question", "summary_of_findings", i, "time_window"),
+                        f"{so.time_window!r} is not a time window id in question.time_windows"))
     g = p.grade
     seen_ov: set[tuple[str, str]] = set()
     for i, o in enumerate(g.overrides):
@@ -240,7 +247,8 @@ HEADER = """\
 # risk_of_bias.csv. `inferred: true` = read by trialsynth from the data, not stated by the
 # source; `provisional: true` = a placeholder or project default to check; `basis` says why.
 # `settings` applies to every analysis. The review's own settings are each analysis' `settings`;
-# Cochrane's 2025 default is random_effects_method: REML, hksj: true, prediction_interval: true.
+# Cochrane's 2025 default is random_effects_method: REML, hksj: true, prediction_interval: true;
+# prediction_interval null: the report shows it for random effects with 3 or more studies.
 # grade: the reviewer's input, e.g. overrides: [{analysis: '1.1', domain: imprecision,
 #   downgrade: 2, rationale: ...}]; indirectness flags: [{study: ..., aspect: population,
 #   match: indirect, rationale: ...}]. Every override and flag needs its rationale.

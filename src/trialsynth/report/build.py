@@ -24,6 +24,7 @@ from trialsynth.io.folder import ReviewFolder
 from trialsynth.pooling.result import PooledResult
 from trialsynth.protocol import Protocol
 from trialsynth.report import model
+from trialsynth.report.sof import not_estimable_row
 from trialsynth.review import to_display
 
 PARALLEL_MIN = 12  # fewer forest plots are drawn in this process
@@ -347,7 +348,7 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
         names.get(int(a["comparison"])) or f"Comparison {a['comparison']}") for a in analyses}
     rep.inferred_names = {g for g, c in stated.items() if c.inferred}
     rep.names = dict(names)
-    sof_rows: dict[int, list[Any]] = {}
+    sof_rows: dict[int, list[model.SofCandidate]] = {}
     records: list[AnalysisRecord] = []
     mains: list[tuple[dict[str, Any], PooledResult, model.Facts]] = []
     task = None
@@ -372,11 +373,16 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
         judged = [model.judged_for(rob, str(st), a["id"]) for st in rows["study"]]
         for st in a["studies"]:
             st["rob"] = model.judged_for(rob, str(st["study"]), a["id"]) or None
+        g = int(a["comparison"])
         if result is None:
+            if not parsed.subgroup:  # reported but not estimable: a SoF row all the same
+                row = not_estimable_row(model.outcome_info(parsed, facts), rows,
+                                        a.get("reason") or "no pooled estimate")
+                sof_rows.setdefault(g, []).append(
+                    model.SofCandidate(row, facts.outcome_id, facts.window_id))
             if task is not None:
                 progress.advance(task)
             continue
-        g = int(a["comparison"])
         x, y = model.split_comparison(parsed.comparison or names.get(g), g)
         assessed = model.assess_analysis(result, rows, parsed, judged, facts)
         a["rob_note"] = assessed.rob_note
@@ -390,11 +396,14 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
             a["sof"] = [row.to_dict()]
             a["statement"] = row.statement or None
             if not parsed.subgroup:
-                sof_rows.setdefault(g, []).append(row)
+                sof_rows.setdefault(g, []).append(
+                    model.SofCandidate(row, facts.outcome_id, facts.window_id))
         named = " versus " in (parsed.comparison or names.get(g) or "")
         labels = ForestLabels(experimental=x if named or g in names else "Experimental",
                               control=y if named else "Control",
-                              direction_of_benefit=assessed.direction, analysis_number=a["id"])
+                              direction_of_benefit=assessed.direction, analysis_number=a["id"],
+                              prediction_interval=a["settings"].get("prediction_interval")
+                              is not False)
         rel = f"figures/forest_{_safe(a['id'])}.svg"
         figures.add(("forest", a["id"], rel, result, rows, labels, assessed.rob_map or None))
         a["figure"] = rel
@@ -447,19 +456,24 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
     # evidence inventory: the question's outcomes against what the trials reported
     inventory_model = evidence_inventory(protocol, records)
     population = protocol.question.population.description if protocol.question.population else None
-    ranked = {o.id for o in protocol.question.outcomes if o.priority}
+    # outcomes whose absence a SoF table shows: the ranked ones and those the review chose
+    ranked = {o.id for o in protocol.question.outcomes if o.priority} | {
+        c.outcome for c in protocol.question.summary_of_findings or []}
     directions = {o.id: ("higher" if o.direction_of_benefit == "higher_is_better" else "lower")
                   for o in protocol.question.outcomes}
 
     # per comparison: SoF table, with "no studies" rows for the ranked outcomes it lacks
     sof_tables: dict[str, Any] = {}
     for g, label in sorted(rep.comparison_labels.items()):
-        missing = [(c.outcome_name, c.window_name, directions.get(c.outcome, "lower"))
+        missing = [model.SofCandidate(model.missing_row(c.outcome_name, c.window_name,
+                                                        directions.get(c.outcome, "lower")),
+                                      c.outcome, c.window)
                    for c in inventory_model.cells
                    if c.comparison == str(g) and c.outcome in ranked and not c.analyses]
         sof_tables[str(g)] = {"label": label, "inferred": g in rep.inferred_names,
-                              **model.comparison_sof(g, names.get(g), sof_rows.get(g, []), missing,
-                                                     population)}
+                              **model.comparison_sof(g, names.get(g), [*sof_rows.get(g, []),
+                                                                       *missing],
+                                                     protocol.question, population)}
 
     inventory = {"comparisons": len(rep.comparison_labels), "analyses": len(analyses),
                  "studies": len({s["study"] for a in analyses for s in a["studies"]}),
@@ -495,8 +509,9 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
         [{"map": i, **c} for i, m in enumerate(maps, start=1) for c in m["cells"]],
         ["map", "intervention", "outcome", "window", "k", "participants", "certainty", "analysis"])
     rep.files["tables/sof.csv"] = _csv(
-        [{"comparison": g, **r} for g, t in sof_tables.items() for r in t["table"]["rows"]],
-        ["comparison", "outcome", "risk_comparator", "risk_intervention", "risk_difference",
+        [{"comparison": g, "table": tab["kind"], **r} for g, t in sof_tables.items()
+         for tab in (t["table"], t["other_outcomes"]) if tab for r in tab["rows"]],
+        ["comparison", "table", "outcome", "risk_comparator", "risk_intervention", "risk_difference",
          "relative_effect", "participants_text", "certainty_text", "comments"])
     return rep
 

@@ -21,8 +21,16 @@ from trialsynth.certainty.plain_language import plain_language_summary
 from trialsynth.certainty.rob import grade_rob_level
 from trialsynth.errors import DataError
 from trialsynth.pooling.result import PooledResult
-from trialsynth.protocol import Protocol
-from trialsynth.report.sof import Comparison, OutcomeInfo, SofRow, no_studies_row, sof_row, sof_table
+from trialsynth.protocol import Protocol, Question
+from trialsynth.report.sof import (
+    MAX_OUTCOMES,
+    Comparison,
+    OutcomeInfo,
+    SofRow,
+    no_studies_row,
+    sof_row,
+    sof_table,
+)
 
 WINDOWS = ("immediate-term", "short-term", "medium-term", "long-term")
 OTHER = "other / not stated"
@@ -259,6 +267,15 @@ class Assessed:
     facts: Facts | None = None
 
 
+def outcome_info(parsed: ParsedName, facts: Facts) -> OutcomeInfo:
+    """The outcome of an analysis as its SoF row names it."""
+    return OutcomeInfo(parsed.outcome, None if facts.window == OTHER else facts.window,
+                       scale=facts.scale,
+                       higher_is="worse" if facts.direction == "lower" else "better",
+                       direction_of_benefit=facts.direction, mid=facts.mid,  # type: ignore[arg-type]
+                       units=facts.units)
+
+
 def assess_analysis(result: PooledResult, rows: pd.DataFrame, parsed: ParsedName,
                     judged: Sequence[Mapping[str, str]], facts: Facts) -> Assessed:
     """GRADE certainty of one pooled analysis from the studies' risk of bias (``judged``, one
@@ -266,10 +283,7 @@ def assess_analysis(result: PooledResult, rows: pd.DataFrame, parsed: ParsedName
     judged = [dict(j) for j in judged]
     levels = [study_rob_level(j)[0] for j in judged]
     direction, mid = facts.direction, facts.mid
-    info = OutcomeInfo(parsed.outcome, None if facts.window == OTHER else facts.window,
-                       scale=facts.scale, higher_is="worse" if direction == "lower" else "better",
-                       direction_of_benefit=direction, mid=mid,  # type: ignore[arg-type]
-                       units=facts.units)
+    info = outcome_info(parsed, facts)
     rob_map: dict[str, dict[str, str]] = {}
     for name, j in zip(rows["study"], judged, strict=True):
         if j:
@@ -317,20 +331,77 @@ def split_comparison(name: str | None, number: int) -> tuple[str, str]:
     return (text or f"the intervention of comparison {number}"), "the comparator"
 
 
-def comparison_sof(number: int, name: str | None, rows: Sequence[SofRow],
-                   missing: Sequence[tuple[str, str | None, str]], population: str | None = None
-                   ) -> dict[str, Any]:
-    """The SoF table of one comparison as a dict (with its Markdown) plus the no-studies rows."""
+@dataclass(frozen=True, slots=True)
+class SofCandidate:
+    """A summary-of-findings row with the outcome and time-window ids it belongs to."""
+
+    row: SofRow
+    outcome: str | None
+    window: str | None
+
+
+def main_outcomes(candidates: Sequence[SofCandidate], question: Question,
+                  max_outcomes: int = MAX_OUTCOMES) -> tuple[list[SofRow], list[SofRow], str]:
+    """(main rows, other rows, how they were chosen) of one comparison.
+
+    A summary-of-findings table presents up to seven main outcomes (Cochrane Handbook v6.4
+    §14.1.4); the rest are not dropped but shown in a second table of other outcomes. The
+    review's ``question.summary_of_findings`` chooses them, in its order (an entry without a
+    time window takes the outcome in every window). Without it, trialsynth's default: primary
+    outcomes, then secondary ones, then outcomes without a priority, each in the order of the
+    question's outcomes and time windows, the first ``max_outcomes`` rows; outcomes no study
+    reported count like any other, so a missing main outcome stays visible.
+    """
+    chosen = question.summary_of_findings
+    if chosen:
+        picked: list[int] = []
+        for entry in chosen:
+            picked += [i for i, c in enumerate(candidates) if i not in picked
+                       and c.outcome == entry.outcome
+                       and (entry.time_window is None or c.window == entry.time_window)]
+        basis = ("Outcomes chosen by the review (question.summary_of_findings); the other "
+                 "outcomes follow in a second table.")
+    else:
+        rank = {"primary": 0, "secondary": 1}
+        outcomes = {o.id: (rank.get(o.priority or "", 2), i) for i, o in enumerate(question.outcomes)}
+        windows = {w.id: i for i, w in enumerate(question.time_windows)}
+        unknown = (3, len(outcomes))
+
+        def key(i: int) -> tuple[int, int, int, int]:
+            c = candidates[i]
+            return (*outcomes.get(c.outcome or "", unknown), windows.get(c.window or "",
+                                                                         len(windows)), i)
+
+        picked = sorted(range(len(candidates)), key=key)[:max_outcomes]
+        basis = (f"Main outcomes chosen by trialsynth's default rule (the review names none): "
+                 f"primary outcomes, then secondary, then the others, in the order of the "
+                 f"review question's outcomes and time windows, up to {max_outcomes} "
+                 f"(Cochrane Handbook v6.4 §14.1.4); the other outcomes follow in a second table.")
+    main = [candidates[i].row for i in picked]
+    other = [c.row for i, c in enumerate(candidates) if i not in set(picked)]
+    return main, other, basis
+
+
+def comparison_sof(number: int, name: str | None, candidates: Sequence[SofCandidate],
+                   question: Question, population: str | None = None) -> dict[str, Any]:
+    """The SoF table of one comparison (its main outcomes, :func:`main_outcomes`) and the table
+    of its other outcomes, as dicts with their Markdown, plus the plain-language summary."""
     x, y = split_comparison(name, number)
     comp = Comparison(x, y, population or "the population of the review (not stated in the "
                                           "source)")
-    extra = [no_studies_row(OutcomeInfo(o, w, higher_is="worse" if d == "lower" else "better",
-                                        direction_of_benefit=d))  # type: ignore[arg-type]
-             for o, w, d in missing]
-    table = sof_table(comp, [*rows, *extra])
-    pls = plain_language_summary(f"{x} versus {y}", [*rows, *extra])
-    return {"table": table.to_dict(), "markdown": table.to_markdown(),
-            "plain_language_summary": pls.to_dict()}
+    main, other, basis = main_outcomes(candidates, question)
+    table = sof_table(comp, main, selection=basis)
+    rest = sof_table(comp, other, kind="other") if other else None
+    pls = plain_language_summary(f"{x} versus {y}", [c.row for c in candidates])
+    markdown = table.to_markdown() + ("" if rest is None else "\n" + rest.to_markdown())
+    return {"table": table.to_dict(), "other_outcomes": None if rest is None else rest.to_dict(),
+            "markdown": markdown, "plain_language_summary": pls.to_dict()}
+
+
+def missing_row(outcome: str, window: str | None, direction: str) -> SofRow:
+    """The "no studies" row of an outcome (and time window) no study of the comparison reported."""
+    return no_studies_row(OutcomeInfo(outcome, window, higher_is="worse" if direction == "lower"
+                                      else "better", direction_of_benefit=direction))  # type: ignore[arg-type]
 
 
 _INSTRUMENT = re.compile(r"\s*\(([^()]*)\)\s*$")
@@ -482,8 +553,10 @@ def methods(analyses: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             ", as in the review (the method was inferred from RevMan's stored weights)"
             if inferred else ", as the review's settings state") +
             f", with RevMan's conventions {cite('IV')}.")
-    paras.append(f"Heterogeneity is reported as τ², Cochran's Q and I² {cite('I2')}; random-effects "
-                 f"analyses with at least three studies show a 95% prediction interval {cite('PI')}.")
+    shown = any(a["settings"].get("prediction_interval") is not False for a in pooled)
+    paras.append(f"Heterogeneity is reported as τ², Cochran's Q and I² {cite('I2')}" + (
+        f"; random-effects analyses with at least three studies show a 95% prediction interval "
+        f"{cite('PI')}." if shown else "; the review does not present prediction intervals."))
     if any((a["result"] or {}).get("subgroups") for a in pooled):
         paras.append(f"Subgroup differences were tested with the Q test between subgroups {cite('SUB')}.")
     paras.append("Risk of bias is shown as judged by the review authors with RoB 2 "

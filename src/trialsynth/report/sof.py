@@ -10,8 +10,8 @@ certainty (⊕ symbols, words, footnote letters); comments (the Santesso 2020 st
 Absolute effects: :func:`corresponding_risk` on the estimate and both CI bounds, RD per 1000 =
 1000·(risk_I − ACR); the ACR is the control arms' pooled risk Σe_C/Σn_C by default, their median
 on request, or set by the reviewer (:func:`assumed_control_risk`). JSON: :meth:`SofRow.to_dict`
-(:data:`ROW_KEYS` plus certainty keys) and :meth:`SofTable.to_dict` (``title, population,
-setting, intervention, comparison, rows, footnotes`` {``asterisk, abbreviations,
+(:data:`ROW_KEYS` plus certainty keys) and :meth:`SofTable.to_dict` (``kind, heading, selection,
+title, population, setting, intervention, comparison, rows, footnotes`` {``asterisk, abbreviations,
 grade_definitions, explanations`` [{``key, text``}], ``analysis, conventions``}, ``warnings``).
 """
 
@@ -159,6 +159,8 @@ class SofRow:
     band: str = ""  # effect band behind the statement: trivial / small / moderate / large
     direction: str = ""  # reduction / increase of the outcome
     phrase: str = ""  # the outcome as the statements name it (statements.outcome_phrase)
+    not_estimable: bool = False  # trials reported the outcome, but no effect could be estimated
+    no_events: bool = False  # ... because no one in any arm had an event
 
     @property
     def certainty_symbols(self) -> str:
@@ -185,7 +187,8 @@ class SofRow:
         out: dict[str, Any] = {k: getattr(self, k) for k in ROW_KEYS}
         out.update({k: dict(out[k]) for k in ("absolute_per_1000", "relative", "downgrades")})
         out.update(plain_language=self.plain_language, band=self.band, direction=self.direction,
-                   phrase=self.phrase)
+                   phrase=self.phrase, not_estimable=self.not_estimable,
+                   no_events=self.no_events)
         out.update(overrides=list(self.overrides), certainty=self.level,
                    certainty_symbols=self.certainty_symbols, certainty_words=self.certainty_words,
                    certainty_text=self.certainty_text, footnote_keys=list(self.footnote_keys),
@@ -213,9 +216,19 @@ class SofTable:
     warnings: tuple[str, ...] = ()
     asterisk: str = ASTERISK
     grade_definitions: tuple[str, ...] = GRADE_DEFINITIONS
+    # "main": the summary-of-findings table (up to seven main outcomes); "other": the same
+    # layout for the comparison's other outcomes, so that none is left out
+    kind: Literal["main", "other"] = "main"
+    selection: str = ""  # how the main outcomes were chosen
+
+    @property
+    def heading(self) -> str:
+        return ("Summary of findings" if self.kind == "main" else
+                "Other outcomes (not in the summary of findings table)") + f": {self.title}"
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "kind": self.kind, "heading": self.heading, "selection": self.selection,
             "title": self.title, "population": self.population, "setting": self.setting,
             "intervention": self.intervention, "comparison": self.comparison,
             "rows": [r.to_dict() for r in self.rows],
@@ -233,7 +246,7 @@ class SofTable:
         cols = ("Outcomes", f"Risk with {self.comparison}*", f"Risk with {self.intervention}* "
                 "(95% CI)", "Relative effect (95% CI)", "№ of participants (studies)",
                 "Certainty of the evidence (GRADE)", "Comments")
-        lines = [f"## Summary of findings: {self.title}", "", "  \n".join(head), "",
+        lines = [f"## {self.heading}", "", "  \n".join(head), "",
                  "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
         for r in self.rows:
             mid = "; ".join(t for t in (r.risk_intervention, r.risk_difference, r.reexpression) if t)
@@ -245,7 +258,9 @@ class SofTable:
                   "", *[f"- {d}" for d in self.grade_definitions], "",
                   *(["**Explanations**", ""] if self.explanations else []),
                   *[f"{k}. {t}" for k, t in self.explanations], "",
-                  *[f"Analysis: {a}" for a in self.analysis], *[f"Convention: {c}" for c in self.conventions],
+                  *[f"Analysis: {a}" for a in self.analysis],
+                  *([f"Outcomes: {self.selection}"] if self.selection else []),
+                  *[f"Convention: {c}" for c in self.conventions],
                   *[f"Warning: {w}" for w in self.warnings]]
         return "\n".join(lines).rstrip() + "\n"
 
@@ -498,17 +513,42 @@ def no_studies_row(outcome: OutcomeInfo) -> SofRow:
                   no_studies=True, phrase=outcome.statement_name or outcome_phrase(outcome.name))
 
 
+def not_estimable_row(outcome: OutcomeInfo, arms: pd.DataFrame, reason: str) -> SofRow:
+    """The row of an outcome that trials reported but that has no pooled estimate: shown with its
+    participants and studies and "Not estimable", as RevMan shows it, not dropped. With no
+    events in any arm (a common reason: e.g. no serious adverse events) the comment says so."""
+    sizes = pd.to_numeric(arms.get("n_t", pd.Series(dtype=float)), errors="coerce").fillna(0) + \
+        pd.to_numeric(arms.get("n_c", pd.Series(dtype=float)), errors="coerce").fillna(0)
+    k = int(arms["study"].nunique()) if "study" in arms else len(arms)
+    events = [pd.to_numeric(arms[c], errors="coerce") for c in ("events_t", "events_c") if c in arms]
+    no_events = len(events) == 2 and all(bool((e.fillna(0) == 0).all()) for e in events)
+    comment = ("No events in either group in any study; the relative effect is not estimable."
+               if no_events else f"Not estimable: {reason}.")
+    total = float(sizes.sum())
+    return SofRow(outcome=outcome.label, name=outcome.name, time_window=outcome.time_window,
+                  measure=None, outcome_type=None,
+                  risk_comparator="0 per 1000" if no_events else "—",
+                  risk_intervention="0 per 1000" if no_events else "—", risk_difference="",
+                  relative_effect="Not estimable", participants=total or None, studies=k,
+                  participants_text=participants_text(total or None, k, outcome.design),
+                  level=None, comments=" ".join(t for t in (comment, outcome.comment) if t),
+                  phrase=outcome.statement_name or outcome_phrase(outcome.name),
+                  not_estimable=True, no_events=no_events)
+
+
 def _letter(i: int) -> str:
     """a … z, then aa, bb, … (the doubled-letter footnote style)."""
     return chr(97 + i % 26) * (i // 26 + 1)
 
 
 def sof_table(comparison: Comparison, rows: Sequence[SofRow], *,
-              max_outcomes: int = MAX_OUTCOMES) -> SofTable:
-    """Assemble the table: rows in the reviewer's order, footnote letters in reading order.
+              max_outcomes: int = MAX_OUTCOMES, kind: Literal["main", "other"] = "main",
+              selection: str = "") -> SofTable:
+    """Assemble the table: rows in the given order, footnote letters in reading order.
 
-    Identical explanations share one letter. More than ``max_outcomes`` rows are kept but
-    flagged in ``warnings`` (Handbook v6 ch. 14: up to seven outcomes).
+    Identical explanations share one letter. A main table of more than ``max_outcomes`` rows is
+    kept but flagged in ``warnings`` (Handbook v6.4 §14.1.4: up to seven outcomes); ``kind``
+    "other" is the table of the outcomes left out of the main one (no limit).
     """
     keys: dict[str, str] = {}
 
@@ -529,10 +569,11 @@ def sof_table(comparison: Comparison, rows: Sequence[SofRow], *,
     conventions += ("GRADE ratings were proposed from the data by named rules "
                     "(trialsynth.certainty.rules); reviewer overrides are marked as such.",)
     warnings = (f"{len(rows)} outcomes: a summary-of-findings table should have at most "
-                f"{max_outcomes} (Handbook v6 ch. 14)",) if len(rows) > max_outcomes else ()
+                f"{max_outcomes} (Handbook v6.4 §14.1.4)",) \
+        if kind == "main" and len(rows) > max_outcomes else ()
     return SofTable(title=comparison.title, population=comparison.population,
                     setting=comparison.setting, intervention=comparison.intervention,
                     comparison=comparison.comparator, rows=lettered,
                     explanations=tuple((k, t) for t, k in keys.items()),
                     abbreviations=abbreviations, analysis=analysis, conventions=conventions,
-                    warnings=warnings)
+                    warnings=warnings, kind=kind, selection=selection)

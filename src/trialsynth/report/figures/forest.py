@@ -66,6 +66,7 @@ class ForestLabels:
     (experimental on the left). ``favours_left``/``favours_right`` override the labels.
     ``analysis_number`` ("1.10") numbers subgroups as RevMan does ("1.10.1 ..."). ``xlim`` is on
     the display scale (ratios as ratios). ``show_total=False`` draws subgroups only.
+    ``prediction_interval=False`` leaves the prediction interval out (the review's setting).
     """
 
     experimental: str = "Experimental"
@@ -79,6 +80,7 @@ class ForestLabels:
     show_total: bool = True
     xlim: tuple[float, float] | None = None
     decimals: int = 2
+    prediction_interval: bool = True
 
     def favours(self) -> tuple[str, str]:
         """The (left, right) "Favours ..." labels."""
@@ -266,7 +268,9 @@ def _summary_rows(res: PooledResult, idx: list[int], arms: pd.DataFrame | None,
     return rows
 
 
-def _show_pi(res: PooledResult) -> bool:
+def _show_pi(res: PooledResult, labels: ForestLabels | None = None) -> bool:
+    if labels is not None and not labels.prediction_interval:
+        return False
     return res.model == "random" and res.k >= 3 and res.pi_low is not None and \
         res.pi_high is not None
 
@@ -317,7 +321,7 @@ def _rows(result: PooledResult, arms: pd.DataFrame | None, kind: str | None,
         total = _summary_rows(result, everyone, arms, kind, f"Total {ci}", weight,
                               labels.decimals)
         rows.append(total[0])
-        if _show_pi(result):
+        if _show_pi(result, labels):
             text = _effect_text(0.0, result.pi_low, result.pi_high, result.measure,
                                 labels.decimals).split(" ", 1)[1]
             rows.append(_Row("pi", "Prediction interval", {"effect": text},
@@ -389,7 +393,7 @@ def forest_plot(result: PooledResult, arms: pd.DataFrame | None = None, *,
     rows = _rows(result, arms, kind, labels, levels)
     cols = _columns(result, arms, kind, labels)
     return draw.render(result, rows, cols, labels, columns, kind, _scale(result, labels),
-                       _methods_note(result, _show_pi(result)), ax)
+                       _methods_note(result, _show_pi(result, labels)), ax)
 
 
 def _columns(result: PooledResult, arms: pd.DataFrame | None, kind: str | None,
