@@ -183,6 +183,12 @@ def test_flagship_report_figures_certainty_and_gap_map(tmp_path):
     assert 'id="sof1-other"' in page and 'href="#sof1-other"' in page
     assert "Low a,b<sup>" not in page and "Low<sup>a,b</sup>" in page  # letters once
     assert "DerSimonian R, Laird N" in page
+    # the methods name what the sections beyond the pooled estimate used, with references
+    cited = " ".join(r["text"] for r in data["methods"]["references"])
+    for ref in ("Viechtbauer W, Cheung MWL", "Duval S, Tweedie R", "Röver C. Bayesian",
+                "Lan KKG, DeMets DL", "Wetterslev J", "Sutton AJ"):
+        assert ref in cited and ref in page
+    assert "Begg CB" not in cited  # no analysis of the flagship has the 10 studies it needs
     assert {p.name for p in (out / "tables").iterdir()} >= {"analyses.csv", "certainty.csv",
                                                            "gap_map.csv", "sof.csv"}
 
@@ -305,8 +311,9 @@ def test_flagship_folder_runs_with_cochranes_current_default_by_changing_one_set
     block = ("settings:\n  random_effects_method: null\n  hksj: false\n  prediction_interval: "
              "null\n")
     assert block in text
-    (folder / "review.yaml").write_text(text.replace(block, block.replace("method: null", "method: REML").replace(
-        "hksj: false", "hksj: true").replace("interval: null", "interval: true")), encoding="utf-8")
+    cochrane = block.replace("method: null", "method: REML").replace(
+        "hksj: false", "hksj: true").replace("interval: null", "interval: true")
+    (folder / "review.yaml").write_text(text.replace(block, cochrane), encoding="utf-8")
     results = run_review(folder, tmp_path / "out", quiet=True)
     first = next(a for a in results["analyses"] if a["id"] == "1.1")
     assert first["result"]["method"] == "REML" and first["result"]["settings"]["hksj"] is True
@@ -378,6 +385,8 @@ def test_report_shows_small_study_effects_where_there_are_ten_studies(tmp_path):
         if b.get("small_study") and b["small_study"]["k"] < 10:
             assert b["small_study"]["skipped_reason"] and "funnel_figure" not in b
     assert data["risk_of_bias_figures"]["studies"] == 0  # the file has no judgements
+    cited = " ".join(r["text"] for r in data["methods"]["references"])
+    assert "Begg CB, Mazumdar M" in cited and "Peters JL" in cited  # tests run: methods say so
     assert "no risk-of-bias judgements, so no risk-of-bias figures" in page
 
 

@@ -499,6 +499,31 @@ REFERENCES = {
             "random-effects model. J Educ Behav Stat 2005;30(3):261-93.",
     "HKSJ": "Hartung J, Knapp G. A refined method for the meta-analysis of controlled clinical "
             "trials with binary outcome. Stat Med 2001;20(24):3875-89.",
+    "INFLUENCE": "Viechtbauer W, Cheung MWL. Outlier and influence diagnostics for meta-analysis. "
+                 "Res Synth Methods 2010;1(2):112-25.",
+    "TRIMFILL": "Duval S, Tweedie R. Trim and fill: a simple funnel-plot-based method of testing "
+                "and adjusting for publication bias in meta-analysis. Biometrics "
+                "2000;56(2):455-63.",
+    "BEGG": "Begg CB, Mazumdar M. Operating characteristics of a rank correlation test for "
+            "publication bias. Biometrics 1994;50(4):1088-101.",
+    "PETERS": "Peters JL, Sutton AJ, Jones DR, Abrams KR, Rushton L. Comparison of two methods "
+              "to detect publication bias in meta-analysis. JAMA 2006;295(6):676-80.",
+    "BAYESMETA": "Röver C. Bayesian random-effects meta-analysis using the bayesmeta R package. "
+                 "J Stat Softw 2020;93(6):1-51.",
+    "TAU_PRIOR": "Röver C, Bender R, Dias S, et al. On weakly informative prior distributions "
+                 "for the heterogeneity parameter in Bayesian random-effects meta-analysis. Res "
+                 "Synth Methods 2021;12(4):448-74.",
+    "LAN_DEMETS": "Lan KKG, DeMets DL. Discrete sequential boundaries for clinical trials. "
+                  "Biometrika 1983;70(3):659-63.",
+    "TSA": "Wetterslev J, Thorlund K, Brok J, Gluud C. Trial sequential analysis may establish "
+           "when firm evidence is reached in cumulative meta-analysis. J Clin Epidemiol "
+           "2008;61(1):64-75.",
+    "DARIS": "Wetterslev J, Thorlund K, Brok J, Gluud C. Estimating required information size by "
+             "quantifying diversity in random-effects model meta-analyses. BMC Med Res Methodol "
+             "2009;9:86.",
+    "SUTTON": "Sutton AJ, Cooper NJ, Jones DR, Lambert PC, Thompson JR, Abrams KR. Evidence-based "
+              "sample size calculations based upon updated meta-analysis. Stat Med "
+              "2007;26(12):2479-500.",
     "GAP": "Snilstveit B, Vojtkova M, Bhavsar A, Stevenson J, Gaarder M. Evidence & gap maps: a "
            "tool for promoting evidence informed policy and strategic research agendas. J Clin "
            "Epidemiol 2016;79:120-9.",
@@ -578,5 +603,44 @@ def methods(analyses: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
                  "per-study PICO flags in the review folder and not rated down without them; "
                  "reviewer overrides of a GRADE domain are shown with their rationale. The evidence "
                  f"inventory and gap map follow {cite('GAP')}.")
+    paras += _beyond_methods(analyses, cite)
     return {"paragraphs": paras,
             "references": [{"n": i + 1, "key": k, "text": REFERENCES[k]} for i, k in enumerate(cites)]}
+
+
+def _beyond_methods(analyses: Sequence[Mapping[str, Any]], cite: Any) -> list[str]:
+    """Methods of the sections beyond the pooled estimate, for what the report computed."""
+    sens = [a for a in analyses if a.get("sensitivity")]
+    main = [a for a in analyses if a.get("beyond")]
+    out = []
+    if sens:
+        out.append(f"Beyond the pooled estimate, for the {len(sens)} pooled analyses other than "
+                   "subgroup analyses: sensitivity analyses leaving out one study at a time, "
+                   "excluding studies at high risk of bias (then also those with some concerns), "
+                   "with the common-effect model, with DerSimonian-Laird Wald and REML + "
+                   "Hartung-Knapp-Sidik-Jonkman intervals, cumulatively by year, with influence "
+                   f"diagnostics {cite('INFLUENCE')} and trim-and-fill {cite('TRIMFILL')}.")
+    if any((a.get("small_study") or {}).get("tests") for a in sens):
+        out.append("With 10 or more studies, small-study effects are tested by Begg's rank "
+                   f"correlation {cite('BEGG')} and Peters' regression {cite('PETERS')} too, and "
+                   "shown in a contour-enhanced funnel plot with the trim-and-fill studies.")
+    bayes = [a["beyond"]["bayes"] for a in main if (a.get("beyond") or {}).get("bayes")]
+    if bayes:
+        priors = sorted({b["prior"]["label"].split("(")[0].strip() for b in bayes})
+        mu = "flat" if all(b["mu_prior"] is None for b in bayes) else "normal"
+        out.append(f"For the {len(bayes)} analyses of the primary outcomes, the probability of "
+                   "important benefit, of important harm and of a trivial effect (beyond the "
+                   "minimal important difference) comes from a Bayesian random-effects model "
+                   "computed by numerical integration over τ, as bayesmeta does "
+                   f"{cite('BAYESMETA')}, with a {mu} prior on the effect and a "
+                   f"{' or '.join(priors)} prior on τ {cite('TAU_PRIOR')}.")
+    tsa = [a["beyond"]["tsa"] for a in main if (a.get("beyond") or {}).get("tsa")]
+    if tsa:
+        t = tsa[0]
+        out.append(f"Trial sequential analysis {cite('TSA')} compares the cumulative Z-curve with "
+                   f"Lan-DeMets O'Brien-Fleming alpha-spending boundaries {cite('LAN_DEMETS')} "
+                   f"(two-sided α {t['alpha']:g}, power {t['power']:.0%}) up to the "
+                   f"diversity-adjusted required information size {cite('DARIS')}; the size of "
+                   "a new two-arm trial that would make the updated meta-analysis conclusive "
+                   f"follows Sutton et al. {cite('SUTTON')}.")
+    return out
