@@ -381,6 +381,19 @@ def test_md_crossing_zero_reads_lower_to_higher(generic):
     assert r.statement == "The evidence is very uncertain about the effect of the intervention on pain."
 
 
+def test_md_without_an_mid_has_a_statement_only_where_the_size_does_not_matter(generic):
+    """Santesso 2020's very-low wording names no effect size, so an MD on a scale without an MID
+    still gets it; at higher certainty the comment says why there is no statement."""
+    md = with_effect(generic, 0.0, -1.1, 1.1, log=False)
+    info = OutcomeInfo("Disability (Radboud Skills Questionnaire)", generic_measure="MD")
+    r = sof_row(md, certainty("very_low"), info, intervention="intravenous ketamine")
+    assert r.statement == ("The evidence is very uncertain about the effect of intravenous "
+                           "ketamine on disability (Radboud Skills Questionnaire).")
+    assert r.comments == r.statement and r.band == ""
+    r = sof_row(md, certainty("low"), info, intervention="intravenous ketamine")
+    assert r.statement == "" and r.comments.startswith("No minimal important difference is set")
+
+
 def test_smd_row_carries_the_rule_of_thumb_and_bands_by_cohen(generic):
     r = sof_row(with_effect(generic, 0.83, 0.41, 1.26, log=False), certainty("moderate"),
                 OutcomeInfo("Depressive symptoms", generic_measure="SMD", direction_of_benefit="lower"),

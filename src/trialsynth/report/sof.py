@@ -27,7 +27,7 @@ import pandas as pd
 from trialsynth.api import pool
 from trialsynth.certainty.grade import DOMAINS, Benefit, Certainty, Level
 from trialsynth.certainty.rules import CONVENTION, DEFAULT_RULES, RuleSet
-from trialsynth.certainty.statements import outcome_phrase, statements_for
+from trialsynth.certainty.statements import VERY_LOW, lower_first, outcome_phrase, statements_for
 from trialsynth.pooling.result import PooledResult
 
 # SofRow JSON keys; measure: RR, OR, PETO_OR, HR, RD, MD, SMD (None without studies); assumed_risk
@@ -63,6 +63,8 @@ METHOD_NAMES = {"IV": "common effect, inverse variance", "MH": "common effect, M
 LEVELS_TEXT = {0: "no downgrade", 1: "one level", 2: "two levels", 3: "three levels"}
 NO_STUDIES = "No studies"
 NO_STUDIES_COMMENT = "No trials reported this outcome."
+NO_BAND = ("No minimal important difference is set for this scale, so the size of the effect is "
+           "not judged.")
 ZERO_CONTROL_NOTE = ("No events in the control groups: the risk with the intervention cannot be "
                      "derived from the relative effect (assumed risk 0 × any ratio = 0), so it is "
                      "not estimated (Handbook §14.1.6; GRADEpro practice).")
@@ -120,7 +122,7 @@ class Comparison:
     def title(self) -> str:
         """ "X compared with Y for [population]"."""
         x = self.intervention[:1].upper() + self.intervention[1:]
-        return f"{x} compared with {self.comparator} for {self.population}"
+        return f"{x} compared with {self.comparator} for {lower_first(self.population)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -436,7 +438,7 @@ def sof_row(result: PooledResult, certainty: Certainty, outcome: OutcomeInfo, *,
             sd = outcome.typical_sd  # Handbook v6 §15.5.3: MD = SMD × typical comparator SD
             scale = outcome.reexpress_scale or outcome.scale or "the original scale"
             texts["reexpression"] = f"MD {_md(est * sd, lo * sd, hi * sd, 1)} on {scale} (SMD × SD {sd:g})"
-    statement, basis, pls, band, direction = "", "", "", "", ""
+    statement, basis, pls, band, direction, no_band = "", "", "", "", "", ""
     phrase = outcome.statement_name or outcome_phrase(outcome.name)
     try:  # Santesso 2020 statement; a GENERIC HR is banded by relative change like an RR
         st = statements_for(replace(result, measure="RR" if measure == "HR" else measure),
@@ -447,8 +449,12 @@ def sof_row(result: PooledResult, certainty: Certainty, outcome: OutcomeInfo, *,
         statement, basis, pls = st.informative, st.band_basis, st.plain_language
         band, direction = st.band, st.direction
     except ValueError:  # no band convention applies (e.g. an MD without an MID)
-        pass
-    comments = " ".join(t for t in (statement, outcome.comment, SMD_RULE if measure == "SMD" else "") if t)
+        if certainty.level == "very_low":  # Santesso 2020: this wording needs no effect size
+            statement = _sentence_case(VERY_LOW.format(x=intervention, y=phrase)) + "."
+        else:  # a statement needs the size of the effect; the comment says why there is none
+            no_band = NO_BAND
+    comments = " ".join(t for t in (statement or no_band, outcome.comment,
+                                    SMD_RULE if measure == "SMD" else "") if t)
     return SofRow(**base, **texts, comments=comments, statement=statement, band_basis=basis,
                   assumed_risk=acr if dich else None, absolute_per_1000=absolute,
                   relative=relative, effect_notes=tuple(effect_notes), plain_language=pls,
@@ -534,6 +540,10 @@ def not_estimable_row(outcome: OutcomeInfo, arms: pd.DataFrame, reason: str) -> 
                   level=None, comments=" ".join(t for t in (comment, outcome.comment) if t),
                   phrase=outcome.statement_name or outcome_phrase(outcome.name),
                   not_estimable=True, no_events=no_events)
+
+
+def _sentence_case(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def _letter(i: int) -> str:
