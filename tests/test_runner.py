@@ -129,6 +129,9 @@ def test_flagship_report_figures_certainty_and_gap_map(tmp_path):
     assert beyond["next_trial"].startswith("Trial sequential analysis:")
     assert beyond["tsa"]["required"] > beyond["tsa"]["accrued"]
     assert "How likely is an important effect?" in page
+    # ratios in the TSA line as the forest axis reaches them; sample sizes rounded up, with commas
+    assert "TSA-adjusted 95% CI &lt; 0.01 to &gt; 1000 (RR)" in page  # 1.9: 1% of the RIS
+    assert "Required information size 15,716 participants (D2-adjusted), accrued 140;" in page
     assert not any(a.get("beyond") for a in data["analyses"] if a["parsed"]["subgroup"])
     # the TSA figure of every main analysis with a TSA; no funnel plot below 10 studies
     with_tsa = [a for a in data["analyses"] if (a.get("beyond") or {}).get("tsa")]

@@ -57,6 +57,21 @@ def gnum(x: Any) -> str:
     return "-" if v is None else f"{v:g}"
 
 
+def ratio(x: Any) -> str:
+    """A ratio as the forest plots' axis reaches it: 2 decimals, beyond 0.01 and 1000 a bound."""
+    v = _f(x)
+    if v is None:
+        return "-"
+    return "< 0.01" if v < 0.01 else "> 1000" if v > 1000 else f"{v:.2f}"
+
+
+def people(x: Any, up: bool = False) -> str:
+    """A number of participants with thousands separators (``up``: rounded up, as a required
+    sample size is)."""
+    v = _f(x)
+    return "-" if v is None else f"{math.ceil(v) if up else round(v):,}"
+
+
 def ci(est: Any, lo: Any, hi: Any) -> str:
     return "-" if _f(est) is None else f"{num(est)} [{num(lo)}, {num(hi)}]"
 
@@ -72,7 +87,7 @@ def env() -> Environment:
         e = Environment(loader=PackageLoader("trialsynth.report", "templates"),
                         autoescape=select_autoescape(default=True, default_for_string=True),
                         trim_blocks=True, lstrip_blocks=True)
-        e.filters.update(num=num, gnum=gnum, pval=pval)
+        e.filters.update(num=num, gnum=gnum, pval=pval, ratio=ratio, people=people)
         e.globals.update(ci=ci, MEASURE_NAMES=MEASURE_NAMES, METHOD_NAMES=METHOD_NAMES,
                          DATA_HEADERS=DATA_HEADERS, DOMAIN_WORDS=DOMAIN_WORDS,
                          LEVEL_WORDS=LEVEL_WORDS)

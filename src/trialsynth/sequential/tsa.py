@@ -337,7 +337,8 @@ def next_trial(s: TsaSummary, y: np.ndarray, se: np.ndarray, tau2: float, frac: 
 
 
 def _with_conclusion(s: TsaSummary, nxt: NextTrial) -> TsaSummary:
-    pct = f"{s.accrued:.0f} of {s.required:.0f} required participants ({s.fraction:.0%})"
+    # a required sample size is rounded up (as the figure and `plan` show it)
+    pct = f"{s.accrued:,.0f} of {math.ceil(s.required):,} required participants ({s.fraction:.0%})"
     if s.crossed is not None:
         side = "above zero (higher values with the intervention)" if s.crossed == "above" else \
             "below zero (lower values with the intervention)"
