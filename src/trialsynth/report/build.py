@@ -378,6 +378,7 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
             if not parsed.subgroup:  # reported but not estimable: a SoF row all the same
                 row = not_estimable_row(model.outcome_info(parsed, facts), rows,
                                         a.get("reason") or "no pooled estimate")
+                a["sof"] = [row.to_dict()]
                 sof_rows.setdefault(g, []).append(
                     model.SofCandidate(row, facts.outcome_id, facts.window_id))
             if task is not None:

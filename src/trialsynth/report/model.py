@@ -378,7 +378,8 @@ def main_outcomes(candidates: Sequence[SofCandidate], question: Question,
                  f"review question's outcomes and time windows, up to {max_outcomes} "
                  f"(Cochrane Handbook v6.4 §14.1.4); the other outcomes follow in a second table.")
     main = [candidates[i].row for i in picked]
-    other = [c.row for i, c in enumerate(candidates) if i not in set(picked)]
+    taken = set(picked)
+    other = [c.row for i, c in enumerate(candidates) if i not in taken]
     return main, other, basis
 
 
