@@ -14,6 +14,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
 from trialsynth.report.build import Report
+from trialsynth.report.numbers import fixed
 
 MEASURE_NAMES = {"RR": "Risk ratio", "OR": "Odds ratio", "RD": "Risk difference",
                  "PETO_OR": "Peto odds ratio", "MD": "Mean difference",
@@ -49,7 +50,7 @@ def _f(x: Any) -> float | None:
 
 def num(x: Any, digits: int = 2) -> str:
     v = _f(x)
-    return "-" if v is None else f"{v:.{digits}f}"
+    return "-" if v is None else fixed(v, digits)
 
 
 def gnum(x: Any) -> str:
@@ -62,7 +63,7 @@ def ratio(x: Any) -> str:
     v = _f(x)
     if v is None:
         return "-"
-    return "< 0.01" if v < 0.01 else "> 1000" if v > 1000 else f"{v:.2f}"
+    return "< 0.01" if v < 0.01 else "> 1000" if v > 1000 else fixed(v, 2)
 
 
 def people(x: Any, up: bool = False) -> str:

@@ -29,6 +29,8 @@ from matplotlib.markers import MarkerStyle
 from matplotlib.text import Text
 from matplotlib.transforms import Affine2D, Bbox, IdentityTransform
 
+from trialsynth.report.numbers import fixed
+
 # DejaVu Sans ships with matplotlib, so PNG output and text measurement are the same on every
 # machine; the SVG export (:mod:`.export`) adds fall-backs of the same or narrower width (Verdana,
 # Arial, Helvetica) so that a browser without DejaVu never overflows a column measured in DejaVu.
@@ -349,7 +351,7 @@ def num(x: float | None, decimals: int = 2) -> str:
     """A fixed-decimals number with a typographic minus; '' for None/NaN."""
     if x is None or not math.isfinite(x):
         return ""
-    text = f"{x:.{decimals}f}"
+    text = fixed(x, decimals)
     if float(text) == 0:
         text = text.lstrip("-")
     return minus(text)
