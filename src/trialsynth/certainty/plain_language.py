@@ -133,8 +133,7 @@ def plain_language_summary(comparison: str, rows: Sequence[SofRow], *,
     x = lower_first(intervention or x.strip() or "the intervention")
     y = comparator or y.strip() or "the comparator"
     data = [r for r in rows if not r.no_studies and r.level is not None]
-    none = [" ".join(t for t in (r.phrase or outcome_phrase(r.name), _when(r.time_window)) if t)
-            for r in rows if r.no_studies]
+    none = [_named(r) for r in rows if r.no_studies]
     none += [outcome_phrase(m) for m in missing_outcomes]
     none = list(dict.fromkeys(none))
     no_studies = tuple(_sentence(f"No studies reported {p}") for p in none)
@@ -159,10 +158,15 @@ def plain_language_summary(comparison: str, rows: Sequence[SofRow], *,
                                 what_did_we_find=find, limitations=limitations, up_to_date=up)
 
 
+def _named(row: SofRow) -> str:
+    """The row's outcome as the summary names it, with its time window ("pain in the short
+    term")."""
+    return " ".join(t for t in (row.phrase or outcome_phrase(row.name), _when(row.time_window)) if t)
+
+
 def _not_estimable(row: SofRow) -> str:
     """An outcome trials reported without an estimable effect (e.g. no events at all)."""
-    what = " ".join(t for t in (row.phrase or outcome_phrase(row.name), _when(row.time_window))
-                    if t)
+    what = _named(row)
     studies = "one study" if row.studies == 1 else f"{row.studies} studies"
     if row.no_events:
         return _sentence(f"In the {studies} that reported {what}"

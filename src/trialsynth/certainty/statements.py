@@ -189,6 +189,12 @@ def _check(level: str, band: str, direction: str) -> None:
         raise ValueError(f"unknown level/band/direction {level!r}/{band!r}/{direction!r}")
 
 
+def very_low_statement(intervention: str, outcome: str) -> str:
+    """Santesso 2020's very-low-certainty statement: it names no size of effect, so it needs no
+    effect band (an MD on a scale without an MID still gets it)."""
+    return _sentence(VERY_LOW.format(x=intervention, y=outcome))
+
+
 def informative_statement(intervention: str, outcome: str, level: Level, band: Band,
                           direction: Direction, *, moderate_word: str = "likely",
                           very_low: Literal["uncertain", "may"] = "uncertain") -> str:
@@ -203,7 +209,7 @@ def informative_statement(intervention: str, outcome: str, level: Level, band: B
              "verbs": "reduces" if red else "increases", "verb": "reduce" if red else "increase"}
     if level == "very_low":
         if very_low == "uncertain":
-            return _sentence(VERY_LOW.format(**words))
+            return very_low_statement(intervention, outcome)
         low = GRID[("low", band)].format(**words)
         return _sentence(VERY_LOW_ALTERNATIVE.format(low=low))
     return _sentence(GRID[(level, band)].format(**words))

@@ -349,6 +349,9 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
     rep.inferred_names = {g for g, c in stated.items() if c.inferred}
     rep.names = dict(names)
     sof_rows: dict[int, list[model.SofCandidate]] = {}
+
+    def to_sof(g: int, row: Any, facts: model.Facts) -> None:  # a comparison's table row
+        sof_rows.setdefault(g, []).append(model.SofCandidate(row, facts.outcome_id, facts.window_id))
     records: list[AnalysisRecord] = []
     mains: list[tuple[dict[str, Any], PooledResult, model.Facts]] = []
     task = None
@@ -379,8 +382,7 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
                 row = not_estimable_row(model.outcome_info(parsed, facts), rows,
                                         a.get("reason") or "no pooled estimate")
                 a["sof"] = [row.to_dict()]
-                sof_rows.setdefault(g, []).append(
-                    model.SofCandidate(row, facts.outcome_id, facts.window_id))
+                to_sof(g, row, facts)
             if task is not None:
                 progress.advance(task)
             continue
@@ -397,8 +399,7 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
             a["sof"] = [row.to_dict()]
             a["statement"] = row.statement or None
             if not parsed.subgroup:
-                sof_rows.setdefault(g, []).append(
-                    model.SofCandidate(row, facts.outcome_id, facts.window_id))
+                to_sof(g, row, facts)
         named = " versus " in (parsed.comparison or names.get(g) or "")
         labels = ForestLabels(experimental=x if named or g in names else "Experimental",
                               control=y if named else "Control",

@@ -27,7 +27,12 @@ import pandas as pd
 from trialsynth.api import pool
 from trialsynth.certainty.grade import DOMAINS, Benefit, Certainty, Level
 from trialsynth.certainty.rules import CONVENTION, DEFAULT_RULES, RuleSet
-from trialsynth.certainty.statements import VERY_LOW, lower_first, outcome_phrase, statements_for
+from trialsynth.certainty.statements import (
+    lower_first,
+    outcome_phrase,
+    statements_for,
+    very_low_statement,
+)
 from trialsynth.pooling.result import PooledResult
 
 # SofRow JSON keys; measure: RR, OR, PETO_OR, HR, RD, MD, SMD (None without studies); assumed_risk
@@ -450,7 +455,7 @@ def sof_row(result: PooledResult, certainty: Certainty, outcome: OutcomeInfo, *,
         band, direction = st.band, st.direction
     except ValueError:  # no band convention applies (e.g. an MD without an MID)
         if certainty.level == "very_low":  # Santesso 2020: this wording needs no effect size
-            statement = _sentence_case(VERY_LOW.format(x=intervention, y=phrase)) + "."
+            statement = very_low_statement(intervention, phrase)
         else:  # a statement needs the size of the effect; the comment says why there is none
             no_band = NO_BAND
     comments = " ".join(t for t in (statement or no_band, outcome.comment,
@@ -540,10 +545,6 @@ def not_estimable_row(outcome: OutcomeInfo, arms: pd.DataFrame, reason: str) -> 
                   level=None, comments=" ".join(t for t in (comment, outcome.comment) if t),
                   phrase=outcome.statement_name or outcome_phrase(outcome.name),
                   not_estimable=True, no_events=no_events)
-
-
-def _sentence_case(text: str) -> str:
-    return text[:1].upper() + text[1:]
 
 
 def _letter(i: int) -> str:
