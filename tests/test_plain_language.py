@@ -137,6 +137,7 @@ def test_outcomes_reported_without_an_estimable_effect_are_said(generic):
                                "estimated.",)
     assert pls.what_did_we_find.startswith("We found studies comparing magnesium with placebo, "
                                            "but none gave an estimable effect.")
+    # CONSTRUCTED second study (not from the review): events, so not "no events"
     two = pd.concat([arms, arms.assign(study="Other 2001", events_t=[1.0])])
     other = not_estimable_row(OutcomeInfo("Nausea", "short term"), two, "unusable data")
     pls = plain_language_summary("Magnesium versus placebo", [zero, other])

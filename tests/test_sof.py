@@ -486,7 +486,7 @@ def test_not_estimable_row_keeps_the_trials_that_reported_the_outcome():
     assert row.relative_effect == "Not estimable" and row.participants_text == "14 (1 RCT)"
     assert row.comments.startswith("No events in either group") and row.level is None
     assert not row.no_studies
-    some = arms.assign(events_t=[2.0], n_t=[float("nan")])
+    some = arms.assign(events_t=[2.0], n_t=[float("nan")])  # CONSTRUCTED: events, no arm size
     row = not_estimable_row(OutcomeInfo("Nausea", None), some, "every study not estimable")
     assert row.comments == "Not estimable: every study not estimable."
     assert row.participants_text == "6 (1 RCT)"
