@@ -185,6 +185,9 @@ def test_flagship_report_figures_certainty_and_gap_map(tmp_path):
                                                                       "Short term", "Medium term"]
     assert 'id="sof1-other"' in page and 'href="#sof1-other"' in page
     assert "Low a,b<sup>" not in page and "Low<sup>a,b</sup>" in page  # letters once
+    notes = [ex["text"] for t in data["sof_tables"].values()
+             for ex in t["table"]["footnotes"]["explanations"]]
+    assert notes and not any(n.endswith("..") for n in notes)  # one full stop per explanation
     assert "DerSimonian R, Laird N" in page
     # the methods name what the sections beyond the pooled estimate used, with references
     cited = " ".join(r["text"] for r in data["methods"]["references"])

@@ -347,7 +347,8 @@ def _certainty_notes(certainty: Certainty) -> list[str]:
         j = certainty.domains.get(d)
         if j is None or (j.downgrade == 0 and j.override is None):
             continue
-        why, name = "; ".join(j.reasons), d.replace("_", " ")
+        # a reason may end its own sentence (the report's RoB note does): one full stop, not two
+        why, name = "; ".join(j.reasons).rstrip("."), d.replace("_", " ")
         what = (f"Downgraded {LEVELS_TEXT[j.downgrade]} for {name}" if j.downgrade
                 else f"Not downgraded for {name}")
         if (ov := j.override) is not None:
