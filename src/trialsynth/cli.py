@@ -219,8 +219,8 @@ def diff(
         result = diff_paths(old, new, quiet=quiet)
         if out is not None:
             write_page(result, out, inputs=(old, new))
-    except (TrialsynthError, OSError) as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+    except (TrialsynthError, OSError) as exc:  # one line, however long (no wrapping)
+        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     if as_json:
         json.dump(result, sys.stdout, indent=2, ensure_ascii=False, allow_nan=False)

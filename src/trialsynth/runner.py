@@ -71,7 +71,8 @@ def run_review(source: Path, out_dir: Path, *, quiet: bool = False,
     if earlier is not None:
         from trialsynth.diff import diff_runs
 
-        results["what_changed"] = diff_runs(earlier, json_safe(results), new_label=str(source))
+        results["what_changed"] = diff_runs(earlier, json_safe(results), old_label=str(since),
+                                            new_label=str(source))
     clean = json_safe(results)  # NaN -> None for JSON and for the page alike
     files: dict[str, str | bytes] = {
         "results.json": json.dumps(clean, indent=1, ensure_ascii=False, allow_nan=False) + "\n",

@@ -9,12 +9,13 @@ analysis name), so one run from a source that names its comparisons and one from
 that does not still match. Equal keys within a run pair in file order. An analysis whose name
 changed is reported as removed plus added: a name is what the reader goes by.
 
-**Precision.** Numbers are compared as the report prints them, so floating-point noise (or a
-recomputation in another order) is never a change: estimates and intervals to 2 decimals on the
-display scale, participants and I² as whole numbers, τ² to 4 significant digits, p to 3
-decimals (below 0.001 as "< 0.001"), required information rounded up; study data to 6
-significant digits (:data:`trialsynth.diff.summary.DATA_DIGITS`). Everything else (k, studies,
-certainty, statement, the TSA's conclusion, the next-trial size) must be equal.
+**Precision.** A number counts as changed only when it prints differently in the report *and*
+differs by more than floating-point noise (relative 1e-9), so neither noise nor a recomputation
+in another order is a change: estimates and intervals at 2 decimals on the display scale,
+participants and I² whole, τ² at 4 significant digits (below 1e-8 as 0), p at 3 decimals
+(below 0.001 as "< 0.001"), the required information size rounded up. Study data differ beyond
+1e-6 (absolute below 1, relative above; RevMan Web data rows store 6 decimals). Everything else
+(k, studies, certainty, statement, the TSA's conclusion, the next-trial size) must be equal.
 """
 
 from __future__ import annotations
@@ -25,54 +26,121 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from trialsynth.diff.conclusions import Conclusion, conclusion_changes
-from trialsynth.diff.summary import AnalysisSummary, ReviewSummary, norm
+from trialsynth.diff.summary import AnalysisSummary, ReviewSummary, StudyRow, SubgroupSummary, norm
 from trialsynth.report.numbers import fixed
 
 Kind = Literal["changed", "added", "removed"]
-Key = Callable[[AnalysisSummary], tuple[str, str]]
+Show = Callable[[float], str]
+Differs = Callable[[Any, Any], bool]
+REL_NOISE = 1e-9  # relative difference that is floating-point noise, never a change
+ABS_NOISE = 1e-12  # likewise for values at or near zero
+DATA_TOL = 1e-6  # study data: 6 stored decimals (RevMan Web data rows)
+TAU2_ZERO = 1e-8  # a τ² this small is 0 on any effect scale; iterative fits stop near 0, not at 0
 
 
-def _shown(x: float | None, decimals: int = 2) -> str | None:
-    return None if x is None else fixed(x, decimals)
+def _shown(x: float, decimals: int = 2) -> str:
+    return fixed(x, decimals)
 
 
-def _p(x: float | None) -> str | None:  # as the report prints a p-value
-    return None if x is None else "< 0.001" if x < 0.001 else fixed(x, 3)
+def _p(x: float) -> str:  # as the report prints a p-value
+    return "< 0.001" if x < 0.001 else fixed(x, 3)
 
 
-def _sig(x: float | None) -> str | None:
-    return None if x is None else f"{x:.4g}"
+def _tau2(x: float) -> str:
+    """τ² to 4 significant digits as the report prints it; below TAU2_ZERO it is 0 (iterative
+    estimators stop near, not at, a zero τ²)."""
+    return "0" if abs(x) < TAU2_ZERO else f"{x:.4g}"
 
 
-def _ceil(x: float | None) -> int | None:
-    return None if x is None else math.ceil(x)
+def _whole(x: float) -> str:
+    return str(round(x))
 
 
-# field name (as ``what`` names it) -> the value compared; one table, in the order reported
-FIELDS: tuple[tuple[str, Callable[[AnalysisSummary], Any]], ...] = (
-    ("status", lambda a: a.status),
-    ("measure", lambda a: a.measure),
-    ("method", lambda a: a.method),
-    ("studies", lambda a: a.studies),
-    ("k", lambda a: a.k),
-    ("participants", lambda a: None if a.participants is None else round(a.participants)),
-    ("estimate", lambda a: _shown(a.estimate)),
-    ("ci_low", lambda a: _shown(a.ci_low)),
-    ("ci_high", lambda a: _shown(a.ci_high)),
-    ("pi_low", lambda a: _shown(a.pi_low)),
-    ("pi_high", lambda a: _shown(a.pi_high)),
-    ("pvalue", lambda a: _p(a.pvalue)),
-    ("i2", lambda a: _shown(a.i2, 0)),
-    ("tau2", lambda a: _sig(a.tau2)),
-    ("subgroups", lambda a: tuple((s.name, s.k, _shown(s.estimate), _shown(s.ci_low),
-                                   _shown(s.ci_high)) for s in a.subgroups)),
-    ("mid", lambda a: (_shown(a.mid_low), _shown(a.mid_high))),
-    ("certainty", lambda a: a.certainty),
-    ("downgrades", lambda a: a.downgrades),
-    ("statement", lambda a: None if a.statement is None else norm(a.statement)),
-    ("tsa", lambda a: (a.tsa_verdict, a.tsa_crossed, a.ris_reached)),
-    ("required_information", lambda a: _ceil(a.required)),
-    ("next_trial", lambda a: a.next_trial_total),
+def _up(x: float) -> str:
+    return str(math.ceil(x - REL_NOISE * max(1.0, abs(x))))  # a size is rounded up
+
+
+def num_differs(x: float | None, y: float | None, show: Show = _shown) -> bool:
+    """Two numbers differ when they print differently and are not equal up to float noise."""
+    if x is None or y is None:
+        return (x is None) != (y is None)
+    if math.isclose(x, y, rel_tol=REL_NOISE, abs_tol=ABS_NOISE):
+        return False
+    return show(x) != show(y)
+
+
+def _num(show: Show = _shown) -> Differs:
+    return lambda x, y: num_differs(x, y, show)
+
+
+def _exact(x: Any, y: Any) -> bool:
+    return bool(x != y)
+
+
+def _subgroups_differ(x: tuple[SubgroupSummary, ...], y: tuple[SubgroupSummary, ...]) -> bool:
+    if [(s.name, s.k) for s in x] != [(s.name, s.k) for s in y]:
+        return True
+    return any(num_differs(getattr(a, f), getattr(b, f)) for a, b in zip(x, y, strict=True)
+               for f in ("estimate", "ci_low", "ci_high"))
+
+
+def _mid_differs(x: AnalysisSummary, y: AnalysisSummary) -> bool:
+    return num_differs(x.mid_low, y.mid_low) or num_differs(x.mid_high, y.mid_high)
+
+
+def data_differs(x: tuple[StudyRow, ...], y: tuple[StudyRow, ...]) -> bool:
+    """Study rows differ beyond DATA_TOL (absolute below 1, relative above): RevMan Web data rows
+    store 6 decimals, so a value read from another format may differ by up to 5e-7."""
+    if [(r.study, r.subgroup, [k for k, _ in r.values]) for r in x] != \
+            [(r.study, r.subgroup, [k for k, _ in r.values]) for r in y]:
+        return True
+    for a, b in zip(x, y, strict=True):
+        for (_, u), (_, v) in zip(a.values, b.values, strict=True):
+            if isinstance(u, float) and isinstance(v, float):
+                if not math.isclose(u, v, rel_tol=DATA_TOL, abs_tol=DATA_TOL):
+                    return True
+            elif u != v:
+                return True
+    return False
+
+
+def _field(attr: str, differs: Differs = _exact) -> Callable[[AnalysisSummary, AnalysisSummary],
+                                                              bool]:
+    return lambda x, y: differs(getattr(x, attr), getattr(y, attr))
+
+
+def _tsa(x: AnalysisSummary) -> tuple[Any, ...]:
+    return x.tsa_verdict, x.tsa_crossed, x.ris_reached
+
+
+def _statement(x: AnalysisSummary) -> str | None:
+    return None if x.statement is None else norm(x.statement)
+
+
+# field name (as ``what`` names it) -> does it differ; one table, in the order reported
+FIELDS: tuple[tuple[str, Callable[[AnalysisSummary, AnalysisSummary], bool]], ...] = (
+    ("status", _field("status")),
+    ("measure", _field("measure")),
+    ("method", _field("method")),
+    ("studies", _field("studies")),
+    ("k", _field("k")),
+    ("participants", _field("participants", _num(_whole))),
+    ("estimate", _field("estimate", _num())),
+    ("ci_low", _field("ci_low", _num())),
+    ("ci_high", _field("ci_high", _num())),
+    ("pi_low", _field("pi_low", _num())),
+    ("pi_high", _field("pi_high", _num())),
+    ("pvalue", _field("pvalue", _num(_p))),
+    ("i2", _field("i2", _num(_whole))),
+    ("tau2", _field("tau2", _num(_tau2))),
+    ("subgroups", _field("subgroups", _subgroups_differ)),
+    ("mid", _mid_differs),
+    ("certainty", _field("certainty")),
+    ("downgrades", _field("downgrades")),
+    ("statement", lambda x, y: _statement(x) != _statement(y)),
+    ("tsa", lambda x, y: _tsa(x) != _tsa(y)),
+    ("required_information", _field("required", _num(_up))),
+    ("next_trial", _field("next_trial_total")),
 )
 
 
@@ -179,8 +247,8 @@ def match(old: Sequence[AnalysisSummary], new: Sequence[AnalysisSummary]
 
 def changed_fields(before: AnalysisSummary, after: AnalysisSummary) -> tuple[str, ...]:
     """The names of the fields that differ at the precision the report prints them."""
-    what = [name for name, value in FIELDS if value(before) != value(after)]
-    if before.data_fingerprint != after.data_fingerprint and "studies" not in what:
+    what = [name for name, differs in FIELDS if differs(before, after)]
+    if "studies" not in what and data_differs(before.data, after.data):
         what.insert(0, "data")  # same studies, different numbers (a corrected row)
     return tuple(what)
 

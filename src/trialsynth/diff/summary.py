@@ -13,8 +13,6 @@ ratios natural); :mod:`trialsynth.diff.kernel` decides at what precision two of 
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import re
 import unicodedata
@@ -24,9 +22,6 @@ from typing import Any
 
 from trialsynth.errors import DataError
 
-# significant digits at which a study's data values are fingerprinted: RevMan Web data rows store
-# six decimals, so a value re-read from another format can differ in the 7th digit
-DATA_DIGITS = 6
 LOG_MEASURES = frozenset({"RR", "OR", "PETO_OR", "GENERIC_LOG"})  # shown as ratios (null at 1)
 
 
@@ -39,6 +34,17 @@ class SubgroupSummary:
     estimate: float | None
     ci_low: float | None
     ci_high: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class StudyRow:
+    """One study row of an analysis as pooled: study, subgroup and its data values (sorted by
+    column). The file row number is left out: a row inserted elsewhere in the file moves it
+    without changing this analysis."""
+
+    study: str
+    subgroup: str | None
+    values: tuple[tuple[str, float | str | None], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +92,7 @@ class AnalysisSummary:
     next_trial_reason: str | None
     subgroups: tuple[SubgroupSummary, ...]
     studies: tuple[str, ...]
-    data_fingerprint: str
+    data: tuple[StudyRow, ...]
 
     def to_dict(self) -> dict[str, Any]:
         """The ``before``/``after`` object of ``trialsynth diff --json``."""
@@ -205,20 +211,16 @@ def _subgroups(display: Mapping[str, Any]) -> tuple[SubgroupSummary, ...]:
                                  _num(s.get("ci_high"))) for n, s in subs.items())
 
 
-def _data_value(v: Any) -> Any:
-    x = _num(v)
-    return f"{x:.{DATA_DIGITS}g}" if x is not None else v
-
-
-def data_fingerprint(studies: list[Mapping[str, Any]]) -> str:
-    """SHA-256 of an analysis' study rows: study, subgroup and data values (to DATA_DIGITS
-    significant digits), in a canonical order. File row numbers are left out: a row inserted
-    elsewhere in the file moves them without changing this analysis."""
-    rows = sorted(json.dumps([s.get("study"), s.get("subgroup"),
-                              sorted((str(k), _data_value(v)) for k, v in
-                                     (s.get("data") or {}).items())], sort_keys=True, default=str)
-                  for s in studies)
-    return hashlib.sha256("\n".join(rows).encode("utf-8")).hexdigest()
+def study_rows(studies: list[Mapping[str, Any]]) -> tuple[StudyRow, ...]:
+    """An analysis' study rows ordered by (study, subgroup); rows of one study (a multi-arm
+    trial) keep their file order (a stable sort)."""
+    rows = [StudyRow(str(s.get("study")), None if s.get("subgroup") is None
+                     else str(s.get("subgroup")),
+                     tuple(sorted((str(k), _num(v) if _num(v) is not None else
+                                   (None if v is None else str(v)))
+                                  for k, v in (s.get("data") or {}).items())))
+            for s in studies]
+    return tuple(sorted(rows, key=lambda r: (r.study, r.subgroup or "")))
 
 
 def norm(text: str) -> str:
@@ -262,7 +264,7 @@ def summarise_analysis(a: Mapping[str, Any], labels: Mapping[str, str]) -> Analy
         next_trial_reason=nxt.get("reason") if total is None else None,
         subgroups=_subgroups(disp) if pooled else (),
         studies=tuple(sorted({str(s.get("study")) for s in studies})),
-        data_fingerprint=data_fingerprint(studies))
+        data=study_rows(studies))
 
 
 def summarise(results: Mapping[str, Any], label: str) -> ReviewSummary:
