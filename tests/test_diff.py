@@ -283,3 +283,44 @@ def test_out_refuses_to_overwrite_an_input(flagship: dict) -> None:
                            "--out", str(flagship["old_dir"])])
     assert out.exit_code == 2
     assert (flagship["old_dir"] / "results.json").is_file()  # left as it was
+
+
+HEADER = ["Analysis.group", "Analysis.number", "Analysis.name", "Subgroup", "Applicability",
+          "Study", "Study.year", "GIV.Mean", "GIV.SE", "Experimental.mean", "Experimental.SD",
+          "Experimental.cases", "Experimental.N", "Control.mean", "Control.SD", "Control.cases",
+          "Control.N", "O.E", "Variance", "Weight", "Mean", "CI.start", "CI.end"]
+EVIL = "<script>alert(1)</script>"
+
+
+def _synthetic_rows(path: Path, studies: list[tuple[str, int, int, int, int]]) -> Path:
+    """SYNTHETIC dichotomous analysis in the RevMan Web data-rows layout (hostile names)."""
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(HEADER)
+        for study, e1, n1, e2, n2 in studies:
+            w.writerow(["1", "1", f"Adverse events {EVIL}", "", "OVERALL", study, "2001", "", "",
+                        "", "", e1, n1, "", "", e2, n2, "", "", "", "", "", ""])
+    return path
+
+
+def test_page_escapes_names_from_the_data(tmp_path: Path) -> None:
+    base = [("Plain 2001", 3, 20, 6, 21), ("Other 2003", 5, 30, 9, 30)]
+    old = _synthetic_rows(tmp_path / "old.csv", base)
+    new = _synthetic_rows(tmp_path / "new.csv", [*base, ('"><img src=x onerror=alert(2)>',
+                                                         4, 25, 8, 25)])
+    out = cli.invoke(app, ["diff", str(old), str(new), "--out", str(tmp_path / "page"),
+                           "--quiet"])
+    assert out.exit_code == 0, out.output
+    page = (tmp_path / "page" / "index.html").read_text(encoding="utf-8")
+    assert "<script>" not in page and "<img" not in page
+    assert "&lt;script&gt;" in page and "&lt;img src=x" in page
+    assert "1 analysis changed" in page
+    assert {p.name for p in (tmp_path / "page").iterdir()} == {"index.html", "diff.json",
+                                                                ".trialsynth-output"}
+
+
+def test_run_since_unreadable_exits_2_before_writing(tmp_path: Path) -> None:
+    out = cli.invoke(app, ["run", str(FLAGSHIP), "--since", str(tmp_path / "missing.json"),
+                           "--out", str(tmp_path / "report"), "--quiet"])
+    assert out.exit_code == 2 and "missing.json" in out.stderr and "Traceback" not in out.output
+    assert not (tmp_path / "report").exists()

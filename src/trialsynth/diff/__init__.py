@@ -41,5 +41,7 @@ def diff_runs(old: Mapping[str, Any], new: Mapping[str, Any], *, old_label: str 
 
 def diff_paths(old: Path, new: Path, *, quiet: bool = True) -> dict[str, Any]:
     """:func:`diff_runs` for two paths (results.json, output folders or review sources)."""
-    return diff_runs(load_run(old, quiet=quiet), load_run(new, quiet=quiet),
+    first = load_run(old, quiet=quiet)
+    same = Path(old).resolve() == Path(new).resolve()  # a review against itself: run it once
+    return diff_runs(first, first if same else load_run(new, quiet=quiet),
                      old_label=str(old), new_label=str(new))

@@ -2,13 +2,15 @@
 
 What a reader concludes from an analysis, and so what a new trial can overturn:
 
-* the GRADE certainty level and the informative statement (Santesso 2020);
+* the GRADE certainty level and the informative statement (Santesso 2020, GRADE 26, J Clin
+  Epidemiol 119:126);
 * whether the 95% CI crosses the line of no effect, and whether it crosses a minimal important
-  difference threshold (GRADE imprecision, Guyatt 2011 GRADE 6; Core GRADE 2): the CI includes
-  a value when ``ci_low <= value <= ci_high``, as the report's sensitivity analyses decide it;
+  difference threshold (GRADE imprecision: Guyatt 2011, GRADE 6, J Clin Epidemiol 64:1283;
+  Core GRADE 2): the CI includes a value when ``ci_low <= value <= ci_high``, as the report's
+  sensitivity analyses decide it;
 * whether the pooled result exists at all (an analysis becomes poolable or stops being so);
 * the trial sequential analysis: monitoring boundary crossed, required information size reached,
-  futility (Wetterslev 2008; Thorlund 2011);
+  futility (Wetterslev 2008, J Clin Epidemiol 61:64; Thorlund 2011, TSA manual);
 * the size of the next trial that would settle the question (:mod:`trialsynth.sequential.tsa`).
 """
 

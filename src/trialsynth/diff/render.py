@@ -36,32 +36,39 @@ def _est(x: Mapping[str, Any] | None) -> str:
     return f"{x.get('measure') or ''} {ci(x['estimate'], x['ci_low'], x['ci_high'])}".strip()
 
 
+def _k(x: Mapping[str, Any] | None) -> str:
+    return "-" if not x or x.get("k") is None else str(x["k"])
+
+
 def render_summary(wc: Mapping[str, Any]) -> Any:
-    """The diff for the terminal: a count line, then one table row per change and its
-    conclusion changes beneath (a Rich renderable)."""
+    """The diff for the terminal: a count line, one table row per change, then every changed
+    conclusion in words (a Rich renderable)."""
     from rich.console import Group
     from rich.table import Table
     from rich.text import Text
 
     kinds = [c["kind"] for c in wc["changed"]]
-    head = Text(f"{kinds.count('changed')} changed, {kinds.count('added')} added, "
-                f"{kinds.count('removed')} removed, {wc['unchanged']} unchanged; "
-                f"{wc['conclusions_changed']} with a changed conclusion.")
-    parts: list[Any] = [head]
+    parts: list[Any] = [Text(f"{kinds.count('changed')} changed, {kinds.count('added')} added, "
+                             f"{kinds.count('removed')} removed, {wc['unchanged']} unchanged; "
+                             f"{wc['conclusions_changed']} with a changed conclusion.")]
     for key, word in (("studies_added", "Studies added"), ("studies_removed", "Studies removed")):
         if wc[key]:
             parts.append(Text(f"{word}: {'; '.join(wc[key])}."))
     parts += [Text(n) for n in wc["notes"]]
     if wc["changed"]:
-        table = Table(show_lines=True)
-        for col in ("analysis", "change", "estimate [95% CI] before → now", "certainty",
-                    "what / conclusions"):
+        table = Table()
+        for col in ("analysis", "change", "k", "estimate [95% CI] before → now", "certainty",
+                    "what changed"):
             table.add_column(col)
         for c in wc["changed"]:
-            b, a = c["before"] or {}, c["after"] or {}
-            cert = f"{b.get('certainty') or '-'} → {a.get('certainty') or '-'}"
-            notes = ", ".join(c["what"]) + "".join(f"\n• {x['text']}" for x in c["conclusions"])
-            table.add_row(f"{c['analysis']} {c['name']}", c["kind"],
-                          f"{_est(c['before'])}\n→ {_est(c['after'])}", cert, notes.strip())
+            b, a = c["before"], c["after"]
+            table.add_row(f"{c['analysis']} {c['name']}", c["kind"], f"{_k(b)} → {_k(a)}",
+                          f"{_est(b)} → {_est(a)}",
+                          f"{(b or {}).get('certainty') or '-'} → {(a or {}).get('certainty') or '-'}",
+                          ", ".join(c["what"]) or "-")
         parts.append(table)
+    for c in wc["changed"]:
+        if c["conclusions"]:
+            parts.append(Text(f"{c['analysis']} {c['name']}:", style="bold"))
+            parts += [Text(f"  - {x['text']}") for x in c["conclusions"]]
     return Group(*parts)
