@@ -266,9 +266,13 @@ def test_unreadable_input_exits_2_with_one_line(tmp_path: Path) -> None:
     bad_json.write_text('{"generator": "trialsynth 0.1.0", "analyses": [', encoding="utf-8")
     other_json = tmp_path / "other.json"
     other_json.write_text('{"hello": 1}', encoding="utf-8")
+    edited = tmp_path / "edited.json"
+    edited.write_text('{"generator": "trialsynth 0.1.0", "analyses": [{"settings": 3}]}',
+                      encoding="utf-8")
     cases = [(tmp_path / "missing", "no such file or folder"),
              (bad_json, "not valid JSON"),
              (other_json, "not a results.json"),
+             (edited, "analysis 1"),
              (REPO / "tests" / "hostile" / "xxe.rm5", "xxe.rm5")]
     for path, words in cases:
         out = cli.invoke(app, ["diff", str(path), str(path), "--json"])
