@@ -76,6 +76,10 @@ def flagship(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 def test_results_json_records_version_and_source_fingerprint(flagship: dict) -> None:
+    from trialsynth import runner
+    from trialsynth.diff import load
+
+    assert load.MARKER == runner.MARKER  # an output folder is recognised as run marks it
     old, new = flagship["old"], flagship["new"]
     assert old["trialsynth_version"] == trialsynth.__version__
     assert old["generator"] == f"trialsynth {trialsynth.__version__}"
