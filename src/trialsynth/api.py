@@ -47,6 +47,8 @@ def pool(frame: pd.DataFrame, measure: str, method: str, hksj: Hksj = False,
         raise DataError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}",
                         file=source)
     measure = measure.upper()
+    check_level(confidence_level)
+    check_method(measure, method, hksj)
     cols = study_columns(frame, measure, source=source)
     labels = study_labels(frame)
     conventions = REVMAN_CONVENTIONS if revman else METAFOR_CONVENTIONS
@@ -84,6 +86,29 @@ def pool(frame: pd.DataFrame, measure: str, method: str, hksj: Hksj = False,
                           settings, hksj)
     test = subgroup_difference_test(batch, range(1, 1 + len(names)))
     return replace(result, subgroups=subs, subgroup_test=test)
+
+
+def check_level(level: float, name: str = "confidence level") -> None:
+    """A confidence level is a probability strictly between 0 and 1 (0.95 for a 95% CI)."""
+    if not isinstance(level, int | float) or not 0 < level < 1:  # also NaN
+        raise DataError(f"the {name} must be a number strictly between 0 and 1 (e.g. 0.95), "
+                        f"got {level!r}")
+
+
+def check_method(measure: str, method: str, hksj: Hksj = False) -> None:
+    """Refuse a method that does not fit the measure: Mantel–Haenszel pools 2×2 tables into an
+    RR, OR or RD (Greenland & Robins 1985; RevMan's "M-H" methods); Peto's method pools the Peto
+    odds ratio only (Yusuf et al. 1985); HKSJ is a random-effects CI (Hartung & Knapp 2001)."""
+    if method in ("MH", "MH_RANDOM") and measure not in ("RR", "OR", "RD"):
+        raise DataError(f"the Mantel-Haenszel method ({method}) pools 2x2 tables as RR, OR or "
+                        f"RD, not {measure}; use IV or a random-effects method for {measure}")
+    if method == "PETO" and measure != "PETO_OR":
+        raise DataError(f"the Peto method pools the Peto odds ratio (measure PETO_OR), not "
+                        f"{measure}")
+    if hksj and method not in RANDOM and method != "MH_RANDOM":
+        raise DataError(f"HKSJ is a confidence interval for random-effects methods "
+                        f"({', '.join(RANDOM)}, MH_RANDOM), not for the common-effect method "
+                        f"{method}")
 
 
 def _one(batch: PooledBatch, index: int, rows: np.ndarray, labels: list[str],

@@ -27,11 +27,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from trialsynth import __version__
-from trialsynth._atomic import replace_folder
+from trialsynth._atomic import output_lock, refuse_overlap, replace_folder
+from trialsynth._console import console
 from trialsynth._json import json_safe
 from trialsynth.api import pool
 from trialsynth.errors import DataError, TrialsynthError
@@ -56,11 +56,17 @@ def run_review(source: Path, out_dir: Path, *, quiet: bool = False) -> dict[str,
     """
     source, out_dir = Path(source), Path(out_dir)
     _check_target(source, out_dir)
+    with output_lock(out_dir):  # one run per output; cleans up after a killed earlier run
+        _check_target(source, out_dir)
+        return _run(source, out_dir, quiet)
+
+
+def _run(source: Path, out_dir: Path, quiet: bool) -> dict[str, Any]:
     folder = build_folder(source)  # any format, with its question (stated or placeholders)
     review = folder.review
     analyses, pooled = [], []
-    progress = Progress(TextColumn("{task.description}"), BarColumn(),
-                        MofNCompleteColumn(), console=Console(stderr=True), disable=quiet,
+    progress = Progress(TextColumn("{task.description}", markup=False), BarColumn(),
+                        MofNCompleteColumn(), console=console(stderr=True), disable=quiet,
                         transient=True)
     with progress:
         task = progress.add_task(f"pooling {review.id or source.name}", total=len(review.analyses))
@@ -218,9 +224,7 @@ def _cell(text: str) -> str:
 
 
 def _check_target(source: Path, out_dir: Path) -> None:
-    src, out = source.resolve(), out_dir.resolve()
-    if src == out or out in src.parents:
-        raise TrialsynthError(f"{out_dir}: the output folder would contain the input file")
+    refuse_overlap([source], [out_dir])
     if out_dir.is_symlink() or (out_dir.exists() and not out_dir.is_dir()):
         raise TrialsynthError(f"{out_dir}: exists and is not a folder; not replacing it")
     if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / MARKER).is_file():
@@ -229,6 +233,6 @@ def _check_target(source: Path, out_dir: Path) -> None:
 
 
 def _write_atomically(out_dir: Path, files: dict[str, str | bytes]) -> None:
-    """Write into a temp folder next to ``out_dir``, then rename it into place."""
+    """Write into a temp folder next to ``out_dir``, then swap it into place."""
     _check_target(Path(os.devnull), out_dir)
     replace_folder(out_dir, {**files, MARKER: f"written by trialsynth {__version__}\n"})

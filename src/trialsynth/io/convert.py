@@ -23,8 +23,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from trialsynth._atomic import output_lock, refuse_overlap
 from trialsynth._json import json_safe
 from trialsynth.errors import DataError
+from trialsynth.io.bounded import open_regular, read_bounded
 from trialsynth.io.folder import (
     NUMERIC_COLUMNS,
     ReviewFolder,
@@ -50,7 +52,9 @@ _COMPARISON_PREFIX = re.compile(r"^[^:]*\bversus\b[^:]*:\s*", re.IGNORECASE)
 def import_review(source: str | Path, out_dir: str | Path) -> Path:
     """Write ``source`` (a RevMan file any reader takes, or a review folder) as a review folder
     in ``out_dir`` (atomically; see :func:`trialsynth.io.folder.write_folder`). ``source`` is
-    only read. Returns ``out_dir``."""
+    only read: an ``out_dir`` that is ``source``, lies inside it or holds it is refused.
+    Returns ``out_dir``."""
+    refuse_overlap([source], [out_dir])
     return write_folder(build_folder(source), out_dir)
 
 
@@ -93,25 +97,28 @@ def _data_rows(source: Path) -> dict[int, dict[str, str]] | None:
     risk-of-bias domains); anything unreadable is left to the reader, which names the problem."""
     from trialsynth.io.revman_rows import MAX_BYTES, MAX_FIELD
 
+    if source.suffix.lower() != ".csv":
+        return None
     try:
-        if source.suffix.lower() != ".csv" or not source.is_file() or \
-                source.stat().st_size > MAX_BYTES:
-            return None
-        text = source.read_bytes().decode("utf-8-sig")
-    except (OSError, UnicodeDecodeError):
+        text = read_bounded(source, str(source), MAX_BYTES).decode("utf-8-sig")
+    except (DataError, UnicodeDecodeError):
         return None
     old = csv.field_size_limit(MAX_FIELD)
+    out: dict[int, dict[str, str]] = {}
+    header: list[str] | None = None
     try:
-        records = list(csv.reader(io.StringIO(text, newline=""), strict=True))
+        for i, rec in enumerate(csv.reader(io.StringIO(text, newline=""), strict=True), start=1):
+            if header is None:
+                header = [h.strip() for h in rec]
+                if not all(m in header for m in DATA_ROWS_MARKERS):
+                    return None
+            elif len(rec) == len(header):  # blank lines (no fields) are not kept
+                out[i] = dict(zip(header, rec, strict=True))
     except csv.Error:
         return None
     finally:
         csv.field_size_limit(old)
-    header = [h.strip() for h in records[0]] if records else []
-    if not all(m in header for m in DATA_ROWS_MARKERS):
-        return None
-    return {i: dict(zip(header, rec, strict=True)) for i, rec in enumerate(records, start=1)
-            if i > 1 and len(rec) == len(header)}
+    return out if header is not None else None
 
 
 def _footnote(raw: Mapping[int, Mapping[str, str]] | None, row: int) -> str | None:
@@ -265,7 +272,7 @@ def _sha256(path: Path) -> str | None:
     if not path.is_file():
         return None
     h = hashlib.sha256()
-    with path.open("rb") as fh:
+    with open_regular(path) as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
@@ -448,16 +455,16 @@ def write_json(doc: Mapping[str, Any], path: str | Path,
                dumps: Callable[..., str] = json.dumps) -> Path:
     """Write ``doc`` as UTF-8 JSON (LF, no NaN) atomically: a temporary file renamed into place."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     text = dumps(doc, indent=1, ensure_ascii=False, allow_nan=False) + "\n"
-    tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:12]}"
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(text.encode("utf-8"))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with output_lock(path):  # one writer; removes the temporary file of a killed earlier one
+        tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:12]}"
+        try:
+            with open(tmp, "wb") as fh:
+                fh.write(text.encode("utf-8"))
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
     return path

@@ -34,6 +34,7 @@ import pandas as pd
 
 from trialsynth._atomic import replace_folder
 from trialsynth.errors import DataError, TrialsynthError
+from trialsynth.io.bounded import read_bounded, read_head
 from trialsynth.io.folder_rob import (
     ROB_COLUMNS,
     RobRecord,
@@ -217,16 +218,10 @@ def _text(raw: str | None) -> str | None:
 # Reading
 # ---------------------------------------------------------------------------------------------
 def _read_text(path: Path) -> str:
-    try:
-        size = path.stat().st_size
-        if size > MAX_BYTES:
-            raise DataError(f"file is {size} bytes; the limit is {MAX_BYTES}", file=str(path))
-        raw = path.read_bytes()
-    except FileNotFoundError:
+    if not path.exists() and not path.is_symlink():
         raise DataError("file not found (a review folder needs review.yaml, studies.csv, "
-                        "outcome_data.csv and risk_of_bias.csv)", file=str(path)) from None
-    except (IsADirectoryError, PermissionError) as exc:
-        raise DataError(f"cannot read ({exc.strerror})", file=str(path)) from None
+                        "outcome_data.csv and risk_of_bias.csv)", file=str(path))
+    raw = read_bounded(path, str(path), MAX_BYTES)  # regular files only (no FIFO, no device)
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -238,8 +233,8 @@ def is_review_folder(path: str | Path) -> bool:
     """True if ``path`` is a folder whose review.yaml declares trialsynth's schema."""
     yml = Path(path) / REVIEW_YAML
     try:
-        head = yml.read_text(encoding="utf-8-sig")[:65536]
-    except (OSError, UnicodeDecodeError):
+        head = read_head(yml, 65536).decode("utf-8-sig", errors="replace")
+    except DataError:
         return False
     return any(line.strip() in (f"schema: {SCHEMA}", f"schema: '{SCHEMA}'", f'schema: "{SCHEMA}"')
                for line in head.splitlines())

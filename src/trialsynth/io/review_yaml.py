@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from trialsynth.errors import DataError
+from trialsynth.io.bounded import read_bounded
 from trialsynth.protocol import MAX_YAML_BYTES, SCHEMA, Loc, Problem, Protocol, ProtocolError
 
 __all__ = ["HEADER", "Problem", "ProtocolError", "dump_protocol", "load_protocol",
@@ -223,15 +223,7 @@ def parse_protocol(text: str, *, file: str = "review.yaml") -> Protocol:
 def load_protocol(path: str | Path) -> Protocol:
     """Read and validate ``review.yaml`` (UTF-8, at most :data:`MAX_YAML_BYTES`)."""
     path = Path(path)
-    try:
-        size = path.stat().st_size
-        if size > MAX_YAML_BYTES:
-            raise DataError(f"file is {size} bytes; the limit is {MAX_YAML_BYTES}", file=str(path))
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise DataError("file not found", file=str(path)) from None
-    except (IsADirectoryError, PermissionError) as exc:
-        raise DataError(f"cannot read ({exc.strerror})", file=str(path)) from None
+    raw = read_bounded(path, str(path), MAX_YAML_BYTES)  # regular files only (no FIFO, no device)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

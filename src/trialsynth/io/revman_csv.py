@@ -21,12 +21,12 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from trialsynth.errors import DataError
+from trialsynth.io import bounded
 from trialsynth.review import (
     Analysis,
     DataType,
@@ -65,24 +65,10 @@ NON_NEGATIVE = frozenset({"SD 1", "SD 2", "Variance"})
 
 def read_bounded(path: Path, src: str, limit: int | None = None, *, kind: str = "a CSV file"
                  ) -> bytes:
-    """The bytes of a file of at most ``limit`` bytes (default :data:`MAX_BYTES`); DataError
-    otherwise (``kind`` names what the file should have been). The size is checked before
-    anything is read (an oversized file costs nothing) and again on the bytes read."""
-    limit = MAX_BYTES if limit is None else limit
-    try:
-        with path.open("rb") as fh:
-            if os.fstat(fh.fileno()).st_size > limit:
-                raise DataError(f"file is larger than the limit of {limit} bytes", file=src)
-            raw = fh.read(limit + 1)
-    except FileNotFoundError:
-        raise DataError("file not found", file=src) from None
-    except IsADirectoryError:
-        raise DataError(f"is a directory, not {kind}", file=src) from None
-    except PermissionError:
-        raise DataError("permission denied", file=src) from None
-    if len(raw) > limit:
-        raise DataError(f"file is larger than the limit of {limit} bytes", file=src)
-    return raw
+    """The bytes of a regular file of at most ``limit`` bytes (default :data:`MAX_BYTES`);
+    DataError otherwise (``kind`` names what the file should have been). FIFOs, devices and links
+    to them are refused before anything is read (:mod:`trialsynth.io.bounded`)."""
+    return bounded.read_bounded(path, src, MAX_BYTES if limit is None else limit, kind=kind)
 
 
 def parse_csv(raw: bytes, src: str, required: Sequence[str]
