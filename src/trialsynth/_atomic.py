@@ -187,8 +187,9 @@ def refuse_overlap(inputs: Sequence[str | Path], outputs: Sequence[str | Path]) 
                 raise TrialsynthError(f"{out}: lies inside the input folder {inp}; a command "
                                       "never writes into its input (choose an output outside it)")
             if o in i.parents:
-                raise TrialsynthError(f"{out}: would contain the input {inp}; refusing to "
-                                      "replace it (choose another output)")
+                what = "folder" if i.is_dir() else "file"
+                raise TrialsynthError(f"{out}: would contain the input {what} {inp}; refusing "
+                                      "to replace it (choose another output)")
 
 
 def _write_files(folder: Path, files: Mapping[str, str | bytes]) -> None:

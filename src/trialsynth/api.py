@@ -11,6 +11,7 @@ import pandas as pd
 
 from trialsynth._dist import norm_isf
 from trialsynth.conventions import METAFOR_CONVENTIONS, REVMAN_CONVENTIONS
+from trialsynth.effects.table import counts_in_range, out_of_range_reason
 from trialsynth.errors import ConvergenceWarning, DataError
 from trialsynth.pooling import heterogeneity as het
 from trialsynth.pooling.batch import METHODS, RANDOM, Hksj, PooledBatch, pool_arrays
@@ -73,9 +74,12 @@ def pool(frame: pd.DataFrame, measure: str, method: str, hksj: Hksj = False,
         flat = {c: np.concatenate([v, v]) for c, v in cols.items()}
     batch = pool_arrays(measure, method, flat, group, 1 + len(names), hksj=hksj,
                         conventions=conventions, confidence_level=confidence_level)
+    counts_ok = (counts_in_range(flat) if measure != "GENERIC"
+                 else np.ones(group.size, dtype=bool))
     z = float(norm_isf((1 - confidence_level) / 2))
     overall_rows = np.arange(n_rows)
-    result = _one(batch, 0, overall_rows, labels, sub_labels, z, measure, method, settings, hksj)
+    result = _one(batch, 0, overall_rows, labels, sub_labels, z, measure, method, settings, hksj,
+                  counts_ok)
     if subgroup is None:
         return result
     subs = {}
@@ -83,7 +87,7 @@ def pool(frame: pd.DataFrame, measure: str, method: str, hksj: Hksj = False,
         rows = n_rows + np.flatnonzero(np.asarray(sub_labels) == name)
         idx = [i for i, s in enumerate(sub_labels) if s == name]
         subs[name] = _one(batch, j, rows, [labels[i] for i in idx], None, z, measure, method,
-                          settings, hksj)
+                          settings, hksj, counts_ok)
     test = subgroup_difference_test(batch, range(1, 1 + len(names)))
     return replace(result, subgroups=subs, subgroup_test=test)
 
@@ -113,17 +117,34 @@ def check_method(measure: str, method: str, hksj: Hksj = False) -> None:
 
 def _one(batch: PooledBatch, index: int, rows: np.ndarray, labels: list[str],
          sub_labels: list[str] | None, z: float, measure: str, method: str,
-         settings: dict, hksj: Hksj) -> PooledResult:
+         settings: dict, hksj: Hksj, counts_ok: np.ndarray) -> PooledResult:
     studies = study_rows(batch, rows, labels, sub_labels, z)
-    warnings = _warnings(batch, index, studies, method, hksj)
+    warnings = _warnings(batch, index, studies, method, hksj,
+                         _out_of_range(batch, rows, labels, counts_ok))
     return result_from_batch(batch, index, measure=measure, method=method, studies=studies,
                              settings=settings, warnings=warnings)
 
 
-def _warnings(batch: PooledBatch, i: int, studies: tuple, method: str, hksj: Hksj
-              ) -> tuple[str, ...]:
+def _out_of_range(batch: PooledBatch, rows: np.ndarray, labels: list[str],
+                  counts_ok: np.ndarray) -> dict[str, str]:
+    """Studies kept out by the range rule of :mod:`trialsynth.effects.table`, with the reason."""
+    out = {}
+    for j, pos in enumerate(rows):
+        if not batch.included[pos]:
+            why = out_of_range_reason(float(batch.yi[pos]), float(batch.vi[pos]),
+                                      bool(counts_ok[pos % counts_ok.size]))
+            if why is not None:
+                out[labels[j]] = why
+    return out
+
+
+def _warnings(batch: PooledBatch, i: int, studies: tuple, method: str, hksj: Hksj,
+              out_of_range: dict[str, str]) -> tuple[str, ...]:
     out = []
-    dropped = [s.study for s in studies if not s.included]
+    if out_of_range:
+        out.append("outside the range that can be pooled, left out of the pooling: "
+                    + "; ".join(f"{name} ({why})" for name, why in out_of_range.items()))
+    dropped = [s.study for s in studies if not s.included and s.study not in out_of_range]
     if dropped:
         out.append(f"not estimable, left out of the pooling: {', '.join(dropped)}")
     k = int(batch.k[i])

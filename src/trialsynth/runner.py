@@ -127,11 +127,14 @@ def _analyse(analysis: Analysis, source: str) -> tuple[dict[str, Any], PooledRes
                 out["display"] = _display(out["result"], s.measure)
                 if getattr(s, "prediction_interval", None) is False:  # the review's choice
                     out["display"].update(pi_low=None, pi_high=None)
-            if s.totals == "none" or result.k == 0:
+            if s.totals == "none" or result.k == 0 or result.estimate is None:
                 out["status"] = "not pooled"
                 out["reason"] = ("the review did not pool this analysis (RevMan stored weight 0 "
                                  "for every study); per-study effects only" if s.totals == "none"
-                                 else "no study could be pooled (every study not estimable)")
+                                 else "no study could be pooled (every study not estimable)"
+                                 if result.k == 0 else
+                                 "no pooled estimate could be computed ("
+                                 + ("; ".join(result.warnings) or "the arithmetic failed") + ")")
     out["studies"], out["check"] = check_against_stored(analysis, result)
     keep = result if out["status"] == "pooled" and result is not None else None
     return out, keep

@@ -9,9 +9,7 @@ silently. Known reviews add what is known about them from the project's notes
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import math
 import os
@@ -95,7 +93,8 @@ def _data_rows(source: Path) -> dict[int, dict[str, str]] | None:
     """The records of an R-style RevMan Web data-rows CSV by spreadsheet row (header = 1), else
     None. Only the columns a :class:`Review` does not carry are used from them (footnotes,
     risk-of-bias domains); anything unreadable is left to the reader, which names the problem."""
-    from trialsynth.io.revman_rows import MAX_BYTES, MAX_FIELD
+    from trialsynth.io.revman_csv import csv_records
+    from trialsynth.io.revman_rows import MAX_BYTES
 
     if source.suffix.lower() != ".csv":
         return None
@@ -103,22 +102,18 @@ def _data_rows(source: Path) -> dict[int, dict[str, str]] | None:
         text = read_bounded(source, str(source), MAX_BYTES).decode("utf-8-sig")
     except (DataError, UnicodeDecodeError):
         return None
-    old = csv.field_size_limit(MAX_FIELD)
-    out: dict[int, dict[str, str]] = {}
-    header: list[str] | None = None
     try:
-        for i, rec in enumerate(csv.reader(io.StringIO(text, newline=""), strict=True), start=1):
-            if header is None:
-                header = [h.strip() for h in rec]
-                if not all(m in header for m in DATA_ROWS_MARKERS):
-                    return None
-            elif len(rec) == len(header):  # blank lines (no fields) are not kept
-                out[i] = dict(zip(header, rec, strict=True))
-    except csv.Error:
+        records = csv_records(text, str(source))  # blank lines dropped cheaply
+    except DataError:
         return None
-    finally:
-        csv.field_size_limit(old)
-    return out if header is not None else None
+    if not records:
+        return None
+    header = [h.strip() for h in records[0][1]]
+    if not all(m in header for m in DATA_ROWS_MARKERS):
+        return None
+    out = {i: dict(zip(header, rec, strict=True)) for i, rec in records[1:]
+           if len(rec) == len(header)}
+    return out
 
 
 def _footnote(raw: Mapping[int, Mapping[str, str]] | None, row: int) -> str | None:

@@ -43,6 +43,7 @@ from trialsynth.io.folder_rob import (
     parse_rob_rows,
     rob_sort_key,
 )
+from trialsynth.io.revman_csv import csv_records
 from trialsynth.protocol import SCHEMA, AnalysisSpec, Protocol, dump_protocol, parse_protocol
 from trialsynth.review import Analysis, Inferred, Review, complete_rows
 from trialsynth.review import StudyInfo as _StudyInfo
@@ -152,39 +153,26 @@ class Table:
 def parse_csv(text: str, file: str, *, required: Sequence[str], allowed: Sequence[str],
               extra_prefix: str | None = None) -> Table:
     """Records of a CSV text; header checked (required, unknown and repeated columns)."""
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    old = csv.field_size_limit(MAX_FIELD)
-    records: list[list[str]] = []
-    try:
-        i = 0
-        while True:
-            i += 1
-            try:
-                records.append(next(reader))
-            except StopIteration:
-                break
-            except csv.Error as exc:
-                raise DataError(f"malformed CSV ({exc})", file=file, row=i) from None
-    finally:
-        csv.field_size_limit(old)
+    records = csv_records(text, file)  # blank lines dropped, rows counted as a spreadsheet does
     if not records:
         raise DataError("the file is empty (a header row is needed)", file=file)
-    header = tuple(h.strip() for h in records[0])
+    head_row, first = records[0]
+    header = tuple(h.strip() for h in first)
     seen: set[str] = set()
     for name in header:
         if name in seen:
-            raise DataError("column appears twice in the header", file=file, row=1, field=name)
+            raise DataError("column appears twice in the header", file=file, row=head_row, field=name)
         if name not in allowed and not (extra_prefix and name.startswith(extra_prefix)
                                          and len(name) > len(extra_prefix)):
             hint = f"; free columns must start with '{extra_prefix}'" if extra_prefix else ""
             raise DataError(f"unknown column (expected some of: {', '.join(allowed)}{hint})",
-                            file=file, row=1, field=name or "(empty)")
+                            file=file, row=head_row, field=name or "(empty)")
         seen.add(name)
     for name in required:
         if name not in seen:
-            raise DataError("required column is missing", file=file, row=1, field=name)
+            raise DataError("required column is missing", file=file, row=head_row, field=name)
     rows, numbers = [], []
-    for n, rec in enumerate(records[1:], start=2):
+    for n, rec in records[1:]:
         if not any(c.strip() for c in rec):
             continue  # blank line
         if len(rec) != len(header):
