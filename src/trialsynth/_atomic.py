@@ -35,7 +35,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from trialsynth.errors import TrialsynthError
+from trialsynth.errors import OutputError, TrialsynthError, os_error_words
 
 try:  # POSIX advisory locks; elsewhere outputs are written unlocked (still atomically)
     import fcntl
@@ -106,6 +106,16 @@ def _release(out: Path, fd: int | None) -> None:
     os.close(fd)
 
 
+def _refuse_file_parent(out: Path) -> None:
+    """OutputError when a folder the output needs is an existing file (``--out notes.txt/x``)."""
+    for parent in Path(os.path.abspath(out)).parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise OutputError(f"{out}: cannot write the output here: {parent} is a file, "
+                                  "not a folder")
+            return
+
+
 @contextmanager
 def output_lock(out: str | Path) -> Iterator[None]:
     """Hold the exclusive lock on the output ``out`` (re-entrant within a process), and recover
@@ -119,8 +129,12 @@ def output_lock(out: str | Path) -> Iterator[None]:
         finally:
             _HELD[key] -= 1
         return
-    out.absolute().parent.mkdir(parents=True, exist_ok=True)
-    fd = _acquire(out)
+    _refuse_file_parent(out)
+    try:
+        out.absolute().parent.mkdir(parents=True, exist_ok=True)
+        fd = _acquire(out)
+    except OSError as exc:
+        raise OutputError(f"{out}: cannot write the output here: {os_error_words(exc)}") from None
     _HELD[key] = 1
     try:
         recover(out)
@@ -247,6 +261,29 @@ def _carry_over(out_dir: Path, tmp: Path, files: Mapping[str, str | bytes]) -> N
             copy(entry, tmp / entry.name)
 
 
+@contextmanager
+def writing(out: Path) -> Iterator[None]:
+    """An OSError while writing ``out`` as an :class:`OutputError` naming it; whatever was there
+    before is unchanged (the callers write into a temporary sibling first)."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is not None and not _ours(out, exc.filename):
+            raise  # about another file (an input): reported as it is
+        raise OutputError(f"{out}: cannot write the output: {os_error_words(exc)}; nothing was "
+                          "changed") from None
+
+
+def _ours(out: Path, filename: str | bytes | int) -> bool:
+    """Whether ``filename`` is ``out``, inside it, or one of its siblings made while writing it."""
+    if isinstance(filename, int):
+        return True
+    f = Path(os.path.abspath(os.fsdecode(filename)))
+    o = Path(os.path.abspath(out))
+    return f == o or o in f.parents or f.parent == o.parent and (
+        f.name.startswith(f".{o.name}") or f.name.startswith(o.name))
+
+
 def replace_folder(out_dir: Path, files: Mapping[str, str | bytes], *,
                    keep_foreign: bool = False) -> None:
     """Make ``out_dir`` hold exactly ``files`` (relative path -> text or bytes), under the
@@ -256,7 +293,7 @@ def replace_folder(out_dir: Path, files: Mapping[str, str | bytes], *,
     over (a reviewer's README or notes in a review folder); otherwise they go with the old folder.
     """
     out_dir = Path(out_dir)
-    with output_lock(out_dir):
+    with output_lock(out_dir), writing(out_dir):
         parent = out_dir.absolute().parent
         tag = uuid.uuid4().hex[:12]
         tmp = parent / f".{out_dir.name}.tmp-{tag}"

@@ -12,12 +12,13 @@ what went wrong (disk full, file-size limit, permission, read-only file system, 
 
 from __future__ import annotations
 
-import errno
 import os
 from typing import IO
 
 from rich.console import Console
 from rich.text import Text
+
+from trialsynth.errors import os_error_words
 
 
 def console(*, stderr: bool = False, file: IO[str] | None = None) -> Console:
@@ -43,36 +44,10 @@ def print_warning(message: object, *, out: Console | None = None) -> None:
     out.print(Text.assemble(("warning:", "yellow"), " ", one_line(message)), soft_wrap=True)
 
 
-# what an operating-system error means for the user, in words (errno names: POSIX.1-2017)
-_OS_WORDS = {
-    errno.ENOSPC: "no space left on the device (the disk is full)",
-    errno.EDQUOT: "disk quota exceeded",
-    errno.EFBIG: "file too large (a file-size limit was reached, e.g. ulimit -f)",
-    errno.EACCES: "permission denied",
-    errno.EPERM: "operation not permitted",
-    errno.EROFS: "read-only file system",
-    errno.ENOTDIR: "a part of the path is a file, not a folder",
-    errno.EISDIR: "is a folder, not a file",
-    errno.ENOENT: "no such file or folder",
-    errno.EEXIST: "already exists",
-    errno.ENOTEMPTY: "folder is not empty",
-    errno.ENAMETOOLONG: "file name too long",
-    errno.ELOOP: "too many levels of symbolic links",
-    errno.EMFILE: "too many open files",
-    errno.ENOMEM: "out of memory",
-    errno.EIO: "input/output error",
-    errno.EXDEV: "cannot move between file systems",
-    errno.EBUSY: "device or resource busy",
-}
-
-
 def os_error_message(exc: OSError, action: str | None = None) -> str:
     """``<path>: cannot <action>: <what went wrong>`` for an :class:`OSError`."""
-    what = _OS_WORDS.get(exc.errno or -1) or (exc.strerror or str(exc) or type(exc).__name__)
-    if exc.errno in _OS_WORDS and exc.errno is not None:
-        what = f"{what} [{errno.errorcode.get(exc.errno, exc.errno)}]"
     where = exc.filename
     if exc.filename2 is not None:
         where = f"{exc.filename} -> {exc.filename2}"
     head = f"{os.fsdecode(where) if isinstance(where, bytes) else where}: " if where else ""
-    return f"{head}{'cannot ' + action + ': ' if action else ''}{what}"
+    return f"{head}{'cannot ' + action + ': ' if action else ''}{os_error_words(exc)}"

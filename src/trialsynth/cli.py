@@ -178,7 +178,7 @@ def import_(
         write_folder(build_folder(source), out)
         if json_out is not None:
             write_json(folder_json(read_folder(out)), json_out)
-    except (TrialsynthError, OSError) as exc:
+    except TrialsynthError as exc:
         print_error(exc)
         raise typer.Exit(2) from None
     console().print(f"wrote {out}")
@@ -202,7 +202,7 @@ def plan(
 
     try:
         result = plan_analysis(review, analysis, mid=mid, alpha=alpha, power=power)
-    except (TrialsynthError, OSError) as exc:
+    except TrialsynthError as exc:
         print_error(exc)
         raise typer.Exit(2) from None
     if as_json:
@@ -274,16 +274,16 @@ def batch(
     analysis: its id (review:group.number) and the fields of `pool --json` (weights aside).
     Finished partitions are kept in <RESULTS>.parts/ until the end, so a stopped run resumes
     where it stopped."""
-    from trialsynth._atomic import output_lock
+    from trialsynth._atomic import output_lock, writing
     from trialsynth.corpus import failures_path, run_batch
 
     try:
         _check_batch_paths(source, out, measure, method, hksj)
-        with output_lock(out):  # one batch per RESULTS; a second one says why and stops
+        with output_lock(out), writing(out):  # one batch per RESULTS; a second one stops
             table = run_batch(source, out, measure=None if measure is None else measure.value,
                               method=method.value, hksj=hksj, revman=revman, workers=workers,
                               scheduler=scheduler, progress=not quiet)
-    except (TrialsynthError, OSError) as exc:
+    except TrialsynthError as exc:
         print_error(exc)
         raise typer.Exit(2) from None
     if not quiet:

@@ -21,7 +21,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from trialsynth._atomic import output_lock, refuse_overlap
+from trialsynth._atomic import output_lock, refuse_overlap, writing
 from trialsynth._json import json_safe
 from trialsynth.errors import DataError
 from trialsynth.io.bounded import open_regular, read_bounded
@@ -451,7 +451,7 @@ def write_json(doc: Mapping[str, Any], path: str | Path,
     """Write ``doc`` as UTF-8 JSON (LF, no NaN) atomically: a temporary file renamed into place."""
     path = Path(path)
     text = dumps(doc, indent=1, ensure_ascii=False, allow_nan=False) + "\n"
-    with output_lock(path):  # one writer; removes the temporary file of a killed earlier one
+    with output_lock(path), writing(path):  # one writer; cleans after a killed earlier one
         tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:12]}"
         try:
             with open(tmp, "wb") as fh:
