@@ -67,7 +67,7 @@ def test_per_subgroup_numbering_is_matched_by_identity(original):
 
 
 def test_results_json_ours_is_each_studys_own(original):
-    a = next(x for x in original.analyses if x.id == "1.4")  # RR, M-H random, 4 subgroups
+    a = next(x for x in original.analyses if x.id == "1.4")  # RR, M-H random, 7 subgroups
     b = _renumbered(a)
     out = analyse(b, RM5.name)
     effects = []
