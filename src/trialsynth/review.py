@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from trialsynth._segments import FloatArray, IntArray
+from trialsynth.arms import ArmLabels
 from trialsynth.conventions import REVMAN_CONVENTIONS
 from trialsynth.pooling.batch import pool_arrays
 
@@ -146,6 +147,7 @@ class Analysis:
     settings: Inferred
     comparison_name: str | None = None  # as the file states it (None: not in the file)
     stored_pooled: StoredPooled | None = field(default=None, repr=False)  # RevMan's own results
+    labels: ArmLabels | None = None  # the arm and axis labels the file states (trialsynth.arms)
 
     @property
     def comparison(self) -> int:
