@@ -34,11 +34,11 @@ from typing import Any, Literal
 OrganisedBy = Literal["comparison", "outcome"]
 _VERSUS = re.compile(r"\s+(?:versus|vs\.?)\s+", re.IGNORECASE)
 _TRAILING_NOTE = re.compile(r"\s*\([^()]*\)\s*$")
-_PRIORITY_TAG = re.compile(r",\s*(?:primary|secondary)(?:\s+outcomes?)?\s*$", re.IGNORECASE)
 _CAPTION = re.compile(r"^\s*Comparison\s+\d+\s*:?\s*(?P<cmp>.+?),\s*Outcome\s+\d+\s*:?\s*"
                       r"(?P<out>.+?)\s*$", re.IGNORECASE)
 _PREFIX = re.compile(r"^\s*(?P<cmp>[^:]{1,120}?\bversus\b[^:]{1,120}?):\s*(?P<out>.+)$",
                      re.IGNORECASE)
+_SEPARATOR = re.compile(r":|\s[-–—]\s|(?<![Vv]s)\.\s")  # parts of a name: "a: b", "a - b", "a. b"
 DEFAULT_GROUP = ("experimental", "control")  # RevMan 5's labels of a new outcome
 DEFAULT_GRAPH = ("favours experimental", "favours control")
 
@@ -112,17 +112,16 @@ class Arms:
 
 
 def pair_sides(text: str | None, *, whole: bool = True) -> tuple[str, str] | None:
-    """(X, Y) of a name that is one comparison "X versus Y" (a trailing note in brackets and a
-    ", primary"/", secondary" tag dropped); None when it is not one pair (no "versus" outside
-    brackets, or more than one). ``whole=False`` (comparison titles): the first part between
+    """(X, Y) of a name that is one comparison "X versus Y" (a trailing note in brackets
+    dropped); None when it is not one pair (no "versus" outside brackets, or more than one). ``whole=False`` (comparison titles): the first part between
     colons that is one pair ("Sensitivity analysis: X versus Y by ..." gives X and "Y by ...");
     ``whole=True`` (analysis names): the whole name must be the pair."""
     if not text:
         return None
-    clean = _PRIORITY_TAG.sub("", _TRAILING_NOTE.sub("", " ".join(text.split()))).strip()
+    clean = _TRAILING_NOTE.sub("", " ".join(text.split())).strip()
     parts = [clean] if whole else [p.strip() for p in clean.split(":")]
-    if whole and ":" in clean:
-        return None
+    if whole and _SEPARATOR.search(_outside_brackets(clean)):
+        return None  # "Outcome - X versus Y", "X versus Y: outcome": more than a pair
     for core in parts:
         bare = _outside_brackets(core)
         cuts = list(_VERSUS.finditer(bare))
@@ -157,18 +156,27 @@ def split_analysis_name(name: str) -> tuple[str | None, str]:
 def outcome_groups(names: Iterable[tuple[int, str]], group_names: Mapping[int, str | None]
                    ) -> set[int]:
     """The comparison groups organised by outcome: every analysis of the group is named as one
-    pair of interventions (:func:`pair_sides`) or as a RevMan caption naming its comparison,
-    and the group's own name, when stated, is not a pair."""
+    pair of interventions (:func:`pair_sides`) and the group's own name, when stated, is not a
+    pair; or every analysis is named by a RevMan caption and the captions name more than one
+    comparison (the group then holds one outcome across comparisons). A group of one analysis
+    is too little evidence on its own: it counts when the review has a group of several
+    analyses read that way, or when every group of the review is one pair."""
     by_group: dict[int, list[str]] = {}
     for g, n in names:
-        by_group.setdefault(int(g), []).append(n)
-    out = set()
+        by_group.setdefault(int(g), []).append(" ".join(n.split()))
+    several, single = set(), set()
     for g, ns in by_group.items():
         if pair_sides(group_names.get(g), whole=False) is not None:
             continue
-        if all(pair_sides(n) is not None or _CAPTION.match(" ".join(n.split())) for n in ns):
-            out.add(g)
-    return out
+        captions = [m["cmp"].lower() for n in ns if (m := _CAPTION.match(n))]
+        if len(captions) == len(ns):
+            if len(set(captions)) > 1:
+                several.add(g)
+        elif all(pair_sides(n) is not None for n in ns):
+            (several if len(ns) > 1 else single).add(g)
+    if several or len(single) == len(by_group):
+        return several | single
+    return set()
 
 
 def _norm(text: str) -> str:
@@ -223,7 +231,7 @@ def resolve_arms(name: str, group: int, group_name: str | None, labels: ArmLabel
     organised: OrganisedBy = "comparison"
     if by_outcome:
         organised = "outcome"
-        comparison = stated_cmp or _PRIORITY_TAG.sub("", " ".join(name.split())).strip()
+        comparison = stated_cmp or " ".join(name.split())
         outcome = group_name or f"Outcome of comparison group {group} (not named in the source)"
         if stated_cmp:
             outcome = rest
