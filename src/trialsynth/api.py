@@ -26,7 +26,8 @@ from trialsynth.validate import study_columns, study_labels
 
 def pool(frame: pd.DataFrame, measure: str, method: str, hksj: Hksj = False,
          subgroup: str | None = None, revman: bool = False, *,
-         confidence_level: float = 0.95, source: str | None = None) -> PooledResult:
+         confidence_level: float = 0.95, source: str | None = None,
+         tau2_ci_search: str = "unbounded") -> PooledResult:
     """Pool the studies of ``frame`` into one meta-analysis.
 
     Parameters
@@ -42,6 +43,9 @@ def pool(frame: pd.DataFrame, measure: str, method: str, hksj: Hksj = False,
         narrower than the Wald CI.
     subgroup : column whose values split the studies into subgroups.
     revman : use RevMan's conventions instead of metafor's (see :mod:`trialsynth.conventions`).
+    tau2_ci_search : ``"unbounded"`` (default): the Q-profile bounds of τ² wherever they lie;
+        ``"metafor"``: metafor's default search, capped at max(100, 10·τ̂²), whose bounds beyond
+        the cap are reported as the cap with a warning (``confint.rma.uni`` default output).
     """
     method = method.upper()
     if method not in METHODS:
@@ -55,7 +59,7 @@ def pool(frame: pd.DataFrame, measure: str, method: str, hksj: Hksj = False,
     conventions = REVMAN_CONVENTIONS if revman else METAFOR_CONVENTIONS
     settings = {"measure": measure, "method": method, "hksj": hksj, "conventions":
                 conventions.name, "confidence_level": confidence_level,
-                "zero_cells": conventions.zero_cells.name}
+                "zero_cells": conventions.zero_cells.name, "tau2_ci_search": tau2_ci_search}
     n_rows = len(frame)
     if subgroup is None:
         sub_labels: list[str] | None = None
@@ -72,8 +76,12 @@ def pool(frame: pd.DataFrame, measure: str, method: str, hksj: Hksj = False,
         # overall analysis (group 0) and one analysis per subgroup, pooled in one batch
         group = np.concatenate([np.zeros(n_rows, dtype=np.intp), code])
         flat = {c: np.concatenate([v, v]) for c, v in cols.items()}
+    if tau2_ci_search not in het.TAU2_CI_SEARCHES:
+        raise DataError(f"tau2_ci_search must be one of {', '.join(het.TAU2_CI_SEARCHES)}, not "
+                        f"{tau2_ci_search!r}", file=source)
     batch = pool_arrays(measure, method, flat, group, 1 + len(names), hksj=hksj,
-                        conventions=conventions, confidence_level=confidence_level)
+                        conventions=conventions, confidence_level=confidence_level,
+                        tau2_ci_search=tau2_ci_search)
     counts_ok = (counts_in_range(flat) if measure != "GENERIC"
                  else np.ones(group.size, dtype=bool))
     z = float(norm_isf((1 - confidence_level) / 2))
@@ -159,8 +167,8 @@ def _warnings(batch: PooledBatch, i: int, studies: tuple, method: str, hksj: Hks
         out.append("HKSJ with k = 2 uses a t distribution on 1 df: the CI is very wide "
                    "(PITFALLS §3.4)")
     if batch.tau2_ci_beyond[i]:
-        out.append(f"upper tau^2 confidence limit lies beyond the search range "
-                   f"(> {batch.tau2_ci_high[i]:g})")
+        out.append(f"upper tau^2 confidence limit lies beyond metafor's search range "
+                   f"(> {batch.tau2_ci_high[i]:g}); tau2_ci_search='unbounded' finds it")
     return tuple(out)
 
 

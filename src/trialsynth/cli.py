@@ -40,6 +40,11 @@ class Measure(StrEnum):
     GENERIC = "GENERIC"
 
 
+class Tau2Search(StrEnum):
+    UNBOUNDED = "unbounded"
+    METAFOR = "metafor"
+
+
 class Method(StrEnum):
     IV = "IV"
     MH = "MH"
@@ -98,13 +103,17 @@ def pool(
     level: Annotated[float, typer.Option(help="confidence level, in (0, 1)",
                                          callback=_probability)] = 0.95,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+    tau2_ci_search: Annotated[Tau2Search, typer.Option(
+        "--tau2-ci-search", help="unbounded: the Q-profile bounds of tau^2 wherever they lie; "
+        "metafor: metafor's default search, capped at max(100, 10 tau^2)")] = Tau2Search.UNBOUNDED,
 ) -> None:
     """Pool the studies of DATA into one meta-analysis."""
     try:
         frame = read_table(data)
         result = pool_frame(frame, measure.value, method.value,
                             hksj="adhoc" if hksj_adhoc else hksj, subgroup=subgroup,
-                            revman=revman, confidence_level=level, source=str(data))
+                            revman=revman, confidence_level=level, source=str(data),
+                            tau2_ci_search=tau2_ci_search.value)
     except DataError as exc:
         print_error(exc)
         raise typer.Exit(2) from None

@@ -381,7 +381,15 @@ def _analysis(spec: AnalysisSpec, protocol: Protocol, table: Table, idx: list[in
                      applicability=spec.applicability, frame=frame,
                      settings=_settings(spec, protocol),
                      comparison_name=None if comparison.inferred else comparison.name,
-                     stored_pooled=_stored(spec)), extras
+                     stored_pooled=_stored(spec), labels=_labels(spec)), extras
+
+
+def _labels(spec: AnalysisSpec) -> Any:
+    from trialsynth.arms import arm_labels
+
+    lb = spec.labels
+    return None if lb is None else arm_labels(lb.experimental, lb.control, lb.favours_left,
+                                              lb.favours_right)
 
 
 def _settings(spec: AnalysisSpec, protocol: Protocol) -> Inferred:
