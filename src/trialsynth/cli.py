@@ -37,6 +37,12 @@ class Measure(StrEnum):
     GENERIC = "GENERIC"
 
 
+class MultiArm(StrEnum):
+    split = "split"
+    combine = "combine"
+    as_entered = "as_entered"
+
+
 class Method(StrEnum):
     IV = "IV"
     MH = "MH"
@@ -81,13 +87,24 @@ def pool(
     revman: Annotated[bool, typer.Option("--revman", help="RevMan's conventions")] = False,
     level: Annotated[float, typer.Option(help="confidence level")] = 0.95,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+    multi_arm: Annotated[MultiArm, typer.Option(
+        "--multi-arm", help="a comparator group shared by several comparisons of one study: "
+        "split it evenly, combine the experimental arms, or keep the rows as entered")
+    ] = "split",  # type: ignore[assignment]
+    crossover_corr: Annotated[float | None, typer.Option(
+        "--crossover-corr", help="within-participant correlation for crossover trials without "
+        "their own (default: imputed from the trials that allow it)")] = None,
 ) -> None:
-    """Pool the studies of DATA into one meta-analysis."""
+    """Pool the studies of DATA into one meta-analysis. Optional columns describe trial designs
+    (design: parallel, crossover, cluster; corr, cluster_size, icc, ...), reported effects and
+    statistics to convert at data entry (medians, SEs, CIs, t or P values, baselines)."""
     try:
         frame = read_table(data)
         result = pool_frame(frame, measure.value, method.value,
                             hksj="adhoc" if hksj_adhoc else hksj, subgroup=subgroup,
-                            revman=revman, confidence_level=level, source=str(data))
+                            revman=revman, confidence_level=level, source=str(data),
+                            designs={"multi_arm": str(multi_arm),
+                                     "crossover_corr": crossover_corr})
     except DataError as exc:
         Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
         raise typer.Exit(2) from None
@@ -226,6 +243,13 @@ def print_result(result: PooledResult, console: Console) -> None:
                       f"p = {_f(t.pvalue, 4)}")
     for w in result.warnings:
         console.print(f"[yellow]warning:[/] {w}")
+    designs = result.settings.get("designs") or {}
+    for row in designs.get("rows", ()):
+        for note in row["adjustments"]:
+            console.print(f"[cyan]{row['study']} ({row['design']}):[/] {note}", highlight=False)
+    for s in designs.get("correlation_sensitivity") or ():
+        console.print(f"crossover Corr = {s['corr']:g}: {_f(s['estimate'])} "
+                      f"({_f(s['ci_low'])} to {_f(s['ci_high'])})")
 
 
 @app.command()
