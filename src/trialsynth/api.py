@@ -13,9 +13,11 @@ import pandas as pd
 
 from trialsynth._dist import norm_isf
 from trialsynth.conventions import METAFOR_CONVENTIONS, REVMAN_CONVENTIONS
+from trialsynth.designs import glmm, rare
 from trialsynth.designs.multiarm import MULTI_ARM
 from trialsynth.designs.prepare import DesignOptions, Prepared, needs_preparing, prepare
-from trialsynth.effects.table import MEASURES
+from trialsynth.effects.table import BINARY, MEASURES
+from trialsynth.effects.zero_cells import NO_CORRECTION
 from trialsynth.errors import ConvergenceWarning, DataError
 from trialsynth.pooling import heterogeneity as het
 from trialsynth.pooling.batch import METHODS, RANDOM, Hksj, PooledBatch, pool_arrays
@@ -32,7 +34,8 @@ from trialsynth.validate import study_columns, study_labels
 def pool(frame: pd.DataFrame, measure: str, method: str, hksj: Hksj = False,
          subgroup: str | None = None, revman: bool = False, *,
          confidence_level: float = 0.95, source: str | None = None,
-         designs: DesignOptions | Mapping[str, Any] | None = None) -> PooledResult:
+         designs: DesignOptions | Mapping[str, Any] | None = None,
+         rare_events: bool = False) -> PooledResult:
     """Pool the studies of ``frame`` into one meta-analysis.
 
     Parameters
@@ -54,6 +57,8 @@ def pool(frame: pd.DataFrame, measure: str, method: str, hksj: Hksj = False,
     designs : :class:`~trialsynth.designs.DesignOptions` or a mapping of its fields
         (``multi_arm``: split (default), combine or as_entered; ``crossover_corr``;
         ``sensitivity``: the correlations of the crossover sensitivity analysis).
+    rare_events : for sparse dichotomous data choose the method by the Handbook's rules
+        (:mod:`trialsynth.designs.rare`) and say why (``settings["rare_events"]``, warnings).
     """
     method = method.upper()
     if method not in METHODS:
@@ -74,10 +79,47 @@ def pool(frame: pd.DataFrame, measure: str, method: str, hksj: Hksj = False,
                 "zero_cells": conventions.zero_cells.name}
     if prepared is None:
         cols = study_columns(frame, measure, source=source)
+        if rare_events and measure in BINARY:
+            return _pool_sparse(frame, cols, measure, method, hksj, subgroup, conventions,
+                                confidence_level, settings, source)
         return _pool_columns(frame, cols, measure, measure, method, hksj, subgroup, conventions,
                              confidence_level, settings, source)
     return _pool_prepared(frame, prepared, measure, method, hksj, subgroup, conventions,
                           confidence_level, settings, options, source)
+
+
+def _pool_sparse(frame: pd.DataFrame, cols: dict[str, np.ndarray], measure: str, method: str,
+                 hksj: Hksj, subgroup: str | None, conventions: Any, level: float,
+                 settings: dict[str, Any], source: str | None) -> PooledResult:
+    """Sparse 2×2 data: the method of Handbook v6.4 §10.4.4.1 (trialsynth.designs.rare) —
+    Mantel–Haenszel without zero-cell corrections, Peto, or the binomial-normal model for
+    random effects — with the reason in ``settings["rare_events"]`` and the warnings."""
+    random = method in RANDOM or method == "MH_RANDOM"
+    choice = rare.choose(measure, random, cols["events_t"], cols["n_t"], cols["events_c"],
+                         cols["n_c"])
+    note = {"sparse": choice.sparse, "method": choice.method or method,
+            "measure": choice.measure, "reason": choice.reason}
+    settings = {**settings, "rare_events": note}
+    if not choice.sparse:
+        return _pool_columns(frame, cols, measure, measure, method, hksj, subgroup, conventions,
+                             level, settings, source)
+    if choice.method == "GLMM":
+        base = _pool_columns(frame, cols, "OR", "OR", method, hksj, subgroup, conventions,
+                             level, settings, source)
+        fit = glmm.binomial_normal(cols["events_t"], cols["n_t"], cols["events_c"], cols["n_c"],
+                                   np.zeros(len(frame), np.intp), 1, confidence_level=level)
+        note["glmm"] = {"estimate": float(fit.estimate[0]), "se": float(fit.se[0]),
+                        "tau2": float(fit.tau2[0]), "k": int(fit.k[0])}
+        return replace(base, estimate=float(fit.estimate[0]), se=float(fit.se[0]),
+                       ci_low=float(fit.ci_low[0]), ci_high=float(fit.ci_high[0]),
+                       statistic=float(fit.z[0]), pvalue=float(fit.pvalue[0]), df=None,
+                       tau2=float(fit.tau2[0]), tau2_ci_low=None, tau2_ci_high=None,
+                       pi_low=None, pi_high=None, method="GLMM",
+                       warnings=(f"rare events: {choice.reason}", *base.warnings))
+    uncorrected = replace(conventions, mh_zero_cells=NO_CORRECTION)
+    res = _pool_columns(frame, cols, choice.measure, choice.measure, choice.method, False,
+                        subgroup, uncorrected, level, settings, source)
+    return replace(res, warnings=(f"rare events: {choice.reason}", *res.warnings))
 
 
 def design_options(designs: DesignOptions | Mapping[str, Any] | None) -> DesignOptions:

@@ -94,6 +94,9 @@ def pool(
     crossover_corr: Annotated[float | None, typer.Option(
         "--crossover-corr", help="within-participant correlation for crossover trials without "
         "their own (default: imputed from the trials that allow it)")] = None,
+    rare_events: Annotated[bool, typer.Option(
+        "--rare-events", help="sparse 2x2 data: choose M-H without corrections, Peto or the "
+        "binomial-normal model by the Handbook's rules (10.4.4.1), and say why")] = False,
 ) -> None:
     """Pool the studies of DATA into one meta-analysis. Optional columns describe trial designs
     (design: parallel, crossover, cluster; corr, cluster_size, icc, ...), reported effects and
@@ -104,7 +107,8 @@ def pool(
                             hksj="adhoc" if hksj_adhoc else hksj, subgroup=subgroup,
                             revman=revman, confidence_level=level, source=str(data),
                             designs={"multi_arm": str(multi_arm),
-                                     "crossover_corr": crossover_corr})
+                                     "crossover_corr": crossover_corr},
+                            rare_events=rare_events)
     except DataError as exc:
         Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
         raise typer.Exit(2) from None
