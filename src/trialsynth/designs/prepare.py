@@ -322,7 +322,10 @@ def _crossover(w: _Work, measure: str, dtype: str, options: DesignOptions,
     corr = np.where(np.isfinite(own), own, value)
     if options.force_corr is not None:
         corr = np.where(np.isin(idx, assumed), options.force_corr, corr)
-    _paired_effects(w, measure, dtype, idx, corr, own)
+    label = "set for the review" if how.startswith("set") else "imputed" if how else "assumed"
+    if options.force_corr is not None:
+        label = "sensitivity analysis"
+    _paired_effects(w, measure, dtype, idx, corr, own, label)
     info = None if not assumed else {"value": value, "source": how,
                                      "studies": [labels[i] for i in assumed]}
     return info, tuple(assumed)
@@ -387,7 +390,7 @@ def _correlations_in(w: _Work, dtype: str, labels: Sequence[str], paired: Sequen
 
 
 def _paired_effects(w: _Work, measure: str, dtype: str, idx: np.ndarray, corr: np.ndarray,
-                    own: np.ndarray) -> None:
+                    own: np.ndarray, label: str) -> None:
     num = w.num
     n = num["n_t"][idx]
     if dtype == "continuous":
@@ -411,7 +414,7 @@ def _paired_effects(w: _Work, measure: str, dtype: str, idx: np.ndarray, corr: n
     for j, i in enumerate(idx):
         i = int(i)
         w.generic[i], w.yi[i], w.se[i] = True, yi[j], se[j]
-        src = "the trial's own" if np.isfinite(own[j]) else "assumed"
+        src = "the trial's own" if np.isfinite(own[j]) else label
         w.notes[i].append(f"crossover, N = {num['n_t'][i]:g}: paired {what}; Corr = {corr[j]:.3f} "
                           f"({src})")
         if dtype == "dichotomous" and zero[j]:
