@@ -264,7 +264,10 @@ def _pool(analysis: Analysis, source: str | None) -> tuple[PooledResult | None, 
         with np.errstate(all="ignore"):
             res = pool(rows, pool_measure(s.measure), s.method, hksj=s.hksj,
                        subgroup="subgroup" if analysis.has_subgroups else None, revman=True,
-                       confidence_level=s.confidence_level, source=source)
+                       confidence_level=s.confidence_level, source=source,
+                       # the stored results pooled the rows as entered (a shared comparator
+                       # group counted in every comparison): reproduce them as such
+                       designs={**(getattr(s, "designs", None) or {}), "multi_arm": "as_entered"})
     except DataError as exc:
         row = int(rows["row"].iloc[exc.row - 2]) if exc.row is not None and \
             0 <= exc.row - 2 < len(rows) else None

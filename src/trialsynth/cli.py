@@ -45,6 +45,12 @@ class Tau2Search(StrEnum):
     METAFOR = "metafor"
 
 
+class MultiArm(StrEnum):
+    split = "split"
+    combine = "combine"
+    as_entered = "as_entered"
+
+
 class Method(StrEnum):
     IV = "IV"
     MH = "MH"
@@ -106,14 +112,29 @@ def pool(
     tau2_ci_search: Annotated[Tau2Search, typer.Option(
         "--tau2-ci-search", help="unbounded: the Q-profile bounds of tau^2 wherever they lie; "
         "metafor: metafor's default search, capped at max(100, 10 tau^2)")] = Tau2Search.UNBOUNDED,
+    multi_arm: Annotated[MultiArm, typer.Option(
+        "--multi-arm", help="a comparator group shared by several comparisons of one study: "
+        "split it evenly, combine the experimental arms, or keep the rows as entered")
+    ] = "split",  # type: ignore[assignment]
+    crossover_corr: Annotated[float | None, typer.Option(
+        "--crossover-corr", help="within-participant correlation for crossover trials without "
+        "their own (default: imputed from the trials that allow it)")] = None,
+    rare_events: Annotated[bool, typer.Option(
+        "--rare-events", help="sparse 2x2 data: choose M-H without corrections, Peto or the "
+        "binomial-normal model by the Handbook's rules (10.4.4.1), and say why")] = False,
 ) -> None:
-    """Pool the studies of DATA into one meta-analysis."""
+    """Pool the studies of DATA into one meta-analysis. Optional columns describe trial designs
+    (design: parallel, crossover, cluster; corr, cluster_size, icc, ...), reported effects and
+    statistics to convert at data entry (medians, SEs, CIs, t or P values, baselines)."""
     try:
         frame = read_table(data)
         result = pool_frame(frame, measure.value, method.value,
                             hksj="adhoc" if hksj_adhoc else hksj, subgroup=subgroup,
                             revman=revman, confidence_level=level, source=str(data),
-                            tau2_ci_search=tau2_ci_search.value)
+                            tau2_ci_search=tau2_ci_search.value,
+                            designs={"multi_arm": str(multi_arm),
+                                     "crossover_corr": crossover_corr},
+                            rare_events=rare_events)
     except DataError as exc:
         print_error(exc)
         raise typer.Exit(2) from None
@@ -255,6 +276,14 @@ def print_result(result: PooledResult, console: Console) -> None:
                       f"p = {_f(t.pvalue, 4)}")
     for w in result.warnings:
         console.print(Text.assemble(("warning:", "yellow"), f" {w}"))
+    designs = result.settings.get("designs") or {}
+    for row in designs.get("rows", ()):
+        for note in row["adjustments"]:
+            console.print(Text.assemble((f"{row['study']} ({row['design']}):", "cyan"),
+                                        f" {note}"))
+    for s in designs.get("correlation_sensitivity") or ():
+        console.print(Text(f"crossover Corr = {s['corr']:g}: {_f(s['estimate'])} "
+                           f"({_f(s['ci_low'])} to {_f(s['ci_high'])})"))
 
 
 @app.command()

@@ -116,7 +116,8 @@ def _analyse(analysis: Analysis, source: str) -> tuple[dict[str, Any], PooledRes
                 result = pool(rows, pool_measure(s.measure), s.method, hksj=hksj,
                               subgroup="subgroup" if analysis.has_subgroups else None,
                               revman=True, source=source,
-                              confidence_level=getattr(s, "confidence_level", None) or 0.95)
+                              confidence_level=getattr(s, "confidence_level", None) or 0.95,
+                              designs=getattr(s, "designs", None))
         except DataError as exc:  # rows are numbered within the analysis; give the file row
             row = int(rows["row"].iloc[exc.row - 2]) if exc.row is not None else None
             where = f" (file row {row}, column {exc.field})" if row is not None else ""
@@ -136,8 +137,22 @@ def _analyse(analysis: Analysis, source: str) -> tuple[dict[str, Any], PooledRes
                                  "no pooled estimate could be computed ("
                                  + ("; ".join(result.warnings) or "the arithmetic failed") + ")")
     out["studies"], out["check"] = check_against_stored(analysis, result)
+    _mark_designs(out["studies"], analysis, result)
     keep = result if out["status"] == "pooled" and result is not None else None
     return out, keep
+
+
+def _mark_designs(studies: list[dict[str, Any]], analysis: Analysis,
+                  result: PooledResult | None) -> None:
+    """Each study row's design and every adjustment made to its data (trialsynth.designs)."""
+    rows = ((result.settings.get("designs") or {}).get("rows") or []) if result else []
+    pooled = iter(rows)
+    frame = analysis.frame
+    for st, complete, design in zip(studies, frame["complete"], frame["design"] if "design" in
+                                    frame.columns else [None] * len(frame), strict=True):
+        row = next(pooled, None) if complete else None
+        st["design"] = (row or {}).get("design") or design or "parallel"
+        st["adjustments"] = list((row or {}).get("adjustments") or [])
 
 
 def _display(res: dict[str, Any], measure: str) -> dict[str, Any]:
