@@ -27,7 +27,7 @@ import numpy as np
 from trialsynth._dist import chi2_sf, norm_isf, norm_sf
 from trialsynth.nma import design
 from trialsynth.nma.model import METHODS, RANDOM, NetworkFit, study_blocks
-from trialsynth.nma.mv import DEFAULT_CONTROL, Control, fit_mv, pack_blocks
+from trialsynth.nma.mv import DEFAULT_CONTROL, Control, MvBlocks, fit_mv, pack_blocks
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,9 +36,12 @@ class DesignByTreatment:
     df: int
     pvalue: float | None
     tau2: float | None  # τ² of the inconsistency model (random effects), None for common effect
+    q_within: float | None = None  # common-effect Q within designs (Krahn et al. 2013)
+    df_within: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"q": self.q, "df": self.df, "pvalue": self.pvalue, "tau2": self.tau2}
+        return {"q": self.q, "df": self.df, "pvalue": self.pvalue, "tau2": self.tau2,
+                "q_within_designs": self.q_within, "df_within_designs": self.df_within}
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +101,18 @@ def design_by_treatment(fit: NetworkFit, control: Control = DEFAULT_CONTROL) -> 
     at = fit_mv(dbt, "FE", theta=theta)
     q = float(cons.rss[0] - at.rss[0])  # Wald statistic of the inconsistency parameters
     tau2 = float(theta[0, 0]) if fit.method in RANDOM else None
-    return DesignByTreatment(q, df, float(chi2_sf(q, df)), tau2)
+    return DesignByTreatment(q, df, float(chi2_sf(q, df)), tau2, float(inc.q[0]),
+                             int(inc.q_df[0]))
+
+
+def split_blocks(fit: NetworkFit, a: int, b: int) -> MvBlocks | None:
+    """The node-splitting model of treatments a < b as a one-analysis batch (None when it
+    cannot be fitted)."""
+    m = _split_model(fit, a, b)
+    if m is None:
+        return None
+    ys, vs, xs, gs, p = m
+    return pack_blocks(ys, vs, xs, [gs], np.zeros(len(ys), dtype=np.intp), 1, np.array([p + 1]))
 
 
 def _split_model(fit: NetworkFit, a: int, b: int) -> tuple[list, list, list, list, int] | None:

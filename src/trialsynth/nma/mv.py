@@ -311,6 +311,12 @@ def _fit_likelihood(b: MvBlocks, reml: bool, control: Control
     return theta, converged, iters
 
 
+def loglik_at(b: MvBlocks, theta: FloatArray, method: str) -> FloatArray:
+    """ML or REML log-likelihood of every analysis at given variance components (n_groups, c)."""
+    theta = np.asarray(theta, dtype=np.float64).reshape(b.n_groups, b.n_components)
+    return _loglik(b, _gls(b, theta), method.upper() == "REML", _logdet_xx(b))
+
+
 def pack_blocks(y: list[FloatArray], v: list[FloatArray], x: list[FloatArray],
                 g: list[list[FloatArray]], group: IntArray, n_groups: int,
                 n_params: IntArray) -> MvBlocks:
