@@ -316,15 +316,18 @@ def incoherence(split: NodeSplit | None, dbt: DesignByTreatment,
 
 def assess_network(fit: NetworkFit, con: Contributions, splits: Sequence[NodeSplit],
                    dbt: DesignByTreatment, inputs: Inputs) -> list[EstimateCertainty]:
-    """CINeMA judgements for every network estimate (each pair, later treatment against the
-    earlier one in treatment order, as the contribution matrix lists them)."""
+    """CINeMA judgements for every network estimate: each pair once, against the reference
+    when it is one of the two, else the later treatment against the earlier one."""
     bounds = _bounds(fit, inputs)
-    by_pair = {(fit.treatments.index(s.comparator), fit.treatments.index(s.treatment)): s
-               for s in splits}
+    by_pair = {}
+    for s in splits:
+        i, j = fit.treatments.index(s.treatment), fit.treatments.index(s.comparator)
+        by_pair[(min(i, j), max(i, j))] = s
     direct = set(con.edges)
     out = []
     for row, (a, b) in enumerate(con.pairs):
-        est = fit.interval(b, a)
+        tr, cp = (a, b) if b == fit.reference else (b, a)  # against the reference if in it
+        est = fit.interval(tr, cp)
         shares = con.study_matrix[row]
         has_direct = (a, b) in direct
         evidence = ("mixed" if (a, b) in by_pair else "direct only" if has_direct and
@@ -340,6 +343,6 @@ def assess_network(fit: NetworkFit, con: Contributions, splits: Sequence[NodeSpl
         }
         total = sum(j.downgrade for j in domains.values())
         level = LEVELS[max(0, 3 - total)]
-        out.append(EstimateCertainty(fit.treatments[b], fit.treatments[a], evidence, level,
+        out.append(EstimateCertainty(fit.treatments[tr], fit.treatments[cp], evidence, level,
                                      domains))
     return out

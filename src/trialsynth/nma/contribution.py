@@ -43,6 +43,8 @@ class Contributions:
     study_matrix: np.ndarray  # (pairs, studies) share of each study
     edge_weight: np.ndarray  # W_e
     edge_studies: tuple[tuple[int, ...], ...]  # studies with direct evidence on each edge
+    direct: np.ndarray  # ŷ_e: the pooled direct estimate of u against v (same weights, τ²)
+    direct_se: np.ndarray  # 1/√W_e
 
     def row(self, a: int, b: int) -> int:
         return self.pairs.index((min(a, b), max(a, b)))
@@ -93,13 +95,17 @@ def contributions(fit: NetworkFit) -> Contributions:
     big = np.zeros((t, t))
     edge_w: dict[tuple[int, int], float] = {}
     study_w: dict[tuple[int, int], dict[int, float]] = {}
+    edge_wy: dict[tuple[int, int], float] = {}
     for si, (s, lap) in enumerate(zip(data.studies, laps, strict=True)):
         idx = np.array(s.arms)
         big[np.ix_(idx, idx)] += lap
+        y_arm = np.concatenate([[0.0], s.y])
         for i in range(len(s.arms)):
             for j in range(i + 1, len(s.arms)):
                 e = (min(s.arms[i], s.arms[j]), max(s.arms[i], s.arms[j]))
                 w = -lap[i, j]  # netmeta's multi-arm weight of this pair
+                y = y_arm[i] - y_arm[j] if s.arms[i] == e[0] else y_arm[j] - y_arm[i]
+                edge_wy[e] = edge_wy.get(e, 0.0) + w * y
                 edge_w[e] = edge_w.get(e, 0.0) + w
                 study_w.setdefault(e, {})[si] = study_w.get(e, {}).get(si, 0.0) + w
     edges = tuple(sorted(edge_w))
@@ -130,5 +136,6 @@ def contributions(fit: NetworkFit) -> Contributions:
         for si, ws in study_w[e].items():
             share[j, si] = ws / edge_w[e]
     return Contributions(pairs, edges, hat, matrix, tuple(s.name for s in data.studies),
-                         matrix @ share, w,
-                         tuple(tuple(sorted(study_w[e])) for e in edges))
+                         matrix @ share, w, tuple(tuple(sorted(study_w[e])) for e in edges),
+                         np.array([edge_wy[e] for e in edges]) / w,  # inverse-variance mean
+                         1 / np.sqrt(w))

@@ -176,8 +176,10 @@ def node_split(fit: NetworkFit, control: Control = DEFAULT_CONTROL) -> list[Node
         ind, ind_se = float(c @ beta), float(np.sqrt(c @ vc @ c))
         dire, dir_se = float(cd @ beta), float(np.sqrt(cd @ vc @ cd))
         omega, omega_se = float(beta[p]), float(np.sqrt(vc[p, p]))
-        out.append(NodeSplit(
-            fit.treatments[b], fit.treatments[a], dire, dir_se, ind, ind_se, omega, omega_se,
+        sign, (tr, cp) = (-1.0, (a, b)) if b == fit.reference else (1.0, (b, a))
+        out.append(NodeSplit(  # oriented against the reference where it is one of the two
+            fit.treatments[tr], fit.treatments[cp], sign * dire, dir_se, sign * ind, ind_se,
+            sign * omega, omega_se,
             float(2 * norm_sf(abs(omega / omega_se))),  # Dias 2010: Wald test of ω = 0
             float(res.theta[g, 0]) if fit.method in RANDOM else None, fit.confidence_level))
     return out
