@@ -113,10 +113,13 @@ def analyse_network(data: NetworkData, reference: str, method: str, *,
 
 
 def analyse_networks(datas: Sequence[NetworkData], references: Sequence[str], method: str, *,
-                     small_values: SmallValues = "desirable", confidence_level: float = 0.95,
+                     small_values: SmallValues | Sequence[SmallValues] = "desirable",
+                     confidence_level: float = 0.95,
                      inputs: Sequence[Inputs | None] | None = None) -> list[NmaResult]:
     """Several networks: the consistency models in one batch, then per network its node splits
-    (one batch), design-by-treatment test, P-scores, contributions and certainty."""
+    (one batch), design-by-treatment test, P-scores, contributions and certainty.
+    ``small_values``: one value for every network, or one per network."""
+    smalls = [small_values] * len(datas) if isinstance(small_values, str) else list(small_values)
     method = method.upper()
     if method not in METHODS:
         raise DataError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
@@ -134,8 +137,7 @@ def analyse_networks(datas: Sequence[NetworkData], references: Sequence[str], me
         con = contributions(fit)
         inp = (inputs[i] if inputs else None) or Inputs()
         cert = tuple(assess_network(fit, con, splits, dbt, inp))
-        out.append(NmaResult(fit, splits, dbt, ranking(fit, small_values), con, cert,
-                             small_values))
+        out.append(NmaResult(fit, splits, dbt, ranking(fit, smalls[i]), con, cert, smalls[i]))
     return out
 
 

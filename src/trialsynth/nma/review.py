@@ -134,7 +134,7 @@ def _candidate(protocol: Protocol, oid: str, wid: str | None, items: list[Any],
     items = [(a, s) for a, s in items if a.settings.measure == measure]
     if len({str(a.comparison) for a, _ in items}) < 2:
         return CandidateNetwork(**base, measure=measure, notes=tuple(notes), reason=(
-            "one comparison only: its pairwise meta-analysis is the answer"))
+            "one comparison only, so no network: see its pairwise analysis"))
     if measure not in MEASURES:
         return CandidateNetwork(**base, reason=f"measure {measure} is not combined in networks")
     if measure == "MD" and (outcome.scale is None or any(s.scale for _, s in items)):

@@ -72,7 +72,7 @@ def network_graph(result: NmaResult, *, title: str | None = None) -> Figure:
     fig = c.new_figure(size, size * 0.82 + top)
     ax = fig.add_axes((0.0, 0.0, 1.0, (size * 0.82) / (size * 0.82 + top)))
     ax.set_axis_off()
-    ax.set_xlim(-1.75, 1.75)
+    ax.set_xlim(-2.05, 2.05)
     ax.set_ylim(-1.45, 1.45)
     ax.set_aspect("equal")
     pos = [(math.cos(math.pi / 2 - 2 * math.pi * k / t), math.sin(math.pi / 2 - 2 * math.pi * k / t))
@@ -91,7 +91,7 @@ def network_graph(result: NmaResult, *, title: str | None = None) -> Figure:
         ax.scatter([pos[k][0]], [pos[k][1]], s=area, color=NODE, edgecolors="white",
                    linewidths=1.0, zorder=3)
         x, y = pos[k]
-        lines = _wrap(c.clean(name), 1.7, c.SIZE) + [f"n = {c.count(n)}" if n else "n not given"]
+        lines = _wrap(c.clean(name), 1.45, c.SIZE) + [f"n = {c.count(n)}" if n else "n not given"]
         off = 0.17 + math.sqrt(area) / 260
         ha = "center" if abs(x) < 0.3 else ("left" if x > 0 else "right")
         for r, line in enumerate(lines):
