@@ -27,7 +27,8 @@ import pytest
 from trialsynth.nma.data import network_from_frame
 from trialsynth.nma.inconsistency import design_by_treatment, node_split, split_blocks
 from trialsynth.nma.model import fit_networks
-from trialsynth.nma.mv import fit_mv, loglik_at, pack_blocks
+from trialsynth.nma.multilevel import multilevel
+from trialsynth.nma.mv import loglik_at
 from trialsynth.nma.ranking import ranking
 
 REF = json.loads((Path(__file__).parent / "reference" / "nma_metafor_reference.json").read_text())
@@ -128,22 +129,17 @@ def test_multilevel_model_matches_metafor() -> None:
     """rma.mv(yi, vi, random = ~ 1 | district/school) on dat.konstantopoulos2011 (56 schools
     in 11 districts): σ² of both levels, the pooled effect, its SE and the log-likelihood."""
     d = pd.DataFrame(REF["multilevel"]["data"])
-    ys, vs, xs, between, within = [], [], [], [], []
-    for _, sub in d.groupby("district", sort=False):
-        k = len(sub)
-        ys.append(sub.yi.to_numpy())
-        vs.append(np.diag(sub.vi.to_numpy()))
-        xs.append(np.ones((k, 1)))
-        between.append(np.ones((k, k)))  # districts: shared by every school of a district
-        within.append(np.eye(k))  # schools
-    blocks = pack_blocks(ys, vs, xs, [between, within], np.zeros(len(ys), dtype=np.intp), 1,
-                         np.array([1]))
     for ref in REF["multilevel"]["fits"]:
-        fit = fit_mv(blocks, ref["method"])
+        fit = multilevel(d.yi, d.vi, d.district, method=ref["method"])
         assert fit.theta[0] == pytest.approx(ref["sigma2"], rel=1e-5)
         assert fit.beta[0, 0] == pytest.approx(ref["beta"], rel=1e-6)
         assert fit.se[0, 0] == pytest.approx(ref["se"], rel=1e-5)
         assert fit.loglik[0] >= ref["loglik"] - 1e-9
+    # two copies of the data as two analyses of one batch: each fit as alone
+    both = multilevel(np.r_[d.yi, d.yi], np.r_[d.vi, d.vi], np.r_[d.district, d.district],
+                      np.r_[np.zeros(len(d), int), np.ones(len(d), int)], method="REML")
+    np.testing.assert_allclose(both.theta[0], both.theta[1], rtol=1e-9)
+    assert both.theta[0] == pytest.approx(REF["multilevel"]["fits"][0]["sigma2"], rel=1e-5)
 
 
 def test_many_networks_in_one_batch_equal_one_at_a_time() -> None:

@@ -145,8 +145,11 @@ def _candidate(protocol: Protocol, oid: str, wid: str | None, items: list[Any],
     notes += more
     frame = _frame(arms, measure)
     if frame is None:
-        return CandidateNetwork(**base, measure=measure, reason=(
-            "fewer than two treatments with data that can be linked"), notes=tuple(notes))
+        unnamed = all("not stated" in n for n in notes if "left out" in n) and notes
+        return CandidateNetwork(**base, measure=measure, notes=tuple(notes), reason=(
+            "the review question does not name the treatments these comparisons compare, so "
+            "they cannot be joined into a network" if unnamed else
+            "fewer than two treatments with data that can be linked"))
     data = network_from_frame(frame, measure)
     comps = data.components()
     biggest = max(comps, key=lambda c: (sum(1 for s in data.studies if
