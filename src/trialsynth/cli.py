@@ -243,6 +243,61 @@ def plan(
         console().print(render_plan(result), highlight=False)
 
 
+class NmaMeasure(StrEnum):
+    MD = "MD"
+    SMD = "SMD"
+    OR = "OR"
+    RR = "RR"
+    RD = "RD"
+    GENERIC = "GENERIC"
+
+
+class NmaMethod(StrEnum):
+    IV = "IV"
+    REML = "REML"
+    DL = "DL"
+
+
+@app.command()
+def nma(
+    data: Annotated[Path, typer.Argument(help="CSV: arm level (study, treatment, events, n | mean, "
+                                         "sd, n) or contrast level (study, treatment1, "
+                                         "treatment2, yi, se)")],
+    measure: Annotated[NmaMeasure, typer.Option(help="effect measure")],
+    method: Annotated[NmaMethod, typer.Option(help="IV: common effect; REML, DL: random effects "
+                                              "(DL: netmeta's generalised DerSimonian-Laird)")],
+    reference: Annotated[str, typer.Option(help="reference treatment")],
+    small_values: Annotated[str, typer.Option(
+        help="P-scores and certainty: 'desirable' (lower is better) or 'undesirable'")
+    ] = "desirable",
+    mid: Annotated[float | None, typer.Option(help="minimal important difference (ratio "
+                                              "measures: relative change, 0.25 = RR 0.75/1.25)")
+                   ] = None,
+    level: Annotated[float, typer.Option(help="confidence level")] = 0.95,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+) -> None:
+    """Network meta-analysis of DATA: every treatment against REFERENCE, league table,
+    heterogeneity, inconsistency (design-by-treatment, node splitting), P-scores, confidence."""
+    from trialsynth.nma.analysis import json_ready, network_meta_analysis
+    from trialsynth.nma.render import print_network
+
+    try:
+        if small_values not in ("desirable", "undesirable"):
+            raise DataError(f"--small-values must be 'desirable' or 'undesirable', not "
+                            f"{small_values!r}")
+        result = network_meta_analysis(read_table(data), measure.value, method.value, reference,
+                                       small_values=small_values, mid=mid,  # type: ignore[arg-type]
+                                       confidence_level=level, source=str(data))
+    except DataError as exc:
+        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    if as_json:
+        json.dump(json_ready(result), sys.stdout, indent=2, allow_nan=False)
+        sys.stdout.write("\n")
+    else:
+        print_network(result, Console())
+
+
 def _f(x: float | None, digits: int = 4) -> str:
     return "—" if x is None else f"{x:.{digits}f}"
 
