@@ -150,12 +150,15 @@ def run(
     review: Annotated[Path, typer.Argument(help="the review: a RevMan Web data-rows CSV")],
     out: Annotated[Path, typer.Option("--out", help="output folder (written atomically)")],
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
+    since: Annotated[Path | None, typer.Option(
+        "--since", help="an earlier version of the review (any source, a results.json or an "
+        "earlier output folder, OUT included): the report opens with what changed")] = None,
 ) -> None:
     """Run every analysis of REVIEW and write results.json, tables/ and index.html to OUT."""
     from trialsynth.runner import run_review  # the report stack loads only when asked for
 
     try:
-        summary = run_review(review, out, quiet=quiet)["summary"]
+        summary = run_review(review, out, quiet=quiet, since=since)["summary"]
     except TrialsynthError as exc:
         print_error(exc)
         raise typer.Exit(2) from None
@@ -296,6 +299,41 @@ def nma(
         sys.stdout.write("\n")
     else:
         print_network(result, Console())
+
+
+@app.command()
+def diff(
+    old: Annotated[Path, typer.Argument(help="the earlier version: a review source (folder, "
+                                        "RevMan file, data rows), a results.json or an output "
+                                        "folder of run")],
+    new: Annotated[Path, typer.Argument(help="the newer version, likewise")],
+    as_json: Annotated[bool, typer.Option("--json", help="print the changes as one JSON "
+                                          "object")] = False,
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="write the 'What changed' page (index.html, diff.json) to this folder, "
+        "atomically")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
+) -> None:
+    """What changed from OLD to NEW: analyses changed, added or removed, with their estimates,
+    certainty and statements before and after, and every changed conclusion. Exit 0 when it
+    ran (changes or not), 2 on unreadable input."""
+    from trialsynth.diff import diff_paths
+    from trialsynth.diff.render import render_summary, write_page
+
+    try:
+        result = diff_paths(old, new, quiet=quiet)
+        if out is not None:
+            write_page(result, out, inputs=(old, new))
+    except (TrialsynthError, OSError) as exc:  # one line, however long (no wrapping)
+        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    if as_json:
+        json.dump(result, sys.stdout, indent=2, ensure_ascii=False, allow_nan=False)
+        sys.stdout.write("\n")
+    else:
+        Console().print(render_summary(result), highlight=False)
+        if out is not None:
+            Console().print(f"wrote {out}/index.html")
 
 
 def _f(x: float | None, digits: int = 4) -> str:
