@@ -7,16 +7,17 @@ import json
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
-import pandas as pd
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from trialsynth.api import pool as pool_frame
 from trialsynth.errors import DataError, TrialsynthError
-from trialsynth.pooling.result import PooledResult
+
+if TYPE_CHECKING:  # numpy, pandas, scipy and rich load in the command that needs them, so that
+    import pandas as pd  # `trialsynth --help` starts at once
+    from rich.console import Console
+
+    from trialsynth.pooling.result import PooledResult
 
 app = typer.Typer(help="trialsynth: evidence synthesis validated against R metafor and RevMan.",
                   no_args_is_help=True, add_completion=False)
@@ -51,9 +52,18 @@ class Method(StrEnum):
     MH_RANDOM = "MH_RANDOM"
 
 
+def _console(**kwargs: Any) -> Console:
+    """rich's Console, imported when a command prints."""
+    from rich.console import Console
+
+    return Console(**kwargs)
+
+
 def read_table(path: Path) -> pd.DataFrame:
     """Read a CSV of study rows (UTF-8, size-bounded, header names unique); errors name the file
     and, where they can, the row and column."""
+    import pandas as pd
+
     from trialsynth.io.revman_csv import parse_csv, read_bounded
 
     src = str(path)
@@ -83,19 +93,21 @@ def pool(
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
 ) -> None:
     """Pool the studies of DATA into one meta-analysis."""
+    from trialsynth.api import pool as pool_frame
+
     try:
         frame = read_table(data)
         result = pool_frame(frame, measure.value, method.value,
                             hksj="adhoc" if hksj_adhoc else hksj, subgroup=subgroup,
                             revman=revman, confidence_level=level, source=str(data))
     except DataError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+        _console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
         raise typer.Exit(2) from None
     if as_json:
         json.dump(result.to_dict(), sys.stdout, indent=2, allow_nan=False)
         sys.stdout.write("\n")
     else:
-        print_result(result, Console())
+        print_result(result, _console())
 
 
 @app.command()
@@ -110,10 +122,10 @@ def run(
     try:
         summary = run_review(review, out, quiet=quiet)["summary"]
     except TrialsynthError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+        _console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
         raise typer.Exit(2) from None
     if not quiet:
-        Console().print(
+        _console().print(
             f"{summary['analyses']} analyses, {summary['pooled']} pooled; RevMan's per-study "
             f"weights reproduced in {summary['weights_reproduced']}/"
             f"{summary['with_stored_weights']}; wrote {out}/index.html")
@@ -133,13 +145,13 @@ def check(
     try:
         rows = check_source(source)
     except TrialsynthError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+        _console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
         raise typer.Exit(2) from None
     if as_json:
         json.dump([r.to_dict() for r in rows], sys.stdout, indent=2, allow_nan=False)
         sys.stdout.write("\n")
     else:
-        Console().print(render_check_table(rows, title=str(source)))
+        _console().print(render_check_table(rows, title=str(source)))
     raise typer.Exit(exit_code(rows))
 
 
@@ -160,9 +172,9 @@ def import_(
         if json_out is not None:
             write_json(folder_json(read_folder(out)), json_out)
     except (TrialsynthError, OSError) as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+        _console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
         raise typer.Exit(2) from None
-    Console().print(f"wrote {out}")
+    _console().print(f"wrote {out}")
 
 
 @app.command()
@@ -183,14 +195,14 @@ def plan(
     try:
         result = plan_analysis(review, analysis, mid=mid, alpha=alpha, power=power)
     except (TrialsynthError, OSError) as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+        _console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
         raise typer.Exit(2) from None
     if as_json:
         result.pop("_tsa")
         json.dump(json_safe(result), sys.stdout, indent=2, allow_nan=False)
         sys.stdout.write("\n")
     else:
-        Console().print(render_plan(result), highlight=False)
+        _console().print(render_plan(result), highlight=False)
 
 
 def _f(x: float | None, digits: int = 4) -> str:
@@ -199,6 +211,8 @@ def _f(x: float | None, digits: int = 4) -> str:
 
 def print_result(result: PooledResult, console: Console) -> None:
     """A readable table of the pooled result and its studies."""
+    from rich.table import Table
+
     scale = result.exp
     table = Table(title=f"{result.measure}, {result.method} ({result.model} effect), "
                         f"k = {result.k}", show_lines=False)
@@ -260,10 +274,10 @@ def batch(
                           method=method.value, hksj=hksj, revman=revman, workers=workers,
                           scheduler=scheduler, progress=not quiet)
     except (TrialsynthError, OSError) as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+        _console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
         raise typer.Exit(2) from None
     if not quiet:
-        Console().print(f"{len(table)} analyses pooled, {len(table.attrs['failures'])} could not "
+        _console().print(f"{len(table)} analyses pooled, {len(table.attrs['failures'])} could not "
                         f"be pooled ({failures_path(out)}); wrote {out}")
 
 
