@@ -12,14 +12,14 @@ from types import ModuleType
 
 from trialsynth.errors import TrialsynthError
 
-EXTRAS = {"pyarrow": "parquet", "dask.distributed": "dask", "distributed": "dask"}
+EXTRAS = {"pyarrow": "parquet", "dask": "dask", "distributed": "dask"}  # top-level module -> extra
 
 
 class MissingDependency(TrialsynthError):
     """An optional dependency is not installed; the message names the extra to install."""
 
     def __init__(self, module: str, purpose: str) -> None:
-        extra = EXTRAS.get(module, "batch")
+        extra = EXTRAS.get(module.split(".")[0], "batch")
         self.module, self.extra = module, extra
         super().__init__(f"{purpose} needs the optional dependency {module.split('.')[0]}, which "
                          f"is not installed: pip install 'trialsynth[{extra}]'")

@@ -59,6 +59,16 @@ def _console(**kwargs: Any) -> Console:
     return Console(**kwargs)
 
 
+def _error(exc: BaseException) -> typer.Exit:
+    """Print ``error: <message>`` on one line of stderr (the message printed as is: no rich
+    markup, so ``trialsynth[parquet]`` or a file name in brackets survives) and exit 2."""
+    from rich.markup import escape
+
+    _console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False,
+                                soft_wrap=True)
+    return typer.Exit(2)
+
+
 def read_table(path: Path) -> pd.DataFrame:
     """Read a CSV of study rows (UTF-8, size-bounded, header names unique); errors name the file
     and, where they can, the row and column."""
@@ -101,8 +111,7 @@ def pool(
                             hksj="adhoc" if hksj_adhoc else hksj, subgroup=subgroup,
                             revman=revman, confidence_level=level, source=str(data))
     except DataError as exc:
-        _console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(2) from None
+        raise _error(exc) from None
     if as_json:
         json.dump(result.to_dict(), sys.stdout, indent=2, allow_nan=False)
         sys.stdout.write("\n")
@@ -122,8 +131,7 @@ def run(
     try:
         summary = run_review(review, out, quiet=quiet)["summary"]
     except TrialsynthError as exc:
-        _console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(2) from None
+        raise _error(exc) from None
     if not quiet:
         _console().print(
             f"{summary['analyses']} analyses, {summary['pooled']} pooled; RevMan's per-study "
@@ -145,8 +153,7 @@ def check(
     try:
         rows = check_source(source)
     except TrialsynthError as exc:
-        _console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(2) from None
+        raise _error(exc) from None
     if as_json:
         json.dump([r.to_dict() for r in rows], sys.stdout, indent=2, allow_nan=False)
         sys.stdout.write("\n")
@@ -172,8 +179,7 @@ def import_(
         if json_out is not None:
             write_json(folder_json(read_folder(out)), json_out)
     except (TrialsynthError, OSError) as exc:
-        _console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(2) from None
+        raise _error(exc) from None
     _console().print(f"wrote {out}")
 
 
@@ -195,8 +201,7 @@ def plan(
     try:
         result = plan_analysis(review, analysis, mid=mid, alpha=alpha, power=power)
     except (TrialsynthError, OSError) as exc:
-        _console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(2) from None
+        raise _error(exc) from None
     if as_json:
         result.pop("_tsa")
         json.dump(json_safe(result), sys.stdout, indent=2, allow_nan=False)
@@ -274,8 +279,7 @@ def batch(
                           method=method.value, hksj=hksj, revman=revman, workers=workers,
                           scheduler=scheduler, progress=not quiet)
     except (TrialsynthError, OSError) as exc:
-        _console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(2) from None
+        raise _error(exc) from None
     if not quiet:
         _console().print(f"{len(table)} analyses pooled, {len(table.attrs['failures'])} could not "
                         f"be pooled ({failures_path(out)}); wrote {out}")
