@@ -266,6 +266,11 @@ def batch(
         help="start a local Dask cluster with N worker processes")] = None,
     scheduler: Annotated[str | None, typer.Option(
         help="join a running Dask cluster, e.g. tcp://10.0.0.5:8786")] = None,
+    partition_size: Annotated[int, typer.Option(
+        min=1, help="analyses per partition: the unit of work of a worker and of resuming")] = 10_000,
+    tau2_ci: Annotated[bool, typer.Option(
+        "--tau2-ci/--no-tau2-ci", help="the Q-profile CI of tau^2 (and of I^2, H^2); "
+        "--no-tau2-ci leaves those columns empty, as metafor's rma() without confint()")] = True,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
 ) -> None:
     """Pool every analysis of INPUT (DL unless --method) into one RESULTS table, one row per
@@ -277,11 +282,13 @@ def batch(
     try:
         table = run_batch(source, out, measure=None if measure is None else measure.value,
                           method=method.value, hksj=hksj, revman=revman, workers=workers,
-                          scheduler=scheduler, progress=not quiet)
+                          scheduler=scheduler, progress=not quiet, partition_size=partition_size,
+                          tau2_ci=tau2_ci, return_table=False)
     except (TrialsynthError, OSError) as exc:
         raise _error(exc) from None
     if not quiet:
-        _console().print(f"{len(table)} analyses pooled, {len(table.attrs['failures'])} could not "
+        _console().print(f"{table.attrs['pooled']} analyses pooled, "
+                         f"{len(table.attrs['failures'])} could not "
                         f"be pooled ({failures_path(out)}); wrote {out}")
 
 
