@@ -28,6 +28,7 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -183,9 +184,14 @@ def _unique_ids(raw: _Raw, seen: set[str], src: str) -> None:
     seen.update(ids)
 
 
-def long_frame(frame: pd.DataFrame, src: str, first_row: int = 2) -> _Raw:
+def long_frame(frame: Any, src: str, first_row: int = 2) -> _Raw:
     """The study arrays of (a chunk of) a long table (rows as a spreadsheet shows them, the
-    chunk's first row being ``first_row``)."""
+    chunk's first row being ``first_row``): a pandas DataFrame, or a pyarrow Table."""
+    if not isinstance(frame, pd.DataFrame):
+        fast = _long_arrow(frame, src, first_row)
+        if fast is not None:
+            return fast
+        frame = frame.to_pandas()
     if "analysis" not in frame.columns:
         raise DataError("a long table needs an 'analysis' column (have: "
                         f"{', '.join(map(str, frame.columns))})", file=src, row=1, field="analysis")
@@ -223,6 +229,58 @@ def long_frame(frame: pd.DataFrame, src: str, first_row: int = 2) -> _Raw:
                 study=study, rownum=np.arange(first_row, first_row + n, dtype=np.int64),
                 source=np.full(len(uniques), src, dtype=object), stated=stated,
                 stored=None, long=True, present=tuple(present))
+
+
+def _long_arrow(table: Any, src: str, first_row: int) -> _Raw | None:
+    """:func:`long_frame` on a pyarrow Table, in pyarrow's kernels (no Python strings per row);
+    None where the pandas path must decide (odd column types, or any problem to report, so
+    that the message is the same)."""
+    import pyarrow as pa
+    import pyarrow.compute as pac
+
+    names = table.column_names
+    if "analysis" not in names or table.num_rows == 0:
+        return None
+    ids = table.column("analysis")
+    numeric = [c for c in DATA_COLUMNS if c in names]
+    if not (pa.types.is_string(ids.type) or pa.types.is_large_string(ids.type)) or any(
+            not (pa.types.is_floating(table.schema.field(c).type)
+                 or pa.types.is_integer(table.schema.field(c).type)) for c in numeric):
+        return None
+    if not any(all(c in names for c in cols) for cols in TYPE_COLUMNS.values()):
+        return None
+    key = pac.utf8_trim_whitespace(ids.combine_chunks())
+    if key.null_count or pac.any(pac.equal(key, "")).as_py():
+        return None
+    n = table.num_rows
+    nan = np.full(n, np.nan)
+    nan.flags.writeable = False
+    cols = dict.fromkeys(DATA_COLUMNS, nan)
+    for c in numeric:
+        values = table.column(c).to_numpy().astype(np.float64, copy=False)  # nulls become NaN
+        if np.isinf(values).any():
+            return None
+        cols[c] = values
+    encoded = key.dictionary_encode()
+    codes = encoded.indices.to_numpy().astype(np.intp)
+    uniques = np.asarray(encoded.dictionary.to_numpy(zero_copy_only=False), dtype=object)
+    study = None
+    if "study" in names:
+        study = np.asarray(table.column("study").fill_null("").to_numpy(zero_copy_only=False),
+                           dtype=object)
+    stated = None
+    if "measure" in names:
+        m = np.asarray(pac.utf8_upper(pac.utf8_trim_whitespace(table.column("measure")
+                                                                .fill_null(""))).to_numpy(
+            zero_copy_only=False), dtype=object)
+        stated = np.full(len(uniques), "", dtype=object)
+        stated[codes] = m
+        if (stated[codes] != m).any():
+            return None
+    return _Raw(ids=uniques, codes=codes, cols=cols, study=study,
+                rownum=np.arange(first_row, first_row + n, dtype=np.int64),
+                source=np.full(len(uniques), src, dtype=object), stated=stated, stored=None,
+                long=True, present=tuple(numeric))
 
 
 def _numbers(raw: pd.Series, src: str, column: str, first_row: int) -> np.ndarray:

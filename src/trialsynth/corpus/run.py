@@ -302,7 +302,8 @@ def pool_partition(payload: dict[str, Any], options: dict[str, Any]
     if len(frames) > 1:  # back in input order
         table = table.iloc[np.argsort(np.concatenate(where), kind="stable")]
     fail = pd.concat(fails, ignore_index=True) if fails else pd.DataFrame(columns=list(FAILURE_COLUMNS))
-    return output.typed(table.reset_index(drop=True), RESULT_COLUMNS), fail.reset_index(drop=True)
+    return table.reset_index(drop=True).reindex(columns=list(RESULT_COLUMNS)), \
+        fail.reset_index(drop=True)
 
 
 def _input_columns(measure: str) -> tuple[str, ...]:
@@ -340,7 +341,10 @@ def _result_frame(res: PooledBatch, analyses: pd.DataFrame, measure: str, method
     out["warnings"] = _warnings(res, method, hksj, labels, group, n)
     for c in ("source", "data_type", "measure_source", "n_rows"):
         out[c] = analyses[c].to_numpy()
-    return pd.DataFrame(out)
+    # text columns stay Python objects here (pandas would convert them to its "str" type, which
+    # costs more than the pooling of small partitions); run_batch converts once, at the end
+    return pd.DataFrame({k: pd.Series(v, dtype=object, copy=False)
+                         if getattr(v, "dtype", None) is np.dtype(object) else v for k, v in out.items()})
 
 
 def _warnings(res: PooledBatch, method: str, hksj: bool | str,

@@ -25,6 +25,7 @@ import tarfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -85,15 +86,21 @@ def is_long_table(path: Path) -> bool:
 # long tables
 
 
-def long_chunks(path: Path, block_rows: int) -> Iterator[pd.DataFrame]:
-    """The rows of a long table, ``block_rows`` at a time, as a spreadsheet shows them."""
+# pandas' default missing-value markers: pyarrow's reader is told the same ones
+PANDAS_NA = ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
+             "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"]
+
+
+def long_chunks(path: Path, block_rows: int, arrow: bool | None = None) -> Iterator[Any]:
+    """The rows of a long table, ``block_rows`` at a time: pyarrow Tables when pyarrow is
+    installed (its multi-threaded reader; Parquet needs it), else pandas DataFrames."""
     src = str(path)
     if path.suffix.lower() == ".parquet":
         pq = require("pyarrow.parquet", "reading Parquet")
         try:
             reader = pq.ParquetFile(path)
             for batch in reader.iter_batches(batch_size=block_rows):
-                yield batch.to_pandas()
+                yield _as_table(batch)
         except OSError as exc:
             if not path.exists():
                 raise DataError("file not found", file=src) from None
@@ -103,6 +110,12 @@ def long_chunks(path: Path, block_rows: int) -> Iterator[pd.DataFrame]:
                 raise DataError(f"not a readable Parquet file ({exc})", file=src) from None
             raise
         return
+    if available("pyarrow.csv") if arrow is None else arrow:
+        try:
+            yield from _arrow_csv_chunks(path, block_rows)
+            return
+        except _ArrowCsvFailed:  # a cell pyarrow cannot read: pandas' reader names it
+            pass
     try:
         reader = pd.read_csv(path, dtype={"analysis": str, "study": str, "measure": str},
                              keep_default_na=True, chunksize=block_rows)
@@ -112,6 +125,64 @@ def long_chunks(path: Path, block_rows: int) -> Iterator[pd.DataFrame]:
         raise DataError("file not found", file=src) from None
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
         raise DataError(f"not a readable CSV table ({exc})", file=src) from None
+
+
+def _locate_with_pandas(path: Path, block_rows: int) -> None:
+    """Read the table again with pandas' reader and checks, which name the bad cell."""
+    from trialsynth.corpus.read import long_frame
+
+    first_row = 2
+    for chunk in long_chunks(path, block_rows, arrow=False):
+        long_frame(chunk, str(path), first_row=first_row)
+        first_row += len(chunk)
+
+
+class _ArrowCsvFailed(Exception):
+    """pyarrow's CSV reader stopped on the first chunk (the pandas reader takes over)."""
+
+
+def _as_table(batch: Any) -> Any:
+    import pyarrow as pa
+
+    return pa.Table.from_batches([batch])
+
+
+def _arrow_csv_chunks(path: Path, block_rows: int) -> Iterator[Any]:
+    """pyarrow's streaming CSV reader, data columns read as numbers, text columns as text;
+    batches gathered into tables of at least ``block_rows`` rows. A file it cannot read
+    raises :class:`_ArrowCsvFailed` before any row is yielded; later, a DataError."""
+    import pyarrow as pa
+    import pyarrow.csv as pc
+
+    header = _first_line(path)
+    types = {c: pa.float64() for c in DATA_COLUMNS if c in header}
+    types.update({c: pa.string() for c in ("analysis", "study", "measure") if c in header})
+    opts = pc.ConvertOptions(column_types=types, null_values=PANDAS_NA, strings_can_be_null=True)
+    pending: list[Any] = []
+    rows = 0
+    started = False
+    try:
+        reader = pc.open_csv(path, read_options=pc.ReadOptions(block_size=8 << 20),
+                             convert_options=opts)
+        for batch in reader:
+            pending.append(batch)
+            rows += batch.num_rows
+            if rows >= block_rows:
+                started = True
+                table = pa.Table.from_batches(pending)
+                start = 0
+                while rows - start >= block_rows:  # chunks of exactly block_rows rows
+                    yield table.slice(start, block_rows)
+                    start += block_rows
+                pending = table.slice(start).to_batches()
+                rows -= start
+    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError) as exc:
+        if not started:
+            raise _ArrowCsvFailed from None
+        _locate_with_pandas(path, block_rows)  # raises the DataError naming row and column
+        raise DataError(f"not a readable CSV table ({exc})", file=str(path)) from None
+    if rows:
+        yield pa.Table.from_batches(pending)
 
 
 def iter_long(path: Path, block_rows: int = BLOCK_ROWS) -> Iterator[_Raw]:
