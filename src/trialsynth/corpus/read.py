@@ -95,6 +95,37 @@ def study_labels(study: np.ndarray | None, rows: np.ndarray, offsets: np.ndarray
     return np.array([f"Study {i}" for i in (rows - offsets[group] + 1).tolist()], dtype=object)
 
 
+_NAN_BUFFERS: list[np.ndarray] = []
+
+
+def nan_column(n: int) -> np.ndarray:
+    """A read-only column of ``n`` NaNs for a column the input does not have: a view of one
+    shared buffer, so absent columns cost no memory and no copies (:func:`cat`)."""
+    if not _NAN_BUFFERS or _NAN_BUFFERS[-1].size < n:
+        buf = np.full(max(n, 1 << 20, 2 * (_NAN_BUFFERS[-1].size if _NAN_BUFFERS else 0)), np.nan)
+        buf.flags.writeable = False
+        _NAN_BUFFERS.append(buf)
+    return _NAN_BUFFERS[-1][:n]
+
+
+def is_nan_column(a: np.ndarray) -> bool:
+    return any(a.base is b or a is b for b in _NAN_BUFFERS)
+
+
+def cat(arrays: list[np.ndarray]) -> np.ndarray:
+    """np.concatenate, keeping absent columns (:func:`nan_column`) absent."""
+    if all(is_nan_column(a) for a in arrays):
+        return nan_column(sum(a.size for a in arrays))
+    return np.concatenate(arrays)
+
+
+def take(a: np.ndarray, order: np.ndarray | None) -> np.ndarray:
+    """``a[order]`` (``order`` None: ``a``), keeping absent columns absent."""
+    if order is None:
+        return a
+    return nan_column(order.size) if is_nan_column(a) else a[order]
+
+
 def _failures(rows: Iterable[tuple[str, str, str]] = ()) -> pd.DataFrame:
     return pd.DataFrame(list(rows), columns=list(FAILURE_COLUMNS), dtype=object)
 
@@ -168,8 +199,7 @@ def concat_inputs(blocks: list[BatchInput]) -> BatchInput:
                                 study_labels(None, np.arange(len(b.columns["yi"])), b.offsets,
                                              b.group()) for b in blocks])
     return BatchInput(analyses=pd.concat([b.analyses for b in blocks], ignore_index=True),
-                      columns={c: np.concatenate([b.columns[c] for b in blocks])
-                               for c in DATA_COLUMNS},
+                      columns={c: cat([b.columns[c] for b in blocks]) for c in DATA_COLUMNS},
                       offsets=offsets.astype(np.int64), study=study,
                       failures=pd.concat([b.failures for b in blocks], ignore_index=True))
 
@@ -208,9 +238,7 @@ def long_frame(frame: Any, src: str, first_row: int = 2) -> _Raw:
         raise DataError("no data columns for any measure: need events_t, n_t, events_c, n_c or "
                         "mean_t, sd_t, n_t, mean_c, sd_c, n_c or yi, se", file=src)
     n = len(frame)
-    nan = np.full(n, np.nan)
-    nan.flags.writeable = False  # shared by the absent columns, never written
-    cols = dict.fromkeys(DATA_COLUMNS, nan)
+    cols = dict.fromkeys(DATA_COLUMNS, nan_column(n))  # absent columns: shared, never written
     for c in present:
         cols[c] = _numbers(frame[c], src, c, first_row)
     codes, uniques = pd.factorize(key.to_numpy(), sort=False)
@@ -253,9 +281,7 @@ def _long_arrow(table: Any, src: str, first_row: int) -> _Raw | None:
     if key.null_count or pac.any(pac.equal(key, "")).as_py():
         return None
     n = table.num_rows
-    nan = np.full(n, np.nan)
-    nan.flags.writeable = False
-    cols = dict.fromkeys(DATA_COLUMNS, nan)
+    cols = dict.fromkeys(DATA_COLUMNS, nan_column(n))
     for c in numeric:
         values = table.column(c).to_numpy().astype(np.float64, copy=False)  # nulls become NaN
         if np.isinf(values).any():
@@ -378,7 +404,9 @@ def _check_rows(num: dict[str, np.ndarray], study: np.ndarray, names: np.ndarray
 def _finish(raw: _Raw, measure: str | None, method: str) -> BatchInput:
     n = len(raw.ids)
     codes = raw.codes
-    complete = {t: complete_rows(t, raw.cols) for t in TYPE_COLUMNS}
+    # a long table's types without their columns have no complete row: not computed
+    complete = {t: complete_rows(t, raw.cols) for t in TYPE_COLUMNS
+                if not raw.long or all(c in raw.present for c in TYPE_COLUMNS[t])}
     if raw.long:
         dtype, chosen, how = _long_types(raw, complete, n)
     else:
@@ -412,15 +440,16 @@ def _finish(raw: _Raw, measure: str | None, method: str) -> BatchInput:
     if method == "PETO":
         fail = np.where((fail == "") & (chosen != "PETO_OR"),
                         "the Peto method pools measure PETO_OR, not " + chosen.astype(str), fail)
-    # rows used: complete for the analysis' data type (long tables: every row must be valid)
-    row_type = dtype[codes]
-    use = np.zeros(len(codes), dtype=bool)
-    for t, ok in complete.items():
-        use |= (row_type == t) & ok
+    # rows used: complete for the analysis' data type (long tables: every row must be valid);
+    # per-analysis masks indexed by the rows' analysis (no per-row strings)
     if raw.long:
         reason = _long_row_problems(raw, chosen, complete)
         fail = np.where((fail == "") & (reason != ""), reason, fail)
-        use = (row_type != "")
+        use = (dtype != "")[codes]
+    else:
+        use = np.zeros(len(codes), dtype=bool)
+        for t, ok in complete.items():
+            use |= (dtype == t)[codes] & ok
     k_use = segment_count(codes[use], n)
     fail = np.where((fail == "") & (k_use == 0),
                     "no study row has complete " + dtype.astype(str) + " data", fail)
@@ -440,9 +469,9 @@ def _finish(raw: _Raw, measure: str | None, method: str) -> BatchInput:
         "measure_source": how[ok_a].astype(str),
         "n_rows": segment_count(codes, n)[ok_a].astype(np.int64)})
     every = order.size == len(codes) and (order.size == 0 or (order == np.arange(order.size)).all())
-    take = (lambda v: v) if every else (lambda v: v[order])  # noqa: E731 - sorted already: no copy
-    return BatchInput(analyses=analyses, columns={c: take(raw.cols[c]) for c in DATA_COLUMNS},
-                      offsets=offsets, study=None if raw.study is None else take(raw.study),
+    pick = None if every else order  # rows already in place: no copies
+    return BatchInput(analyses=analyses, columns={c: take(raw.cols[c], pick) for c in DATA_COLUMNS},
+                      offsets=offsets, study=None if raw.study is None else take(raw.study, pick),
                       failures=failures)
 
 
@@ -498,12 +527,13 @@ def _long_types(raw: _Raw, complete: dict[str, np.ndarray], n: int
     codes = raw.codes
     k = segment_count(codes, n)
     dtype = np.full(n, "", dtype=object)
-    for strict in (False, True):  # later assignment wins: "every row complete" beats "any row"
-        for t in ("generic", "dichotomous", "continuous"):
-            if not all(c in raw.present for c in TYPE_COLUMNS[t]):
-                continue
+    counts = {}  # rows with every column of the type filled, per analysis
+    for t in ("generic", "dichotomous", "continuous"):
+        if all(c in raw.present for c in TYPE_COLUMNS[t]):
             filled = np.logical_and.reduce([np.isfinite(raw.cols[c]) for c in TYPE_COLUMNS[t]])
-            cnt = segment_sum(filled.astype(np.float64), codes, n)
+            counts[t] = segment_sum(filled.astype(np.float64), codes, n)
+    for strict in (False, True):  # later assignment wins: "every row complete" beats "any row"
+        for t, cnt in counts.items():
             dtype = np.where((cnt == k) if strict else (cnt > 0) & (dtype == ""), t, dtype)
     measure = pd.Series(dtype).map(DEFAULT_MEASURE).fillna("").to_numpy(dtype=object)
     how = np.where(dtype != "", "default for " + dtype.astype(str) + " data", "")
@@ -516,13 +546,15 @@ def _long_row_problems(raw: _Raw, measure: np.ndarray, complete: dict[str, np.nd
     of :func:`trialsynth.validate.study_columns`), as ``row N, column 'x': message``."""
     codes = raw.codes
     n = len(raw.ids)
-    m_row = measure[codes]
     cols = raw.cols
     checks: list[tuple[np.ndarray, str, str]] = []
     with np.errstate(invalid="ignore"):
         for m_set, required in ((BINARY, COLUMNS["RR"]), (("MD", "SMD"), COLUMNS["MD"]),
                                 (("GENERIC",), COLUMNS["GENERIC"])):
-            rows_m = np.isin(m_row, m_set)
+            of_set = np.isin(measure, m_set)  # per analysis, then per row
+            if not of_set.any():
+                continue
+            rows_m = of_set[codes]
             for c in required:
                 checks.append((rows_m & ~np.isfinite(cols[c]), c, "is empty" if c in raw.present
                                else "the column is missing (needed for the analysis' measure)"))
@@ -542,7 +574,8 @@ def _long_row_problems(raw: _Raw, measure: np.ndarray, complete: dict[str, np.nd
                     checks.append((rows_m & (cols[c] <= 0), c, "standard deviation must be positive"))
                 for c in ("n_t", "n_c"):
                     checks.append((rows_m & (cols[c] < 1), c, "an arm needs at least one participant"))
-                checks.append((rows_m & (m_row == "SMD") & (cols["n_t"] + cols["n_c"] < 3), "n_t",
+                checks.append((rows_m & (measure == "SMD")[codes] & (cols["n_t"] + cols["n_c"] < 3),
+                               "n_t",
                                "an SMD needs at least 3 participants in the two arms together"))
             else:
                 checks.append((rows_m & (cols["se"] <= 0), "se", "standard error must be positive"))

@@ -182,6 +182,11 @@ def _run_threads(todo: Iterator[tuple[int, dict[str, Any] | None]], options: dic
     """Pool partitions on :data:`THREADS` threads, at most a few ahead of the one written
     next (bounded memory); results are handled in partition order."""
     n = 0
+    if THREADS == 1:  # in this thread: no hand-over
+        for i, payload in todo:
+            n += 1
+            finished(i, None if payload is None else pool_partition(payload, options))
+        return n
     window: deque[tuple[int, Future | None]] = deque()
     with ThreadPoolExecutor(THREADS) as pool:
         for i, payload in todo:

@@ -38,6 +38,8 @@ from trialsynth.corpus.read import (
     ROWS_TEXT,
     TYPE_COLUMNS,
     _Raw,
+    cat,
+    nan_column,
 )
 from trialsynth.errors import DataError
 
@@ -250,7 +252,7 @@ def _join_run(carry: _Raw, raw: _Raw, src: str) -> _Raw:
     if (carry.study is None) != (raw.study is None):  # pragma: no cover - one table, one header
         raise DataError("the study column changes within the table", file=src)
     return replace(raw, codes=np.concatenate([carry.codes, raw.codes]),
-                   cols={c: np.concatenate([carry.cols[c], raw.cols[c]]) for c in raw.cols},
+                   cols={c: cat([carry.cols[c], raw.cols[c]]) for c in raw.cols},
                    study=None if raw.study is None else np.concatenate([carry.study, raw.study]),
                    rownum=np.concatenate([carry.rownum, raw.rownum]))
 
@@ -366,7 +368,7 @@ def _parse_rows(name: str, key: str, raw: bytes, arrow: bool) -> _Parsed:
         raise DataError("the file has a header but no study rows", file=name)
 
     def col(c: str) -> np.ndarray:
-        return cols[c] if c in cols else np.full(n, np.nan)
+        return cols[c] if c in cols else nan_column(n)
 
     return _Parsed(name=name, key=key, num={ours: col(theirs) for theirs, ours in ROWS_NUMERIC.items()},
                    group=col("Analysis.group"), number=col("Analysis.number"), study=cols["Study"])

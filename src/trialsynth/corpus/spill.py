@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trialsynth.corpus.read import DATA_COLUMNS, _Raw, long_frame
+from trialsynth.corpus.read import DATA_COLUMNS, _Raw, long_frame, nan_column
 from trialsynth.corpus.sources import BLOCK_ROWS, long_chunks
 from trialsynth.errors import DataError
 
@@ -126,7 +126,7 @@ def _bucket(path: Path, b: int, files: list[Path], ids: list[str], stated: list[
     lo, hi = b * width, min((b + 1) * width, len(ids))
     n = len(gcode)
     cols = {c: (np.concatenate([p[c] for p in parts])[order] if c in present
-                else np.full(n, np.nan)) for c in DATA_COLUMNS}
+                else nan_column(n)) for c in DATA_COLUMNS}
     study = (np.concatenate([p["study"] for p in parts])[order].astype(object) if has_study
              else None)
     return _Raw(ids=np.array(ids[lo:hi], dtype=object), codes=(gcode[order] - lo).astype(np.intp),
