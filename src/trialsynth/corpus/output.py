@@ -214,14 +214,21 @@ class PartStore:
         res, fail = self.paths(i)
         return res.is_file() and fail.is_file()
 
-    def save(self, i: int, table: pd.DataFrame, fails: pd.DataFrame) -> None:
+    def encode(self, table: pd.DataFrame) -> bytes:
+        """The bytes of a part file (may run on another thread than :meth:`save`)."""
+        if self.fmt == "parquet":
+            buf = io.BytesIO()
+            table.to_parquet(buf, index=False)
+            return buf.getvalue()
+        return csv_bytes(table, header=False)
+
+    def save(self, i: int, table: pd.DataFrame, fails: pd.DataFrame,
+             encoded: bytes | None = None) -> None:
         self._prepare()
         res, fail = self.paths(i)
         write_failures(fails, fail)  # the results file last: its presence = done
-        if self.fmt == "parquet":
-            atomic_write(res, lambda tmp: table.to_parquet(tmp, index=False))
-        else:
-            atomic_write(res, lambda tmp: tmp.write_bytes(csv_bytes(table, header=False)))
+        data = self.encode(table) if encoded is None else encoded
+        atomic_write(res, lambda tmp: tmp.write_bytes(data))
 
     def load(self, i: int, columns: tuple[str, ...]) -> tuple[pd.DataFrame, pd.DataFrame]:
         res, fail = self.paths(i)

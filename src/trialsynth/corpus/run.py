@@ -14,8 +14,13 @@ removed.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import logging
 import os
+import queue
+import threading
+import time
 import warnings
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -73,7 +78,7 @@ def run_batch(input: str | Path, out: str | Path | None = None, *, measure: str 
               method: str = "DL", hksj: bool | str = False, revman: bool = False,
               workers: int | None = None, scheduler: str | None = None, progress: bool = False,
               partition_size: int = PARTITION_SIZE, tau2_ci: bool = True,
-              return_table: bool = True) -> pd.DataFrame:
+              return_table: bool = True, stages: dict[str, float] | None = None) -> pd.DataFrame:
     """Pool every analysis of ``input`` and return the results table (one row per pooled
     analysis); with ``out`` also write it (Parquet or CSV by extension) and the failure log
     ``<stem>.failures.csv``. The failures are in ``result.attrs["failures"]``.
@@ -81,7 +86,9 @@ def run_batch(input: str | Path, out: str | Path | None = None, *, measure: str 
     ``return_table=False`` keeps memory bounded whatever the input's size: the table is only
     written, and the frame returned is empty, with ``attrs["pooled"]`` (the number of result
     rows) and ``attrs["failures"]``. ``tau2_ci=False`` leaves out the Q-profile CI of τ² (and of
-    I², H²), as metafor's ``rma`` does unless ``confint`` is called."""
+    I², H²), as metafor's ``rma`` does unless ``confint`` is called. ``stages`` (for the
+    benchmarks): a dict that receives the seconds spent in each stage (see :class:`_Clock`)."""
+    clock = _Clock(stages)
     method = method.upper()
     options = _options(measure, method, hksj, revman, partition_size, tau2_ci)
     path = Path(input)
@@ -96,7 +103,9 @@ def run_batch(input: str | Path, out: str | Path | None = None, *, measure: str 
         if fmt == "parquet":
             require("pyarrow.parquet", "writing Parquet")
         output.clean_stale(out, failures_path(out), parts_dir(out))
-        key = {"input": content_hash(path), "options": options, "version": _version,
+        with clock("hash input"):
+            digest = content_hash(path)
+        key = {"input": digest, "options": options, "version": _version,
                "writer": output.writer_name()}
         store = output.PartStore(parts_dir(out), key, fmt)
     if workers or scheduler:
@@ -104,17 +113,18 @@ def run_batch(input: str | Path, out: str | Path | None = None, *, measure: str 
     from trialsynth.corpus.sources import NotGrouped
 
     try:
-        done = _run(path, options, store, workers, scheduler, progress, return_table, False)
+        done = _run(path, options, store, workers, scheduler, progress, return_table, False, clock)
     except NotGrouped:  # analyses not in runs of adjacent rows: read again, grouped on disk
         if store is not None:
             store.reset()
-        done = _run(path, options, store, workers, scheduler, progress, return_table, True)
+        done = _run(path, options, store, workers, scheduler, progress, return_table, True, clock)
     table, fails, n_parts, pooled = done
     if out is not None:
         assert store is not None
-        store.assemble(out, n_parts, RESULT_COLUMNS)
-        output.write_failures(fails, failures_path(out))
-        store.remove()
+        with clock("write results"):
+            store.assemble(out, n_parts, RESULT_COLUMNS)
+            output.write_failures(fails, failures_path(out))
+            store.remove()
     table.attrs["failures"] = fails
     table.attrs["pooled"] = pooled
     return table
@@ -122,7 +132,7 @@ def run_batch(input: str | Path, out: str | Path | None = None, *, measure: str 
 
 def _run(path: Path, options: dict[str, Any], store: output.PartStore | None,
          workers: int | None, scheduler: str | None, progress: bool, return_table: bool,
-         spill: bool) -> tuple[pd.DataFrame, pd.DataFrame, int, int]:
+         spill: bool, clock: _Clock) -> tuple[pd.DataFrame, pd.DataFrame, int, int]:
     """Read, pool and save every partition; the table (if asked for), failures, counts."""
     read_fails: list[pd.DataFrame] = []
     pool_fails: list[pd.DataFrame] = []
@@ -132,17 +142,24 @@ def _run(path: Path, options: dict[str, Any], store: output.PartStore | None,
                         spill_dir=None if store is None else store.folder)
 
     def todo() -> Iterator[tuple[int, dict[str, Any] | None]]:
-        for i, part in enumerate(_partitions(blocks, options["partition_size"], read_fails)):
+        parts = _partitions(blocks, options["partition_size"], read_fails)
+        for i in itertools.count():
+            with clock("read and check"):
+                part = next(parts, None)
+            if part is None:
+                return
             yield i, None if store is not None and store.done(i) else slice_partition(part)
 
-    def finished(i: int, res: tuple[pd.DataFrame, pd.DataFrame] | None) -> None:
+    def finished(i: int, res: tuple[pd.DataFrame, pd.DataFrame] | None,
+                 encoded: bytes | None = None) -> None:
         nonlocal pooled
         if res is None:  # done in an earlier run
             assert store is not None
             res = store.load(i, RESULT_COLUMNS) if return_table else \
                 (_count_rows(store, i), output.read_failures(store.paths(i)[1]))
         elif store is not None:
-            store.save(i, *res)
+            with clock("write parts"):
+                store.save(i, *res, encoded=encoded)
         pooled += res[0].attrs.get("rows", len(res[0]))
         pool_fails.append(res[1])
         if return_table:
@@ -153,7 +170,8 @@ def _run(path: Path, options: dict[str, Any], store: output.PartStore | None,
         if workers or scheduler:
             n_parts = _run_dask(todo(), options, finished, workers, scheduler)
         else:
-            n_parts = _run_threads(todo(), options, finished)
+            n_parts = _run_threads(_prefetch(todo()), options, finished, clock,
+                                   None if store is None else store.encode)
     table = pd.concat(tables, ignore_index=True) if tables else _empty()
     table = output.typed(table, RESULT_COLUMNS)
     fails = pd.concat([*read_fails, *pool_fails], ignore_index=True) if read_fails or pool_fails \
@@ -178,28 +196,86 @@ def _count_rows(store: output.PartStore, i: int) -> pd.DataFrame:
 
 
 def _run_threads(todo: Iterator[tuple[int, dict[str, Any] | None]], options: dict[str, Any],
-                 finished: Callable[[int, Any], None]) -> int:
+                 finished: Callable[..., None], clock: _Clock | None = None,
+                 encode: Callable[[pd.DataFrame], bytes] | None = None) -> int:
     """Pool partitions on :data:`THREADS` threads, at most a few ahead of the one written
-    next (bounded memory); results are handled in partition order."""
+    next (bounded memory); results are handled in partition order. ``encode``: the part
+    file's bytes, made on the pooling thread too (the main thread only writes them)."""
+    clock = clock or _Clock(None)
+
+    def pool(payload: dict[str, Any]) -> tuple[tuple[pd.DataFrame, pd.DataFrame], bytes | None]:
+        with clock("pool and format (CPU of the pooling threads)", cpu=True):
+            res = pool_partition(payload, options)
+            return res, None if encode is None else encode(res[0])
+
+    def wait(fut: Future) -> tuple[tuple[pd.DataFrame, pd.DataFrame], bytes | None]:
+        with clock("wait for pooling"):
+            return fut.result()
+
     n = 0
     if THREADS == 1:  # in this thread: no hand-over
         for i, payload in todo:
             n += 1
-            finished(i, None if payload is None else pool_partition(payload, options))
+            if payload is None:
+                finished(i, None)
+            else:
+                finished(i, *pool(payload))
         return n
     window: deque[tuple[int, Future | None]] = deque()
-    with ThreadPoolExecutor(THREADS) as pool:
+    with ThreadPoolExecutor(THREADS) as executor:
+        def drain(size: int) -> None:
+            while len(window) > size:
+                j, fut = window.popleft()
+                if fut is None:
+                    finished(j, None)
+                else:
+                    finished(j, *wait(fut))
+
         for i, payload in todo:
             n += 1
-            window.append((i, None if payload is None else
-                           pool.submit(pool_partition, payload, options)))
-            while len(window) > THREADS:
-                j, fut = window.popleft()
-                finished(j, None if fut is None else fut.result())
-        while window:
-            j, fut = window.popleft()
-            finished(j, None if fut is None else fut.result())
+            window.append((i, None if payload is None else executor.submit(pool, payload)))
+            drain(THREADS)
+        drain(0)
     return n
+
+
+_DONE = object()
+
+
+def _prefetch(items: Iterator[Any], size: int = 2) -> Iterator[Any]:
+    """``items`` produced on a thread of its own, at most ``size`` ahead (reading the next
+    partition overlaps pooling and writing); an exception there is raised here."""
+    box: queue.Queue = queue.Queue(maxsize=size)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        box.put((item, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            box.put((_DONE, None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
+            box.put((_DONE, exc))
+
+    worker = threading.Thread(target=produce, name="trialsynth-batch-reader", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item, exc = box.get()
+            if item is _DONE:
+                if exc is not None:
+                    raise exc
+                return
+            yield item
+    finally:
+        stop.set()
+        worker.join()
 
 
 def _partitions(blocks: Iterator[BatchInput], size: int, failures: list[pd.DataFrame]
@@ -435,7 +511,30 @@ def _run_dask(todo: Iterator[tuple[int, dict[str, Any] | None]], options: dict[s
 
 
 # ------------------------------------------------------------------------------------------
-# progress
+# progress, stage times
+
+
+class _Clock:
+    """Seconds per stage into ``stages`` (wall time of the main thread, or CPU time of the
+    thread with ``cpu=True``); nothing when ``stages`` is None."""
+
+    def __init__(self, stages: dict[str, float] | None) -> None:
+        self.stages = stages
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def __call__(self, name: str, cpu: bool = False) -> Iterator[None]:
+        if self.stages is None:
+            yield
+            return
+        now = time.thread_time if cpu else time.perf_counter
+        t0 = now()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.stages[name] = self.stages.get(name, 0.0) + now() - t0
+
 
 
 class _Progress:
