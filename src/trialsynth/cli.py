@@ -7,19 +7,20 @@ import json
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import pandas as pd
 import typer
-from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 from trialsynth._cli_guard import GuardedGroup
 from trialsynth._console import console, print_error
-from trialsynth.api import pool as pool_frame
 from trialsynth.errors import DataError, TrialsynthError
-from trialsynth.pooling.result import PooledResult
+
+if TYPE_CHECKING:  # numpy, pandas, scipy and rich load in the command that needs them, so that
+    import pandas as pd  # `trialsynth --help` starts at once
+    from rich.console import Console
+
+    from trialsynth.pooling.result import PooledResult
 
 app = typer.Typer(help="trialsynth: evidence synthesis validated against R metafor and RevMan.",
                   no_args_is_help=True, add_completion=False, cls=GuardedGroup)
@@ -81,6 +82,8 @@ def _at_least_one(value: int | None) -> int | None:
 def read_table(path: Path) -> pd.DataFrame:
     """Read a CSV of study rows (UTF-8, size-bounded, header names unique); errors name the file
     and, where they can, the row and column."""
+    import pandas as pd
+
     from trialsynth.io.revman_csv import parse_csv, read_bounded
 
     src = str(path)
@@ -126,6 +129,8 @@ def pool(
     """Pool the studies of DATA into one meta-analysis. Optional columns describe trial designs
     (design: parallel, crossover, cluster; corr, cluster_size, icc, ...), reported effects and
     statistics to convert at data entry (medians, SEs, CIs, t or P values, baselines)."""
+    from trialsynth.api import pool as pool_frame
+
     try:
         frame = read_table(data)
         result = pool_frame(frame, measure.value, method.value,
@@ -292,13 +297,13 @@ def nma(
                                        small_values=small_values, mid=mid,  # type: ignore[arg-type]
                                        confidence_level=level, source=str(data))
     except DataError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+        print_error(exc)
         raise typer.Exit(2) from None
     if as_json:
         json.dump(json_ready(result), sys.stdout, indent=2, allow_nan=False)
         sys.stdout.write("\n")
     else:
-        print_network(result, Console())
+        print_network(result, console())
 
 
 @app.command()
@@ -325,15 +330,15 @@ def diff(
         if out is not None:
             write_page(result, out, inputs=(old, new))
     except (TrialsynthError, OSError) as exc:  # one line, however long (no wrapping)
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        print_error(exc)
         raise typer.Exit(2) from None
     if as_json:
         json.dump(result, sys.stdout, indent=2, ensure_ascii=False, allow_nan=False)
         sys.stdout.write("\n")
     else:
-        Console().print(render_summary(result), highlight=False)
+        console().print(render_summary(result))
         if out is not None:
-            Console().print(f"wrote {out}/index.html")
+            console().print(f"wrote {out}/index.html")
 
 
 def _f(x: float | None, digits: int = 4) -> str:
@@ -342,6 +347,8 @@ def _f(x: float | None, digits: int = 4) -> str:
 
 def print_result(result: PooledResult, console: Console) -> None:
     """A readable table of the pooled result and its studies."""
+    from rich.table import Table
+
     scale = result.exp
     table = Table(title=f"{result.measure}, {result.method} ({result.model} effect), "
                         f"k = {result.k}", show_lines=False)
@@ -399,6 +406,11 @@ def batch(
         callback=_at_least_one)] = None,
     scheduler: Annotated[str | None, typer.Option(
         help="join a running Dask cluster, e.g. tcp://10.0.0.5:8786")] = None,
+    partition_size: Annotated[int, typer.Option(
+        min=1, help="analyses per partition: the unit of work of a worker and of resuming")] = 10_000,
+    tau2_ci: Annotated[bool, typer.Option(
+        "--tau2-ci/--no-tau2-ci", help="the Q-profile CI of tau^2 (and of I^2, H^2); "
+        "--no-tau2-ci leaves those columns empty, as metafor's rma() without confint()")] = True,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
 ) -> None:
     """Pool every analysis of INPUT (DL unless --method) into one RESULTS table, one row per
@@ -413,12 +425,14 @@ def batch(
         with output_lock(out), writing(out):  # one batch per RESULTS; a second one stops
             table = run_batch(source, out, measure=None if measure is None else measure.value,
                               method=method.value, hksj=hksj, revman=revman, workers=workers,
-                              scheduler=scheduler, progress=not quiet)
-    except TrialsynthError as exc:
+                              scheduler=scheduler, progress=not quiet,
+                              partition_size=partition_size, tau2_ci=tau2_ci, return_table=False)
+    except (TrialsynthError, OSError) as exc:
         print_error(exc)
         raise typer.Exit(2) from None
     if not quiet:
-        console().print(f"{len(table)} analyses pooled, {len(table.attrs['failures'])} could not "
+        console().print(f"{table.attrs['pooled']} analyses pooled, "
+                        f"{len(table.attrs['failures'])} could not "
                         f"be pooled ({failures_path(out)}); wrote {out}")
 
 
