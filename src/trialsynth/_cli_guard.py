@@ -38,8 +38,8 @@ _CLICKS = tuple({id(m): m for m in (click, getattr(typer.core, "_click", None))
                  if m is not None}.values())
 _CLICK_ERROR = tuple(m.exceptions.ClickException for m in _CLICKS)
 _NO_ARGS = tuple(e for m in _CLICKS if (e := getattr(m.exceptions, "NoArgsIsHelpError", None)))
-_ABORT = tuple({*(m.exceptions.Abort for m in _CLICKS), *((typer.Abort,) if hasattr(typer, "Abort")
-                                                           else ())})
+_ABORT = tuple({e for m in (*_CLICKS, typer) if (e := getattr(getattr(m, "exceptions", m), "Abort",
+                                                                 None))})
 
 
 def _usage_line(exc: Any) -> str:
