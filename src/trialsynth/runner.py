@@ -27,11 +27,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from trialsynth import __version__
-from trialsynth._atomic import replace_folder
+from trialsynth._atomic import output_lock, refuse_overlap, replace_folder
+from trialsynth._console import console
 from trialsynth._json import json_safe
 from trialsynth.api import pool
 from trialsynth.errors import DataError, TrialsynthError
@@ -62,6 +62,12 @@ def run_review(source: Path, out_dir: Path, *, quiet: bool = False,
     """
     source, out_dir = Path(source), Path(out_dir)
     _check_target(source, out_dir)
+    with output_lock(out_dir):  # one run per output; cleans up after a killed earlier run
+        _check_target(source, out_dir)
+        return _run(source, out_dir, quiet, since)
+
+
+def _run(source: Path, out_dir: Path, quiet: bool, since: Path | None) -> dict[str, Any]:
     earlier = None
     if since is not None:  # read first: it may be the folder about to be replaced
         from trialsynth.diff import load_run
@@ -91,8 +97,8 @@ def review_results(source: Path, *, quiet: bool = False) -> tuple[dict[str, Any]
     folder = build_folder(source)  # any format, with its question (stated or placeholders)
     review = folder.review
     analyses, pooled = [], []
-    progress = Progress(TextColumn("{task.description}"), BarColumn(),
-                        MofNCompleteColumn(), console=Console(stderr=True), disable=quiet,
+    progress = Progress(TextColumn("{task.description}", markup=False), BarColumn(),
+                        MofNCompleteColumn(), console=console(stderr=True), disable=quiet,
                         transient=True)
     with progress:
         task = progress.add_task(f"pooling {review.id or source.name}", total=len(review.analyses))
@@ -135,7 +141,8 @@ def _analyse(analysis: Analysis, source: str) -> tuple[dict[str, Any], PooledRes
                 result = pool(rows, pool_measure(s.measure), s.method, hksj=hksj,
                               subgroup="subgroup" if analysis.has_subgroups else None,
                               revman=True, source=source,
-                              confidence_level=getattr(s, "confidence_level", None) or 0.95)
+                              confidence_level=getattr(s, "confidence_level", None) or 0.95,
+                              designs=getattr(s, "designs", None))
         except DataError as exc:  # rows are numbered within the analysis; give the file row
             row = int(rows["row"].iloc[exc.row - 2]) if exc.row is not None else None
             where = f" (file row {row}, column {exc.field})" if row is not None else ""
@@ -146,14 +153,31 @@ def _analyse(analysis: Analysis, source: str) -> tuple[dict[str, Any], PooledRes
                 out["display"] = _display(out["result"], s.measure)
                 if getattr(s, "prediction_interval", None) is False:  # the review's choice
                     out["display"].update(pi_low=None, pi_high=None)
-            if s.totals == "none" or result.k == 0:
+            if s.totals == "none" or result.k == 0 or result.estimate is None:
                 out["status"] = "not pooled"
                 out["reason"] = ("the review did not pool this analysis (RevMan stored weight 0 "
                                  "for every study); per-study effects only" if s.totals == "none"
-                                 else "no study could be pooled (every study not estimable)")
+                                 else "no study could be pooled (every study not estimable)"
+                                 if result.k == 0 else
+                                 "no pooled estimate could be computed ("
+                                 + ("; ".join(result.warnings) or "the arithmetic failed") + ")")
     out["studies"], out["check"] = check_against_stored(analysis, result)
+    _mark_designs(out["studies"], analysis, result)
     keep = result if out["status"] == "pooled" and result is not None else None
     return out, keep
+
+
+def _mark_designs(studies: list[dict[str, Any]], analysis: Analysis,
+                  result: PooledResult | None) -> None:
+    """Each study row's design and every adjustment made to its data (trialsynth.designs)."""
+    rows = ((result.settings.get("designs") or {}).get("rows") or []) if result else []
+    pooled = iter(rows)
+    frame = analysis.frame
+    for st, complete, design in zip(studies, frame["complete"], frame["design"] if "design" in
+                                    frame.columns else [None] * len(frame), strict=True):
+        row = next(pooled, None) if complete else None
+        st["design"] = (row or {}).get("design") or design or "parallel"
+        st["adjustments"] = list((row or {}).get("adjustments") or [])
 
 
 def _display(res: dict[str, Any], measure: str) -> dict[str, Any]:
@@ -245,9 +269,7 @@ def _cell(text: str) -> str:
 
 
 def _check_target(source: Path, out_dir: Path) -> None:
-    src, out = source.resolve(), out_dir.resolve()
-    if src == out or out in src.parents:
-        raise TrialsynthError(f"{out_dir}: the output folder would contain the input file")
+    refuse_overlap([source], [out_dir])
     if out_dir.is_symlink() or (out_dir.exists() and not out_dir.is_dir()):
         raise TrialsynthError(f"{out_dir}: exists and is not a folder; not replacing it")
     if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / MARKER).is_file():
@@ -256,7 +278,7 @@ def _check_target(source: Path, out_dir: Path) -> None:
 
 
 def _write_atomically(out_dir: Path, files: dict[str, str | bytes]) -> None:
-    """Write into a temp folder next to ``out_dir``, then rename it into place."""
+    """Write into a temp folder next to ``out_dir``, then swap it into place."""
     _check_target(Path(os.devnull), out_dir)
     replace_folder(out_dir, {**files, MARKER: f"written by trialsynth {__version__}\n"})
 
