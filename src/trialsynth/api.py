@@ -16,7 +16,7 @@ from trialsynth.conventions import METAFOR_CONVENTIONS, REVMAN_CONVENTIONS
 from trialsynth.designs import glmm, rare
 from trialsynth.designs.multiarm import MULTI_ARM
 from trialsynth.designs.prepare import DesignOptions, Prepared, needs_preparing, prepare
-from trialsynth.effects.table import BINARY, MEASURES
+from trialsynth.effects.table import BINARY, MEASURES, counts_in_range, out_of_range_reason
 from trialsynth.effects.zero_cells import NO_CORRECTION
 from trialsynth.errors import ConvergenceWarning, DataError
 from trialsynth.pooling import heterogeneity as het
@@ -35,7 +35,7 @@ def pool(frame: pd.DataFrame, measure: str, method: str, hksj: Hksj = False,
          subgroup: str | None = None, revman: bool = False, *,
          confidence_level: float = 0.95, source: str | None = None,
          designs: DesignOptions | Mapping[str, Any] | None = None,
-         rare_events: bool = False) -> PooledResult:
+         rare_events: bool = False, tau2_ci_search: str = "unbounded") -> PooledResult:
     """Pool the studies of ``frame`` into one meta-analysis.
 
     Parameters
@@ -59,12 +59,20 @@ def pool(frame: pd.DataFrame, measure: str, method: str, hksj: Hksj = False,
         ``sensitivity``: the correlations of the crossover sensitivity analysis).
     rare_events : for sparse dichotomous data choose the method by the Handbook's rules
         (:mod:`trialsynth.designs.rare`) and say why (``settings["rare_events"]``, warnings).
+    tau2_ci_search : ``"unbounded"`` (default): the Q-profile bounds of τ² wherever they lie;
+        ``"metafor"``: metafor's default search, capped at max(100, 10·τ̂²), whose bounds beyond
+        the cap are reported as the cap with a warning (``confint.rma.uni`` default output).
     """
     method = method.upper()
     if method not in METHODS:
         raise DataError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}",
                         file=source)
     measure = measure.upper()
+    check_level(confidence_level)
+    check_method(measure, method, hksj)
+    if tau2_ci_search not in het.TAU2_CI_SEARCHES:
+        raise DataError(f"tau2_ci_search must be one of {', '.join(het.TAU2_CI_SEARCHES)}, not "
+                        f"{tau2_ci_search!r}", file=source)
     conventions = REVMAN_CONVENTIONS if revman else METAFOR_CONVENTIONS
     options = design_options(designs)
     prepared = None
@@ -76,7 +84,7 @@ def pool(frame: pd.DataFrame, measure: str, method: str, hksj: Hksj = False,
         prepared = prepare(frame, measure, options, conventions=conventions, source=source)
     settings = {"measure": measure, "method": method, "hksj": hksj, "conventions":
                 conventions.name, "confidence_level": confidence_level,
-                "zero_cells": conventions.zero_cells.name}
+                "zero_cells": conventions.zero_cells.name, "tau2_ci_search": tau2_ci_search}
     if prepared is None:
         cols = study_columns(frame, measure, source=source)
         if rare_events and measure in BINARY:
@@ -235,10 +243,14 @@ def _pool_columns(frame: pd.DataFrame, cols: dict[str, np.ndarray], used: str, m
         group = np.concatenate([np.zeros(n_rows, dtype=np.intp), code])
         flat = {c: np.concatenate([v, v]) for c, v in cols.items()}
     batch = pool_arrays(used, method, flat, group, 1 + len(names), hksj=hksj,
-                        conventions=conventions, confidence_level=confidence_level)
+                        conventions=conventions, confidence_level=confidence_level,
+                        tau2_ci_search=settings.get("tau2_ci_search", "unbounded"))
+    counts_ok = (counts_in_range(flat) if used != "GENERIC"
+                 else np.ones(group.size, dtype=bool))
     z = float(norm_isf((1 - confidence_level) / 2))
     overall_rows = np.arange(n_rows)
-    result = _one(batch, 0, overall_rows, labels, sub_labels, z, measure, method, settings, hksj)
+    result = _one(batch, 0, overall_rows, labels, sub_labels, z, measure, method, settings, hksj,
+                  counts_ok)
     if subgroup is None:
         return result
     subs = {}
@@ -246,24 +258,64 @@ def _pool_columns(frame: pd.DataFrame, cols: dict[str, np.ndarray], used: str, m
         rows = n_rows + np.flatnonzero(np.asarray(sub_labels) == name)
         idx = [i for i, s in enumerate(sub_labels) if s == name]
         subs[name] = _one(batch, j, rows, [labels[i] for i in idx], None, z, measure, method,
-                          settings, hksj)
+                          settings, hksj, counts_ok)
     test = subgroup_difference_test(batch, range(1, 1 + len(names)))
     return replace(result, subgroups=subs, subgroup_test=test)
 
 
+def check_level(level: float, name: str = "confidence level") -> None:
+    """A confidence level is a probability strictly between 0 and 1 (0.95 for a 95% CI)."""
+    if not isinstance(level, int | float) or not 0 < level < 1:  # also NaN
+        raise DataError(f"the {name} must be a number strictly between 0 and 1 (e.g. 0.95), "
+                        f"got {level!r}")
+
+
+def check_method(measure: str, method: str, hksj: Hksj = False) -> None:
+    """Refuse a method that does not fit the measure: Mantel–Haenszel pools 2×2 tables into an
+    RR, OR or RD (Greenland & Robins 1985; RevMan's "M-H" methods); Peto's method pools the Peto
+    odds ratio only (Yusuf et al. 1985); HKSJ is a random-effects CI (Hartung & Knapp 2001)."""
+    if method in ("MH", "MH_RANDOM") and measure not in ("RR", "OR", "RD"):
+        raise DataError(f"the Mantel-Haenszel method ({method}) pools 2x2 tables as RR, OR or "
+                        f"RD, not {measure}; use IV or a random-effects method for {measure}")
+    if method == "PETO" and measure != "PETO_OR":
+        raise DataError(f"the Peto method pools the Peto odds ratio (measure PETO_OR), not "
+                        f"{measure}")
+    if hksj and method not in RANDOM and method != "MH_RANDOM":
+        raise DataError(f"HKSJ is a confidence interval for random-effects methods "
+                        f"({', '.join(RANDOM)}, MH_RANDOM), not for the common-effect method "
+                        f"{method}")
+
+
 def _one(batch: PooledBatch, index: int, rows: np.ndarray, labels: list[str],
          sub_labels: list[str] | None, z: float, measure: str, method: str,
-         settings: dict, hksj: Hksj) -> PooledResult:
+         settings: dict, hksj: Hksj, counts_ok: np.ndarray) -> PooledResult:
     studies = study_rows(batch, rows, labels, sub_labels, z)
-    warnings = _warnings(batch, index, studies, method, hksj)
+    warnings = _warnings(batch, index, studies, method, hksj,
+                         _out_of_range(batch, rows, labels, counts_ok))
     return result_from_batch(batch, index, measure=measure, method=method, studies=studies,
                              settings=settings, warnings=warnings)
 
 
-def _warnings(batch: PooledBatch, i: int, studies: tuple, method: str, hksj: Hksj
-              ) -> tuple[str, ...]:
+def _out_of_range(batch: PooledBatch, rows: np.ndarray, labels: list[str],
+                  counts_ok: np.ndarray) -> dict[str, str]:
+    """Studies kept out by the range rule of :mod:`trialsynth.effects.table`, with the reason."""
+    out = {}
+    for j, pos in enumerate(rows):
+        if not batch.included[pos]:
+            why = out_of_range_reason(float(batch.yi[pos]), float(batch.vi[pos]),
+                                      bool(counts_ok[pos % counts_ok.size]))
+            if why is not None:
+                out[labels[j]] = why
+    return out
+
+
+def _warnings(batch: PooledBatch, i: int, studies: tuple, method: str, hksj: Hksj,
+              out_of_range: dict[str, str]) -> tuple[str, ...]:
     out = []
-    dropped = [s.study for s in studies if not s.included]
+    if out_of_range:
+        out.append("outside the range that can be pooled, left out of the pooling: "
+                    + "; ".join(f"{name} ({why})" for name, why in out_of_range.items()))
+    dropped = [s.study for s in studies if not s.included and s.study not in out_of_range]
     if dropped:
         out.append(f"not estimable, left out of the pooling: {', '.join(dropped)}")
     k = int(batch.k[i])
@@ -278,8 +330,8 @@ def _warnings(batch: PooledBatch, i: int, studies: tuple, method: str, hksj: Hks
         out.append("HKSJ with k = 2 uses a t distribution on 1 df: the CI is very wide "
                    "(PITFALLS §3.4)")
     if batch.tau2_ci_beyond[i]:
-        out.append(f"upper tau^2 confidence limit lies beyond the search range "
-                   f"(> {batch.tau2_ci_high[i]:g})")
+        out.append(f"upper tau^2 confidence limit lies beyond metafor's search range "
+                   f"(> {batch.tau2_ci_high[i]:g}); tau2_ci_search='unbounded' finds it")
     return tuple(out)
 
 

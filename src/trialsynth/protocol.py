@@ -299,6 +299,16 @@ class StoredResults(_Strict):
     results_stored: bool = True
 
 
+class ArmLabelsSpec(_Strict):
+    """The labels the source gives an analysis' arms (its two data columns) and axis, as written
+    (trialsynth.arms); None: not stated."""
+
+    experimental: Text | None = None
+    control: Text | None = None
+    favours_left: Text | None = None
+    favours_right: Text | None = None
+
+
 class AnalysisSpec(_Strict):
     """One analysis: its data type, what it measures (outcome, time window) and its settings.
 
@@ -320,6 +330,7 @@ class AnalysisSpec(_Strict):
     basis: Text | None = None
     settings: AnalysisSettings
     stored: StoredResults | None = None
+    labels: ArmLabelsSpec | None = None
 
     @model_validator(mode="after")
     def _checks(self) -> AnalysisSpec:

@@ -35,6 +35,7 @@ import pandas as pd
 from trialsynth._atomic import replace_folder
 from trialsynth.designs.prepare import EXTRA_COLUMNS
 from trialsynth.errors import DataError, TrialsynthError
+from trialsynth.io.bounded import read_bounded, read_head
 from trialsynth.io.folder_rob import (
     ROB_COLUMNS,
     RobRecord,
@@ -43,6 +44,7 @@ from trialsynth.io.folder_rob import (
     parse_rob_rows,
     rob_sort_key,
 )
+from trialsynth.io.revman_csv import csv_records
 from trialsynth.protocol import SCHEMA, AnalysisSpec, Protocol, dump_protocol, parse_protocol
 from trialsynth.review import Analysis, Inferred, Review, complete_rows
 from trialsynth.review import StudyInfo as _StudyInfo
@@ -157,39 +159,26 @@ class Table:
 def parse_csv(text: str, file: str, *, required: Sequence[str], allowed: Sequence[str],
               extra_prefix: str | None = None) -> Table:
     """Records of a CSV text; header checked (required, unknown and repeated columns)."""
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    old = csv.field_size_limit(MAX_FIELD)
-    records: list[list[str]] = []
-    try:
-        i = 0
-        while True:
-            i += 1
-            try:
-                records.append(next(reader))
-            except StopIteration:
-                break
-            except csv.Error as exc:
-                raise DataError(f"malformed CSV ({exc})", file=file, row=i) from None
-    finally:
-        csv.field_size_limit(old)
+    records = csv_records(text, file)  # blank lines dropped, rows counted as a spreadsheet does
     if not records:
         raise DataError("the file is empty (a header row is needed)", file=file)
-    header = tuple(h.strip() for h in records[0])
+    head_row, first = records[0]
+    header = tuple(h.strip() for h in first)
     seen: set[str] = set()
     for name in header:
         if name in seen:
-            raise DataError("column appears twice in the header", file=file, row=1, field=name)
+            raise DataError("column appears twice in the header", file=file, row=head_row, field=name)
         if name not in allowed and not (extra_prefix and name.startswith(extra_prefix)
                                          and len(name) > len(extra_prefix)):
             hint = f"; free columns must start with '{extra_prefix}'" if extra_prefix else ""
             raise DataError(f"unknown column (expected some of: {', '.join(allowed)}{hint})",
-                            file=file, row=1, field=name or "(empty)")
+                            file=file, row=head_row, field=name or "(empty)")
         seen.add(name)
     for name in required:
         if name not in seen:
-            raise DataError("required column is missing", file=file, row=1, field=name)
+            raise DataError("required column is missing", file=file, row=head_row, field=name)
     rows, numbers = [], []
-    for n, rec in enumerate(records[1:], start=2):
+    for n, rec in records[1:]:
         if not any(c.strip() for c in rec):
             continue  # blank line
         if len(rec) != len(header):
@@ -223,16 +212,10 @@ def _text(raw: str | None) -> str | None:
 # Reading
 # ---------------------------------------------------------------------------------------------
 def _read_text(path: Path) -> str:
-    try:
-        size = path.stat().st_size
-        if size > MAX_BYTES:
-            raise DataError(f"file is {size} bytes; the limit is {MAX_BYTES}", file=str(path))
-        raw = path.read_bytes()
-    except FileNotFoundError:
+    if not path.exists() and not path.is_symlink():
         raise DataError("file not found (a review folder needs review.yaml, studies.csv, "
-                        "outcome_data.csv and risk_of_bias.csv)", file=str(path)) from None
-    except (IsADirectoryError, PermissionError) as exc:
-        raise DataError(f"cannot read ({exc.strerror})", file=str(path)) from None
+                        "outcome_data.csv and risk_of_bias.csv)", file=str(path))
+    raw = read_bounded(path, str(path), MAX_BYTES)  # regular files only (no FIFO, no device)
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -244,8 +227,8 @@ def is_review_folder(path: str | Path) -> bool:
     """True if ``path`` is a folder whose review.yaml declares trialsynth's schema."""
     yml = Path(path) / REVIEW_YAML
     try:
-        head = yml.read_text(encoding="utf-8-sig")[:65536]
-    except (OSError, UnicodeDecodeError):
+        head = read_head(yml, 65536).decode("utf-8-sig", errors="replace")
+    except DataError:
         return False
     return any(line.strip() in (f"schema: {SCHEMA}", f"schema: '{SCHEMA}'", f'schema: "{SCHEMA}"')
                for line in head.splitlines())
@@ -406,7 +389,15 @@ def _analysis(spec: AnalysisSpec, protocol: Protocol, table: Table, idx: list[in
                      applicability=spec.applicability, frame=frame,
                      settings=_settings(spec, protocol),
                      comparison_name=None if comparison.inferred else comparison.name,
-                     stored_pooled=_stored(spec)), extras
+                     stored_pooled=_stored(spec), labels=_labels(spec)), extras
+
+
+def _labels(spec: AnalysisSpec) -> Any:
+    from trialsynth.arms import arm_labels
+
+    lb = spec.labels
+    return None if lb is None else arm_labels(lb.experimental, lb.control, lb.favours_left,
+                                              lb.favours_right)
 
 
 def _design_columns(dtype: str, table: Table, recs: Sequence[Mapping[str, str]],

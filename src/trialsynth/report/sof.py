@@ -123,12 +123,14 @@ class Comparison:
     comparator: str
     population: str
     setting: str | None = None
+    outcome: str | None = None  # a table of one outcome (a review organised by outcome)
 
     @property
     def title(self) -> str:
-        """ "X compared with Y for [population]"."""
+        """ "X compared with Y for [population]" (": [outcome]" for a table of one outcome)."""
         x = self.intervention[:1].upper() + self.intervention[1:]
-        return f"{x} compared with {self.comparator} for {lower_first(self.population)}"
+        return (f"{x} compared with {self.comparator} for {lower_first(self.population)}"
+                + (f": {self.outcome}" if self.outcome else ""))
 
 
 @dataclass(frozen=True, slots=True)
