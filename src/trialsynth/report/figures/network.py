@@ -55,8 +55,9 @@ def _level_of(result: NmaResult) -> dict[tuple[str, str], str]:
     return out
 
 
-def network_graph(result: NmaResult, *, title: str | None = None) -> Figure:
-    """The network: nodes by participants, edges by number of studies (see the module doc)."""
+def network_graph(result: NmaResult, *, title: str | None = None, ax: Any = None) -> Figure:
+    """The network: nodes by participants, edges by number of studies (see the module doc);
+    drawn into ``ax`` when given (then without title and caption)."""
     from trialsynth.report.figures import _common as c
 
     names = result.fit.treatments
@@ -69,8 +70,12 @@ def network_graph(result: NmaResult, *, title: str | None = None) -> Figure:
                 n_studies[e] = n_studies.get(e, 0) + 1
     people = result.participants()
     size, top = 6.4, 0.45 if title else 0.1
-    fig = c.new_figure(size, size * 0.82 + top)
-    ax = fig.add_axes((0.0, 0.0, 1.0, (size * 0.82) / (size * 0.82 + top)))
+    own = ax is None
+    if own:
+        fig = c.new_figure(size, size * 0.82 + top)
+        ax = fig.add_axes((0.0, 0.0, 1.0, (size * 0.82) / (size * 0.82 + top)))
+    else:
+        fig = c.root_figure(ax)
     ax.set_axis_off()
     ax.set_xlim(-2.05, 2.05)
     ax.set_ylim(-1.45, 1.45)
@@ -101,6 +106,8 @@ def network_graph(result: NmaResult, *, title: str | None = None) -> Figure:
             c.put(ax, xx, yy, line, size=c.SIZE if r < len(lines) - 1 else c.SMALL,
                   weight="bold" if r < len(lines) - 1 else "normal",
                   color=c.INK if r < len(lines) - 1 else c.GREY, ha=ha)
+    if not own:
+        return fig
     if title:
         c.put(ax, 0.02, 1 - 0.22 / (size * 0.82 + top), c.fit(c.clean(title), size - 0.2,
                                                               c.SIZE + 1, "bold"),
