@@ -89,3 +89,19 @@ def test_mantel_haenszel_and_peto_pool_their_own_measures_only():
     assert method_info("MH").measures == method_info("MH_RANDOM").measures == ("RR", "OR", "RD")
     assert method_info("PETO").measures == ("PETO_OR",)
     assert method_info("REML").measures is None
+
+
+def test_the_methods_text_cites_each_estimator_it_names():
+    from trialsynth.report.model import methods
+
+    analyses = [{"settings": {"measure": "RR", "method": m}, "result": {"k": 3}}
+                for m in ("PM", "SJ", "EB", "HE", "ML")]
+    out = methods(analyses)
+    refs = {r["key"]: (r["n"], r["text"]) for r in out["references"]}
+    text = " ".join(out["paragraphs"])
+    for code, words in (("PM", "Paule-Mandel"), ("SJ", "Sidik-Jonkman"), ("EB", "empirical Bayes"),
+                        ("HE", "Hedges"), ("ML", "maximum-likelihood")):
+        n, ref = refs[code]
+        assert f"{words} estimator of τ² [{n}]" in text
+        assert ref == REFERENCES[code]
+    assert "risk ratios" in text
