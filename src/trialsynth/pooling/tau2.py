@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from trialsynth._segments import FloatArray, IntArray, segment_count, segment_sum
-from trialsynth.pooling._roots import ActiveSet, Blocks, solve_q
+from trialsynth.pooling._roots import ActiveSet, Blocks, q_and_slope, solve_q
 from trialsynth.pooling.heterogeneity import cochran_q, generalized_q, weighted_mean
 
 THRESHOLD = 1e-14  # convergence on |Δτ²|/max(1, τ²); metafor default 1e-5, tightened for 1e-6 agreement
@@ -81,7 +81,7 @@ def sidik_jonkman(yi: FloatArray, vi: FloatArray, group: IntArray, n: int) -> Ta
     return _closed_form(tau2, k)
 
 
-def paule_mandel(yi: FloatArray, vi: FloatArray, group: IntArray, n: int) -> Tau2Fit:
+def _paule_mandel(yi: FloatArray, vi: FloatArray, group: IntArray, n: int) -> Tau2Fit:
     """τ² solving Σwᵢ(τ²)(yᵢ − μ̂(τ²))² = k − 1, or 0 if Q(0) < k − 1 (Paule & Mandel 1982;
     DerSimonian & Kacker 2007, Contemp Clin Trials 28:105, eq. 6)."""
     k = segment_count(group, n)
@@ -425,11 +425,70 @@ def _scored(step: Callable[..., FloatArray],
     return estimator
 
 
-maximum_likelihood = _scored(_ml_step, _ml_loglik)
-restricted_maximum_likelihood = _scored(_reml_step, _reml_loglik)
-empirical_bayes = _scored(_eb_step)
+Estimator = Callable[[FloatArray, FloatArray, IntArray, int], Tau2Fit]
+VERIFY_TOL = 1e-7  # a solution must satisfy its estimating equation to this (relative) precision
 
-ESTIMATORS: dict[str, Callable[[FloatArray, FloatArray, IntArray, int], Tau2Fit]] = {
+
+def _unit_scale(yi: FloatArray, vi: FloatArray, group: IntArray, n: int
+                ) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Each analysis centred on its mean effect and measured in units of its mean variance:
+    (yᵢ − ȳ)/√v̄, vᵢ/v̄, and v̄ per analysis. τ² estimators are equivariant (τ² of c·y with
+    variances c²·v is c²·τ², and a shift of y leaves it unchanged; Viechtbauer 2005, §2), so
+    τ² = v̄·τ²′; in these units the stopping rules (|Δτ²| < tol·max(1, τ²)) and search brackets
+    mean the same for data in any unit."""
+    k = segment_count(group, n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        vbar = segment_sum(vi, group, n) / k
+        ybar = segment_sum(yi, group, n) / k
+    vbar = np.where(np.isfinite(vbar) & (vbar > 0), vbar, 1.0)
+    ybar = np.where(np.isfinite(ybar), ybar, 0.0)
+    s = vbar[group]
+    return (yi - ybar[group]) / np.sqrt(s), vi / s, vbar
+
+
+def _honest(fit: Tau2Fit, yi: FloatArray, vi: FloatArray, group: IntArray, n: int,
+            step: Callable[..., FloatArray] | None) -> np.ndarray:
+    """``converged`` only where the value solves its estimating equation (unit-scale data):
+    the scoring step (ML, REML, EB) or Q(τ²) − (k − 1) (PM, ``step`` None) is ~0 relative to
+    τ², or τ² is ~0 with the equation pointing below the boundary. A non-finite τ² never is."""
+    k = segment_count(group, n)
+    tau2 = fit.tau2
+    t = np.nan_to_num(tau2)
+    studies = ActiveSet(yi, vi, group, k >= 2)
+    if step is None:  # Paule–Mandel: Q(τ²) = k − 1 (DerSimonian & Kacker 2007, eq. 6)
+        q, _ = q_and_slope(studies, t, n)
+        gap = q - (k - 1)
+        solved = np.abs(gap) <= VERIFY_TOL * np.maximum(k - 1, 1)
+        boundary = (t <= VERIFY_TOL) & (gap <= VERIFY_TOL * np.maximum(k - 1, 1))
+    else:
+        adj = _step_at(studies, t, n, k, step)
+        solved = np.abs(adj) <= VERIFY_TOL * np.maximum(1.0, t)
+        # the maximum on τ² ≥ 0 is at 0 when the equation points below it; scoring with step
+        # halving (metafor's) approaches 0 geometrically, so "at 0" is within the tolerance
+        boundary = (t <= VERIFY_TOL) & ~(adj > VERIFY_TOL)
+    ok = np.isfinite(tau2) & ((k == 1) | (solved | boundary))
+    return fit.converged & ok
+
+
+def _in_unit_scale(estimator: Estimator, step: Callable[..., FloatArray] | None) -> Estimator:
+    """``estimator`` run on unit-scale data (:func:`_unit_scale`), τ² back in the data's units,
+    and ``converged`` checked on the solution (:func:`_honest`)."""
+    def scaled(yi: FloatArray, vi: FloatArray, group: IntArray, n: int) -> Tau2Fit:
+        y, v, vbar = _unit_scale(yi, vi, group, n)
+        fit = estimator(y, v, group, n)
+        converged = _honest(fit, y, v, group, n, step)
+        return Tau2Fit(fit.tau2 * vbar, converged, fit.iterations)
+    scaled.__doc__ = estimator.__doc__
+    scaled.__name__ = getattr(estimator, "__name__", "estimator")
+    return scaled
+
+
+maximum_likelihood = _in_unit_scale(_scored(_ml_step, _ml_loglik), _ml_step)
+restricted_maximum_likelihood = _in_unit_scale(_scored(_reml_step, _reml_loglik), _reml_step)
+empirical_bayes = _in_unit_scale(_scored(_eb_step), _eb_step)
+paule_mandel = _in_unit_scale(_paule_mandel, None)
+
+ESTIMATORS: dict[str, Estimator] = {
     "DL": dersimonian_laird,
     "REML": restricted_maximum_likelihood,
     "ML": maximum_likelihood,
