@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from trialsynth import __version__
@@ -65,9 +66,7 @@ def _run(source: Path, out_dir: Path, quiet: bool) -> dict[str, Any]:
     folder = build_folder(source)  # any format, with its question (stated or placeholders)
     review = folder.review
     analyses, pooled = [], []
-    progress = Progress(TextColumn("{task.description}", markup=False), BarColumn(),
-                        MofNCompleteColumn(), console=console(stderr=True), disable=quiet,
-                        transient=True)
+    progress = progress_bar(quiet)
     with progress:
         task = progress.add_task(f"pooling {review.id or source.name}", total=len(review.analyses))
         for analysis in review.analyses:
@@ -89,6 +88,14 @@ def _run(source: Path, out_dir: Path, quiet: bool) -> dict[str, Any]:
     files["index.html"] = render_report(clean, report)
     _write_atomically(out_dir, files)
     return results
+
+
+def progress_bar(quiet: bool, out: Console | None = None) -> Progress:
+    """The progress bar of ``run`` (on stderr): descriptions are printed as they are, never as
+    console markup (a review id or file name may hold ``[...]``)."""
+    return Progress(TextColumn("{task.description}", markup=False), BarColumn(),
+                    MofNCompleteColumn(), console=out or console(stderr=True), disable=quiet,
+                    transient=True)
 
 
 def analyse(analysis: Analysis, source: str) -> dict[str, Any]:
