@@ -24,18 +24,22 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
-import click
 import typer.core
 
 from trialsynth._console import console, os_error_message, print_error, print_warning
 from trialsynth.errors import ConvergenceWarning, MethodWarning, TrialsynthError
 
 EXIT_FAILURE = 2
-# Typer >= 0.26 carries its own copy of click (typer._click); older ones use click itself
-_CLICKS = tuple({id(m): m for m in (click, getattr(typer.core, "_click", click))}.values())
+try:  # Typer >= 0.26 carries its own copy of click (typer._click) and does not install click
+    import click
+except ImportError:
+    click = None  # type: ignore[assignment]
+_CLICKS = tuple({id(m): m for m in (click, getattr(typer.core, "_click", None))
+                 if m is not None}.values())
 _CLICK_ERROR = tuple(m.exceptions.ClickException for m in _CLICKS)
 _NO_ARGS = tuple(e for m in _CLICKS if (e := getattr(m.exceptions, "NoArgsIsHelpError", None)))
-_ABORT = tuple({click.exceptions.Abort, getattr(typer, "Abort", click.exceptions.Abort)})
+_ABORT = tuple({e for m in (*_CLICKS, typer) if (e := getattr(getattr(m, "exceptions", m), "Abort",
+                                                                 None))})
 
 
 def _usage_line(exc: Any) -> str:

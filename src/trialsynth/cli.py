@@ -7,19 +7,20 @@ import json
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import pandas as pd
 import typer
-from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 from trialsynth._cli_guard import GuardedGroup
 from trialsynth._console import console, print_error
-from trialsynth.api import pool as pool_frame
 from trialsynth.errors import DataError, TrialsynthError
-from trialsynth.pooling.result import PooledResult
+
+if TYPE_CHECKING:  # numpy, pandas, scipy and rich load in the command that needs them, so that
+    import pandas as pd  # `trialsynth --help` starts at once
+    from rich.console import Console
+
+    from trialsynth.pooling.result import PooledResult
 
 app = typer.Typer(help="trialsynth: evidence synthesis validated against R metafor and RevMan.",
                   no_args_is_help=True, add_completion=False, cls=GuardedGroup)
@@ -38,6 +39,17 @@ class Measure(StrEnum):
     MD = "MD"
     SMD = "SMD"
     GENERIC = "GENERIC"
+
+
+class Tau2Search(StrEnum):
+    UNBOUNDED = "unbounded"
+    METAFOR = "metafor"
+
+
+class MultiArm(StrEnum):
+    split = "split"
+    combine = "combine"
+    as_entered = "as_entered"
 
 
 class Method(StrEnum):
@@ -70,6 +82,8 @@ def _at_least_one(value: int | None) -> int | None:
 def read_table(path: Path) -> pd.DataFrame:
     """Read a CSV of study rows (UTF-8, size-bounded, header names unique); errors name the file
     and, where they can, the row and column."""
+    import pandas as pd
+
     from trialsynth.io.revman_csv import parse_csv, read_bounded
 
     src = str(path)
@@ -98,13 +112,34 @@ def pool(
     level: Annotated[float, typer.Option(help="confidence level, in (0, 1)",
                                          callback=_probability)] = 0.95,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+    tau2_ci_search: Annotated[Tau2Search, typer.Option(
+        "--tau2-ci-search", help="unbounded: the Q-profile bounds of tau^2 wherever they lie; "
+        "metafor: metafor's default search, capped at max(100, 10 tau^2)")] = Tau2Search.UNBOUNDED,
+    multi_arm: Annotated[MultiArm, typer.Option(
+        "--multi-arm", help="a comparator group shared by several comparisons of one study: "
+        "split it evenly, combine the experimental arms, or keep the rows as entered")
+    ] = "split",  # type: ignore[assignment]
+    crossover_corr: Annotated[float | None, typer.Option(
+        "--crossover-corr", help="within-participant correlation for crossover trials without "
+        "their own (default: imputed from the trials that allow it)")] = None,
+    rare_events: Annotated[bool, typer.Option(
+        "--rare-events", help="sparse 2x2 data: choose M-H without corrections, Peto or the "
+        "binomial-normal model by the Handbook's rules (10.4.4.1), and say why")] = False,
 ) -> None:
-    """Pool the studies of DATA into one meta-analysis."""
+    """Pool the studies of DATA into one meta-analysis. Optional columns describe trial designs
+    (design: parallel, crossover, cluster; corr, cluster_size, icc, ...), reported effects and
+    statistics to convert at data entry (medians, SEs, CIs, t or P values, baselines)."""
+    from trialsynth.api import pool as pool_frame
+
     try:
         frame = read_table(data)
         result = pool_frame(frame, measure.value, method.value,
                             hksj="adhoc" if hksj_adhoc else hksj, subgroup=subgroup,
-                            revman=revman, confidence_level=level, source=str(data))
+                            revman=revman, confidence_level=level, source=str(data),
+                            tau2_ci_search=tau2_ci_search.value,
+                            designs={"multi_arm": str(multi_arm),
+                                     "crossover_corr": crossover_corr},
+                            rare_events=rare_events)
     except DataError as exc:
         print_error(exc)
         raise typer.Exit(2) from None
@@ -120,12 +155,15 @@ def run(
     review: Annotated[Path, typer.Argument(help="the review: a RevMan Web data-rows CSV")],
     out: Annotated[Path, typer.Option("--out", help="output folder (written atomically)")],
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
+    since: Annotated[Path | None, typer.Option(
+        "--since", help="an earlier version of the review (any source, a results.json or an "
+        "earlier output folder, OUT included): the report opens with what changed")] = None,
 ) -> None:
     """Run every analysis of REVIEW and write results.json, tables/ and index.html to OUT."""
     from trialsynth.runner import run_review  # the report stack loads only when asked for
 
     try:
-        summary = run_review(review, out, quiet=quiet)["summary"]
+        summary = run_review(review, out, quiet=quiet, since=since)["summary"]
     except TrialsynthError as exc:
         print_error(exc)
         raise typer.Exit(2) from None
@@ -213,12 +251,104 @@ def plan(
         console().print(render_plan(result), highlight=False)
 
 
+class NmaMeasure(StrEnum):
+    MD = "MD"
+    SMD = "SMD"
+    OR = "OR"
+    RR = "RR"
+    RD = "RD"
+    GENERIC = "GENERIC"
+
+
+class NmaMethod(StrEnum):
+    IV = "IV"
+    REML = "REML"
+    DL = "DL"
+
+
+@app.command()
+def nma(
+    data: Annotated[Path, typer.Argument(help="CSV: arm level (study, treatment, events, n | mean, "
+                                         "sd, n) or contrast level (study, treatment1, "
+                                         "treatment2, yi, se)")],
+    measure: Annotated[NmaMeasure, typer.Option(help="effect measure")],
+    method: Annotated[NmaMethod, typer.Option(help="IV: common effect; REML, DL: random effects "
+                                              "(DL: netmeta's generalised DerSimonian-Laird)")],
+    reference: Annotated[str, typer.Option(help="reference treatment")],
+    small_values: Annotated[str, typer.Option(
+        help="P-scores and certainty: 'desirable' (lower is better) or 'undesirable'")
+    ] = "desirable",
+    mid: Annotated[float | None, typer.Option(help="minimal important difference (ratio "
+                                              "measures: relative change, 0.25 = RR 0.75/1.25)")
+                   ] = None,
+    level: Annotated[float, typer.Option(help="confidence level")] = 0.95,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+) -> None:
+    """Network meta-analysis of DATA: every treatment against REFERENCE, league table,
+    heterogeneity, inconsistency (design-by-treatment, node splitting), P-scores, confidence."""
+    from trialsynth.nma.analysis import json_ready, network_meta_analysis
+    from trialsynth.nma.render import print_network
+
+    try:
+        if small_values not in ("desirable", "undesirable"):
+            raise DataError(f"--small-values must be 'desirable' or 'undesirable', not "
+                            f"{small_values!r}")
+        result = network_meta_analysis(read_table(data), measure.value, method.value, reference,
+                                       small_values=small_values, mid=mid,  # type: ignore[arg-type]
+                                       confidence_level=level, source=str(data))
+    except DataError as exc:
+        print_error(exc)
+        raise typer.Exit(2) from None
+    if as_json:
+        json.dump(json_ready(result), sys.stdout, indent=2, allow_nan=False)
+        sys.stdout.write("\n")
+    else:
+        print_network(result, console())
+
+
+@app.command()
+def diff(
+    old: Annotated[Path, typer.Argument(help="the earlier version: a review source (folder, "
+                                        "RevMan file, data rows), a results.json or an output "
+                                        "folder of run")],
+    new: Annotated[Path, typer.Argument(help="the newer version, likewise")],
+    as_json: Annotated[bool, typer.Option("--json", help="print the changes as one JSON "
+                                          "object")] = False,
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="write the 'What changed' page (index.html, diff.json) to this folder, "
+        "atomically")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
+) -> None:
+    """What changed from OLD to NEW: analyses changed, added or removed, with their estimates,
+    certainty and statements before and after, and every changed conclusion. Exit 0 when it
+    ran (changes or not), 2 on unreadable input."""
+    from trialsynth.diff import diff_paths
+    from trialsynth.diff.render import render_summary, write_page
+
+    try:
+        result = diff_paths(old, new, quiet=quiet)
+        if out is not None:
+            write_page(result, out, inputs=(old, new))
+    except (TrialsynthError, OSError) as exc:  # one line, however long (no wrapping)
+        print_error(exc)
+        raise typer.Exit(2) from None
+    if as_json:
+        json.dump(result, sys.stdout, indent=2, ensure_ascii=False, allow_nan=False)
+        sys.stdout.write("\n")
+    else:
+        console().print(render_summary(result))
+        if out is not None:
+            console().print(f"wrote {out}/index.html")
+
+
 def _f(x: float | None, digits: int = 4) -> str:
     return "—" if x is None else f"{x:.{digits}f}"
 
 
 def print_result(result: PooledResult, console: Console) -> None:
     """A readable table of the pooled result and its studies."""
+    from rich.table import Table
+
     scale = result.exp
     table = Table(title=f"{result.measure}, {result.method} ({result.model} effect), "
                         f"k = {result.k}", show_lines=False)
@@ -246,6 +376,14 @@ def print_result(result: PooledResult, console: Console) -> None:
                       f"p = {_f(t.pvalue, 4)}")
     for w in result.warnings:
         console.print(Text.assemble(("warning:", "yellow"), f" {w}"))
+    designs = result.settings.get("designs") or {}
+    for row in designs.get("rows", ()):
+        for note in row["adjustments"]:
+            console.print(Text.assemble((f"{row['study']} ({row['design']}):", "cyan"),
+                                        f" {note}"))
+    for s in designs.get("correlation_sensitivity") or ():
+        console.print(Text(f"crossover Corr = {s['corr']:g}: {_f(s['estimate'])} "
+                           f"({_f(s['ci_low'])} to {_f(s['ci_high'])})"))
 
 
 @app.command()
@@ -268,6 +406,11 @@ def batch(
         callback=_at_least_one)] = None,
     scheduler: Annotated[str | None, typer.Option(
         help="join a running Dask cluster, e.g. tcp://10.0.0.5:8786")] = None,
+    partition_size: Annotated[int, typer.Option(
+        min=1, help="analyses per partition: the unit of work of a worker and of resuming")] = 10_000,
+    tau2_ci: Annotated[bool, typer.Option(
+        "--tau2-ci/--no-tau2-ci", help="the Q-profile CI of tau^2 (and of I^2, H^2); "
+        "--no-tau2-ci leaves those columns empty, as metafor's rma() without confint()")] = True,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
 ) -> None:
     """Pool every analysis of INPUT (DL unless --method) into one RESULTS table, one row per
@@ -282,12 +425,14 @@ def batch(
         with output_lock(out), writing(out):  # one batch per RESULTS; a second one stops
             table = run_batch(source, out, measure=None if measure is None else measure.value,
                               method=method.value, hksj=hksj, revman=revman, workers=workers,
-                              scheduler=scheduler, progress=not quiet)
-    except TrialsynthError as exc:
+                              scheduler=scheduler, progress=not quiet,
+                              partition_size=partition_size, tau2_ci=tau2_ci, return_table=False)
+    except (TrialsynthError, OSError) as exc:
         print_error(exc)
         raise typer.Exit(2) from None
     if not quiet:
-        console().print(f"{len(table)} analyses pooled, {len(table.attrs['failures'])} could not "
+        console().print(f"{table.attrs['pooled']} analyses pooled, "
+                        f"{len(table.attrs['failures'])} could not "
                         f"be pooled ({failures_path(out)}); wrote {out}")
 
 

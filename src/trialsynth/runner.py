@@ -48,9 +48,15 @@ CSV_FIELDS = ("id", "comparison", "name", "data_type", "measure", "method", "mod
               "q_df", "weight_max_abs_diff", "weights_reproduced", "settings_inferred")
 
 
-def run_review(source: Path, out_dir: Path, *, quiet: bool = False) -> dict[str, Any]:
-    """Read a RevMan Web data-rows CSV, pool every analysis with its inferred settings and write
-    ``results.json``, ``tables/analyses.csv`` and ``index.html`` into ``out_dir`` (atomically).
+def run_review(source: Path, out_dir: Path, *, quiet: bool = False,
+               since: Path | None = None) -> dict[str, Any]:
+    """Read a review (any format trialsynth reads), pool every analysis with its settings and
+    write ``results.json``, ``tables/analyses.csv`` and ``index.html`` into ``out_dir``
+    (atomically).
+
+    ``since``: an earlier version of the review (any source, a ``results.json`` or an earlier
+    output folder, which may be ``out_dir`` itself); the report then opens with what changed
+    since it (:mod:`trialsynth.diff`), also kept in ``results.json`` as ``what_changed``.
 
     Returns the content of ``results.json``. Raises :class:`DataError` for a bad input file and
     :class:`TrialsynthError` when ``out_dir`` cannot be replaced safely.
@@ -59,10 +65,36 @@ def run_review(source: Path, out_dir: Path, *, quiet: bool = False) -> dict[str,
     _check_target(source, out_dir)
     with output_lock(out_dir):  # one run per output; cleans up after a killed earlier run
         _check_target(source, out_dir)
-        return _run(source, out_dir, quiet)
+        return _run(source, out_dir, quiet, since)
 
 
-def _run(source: Path, out_dir: Path, quiet: bool) -> dict[str, Any]:
+def _run(source: Path, out_dir: Path, quiet: bool, since: Path | None) -> dict[str, Any]:
+    earlier = None
+    if since is not None:  # read first: it may be the folder about to be replaced
+        from trialsynth.diff import load_run
+
+        earlier = load_run(Path(since), quiet=quiet)
+    results, report = review_results(source, quiet=quiet)
+    if earlier is not None:
+        from trialsynth.diff import diff_runs
+
+        results["what_changed"] = diff_runs(earlier, json_safe(results), old_label=str(since),
+                                            new_label=str(source))
+    clean = json_safe(results)  # NaN -> None for JSON and for the page alike
+    files: dict[str, str | bytes] = {
+        "results.json": json.dumps(clean, indent=1, ensure_ascii=False, allow_nan=False) + "\n",
+        "tables/analyses.csv": _analyses_csv(results["analyses"]), **report.files}
+    from trialsynth.report.html import render_report
+
+    files["index.html"] = render_report(clean, report)
+    _write_atomically(out_dir, files)
+    return results
+
+
+def review_results(source: Path, *, quiet: bool = False) -> tuple[dict[str, Any], Any]:
+    """The whole run in memory: (the content of ``results.json``, the report model with its
+    figures and tables). Nothing is written."""
+    source = Path(source)
     folder = build_folder(source)  # any format, with its question (stated or placeholders)
     review = folder.review
     analyses, pooled = [], []
@@ -79,15 +111,7 @@ def _run(source: Path, out_dir: Path, quiet: bool) -> dict[str, Any]:
         report = build_report(folder, source, analyses, pooled, progress=progress)
     results = _results(review, source, analyses)
     results.update(report.results)
-    clean = json_safe(results)  # NaN -> None for JSON and for the page alike
-    files: dict[str, str | bytes] = {
-        "results.json": json.dumps(clean, indent=1, ensure_ascii=False, allow_nan=False) + "\n",
-        "tables/analyses.csv": _analyses_csv(analyses), **report.files}
-    from trialsynth.report.html import render_report
-
-    files["index.html"] = render_report(clean, report)
-    _write_atomically(out_dir, files)
-    return results
+    return results, report
 
 
 def progress_bar(quiet: bool, out: Console | None = None) -> Progress:
@@ -109,7 +133,8 @@ def _analyse(analysis: Analysis, source: str) -> tuple[dict[str, Any], PooledRes
     rows = analysis.pooled_rows
     out: dict[str, Any] = {
         "id": analysis.id, "comparison": analysis.comparison, "number": analysis.number,
-        "name": analysis.name, "applicability": analysis.applicability,
+        "name": analysis.name, "comparison_name": analysis.comparison_name,
+        "applicability": analysis.applicability,
         "settings": s.to_dict(), "status": "pooled", "reason": None, "result": None,
         "display": None,
     }
@@ -123,7 +148,8 @@ def _analyse(analysis: Analysis, source: str) -> tuple[dict[str, Any], PooledRes
                 result = pool(rows, pool_measure(s.measure), s.method, hksj=hksj,
                               subgroup="subgroup" if analysis.has_subgroups else None,
                               revman=True, source=source,
-                              confidence_level=getattr(s, "confidence_level", None) or 0.95)
+                              confidence_level=getattr(s, "confidence_level", None) or 0.95,
+                              designs=getattr(s, "designs", None))
         except DataError as exc:  # rows are numbered within the analysis; give the file row
             row = int(rows["row"].iloc[exc.row - 2]) if exc.row is not None else None
             where = f" (file row {row}, column {exc.field})" if row is not None else ""
@@ -143,8 +169,22 @@ def _analyse(analysis: Analysis, source: str) -> tuple[dict[str, Any], PooledRes
                                  "no pooled estimate could be computed ("
                                  + ("; ".join(result.warnings) or "the arithmetic failed") + ")")
     out["studies"], out["check"] = check_against_stored(analysis, result)
+    _mark_designs(out["studies"], analysis, result)
     keep = result if out["status"] == "pooled" and result is not None else None
     return out, keep
+
+
+def _mark_designs(studies: list[dict[str, Any]], analysis: Analysis,
+                  result: PooledResult | None) -> None:
+    """Each study row's design and every adjustment made to its data (trialsynth.designs)."""
+    rows = ((result.settings.get("designs") or {}).get("rows") or []) if result else []
+    pooled = iter(rows)
+    frame = analysis.frame
+    for st, complete, design in zip(studies, frame["complete"], frame["design"] if "design" in
+                                    frame.columns else [None] * len(frame), strict=True):
+        row = next(pooled, None) if complete else None
+        st["design"] = (row or {}).get("design") or design or "parallel"
+        st["adjustments"] = list((row or {}).get("adjustments") or [])
 
 
 def _display(res: dict[str, Any], measure: str) -> dict[str, Any]:
@@ -162,7 +202,9 @@ def _results(review: Review, source: Path, analyses: list[dict[str, Any]]) -> di
     checked = [a for a in analyses if a["check"]["weights_reproduced"] is not None]
     return {
         "generator": f"trialsynth {__version__}",
-        "source": {"file": source.name, "sha256": _sha256(source), "bytes": _size(source)},
+        "trialsynth_version": __version__,
+        "source": {"file": source.name, "sha256": _sha256(source), "bytes": _size(source),
+                   "format": review.format},
         "review": {"id": review.id, "doi": review.doi, "url": review.url},
         "conventions": "revman",
         "settings_note": _settings_note(analyses),
@@ -246,3 +288,12 @@ def _write_atomically(out_dir: Path, files: dict[str, str | bytes]) -> None:
     """Write into a temp folder next to ``out_dir``, then swap it into place."""
     _check_target(Path(os.devnull), out_dir)
     replace_folder(out_dir, {**files, MARKER: f"written by trialsynth {__version__}\n"})
+
+
+def write_output(out_dir: Path, files: dict[str, str | bytes], *,
+                 inputs: tuple[Path, ...] = ()) -> None:
+    """Write ``files`` as the trialsynth output folder ``out_dir``, atomically, under the rules
+    of ``run`` (never inside or over one of ``inputs``, never over a foreign folder)."""
+    for source in inputs:
+        _check_target(Path(source), Path(out_dir))
+    _write_atomically(Path(out_dir), files)

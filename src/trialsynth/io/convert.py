@@ -23,6 +23,7 @@ from typing import Any
 
 from trialsynth._atomic import output_lock, refuse_overlap, writing
 from trialsynth._json import json_safe
+from trialsynth.arms import review_arms
 from trialsynth.errors import DataError
 from trialsynth.io.bounded import open_regular, read_bounded
 from trialsynth.io.folder import (
@@ -357,11 +358,19 @@ def protocol_from_review(review: Review, *, source: Path | None = None) -> Proto
     outcomes: dict[tuple[str, str | None], str] = {}
     taken: set[str] = set()
     types: dict[str, set[str | None]] = {}
+    arms = review_arms([(a.id, a.group, a.name) for a in review.analyses],
+                       {g: names.get(g) or None for g in {a.group for a in review.analyses}},
+                       {a.id: getattr(a, "labels", None) for a in review.analyses})
+
+    def base_of(a: Analysis) -> str:  # a group organised by outcome names the outcome
+        arm = arms[a.id]
+        return arm.outcome if arm.organised_by == "outcome" else base_outcome_name(a.name)
+
     for a in review.analyses:
         otype = a.data_type if a.data_type != "generic" else None
-        types.setdefault(base_outcome_name(a.name), set()).add(otype)
+        types.setdefault(base_of(a), set()).add(otype)
     for a in review.analyses:
-        base = base_outcome_name(a.name)
+        base = base_of(a)
         otype = a.data_type if a.data_type != "generic" else None
         key = (base, otype)
         if key not in outcomes:
@@ -376,7 +385,9 @@ def protocol_from_review(review: Review, *, source: Path | None = None) -> Proto
         spec: dict[str, Any] = {
             "id": a.id, "name": a.name, "data_type": a.data_type, "outcome": outcomes[key],
             "subgroups": _subgroups(a), "applicability": a.applicability,
-            "inferred": True, "basis": "outcome read from the analysis name",
+            "inferred": True, "basis": "outcome read from the analysis name" if
+            arms[a.id].organised_by == "comparison" else "outcome read from the comparison "
+            "group (the review is organised by outcome: the analysis name is the comparison)",
             "settings": _settings(a, conv)}
         factor = SUBGROUP_ANALYSIS.search(a.name)
         if factor:
@@ -384,6 +395,9 @@ def protocol_from_review(review: Review, *, source: Path | None = None) -> Proto
         stored = _stored(a)
         if stored is not None:
             spec["stored"] = stored
+        labels = getattr(a, "labels", None)
+        if labels is not None:
+            spec["labels"] = {k: scrub(v) for k, v in labels.to_dict().items() if v}
         data["analyses"].append(spec)
     from trialsynth.io.known_reviews import KNOWN
 

@@ -281,6 +281,8 @@ def protocol_data(protocol: Protocol) -> dict[str, Any]:
     data = protocol.model_dump(mode="json", by_alias=True, exclude_defaults=True)
     data["schema"] = SCHEMA
     data["settings"] = protocol.settings.model_dump(mode="json", by_alias=True)
+    if protocol.settings.designs == type(protocol.settings.designs)():  # defaults: not written
+        data["settings"].pop("designs", None)
     data["grade"] = protocol.grade.model_dump(mode="json", by_alias=True, exclude_defaults=True)
     data["grade"] = {"overrides": [], "flags": [], **data["grade"]}
     data["grade"]["indirectness"] = {"default": protocol.grade.indirectness.default,

@@ -26,6 +26,7 @@ from itertools import chain
 from pathlib import Path
 from typing import Any
 
+from trialsynth.arms import arm_labels
 from trialsynth.errors import DataError
 from trialsynth.io import bounded
 from trialsynth.review import (
@@ -293,6 +294,8 @@ def _outcome(rec: list[str], row: int, g: int, o: int, cell: Any, src: str) -> d
                "CI levels (95%), totals and event swapping are not in a RevMan 5 CSV export: "
                "RevMan's defaults assumed"])
     out["overall"] = _pooled(rec, row, cell, src)
+    out["labels"] = arm_labels(*(cell(rec, c) for c in (
+        "Group Label 1", "Group Label 2", "Left Graph Label", "Right Graph Label")))
     qint = stored_number(cell(rec, "Qint"), src, row, "Qint")
     out["test"] = None if qint is None else StoredSubgroupTest(
         q=qint, p=stored_number(cell(rec, "P(Qint)"), src, row, "P(Qint)"),
@@ -346,4 +349,5 @@ def _analysis(o: dict[str, Any], comparisons: dict[int, str]) -> Analysis:
         applicability="SUBGROUP_AND_OVERALL", frame=frame, settings=o["settings"],
         comparison_name=comparisons.get(g) or None,
         stored_pooled=StoredPooled(overall=o["overall"], subgroups=subs,
-                                   subgroup_test=o["test"] if has_sub else None))
+                                   subgroup_test=o["test"] if has_sub else None),
+        labels=o.get("labels"))

@@ -37,6 +37,7 @@ from typing import Any
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import DefusedXMLParser
 
+from trialsynth.arms import arm_labels
 from trialsynth.certainty.rob1 import Rob1Assessment, Rob1Domain, rob1_domain_key
 from trialsynth.errors import DataError
 from trialsynth.io.revman_csv import read_bounded
@@ -308,7 +309,9 @@ def _analysis(doc: _Doc, out: ET.Element, kind: str, group: int, oid: str, name:
         data_type=settings.data_type, applicability="SUBGROUP_AND_OVERALL", frame=frame,
         settings=settings, comparison_name=cname or None,
         stored_pooled=StoredPooled(overall=overall, subgroups=subs, subgroup_test=test,
-                                   notes=tuple(notes), results_stored=computed))
+                                   notes=tuple(notes), results_stored=computed),
+        labels=arm_labels(*(_text(out.find(t)) for t in (
+            "GROUP_LABEL_1", "GROUP_LABEL_2", "GRAPH_LABEL_1", "GRAPH_LABEL_2"))))
 
 
 def _subgroup_labels(subgroups: list[ET.Element]) -> list[tuple[ET.Element | None, str | None]]:
