@@ -262,12 +262,12 @@ def test_run_where_no_analysis_can_be_pooled_still_reports(tmp_path: Path) -> No
 
 def test_unexpected_failures_are_one_line_unless_debugging(tmp_path: Path,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    import trialsynth.cli as cli
+    import trialsynth.api as api
 
     def broken(*_a: object, **_k: object) -> None:
         raise KeyError("[bold]unexpected[/]")
 
-    monkeypatch.setattr(cli, "pool_frame", broken)
+    monkeypatch.setattr(api, "pool", broken)
     src = _pool_csv(tmp_path)
     args = ["pool", str(src), "--measure", "RR", "--method", "DL"]
     err = _refused(runner.invoke(app, args, env=ENV), r"internal error \(KeyError",
