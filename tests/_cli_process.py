@@ -8,7 +8,8 @@ knows about them:
 * ``after-swap``: right after the atomic exchange, before the old folder is removed;
 * ``between-renames``: on a system without the atomic exchange (it is made to fail), after the
   old folder was renamed aside and before the new one is renamed into place;
-* ``after-lock``: as soon as ``run`` holds the output lock, before any work.
+* ``after-lock``: as soon as ``run`` holds the output lock, before any work;
+* ``without:<module>``: not a kill, a child in which ``<module>`` cannot be imported.
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ elif point == "between-renames":
 elif point == "after-lock":
     import trialsynth.runner as R
     R._run = die
+elif point.startswith("without:"):  # a dependency this installation lacks
+    sys.modules[point.removeprefix("without:")] = None
 elif point != "none":
     raise SystemExit(f"unknown fault point {point}")
 from trialsynth.cli import app

@@ -277,6 +277,17 @@ def test_unexpected_failures_are_one_line_unless_debugging(tmp_path: Path,
     assert isinstance(debug.exception, KeyError)
 
 
+def test_missing_dependencies_are_named(tmp_path: Path) -> None:
+    long = tmp_path / "long.csv"
+    long.write_text("analysis,study,yi,se\na,SIMULATED 1,0.1,0.1\na,SIMULATED 2,0.2,0.2\n")
+    _proc_refused(trialsynth_cli("run", RM5, "--out", tmp_path / "o", "--quiet",
+                                 fault="without:matplotlib"),
+                  "the Python package 'matplotlib' is needed", r"pip install matplotlib")
+    _proc_refused(trialsynth_cli("batch", long, "--out", tmp_path / "r.parquet", "--quiet",
+                                 fault="without:pyarrow"), "pyarrow", "not installed")
+    assert not (tmp_path / "o").exists()
+
+
 def test_a_folder_given_as_a_file(tmp_path: Path) -> None:
     _refused(runner.invoke(app, ["pool", str(tmp_path), "--measure", "RR", "--method", "DL"],
                            env=ENV), str(tmp_path), "is a folder, not a CSV file")
