@@ -457,11 +457,10 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
         rob_levels(rob_judged)
     except ValueError as exc:  # a judgement the figures cannot place: no figure, say why
         rob_problem, rob_judged = str(exc), {}
-    if rob_judged:
-        figures.add(("rob_summary", "review", ROB_SUMMARY, rob_judged, None,
-                     "Risk of bias summary: share of studies per judgement"))
-        figures.add(("rob_traffic", "review", ROB_TRAFFIC, rob_judged,
-                     "Risk of bias: judgement per study and domain"))
+    rob_figures = _rob_figure_jobs(rob_judged)
+    for job in rob_figures:
+        figures.add(job[0])
+        figures.add(job[1])
 
     # beyond the pooled estimate, for the main analyses (primary outcomes of the question)
     primary = {o.id for o in protocol.question.outcomes if o.priority == "primary"}
@@ -511,9 +510,8 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
             rep.files[rel[:-4] + ".png"] = png
     rep.rob_note = model.rob_note(list(judged.values())) if judged else "no studies"
     rep.results = {"risk_of_bias_summary": rep.rob_note, "evidence_inventory": inventory,
-                   "risk_of_bias_figures": {"studies": len(rob_judged), "problem": rob_problem,
-                                            "summary": ROB_SUMMARY if rob_judged else None,
-                                            "traffic_light": ROB_TRAFFIC if rob_judged else None},
+                   "risk_of_bias_figures": _rob_figures_result(rob_figures, rob_judged,
+                                                               rob_problem),
                    "sof_tables": sof_tables,
                    "methods": model.methods(analyses),
                    "question": _question(protocol),
@@ -536,6 +534,46 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
         ["comparison", "table", "outcome", "risk_comparator", "risk_intervention", "risk_difference",
          "relative_effect", "participants_text", "certainty_text", "comments"])
     return rep
+
+
+ROB_CAPTION = {
+    "RoB 2": "RoB 2 is judged per result; where a study has several, its first result stands for "
+             "it here, and each forest plot shows the judgements for its own analysis.",
+    "RoB 1": "RoB 1 is judged per study (some domains per outcome group); the summary judgement "
+             "is the authors' or summarised from the domains (Cochrane Handbook 5.1 §8.7)."}
+
+
+def _rob_figure_jobs(rob_judged: Mapping[str, Mapping[str, str]]
+                     ) -> list[tuple[tuple[Any, ...], tuple[Any, ...], str, int]]:
+    """The summary and traffic-light figures of each risk-of-bias tool the file holds (RoB 2
+    first), as (summary job, traffic-light job, tool, studies); a review with one tool keeps
+    the file names ``figures/rob_summary.svg`` and ``figures/rob_traffic_light.svg``."""
+    by_tool: dict[str, dict[str, Mapping[str, str]]] = {}
+    for study, j in rob_judged.items():
+        by_tool.setdefault(model.rob_tool(j) or "RoB 2", {})[study] = j
+    out = []
+    for i, tool in enumerate(t for t in ("RoB 2", "RoB 1") if t in by_tool):
+        tag = "" if i == 0 else "_" + tool.replace(" ", "").lower()
+        summary, traffic = (ROB_SUMMARY.replace(".svg", f"{tag}.svg"),
+                            ROB_TRAFFIC.replace(".svg", f"{tag}.svg"))
+        judged = by_tool[tool]
+        out.append((("rob_summary", tool, summary, judged, None,
+                     f"Risk of bias summary ({tool}): share of studies per judgement"),
+                    ("rob_traffic", tool, traffic, judged,
+                     f"Risk of bias ({tool}): judgement per study and domain"), tool, len(judged)))
+    return out
+
+
+def _rob_figures_result(jobs: Sequence[tuple[Any, ...]], rob_judged: Mapping[str, Any],
+                        problem: str | None) -> dict[str, Any]:
+    """results.json ``risk_of_bias_figures``: the first tool's figures under ``summary`` and
+    ``traffic_light`` (as before), every tool's under ``tools``."""
+    tools = [{"tool": tool, "studies": n, "summary": s[2], "traffic_light": t[2],
+              "caption": ROB_CAPTION[tool]} for s, t, tool, n in jobs]
+    first = tools[0] if tools else {}
+    return {"studies": len(rob_judged), "problem": problem, "summary": first.get("summary"),
+            "traffic_light": first.get("traffic_light"), "tool": first.get("tool"),
+            "caption": first.get("caption"), "tools": tools}
 
 
 def _placeholder(c: Any) -> bool:
