@@ -28,6 +28,7 @@ from trialsynth.pooling.result import PooledResult
 from trialsynth.protocol import Protocol
 from trialsynth.report import model
 from trialsynth.report.sof import not_estimable_row
+from trialsynth.report.studies import study_inventory
 from trialsynth.review import to_display
 
 PARALLEL_MIN = 12  # fewer forest plots are drawn in this process
@@ -518,6 +519,10 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
                    "defaults": {"pain_mid_0_100": model.PAIN_MID,
                                 "note": "declared project defaults, used only where the review "
                                         "folder states no direction of benefit or MID"}}
+    inventory_of_studies = study_inventory(protocol, review, folder.studies)
+    rep.results["study_inventory"] = inventory_of_studies
+    chars = inventory_of_studies["characteristics"]
+    rep.files["tables/included_studies.csv"] = _csv(chars["rows"], chars["columns"])
     rep.files["tables/certainty.csv"] = _csv(
         [{"id": a["id"], "name": a["name"], "outcome": a["parsed"]["outcome"],
           "window": a["parsed"]["window"], "level": (a["certainty"] or {}).get("level"),
