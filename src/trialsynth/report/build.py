@@ -399,6 +399,10 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
                 row = not_estimable_row(info, rows, a.get("reason") or "no pooled estimate")
                 a["sof"] = [row.to_dict()]
                 to_sof(g, row, facts)
+            job = _unpooled_forest(by_id[a["id"]], a, arm, facts, rob, ForestLabels)
+            if job is not None:  # as RevMan draws it: "Not estimable" rows, or studies only
+                figures.add(job)
+                a["figure"] = job[2]
             if task is not None:
                 progress.advance(task)
             continue
@@ -579,6 +583,29 @@ def _rob_figures_result(jobs: Sequence[tuple[Any, ...]], rob_judged: Mapping[str
     return {"studies": len(rob_judged), "problem": problem, "summary": first.get("summary"),
             "traffic_light": first.get("traffic_light"), "tool": first.get("tool"),
             "caption": first.get("caption"), "tools": tools}
+
+
+def _unpooled_forest(analysis: Any, a: Mapping[str, Any], arm: Arms, facts: model.Facts,
+                     rob: Mapping[Any, Any], labels_cls: Any) -> tuple[Any, ...] | None:
+    """The forest-plot job of an analysis with no pooled estimate, as RevMan draws it: every
+    study "Not estimable" and the total "Not estimable" (nothing estimable), or the studies
+    without a total (the review pooled nothing); None when no study row has usable data."""
+    from trialsynth.runner import pool_analysis
+
+    if analysis.pooled_rows.empty:
+        return None
+    try:
+        result = pool_analysis(analysis, analysis.id)
+    except DataError:
+        return None
+    rows = analysis.pooled_rows
+    judged = {str(st): j for st in rows["study"] if (j := model.judged_for(rob, str(st), a["id"]))}
+    labels = labels_cls(experimental=arm.experimental, control=arm.control,
+                        direction_of_benefit=facts.direction, analysis_number=a["id"],
+                        favours_left=arm.favours_left, favours_right=arm.favours_right,
+                        pooled=analysis.settings.totals != "none", prediction_interval=False)
+    rel = f"figures/forest_{_safe(a['id'])}.svg"
+    return ("forest", a["id"], rel, result, rows, labels, judged or None)
 
 
 def _placeholder(c: Any) -> bool:
