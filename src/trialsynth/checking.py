@@ -264,7 +264,10 @@ def _pool(analysis: Analysis, source: str | None) -> tuple[PooledResult | None, 
         with np.errstate(all="ignore"):
             res = pool(rows, pool_measure(s.measure), s.method, hksj=s.hksj,
                        subgroup="subgroup" if analysis.has_subgroups else None, revman=True,
-                       confidence_level=s.confidence_level, source=source)
+                       confidence_level=s.confidence_level, source=source,
+                       # the stored results pooled the rows as entered (a shared comparator
+                       # group counted in every comparison): reproduce them as such
+                       designs={**(getattr(s, "designs", None) or {}), "multi_arm": "as_entered"})
     except DataError as exc:
         row = int(rows["row"].iloc[exc.row - 2]) if exc.row is not None and \
             0 <= exc.row - 2 < len(rows) else None
@@ -453,6 +456,7 @@ STATUS_STYLE = {"match": "green", "differs": "bold red", "not-estimable": "yello
 def render_check_table(rows: Sequence[CheckRow], title: str | None = None) -> Any:
     """A :class:`rich.table.Table` of check rows (``trialsynth check`` default output)."""
     from rich.table import Table
+    from rich.text import Text
 
     counts = pd.Series([r.status for r in rows], dtype=object).value_counts()
     caption = ", ".join(f"{n} {status}" for status, n in counts.items())
@@ -469,7 +473,7 @@ def render_check_table(rows: Sequence[CheckRow], title: str | None = None) -> An
         note = r.differences[0]["what"] if r.differences else (shown[-1] if shown else "")
         table.add_row(
             r.analysis, r.name[:60], r.measure or "-", f"{r.method or '-'} ({r.model or '-'})",
-            r.settings_source or "-", f"[{style}]{r.status}[/]",
+            r.settings_source or "-", Text(r.status, style=style),
             f"{_fmt(r.stored['estimate'])} / {_fmt(r.recomputed['estimate'])}",
             "-" if r.max_abs_diff is None else f"{r.max_abs_diff:.1e}", note[:90])
     return table

@@ -88,6 +88,8 @@ class Inferred:
     # the prediction interval shown (None: not stated; the report shows it for random effects)
     prediction_interval: bool | None = None
     stated: dict[str, str] | None = field(default=None, repr=False)  # as written in the file
+    # how trial designs enter (protocol.DesignSettings as a dict; None: trialsynth's defaults)
+    designs: dict[str, Any] | None = None
 
     @property
     def model(self) -> str:
@@ -106,7 +108,8 @@ class Inferred:
                 "study_confidence_level": self.study_confidence_level,
                 "swap_events": self.swap_events, "subgroup_test": self.subgroup_test,
                 "hksj": self.hksj, "prediction_interval": self.prediction_interval,
-                **({"stated": dict(self.stated)} if self.stated else {})}
+                **({"stated": dict(self.stated)} if self.stated else {}),
+                **({"designs": dict(self.designs)} if self.designs else {})}
 
 
 AnalysisSettings = Inferred  # the same record holds settings stated in a file (inferred=False)
@@ -367,7 +370,8 @@ def check_against_stored(analysis: Analysis, result: PooledResult | None
 
 
 def _data_columns(analysis: Analysis) -> list[str]:
-    fixed = {"row", "study", "year", "subgroup", "rob_overall", "complete", "problem"}
+    fixed = {"row", "study", "year", "subgroup", "rob_overall", "complete", "problem", "design",
+             "period"}
     return [c for c in analysis.frame.columns if c not in fixed and not c.startswith("stored_")]
 
 

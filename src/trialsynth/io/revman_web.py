@@ -22,6 +22,7 @@ import os
 import re
 import stat
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -148,7 +149,8 @@ def _zip_members(path: Path, src: str) -> dict[str, tuple[str, bytes]]:
             try:
                 with zf.open(info) as fh:
                     data = fh.read(MAX_MEMBER + 1)
-            except (zipfile.BadZipFile, RuntimeError, OSError, EOFError) as exc:
+            except (zipfile.BadZipFile, RuntimeError, OSError, EOFError, zlib.error,
+                    NotImplementedError, ValueError) as exc:  # corrupt or unsupported stream
                 raise DataError(f"cannot read the zip member ({exc})", file=where) from None
             if len(data) > MAX_MEMBER:
                 raise DataError(f"refused: the zip member decompresses to more than "

@@ -16,7 +16,7 @@ import numpy as np
 
 from trialsynth._segments import FloatArray, IntArray, Segments, segment_count
 from trialsynth.conventions import METAFOR_CONVENTIONS, Conventions
-from trialsynth.effects.table import BINARY, Cells, participants, study_effects
+from trialsynth.effects.table import BINARY, Cells, counts_in_range, participants, study_effects
 from trialsynth.effects.zero_cells import double_zero
 from trialsynth.pooling import heterogeneity as het
 from trialsynth.pooling.fixed import mantel_haenszel, peto
@@ -376,6 +376,7 @@ def _pool_tables(measure: str, method: str, cols: Mapping[str, FloatArray], grou
             keep = keep & ~((raw.a == 0) & (raw.c == 0))
     else:
         cells, keep = raw.corrected(group, n, conv.mh_zero_cells)
+    keep = keep & counts_in_range(cols)  # the range rule of effects.table: exact counts only
     every = bool(keep.all())
     if every:  # no table left out: no compaction
         g, a, b, c, d = group, cells.a, cells.b, cells.c, cells.d

@@ -104,6 +104,10 @@ def _draw_one(job: tuple[Any, ...]) -> tuple[str, bytes | None]:
     elif kind == "rob_traffic":
         _, _, _, rob, title = job
         fig = rob_traffic_light(rob, title=title)
+    elif kind == "network":  # ("network", key, path, figure kind, NmaResult, title, reference, small)
+        from trialsynth.report.network import draw
+
+        fig = draw(*job[3:])
     else:
         _, _, _, result, rows, labels, rob = job
         try:
@@ -443,6 +447,10 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
         if task is not None:
             progress.advance(task)
 
+    network = _network_section(folder)
+    for job in network.jobs:
+        figures.add(job)
+
     # evidence inventory and gap maps
     windows = [w.name for w in protocol.question.time_windows] or list(model.WINDOWS)
     maps = model.gap_maps(analyses, rep.comparison_labels, windows)
@@ -513,11 +521,13 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
         rep.files[rel] = doc
         if png is not None:
             rep.files[rel[:-4] + ".png"] = png
+    rep.files.update(network.tables)
     rep.rob_note = model.rob_note(list(judged.values())) if judged else "no studies"
     rep.results = {"risk_of_bias_summary": rep.rob_note, "evidence_inventory": inventory,
                    "risk_of_bias_figures": _rob_figures_result(rob_figures, rob_judged,
                                                                rob_problem),
                    "sof_tables": sof_tables,
+                   "network_meta_analysis": network.results,
                    "methods": model.methods(analyses),
                    "question": _question(protocol),
                    "defaults": {"pain_mid_0_100": model.PAIN_MID,
@@ -657,6 +667,18 @@ def _direction_from_file(facts: model.Facts, arm: Arms) -> model.Facts:
     return replace(facts, direction=found,
                    direction_source=f"the file's axis labels ({arm.favours_left!r} left, "
                                     f"{arm.favours_right!r} right)")
+
+
+def _network_section(folder: ReviewFolder) -> Any:
+    """The network meta-analysis section (trialsynth.report.network); a failure there is
+    reported in the section instead of failing the report."""
+    from trialsynth.report.network import NetworkSection, build_network_section
+
+    try:
+        return build_network_section(folder)
+    except (DataError, ValueError, np.linalg.LinAlgError) as exc:
+        return NetworkSection(results={"networks": [], "error": str(exc), "methods": [],
+                                       "references": []})
 
 
 def _question(protocol: Protocol) -> dict[str, Any]:
