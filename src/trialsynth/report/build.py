@@ -357,6 +357,10 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
         names[g] = title  # a group organised by outcome is named by its outcome
     rep.comparison_labels = {int(a["comparison"]): f"{a['comparison']}. " + (
         names.get(int(a["comparison"])) or f"Comparison {a['comparison']}") for a in analyses}
+    gap_rows = dict(rep.comparison_labels)
+    for g in gap_rows:  # the gap map names a comparison by its arms where the file labels them
+        if (group_arms := _group_arms(arms, by_id, g, labelled=True)) is not None:
+            gap_rows[g] = f"{group_arms[0]} versus {group_arms[1]}"
     rep.inferred_names = {g for g, c in stated.items() if c.inferred}
     rep.names = dict(names)
     sof_rows: dict[int, list[model.SofCandidate]] = {}
@@ -453,7 +457,7 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
 
     # evidence inventory and gap maps
     windows = [w.name for w in protocol.question.time_windows] or list(model.WINDOWS)
-    maps = model.gap_maps(analyses, rep.comparison_labels, windows)
+    maps = model.gap_maps(analyses, gap_rows, windows)
     for i, m in enumerate(maps, start=1):
         m["figure"] = f"figures/gap_map_{i}.svg"
         figures.add(("gap", m["figure"], m["figure"], i, m))
@@ -641,12 +645,15 @@ def _outcome_group_titles(arms: Mapping[str, Arms], analyses: Sequence[Any]) -> 
     return out
 
 
-def _group_arms(arms: Mapping[str, Arms], by_id: Mapping[str, Any], g: int
-                ) -> tuple[str, str, str | None] | None:
+def _group_arms(arms: Mapping[str, Arms], by_id: Mapping[str, Any], g: int, *,
+                labelled: bool = False) -> tuple[str, str, str | None] | None:
     """(intervention, comparator, outcome) of a comparison group's SoF table: the arms most of
     its analyses name (the labels the file states, else its title); for a group organised by
-    outcome the arms of every row and the outcome; None when no analysis names its arms."""
+    outcome the arms of every row and the outcome; None when no analysis names its arms
+    (``labelled``: none of a group organised by comparison names them by the file's labels)."""
     mine = [arms[aid] for aid, a in by_id.items() if int(a.group) == g and arms[aid].named]
+    if labelled:
+        mine = [m for m in mine if m.source == "file labels" and m.organised_by == "comparison"]
     if not mine:
         return None
     if all(m.organised_by == "outcome" for m in mine):
