@@ -13,7 +13,7 @@ from _paths import SHARED_DATA
 
 from trialsynth.io.convert import build_folder
 from trialsynth.report import model
-from trialsynth.report.build import _rob_figure_jobs, _rob_figures_result
+from trialsynth.report.rob_view import rob_figure_jobs, rob_figures_result
 from trialsynth.runner import run_review
 
 
@@ -43,10 +43,10 @@ def test_each_tool_has_its_own_figures():
     rob2 = _study_level(SHARED_DATA / "pairwise70" / "CD015373_pub2_data.csv")
     s1, s2 = next(iter(rob1)), next(iter(rob2))
     mixed = {s1: rob1[s1], s2: rob2[s2]}
-    jobs = _rob_figure_jobs(mixed)
+    jobs = rob_figure_jobs(mixed)
     assert [j[2] for j in jobs] == ["RoB 2", "RoB 1"]
     assert jobs[0][0][3] == {s2: rob2[s2]} and jobs[1][0][3] == {s1: rob1[s1]}
-    res = _rob_figures_result(jobs, mixed, None)
+    res = rob_figures_result(jobs, mixed, None)
     assert res["summary"] == "figures/rob_summary.svg"
     assert [t["summary"] for t in res["tools"]] == ["figures/rob_summary.svg",
                                                     "figures/rob_summary_rob1.svg"]

@@ -91,15 +91,17 @@ def test_report_states_included_versus_analysed_and_draws_not_estimable(tmp_path
 def test_forest_of_an_analysis_the_review_did_not_pool():
     """CD008625 analysis 15.5 (TOTALS="NO"): RevMan shows the studies only."""
     from trialsynth.report import model
-    from trialsynth.report.build import _arms, _draw_one, _unpooled_forest
+    from trialsynth.report.arms_view import analysis_arms, unpooled_forest
+    from trialsynth.report.build import _draw_one
     from trialsynth.report.figures import ForestLabels
 
     folder = build_folder(RM5 / "CD008625StatsDataOnly.rm5")
     a = next(x for x in folder.review.analyses if x.id == "15.5")
     assert a.settings.totals == "none"
-    arm = _arms(folder.review.analyses, folder.review.comparisons)["15.5"]
+    arm = analysis_arms(folder.review.analyses, folder.review.comparisons)["15.5"]
     facts = model.facts_for(None, a.id, model.parse_name(a.name), a.settings.measure, [], [])
-    job = _unpooled_forest(a, {"id": a.id}, arm, facts, folder.rob_assessments(), ForestLabels)
+    job = unpooled_forest(a, {"id": a.id}, arm, facts, folder.rob_assessments(), ForestLabels,
+                          "figures/forest_15.5.svg")
     assert job is not None and job[5].pooled is False
     svg, _ = _draw_one(job)
     assert "Rabbani 1991 BGD" in svg and "2.00 [0.58, 6.86]" in svg
