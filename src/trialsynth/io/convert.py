@@ -349,7 +349,7 @@ def protocol_from_review(review: Review, *, source: Path | None = None) -> Proto
     if included:  # rm5 STUDIES/INCLUDED_STUDIES, RevMan Web study information
         data["included_studies"] = {
             "studies": len(included),
-            "source": f"the included-studies list of the source file ({Path(review.source).name})"}
+            "source": f"the included-studies list of {Path(review.source).name}"}
     names = dict(getattr(review, "comparisons", None) or {})
     for g in dict.fromkeys(a.group for a in review.analyses):
         stated = names.get(g) or next((a.comparison_name for a in review.analyses
