@@ -121,6 +121,17 @@ class DataSource(_Strict):
     skipped_analyses: list[SkippedAnalysis] = []
 
 
+class IncludedStudies(_Strict):
+    """How many studies the review included, and with how many participants, as a source
+    states it (``source`` says which and where): the review's own count, which the data file
+    need not show (a study with no data in any analysis is in no study row)."""
+
+    studies: Annotated[int, Field(ge=0)]
+    participants: Annotated[int, Field(ge=0)] | None = None
+    design: Text | None = None  # e.g. "randomised controlled trials"
+    source: Text
+
+
 class Population(Fact):
     description: Text
     conditions: list[Text] = []
@@ -451,6 +462,7 @@ class Protocol(_Strict):
     schema_: Literal["trialsynth-review/1"] = Field(alias="schema")
     review: ReviewInfo
     data_source: DataSource | None = None
+    included_studies: IncludedStudies | None = None
     question: Question = Question()
     comparisons: list[Comparison] = []
     analyses: list[AnalysisSpec] = []

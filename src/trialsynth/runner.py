@@ -127,6 +127,19 @@ def analyse(analysis: Analysis, source: str) -> dict[str, Any]:
     return _analyse(analysis, source)[0]
 
 
+def pool_analysis(analysis: Analysis, source: str) -> PooledResult:
+    """The pooling of an analysis' complete rows with its settings (RevMan's conventions), also
+    when nothing is estimable (k = 0) or the review pooled nothing: its per-study rows are what
+    a forest plot shows. Raises :class:`DataError` for rows that cannot be pooled."""
+    s = analysis.settings
+    with np.errstate(divide="ignore", invalid="ignore"):  # k = 0 divides by zero
+        hksj = bool(getattr(s, "hksj", False)) and s.method in RANDOM_METHODS
+        return pool(analysis.pooled_rows, pool_measure(s.measure), s.method, hksj=hksj,
+                    subgroup="subgroup" if analysis.has_subgroups else None, revman=True,
+                    source=source, confidence_level=getattr(s, "confidence_level", None) or 0.95,
+                    designs=getattr(s, "designs", None))
+
+
 def _analyse(analysis: Analysis, source: str) -> tuple[dict[str, Any], PooledResult | None]:
     """:func:`analyse` plus the pooled result (None when nothing was pooled)."""
     s = analysis.settings
@@ -143,13 +156,7 @@ def _analyse(analysis: Analysis, source: str) -> tuple[dict[str, Any], PooledRes
         out["status"], out["reason"] = "not pooled", "no study row has the data its type needs"
     else:
         try:
-            with np.errstate(divide="ignore", invalid="ignore"):  # k = 0 divides by zero
-                hksj = bool(getattr(s, "hksj", False)) and s.method in RANDOM_METHODS
-                result = pool(rows, pool_measure(s.measure), s.method, hksj=hksj,
-                              subgroup="subgroup" if analysis.has_subgroups else None,
-                              revman=True, source=source,
-                              confidence_level=getattr(s, "confidence_level", None) or 0.95,
-                              designs=getattr(s, "designs", None))
+            result = pool_analysis(analysis, source)
         except DataError as exc:  # rows are numbered within the analysis; give the file row
             row = int(rows["row"].iloc[exc.row - 2]) if exc.row is not None else None
             where = f" (file row {row}, column {exc.field})" if row is not None else ""

@@ -144,20 +144,46 @@ def study_rob_level(judged: Mapping[str, str]) -> tuple[str | None, bool]:
     return (max(levels, key=order.index), True) if levels else (None, False)
 
 
+def rob_tool(judged: Mapping[str, str]) -> str | None:
+    """The tool a study's judgements come from, by their domains: "RoB 2" (D1-D5), "RoB 1"
+    (Higgins 2011 domains, or domains of the review's own), None when nothing is judged."""
+    domains = [d for d in judged if d != "overall"]
+    if not judged:
+        return None
+    if domains and all(d in DOMAIN_NAMES for d in domains):
+        return "RoB 2"
+    if not domains:  # an overall judgement alone: RoB 2's words differ from RoB 1's
+        return "RoB 1" if str(judged["overall"]).strip().lower().startswith("unclear") else "RoB 2"
+    return "RoB 1"
+
+
+_ROB_OVERALL = {"RoB 2": "an overall RoB 2 judgement in the file",
+                "RoB 1": "a RoB 1 summary judgement (the authors', or summarised from the "
+                         "domains in the file as Cochrane Handbook 5.1 §8.7 describes)"}
+
+
 def rob_note(judged_per_study: Sequence[Mapping[str, str]]) -> str:
-    """How complete the risk-of-bias judgements behind a GRADE rating are."""
+    """How complete the risk-of-bias judgements behind a GRADE rating are, naming the tool each
+    comes from (RoB 2 or RoB 1, by the domains the file holds)."""
+    from trialsynth.certainty.rob1 import ROB1_DOMAINS
+
     k = len(judged_per_study)
-    full = sum("overall" in j for j in judged_per_study)
     none = sum(not j for j in judged_per_study)
-    partial = k - full - none
-    doms = sorted({d for j in judged_per_study if "overall" not in j for d in j})
     parts = []
-    if full:
-        parts.append(f"{full} of {k} studies have an overall RoB 2 judgement in the file")
-    if partial:
-        names = ", ".join(f"{d} ({DOMAIN_NAMES.get(d, d)})" for d in doms)
-        parts.append(f"{partial} of {k} studies are judged only for {names}; their worst judged "
-                     "domain is used as a lower bound of their overall risk of bias")
+    for tool in ("RoB 2", "RoB 1"):
+        mine = [j for j in judged_per_study if j and rob_tool(j) == tool]
+        full = sum("overall" in j for j in mine)
+        partial = len(mine) - full
+        if full:
+            parts.append(f"{full} of {k} studies have {_ROB_OVERALL[tool]}")
+        if partial:
+            doms = sorted({d for j in mine if "overall" not in j for d in j})
+            words = {**DOMAIN_NAMES, **ROB1_DOMAINS}
+            names = ", ".join(f"{d} ({words[d]})" if d in DOMAIN_NAMES else words.get(d, d)
+                              for d in doms)
+            parts.append(f"{partial} of {k} studies are judged ({tool}) only for {names}; their "
+                         "worst judged domain is used as a lower bound of their overall risk of "
+                         "bias")
     if none:
         parts.append(f"{none} of {k} studies have no risk-of-bias judgement in the file")
     return "; ".join(parts)
@@ -493,6 +519,8 @@ REFERENCES = {
     "SUB": "Borenstein M, Higgins JPT. Meta-analysis and subgroups. Prev Sci 2013;14(2):134-43.",
     "ROB2": "Sterne JAC, Savović J, Page MJ, et al. RoB 2: a revised tool for assessing risk of "
             "bias in randomised trials. BMJ 2019;366:l4898.",
+    "ROB1": "Higgins JPT, Altman DG, Gøtzsche PC, et al. The Cochrane Collaboration's tool for "
+            "assessing risk of bias in randomised trials. BMJ 2011;343:d5928.",
     "GRADE": "Guyatt GH, Oxman AD, Vist GE, et al. GRADE: an emerging consensus on rating quality "
              "of evidence and strength of recommendations. BMJ 2008;336(7650):924-6.",
     "SOF": "Schünemann HJ, Higgins JPT, Vist GE, et al. Chapter 14: Completing 'Summary of "
@@ -595,8 +623,14 @@ def methods(analyses: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         f"{cite('PI')}." if shown else "; the review does not present prediction intervals."))
     if any((a["result"] or {}).get("subgroups") for a in pooled):
         paras.append(f"Subgroup differences were tested with the Q test between subgroups {cite('SUB')}.")
-    paras.append("Risk of bias is shown as judged by the review authors with RoB 2 "
-                 f"{cite('ROB2')}, from the judgement columns present in the data file.")
+    tools = sorted({t for a in analyses for st in a.get("studies") or ()
+                    if (t := rob_tool(st.get("rob") or {}))}, reverse=True)
+    if tools:
+        used = " and ".join(f"{t} {cite('ROB2' if t == 'RoB 2' else 'ROB1')}" for t in tools)
+        paras.append(f"Risk of bias is shown as judged by the review authors with {used}, as "
+                     "the source file holds the judgements; each tool has its own figures.")
+    else:
+        paras.append("The source holds no risk-of-bias judgements.")
     paras.append(f"Certainty of the evidence was proposed per analysis with GRADE {cite('GRADE')}: "
                  "randomised evidence starts at high and is rated down for risk of bias, "
                  "inconsistency, indirectness, imprecision and publication bias by the named rules "
