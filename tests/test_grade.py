@@ -347,28 +347,29 @@ FEW = RuleSet({"imprecision.few_information_two_levels": True})
 GRADE_6 = RuleSet({"imprecision.ois_for_all_effects": True})
 
 
-STRICT = RuleSet({"imprecision.few_information_two_levels": False})
+FEW = RuleSet({"imprecision.few_information_two_levels": True})
 GRADE_6 = RuleSet({"imprecision.ois_for_all_effects": True})
 
 
-def test_ci_crossing_one_threshold_rates_down_one_or_two_with_far_too_little_information() -> None:
-    """Core GRADE 2 Fig 4: a CI that crosses the threshold is rated down one level; GRADE 34
-    ('far less than the OIS … more than one level'): two when N is under 30% of the OIS."""
+def test_ci_crossing_one_threshold_rates_down_one_whatever_the_sample_size() -> None:
+    """Core GRADE 2 Fig 4: a CI that crosses the threshold is rated down one level, and 'Core
+    GRADE users … do not need to consider sample size'. GRADE 34's two levels for far too little
+    information is the option imprecision.few_information_two_levels."""
     r, f = flagship(1)  # CD015373 1.1: MD −15.8 (−32.1 to 0.5), N = 173, crosses −10 only
     assert r.ci_low < -10 < r.ci_high < 10
     n, sd = f["n_c"].to_numpy(float), f["sd_c"].to_numpy(float)
     pooled_sd = math.sqrt(((n - 1) * sd**2).sum() / (n - 1).sum())  # Handbook 6.5.2.10
     j = imprecision(r, MID10, "continuous", mid=10, sd=pooled_sd)
-    assert j.numbers["ois"] == ois_continuous(pooled_sd, 10) and r.participants > 0.3 * j.numbers["ois"]
+    assert j.numbers["ois"] == ois_continuous(pooled_sd, 10)
     assert j.downgrade == 1 and "crosses the MID threshold" in j.reasons[0]
     assert "important benefit as well as little or no difference" in j.plain
     j = imprecision(r, MID10, "continuous", mid=10)  # no SD: OIS 800 (Core GRADE 2 default)
-    assert j.numbers["ois"] == 800 and r.participants < 0.3 * 800
+    assert j.numbers["ois"] == 800 and r.participants < 0.3 * 800 and j.downgrade == 1
+    j = imprecision(r, MID10, "continuous", mid=10, rules=FEW)
     assert j.downgrade == 2 and "far below the OIS" in j.reasons[0] and "very small" in j.plain
-    assert imprecision(r, MID10, "continuous", mid=10, rules=STRICT).downgrade == 1
     # the null as threshold: no MID to size an OIS with, so Core GRADE 2's 800 applies
     null = imprecision(r, make_threshold("MD", None, "lower"), "continuous", sd=pooled_sd)
-    assert null.numbers["ois"] == 800 and null.downgrade == 2 and "the null" in null.reasons[0]
+    assert null.numbers["ois"] == 800 and null.downgrade == 1 and "the null" in null.reasons[0]
 
 
 @pytest.mark.parametrize("k", [1, 2])
@@ -415,14 +416,14 @@ def test_flagship_single_tiny_study_is_extremely_imprecise() -> None:
     assert "appreciable benefit and appreciable harm" in j.reasons[0]
     assert c.domains["inconsistency"].numbers["applicable"] is False
     assert c.domains["inconsistency"].downgrade == 0
-    # without GRADE 6's appreciable limits the CI crosses only the null: one level, two as the
-    # six participants are far below the OIS (GRADE 34)
+    # without GRADE 6's appreciable limits the CI crosses only the null: one level (two with
+    # GRADE 34's option, the six participants being far below the OIS)
     j = imprecision(r, make_threshold("RR", None, "lower"), "dichotomous", control_risk=1 / 3,
                     rules=NO_APPRECIABLE)
-    assert j.numbers["thresholds_crossed"] == 1 and j.downgrade == 2
+    assert j.numbers["thresholds_crossed"] == 1 and j.downgrade == 1
     j = imprecision(r, make_threshold("RR", None, "lower"), "dichotomous", control_risk=1 / 3,
-                    rules=NO_APPRECIABLE.replace(**{"imprecision.few_information_two_levels": False}))
-    assert j.downgrade == 1
+                    rules=NO_APPRECIABLE.replace(**{"imprecision.few_information_two_levels": True}))
+    assert j.downgrade == 2
 
 
 def test_no_control_events_falls_back_to_the_300_event_rule() -> None:

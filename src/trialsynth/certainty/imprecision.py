@@ -111,10 +111,11 @@ def crossings(lo: float, hi: float, threshold: Threshold, measure: str,
 
 
 def show(v: float, measure: str) -> str:
-    """A value on the display scale: ratios back-transformed, 2 decimals; others 3 figures."""
+    """A value on the display scale: ratios back-transformed and MDs to 2 and 1 decimals, SMDs
+    and others to 2 decimals (as the SoF table prints them)."""
     if measure in RATIO_MEASURES:
         return f"{math.exp(v):.2f}"
-    return f"{v:.3g}" if abs(v) < 100 else f"{v:.0f}"
+    return f"{v:.1f}" if measure == "MD" else f"{v:.2f}"
 
 
 def ci_text(lo: float, hi: float, measure: str) -> str:
@@ -136,8 +137,8 @@ def _information(n: float | None, ois: float | None, default_used: bool,
         return events / e300, (
             f"{events:.0f} event{'' if events == 1 else 's'} in total, against the {e300:.0f}-event "
             "rule of thumb (GRADE 6; no control risk for an OIS)"), (
-            f"only {events:.0f} event{'' if events == 1 else 's'} in total (a common rule of thumb "
-            f"asks for at least {e300:.0f})")
+            f"only {events:.0f} event{'' if events == 1 else 's'} in total, where a common rule of "
+            f"thumb asks for at least {e300:.0f}")
     return None, "", ""
 
 
@@ -256,6 +257,6 @@ def _ends(lo: float, hi: float, threshold: Threshold, measure: str, estimate: fl
         return f"{ci} {ZONE_WORDS[threshold.zone(lo)]} as well as {ZONE_WORDS[threshold.zone(hi)]}"
     if appreciable is not None and lo < appreciable[0] and hi > appreciable[1]:  # GRADE 6
         return f"{ci} an appreciable benefit as well as an appreciable harm"
-    side = NULL_WORDS[threshold.zone(estimate)] if estimate is not None and estimate != 0 \
-        else "an effect in either direction"
-    return f"{ci} {side} as well as no effect"
+    if estimate is None or estimate == 0:
+        return f"{ci} a benefit as well as a harm"
+    return f"{ci} {NULL_WORDS[threshold.zone(estimate)]} as well as no effect"

@@ -170,13 +170,13 @@ RULES: tuple[Rule, ...] = (
          "GRADE 6 (Guyatt 2011) and GRADE Handbook §5.2.4.1 rule of thumb (fewer than 300 events: "
          "OIS criterion likely not met) [K: check the page]",
          "used for binary outcomes only when no control risk gives a computed OIS"),
-    Rule("imprecision.few_information_two_levels", True, "flag",
-         "GRADE 34 (Zeng 2022, J Clin Epidemiol 150:216, abstract: 'far less than the OIS … more "
-         "than one level'); Core GRADE FAQ (Guyatt: 'If the sample size is a long way from the "
-         "OIS, you can rate down twice for imprecision')",
-         "a CI that crosses one threshold with the information far below the OIS (under "
-         "imprecision.ois_fraction_two_levels) rates down two; False follows Core GRADE 2 Fig 4 "
-         "strictly ('do not need to consider sample size')"),
+    Rule("imprecision.few_information_two_levels", False, "flag",
+         "Core GRADE 2 Fig 4 (a CI that crosses one threshold: one level; 'Core GRADE users … do "
+         "not need to consider sample size'); GRADE 34 (Zeng 2022, J Clin Epidemiol 150:216, "
+         "abstract: 'far less than the OIS … more than one level')",
+         "False follows Core GRADE 2 (and the Handbook example in the GRADE case book); True: a "
+         "CI that crosses one threshold with the information far below the OIS (under "
+         "imprecision.ois_fraction_two_levels) rates down two"),
     Rule("imprecision.ois_without_mid", True, "flag",
          "Core GRADE 2 Fig 4 (the OIS for effects that are not shown to be moderate); GRADE 6 "
          "(the OIS for any effect)",

@@ -96,9 +96,11 @@ def outcome_type(measure: str) -> str | None:
 
 def direction_of_benefit(outcome: str) -> str:
     """Project default: lower is better (pain, adverse events, withdrawals, disability) except
-    responder outcomes ("≥ 50% reduction") and quality-of-life scores other than the FIQ."""
+    responder and success outcomes ("≥ 50% reduction", "treatment success", "remission", "cure")
+    and quality-of-life scores other than the FIQ."""
     low = outcome.lower()
-    if "reduction" in low or "response" in low or "relief" in low:
+    if re.search(r"reduction|respon|relief|success|remission|recover|\bcure|healing|healed|"
+                 r"improvement", low) and "adverse" not in low:
         return "higher"
     if "quality of life" in low and "fibromyalgia impact" not in low:
         return "higher"

@@ -430,6 +430,16 @@ def prediction_interval(result: PooledResult, measure: str, outcome: OutcomeInfo
     return out
 
 
+def _contributing(arms: pd.DataFrame, result: PooledResult) -> pd.DataFrame:
+    """The rows of ``arms`` whose study contributes to the pooled estimate (all rows when the
+    arms carry no study names or none match)."""
+    if "study" not in arms:
+        return arms
+    used = {s.study for s in result.studies if s.included and s.yi is not None}
+    kept = arms[arms["study"].astype(str).isin(used)]
+    return kept if len(kept) else arms
+
+
 def _excluded_note(result: PooledResult, arms: pd.DataFrame | None) -> str:
     """Studies of the analysis that do not contribute to the pooled estimate (e.g. no events in
     either group), so the row's count and the footnotes agree."""
@@ -488,8 +498,8 @@ def sof_row(result: PooledResult, certainty: Certainty, outcome: OutcomeInfo, *,
                       relative_effect="Not estimable", comments=f"Not estimable ({why}).", **base)
     effect_notes = [n for n in (_excluded_note(result, control_arms),) if n]
     acr = assumed_risk
-    if dich and acr is None and control_arms is not None:
-        acr, basis = assumed_control_risk(control_arms, acr_method)
+    if dich and acr is None and control_arms is not None:  # the studies the row counts
+        acr, basis = assumed_control_risk(_contributing(control_arms, result), acr_method)
         effect_notes.append(f"Risk with the comparator: {basis}.")
     elif dich and acr is not None:
         effect_notes.append("Risk with the comparator: set by the review authors.")

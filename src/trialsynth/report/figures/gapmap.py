@@ -197,7 +197,7 @@ def _cell(host: Host, Rectangle: Any, left: float, y: float, w: float, value: Ce
         f"{n:,.0f} participant{'' if n == 1 else 's'}"
     if status == "not_estimable":  # trials reported it, but no effect can be pooled
         host.add(Rectangle(box, w - 2 * pad, CELL_H - 2 * pad, facecolor="#f4f4f4",
-                           edgecolor="#8a8a8a", linewidth=0.7, hatch="////"))
+                           edgecolor="#cfcfcf", linewidth=0.7, hatch="///"))
         texts = ((studies, "bold", -0.17), (people, "normal", 0.0), ("not estimable", "normal", 0.17))
         ink = "#1a1a1a"
     else:
@@ -226,8 +226,8 @@ def _legend(host: Host, Rectangle: Any, x: float, y: float) -> None:
         hatched = fill == "hatch"
         host.add(Rectangle((pos, y - 0.07), 0.22, 0.14,
                            facecolor="white" if dashed else "#f4f4f4" if hatched else fill,
-                           edgecolor="#b0b0b0" if dashed else "#8a8a8a" if hatched else "none",
-                           linewidth=0.7, hatch="////" if hatched else None,
+                           edgecolor="#b0b0b0" if dashed else "#cfcfcf" if hatched else "none",
+                           linewidth=0.7, hatch="///" if hatched else None,
                            linestyle=(0, (3, 2)) if dashed else "solid"))
         c.put(host, pos + 0.28, y, label, size=c.SMALL)
         pos += 0.45 + c.text_width(label, c.SMALL)
