@@ -298,8 +298,9 @@ def _agreement(a: Mapping[str, Any], b: Mapping[str, Any]) -> str | None:
 
 def _ris_basis(tsa: Mapping[str, Any], mid_source: str) -> str:
     """What the required information size anticipates, and where each input came from."""
-    source = {"review protocol": "stated in the review folder", "--mid": "given on the command "
-              "line"}.get(mid_source, "trialsynth's default for this measure")
+    source = {"review folder": "stated in the review folder",
+              "project default": "a declared project default"}.get(
+                  mid_source, "trialsynth's default for this measure")
     ratio = tsa["measure"] in ("RR", "OR", "PETO_OR")
     effect = (f"a {tsa['mid']:.0%} relative change in risk ({source})" if ratio
               else f"a difference of {tsa['mid']:g} ({tsa['measure']}, the minimal important "
@@ -338,7 +339,7 @@ def _beyond(main: Sequence[tuple[dict[str, Any], PooledResult, model.Facts]],
     except (ValueError, DataError) as exc:
         bayes = [{"error": str(exc)}] * len(main)
     out = []
-    for (a, result, _), mid, b in zip(main, mids, bayes, strict=True):
+    for (a, result, facts), mid, b in zip(main, mids, bayes, strict=True):
         answer: dict[str, Any] = {"bayes": b, "tsa": None}
         tsa_summary = None
         if mid is None:
@@ -362,7 +363,8 @@ def _beyond(main: Sequence[tuple[dict[str, Any], PooledResult, model.Facts]],
         else:
             tsa, tsa_summary = plan["tsa"], plan["_tsa"]
             answer["tsa"] = tsa
-            answer["ris_basis"] = _ris_basis(tsa, plan["mid_source"])
+            answer["ris_basis"] = _ris_basis(tsa, facts.mid_source if facts.mid is not None
+                                             else "default")
             nxt = tsa["next_trial"] or {}
             size = (f"A new two-arm trial of {nxt['per_arm']:.0f} participants per arm would make "
                     "the updated meta-analysis conclusive" if nxt.get("per_arm")
