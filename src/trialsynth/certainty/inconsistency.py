@@ -29,7 +29,15 @@ from typing import Any
 
 import numpy as np
 
-from trialsynth.certainty.judgement import DomainJudgement, Flags, Threshold, included, judge, pct
+from trialsynth.certainty.judgement import (
+    NO_FLAGS,
+    DomainJudgement,
+    Flags,
+    Threshold,
+    included,
+    judge,
+    pct,
+)
 from trialsynth.certainty.rules import DEFAULT_RULES, RuleSet
 from trialsynth.pooling.result import PooledResult
 
@@ -70,7 +78,7 @@ def positions(zones: Sequence[str], weights: np.ndarray, threshold: Threshold) -
     return ", ".join(parts)
 
 
-def inconsistency(result: PooledResult, threshold: Threshold, *, flags: Flags = Flags(),
+def inconsistency(result: PooledResult, threshold: Threshold, *, flags: Flags = NO_FLAGS,
                   rules: RuleSet = DEFAULT_RULES,
                   subgroup_tests: Sequence[tuple[str, float | None]] = ()) -> DomainJudgement:
     """Core GRADE 3 (module text). ``subgroup_tests``: (factor, p of the test for subgroup

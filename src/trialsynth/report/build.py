@@ -8,6 +8,7 @@ import csv
 import io
 import multiprocessing as mp
 import os
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -18,6 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from trialsynth.arms import Arms, direction_from_labels, review_arms
+from trialsynth.certainty.statements import lower_first, outcome_phrase
 from trialsynth.errors import DataError
 from trialsynth.inventory import AnalysisRecord, evidence_inventory
 from trialsynth.io.folder import ReviewFolder
@@ -101,6 +104,10 @@ def _draw_one(job: tuple[Any, ...]) -> tuple[str, bytes | None]:
     elif kind == "rob_traffic":
         _, _, _, rob, title = job
         fig = rob_traffic_light(rob, title=title)
+    elif kind == "network":  # ("network", key, path, figure kind, NmaResult, title, reference, small)
+        from trialsynth.report.network import draw
+
+        fig = draw(*job[3:])
     else:
         _, _, _, result, rows, labels, rob = job
         try:
@@ -401,6 +408,9 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
     by_id = {a.id: a for a in review.analyses}
     stated = {_int_or_str(c.id): c for c in protocol.comparisons}
     names = {g: c.name for g, c in stated.items()}
+    arms = _arms(review.analyses, {g: c.name for g, c in stated.items() if not _placeholder(c)})
+    for g, title in _outcome_group_titles(arms, review.analyses).items():
+        names[g] = title  # a group organised by outcome is named by its outcome
     rep.comparison_labels = {int(a["comparison"]): f"{a['comparison']}. " + (
         names.get(int(a["comparison"])) or f"Comparison {a['comparison']}") for a in analyses}
     rep.inferred_names = {g for g, c in stated.items() if c.inferred}
@@ -412,23 +422,36 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
     records: list[AnalysisRecord] = []
     mains: list[tuple[dict[str, Any], PooledResult, model.Facts]] = []
     subgroup_tests = _subgroup_tests(analyses, pooled)
+    gap_rows: dict[str, str] = {}  # inventory comparison → gap-map row label
     task = None
     if progress is not None:
         task = progress.add_task("figures and certainty", total=len(analyses))
     for a, result in zip(analyses, pooled, strict=True):
+        arm = arms[a["id"]]
         parsed = model.parse_name(a["name"])
+        if arm.organised_by == "outcome":  # the group is the outcome, the analysis the pair
+            parsed = replace(model.parse_name(arm.outcome), comparison=arm.comparison,
+                             subgroup=parsed.subgroup)
         rows = by_id[a["id"]].pooled_rows
         means = [float(m) for m in (*rows.get("mean_t", []), *rows.get("mean_c", []))]
         facts = model.facts_for(protocol, a["id"], parsed, a["settings"]["measure"], means,
                                 [str(x) for x in rows["study"]])
+        facts = _direction_from_file(facts, arm)
         parsed = replace(parsed, window=facts.window)
+        a["arms"] = arm.to_dict() | {"gap_map_row": arm.pair if arm.organised_by == "outcome"
+                                     else None}
         a["parsed"] = parsed.to_dict()
         a["parsed"]["outcome_id"] = facts.outcome_id
         a["certainty"], a["sof"], a["statement"], a["rob_note"], a["figure"] = None, [], None, None, None
         a["outcome_defaults"] = {"direction_of_benefit": facts.direction,
                                  "direction_source": facts.direction_source, "mid": facts.mid,
                                  "mid_source": facts.mid_source}
-        records.append(AnalysisRecord(a["id"], str(a["comparison"]),
+        # a review organised by outcome: each pair of interventions is a row of the gap maps
+        where = str(a["comparison"]) if arm.organised_by != "outcome" else \
+            f"{a['comparison']}:{arm.pair}"
+        gap_rows[where] = arm.pair if arm.organised_by == "outcome" else \
+            rep.comparison_labels[int(a["comparison"])]
+        records.append(AnalysisRecord(a["id"], where,
                                       facts.outcome_id or model.outcome_family(parsed.outcome),
                                       facts.window_id, _participants(rows),
                                       bool(parsed.subgroup), estimable=result is not None))
@@ -438,35 +461,42 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
         g = int(a["comparison"])
         if result is None:
             if not parsed.subgroup:  # reported but not estimable: a SoF row all the same
-                row = not_estimable_row(model.outcome_info(parsed, facts), rows,
-                                        a.get("reason") or "no pooled estimate", a["id"])
+                info = model.outcome_info(parsed, facts)
+                if arm.organised_by == "outcome":
+                    info = replace(info, name=arm.pair)
+                row = not_estimable_row(info, rows, a.get("reason") or "no pooled estimate",
+                                        a["id"])
                 a["sof"] = [row.to_dict()]
                 to_sof(g, row, facts)
             if task is not None:
                 progress.advance(task)
             continue
-        x, y = model.split_comparison(parsed.comparison or names.get(g), g)
+        x, y = (arm.experimental, arm.control) if arm.named else \
+            model.split_comparison(parsed.comparison or names.get(g), g)
         assessed = model.assess_analysis(
             result, rows, parsed, judged, facts,
             () if parsed.subgroup else subgroup_tests.get(
                 _outcome_key(a, model.parse_name(a["name"])), ()))
+        if arm.organised_by == "outcome":  # the SoF row is the pair; statements name the outcome
+            assessed.outcome = replace(assessed.outcome, name=arm.pair,
+                                       statement_name=outcome_phrase(parsed.outcome))
         a["rob_note"] = assessed.rob_note
         if assessed.certainty is not None:
             a["certainty"] = model.certainty_dict(assessed.certainty)
         else:
             a["certainty_error"] = assessed.error
-        row = model.sof_for(result, assessed, rows, x.lower() if x[:1].isupper() and
-                            not x[1:2].isupper() else x, a["id"],
+        row = model.sof_for(result, assessed, rows, lower_first(x), a["id"],
                             a["settings"].get("prediction_interval"))
         if row is not None:
             a["sof"] = [row.to_dict()]
             a["statement"] = row.statement or None
             if not parsed.subgroup:
                 to_sof(g, row, facts)
-        named = " versus " in (parsed.comparison or names.get(g) or "")
+        named = arm.named or " versus " in (parsed.comparison or names.get(g) or "")
         labels = ForestLabels(experimental=x if named or g in names else "Experimental",
                               control=y if named else "Control",
                               direction_of_benefit=assessed.direction, analysis_number=a["id"],
+                              favours_left=arm.favours_left, favours_right=arm.favours_right,
                               prediction_interval=a["settings"].get("prediction_interval")
                               is not False)
         rel = f"figures/forest_{_safe(a['id'])}.svg"
@@ -481,6 +511,10 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
             mains.append((a, result, facts))
         if task is not None:
             progress.advance(task)
+
+    network = _network_section(folder)
+    for job in network.jobs:
+        figures.add(job)
 
     # a summary only: RoB 2 is judged per result, so the first result of each study stands for it
     judged: dict[str, dict[str, str]] = {}
@@ -515,7 +549,10 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
     # evidence inventory: the question's outcomes against what the trials reported; gap maps
     inventory_model = evidence_inventory(protocol, records)
     windows = [w.name for w in protocol.question.time_windows] or list(model.WINDOWS)
-    maps = model.gap_maps(inventory_model, analyses, rep.comparison_labels, windows)
+    by_pair = {g.split(":")[0] for g in gap_rows if ":" in g}
+    gap_rows |= {str(g): lab for g, lab in rep.comparison_labels.items()
+                 if str(g) not in gap_rows and str(g) not in by_pair}
+    maps = model.gap_maps(inventory_model, analyses, gap_rows, windows)
     for i, m in enumerate(maps, start=1):
         m["figure"] = f"figures/gap_map_{i}.svg"
         figures.add(("gap", m["figure"], m["figure"], i, m))
@@ -534,15 +571,18 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
                                                         directions.get(c.outcome, "lower")),
                                       c.outcome, c.window)
                    for c in inventory_model.cells
-                   if c.comparison == str(g) and c.outcome in ranked and not c.analyses]
+                   if c.comparison == str(g) and c.outcome in ranked and not c.analyses
+                   and str(g) not in by_pair]
         missing_by[g] = missing
         sof_tables[str(g)] = {"label": label, "inferred": g in rep.inferred_names,
                               **model.comparison_sof(g, names.get(g), [*sof_rows.get(g, []),
                                                                        *missing],
-                                                     protocol.question, population)}
+                                                     protocol.question, population,
+                                                     arms=_group_arms(arms, by_id, g))}
 
-    rep.results["key_messages"] = _key_messages(sof_rows, missing_by, names, protocol,
-                                                inventory_model)
+    rep.results["key_messages"] = _key_messages(
+        sof_rows, missing_by, {g: _group_arms(arms, by_id, g) or (*model.split_comparison(
+            names.get(g), g), None) for g in rep.comparison_labels}, protocol, inventory_model)
     inventory = {"comparisons": len(rep.comparison_labels), "analyses": len(analyses),
                  "studies": len({s["study"] for a in analyses for s in a["studies"]}),
                  **inventory_model.to_dict(), "gap_maps": maps}
@@ -555,6 +595,7 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
         rep.files[rel] = doc
         if png is not None:
             rep.files[rel[:-4] + ".png"] = png
+    rep.files.update(network.tables)
     rep.rob_note = model.rob_note(list(judged.values())) if judged else "no studies"
     rep.results = {"key_messages": rep.results["key_messages"],
                    "risk_of_bias_summary": rep.rob_note, "evidence_inventory": inventory,
@@ -562,6 +603,7 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
                                             "summary": ROB_SUMMARY if rob_judged else None,
                                             "traffic_light": ROB_TRAFFIC if rob_judged else None},
                    "sof_tables": sof_tables,
+                   "network_meta_analysis": network.results,
                    "methods": model.methods(analyses),
                    "question": _question(protocol),
                    "defaults": {"pain_mid_0_100": model.PAIN_MID,
@@ -589,24 +631,87 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
 
 def _key_messages(sof_rows: Mapping[int, Sequence[model.SofCandidate]],
                   missing_by: Mapping[int, Sequence[model.SofCandidate]],
-                  names: Mapping[Any, str], protocol: Protocol, inventory: Any
-                  ) -> list[dict[str, Any]]:
-    """The review's key messages from each comparison's main SoF rows (certainty.key_messages)."""
+                  sides: Mapping[int, tuple[str, str, str | None]], protocol: Protocol,
+                  inventory: Any) -> list[dict[str, Any]]:
+    """The review's key messages from each comparison's main SoF rows (certainty.key_messages);
+    ``sides``: (intervention, comparator, outcome) of each comparison group."""
     from trialsynth.certainty.key_messages import Subject, key_messages
 
     groups = []
     for g in sorted(set(sof_rows) | set(missing_by)):
         main, _, _ = model.main_outcomes([*sof_rows.get(g, []), *missing_by.get(g, [])],
                                          protocol.question)
-        x, y = model.split_comparison(names.get(g), g)
-        x = x.lower() if x[:1].isupper() and not x[1:2].isupper() else x
-        groups.append((Subject(x, y), main))
+        x, y, _ = sides[g]
+        groups.append((Subject(lower_first(x), y), main))
     not_measured = [f.outcome for f in inventory.findings if f.scope == "all"]
     asked = {o.id: o.name for o in protocol.question.outcomes}
     reported = {c.window for c in inventory.cells if c.k}
     empty = [w.name for w in protocol.question.time_windows if w.id not in reported]
     return [m.to_dict() for m in key_messages(groups, [asked.get(o, o) for o in not_measured],
                                               empty_windows=empty)]
+
+
+def _placeholder(c: Any) -> bool:
+    """A comparison name trialsynth made up because the source names none ("Comparison 3")."""
+    return bool(c.inferred) and c.name == f"Comparison {c.id}"
+
+
+def _arms(analyses: Sequence[Any], group_names: Mapping[Any, str]) -> dict[str, Arms]:
+    """Every analysis' comparison, outcome and arms (trialsynth.arms) from its name, its group's
+    name and the labels its source states."""
+    return review_arms([(a.id, a.group, a.name) for a in analyses],
+                       {int(g): n for g, n in group_names.items()},
+                       {a.id: getattr(a, "labels", None) for a in analyses})
+
+
+def _outcome_group_titles(arms: Mapping[str, Arms], analyses: Sequence[Any]) -> dict[int, str]:
+    out: dict[int, str] = {}
+    for a in analyses:
+        arm = arms[a.id]
+        if arm.organised_by == "outcome":
+            out[int(a.group)] = (f"{arm.outcome} (organised by outcome: each analysis compares "
+                                 f"two interventions)")
+    return out
+
+
+def _group_arms(arms: Mapping[str, Arms], by_id: Mapping[str, Any], g: int
+                ) -> tuple[str, str, str | None] | None:
+    """(intervention, comparator, outcome) of a comparison group's SoF table: the arms most of
+    its analyses name (the labels the file states, else its title); for a group organised by
+    outcome the arms of every row and the outcome; None when no analysis names its arms."""
+    mine = [arms[aid] for aid, a in by_id.items() if int(a.group) == g and arms[aid].named]
+    if not mine:
+        return None
+    if all(m.organised_by == "outcome" for m in mine):
+        return (" / ".join(dict.fromkeys(m.experimental for m in mine)),
+                " / ".join(dict.fromkeys(lower_first(m.control) for m in mine)), mine[0].outcome)
+    (x, y), _ = Counter((m.experimental, m.control) for m in mine).most_common(1)[0]
+    return x, lower_first(y), None
+
+
+def _direction_from_file(facts: model.Facts, arm: Arms) -> model.Facts:
+    """The direction of benefit the file's axis labels state ("Favours <experimental>" on the
+    left: lower is better), where the review folder states none."""
+    if facts.direction_source == "review folder":
+        return facts
+    found = direction_from_labels(arm)
+    if found is None:
+        return facts
+    return replace(facts, direction=found,
+                   direction_source=f"the file's axis labels ({arm.favours_left!r} left, "
+                                    f"{arm.favours_right!r} right)")
+
+
+def _network_section(folder: ReviewFolder) -> Any:
+    """The network meta-analysis section (trialsynth.report.network); a failure there is
+    reported in the section instead of failing the report."""
+    from trialsynth.report.network import NetworkSection, build_network_section
+
+    try:
+        return build_network_section(folder)
+    except (DataError, ValueError, np.linalg.LinAlgError) as exc:
+        return NetworkSection(results={"networks": [], "error": str(exc), "methods": [],
+                                       "references": []})
 
 
 def _question(protocol: Protocol) -> dict[str, Any]:

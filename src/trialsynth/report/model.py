@@ -16,10 +16,11 @@ from typing import Any
 
 import pandas as pd
 
+from trialsynth.arms import split_analysis_name
 from trialsynth.certainty.grade import Certainty, Flags, Override, assess
 from trialsynth.certainty.plain_language import plain_language_summary
-from trialsynth.certainty.statements import lower_first
 from trialsynth.certainty.rob import grade_rob_level
+from trialsynth.certainty.statements import lower_first
 from trialsynth.errors import DataError
 from trialsynth.pooling.result import PooledResult
 from trialsynth.protocol import Protocol, Question
@@ -80,6 +81,8 @@ def parse_name(name: str) -> ParsedName:
     comparison = None
     if m := _PREFIX.match(text):
         comparison, text = m[1].strip(), m[2].strip()
+    elif (cap := split_analysis_name(text))[0] is not None:  # "Comparison 1 X, Outcome 2 Y"
+        comparison, text = cap
     window = OTHER
     if m := _WINDOW.search(text):
         window, text = f"{m[1].lower()}-term", text[:m.start()].strip(" ,;")
@@ -430,12 +433,15 @@ def main_outcomes(candidates: Sequence[SofCandidate], question: Question,
 
 
 def comparison_sof(number: int, name: str | None, candidates: Sequence[SofCandidate],
-                   question: Question, population: str | None = None) -> dict[str, Any]:
+                   question: Question, population: str | None = None,
+                   arms: tuple[str, str, str | None] | None = None) -> dict[str, Any]:
     """The SoF table of one comparison (its main outcomes, :func:`main_outcomes`) and the table
-    of its other outcomes, as dicts with their Markdown, plus the plain-language summary."""
-    x, y = split_comparison(name, number)
+    of its other outcomes, as dicts with their Markdown, plus the plain-language summary.
+    ``arms``: (intervention, comparator, outcome) as the file names them (trialsynth.arms; the
+    outcome only for a group organised by outcome); else from the comparison's name."""
+    x, y = split_comparison(name, number) if arms is None else arms[:2]
     comp = Comparison(x, y, population or "the population of the review (not stated in the "
-                                          "source)")
+                                          "source)", outcome=None if arms is None else arms[2])
     main, other, basis = main_outcomes(candidates, question)
     table = sof_table(comp, main, selection=basis)
     rest = sof_table(comp, other, kind="other") if other else None
@@ -468,15 +474,17 @@ NO_WINDOW = "no time window"
 ALL_WINDOWS = "all time windows"
 
 
-def gap_maps(inventory: Any, analyses: Sequence[Mapping[str, Any]], labels: Mapping[int, str],
-             windows: Sequence[str] = WINDOWS) -> list[dict[str, Any]]:
+def gap_maps(inventory: Any, analyses: Sequence[Mapping[str, Any]],
+             labels: Mapping[Any, str], windows: Sequence[str] = WINDOWS) -> list[dict[str, Any]]:
     """Evidence-gap maps from the evidence inventory (:func:`trialsynth.inventory.evidence_inventory`):
     every outcome of the review question in every map, including those no trial reported.
 
     Map 1: comparison × outcome, every time window together (distinct studies and participants;
     certainty of the largest analysis). Map 2: comparison × outcome × time window; an outcome
     never analysed in a window has one "no time window" column. Cell ``status``: ``pooled``,
-    ``not_estimable`` (studies but no pooled estimate, e.g. no events) or ``no_studies``."""
+    ``not_estimable`` (studies but no pooled estimate, e.g. no events) or ``no_studies``.
+    ``labels``: inventory comparison → row label; cells of comparisons it leaves out (a group
+    whose analyses are rows of their own, as in a review organised by outcome) are not drawn."""
     by_id = {str(a["id"]): a for a in analyses}
     rows = list(dict.fromkeys(labels.values()))
     label = {str(g): name for g, name in labels.items()}
@@ -492,7 +500,8 @@ def gap_maps(inventory: Any, analyses: Sequence[Mapping[str, Any]], labels: Mapp
             ("Every outcome of the review question by time window", inventory.cells, per_outcome)):
         out = {(label.get(c.comparison, c.comparison_name), c.outcome_name,
                 ALL_WINDOWS if outcome_windows[c.outcome_name] == [ALL_WINDOWS]
-                else c.window_name or NO_WINDOW): _map_cell(c, by_id) for c in cells}
+                else c.window_name or NO_WINDOW): _map_cell(c, by_id) for c in cells
+               if c.comparison in label}
         flat = [{"intervention": i, "outcome": o, "window": w,
                  **out.get((i, o, w), {"k": 0, "participants": None, "status": "no_studies",
                                        "certainty": None, "analysis": None})}

@@ -34,6 +34,7 @@ from trialsynth.certainty.statements import (
     statements_for,
     very_low_statement,
 )
+from trialsynth.effects.nnt import nnt
 from trialsynth.pooling.result import PooledResult
 
 # SofRow JSON keys; measure: RR, OR, PETO_OR, HR, RD, MD, SMD (None without studies); assumed_risk
@@ -126,12 +127,14 @@ class Comparison:
     comparator: str
     population: str
     setting: str | None = None
+    outcome: str | None = None  # a table of one outcome (a review organised by outcome)
 
     @property
     def title(self) -> str:
-        """ "X compared with Y for [population]"."""
+        """ "X compared with Y for [population]" (": [outcome]" for a table of one outcome)."""
         x = self.intervention[:1].upper() + self.intervention[1:]
-        return f"{x} compared with {self.comparator} for {lower_first(self.population)}"
+        return (f"{x} compared with {self.comparator} for {lower_first(self.population)}"
+                + (f": {self.outcome}" if self.outcome else ""))
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +183,7 @@ class SofRow:
     prediction_interval: dict[str, Any] = field(default_factory=dict)
     provisional: tuple[str, ...] = ()  # GRADE domains nobody assessed (rating provisional)
     override_details: tuple[dict[str, Any], ...] = ()  # proposed, final, rationale, reviewer
+    nnt: dict[str, Any] | None = None  # NNTB/NNTH with its CI (effects.nnt), dichotomous rows
 
     @property
     def certainty_symbols(self) -> str:
@@ -212,7 +216,8 @@ class SofRow:
                    heterogeneity=self.heterogeneity,
                    prediction_interval=dict(self.prediction_interval),
                    provisional=list(self.provisional),
-                   override_details=[dict(o) for o in self.override_details])
+                   override_details=[dict(o) for o in self.override_details],
+                   nnt=self.nnt)
         out.update(overrides=list(self.overrides), certainty=self.level,
                    certainty_symbols=self.certainty_symbols, certainty_words=self.certainty_words,
                    certainty_text=self.certainty_text, footnote_keys=list(self.footnote_keys),
@@ -503,8 +508,8 @@ def sof_row(result: PooledResult, certainty: Certainty, outcome: OutcomeInfo, *,
         effect_notes.append(f"Risk with the comparator: {basis}.")
     elif dich and acr is not None:
         effect_notes.append("Risk with the comparator: set by the review authors.")
-    texts, absolute, relative, notes = _effects(result, measure, outcome, acr, control_arms,
-                                                own_acr=assumed_risk is None)
+    texts, absolute, relative, notes, nnt_row = _effects(result, measure, outcome, acr,
+                                                         control_arms, own_acr=assumed_risk is None)
     effect_notes += notes
     shown = show_prediction_interval is True or (
         show_prediction_interval is None and result.model == "random" and result.k >= 3)
@@ -513,9 +518,12 @@ def sof_row(result: PooledResult, certainty: Certainty, outcome: OutcomeInfo, *,
         effect_notes.append(pi["note"])
     words = _statement(result, certainty, outcome, measure, intervention,
                        acr if dich and measure != "HR" else None, rules)
-    comments = " ".join(t for t in (words["statement"] or words["no_band"], outcome.comment,
-                                    SMD_RULE if measure == "SMD" else "") if t)
-    return SofRow(**base, **texts, comments=comments, statement=words["statement"],
+    nnt_text = "" if nnt_row is None or acr is None else (
+        f"{nnt_row['text']} at the assumed comparator risk of {_round(1000 * acr)} per 1000 "
+        "(Altman 1998).")
+    comments = " ".join(t for t in (words["statement"] or words["no_band"], nnt_text,
+                                    outcome.comment, SMD_RULE if measure == "SMD" else "") if t)
+    return SofRow(**base, **texts, comments=comments, statement=words["statement"], nnt=nnt_row,
                   band_basis=words["basis"], assumed_risk=acr if dich else None,
                   absolute_per_1000=absolute, relative=relative,
                   effect_notes=tuple(effect_notes), plain_language=words["pls"],
@@ -550,8 +558,10 @@ def _statement(result: PooledResult, certainty: Certainty, outcome: OutcomeInfo,
 
 def _effects(result: PooledResult, measure: str, outcome: OutcomeInfo, acr: float | None,
              arms: pd.DataFrame | None, *, own_acr: bool
-             ) -> tuple[dict[str, str], dict[str, float | None], dict[str, Any], list[str]]:
-    """(texts, absolute per 1000, relative, notes) of a row with a pooled estimate."""
+             ) -> tuple[dict[str, str], dict[str, float | None], dict[str, Any], list[str],
+                        dict[str, Any] | None]:
+    """(texts, absolute per 1000, relative, notes, NNTB/NNTH at the ACR) of a row with a pooled
+    estimate."""
     est, lo, hi = result.estimate, result.ci_low, result.ci_high
     assert est is not None and lo is not None and hi is not None
     dich, ratio = measure in DICHOTOMOUS, measure in RATIOS
@@ -561,6 +571,7 @@ def _effects(result: PooledResult, measure: str, outcome: OutcomeInfo, acr: floa
                            "relative_effect"), "")
     absolute: dict[str, float | None] = {}
     notes: list[str] = []
+    nnt_row: dict[str, Any] | None = None  # NNTB/NNTH at the assumed comparator risk
     d = outcome.decimals
     if ratio:
         e, a, b = (f"{v:.{2 if d is None else d}f}" for v in rel)
@@ -573,6 +584,7 @@ def _effects(result: PooledResult, measure: str, outcome: OutcomeInfo, acr: floa
         else:  # RD pooled directly: risk_I = ACR + RD, kept within [0, 1]
             risks = [min(max(acr + r, 0.0), 1.0) for r in rel]
         diffs = [r - acr for r in risks]  # RD per 1000 = 1000·(risk_I − ACR) (METHODS §5)
+        nnt_row = nnt(diffs[0], diffs[1], diffs[2], outcome.direction_of_benefit).to_dict()
         texts["risk_comparator"] = f"{_round(1000 * acr)} per 1000"
         ri, rd = [_round(1000 * r) for r in risks], [_diff(x) for x in diffs]
         texts["risk_intervention"] = f"{ri[0]} per 1000 ({ri[1]} to {ri[2]})"
@@ -590,7 +602,7 @@ def _effects(result: PooledResult, measure: str, outcome: OutcomeInfo, acr: floa
             sd = outcome.typical_sd  # Handbook v6 §15.5.3: MD = SMD × typical comparator SD
             scale = outcome.reexpress_scale or outcome.scale or "the original scale"
             texts["reexpression"] = f"MD {_md(est * sd, lo * sd, hi * sd, 1)} on {scale} (SMD × SD {sd:g})"
-    return texts, absolute, relative, notes
+    return texts, absolute, relative, notes, nnt_row
 
 
 def _zero_control(texts: dict[str, str], notes: list[str], result: PooledResult,
