@@ -177,6 +177,23 @@ class Mid(Fact):
     units: Text | None = None
 
 
+class EffectThresholds(Fact):
+    """Where a small, a moderate and a large effect of the outcome begin, for the wording of its
+    statements (Santesso 2020; GRADE 35): in the MD's units, as a relative change for ratio
+    measures (0.25 = 25%), or as a risk difference per 1000 when ``per_1000``."""
+
+    small: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+    moderate: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+    large: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+    per_1000: bool = False
+
+    @model_validator(mode="after")
+    def _order(self) -> EffectThresholds:
+        if not self.small <= self.moderate <= self.large:
+            raise ValueError("thresholds must satisfy small <= moderate <= large")
+        return self
+
+
 class Outcome(Fact):
     id: Id
     name: Text
@@ -186,6 +203,8 @@ class Outcome(Fact):
     scale: Scale | None = None
     mid: Mid | None = None
     assumed_control_risk: Annotated[float, Field(gt=0, lt=1)] | None = None
+    thresholds: EffectThresholds | None = None  # None: trialsynth's declared bands
+    kind: Literal["benefit", "harm"] | None = None  # what it measures; None: read from its name
 
 
 class Duration(_Strict):

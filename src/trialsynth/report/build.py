@@ -89,7 +89,8 @@ def _draw_one(job: tuple[Any, ...]) -> tuple[str, bytes | None]:
     if kind == "gap":
         _, _, _, i, m = job
         fig = gap_map(pd.DataFrame(m["cells"]), outcomes=m["outcomes"], windows=m["windows"],
-                      interventions=m["interventions"], title=f"Evidence-gap map {i}: {m['title']}")
+                      interventions=m["interventions"], outcome_windows=m["outcome_windows"],
+                      title=f"Evidence-gap map {i}: {m['title']}")
     elif kind == "funnel":
         _, _, _, result, labels, *fill = job
         fig = funnel_plot(result, when_too_few="note",
@@ -277,6 +278,59 @@ def _small_study(result: PooledResult, rows: pd.DataFrame, sens: Mapping[str, An
     return out, (fill, tf.get("estimate"))
 
 
+def _outcome_key(a: Mapping[str, Any], parsed: model.ParsedName) -> tuple[str, str, str]:
+    return (str(a["comparison"]), parsed.outcome, parsed.window)
+
+
+def _subgroup_tests(analyses: Sequence[Mapping[str, Any]], pooled: Sequence[PooledResult | None]
+                    ) -> dict[tuple[str, str, str], list[tuple[str, float | None]]]:
+    """The review's subgroup analyses by the outcome they split: (factor, p of the test for
+    subgroup differences), for the inconsistency of the main analysis (Core GRADE 3)."""
+    out: dict[tuple[str, str, str], list[tuple[str, float | None]]] = {}
+    for a, result in zip(analyses, pooled, strict=True):
+        parsed = model.parse_name(a["name"])
+        if parsed.subgroup and result is not None and result.subgroup_test is not None:
+            out.setdefault(_outcome_key(a, parsed), []).append(
+                (parsed.subgroup, result.subgroup_test.pvalue))
+    return out
+
+
+def _agreement(a: Mapping[str, Any], b: Mapping[str, Any]) -> str | None:
+    """Does the analysis' statement agree with its Bayesian probability? (certainty.statements)"""
+    from trialsynth.certainty.statements import bayes_agreement
+
+    row = (a.get("sof") or [None])[0]
+    if not row or not row.get("certainty") or not row.get("statement"):
+        return None
+    rated = [d for d, j in ((a.get("certainty") or {}).get("domains") or {}).items()
+             if j["downgrade"]]
+    return bayes_agreement(row["statement"], row["certainty"], row.get("band") or "",
+                           row.get("effect") or "benefit", b["p_benefit"], b["p_harm"],
+                           b["p_trivial"], rated_down=rated)
+
+
+def _ris_basis(tsa: Mapping[str, Any], mid_source: str) -> str:
+    """What the required information size anticipates, and where each input came from."""
+    source = {"review folder": "stated in the review folder",
+              "project default": "a declared project default"}.get(
+                  mid_source, "trialsynth's default for this measure")
+    ratio = tsa["measure"] in ("RR", "OR", "PETO_OR")
+    effect = (f"a {tsa['mid']:.0%} relative change in risk ({source})" if ratio
+              else f"a difference of {tsa['mid']:g} ({tsa['measure']}, the minimal important "
+                   f"difference {source})")
+    if tsa.get("control_risk") is not None:
+        base = f" from a control-group risk of {tsa['control_risk']:.1%} (the control arms)"
+    elif tsa.get("sd") is not None:
+        sd_note = next((n for n in tsa.get("notes") or () if "SD" in n), "")
+        base = f", outcome SD {tsa['sd']:.3g}" + (f" ({sd_note})" if sd_note else "")
+    else:
+        base = ""
+    adjust = (f", inflated for heterogeneity (D² = {tsa['d2']:.0%})"
+              if tsa.get("heterogeneity") == "D2" and tsa.get("d2") else "")
+    return (f"The required information size anticipates {effect}{base}, two-sided α "
+            f"{tsa['alpha']:g} and power {tsa['power']:.0%}{adjust}.")
+
+
 def _pct(p: float | None) -> str:
     return "-" if p is None else ("< 1%" if p < 0.005 else "> 99%" if p > 0.995 else f"{p:.0%}")
 
@@ -298,7 +352,7 @@ def _beyond(main: Sequence[tuple[dict[str, Any], PooledResult, model.Facts]],
     except (ValueError, DataError) as exc:
         bayes = [{"error": str(exc)}] * len(main)
     out = []
-    for (a, result, _), mid, b in zip(main, mids, bayes, strict=True):
+    for (a, result, facts), mid, b in zip(main, mids, bayes, strict=True):
         answer: dict[str, Any] = {"bayes": b, "tsa": None}
         tsa_summary = None
         if mid is None:
@@ -314,6 +368,7 @@ def _beyond(main: Sequence[tuple[dict[str, Any], PooledResult, model.Facts]],
                 f"minimal important difference, {unit}): {_pct(b['p_benefit'])}; important harm: "
                 f"{_pct(b['p_harm'])}; trivial: {_pct(b['p_trivial'])} (Bayesian random-effects "
                 f"model, τ prior {b['prior']['label']}).")
+            answer["agreement"] = _agreement(a, b)
         try:
             plan = plan_for(by_id[a["id"]], result, protocol, mid=mid)
         except (ValueError, DataError) as exc:
@@ -321,6 +376,8 @@ def _beyond(main: Sequence[tuple[dict[str, Any], PooledResult, model.Facts]],
         else:
             tsa, tsa_summary = plan["tsa"], plan["_tsa"]
             answer["tsa"] = tsa
+            answer["ris_basis"] = _ris_basis(tsa, facts.mid_source if facts.mid is not None
+                                             else "default")
             nxt = tsa["next_trial"] or {}
             size = (f"A new two-arm trial of {nxt['per_arm']:.0f} participants per arm would make "
                     "the updated meta-analysis conclusive" if nxt.get("per_arm")
@@ -374,6 +431,8 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
         sof_rows.setdefault(g, []).append(model.SofCandidate(row, facts.outcome_id, facts.window_id))
     records: list[AnalysisRecord] = []
     mains: list[tuple[dict[str, Any], PooledResult, model.Facts]] = []
+    subgroup_tests = _subgroup_tests(analyses, pooled)
+    gap_rows: dict[str, str] = {}  # inventory comparison → gap-map row label
     task = None
     if progress is not None:
         task = progress.add_task("figures and certainty", total=len(analyses))
@@ -397,9 +456,15 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
         a["outcome_defaults"] = {"direction_of_benefit": facts.direction,
                                  "direction_source": facts.direction_source, "mid": facts.mid,
                                  "mid_source": facts.mid_source}
-        records.append(AnalysisRecord(a["id"], str(a["comparison"]), facts.outcome_id,
+        # a review organised by outcome: each pair of interventions is a row of the gap maps
+        where = str(a["comparison"]) if arm.organised_by != "outcome" else \
+            f"{a['comparison']}:{arm.pair}"
+        gap_rows[where] = arm.pair if arm.organised_by == "outcome" else \
+            rep.comparison_labels[int(a["comparison"])]
+        records.append(AnalysisRecord(a["id"], where,
+                                      facts.outcome_id or model.outcome_family(parsed.outcome),
                                       facts.window_id, _participants(rows),
-                                      bool(parsed.subgroup)))
+                                      bool(parsed.subgroup), estimable=result is not None))
         judged = [model.judged_for(rob, str(st), a["id"]) for st in rows["study"]]
         for st in a["studies"]:
             st["rob"] = model.judged_for(rob, str(st["study"]), a["id"]) or None
@@ -409,7 +474,8 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
                 info = model.outcome_info(parsed, facts)
                 if arm.organised_by == "outcome":
                     info = replace(info, name=arm.pair)
-                row = not_estimable_row(info, rows, a.get("reason") or "no pooled estimate")
+                row = not_estimable_row(info, rows, a.get("reason") or "no pooled estimate",
+                                        a["id"])
                 a["sof"] = [row.to_dict()]
                 to_sof(g, row, facts)
             job = unpooled_forest(by_id[a["id"]], a, arm, facts, rob, ForestLabels,
@@ -422,7 +488,10 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
             continue
         x, y = (arm.experimental, arm.control) if arm.named else \
             model.split_comparison(parsed.comparison or names.get(g), g)
-        assessed = model.assess_analysis(result, rows, parsed, judged, facts)
+        assessed = model.assess_analysis(
+            result, rows, parsed, judged, facts,
+            () if parsed.subgroup else subgroup_tests.get(
+                _outcome_key(a, model.parse_name(a["name"])), ()))
         if arm.organised_by == "outcome":  # the SoF row is the pair; statements name the outcome
             assessed.outcome = replace(assessed.outcome, name=arm.pair,
                                        statement_name=outcome_phrase(parsed.outcome))
@@ -431,7 +500,8 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
             a["certainty"] = model.certainty_dict(assessed.certainty)
         else:
             a["certainty_error"] = assessed.error
-        row = model.sof_for(result, assessed, rows, lower_first(x))
+        row = model.sof_for(result, assessed, rows, lower_first(x), a["id"],
+                            a["settings"].get("prediction_interval"))
         if row is not None:
             a["sof"] = [row.to_dict()]
             a["statement"] = row.statement or None
@@ -461,12 +531,6 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
     for job in network.jobs:
         figures.add(job)
 
-    # evidence inventory and gap maps
-    windows = [w.name for w in protocol.question.time_windows] or list(model.WINDOWS)
-    maps = model.gap_maps(analyses, gap_rows, windows)
-    for i, m in enumerate(maps, start=1):
-        m["figure"] = f"figures/gap_map_{i}.svg"
-        figures.add(("gap", m["figure"], m["figure"], i, m))
     # a summary only: RoB 2 is judged per result, so the first result of each study stands for it
     judged: dict[str, dict[str, str]] = {}
     for a in analyses:
@@ -496,8 +560,16 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
             figures.add(("tsa", a["id"], a["tsa_figure"], tsa,
                          f"Analysis {a['id']}: trial sequential analysis"))
 
-    # evidence inventory: the question's outcomes against what the trials reported
+    # evidence inventory: the question's outcomes against what the trials reported; gap maps
     inventory_model = evidence_inventory(protocol, records)
+    windows = [w.name for w in protocol.question.time_windows] or list(model.WINDOWS)
+    by_pair = {g.split(":")[0] for g in gap_rows if ":" in g}
+    gap_rows |= {str(g): lab for g, lab in rep.comparison_labels.items()
+                 if str(g) not in gap_rows and str(g) not in by_pair}
+    maps = model.gap_maps(inventory_model, analyses, gap_rows, windows)
+    for i, m in enumerate(maps, start=1):
+        m["figure"] = f"figures/gap_map_{i}.svg"
+        figures.add(("gap", m["figure"], m["figure"], i, m))
     population = protocol.question.population.description if protocol.question.population else None
     # outcomes whose absence a SoF table shows: the ranked ones and those the review chose
     ranked = {o.id for o in protocol.question.outcomes if o.priority} | {
@@ -507,18 +579,24 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
 
     # per comparison: SoF table, with "no studies" rows for the ranked outcomes it lacks
     sof_tables: dict[str, Any] = {}
+    missing_by: dict[int, list[model.SofCandidate]] = {}
     for g, label in sorted(rep.comparison_labels.items()):
         missing = [model.SofCandidate(model.missing_row(c.outcome_name, c.window_name,
                                                         directions.get(c.outcome, "lower")),
                                       c.outcome, c.window)
                    for c in inventory_model.cells
-                   if c.comparison == str(g) and c.outcome in ranked and not c.analyses]
+                   if c.comparison == str(g) and c.outcome in ranked and not c.analyses
+                   and str(g) not in by_pair]
+        missing_by[g] = missing
         sof_tables[str(g)] = {"label": label, "inferred": g in rep.inferred_names,
                               **model.comparison_sof(g, names.get(g), [*sof_rows.get(g, []),
                                                                        *missing],
                                                      protocol.question, population,
                                                      arms=group_arms(arms, by_id, g))}
 
+    rep.results["key_messages"] = _key_messages(
+        sof_rows, missing_by, {g: group_arms(arms, by_id, g) or (*model.split_comparison(
+            names.get(g), g), None) for g in rep.comparison_labels}, protocol, inventory_model)
     inventory = {"comparisons": len(rep.comparison_labels), "analyses": len(analyses),
                  "studies": len({s["study"] for a in analyses for s in a["studies"]}),
                  **inventory_model.to_dict(), "gap_maps": maps}
@@ -533,7 +611,8 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
             rep.files[rel[:-4] + ".png"] = png
     rep.files.update(network.tables)
     rep.rob_note = model.rob_note(list(judged.values())) if judged else "no studies"
-    rep.results = {"risk_of_bias_summary": rep.rob_note, "evidence_inventory": inventory,
+    rep.results = {"key_messages": rep.results["key_messages"],
+                   "risk_of_bias_summary": rep.rob_note, "evidence_inventory": inventory,
                    "risk_of_bias_figures": rob_figures_result(rob_figures, rob_judged,
                                                                rob_problem),
                    "sof_tables": sof_tables,
@@ -551,18 +630,42 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
         [{"id": a["id"], "name": a["name"], "outcome": a["parsed"]["outcome"],
           "window": a["parsed"]["window"], "level": (a["certainty"] or {}).get("level"),
           **{d: j["downgrade"] for d, j in ((a["certainty"] or {}).get("domains") or {}).items()},
+          "provisional": ";".join((a["certainty"] or {}).get("provisional") or []),
           "statement": a["statement"]} for a in analyses],
         ["id", "name", "outcome", "window", "level", "risk_of_bias", "inconsistency",
-         "indirectness", "imprecision", "publication_bias", "statement"])
+         "indirectness", "imprecision", "publication_bias", "provisional", "statement"])
     rep.files["tables/gap_map.csv"] = _csv(
         [{"map": i, **c} for i, m in enumerate(maps, start=1) for c in m["cells"]],
-        ["map", "intervention", "outcome", "window", "k", "participants", "certainty", "analysis"])
+        ["map", "intervention", "outcome", "window", "k", "participants", "status", "certainty",
+         "analysis"])
     rep.files["tables/sof.csv"] = _csv(
         [{"comparison": g, "table": tab["kind"], **r} for g, t in sof_tables.items()
          for tab in (t["table"], t["other_outcomes"]) if tab for r in tab["rows"]],
         ["comparison", "table", "outcome", "risk_comparator", "risk_intervention", "risk_difference",
          "relative_effect", "participants_text", "certainty_text", "comments"])
     return rep
+
+
+def _key_messages(sof_rows: Mapping[int, Sequence[model.SofCandidate]],
+                  missing_by: Mapping[int, Sequence[model.SofCandidate]],
+                  sides: Mapping[int, tuple[str, str, str | None]], protocol: Protocol,
+                  inventory: Any) -> list[dict[str, Any]]:
+    """The review's key messages from each comparison's main SoF rows (certainty.key_messages);
+    ``sides``: (intervention, comparator, outcome) of each comparison group."""
+    from trialsynth.certainty.key_messages import Subject, key_messages
+
+    groups = []
+    for g in sorted(set(sof_rows) | set(missing_by)):
+        main, _, _ = model.main_outcomes([*sof_rows.get(g, []), *missing_by.get(g, [])],
+                                         protocol.question)
+        x, y, _ = sides[g]
+        groups.append((Subject(lower_first(x), y), main))
+    not_measured = [f.outcome for f in inventory.findings if f.scope == "all"]
+    asked = {o.id: o.name for o in protocol.question.outcomes}
+    reported = {c.window for c in inventory.cells if c.k}
+    empty = [w.name for w in protocol.question.time_windows if w.id not in reported]
+    return [m.to_dict() for m in key_messages(groups, [asked.get(o, o) for o in not_measured],
+                                              empty_windows=empty)]
 
 
 def _network_section(folder: ReviewFolder) -> Any:
