@@ -69,8 +69,10 @@ def compare(a: Path, b: Path) -> tuple[float, list[str]]:
             if ok.any():
                 rel = np.abs(u[ok] - v[ok]) / np.maximum(1.0, np.abs(u[ok]))
                 worst = max(worst, float(rel.max()))
-        elif not x[c].astype(str).equals(y[c].astype(str)):
-            problems.append(f"{c}: text differs in {int((x[c].astype(str) != y[c].astype(str)).sum())} rows")
+        else:  # text (an empty column reads as all-NaN floats on one side, text on the other)
+            u, v = (s.astype(object).where(s.notna(), "").astype(str) for s in (x[c], y[c]))
+            if not u.equals(v):
+                problems.append(f"{c}: text differs in {int((u != v).sum())} rows")
     fa, fb = (p.with_name(p.name.removesuffix(".csv") + ".failures.csv") for p in (a, b))
     if fa.read_bytes() != fb.read_bytes():
         problems.append("failure logs differ")
