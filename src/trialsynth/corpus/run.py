@@ -367,13 +367,6 @@ def pool_partition(payload: dict[str, Any], options: dict[str, Any]
             return study_labels(payload["study"], r, offsets, group_all[r])
 
         frame = _result_frame(res, sub, m, method, hksj, conv.name, level, labels, group)
-        if m != "GENERIC" and payload["study"] is not None:
-            shared = _shared_comparators(payload, row_ids, group, m, len(sel), offsets,
-                                         group_all)
-            if shared is not None:
-                w = frame["warnings"].to_numpy()
-                frame["warnings"] = pd.Series(np.where(w == "", shared, np.where(
-                    shared == "", w, shared + " | " + w)), dtype=object)
         pooled = frame["k"].to_numpy() >= 1
         if pooled.all():
             frames.append(frame)
@@ -392,47 +385,6 @@ def pool_partition(payload: dict[str, Any], options: dict[str, Any]
     fail = pd.concat(fails, ignore_index=True) if fails else pd.DataFrame(columns=list(FAILURE_COLUMNS))
     return table.reset_index(drop=True).reindex(columns=list(RESULT_COLUMNS)), \
         fail.reset_index(drop=True)
-
-
-def _shared_comparators(payload: dict[str, Any], row_ids: np.ndarray, group: np.ndarray,
-                        measure: str, n: int, offsets: np.ndarray, group_all: np.ndarray
-                        ) -> np.ndarray | None:
-    """The warnings ``trialsynth.pool`` gives where one comparator group enters several
-    comparisons of an analysis (a study named twice with the same control arm: counted as
-    entered, ``settings.designs.multi_arm: as_entered``; Handbook v6.4 §23.3.4), per analysis;
-    None when no analysis names a study twice (the usual case: no Python loop at all)."""
-    study = payload["study"][row_ids]
-    if len(study) < 2:
-        return None
-    named = pd.DataFrame({"g": group, "s": study})
-    twice = named.duplicated(keep=False).to_numpy()
-    if not twice.any():
-        return None
-    from trialsynth.designs import multiarm
-    from trialsynth.designs.prepare import HB, data_type_of
-
-    dtype = data_type_of(measure)
-    cols = payload["columns"]
-    need = COLUMNS_OF[dtype]
-    rows = row_ids[twice]
-    eligible = np.logical_and.reduce([np.isfinite(cols[c][rows]) for c in need])
-    control = {c: cols[c][rows] for c in multiarm.CONTROL[dtype]}
-    out = np.full(n, "", dtype=object)
-    for s in multiarm.detect([str(x) for x in study[twice]], group[twice], control, eligible):
-        first = int(rows[s.rows[0]])
-        a = int(group_all[first])
-        within = [int(rows[r]) - int(offsets[a]) + 2 for r in s.rows]  # rows as pool numbers them
-        k = len(within)
-        text = (f"{s.study}: one comparator group enters {k} comparisons (rows "
-                f"{', '.join(map(str, within))}); counted as entered, i.e. {k} times "
-                f"(settings.designs.multi_arm: as_entered) ({HB} §23.3.4)")
-        j = int(group[twice][s.rows[0]])
-        out[j] = text if out[j] == "" else out[j] + " | " + text
-    return out
-
-
-COLUMNS_OF = {"dichotomous": ("events_t", "n_t", "events_c", "n_c"),
-              "continuous": ("mean_t", "sd_t", "n_t", "mean_c", "sd_c", "n_c")}
 
 
 def _input_columns(measure: str) -> tuple[str, ...]:
