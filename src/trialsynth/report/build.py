@@ -24,6 +24,7 @@ from trialsynth.inventory import AnalysisRecord, evidence_inventory
 from trialsynth.io.folder import ReviewFolder
 from trialsynth.pooling.result import PooledResult
 from trialsynth.protocol import Protocol
+from trialsynth.registry.measures import is_ratio
 from trialsynth.report import model
 from trialsynth.report.arms_view import (
     analysis_arms,
@@ -361,8 +362,7 @@ def _beyond(main: Sequence[tuple[dict[str, Any], PooledResult, model.Facts]],
         elif "error" in b or b.get("p_benefit") is None:
             answer["probability"] = f"Not computed: {b.get('error') or 'no studies to combine'}."
         else:
-            unit = (f"a relative change of {mid:.0%}" if result.measure in ("RR", "OR", "PETO_OR")
-                    else f"{mid:g}")
+            unit = (f"a relative change of {mid:.0%}" if is_ratio(result.measure) else f"{mid:g}")
             answer["probability"] = (
                 f"Probability that the true average effect is an important benefit (beyond the "
                 f"minimal important difference, {unit}): {_pct(b['p_benefit'])}; important harm: "

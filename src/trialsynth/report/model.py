@@ -24,6 +24,8 @@ from trialsynth.certainty.statements import lower_first
 from trialsynth.errors import DataError
 from trialsynth.pooling.result import PooledResult
 from trialsynth.protocol import Protocol, Question
+from trialsynth.registry import MEASURES, METHODS, RATIO_MEASURES
+from trialsynth.registry.methods import REFERENCES as METHOD_REFERENCES
 from trialsynth.report.sof import (
     MAX_OUTCOMES,
     Comparison,
@@ -53,7 +55,6 @@ _WINDOW = re.compile(r"[,;]?\s*\b(immediate|short|medium|long)[\s-]*term(?:\s+fo
 _SUBGROUP = re.compile(r":\s*([^:]*?)\s+subgroup analysis\s*$", re.IGNORECASE)
 _PREFIX = re.compile(r"^\s*([^:]{1,120}?\bversus\b[^:]{1,120}?):\s*(.+)$", re.IGNORECASE)
 _SPACE_GE = re.compile(r"([≥≤])\s*")
-RATIO_MEASURES = ("RR", "OR", "PETO_OR")
 
 
 @dataclass(frozen=True, slots=True)
@@ -570,18 +571,7 @@ def _gap_notes(cells: Sequence[Mapping[str, Any]]) -> list[str]:
 
 
 REFERENCES = {
-    "DL": "DerSimonian R, Laird N. Meta-analysis in clinical trials. Control Clin Trials "
-          "1986;7(3):177-88.",
-    "MH": "Mantel N, Haenszel W. Statistical aspects of the analysis of data from retrospective "
-          "studies of disease. J Natl Cancer Inst 1959;22(4):719-48.",
-    "GB": "Greenland S, Robins JM. Estimation of a common effect parameter from sparse follow-up "
-          "data. Biometrics 1985;41(1):55-68.",
-    "PETO": "Yusuf S, Peto R, Lewis J, Collins R, Sleight P. Beta blockade during and after "
-            "myocardial infarction: an overview of the randomized trials. Prog Cardiovasc Dis "
-            "1985;27(5):335-71.",
-    "IV": "Deeks JJ, Higgins JPT, Altman DG (editors). Chapter 10: Analysing data and undertaking "
-          "meta-analyses. In: Cochrane Handbook for Systematic Reviews of Interventions, version "
-          "6.4. Cochrane, 2023.",
+    **METHOD_REFERENCES,  # DL, MH, GB, PETO, IV and every τ² estimator (trialsynth.registry)
     "SMD": "Hedges LV. Distribution theory for Glass's estimator of effect size and related "
            "estimators. J Educ Stat 1981;6(2):107-28.",
     "I2": "Higgins JPT, Thompson SG, Deeks JJ, Altman DG. Measuring inconsistency in "
@@ -606,8 +596,6 @@ REFERENCES = {
     "HARBORD": "Harbord RM, Egger M, Sterne JAC. A modified test for small-study effects in "
                "meta-analyses of controlled trials with binary endpoints. Stat Med "
                "2006;25(20):3443-57.",
-    "REML": "Viechtbauer W. Bias and efficiency of meta-analytic variance estimators in the "
-            "random-effects model. J Educ Behav Stat 2005;30(3):261-93.",
     "HKSJ": "Hartung J, Knapp G. A refined method for the meta-analysis of controlled clinical "
             "trials with binary outcome. Stat Med 2001;20(24):3875-89.",
     "INFLUENCE": "Viechtbauer W, Cheung MWL. Outlier and influence diagnostics for meta-analysis. "
@@ -657,29 +645,14 @@ def methods(analyses: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         return "[" + ", ".join(nums) + "]"
 
     paras = []
-    words = {"RR": "risk ratios", "OR": "odds ratios", "RD": "risk differences",
-             "PETO_OR": "Peto odds ratios", "MD": "mean differences",
-             "SMD": "standardised mean differences (Hedges' g)", "GENERIC": "generic inverse-variance"
-             " estimates"}
-    eff = ", ".join(words.get(m, m) for m in measures)
+    eff = ", ".join(MEASURES[m].plural if m in MEASURES else m for m in measures)
     paras.append(f"Effects were expressed as {eff}, each with a 95% confidence interval"
                  + (f" {cite('SMD')}" if "SMD" in measures else "") + ".")
     m_text = []
-    for m in methods_used:
-        if m == "DL":
-            m_text.append("random-effects meta-analysis with the DerSimonian and Laird estimator of "
-                          f"the between-study variance τ² {cite('DL')}")
-        elif m in ("MH", "MH_RANDOM"):
-            m_text.append(f"Mantel-Haenszel pooling {cite('MH', 'GB')}")
-        elif m == "PETO":
-            m_text.append(f"the Peto method {cite('PETO')}")
-        elif m == "IV":
-            m_text.append(f"common-effect inverse-variance pooling {cite('IV')}")
-        elif m == "REML":
-            m_text.append("random-effects meta-analysis with the restricted maximum-likelihood "
-                          f"estimator of τ² {cite('REML')}")
-        else:
-            m_text.append(f"random-effects meta-analysis ({m} estimator of τ²)")
+    for m in methods_used:  # each method's words and references from trialsynth.registry
+        info = METHODS.get(m)
+        m_text.append(f"{info.sentence} {cite(*info.cites)}" if info is not None
+                      else f"random-effects meta-analysis ({m} estimator of τ²)")
     if any(a["settings"].get("hksj") for a in pooled):
         m_text.append("confidence intervals of random-effects estimates by the Hartung-Knapp-"
                       f"Sidik-Jonkman method {cite('HKSJ')}")

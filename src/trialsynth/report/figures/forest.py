@@ -22,6 +22,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from trialsynth.registry import MEASURES, METHODS
+from trialsynth.registry.measures import LOG_SCALE
+
 if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.axes import Axes
@@ -29,15 +32,11 @@ if TYPE_CHECKING:
 
     from trialsynth.pooling.result import PooledResult
 
-MEASURE_NAMES = {"RR": "Risk Ratio", "OR": "Odds Ratio", "PETO_OR": "Peto Odds Ratio",
-                 "RD": "Risk Difference", "MD": "Mean Difference",
-                 "SMD": "Std. Mean Difference", "GENERIC": "Estimate", "GENERIC_LOG": "Ratio"}
-RATIO = ("RR", "OR", "PETO_OR", "GENERIC_LOG")
-METHOD_WORDS = {"MH": "M-H, Fixed", "MH_RANDOM": "M-H, Random", "PETO": "Peto, Fixed",
-                "IV": "IV, Fixed"}
-TAU2_NAMES = {"DL": "DerSimonian–Laird", "REML": "REML", "ML": "maximum likelihood",
-              "PM": "Paule–Mandel", "HE": "Hedges", "SJ": "Sidik–Jonkman", "EB": "empirical Bayes",
-              "MH_RANDOM": "DerSimonian–Laird around the M-H estimate"}
+# RevMan's names of measures and methods, from the registries (trialsynth.registry)
+MEASURE_NAMES = {code: m.revman_name for code, m in MEASURES.items()}
+RATIO = LOG_SCALE
+METHOD_WORDS = {code: m.revman_name for code, m in METHODS.items()}
+TAU2_NAMES = {code: m.tau2_name for code, m in METHODS.items() if m.tau2_name is not None}
 SQUARE_COLOURS = {"dichotomous": "#1f4e9c", "continuous": "#2e7d32", "generic": "#b35806"}
 ARM_COLUMNS = {
     "dichotomous": (("events_t", "Events"), ("n_t", "Total"), ("events_c", "Events"),
