@@ -314,7 +314,7 @@ def diff(
         result = diff_paths(old, new, quiet=quiet)
         if out is not None:
             write_page(result, out, inputs=(old, new))
-    except (TrialsynthError, OSError) as exc:  # one line, however long (no wrapping)
+    except TrialsynthError as exc:  # one line, however long (no wrapping)
         print_error(exc)
         raise typer.Exit(2) from None
     if as_json:
@@ -412,7 +412,7 @@ def batch(
                               method=method.value, hksj=hksj, revman=revman, workers=workers,
                               scheduler=scheduler, progress=not quiet,
                               partition_size=partition_size, tau2_ci=tau2_ci, return_table=False)
-    except (TrialsynthError, OSError) as exc:
+    except TrialsynthError as exc:
         print_error(exc)
         raise typer.Exit(2) from None
     if not quiet:

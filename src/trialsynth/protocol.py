@@ -121,6 +121,17 @@ class DataSource(_Strict):
     skipped_analyses: list[SkippedAnalysis] = []
 
 
+class IncludedStudies(_Strict):
+    """How many studies the review included, and with how many participants, as a source
+    states it (``source`` says which and where): the review's own count, which the data file
+    need not show (a study with no data in any analysis is in no study row)."""
+
+    studies: Annotated[int, Field(ge=0)]
+    participants: Annotated[int, Field(ge=0)] | None = None
+    design: Text | None = None  # e.g. "randomised controlled trials"
+    source: Text
+
+
 class Population(Fact):
     description: Text
     conditions: list[Text] = []
@@ -166,6 +177,23 @@ class Mid(Fact):
     units: Text | None = None
 
 
+class EffectThresholds(Fact):
+    """Where a small, a moderate and a large effect of the outcome begin, for the wording of its
+    statements (Santesso 2020; GRADE 35): in the MD's units, as a relative change for ratio
+    measures (0.25 = 25%), or as a risk difference per 1000 when ``per_1000``."""
+
+    small: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+    moderate: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+    large: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+    per_1000: bool = False
+
+    @model_validator(mode="after")
+    def _order(self) -> EffectThresholds:
+        if not self.small <= self.moderate <= self.large:
+            raise ValueError("thresholds must satisfy small <= moderate <= large")
+        return self
+
+
 class Outcome(Fact):
     id: Id
     name: Text
@@ -175,6 +203,8 @@ class Outcome(Fact):
     scale: Scale | None = None
     mid: Mid | None = None
     assumed_control_risk: Annotated[float, Field(gt=0, lt=1)] | None = None
+    thresholds: EffectThresholds | None = None  # None: trialsynth's declared bands
+    kind: Literal["benefit", "harm"] | None = None  # what it measures; None: read from its name
 
 
 class Duration(_Strict):
@@ -451,6 +481,7 @@ class Protocol(_Strict):
     schema_: Literal["trialsynth-review/1"] = Field(alias="schema")
     review: ReviewInfo
     data_source: DataSource | None = None
+    included_studies: IncludedStudies | None = None
     question: Question = Question()
     comparisons: list[Comparison] = []
     analyses: list[AnalysisSpec] = []
