@@ -1,0 +1,105 @@
+"""The analyse stage: one analysis of a review pooled with its settings and checked against the
+numbers its source stored, as ``trialsynth run`` does it for every analysis.
+
+:func:`analyse_with_result` is the single place where a review's analysis is pooled; the runner
+(:mod:`trialsynth.pipeline`), ``trialsynth plan`` (:mod:`trialsynth.sequential.plan`) and the
+report (:mod:`trialsynth.report`) call it, so each pools an analysis the same way. It sits below
+the report stack and imports none of it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from trialsynth.api import pool
+from trialsynth.errors import DataError
+from trialsynth.pooling.result import PooledResult
+from trialsynth.registry import RANDOM_METHODS
+from trialsynth.review import Analysis, check_against_stored, pool_measure, to_display
+
+
+def analyse(analysis: Analysis, source: str) -> dict[str, Any]:
+    """Pool one analysis with its settings and check it against RevMan's numbers: its entry of
+    ``results.json``'s ``analyses`` before the report adds certainty and the rest."""
+    return analyse_with_result(analysis, source)[0]
+
+
+def pool_analysis(analysis: Analysis, source: str) -> PooledResult:
+    """The pooling of an analysis' complete rows with its settings (RevMan's conventions), also
+    when nothing is estimable (k = 0) or the review pooled nothing: its per-study rows are what
+    a forest plot shows. Raises :class:`DataError` for rows that cannot be pooled."""
+    s = analysis.settings
+    with np.errstate(divide="ignore", invalid="ignore"):  # k = 0 divides by zero
+        hksj = bool(getattr(s, "hksj", False)) and s.method in RANDOM_METHODS
+        return pool(analysis.pooled_rows, pool_measure(s.measure), s.method, hksj=hksj,
+                    subgroup="subgroup" if analysis.has_subgroups else None, revman=True,
+                    source=source, confidence_level=getattr(s, "confidence_level", None) or 0.95,
+                    designs=getattr(s, "designs", None))
+
+
+def analyse_with_result(analysis: Analysis, source: str
+                        ) -> tuple[dict[str, Any], PooledResult | None]:
+    """:func:`analyse` plus the pooled result (None when nothing was pooled)."""
+    s = analysis.settings
+    rows = analysis.pooled_rows
+    out: dict[str, Any] = {
+        "id": analysis.id, "comparison": analysis.comparison, "number": analysis.number,
+        "name": analysis.name, "comparison_name": analysis.comparison_name,
+        "applicability": analysis.applicability,
+        "settings": s.to_dict(), "status": "pooled", "reason": None, "result": None,
+        "display": None,
+    }
+    result = None
+    if rows.empty:
+        out["status"], out["reason"] = "not pooled", "no study row has the data its type needs"
+    else:
+        try:
+            result = pool_analysis(analysis, source)
+        except DataError as exc:  # rows are numbered within the analysis; give the file row
+            row = int(rows["row"].iloc[exc.row - 2]) if exc.row is not None else None
+            where = f" (file row {row}, column {exc.field})" if row is not None else ""
+            out["status"], out["reason"] = "not pooled", f"{exc.reason}{where}"
+        else:
+            if s.totals != "none":
+                out["result"] = result.to_dict()
+                out["display"] = display(out["result"], s.measure)
+                if getattr(s, "prediction_interval", None) is False:  # the review's choice
+                    out["display"].update(pi_low=None, pi_high=None)
+            if s.totals == "none" or result.k == 0 or result.estimate is None:
+                out["status"] = "not pooled"
+                out["reason"] = ("the review did not pool this analysis (RevMan stored weight 0 "
+                                 "for every study); per-study effects only" if s.totals == "none"
+                                 else "no study could be pooled (every study not estimable)"
+                                 if result.k == 0 else
+                                 "no pooled estimate could be computed ("
+                                 + ("; ".join(result.warnings) or "the arithmetic failed") + ")")
+    out["studies"], out["check"] = check_against_stored(analysis, result)
+    mark_designs(out["studies"], analysis, result)
+    keep = result if out["status"] == "pooled" and result is not None else None
+    return out, keep
+
+
+def mark_designs(studies: list[dict[str, Any]], analysis: Analysis,
+                 result: PooledResult | None) -> None:
+    """Each study row's design and every adjustment made to its data (trialsynth.designs)."""
+    rows = ((result.settings.get("designs") or {}).get("rows") or []) if result else []
+    pooled = iter(rows)
+    frame = analysis.frame
+    for st, complete, design in zip(studies, frame["complete"], frame["design"] if "design" in
+                                    frame.columns else [None] * len(frame), strict=True):
+        row = next(pooled, None) if complete else None
+        st["design"] = (row or {}).get("design") or design or "parallel"
+        st["adjustments"] = list((row or {}).get("adjustments") or [])
+
+
+def display(res: dict[str, Any], measure: str) -> dict[str, Any]:
+    """Estimate, CI and prediction interval as RevMan shows them (ratios on the natural scale)."""
+    keys = ("estimate", "ci_low", "ci_high", "pi_low", "pi_high")
+    vals = np.array([np.nan if res[k] is None else res[k] for k in keys], dtype=float)
+    out = dict(zip(keys, to_display(measure, vals).tolist(), strict=True))
+    subs = res.get("subgroups") or {}
+    out["subgroups"] = {name: display(sub, measure) | {"k": sub["k"], "i2": sub["i2"]}
+                        for name, sub in subs.items()}
+    return out
