@@ -1,10 +1,9 @@
-"""A review read from a RevMan export: its analyses, their study rows, and the settings inferred
-from RevMan's own stored per-study numbers.
+"""A review read from a RevMan export or a review folder: its analyses, their study rows, and the
+settings each analysis is pooled with (as stated, or inferred), as frozen data.
 
 RevMan Web's "data rows" export does not say which effect measure or pooling method an analysis
-used. We infer both by recomputation and say so: the measure is the one whose per-study effects
-reproduce RevMan's stored ``Mean`` column, the method the one whose per-study weights reproduce the
-stored ``Weight`` column (all under RevMan's conventions, :data:`REVMAN_CONVENTIONS`).
+used; :mod:`trialsynth.settings_inference` infers both by recomputation and says so. This module
+is the data model alone: it imports no pooling code.
 """
 
 from __future__ import annotations
