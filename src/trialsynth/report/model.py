@@ -19,7 +19,7 @@ import pandas as pd
 from trialsynth.arms import split_analysis_name
 from trialsynth.certainty.grade import Certainty, Flags, Override, assess
 from trialsynth.certainty.plain_language import plain_language_summary
-from trialsynth.certainty.rob import grade_rob_level
+from trialsynth.certainty.rob_levels import judged_for, study_rob_level  # noqa: F401 (model.judged_for)
 from trialsynth.certainty.statements import lower_first
 from trialsynth.errors import DataError
 from trialsynth.pooling.result import PooledResult
@@ -129,23 +129,6 @@ def rob_by_row(frame: pd.DataFrame) -> dict[int, dict[str, str]]:
         if judged:
             out[i + 2] = judged
     return out
-
-
-def _level(judgement: str) -> str | None:
-    try:
-        return grade_rob_level(judgement)
-    except DataError:
-        return None
-
-
-def study_rob_level(judged: Mapping[str, str]) -> tuple[str | None, bool]:
-    """(GRADE level, partial): the overall judgement when the file has it, else the worst domain
-    judgement present (a lower bound, ``partial`` True); None when nothing was judged."""
-    if "overall" in judged and (lev := _level(judged["overall"])) is not None:
-        return lev, False
-    order = ("low", "some_concerns", "high")
-    levels = [lv for d, j in judged.items() if d != "overall" and (lv := _level(j)) is not None]
-    return (max(levels, key=order.index), True) if levels else (None, False)
 
 
 def rob_tool(judged: Mapping[str, str]) -> str | None:
@@ -285,23 +268,6 @@ def _range(scale: Any) -> tuple[float, float] | None:
     if scale is None or scale.min is None or scale.max is None:
         return None
     return float(scale.min), float(scale.max)
-
-
-def judged_for(rob: Mapping[tuple[str, str | None], Any], study: str, analysis_id: str
-               ) -> dict[str, str]:
-    """{domain: judgement, "overall": ...} of a study's result (else its study-level assessment)
-    from :meth:`trialsynth.io.folder.ReviewFolder.rob_assessments`; empty when not assessed."""
-    found = rob.get((study, analysis_id)) or rob.get((study, None))
-    if found is None:
-        return {}
-    out: dict[str, str] = {}
-    for key, j in found.assessment.domains.items():
-        final = getattr(j, "final", None) or getattr(j, "judgement", None)
-        if final:
-            out[str(key)] = str(final)
-    if found.overall:
-        out["overall"] = str(found.overall)
-    return out
 
 
 @dataclass(slots=True)
