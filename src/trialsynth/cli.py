@@ -158,6 +158,21 @@ def run(
             f"{summary['with_stored_weights']}; wrote {out}/index.html")
 
 
+class SchemaName(StrEnum):
+    results = "results"
+
+
+@app.command()
+def schema(
+    name: Annotated[SchemaName, typer.Argument(help="results: the layout of results.json")],
+) -> None:
+    """Print the JSON Schema of a file trialsynth writes (results: results.json; see
+    docs/results-json.md)."""
+    from trialsynth.results_schema import schema_text
+
+    sys.stdout.write(schema_text())
+
+
 @app.command()
 def check(
     source: Annotated[Path, typer.Argument(help="rm5 (or .rm5.gz), RevMan 5 CSV, RevMan Web "

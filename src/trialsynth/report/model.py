@@ -1,5 +1,5 @@
 """The pure report model of ``trialsynth run``: names parsed into outcome and time window,
-declared project defaults (MID, direction of benefit), per-study risk of bias from the file,
+the declared project default of the direction of benefit, per-study risk of bias from the file,
 GRADE certainty, summary-of-findings rows, the evidence-gap map cells and the methods text.
 
 Nothing here draws or writes files; :mod:`trialsynth.runner` calls it and
@@ -8,7 +8,6 @@ Nothing here draws or writes files; :mod:`trialsynth.runner` calls it and
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -38,7 +37,6 @@ from trialsynth.report.sof import (
 
 WINDOWS = ("immediate-term", "short-term", "medium-term", "long-term")
 OTHER = "other / not stated"
-PAIN_MID = 10.0  # points on a 0-100 pain scale: declared project default (METHODS §4.5)
 ROB2_COLUMNS = {  # RevMan Web data-rows column -> RoB 2 domain key
     "Bias.arising.from.the.randomization.process..judgement.": "D1",
     "Bias.due.to.deviations.from.intended.interventions..judgement.": "D2",
@@ -109,14 +107,6 @@ def direction_of_benefit(outcome: str) -> str:
     if "quality of life" in low and "fibromyalgia impact" not in low:
         return "higher"
     return "lower"
-
-
-def mid_for(outcome: str, measure: str, means: Sequence[float]) -> float | None:
-    """MID 10 for pain intensity as an MD on a 0-100 scale (project default); else None."""
-    if measure != "MD" or "pain" not in outcome.lower():
-        return None
-    finite = [abs(m) for m in means if m is not None and math.isfinite(m)]
-    return PAIN_MID if finite and max(finite) > 10 else None  # 0-10 scales would need 1
 
 
 def rob_by_row(frame: pd.DataFrame) -> dict[int, dict[str, str]]:
@@ -236,13 +226,17 @@ def facts_for(protocol: Protocol | None, analysis_id: str, parsed: ParsedName, m
     dir_src = "review folder" if stated_dir else "project default (from the outcome's name)"
     outcome = protocol.outcome_of(analysis_id) if spec is not None else None
     mid, mid_src, scale, units, rng = None, None, None, None, None
-    if outcome is not None and outcome.mid is not None and measure == "MD":
-        mid, mid_src = float(outcome.mid.value), "review folder"
-        units = outcome.mid.units
-        scale = outcome.scale.name if outcome.scale is not None else None
-        rng = _range(outcome.scale)
-    elif (m := mid_for(parsed.outcome, measure, means)) is not None:
-        mid, mid_src, scale, units, rng = m, "project default", "0–100", "points", (0.0, 100.0)
+    # the MID is the review's: the analysis' own (for its instrument), else its outcome's; the
+    # library assumes none (a review states its MIDs in review.yaml)
+    own = spec.mid if spec is not None else None
+    stated = own or (outcome.mid if outcome is not None else None)
+    if stated is not None and measure == "MD":
+        mid, mid_src = float(stated.value), "review folder"
+        units = stated.units
+        instrument = spec.scale if own is not None and spec.scale is not None else \
+            (outcome.scale if outcome is not None else None)
+        scale = instrument.name if instrument is not None else None
+        rng = _range(instrument)
     overrides, flags, pico = {}, Flags(), None
     if spec is not None:
         overrides = {d: Override(o.downgrade, o.rationale, reviewer=o.reviewer)
@@ -651,11 +645,11 @@ def methods(analyses: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
                  f"continuous outcomes {cite('EGGER')}, Harbord's for binary ones {cite('HARBORD')}).")
     paras.append("Where the review question states an outcome's direction of benefit and minimal "
                  "important difference, they are used (each analysis names its source); otherwise "
-                 "the project defaults (declared, not from the review): a minimal important difference "
-                 f"of {PAIN_MID:g} points on 0–100 pain scales; lower values are better for pain, "
-                 "adverse events, tolerability (withdrawals) and disability, higher values for "
-                 "responder outcomes (≥ 30% or ≥ 50% reduction) and quality of life (except the "
-                 "Fibromyalgia Impact Questionnaire). Indirectness is rated from the reviewer's "
+                 "the direction of benefit follows a declared project default (lower values are "
+                 "better for pain, adverse events, tolerability (withdrawals) and disability, "
+                 "higher values for responder outcomes (≥ 30% or ≥ 50% reduction) and quality of "
+                 "life (except the Fibromyalgia Impact Questionnaire)), and no minimal important "
+                 "difference is assumed. Indirectness is rated from the reviewer's "
                  "per-study PICO flags in the review folder and not rated down without them; "
                  "reviewer overrides of a GRADE domain are shown with their rationale. The evidence "
                  f"inventory and gap map follow {cite('GAP')}.")
