@@ -637,7 +637,10 @@ def test_to_dict_contract() -> None:
     r, f = flagship(1)
     d = assess(r, rob=["low", "some_concerns", "high"], mid=10, outcome_type="continuous",
                direction_of_benefit="lower").to_dict()
-    assert {"level", "domains"} <= set(d) and d["level"] in ("high", "moderate", "low", "very_low")
+    assert {"level", "domains"} <= set(d)
+    # randomised evidence: high less one level per level rated down, floor very low (METHODS §4.1)
+    down = sum(dom["downgrade"] for dom in d["domains"].values())
+    assert d["level"] == ("very_low", "low", "moderate", "high")[max(0, 3 - down)]
     assert list(d["domains"]) == ["risk_of_bias", "inconsistency", "indirectness", "imprecision",
                                   "publication_bias"]
     for dom in d["domains"].values():

@@ -78,7 +78,9 @@ def test_network_section_rates_every_estimate_with_reasons(folder) -> None:
         for e in n["estimates"]:
             assert [d["domain"] for d in e["domains"]] == list(DOMAINS)
             assert all(d["reasons"] and d["reasons"][0] for d in e["domains"])
-            assert e["level"] in ("high", "moderate", "low", "very_low")
+            # high less one level per level rated down, floor very low (Nikolakopoulou 2020)
+            down = sum(d["downgrade"] for d in e["domains"])
+            assert e["level"] == ("very_low", "low", "moderate", "high")[max(0, 3 - down)]
         assert {"graph", "forest", "league"} <= set(n["figures"])
     rows = list(csv.DictReader(io.StringIO(sec.tables["tables/network_estimates.csv"])))
     assert len(rows) == sum(len(n["estimates"]) for n in done)

@@ -443,7 +443,13 @@ def test_one_or_two_studies_do_not_crash(method, k, data):
                                         zero_cells=data.draw(st.booleans())))
     hksj, revman = data.draw(hksj_for(method)), data.draw(st.booleans())
     res = pool(frame, measure, method, hksj, revman)
-    assert res.k <= k
+    assert len(res.studies) == k
+    if method in IV_METHODS:  # k counts exactly the studies whose effects were pooled
+        assert res.k == sum(s.included for s in res.studies)
+    else:  # M-H and Peto count the 2×2 tables in their sums (RevMan), estimable or not
+        assert res.k <= k
+    if any(s.included for s in res.studies):  # the pooled studies' weights make up the whole
+        assert sum(s.weight for s in res.studies if s.included) == pytest.approx(100, abs=1e-9)
     if res.k == 1 and method in RANDOM_METHODS:
         assert res.tau2 == 0.0
     if res.k >= 1 and method not in ("MH", "MH_RANDOM", "PETO"):
