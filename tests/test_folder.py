@@ -64,16 +64,49 @@ def flagship(flagship_dir: Path) -> folder_mod.ReviewFolder:
     return read_folder(flagship_dir)
 
 
+@pytest.fixture(scope="module")
+def example_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the committed flagship folder: the import plus what the reviewers know."""
+    return Path(shutil.copytree(EXAMPLE, tmp_path_factory.mktemp("example") / "CD015373"))
+
+
+@pytest.fixture(scope="module")
+def example() -> folder_mod.ReviewFolder:
+    return read_folder(EXAMPLE)
+
+
 # ---------------------------------------------------------------------------------------------
 # import
 # ---------------------------------------------------------------------------------------------
 def test_flagship_import_structure(flagship, flagship_dir):
+    """The data file alone: its analyses, rows and studies, and placeholders (marked inferred,
+    each with its basis) for what it does not state; the library knows no particular review."""
     assert sorted(p.name for p in flagship_dir.iterdir()) == sorted(FILES)
     r, p = flagship.review, flagship.protocol
     assert r.id == "CD015373.pub2" and r.doi == "10.1002/14651858.CD015373.pub2"
     assert len(r.analyses) == 95 and sum(len(a.frame) for a in r.analyses) == 176
     assert len(flagship.studies) == 28
     assert p.data_source.sha256 == sha(FLAGSHIP)
+    assert p.data_source.file == "CD015373_pub2_data.csv" and p.data_source.citation is None
+    assert p.review.citation is None and not p.question.interventions
+    # comparison names are not in the data file: placeholders, all inferred, each with its basis
+    assert len(p.comparisons) == 13 and all(c.inferred and c.basis for c in p.comparisons)
+    assert p.comparisons[0].name == "Comparison 1"
+    assert all(o.inferred and o.basis and o.mid is None for o in p.question.outcomes)
+    assert not p.question.time_windows
+    a11 = p.analysis("1.1")
+    assert a11.inferred and a11.time_window is None and p.mid("1.1") is None
+    assert p.analysis("1.2").subgroup_factor == "duration of administration"
+    rs = p.resolved_settings("1.1")
+    assert (rs.measure, rs.method, rs.model, rs.hksj, rs.conventions) == ("MD", "DL", "random",
+                                                                         False, "revman")
+    assert all(a.settings.inferred for a in p.analyses)
+
+
+def test_flagship_folder_states_what_the_reviewers_know(example):
+    """examples/nmda-chronic-pain: the question, names and MIDs the data file does not state,
+    each fact with its provenance (METHODS.md §1, §7; PROVENANCE.md)."""
+    p = example.protocol
     assert "CD015373_pub2_data.csv" in p.data_source.citation
     assert "Ferraro MC" in p.review.citation and "CD015373.pub2" in p.review.citation
     # comparison names are not in the data file: all inferred, each with its basis
@@ -98,10 +131,10 @@ def test_flagship_import_structure(flagship, flagship_dir):
     assert p.direction_of_benefit("7.22") == "higher_is_better"  # EQ-5D VAS
     assert (p.grade_benefit("1.1"), p.grade_benefit("1.3")) == ("lower", "higher")
     assert p.mid("1.1").value == 10 and p.mid("1.9") is None
-    rs = p.resolved_settings("1.1")
-    assert (rs.measure, rs.method, rs.model, rs.hksj, rs.conventions) == ("MD", "DL", "random",
-                                                                         False, "revman")
-    assert all(a.settings.inferred for a in p.analyses)
+    # an analysis may state its own MID (its instrument's): provisional, with its basis
+    own = p.analysis("7.18").mid
+    assert p.mid("7.18") is own and own.value == 10 and own.provisional and "0-70" in own.basis
+    assert p.analysis("7.18").scale.name == "Pain Disability Index"
 
 
 def test_flagship_risk_of_bias(flagship):
@@ -118,9 +151,23 @@ def test_flagship_risk_of_bias(flagship):
     assert rob["Lumanauw 2019", "1.1"].assessment.domains["D1"].final == "low"
 
 
-def test_committed_example_is_the_import(flagship_dir):
-    """examples/nmda-chronic-pain is exactly what the importer writes (regenerate it if this fails)."""
-    assert snapshot(EXAMPLE) == snapshot(flagship_dir)
+def test_committed_example_is_the_import(flagship, flagship_dir):
+    """examples/nmda-chronic-pain is what the importer writes from the data file (its tables
+    byte for byte, every analysis with its settings and RevMan's stored results), plus what the
+    reviewers know: the question, names and links the data file does not state."""
+    tables = ("studies.csv", "outcome_data.csv", "risk_of_bias.csv")
+    assert {k: v for k, v in snapshot(EXAMPLE).items() if k in tables} == \
+        {k: v for k, v in snapshot(flagship_dir).items() if k in tables}
+    mine, imported = read_folder(EXAMPLE).protocol, flagship.protocol
+    assert mine.data_source.model_dump(exclude={"citation", "url"}) == \
+        imported.data_source.model_dump(exclude={"citation", "url"})
+    assert mine.review.id == imported.review.id and mine.settings == imported.settings
+    assert [c.id for c in mine.comparisons] == [c.id for c in imported.comparisons]
+    assert len(mine.analyses) == len(imported.analyses) == 95
+    for a, b in zip(mine.analyses, imported.analyses, strict=True):
+        assert (a.id, a.name, a.data_type, a.subgroups, a.subgroup_factor, a.applicability) == \
+            (b.id, b.name, b.data_type, b.subgroups, b.subgroup_factor, b.applicability)
+        assert a.settings == b.settings and a.stored == b.stored and a.labels == b.labels
 
 
 def test_folder_gives_the_same_pooled_results_as_the_source(flagship):
@@ -285,8 +332,8 @@ def _line_of(path: Path, needle: str) -> int:
      "comparisons[0].intervention", "intervention: ketamine-im"),
     ("      value: 10\n", "      value: -10\n", "question.outcomes[0].mid.value", "value: -10"),
 ])
-def test_yaml_errors_name_file_field_and_line(flagship_dir, tmp_path, old, new, field, needle):
-    copy = _broken(flagship_dir, tmp_path, "review.yaml", old, new)
+def test_yaml_errors_name_file_field_and_line(example_dir, tmp_path, old, new, field, needle):
+    copy = _broken(example_dir, tmp_path, "review.yaml", old, new)
     before = sha(copy)
     with pytest.raises(ProtocolError) as info:
         read_folder(copy)
@@ -308,8 +355,8 @@ def test_override_without_rationale(flagship_dir, tmp_path):
     assert info.value.line == _line_of(copy / "review.yaml", "- analysis: '1.1'")
 
 
-def test_all_yaml_problems_are_reported(flagship_dir, tmp_path):
-    copy = _broken(flagship_dir, tmp_path, "review.yaml", "  title: Ketamine", "  titel: Ketamine")
+def test_all_yaml_problems_are_reported(example_dir, tmp_path):
+    copy = _broken(example_dir, tmp_path, "review.yaml", "  title: Ketamine", "  titel: Ketamine")
     path = copy / "review.yaml"
     path.write_text(path.read_text(encoding="utf-8").replace("  hksj: false", "  hksj: maybe"),
                     encoding="utf-8")
@@ -563,11 +610,11 @@ def test_revman_rob_quirks_are_kept_and_explained(tmp_path):
     assert len(f.notes) == 1 and "'high' is used" in f.notes[0]
 
 
-def test_summary_of_findings_outcomes_are_checked(flagship_dir, tmp_path):
+def test_summary_of_findings_outcomes_are_checked(example_dir, tmp_path):
     """question.summary_of_findings names outcomes and windows of the question, at most seven."""
     entries = ("  summary_of_findings:\n    - outcome: pain-intensity\n      time_window: immediate\n"
                "    - outcome: pain-intensty\n")
-    copy = _broken(flagship_dir, tmp_path, "review.yaml", "\ncomparisons:\n",
+    copy = _broken(example_dir, tmp_path, "review.yaml", "\ncomparisons:\n",
                    "\n" + entries + "comparisons:\n")
     with pytest.raises(ProtocolError) as info:
         load_protocol(copy / "review.yaml")
@@ -575,7 +622,7 @@ def test_summary_of_findings_outcomes_are_checked(flagship_dir, tmp_path):
     assert "'pain-intensty' is not an outcome id" in str(info.value)
     assert info.value.line == _line_of(copy / "review.yaml", "- outcome: pain-intensty")
     eight = "  summary_of_findings:\n" + "    - outcome: pain-intensity\n" * 8
-    copy = _broken(flagship_dir, tmp_path / "b", "review.yaml", "\ncomparisons:\n",
+    copy = _broken(example_dir, tmp_path / "b", "review.yaml", "\ncomparisons:\n",
                    "\n" + eight + "comparisons:\n")
     with pytest.raises(ProtocolError) as info:
         load_protocol(copy / "review.yaml")
