@@ -39,9 +39,11 @@ def test_flagship_included_versus_analysed():
     assert inv["with_data"]["studies"] == 28
     assert "67 studies" in inv["explanation"] and "The other 39 contribute to no analysis" in \
         inv["explanation"]
-    # the same from the data file itself (the importer knows the review)
+    # the data file alone: the same studies with data, but no count of the included studies
+    # (the review folder states it; the library knows no particular review)
     direct = _inventory(build_folder(SHARED_DATA / "pairwise70" / "CD015373_pub2_data.csv"))
-    assert direct["included"] == inv["included"] and direct["with_data"] == inv["with_data"]
+    assert direct["with_data"] == inv["with_data"] and direct["included"]["studies"] is None
+    assert "does not state how many studies the review included" in direct["explanation"]
 
 
 def test_rm5_included_list_names_the_studies_without_data():
