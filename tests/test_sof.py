@@ -306,7 +306,7 @@ def test_flagship_table_layout(flagship):
                        for e in explained)
             assert not any("Core GRADE" in e or "GRADE 34" in e for e in explained)
     assert "ketamine" in ar.comments.lower() and "ketamine" in pr.comments.lower()
-    assert ar.comments == a_res_statement(a_cert.level) and pr.comments.startswith(
+    assert ar.statement == a_res_statement(a_cert.level) and pr.comments.startswith(
         "The evidence is very uncertain" if p_cert.level == "very_low" else "Ketamine")
     assert nr.participants_text == "No studies"
     # footnotes: asterisk, abbreviations, GRADE definitions, method, band convention
