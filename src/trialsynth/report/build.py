@@ -8,7 +8,6 @@ import csv
 import io
 import multiprocessing as mp
 import os
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -19,20 +18,28 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from trialsynth.arms import Arms, direction_from_labels, review_arms
 from trialsynth.certainty.statements import lower_first, outcome_phrase
 from trialsynth.errors import DataError
 from trialsynth.inventory import AnalysisRecord, evidence_inventory
 from trialsynth.io.folder import ReviewFolder
 from trialsynth.pooling.result import PooledResult
 from trialsynth.protocol import Protocol
+from trialsynth.registry.measures import is_ratio
 from trialsynth.report import model
+from trialsynth.report.arms_view import (
+    analysis_arms,
+    direction_from_file,
+    group_arms,
+    outcome_group_titles,
+    placeholder,
+    unpooled_forest,
+)
+from trialsynth.report.rob_view import rob_figure_jobs, rob_figures_result
 from trialsynth.report.sof import not_estimable_row
+from trialsynth.report.studies import study_inventory
 from trialsynth.review import to_display
 
 PARALLEL_MIN = 12  # fewer forest plots are drawn in this process
-ROB_SUMMARY = "figures/rob_summary.svg"
-ROB_TRAFFIC = "figures/rob_traffic_light.svg"
 
 
 @dataclass(slots=True)
@@ -355,8 +362,7 @@ def _beyond(main: Sequence[tuple[dict[str, Any], PooledResult, model.Facts]],
         elif "error" in b or b.get("p_benefit") is None:
             answer["probability"] = f"Not computed: {b.get('error') or 'no studies to combine'}."
         else:
-            unit = (f"a relative change of {mid:.0%}" if result.measure in ("RR", "OR", "PETO_OR")
-                    else f"{mid:g}")
+            unit = (f"a relative change of {mid:.0%}" if is_ratio(result.measure) else f"{mid:g}")
             answer["probability"] = (
                 f"Probability that the true average effect is an important benefit (beyond the "
                 f"minimal important difference, {unit}): {_pct(b['p_benefit'])}; important harm: "
@@ -408,11 +414,15 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
     by_id = {a.id: a for a in review.analyses}
     stated = {_int_or_str(c.id): c for c in protocol.comparisons}
     names = {g: c.name for g, c in stated.items()}
-    arms = _arms(review.analyses, {g: c.name for g, c in stated.items() if not _placeholder(c)})
-    for g, title in _outcome_group_titles(arms, review.analyses).items():
+    arms = analysis_arms(review.analyses, {g: c.name for g, c in stated.items() if not placeholder(c)})
+    for g, title in outcome_group_titles(arms, review.analyses).items():
         names[g] = title  # a group organised by outcome is named by its outcome
     rep.comparison_labels = {int(a["comparison"]): f"{a['comparison']}. " + (
         names.get(int(a["comparison"])) or f"Comparison {a['comparison']}") for a in analyses}
+    gap_rows = dict(rep.comparison_labels)
+    for g in gap_rows:  # the gap map names a comparison by its arms where the file labels them
+        if (named := group_arms(arms, by_id, g, labelled=True)) is not None:
+            gap_rows[g] = f"{named[0]} versus {named[1]}"
     rep.inferred_names = {g for g, c in stated.items() if c.inferred}
     rep.names = dict(names)
     sof_rows: dict[int, list[model.SofCandidate]] = {}
@@ -436,7 +446,7 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
         means = [float(m) for m in (*rows.get("mean_t", []), *rows.get("mean_c", []))]
         facts = model.facts_for(protocol, a["id"], parsed, a["settings"]["measure"], means,
                                 [str(x) for x in rows["study"]])
-        facts = _direction_from_file(facts, arm)
+        facts = direction_from_file(facts, arm)
         parsed = replace(parsed, window=facts.window)
         a["arms"] = arm.to_dict() | {"gap_map_row": arm.pair if arm.organised_by == "outcome"
                                      else None}
@@ -468,6 +478,11 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
                                         a["id"])
                 a["sof"] = [row.to_dict()]
                 to_sof(g, row, facts)
+            job = unpooled_forest(by_id[a["id"]], a, arm, facts, rob, ForestLabels,
+                                  f"figures/forest_{_safe(a['id'])}.svg")
+            if job is not None:  # as RevMan draws it: "Not estimable" rows, or studies only
+                figures.add(job)
+                a["figure"] = job[2]
             if task is not None:
                 progress.advance(task)
             continue
@@ -529,11 +544,10 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
         rob_levels(rob_judged)
     except ValueError as exc:  # a judgement the figures cannot place: no figure, say why
         rob_problem, rob_judged = str(exc), {}
-    if rob_judged:
-        figures.add(("rob_summary", "review", ROB_SUMMARY, rob_judged, None,
-                     "Risk of bias summary: share of studies per judgement"))
-        figures.add(("rob_traffic", "review", ROB_TRAFFIC, rob_judged,
-                     "Risk of bias: judgement per study and domain"))
+    rob_figures = rob_figure_jobs(rob_judged)
+    for job in rob_figures:
+        figures.add(job[0])
+        figures.add(job[1])
 
     # beyond the pooled estimate, for the main analyses (primary outcomes of the question)
     primary = {o.id for o in protocol.question.outcomes if o.priority == "primary"}
@@ -578,10 +592,10 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
                               **model.comparison_sof(g, names.get(g), [*sof_rows.get(g, []),
                                                                        *missing],
                                                      protocol.question, population,
-                                                     arms=_group_arms(arms, by_id, g))}
+                                                     arms=group_arms(arms, by_id, g))}
 
     rep.results["key_messages"] = _key_messages(
-        sof_rows, missing_by, {g: _group_arms(arms, by_id, g) or (*model.split_comparison(
+        sof_rows, missing_by, {g: group_arms(arms, by_id, g) or (*model.split_comparison(
             names.get(g), g), None) for g in rep.comparison_labels}, protocol, inventory_model)
     inventory = {"comparisons": len(rep.comparison_labels), "analyses": len(analyses),
                  "studies": len({s["study"] for a in analyses for s in a["studies"]}),
@@ -599,9 +613,8 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
     rep.rob_note = model.rob_note(list(judged.values())) if judged else "no studies"
     rep.results = {"key_messages": rep.results["key_messages"],
                    "risk_of_bias_summary": rep.rob_note, "evidence_inventory": inventory,
-                   "risk_of_bias_figures": {"studies": len(rob_judged), "problem": rob_problem,
-                                            "summary": ROB_SUMMARY if rob_judged else None,
-                                            "traffic_light": ROB_TRAFFIC if rob_judged else None},
+                   "risk_of_bias_figures": rob_figures_result(rob_figures, rob_judged,
+                                                               rob_problem),
                    "sof_tables": sof_tables,
                    "network_meta_analysis": network.results,
                    "methods": model.methods(analyses),
@@ -609,6 +622,10 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
                    "defaults": {"pain_mid_0_100": model.PAIN_MID,
                                 "note": "declared project defaults, used only where the review "
                                         "folder states no direction of benefit or MID"}}
+    inventory_of_studies = study_inventory(protocol, review, folder.studies)
+    rep.results["study_inventory"] = inventory_of_studies
+    chars = inventory_of_studies["characteristics"]
+    rep.files["tables/included_studies.csv"] = _csv(chars["rows"], chars["columns"])
     rep.files["tables/certainty.csv"] = _csv(
         [{"id": a["id"], "name": a["name"], "outcome": a["parsed"]["outcome"],
           "window": a["parsed"]["window"], "level": (a["certainty"] or {}).get("level"),
@@ -649,57 +666,6 @@ def _key_messages(sof_rows: Mapping[int, Sequence[model.SofCandidate]],
     empty = [w.name for w in protocol.question.time_windows if w.id not in reported]
     return [m.to_dict() for m in key_messages(groups, [asked.get(o, o) for o in not_measured],
                                               empty_windows=empty)]
-
-
-def _placeholder(c: Any) -> bool:
-    """A comparison name trialsynth made up because the source names none ("Comparison 3")."""
-    return bool(c.inferred) and c.name == f"Comparison {c.id}"
-
-
-def _arms(analyses: Sequence[Any], group_names: Mapping[Any, str]) -> dict[str, Arms]:
-    """Every analysis' comparison, outcome and arms (trialsynth.arms) from its name, its group's
-    name and the labels its source states."""
-    return review_arms([(a.id, a.group, a.name) for a in analyses],
-                       {int(g): n for g, n in group_names.items()},
-                       {a.id: getattr(a, "labels", None) for a in analyses})
-
-
-def _outcome_group_titles(arms: Mapping[str, Arms], analyses: Sequence[Any]) -> dict[int, str]:
-    out: dict[int, str] = {}
-    for a in analyses:
-        arm = arms[a.id]
-        if arm.organised_by == "outcome":
-            out[int(a.group)] = (f"{arm.outcome} (organised by outcome: each analysis compares "
-                                 f"two interventions)")
-    return out
-
-
-def _group_arms(arms: Mapping[str, Arms], by_id: Mapping[str, Any], g: int
-                ) -> tuple[str, str, str | None] | None:
-    """(intervention, comparator, outcome) of a comparison group's SoF table: the arms most of
-    its analyses name (the labels the file states, else its title); for a group organised by
-    outcome the arms of every row and the outcome; None when no analysis names its arms."""
-    mine = [arms[aid] for aid, a in by_id.items() if int(a.group) == g and arms[aid].named]
-    if not mine:
-        return None
-    if all(m.organised_by == "outcome" for m in mine):
-        return (" / ".join(dict.fromkeys(m.experimental for m in mine)),
-                " / ".join(dict.fromkeys(lower_first(m.control) for m in mine)), mine[0].outcome)
-    (x, y), _ = Counter((m.experimental, m.control) for m in mine).most_common(1)[0]
-    return x, lower_first(y), None
-
-
-def _direction_from_file(facts: model.Facts, arm: Arms) -> model.Facts:
-    """The direction of benefit the file's axis labels state ("Favours <experimental>" on the
-    left: lower is better), where the review folder states none."""
-    if facts.direction_source == "review folder":
-        return facts
-    found = direction_from_labels(arm)
-    if found is None:
-        return facts
-    return replace(facts, direction=found,
-                   direction_source=f"the file's axis labels ({arm.favours_left!r} left, "
-                                    f"{arm.favours_right!r} right)")
 
 
 def _network_section(folder: ReviewFolder) -> Any:

@@ -24,6 +24,8 @@ from trialsynth.certainty.statements import lower_first
 from trialsynth.errors import DataError
 from trialsynth.pooling.result import PooledResult
 from trialsynth.protocol import Protocol, Question
+from trialsynth.registry import MEASURES, METHODS, RATIO_MEASURES
+from trialsynth.registry.methods import REFERENCES as METHOD_REFERENCES
 from trialsynth.report.sof import (
     MAX_OUTCOMES,
     Comparison,
@@ -53,7 +55,6 @@ _WINDOW = re.compile(r"[,;]?\s*\b(immediate|short|medium|long)[\s-]*term(?:\s+fo
 _SUBGROUP = re.compile(r":\s*([^:]*?)\s+subgroup analysis\s*$", re.IGNORECASE)
 _PREFIX = re.compile(r"^\s*([^:]{1,120}?\bversus\b[^:]{1,120}?):\s*(.+)$", re.IGNORECASE)
 _SPACE_GE = re.compile(r"([≥≤])\s*")
-RATIO_MEASURES = ("RR", "OR", "PETO_OR")
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,20 +148,46 @@ def study_rob_level(judged: Mapping[str, str]) -> tuple[str | None, bool]:
     return (max(levels, key=order.index), True) if levels else (None, False)
 
 
+def rob_tool(judged: Mapping[str, str]) -> str | None:
+    """The tool a study's judgements come from, by their domains: "RoB 2" (D1-D5), "RoB 1"
+    (Higgins 2011 domains, or domains of the review's own), None when nothing is judged."""
+    domains = [d for d in judged if d != "overall"]
+    if not judged:
+        return None
+    if domains and all(d in DOMAIN_NAMES for d in domains):
+        return "RoB 2"
+    if not domains:  # an overall judgement alone: RoB 2's words differ from RoB 1's
+        return "RoB 1" if str(judged["overall"]).strip().lower().startswith("unclear") else "RoB 2"
+    return "RoB 1"
+
+
+_ROB_OVERALL = {"RoB 2": "an overall RoB 2 judgement in the file",
+                "RoB 1": "a RoB 1 summary judgement (the authors', or summarised from the "
+                         "domains in the file as Cochrane Handbook 5.1 §8.7 describes)"}
+
+
 def rob_note(judged_per_study: Sequence[Mapping[str, str]]) -> str:
-    """How complete the risk-of-bias judgements behind a GRADE rating are."""
+    """How complete the risk-of-bias judgements behind a GRADE rating are, naming the tool each
+    comes from (RoB 2 or RoB 1, by the domains the file holds)."""
+    from trialsynth.certainty.rob1 import ROB1_DOMAINS
+
     k = len(judged_per_study)
-    full = sum("overall" in j for j in judged_per_study)
     none = sum(not j for j in judged_per_study)
-    partial = k - full - none
-    doms = sorted({d for j in judged_per_study if "overall" not in j for d in j})
     parts = []
-    if full:
-        parts.append(f"{full} of {k} studies have an overall RoB 2 judgement in the file")
-    if partial:
-        names = ", ".join(f"{d} ({DOMAIN_NAMES.get(d, d)})" for d in doms)
-        parts.append(f"{partial} of {k} studies are judged only for {names}; their worst judged "
-                     "domain is used as a lower bound of their overall risk of bias")
+    for tool in ("RoB 2", "RoB 1"):
+        mine = [j for j in judged_per_study if j and rob_tool(j) == tool]
+        full = sum("overall" in j for j in mine)
+        partial = len(mine) - full
+        if full:
+            parts.append(f"{full} of {k} studies have {_ROB_OVERALL[tool]}")
+        if partial:
+            doms = sorted({d for j in mine if "overall" not in j for d in j})
+            words = {**DOMAIN_NAMES, **ROB1_DOMAINS}
+            names = ", ".join(f"{d} ({words[d]})" if d in DOMAIN_NAMES else words.get(d, d)
+                              for d in doms)
+            parts.append(f"{partial} of {k} studies are judged ({tool}) only for {names}; their "
+                         "worst judged domain is used as a lower bound of their overall risk of "
+                         "bias")
     if none:
         parts.append(f"{none} of {k} studies have no risk-of-bias judgement in the file")
     return "; ".join(parts)
@@ -544,18 +571,7 @@ def _gap_notes(cells: Sequence[Mapping[str, Any]]) -> list[str]:
 
 
 REFERENCES = {
-    "DL": "DerSimonian R, Laird N. Meta-analysis in clinical trials. Control Clin Trials "
-          "1986;7(3):177-88.",
-    "MH": "Mantel N, Haenszel W. Statistical aspects of the analysis of data from retrospective "
-          "studies of disease. J Natl Cancer Inst 1959;22(4):719-48.",
-    "GB": "Greenland S, Robins JM. Estimation of a common effect parameter from sparse follow-up "
-          "data. Biometrics 1985;41(1):55-68.",
-    "PETO": "Yusuf S, Peto R, Lewis J, Collins R, Sleight P. Beta blockade during and after "
-            "myocardial infarction: an overview of the randomized trials. Prog Cardiovasc Dis "
-            "1985;27(5):335-71.",
-    "IV": "Deeks JJ, Higgins JPT, Altman DG (editors). Chapter 10: Analysing data and undertaking "
-          "meta-analyses. In: Cochrane Handbook for Systematic Reviews of Interventions, version "
-          "6.4. Cochrane, 2023.",
+    **METHOD_REFERENCES,  # DL, MH, GB, PETO, IV and every τ² estimator (trialsynth.registry)
     "SMD": "Hedges LV. Distribution theory for Glass's estimator of effect size and related "
            "estimators. J Educ Stat 1981;6(2):107-28.",
     "I2": "Higgins JPT, Thompson SG, Deeks JJ, Altman DG. Measuring inconsistency in "
@@ -565,6 +581,8 @@ REFERENCES = {
     "SUB": "Borenstein M, Higgins JPT. Meta-analysis and subgroups. Prev Sci 2013;14(2):134-43.",
     "ROB2": "Sterne JAC, Savović J, Page MJ, et al. RoB 2: a revised tool for assessing risk of "
             "bias in randomised trials. BMJ 2019;366:l4898.",
+    "ROB1": "Higgins JPT, Altman DG, Gøtzsche PC, et al. The Cochrane Collaboration's tool for "
+            "assessing risk of bias in randomised trials. BMJ 2011;343:d5928.",
     "GRADE": "Guyatt GH, Oxman AD, Vist GE, et al. GRADE: an emerging consensus on rating quality "
              "of evidence and strength of recommendations. BMJ 2008;336(7650):924-6.",
     "SOF": "Schünemann HJ, Higgins JPT, Vist GE, et al. Chapter 14: Completing 'Summary of "
@@ -578,8 +596,6 @@ REFERENCES = {
     "HARBORD": "Harbord RM, Egger M, Sterne JAC. A modified test for small-study effects in "
                "meta-analyses of controlled trials with binary endpoints. Stat Med "
                "2006;25(20):3443-57.",
-    "REML": "Viechtbauer W. Bias and efficiency of meta-analytic variance estimators in the "
-            "random-effects model. J Educ Behav Stat 2005;30(3):261-93.",
     "HKSJ": "Hartung J, Knapp G. A refined method for the meta-analysis of controlled clinical "
             "trials with binary outcome. Stat Med 2001;20(24):3875-89.",
     "INFLUENCE": "Viechtbauer W, Cheung MWL. Outlier and influence diagnostics for meta-analysis. "
@@ -629,29 +645,14 @@ def methods(analyses: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         return "[" + ", ".join(nums) + "]"
 
     paras = []
-    words = {"RR": "risk ratios", "OR": "odds ratios", "RD": "risk differences",
-             "PETO_OR": "Peto odds ratios", "MD": "mean differences",
-             "SMD": "standardised mean differences (Hedges' g)", "GENERIC": "generic inverse-variance"
-             " estimates"}
-    eff = ", ".join(words.get(m, m) for m in measures)
+    eff = ", ".join(MEASURES[m].plural if m in MEASURES else m for m in measures)
     paras.append(f"Effects were expressed as {eff}, each with a 95% confidence interval"
                  + (f" {cite('SMD')}" if "SMD" in measures else "") + ".")
     m_text = []
-    for m in methods_used:
-        if m == "DL":
-            m_text.append("random-effects meta-analysis with the DerSimonian and Laird estimator of "
-                          f"the between-study variance τ² {cite('DL')}")
-        elif m in ("MH", "MH_RANDOM"):
-            m_text.append(f"Mantel-Haenszel pooling {cite('MH', 'GB')}")
-        elif m == "PETO":
-            m_text.append(f"the Peto method {cite('PETO')}")
-        elif m == "IV":
-            m_text.append(f"common-effect inverse-variance pooling {cite('IV')}")
-        elif m == "REML":
-            m_text.append("random-effects meta-analysis with the restricted maximum-likelihood "
-                          f"estimator of τ² {cite('REML')}")
-        else:
-            m_text.append(f"random-effects meta-analysis ({m} estimator of τ²)")
+    for m in methods_used:  # each method's words and references from trialsynth.registry
+        info = METHODS.get(m)
+        m_text.append(f"{info.sentence} {cite(*info.cites)}" if info is not None
+                      else f"random-effects meta-analysis ({m} estimator of τ²)")
     if any(a["settings"].get("hksj") for a in pooled):
         m_text.append("confidence intervals of random-effects estimates by the Hartung-Knapp-"
                       f"Sidik-Jonkman method {cite('HKSJ')}")
@@ -667,8 +668,14 @@ def methods(analyses: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         f"{cite('PI')}." if shown else "; the review does not present prediction intervals."))
     if any((a["result"] or {}).get("subgroups") for a in pooled):
         paras.append(f"Subgroup differences were tested with the Q test between subgroups {cite('SUB')}.")
-    paras.append("Risk of bias is shown as judged by the review authors with RoB 2 "
-                 f"{cite('ROB2')}, from the judgement columns present in the data file.")
+    tools = sorted({t for a in analyses for st in a.get("studies") or ()
+                    if (t := rob_tool(st.get("rob") or {}))}, reverse=True)
+    if tools:
+        used = " and ".join(f"{t} {cite('ROB2' if t == 'RoB 2' else 'ROB1')}" for t in tools)
+        paras.append(f"Risk of bias is shown as judged by the review authors with {used}, as "
+                     "the source file holds the judgements; each tool has its own figures.")
+    else:
+        paras.append("The source holds no risk-of-bias judgements.")
     paras.append(f"Certainty of the evidence was proposed per analysis with GRADE {cite('GRADE')}: "
                  "randomised evidence starts at high and is rated down for risk of bias, "
                  "inconsistency, indirectness, imprecision and publication bias by the named rules "

@@ -36,6 +36,7 @@ from trialsynth.certainty.statements import (
 )
 from trialsynth.effects.nnt import nnt
 from trialsynth.pooling.result import PooledResult
+from trialsynth.registry import MEASURES, METHODS
 
 # SofRow JSON keys; measure: RR, OR, PETO_OR, HR, RD, MD, SMD (None without studies); assumed_risk
 # 0–1; absolute_per_1000 {comparator, intervention(_ci_low/_high), difference(_ci_low/_high)}.
@@ -48,7 +49,10 @@ RATIOS = ("RR", "OR", "PETO_OR", "HR")
 DICHOTOMOUS = (*RATIOS, "RD")
 SYMBOLS: dict[str, str] = {"high": "⊕⊕⊕⊕", "moderate": "⊕⊕⊕◯", "low": "⊕⊕◯◯", "very_low": "⊕◯◯◯"}
 WORDS: dict[str, str] = {"high": "High", "moderate": "Moderate", "low": "Low", "very_low": "Very low"}
-LABEL = {m: m for m in ("RR", "OR", "HR", "RD", "MD", "SMD")} | {"PETO_OR": "Peto OR"}
+# short names of the measures a SoF row states (trialsynth.registry; generic estimates have no
+# SoF row); HR: hazard ratios
+LABEL = {code: m.abbreviation for code, m in MEASURES.items()
+         if m.data_type != "generic"} | {"HR": "HR"}
 ABBREVIATIONS = {"CI": "confidence interval", "RR": "risk ratio", "OR": "odds ratio",
                  "Peto OR": "Peto odds ratio", "HR": "hazard ratio", "RD": "risk difference",
                  "MD": "mean difference", "SMD": "standardised mean difference"}
@@ -62,11 +66,7 @@ GRADE_DEFINITIONS = (  # GRADE Working Group grades of evidence, as printed unde
     "substantially different from the estimate of the effect.", "Very low certainty: we have very little "
     "confidence in the effect estimate: the true effect is likely to be substantially different from the "
     "estimate of effect.")
-METHOD_NAMES = {"IV": "common effect, inverse variance", "MH": "common effect, Mantel–Haenszel",
-                "PETO": "common effect, Peto"} | {k: f"random effects, {v}" for k, v in {
-    "DL": "DerSimonian–Laird", "REML": "REML", "ML": "maximum likelihood", "PM": "Paule–Mandel",
-    "HE": "Hedges", "SJ": "Sidik–Jonkman", "EB": "empirical Bayes",
-    "MH_RANDOM": "Mantel–Haenszel with DerSimonian–Laird τ² (RevMan 5)"}.items()}
+METHOD_NAMES = {code: m.short_label for code, m in METHODS.items()}  # trialsynth.registry
 LEVELS_TEXT = {0: "no downgrade", 1: "one level", 2: "two levels", 3: "three levels"}
 NO_STUDIES = "No studies"
 NO_STUDIES_COMMENT = "No trials reported this outcome."
