@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from trialsynth._dist import norm_isf
+from trialsynth._words import count
 from trialsynth.api import pool
 from trialsynth.bias.small_study import (
     SmallStudyTest,
@@ -524,7 +525,8 @@ def publication_bias(result: PooledResult, outcome_type: OutcomeType, *,
     if flags.small_industry_funded:  # Fig 5 Q1
         return out(1, "most or all studies are small and industry-sponsored (Core GRADE 4 Fig 5 Q1)")
     if result.k < k_min:  # Fig 5 Q2 no → Q4
-        base = f"{result.k} studies (< {k_min}): funnel-plot tests not used (Core GRADE 4 Fig 5)"
+        base = (f"{count(result.k, 'study', 'studies')} (< {k_min}): funnel-plot tests not used "
+                "(Core GRADE 4 Fig 5)")
         if flags.unpublished_trials:
             return out(1, base, "documented unpublished studies (Fig 5 Q4)")
         return out(0, base, "no documented unpublished studies (Fig 5 Q4)")

@@ -4,8 +4,6 @@ comparison, the gap map, figures (inline SVG and files) and CSV tables. Used by
 
 from __future__ import annotations
 
-import csv
-import io
 import multiprocessing as mp
 import os
 from collections.abc import Mapping, Sequence
@@ -24,7 +22,11 @@ from trialsynth.io.folder import ReviewFolder
 from trialsynth.pooling.result import PooledResult
 from trialsynth.protocol import Protocol
 from trialsynth.report import model
+from trialsynth.report.exports import table_files
+from trialsynth.report.navigation import navigation, row_facets
+from trialsynth.report.research import research_implications
 from trialsynth.report.sof import not_estimable_row
+from trialsynth.report.sof_docx import sof_document
 from trialsynth.review import to_display
 
 PARALLEL_MIN = 12  # fewer forest plots are drawn in this process
@@ -190,16 +192,6 @@ def _draw(jobs: Sequence[tuple[Any, ...]]) -> list[tuple[str, bytes | None]]:
     return figures.collect()
 
 
-def _csv(rows: Sequence[Mapping[str, Any]], fields: Sequence[str]) -> str:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(fields), lineterminator="\n", extrasaction="ignore")
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: (("'" + v) if isinstance(v, str) and v[:1] in ("=", "+", "-", "@") else v)
-                    for k, v in r.items()})
-    return buf.getvalue()
-
-
 def _int_or_str(text: str) -> int | str:
     return int(text) if text.isdigit() else text
 
@@ -350,8 +342,9 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
     rep.names = dict(names)
     sof_rows: dict[int, list[model.SofCandidate]] = {}
 
-    def to_sof(g: int, row: Any, facts: model.Facts) -> None:  # a comparison's table row
-        sof_rows.setdefault(g, []).append(model.SofCandidate(row, facts.outcome_id, facts.window_id))
+    def to_sof(g: int, row: Any, facts: model.Facts, aid: str) -> None:  # a comparison's table row
+        sof_rows.setdefault(g, []).append(model.SofCandidate(row, facts.outcome_id, facts.window_id,
+                                                             aid))
     records: list[AnalysisRecord] = []
     mains: list[tuple[dict[str, Any], PooledResult, model.Facts]] = []
     task = None
@@ -382,7 +375,7 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
                 row = not_estimable_row(model.outcome_info(parsed, facts), rows,
                                         a.get("reason") or "no pooled estimate")
                 a["sof"] = [row.to_dict()]
-                to_sof(g, row, facts)
+                to_sof(g, row, facts, a["id"])
             if task is not None:
                 progress.advance(task)
             continue
@@ -399,7 +392,7 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
             a["sof"] = [row.to_dict()]
             a["statement"] = row.statement or None
             if not parsed.subgroup:
-                to_sof(g, row, facts)
+                to_sof(g, row, facts, a["id"])
         named = " versus " in (parsed.comparison or names.get(g) or "")
         labels = ForestLabels(experimental=x if named or g in names else "Experimental",
                               control=y if named else "Control",
@@ -477,6 +470,17 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
                                                                        *missing],
                                                      protocol.question, population)}
 
+    nav = navigation(analyses, protocol, rep.names)
+    headings = {c["id"]: c["heading"] for c in nav["comparisons"]}
+    for g, heading in headings.items():
+        sof_tables[str(g)]["heading"] = heading
+        for tab in (sof_tables[str(g)]["table"], sof_tables[str(g)]["other_outcomes"]):
+            for row in (tab or {}).get("rows", ()):
+                row["facets"] = row_facets(row)
+    for a in analyses:
+        a["facets"] = nav["analyses"][a["id"]]
+    research = research_implications(analyses, protocol, headings,
+                                     [f.to_dict() for f in inventory_model.findings])
     inventory = {"comparisons": len(rep.comparison_labels), "analyses": len(analyses),
                  "studies": len({s["study"] for a in analyses for s in a["studies"]}),
                  **inventory_model.to_dict(), "gap_maps": maps}
@@ -495,26 +499,16 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
                                             "summary": ROB_SUMMARY if rob_judged else None,
                                             "traffic_light": ROB_TRAFFIC if rob_judged else None},
                    "sof_tables": sof_tables,
+                   "navigation": {"comparisons": nav["comparisons"], "facets": nav["facets"]},
+                   "research_implications": research,
+                   "identity": _identity(protocol),
                    "methods": model.methods(analyses),
                    "question": _question(protocol),
                    "defaults": {"pain_mid_0_100": model.PAIN_MID,
                                 "note": "declared project defaults, used only where the review "
                                         "folder states no direction of benefit or MID"}}
-    rep.files["tables/certainty.csv"] = _csv(
-        [{"id": a["id"], "name": a["name"], "outcome": a["parsed"]["outcome"],
-          "window": a["parsed"]["window"], "level": (a["certainty"] or {}).get("level"),
-          **{d: j["downgrade"] for d, j in ((a["certainty"] or {}).get("domains") or {}).items()},
-          "statement": a["statement"]} for a in analyses],
-        ["id", "name", "outcome", "window", "level", "risk_of_bias", "inconsistency",
-         "indirectness", "imprecision", "publication_bias", "statement"])
-    rep.files["tables/gap_map.csv"] = _csv(
-        [{"map": i, **c} for i, m in enumerate(maps, start=1) for c in m["cells"]],
-        ["map", "intervention", "outcome", "window", "k", "participants", "certainty", "analysis"])
-    rep.files["tables/sof.csv"] = _csv(
-        [{"comparison": g, "table": tab["kind"], **r} for g, t in sof_tables.items()
-         for tab in (t["table"], t["other_outcomes"]) if tab for r in tab["rows"]],
-        ["comparison", "table", "outcome", "risk_comparator", "risk_intervention", "risk_difference",
-         "relative_effect", "participants_text", "certainty_text", "comments"])
+    rep.files.update(table_files(analyses, sof_tables, maps, research))
+    rep.files["tables/sof.docx"] = sof_document(sof_tables, rep.results["identity"])
     return rep
 
 
@@ -542,3 +536,15 @@ def _question(protocol: Protocol) -> dict[str, Any]:
             "file": protocol.data_source.file, "citation": protocol.data_source.citation},
         "settings": protocol.settings.model_dump(),
     }
+
+
+def _identity(protocol: Protocol) -> dict[str, Any]:
+    """Who made the review, what it is called, where it is published and how old its data are:
+    as the review folder states it (``review`` and ``data_source`` of review.yaml)."""
+    r, ds = protocol.review, protocol.data_source
+    return {"id": r.id, "title": r.title, "citation": r.citation, "doi": r.doi, "url": r.url,
+            "published": r.published, "search_date": r.search_date, "basis": r.basis,
+            "data_file": None if ds is None else ds.file,
+            "data_format": None if ds is None else ds.format,
+            "data_date": None if ds is None else ds.date,
+            "data_citation": None if ds is None else ds.citation}

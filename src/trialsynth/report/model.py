@@ -149,14 +149,24 @@ def rob_note(judged_per_study: Sequence[Mapping[str, str]]) -> str:
     partial = k - full - none
     doms = sorted({d for j in judged_per_study if "overall" not in j for d in j})
     parts = []
+
+    def of(n: int) -> str:  # "the study" / "1 of 3 studies" / "2 of 3 studies"
+        return "the study" if k == 1 else f"{n} of {k} studies"
+
+    def verb(n: int, one: str, many: str) -> str:
+        return one if n == 1 else many
+
     if full:
-        parts.append(f"{full} of {k} studies have an overall RoB 2 judgement in the file")
+        parts.append(f"{of(full)} {verb(full, 'has', 'have')} an overall RoB 2 judgement in the "
+                     "file")
     if partial:
         names = ", ".join(f"{d} ({DOMAIN_NAMES.get(d, d)})" for d in doms)
-        parts.append(f"{partial} of {k} studies are judged only for {names}; their worst judged "
-                     "domain is used as a lower bound of their overall risk of bias")
+        its = verb(partial, "its", "their")
+        parts.append(f"{of(partial)} {verb(partial, 'is', 'are')} judged only for {names}; {its} "
+                     f"worst judged domain is used as a lower bound of {its} overall risk of bias")
     if none:
-        parts.append(f"{none} of {k} studies have no risk-of-bias judgement in the file")
+        parts.append(f"{of(none)} {verb(none, 'has', 'have')} no risk-of-bias judgement in the "
+                     "file")
     return "; ".join(parts)
 
 
@@ -338,6 +348,7 @@ class SofCandidate:
     row: SofRow
     outcome: str | None
     window: str | None
+    analysis: str | None = None  # the analysis the row comes from (None: "no studies" rows)
 
 
 def main_outcomes(candidates: Sequence[SofCandidate], question: Question,
@@ -395,8 +406,17 @@ def comparison_sof(number: int, name: str | None, candidates: Sequence[SofCandid
     rest = sof_table(comp, other, kind="other") if other else None
     pls = plain_language_summary(f"{x} versus {y}", [c.row for c in candidates])
     markdown = table.to_markdown() + ("" if rest is None else "\n" + rest.to_markdown())
-    return {"table": table.to_dict(), "other_outcomes": None if rest is None else rest.to_dict(),
-            "markdown": markdown, "plain_language_summary": pls.to_dict()}
+    source = {id(c.row): c for c in candidates}
+    out = {"table": table.to_dict(), "other_outcomes": None if rest is None else rest.to_dict(),
+           "markdown": markdown, "plain_language_summary": pls.to_dict()}
+    for key, rows, tag in (("table", main, ""), ("other_outcomes", other, "o")):
+        if out[key] is None:
+            continue
+        for i, (d, row) in enumerate(zip(out[key]["rows"], rows, strict=True), start=1):
+            cand = source[id(row)]  # sof_table keeps the order of its rows
+            d["analysis_id"], d["outcome_id"] = cand.analysis, cand.outcome
+            d["anchor"] = f"sof{number}-{tag}{i}"
+    return out
 
 
 def missing_row(outcome: str, window: str | None, direction: str) -> SofRow:

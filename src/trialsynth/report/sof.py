@@ -34,6 +34,7 @@ from trialsynth.certainty.statements import (
     very_low_statement,
 )
 from trialsynth.pooling.result import PooledResult
+from trialsynth.report.numbers import fixed
 
 # SofRow JSON keys; measure: RR, OR, PETO_OR, HR, RD, MD, SMD (None without studies); assumed_risk
 # 0–1; absolute_per_1000 {comparator, intervention(_ci_low/_high), difference(_ci_low/_high)}.
@@ -113,6 +114,21 @@ class OutcomeInfo:
         text += f" (higher = {self.higher_is})" if self.higher_is else ""
         return text + (f"; {self.time_window}" if self.time_window else "")
 
+    @property
+    def short_label(self) -> str:
+        """The concise Outcomes cell of the page and the Word table: the outcome and its time
+        window ("Pain intensity (continuous); Immediate term"); the scale goes to a footnote."""
+        return self.name + (f"; {self.time_window}" if self.time_window else "")
+
+    @property
+    def scale_note(self) -> str:
+        """The footnote of the Outcomes cell: the scale and which way is better, when known
+        ("Measured on: Pain intensity on a 0-100 scale; higher scores are worse.")."""
+        parts = [f"Measured on: {self.scale}" if self.scale else "",
+                 f"higher scores are {self.higher_is}" if self.higher_is and self.scale else ""]
+        text = "; ".join(p for p in parts if p)
+        return text + "." if text else ""
+
 
 @dataclass(frozen=True, slots=True)
 class Comparison:
@@ -168,6 +184,9 @@ class SofRow:
     phrase: str = ""  # the outcome as the statements name it (statements.outcome_phrase)
     not_estimable: bool = False  # trials reported the outcome, but no effect could be estimated
     no_events: bool = False  # ... because no one in any arm had an event
+    outcome_short: str = ""  # the concise Outcomes cell (OutcomeInfo.short_label)
+    outcome_notes: tuple[str, ...] = ()  # footnotes of the Outcomes cell (the scale)
+    outcome_keys: tuple[str, ...] = ()
 
     @property
     def certainty_symbols(self) -> str:
@@ -185,7 +204,7 @@ class SofRow:
 
     @property
     def footnote_keys(self) -> tuple[str, ...]:
-        return _ordered((*self.certainty_keys, *self.effect_keys))
+        return _ordered((*self.outcome_keys, *self.certainty_keys, *self.effect_keys))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON keys: :data:`ROW_KEYS`, then ``certainty`` (the level), ``certainty_symbols,
@@ -201,8 +220,11 @@ class SofRow:
                    certainty_text=self.certainty_text, footnote_keys=list(self.footnote_keys),
                    certainty_footnote_keys=list(_ordered(self.certainty_keys)),
                    effect_footnote_keys=list(_ordered(self.effect_keys)),
-                   notes=dict(zip((*self.certainty_keys, *self.effect_keys),
-                                  (*self.certainty_notes, *self.effect_notes), strict=False)))
+                   outcome_short=self.outcome_short or self.outcome,
+                   outcome_footnote_keys=list(_ordered(self.outcome_keys)),
+                   notes=dict(zip((*self.outcome_keys, *self.certainty_keys, *self.effect_keys),
+                                  (*self.outcome_notes, *self.certainty_notes, *self.effect_notes),
+                                  strict=False)))
         return out
 
 
@@ -377,6 +399,7 @@ def sof_row(result: PooledResult, certainty: Certainty, outcome: OutcomeInfo, *,
     effect_notes: list[str] = []
     est, lo, hi = result.estimate, result.ci_low, result.ci_high
     base = dict(outcome=outcome.label, name=outcome.name, time_window=outcome.time_window,
+                outcome_short=outcome.short_label, outcome_notes=_scale_notes(outcome),
                 measure=measure, outcome_type="dichotomous" if dich else "continuous",
                 participants=result.participants, studies=result.k,
                 participants_text=participants_text(result.participants, result.k, outcome.design),
@@ -499,13 +522,17 @@ def _comparator_mean(outcome: OutcomeInfo, arms: pd.DataFrame | None, d: int, sm
         cm = None if m.empty else float(m.iloc[0]) if len(m) == 1 else (float(m.min()), float(m.max()))
     tail = f" {units}" if units else ""
     if isinstance(cm, tuple):
-        return f"{what} ranged across control groups from {_g(cm[0], d)} to {_g(cm[1], d)}{tail}"
-    return "" if cm is None else f"{what} was {_g(cm, d)}{tail}"
+        low, high = _g(cm[0], cm[1], d=d)
+        return f"{what} ranged across control groups from {low} to {high}{tail}"
+    return "" if cm is None else f"{what} was {_g(cm, d=d)[0]}{tail}"
 
 
-def _g(v: float, d: int) -> str:
-    """``v`` to ``d`` decimals without trailing zeros (6 → "6", 54.50 → "54.5")."""
-    return f"{v:.{d}f}".rstrip("0").rstrip(".") if d else f"{v:.0f}"
+def _g(*values: float, d: int) -> list[str]:
+    """``values`` to at most ``d`` decimals, all with the same number of decimals: as few as show
+    every one of them ((6, 9) -> "6", "9" as Handbook Figure 14.1.a; (54.5, 74) -> "54.5",
+    "74.0", not a column that mixes "74" and "54.5")."""
+    need = max((len(fixed(v, d).rstrip("0").partition(".")[2]) if d else 0) for v in values)
+    return [fixed(v, need) for v in values]
 
 
 def participants_text(participants: float | None, k: int, design: str = "RCT") -> str:
@@ -518,6 +545,7 @@ def participants_text(participants: float | None, k: int, design: str = "RCT") -
 def no_studies_row(outcome: OutcomeInfo) -> SofRow:
     """The row of an outcome no study reported: shown, not hidden (Handbook practice, METHODS §5)."""
     return SofRow(outcome=outcome.label, name=outcome.name, time_window=outcome.time_window,
+                  outcome_short=outcome.short_label, outcome_notes=_scale_notes(outcome),
                   measure=None, outcome_type=None, risk_comparator="—", risk_intervention="—",
                   risk_difference="", relative_effect="—", participants=None, studies=0,
                   participants_text=NO_STUDIES, level=None,
@@ -538,6 +566,7 @@ def not_estimable_row(outcome: OutcomeInfo, arms: pd.DataFrame, reason: str) -> 
                if no_events else f"Not estimable: {reason}.")
     total = float(sizes.sum())
     return SofRow(outcome=outcome.label, name=outcome.name, time_window=outcome.time_window,
+                  outcome_short=outcome.short_label, outcome_notes=_scale_notes(outcome),
                   measure=None, outcome_type=None,
                   risk_comparator="0 per 1000" if no_events else "—",
                   risk_intervention="0 per 1000" if no_events else "—", risk_difference="",
@@ -546,6 +575,10 @@ def not_estimable_row(outcome: OutcomeInfo, arms: pd.DataFrame, reason: str) -> 
                   level=None, comments=" ".join(t for t in (comment, outcome.comment) if t),
                   phrase=outcome.statement_name or outcome_phrase(outcome.name),
                   not_estimable=True, no_events=no_events)
+
+
+def _scale_notes(outcome: OutcomeInfo) -> tuple[str, ...]:
+    return (outcome.scale_note,) if outcome.scale_note else ()
 
 
 def _letter(i: int) -> str:
@@ -567,7 +600,8 @@ def sof_table(comparison: Comparison, rows: Sequence[SofRow], *,
     def key(text: str) -> str:
         return keys.setdefault(text, _letter(len(keys)))
 
-    lettered = tuple(replace(r, certainty_keys=tuple(map(key, r.certainty_notes)),
+    lettered = tuple(replace(r, outcome_keys=tuple(map(key, r.outcome_notes)),
+                             certainty_keys=tuple(map(key, r.certainty_notes)),
                              effect_keys=tuple(map(key, r.effect_notes))) for r in rows)
     used = ["CI"] + [LABEL[m] for m in dict.fromkeys(r.measure for r in rows if r.measure)]
     abbreviations = "; ".join(f"{a}: {ABBREVIATIONS[a]}" for a in dict.fromkeys(used)) + "."
