@@ -176,17 +176,20 @@ _MODIFIED = re.compile(r"^\s*(\d{4}-\d\d-\d\d)\b")
 
 
 def _dates(root: ET.Element, cite: str | None) -> dict[str, str | None]:
-    """The dates the file states: the issue it was published in (``DATES/REVIEW_PUBLISHED``,
-    else the "[Data only. ... quote "... 2013, Issue 11"]" note of a Cochrane data-only file),
+    """The dates the file states: the issue this version was published in
+    (``DATES/LAST_CITATION_ISSUE``, else ``REVIEW_PUBLISHED``, else the "[Data only. ... quote
+    "... 2013, Issue 11"]" note of a Cochrane data-only file),
     the last search (``DATES/LAST_SEARCH/DATE``) and the file's ``MODIFIED`` date. Only
     ``COVER_SHEET/DATES`` is read: no person, address or contact detail of the cover sheet."""
     dates = root.find("COVER_SHEET/DATES")
     published = search = None
     if dates is not None:
-        pub = dates.find("REVIEW_PUBLISHED")
-        if pub is not None and (pub.get("YEAR") or "").strip():
-            issue = (pub.get("ISSUE") or "").strip()
-            published = pub.get("YEAR", "").strip() + (f", Issue {issue}" if issue else "")
+        for tag in ("LAST_CITATION_ISSUE", "REVIEW_PUBLISHED"):  # this version, else the first
+            pub = dates.find(tag)
+            if pub is not None and (pub.get("YEAR") or "").strip():
+                issue = (pub.get("ISSUE") or "").strip()
+                published = pub.get("YEAR", "").strip() + (f", Issue {issue}" if issue else "")
+                break
         d = dates.find("LAST_SEARCH/DATE")
         if d is not None and (d.get("YEAR") or "").strip():
             parts = [(d.get(k) or "").strip() for k in ("YEAR", "MONTH", "DAY")]

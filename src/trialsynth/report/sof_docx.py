@@ -26,26 +26,44 @@ FIXED_DATE = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 GREY = "E7E9EE"
 
 
-def _shade(cell: Any, fill: str) -> None:
+def _el(tag: str, **attrs: str) -> Any:
     from docx.oxml import OxmlElement
     from docx.oxml.ns import qn
 
-    pr = cell._tc.get_or_add_tcPr()
-    shd = OxmlElement("w:shd")
-    shd.set(qn("w:val"), "clear")
-    shd.set(qn("w:color"), "auto")
-    shd.set(qn("w:fill"), fill)
-    pr.append(shd)
+    el = OxmlElement(tag)
+    for key, value in attrs.items():
+        el.set(qn(f"w:{key}"), value)
+    return el
 
 
-def _repeat_header(row: Any) -> None:
-    """Mark a row as a header row that Word repeats at the top of every page."""
-    from docx.oxml import OxmlElement
-    from docx.oxml.ns import qn
+def _row(table: Any, spans: Sequence[tuple[int, str | None]], *, header: bool = False,
+         fill: str | None = None) -> list[Any]:
+    """Append a row of cells built directly as WordprocessingML (python-docx's add_row and
+    merge walk the whole table grid for every call): ``spans`` [(columns spanned, vertical
+    merge "restart"/"continue"/None)] left to right. Returns the cells to write into."""
+    from docx.table import _Cell
 
-    el = OxmlElement("w:tblHeader")
-    el.set(qn("w:val"), "true")
-    row._tr.get_or_add_trPr().append(el)
+    tr = _el("w:tr")
+    if header:  # Word repeats header rows at the top of every page
+        tr.append(_el("w:trPr")), tr[0].append(_el("w:tblHeader", val="true"))
+    cells, col = [], 0
+    for span, vmerge in spans:
+        tc, pr = _el("w:tc"), _el("w:tcPr")
+        twips = round(sum(COLUMN_CM[col:col + span]) * 567)  # 1 cm = 567 twentieths of a point
+        pr.append(_el("w:tcW", w=str(twips), type="dxa"))
+        if span > 1:
+            pr.append(_el("w:gridSpan", val=str(span)))
+        if vmerge:
+            pr.append(_el("w:vMerge", val=vmerge))
+        if fill:
+            pr.append(_el("w:shd", val="clear", color="auto", fill=fill))
+        tc.append(pr)
+        tc.append(_el("w:p"))
+        tr.append(tc)
+        cells.append(_Cell(tc, table))
+        col += span
+    table._tbl.append(tr)
+    return cells
 
 
 def _write(cell: Any, parts: Sequence[tuple[str, str]], *, bold: bool = False,
@@ -56,8 +74,10 @@ def _write(cell: Any, parts: Sequence[tuple[str, str]], *, bold: bool = False,
         if not text:
             continue
         run = para.add_run(text)
-        run.bold = bold or style == "b"
-        run.font.superscript = style == "sup"
+        if bold or style == "b":  # set only what differs from the default: each set adds XML
+            run.bold = True
+        if style == "sup":
+            run.font.superscript = True
 
 
 def _keys(keys: Sequence[str]) -> tuple[str, str]:
@@ -65,26 +85,20 @@ def _keys(keys: Sequence[str]) -> tuple[str, str]:
 
 
 def _header_rows(table: Any, t: Mapping[str, Any]) -> None:
-    top, sub = table.rows[1], table.rows[2]
-    heads = ("Outcomes", "Anticipated absolute effects* (95% CI)", None,
-             "Relative effect (95% CI)", "№ of participants (studies)",
-             "Certainty of the evidence (GRADE)", "Comments")
-    for i, text in enumerate(heads):
-        if text is not None:
-            _write(top.cells[i], [(text, "b")])
-    _write(sub.cells[1], [(f"Risk with {t['comparison']}", "b")])
-    _write(sub.cells[2], [(f"Risk with {t['intervention']}", "b")])
-    top.cells[1].merge(top.cells[2])
-    for i in (0, 3, 4, 5, 6):
-        top.cells[i].merge(sub.cells[i])
-    for row in (top, sub):
-        _repeat_header(row)
-        for cell in row.cells:
-            _shade(cell, GREY)
+    top = _row(table, [(1, "restart"), (2, None), (1, "restart"), (1, "restart"),
+                       (1, "restart"), (1, "restart")], header=True, fill=GREY)
+    for cell, text in zip(top, ("Outcomes", "Anticipated absolute effects* (95% CI)",
+                                "Relative effect (95% CI)", "№ of participants (studies)",
+                                "Certainty of the evidence (GRADE)", "Comments"), strict=True):
+        _write(cell, [(text, "b")])
+    sub = _row(table, [(1, "continue"), (1, None), (1, None), (1, "continue"), (1, "continue"),
+                       (1, "continue"), (1, "continue")], header=True, fill=GREY)
+    _write(sub[1], [(f"Risk with {t['comparison']}", "b")])
+    _write(sub[2], [(f"Risk with {t['intervention']}", "b")])
 
 
-def _body_row(row: Any, r: Mapping[str, Any]) -> None:
-    c = row.cells
+def _body_row(table: Any, r: Mapping[str, Any]) -> None:
+    c = _row(table, [(1, None)] * len(COLUMN_CM))
     _write(c[0], [(r.get("outcome_short") or r["outcome"], "b"),
                   _keys(r.get("outcome_footnote_keys") or [])])
     _write(c[1], [(r["risk_comparator"], ""), _keys(r.get("effect_footnote_keys") or [])])
@@ -104,8 +118,7 @@ def _body_row(row: Any, r: Mapping[str, Any]) -> None:
 
 
 def _footer(table: Any, t: Mapping[str, Any]) -> None:
-    cells = table.add_row().cells
-    cell = cells[0].merge(cells[-1])
+    cell = _row(table, [(len(COLUMN_CM), None)])[0]
     fn = t["footnotes"]
     _write(cell, [(fn["asterisk"], "")])
     _write(cell, [(fn["abbreviations"], "")], new_paragraph=True)
@@ -122,23 +135,21 @@ def _table(doc: Any, t: Mapping[str, Any], title: str) -> None:
     from docx.shared import Cm
 
     doc.add_heading(title, level=2)
-    table = doc.add_table(rows=3, cols=7)
+    table = doc.add_table(rows=0, cols=len(COLUMN_CM))
     table.style = "Table Grid"
     table.autofit = False
-    head = table.rows[0].cells[0].merge(table.rows[0].cells[-1])
+    for column, width in zip(table.columns, COLUMN_CM, strict=True):  # the grid
+        column.width = Cm(width)
+    head = _row(table, [(len(COLUMN_CM), None)], header=True)[0]
     for i, (label, value) in enumerate((("Patient or population", t["population"]),
                                         ("Setting", t.get("setting") or "not stated"),
                                         ("Intervention", t["intervention"]),
                                         ("Comparison", t["comparison"]))):
         _write(head, [(f"{label}: ", "b"), (value, "")], new_paragraph=i > 0)
-    _repeat_header(table.rows[0])
     _header_rows(table, t)
     for r in t["rows"]:
-        _body_row(table.add_row(), r)
+        _body_row(table, r)
     _footer(table, t)
-    for row in table.rows:
-        for cell, width in zip(row.cells, COLUMN_CM, strict=True):
-            cell.width = Cm(width)
 
 
 def _setup(doc: Any, identity: Mapping[str, Any]) -> None:
