@@ -60,7 +60,9 @@ def assert_row_equals(row: pd.Series, res: PooledResult, tol: float = 1e-10) -> 
 def _pool(frame: pd.DataFrame, measure: str, method: str, **kw: object) -> PooledResult:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # ConvergenceWarning: compared through the warnings column
-        return pool(frame, measure, method, **kw)
+        # `batch` pools every row as entered; trialsynth.pool splits a multi-arm trial's shared
+        # comparator group by default, so the comparison is with the rows as entered
+        return pool(frame, measure, method, designs={"multi_arm": "as_entered"}, **kw)
 
 
 # ------------------------------------------------------------------------------------------

@@ -105,8 +105,11 @@ def test_reproduces_revman(analysis: dict) -> None:
     frame = pd.DataFrame(analysis["studies"])
     frame = frame[[c for c in DATA_COLS if c in frame.columns]]
     grouped = analysis["has_subgroups"]
+    # RevMan pooled a multi-arm trial's shared comparator group as entered, once per comparison
+    # (e.g. Usubutun 1997 in CD008625 1.1): reproduce that, not trialsynth's default split
     result = ts.pool(frame, measure, method, revman=True,
-                     subgroup="subgroup" if grouped else None).to_dict()
+                     subgroup="subgroup" if grouped else None,
+                     designs={"multi_arm": "as_entered"}).to_dict()
     chk = Checker(analysis["source_format"])
     ratio = measure in ("RR", "OR", "PETO_OR") or bool(analysis["scale"]["ratio_measure"])
     random = analysis["settings"]["model"] == "random"

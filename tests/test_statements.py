@@ -22,6 +22,7 @@ from trialsynth.certainty.statements import (
     EffectBands,
     benefit_or_harm,
     core_grade_statement,
+    bayes_agreement,
     default_bands,
     effect_band,
     effect_direction,
@@ -29,6 +30,7 @@ from trialsynth.certainty.statements import (
     outcome_phrase,
     plain_language_sentence,
     risk_difference_per_1000,
+    stated_bands,
     statements_for,
 )
 
@@ -148,11 +150,21 @@ def test_bad_inputs_are_rejected() -> None:
 
 # ---- effect bands (project convention, METHODS §4.7) and direction -------------------------------
 
-@pytest.mark.parametrize(("md", "band"), [(-9.99, "trivial"), (-10, "small"), (19.9, "small"),
+@pytest.mark.parametrize(("md", "band"), [(-9.99, "trivial"), (-10, "moderate"), (15.8, "moderate"),
                                           (-20, "moderate"), (49.9, "moderate"), (-50, "large")])
 def test_pain_bands_on_0_to_100(md: float, band: str) -> None:
-    """|MD| < 10 trivial; 10–20 small important; 20–50 moderate; ≥ 50 large (METHODS §4.7)."""
+    """Core GRADE 2: below the MID (10) little or no effect, from it an important effect; with no
+    small-effect range stated it is never called 'slight'; large from 5 MIDs (Busse 2015)."""
     assert effect_band(md, "MD", mid=10) == band
+
+
+@pytest.mark.parametrize(("md", "band"), [(-9.99, "trivial"), (-10, "small"), (-15.8, "small"),
+                                          (-20, "moderate"), (-30, "large")])
+def test_bands_stated_by_the_review(md: float, band: str) -> None:
+    """GRADE 35: the review's own thresholds for small (10), moderate (20), large (30)."""
+    assert effect_band(md, "MD", bands=stated_bands(10, 20, 30, "MD")) == band
+    with pytest.raises(ValueError):
+        stated_bands(20, 10, 30, "MD")
 
 
 @pytest.mark.parametrize(("smd", "band"), [(0.19, "trivial"), (-0.2, "small"), (0.5, "moderate"),
@@ -196,18 +208,52 @@ def test_statements_for_the_flagship_pain_analysis() -> None:
                       "mean_c": a["Control.mean"], "sd_c": a["Control.SD"],
                       "n_c": a["Control.N"]})
     r = ts.pool(f, "MD", "DL")
-    assert -20 < r.estimate < -10
+    assert -20 < r.estimate < -10 and r.ci_low < 0 < r.ci_high
     s = statements_for(r, "very_low", "intravenous ketamine", "pain intensity", mid=10,
                        direction_of_benefit="lower")
-    assert (s.band, s.direction, s.effect) == ("small", "reduction", "benefit")
+    assert (s.band, s.direction, s.effect) == ("moderate", "reduction", "benefit")
+    assert not s.clear_direction  # the CI includes no effect: the primary very-low wording
     assert s.informative == ("The evidence is very uncertain about the effect of intravenous "
                              "ketamine on pain intensity.")
     assert s.plain_language == "It is unclear whether intravenous ketamine reduces pain intensity."
-    assert "project convention" in s.band_basis
+    assert "trivial below the MID (10), important from 10, large from 50" in s.band_basis
     s = statements_for(r, "low", "Intravenous ketamine", "pain intensity", mid=10,
                        direction_of_benefit="lower")
-    assert s.informative == "Intravenous ketamine may reduce pain intensity slightly."
+    # MD −15.8 beyond the MID of 10 is an important reduction, not a 'slight' one
+    assert s.informative == "Intravenous ketamine may reduce pain intensity."
     assert s.core_grade == "Intravenous ketamine may have an important benefit on pain intensity."
+
+
+def test_very_low_with_a_clear_direction_uses_the_alternative_wording() -> None:
+    """CD015373 1.9 (adverse events, RR 3.26, 1.05 to 10.09): the CI excludes no effect, so the
+    very-low statement is Santesso 2020's 'X may … but the evidence is very uncertain'."""
+    r = ts.pool(pd.DataFrame({"study": ["a", "b"], "yi": [1.2, 1.1], "se": [0.5, 0.6]}),
+                "GENERIC", "IV")  # CONSTRUCTED log RR ≈ 1.16, CI above 0
+    s = statements_for(r, "very_low", "Intravenous ketamine", "adverse events",
+                       direction_of_benefit="lower", bands=default_bands("RR"))
+    assert s.clear_direction and s.effect == "harm"
+    assert s.informative == ("Intravenous ketamine may result in a large increase in adverse "
+                             "events but the evidence is very uncertain.")
+    assert s.plain_language == ("Intravenous ketamine may increase adverse events, but we are "
+                                "very uncertain about this.")
+
+
+def test_statement_and_bayesian_probability_agree_or_the_report_says_why() -> None:
+    """The issue's contradiction: 'it is unclear whether … increases' beside 97% probability of
+    important harm. Each combination gets a sentence that agrees or explains."""
+    agree = bayes_agreement("X may result in a large increase in Y but the evidence is very "
+                            "uncertain.", "very_low", "large", "harm", 0.005, 0.97, 0.025,
+                            rated_down=["risk_of_bias", "imprecision"])
+    assert agree.startswith("Consistent with the statement") and "97%" in agree
+    why = bayes_agreement("The evidence is very uncertain about the effect of X on Y.",
+                          "very_low", "large", "harm", 0.005, 0.97, 0.025,
+                          rated_down=["risk_of_bias", "imprecision"])
+    assert "does not reflect the concerns about risk of bias and imprecision" in why
+    other = bayes_agreement("X probably results in little to no difference in Y.", "moderate",
+                            "trivial", "benefit", 0.92, 0.0, 0.08)
+    assert "while the statement describes a trivial effect" in other
+    open_ = bayes_agreement("X may reduce Y.", "low", "moderate", "benefit", 0.77, 0.01, 0.22)
+    assert open_.startswith("Consistent with the statement") and "77%" in open_
 
 
 # ---- outcome names as the flagship's analyses carry them → statement phrases ---------------------

@@ -28,9 +28,12 @@ from trialsynth.pooling.result import PooledResult
 from trialsynth.review import (
     Analysis,
     Review,
+    RowIdentity,
     Skipped,
     StoredEstimate,
     pool_measure,
+    pooled_by_identity,
+    row_identities,
     to_display,
 )
 
@@ -261,7 +264,10 @@ def _pool(analysis: Analysis, source: str | None) -> tuple[PooledResult | None, 
         with np.errstate(all="ignore"):
             res = pool(rows, pool_measure(s.measure), s.method, hksj=s.hksj,
                        subgroup="subgroup" if analysis.has_subgroups else None, revman=True,
-                       confidence_level=s.confidence_level, source=source)
+                       confidence_level=s.confidence_level, source=source,
+                       # the stored results pooled the rows as entered (a shared comparator
+                       # group counted in every comparison): reproduce them as such
+                       designs={**(getattr(s, "designs", None) or {}), "multi_arm": "as_entered"})
     except DataError as exc:
         row = int(rows["row"].iloc[exc.row - 2]) if exc.row is not None and \
             0 <= exc.row - 2 < len(rows) else None
@@ -366,13 +372,19 @@ def _compare_subgroups(analysis: Analysis, res: PooledResult, diffs: _Diffs,
         diffs.add("subgroup_test", "subgroup test I²", res.subgroup_test.i2, test.i2)
 
 
-def _implied_level(analysis: Analysis, mine: dict[int, Any]) -> float | None:
+def _where(rec: dict[str, Any]) -> str:
+    sub = rec.get("subgroup")
+    return f"row {rec['row']}" + (f", subgroup {sub!r}" if isinstance(sub, str) and sub else "")
+
+
+def _implied_level(analysis: Analysis, mine: dict[RowIdentity, Any], keys: list[RowIdentity]
+                   ) -> float | None:
     """The CI level RevMan used for study CIs: the median of (CI width)/(2·SE) over the
     studies, if it is the normal quantile of one of RevMan's levels (90, 95, 99 %)."""
     log = analysis.settings.scale == "log"
     zs = []
-    for rec in analysis.frame.to_dict("records"):
-        st = mine.get(int(rec["row"]))
+    for key, rec in zip(keys, analysis.frame.to_dict("records"), strict=True):
+        st = mine.get(key)
         lo, hi = _num(rec["stored_ci_low"]), _num(rec["stored_ci_high"])
         if st is None or st.se is None or not st.se > 0 or lo is None or hi is None:
             continue
@@ -392,23 +404,19 @@ def _compare_studies(analysis: Analysis, res: PooledResult | None, diffs: _Diffs
                      notes: list[str]) -> dict[str, int]:
     """Per-study effect, CI (at the study CI level) and weight against the stored ones."""
     s = analysis.settings
-    rows = analysis.pooled_rows
-    pooled = [] if res is None else list(res.studies)
-    if res is not None and s.totals == "subgroups" and res.subgroups:
-        queues = {name: iter(sub.studies) for name, sub in res.subgroups.items()}
-        pooled = [next(queues[label]) for label in rows["subgroup"]]
-    mine = {int(r): st for r, st in zip(rows["row"], pooled, strict=False)}
+    mine = pooled_by_identity(analysis, res)  # rows matched by identity, never by row number
+    keys = row_identities(analysis.frame)
     level = s.study_confidence_level
     if s.inferred:  # the data-rows export does not state the study CI level: read it off
-        level = _implied_level(analysis, mine) or level
+        level = _implied_level(analysis, mine, keys) or level
         if level != s.study_confidence_level:
             notes.append(f"study CI level {100 * level:g}% inferred from RevMan's stored "
                          f"per-study CIs (not stated in this export)")
     z = float(norm_isf((1 - level) / 2))
     counts = {"rows": len(analysis.frame), "effects_compared": 0, "weights_compared": 0}
-    for rec in analysis.frame.to_dict("records"):
-        st = mine.get(int(rec["row"]))
-        label = f"study {rec['study']} (row {rec['row']})"
+    for key, rec in zip(keys, analysis.frame.to_dict("records"), strict=True):
+        st = mine.get(key)
+        label = f"study {rec['study']} ({_where(rec)})"
         eff = lo = hi = w = None
         if st is not None and st.yi is not None and st.se is not None:
             eff, lo, hi = _display(s.measure, st.yi, st.yi - z * st.se, st.yi + z * st.se)
@@ -448,6 +456,7 @@ STATUS_STYLE = {"match": "green", "differs": "bold red", "not-estimable": "yello
 def render_check_table(rows: Sequence[CheckRow], title: str | None = None) -> Any:
     """A :class:`rich.table.Table` of check rows (``trialsynth check`` default output)."""
     from rich.table import Table
+    from rich.text import Text
 
     counts = pd.Series([r.status for r in rows], dtype=object).value_counts()
     caption = ", ".join(f"{n} {status}" for status, n in counts.items())
@@ -464,7 +473,7 @@ def render_check_table(rows: Sequence[CheckRow], title: str | None = None) -> An
         note = r.differences[0]["what"] if r.differences else (shown[-1] if shown else "")
         table.add_row(
             r.analysis, r.name[:60], r.measure or "-", f"{r.method or '-'} ({r.model or '-'})",
-            r.settings_source or "-", f"[{style}]{r.status}[/]",
+            r.settings_source or "-", Text(r.status, style=style),
             f"{_fmt(r.stored['estimate'])} / {_fmt(r.recomputed['estimate'])}",
             "-" if r.max_abs_diff is None else f"{r.max_abs_diff:.1e}", note[:90])
     return table

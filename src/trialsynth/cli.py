@@ -7,19 +7,23 @@ import json
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import pandas as pd
 import typer
-from rich.console import Console
-from rich.table import Table
+from rich.text import Text
 
-from trialsynth.api import pool as pool_frame
+from trialsynth._cli_guard import GuardedGroup
+from trialsynth._console import console, print_error
 from trialsynth.errors import DataError, TrialsynthError
-from trialsynth.pooling.result import PooledResult
+
+if TYPE_CHECKING:  # numpy, pandas, scipy and rich load in the command that needs them, so that
+    import pandas as pd  # `trialsynth --help` starts at once
+    from rich.console import Console
+
+    from trialsynth.pooling.result import PooledResult
 
 app = typer.Typer(help="trialsynth: evidence synthesis validated against R metafor and RevMan.",
-                  no_args_is_help=True, add_completion=False)
+                  no_args_is_help=True, add_completion=False, cls=GuardedGroup)
 
 
 @app.callback()
@@ -37,6 +41,17 @@ class Measure(StrEnum):
     GENERIC = "GENERIC"
 
 
+class Tau2Search(StrEnum):
+    UNBOUNDED = "unbounded"
+    METAFOR = "metafor"
+
+
+class MultiArm(StrEnum):
+    split = "split"
+    combine = "combine"
+    as_entered = "as_entered"
+
+
 class Method(StrEnum):
     IV = "IV"
     MH = "MH"
@@ -51,9 +66,24 @@ class Method(StrEnum):
     MH_RANDOM = "MH_RANDOM"
 
 
+def _probability(value: float) -> float:
+    """Options that are probabilities (confidence level, alpha, power): strictly in (0, 1)."""
+    if not 0 < value < 1:  # NaN fails too
+        raise typer.BadParameter(f"must be a number strictly between 0 and 1, got {value!r}")
+    return value
+
+
+def _at_least_one(value: int | None) -> int | None:
+    if value is not None and value < 1:
+        raise typer.BadParameter(f"must be at least 1, got {value}")
+    return value
+
+
 def read_table(path: Path) -> pd.DataFrame:
     """Read a CSV of study rows (UTF-8, size-bounded, header names unique); errors name the file
     and, where they can, the row and column."""
+    import pandas as pd
+
     from trialsynth.io.revman_csv import parse_csv, read_bounded
 
     src = str(path)
@@ -79,23 +109,45 @@ def pool(
         "--hksj-adhoc", help="HKSJ never narrower than the Wald CI (Jackson 2017)")] = False,
     subgroup: Annotated[str | None, typer.Option(help="column defining subgroups")] = None,
     revman: Annotated[bool, typer.Option("--revman", help="RevMan's conventions")] = False,
-    level: Annotated[float, typer.Option(help="confidence level")] = 0.95,
+    level: Annotated[float, typer.Option(help="confidence level, in (0, 1)",
+                                         callback=_probability)] = 0.95,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+    tau2_ci_search: Annotated[Tau2Search, typer.Option(
+        "--tau2-ci-search", help="unbounded: the Q-profile bounds of tau^2 wherever they lie; "
+        "metafor: metafor's default search, capped at max(100, 10 tau^2)")] = Tau2Search.UNBOUNDED,
+    multi_arm: Annotated[MultiArm, typer.Option(
+        "--multi-arm", help="a comparator group shared by several comparisons of one study: "
+        "split it evenly, combine the experimental arms, or keep the rows as entered")
+    ] = "split",  # type: ignore[assignment]
+    crossover_corr: Annotated[float | None, typer.Option(
+        "--crossover-corr", help="within-participant correlation for crossover trials without "
+        "their own (default: imputed from the trials that allow it)")] = None,
+    rare_events: Annotated[bool, typer.Option(
+        "--rare-events", help="sparse 2x2 data: choose M-H without corrections, Peto or the "
+        "binomial-normal model by the Handbook's rules (10.4.4.1), and say why")] = False,
 ) -> None:
-    """Pool the studies of DATA into one meta-analysis."""
+    """Pool the studies of DATA into one meta-analysis. Optional columns describe trial designs
+    (design: parallel, crossover, cluster; corr, cluster_size, icc, ...), reported effects and
+    statistics to convert at data entry (medians, SEs, CIs, t or P values, baselines)."""
+    from trialsynth.api import pool as pool_frame
+
     try:
         frame = read_table(data)
         result = pool_frame(frame, measure.value, method.value,
                             hksj="adhoc" if hksj_adhoc else hksj, subgroup=subgroup,
-                            revman=revman, confidence_level=level, source=str(data))
+                            revman=revman, confidence_level=level, source=str(data),
+                            tau2_ci_search=tau2_ci_search.value,
+                            designs={"multi_arm": str(multi_arm),
+                                     "crossover_corr": crossover_corr},
+                            rare_events=rare_events)
     except DataError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+        print_error(exc)
         raise typer.Exit(2) from None
     if as_json:
         json.dump(result.to_dict(), sys.stdout, indent=2, allow_nan=False)
         sys.stdout.write("\n")
     else:
-        print_result(result, Console())
+        print_result(result, console())
 
 
 @app.command()
@@ -103,17 +155,20 @@ def run(
     review: Annotated[Path, typer.Argument(help="the review: a RevMan Web data-rows CSV")],
     out: Annotated[Path, typer.Option("--out", help="output folder (written atomically)")],
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
+    since: Annotated[Path | None, typer.Option(
+        "--since", help="an earlier version of the review (any source, a results.json or an "
+        "earlier output folder, OUT included): the report opens with what changed")] = None,
 ) -> None:
     """Run every analysis of REVIEW and write results.json, tables/ and index.html to OUT."""
     from trialsynth.runner import run_review  # the report stack loads only when asked for
 
     try:
-        summary = run_review(review, out, quiet=quiet)["summary"]
+        summary = run_review(review, out, quiet=quiet, since=since)["summary"]
     except TrialsynthError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+        print_error(exc)
         raise typer.Exit(2) from None
     if not quiet:
-        Console().print(
+        console().print(
             f"{summary['analyses']} analyses, {summary['pooled']} pooled; RevMan's per-study "
             f"weights reproduced in {summary['weights_reproduced']}/"
             f"{summary['with_stored_weights']}; wrote {out}/index.html")
@@ -133,13 +188,13 @@ def check(
     try:
         rows = check_source(source)
     except TrialsynthError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+        print_error(exc)
         raise typer.Exit(2) from None
     if as_json:
         json.dump([r.to_dict() for r in rows], sys.stdout, indent=2, allow_nan=False)
         sys.stdout.write("\n")
     else:
-        Console().print(render_check_table(rows, title=str(source)))
+        console().print(render_check_table(rows, title=str(source)))
     raise typer.Exit(exit_code(rows))
 
 
@@ -152,17 +207,19 @@ def import_(
         "--json", help="also write the whole review as one JSON document")] = None,
 ) -> None:
     """Write SOURCE as a trialsynth review folder (review.yaml plus CSV tables)."""
+    from trialsynth._atomic import refuse_overlap
     from trialsynth.io.convert import build_folder, folder_json, write_json
     from trialsynth.io.folder import read_folder, write_folder
 
     try:
+        refuse_overlap([source], [out, *([json_out] if json_out is not None else [])])
         write_folder(build_folder(source), out)
         if json_out is not None:
             write_json(folder_json(read_folder(out)), json_out)
-    except (TrialsynthError, OSError) as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+    except TrialsynthError as exc:
+        print_error(exc)
         raise typer.Exit(2) from None
-    Console().print(f"wrote {out}")
+    console().print(f"wrote {out}")
 
 
 @app.command()
@@ -171,8 +228,9 @@ def plan(
     analysis: Annotated[str, typer.Option("--analysis", help="analysis ID, e.g. 1.1")],
     mid: Annotated[float | None, typer.Option(help="minimal important difference (ratio "
                                               "measures: relative change, 0.2 = RR 0.8)")] = None,
-    alpha: Annotated[float, typer.Option(help="two-sided type I error")] = 0.05,
-    power: Annotated[float, typer.Option(help="power (1 - beta)")] = 0.9,
+    alpha: Annotated[float, typer.Option(help="two-sided type I error",
+                                         callback=_probability)] = 0.05,
+    power: Annotated[float, typer.Option(help="power (1 - beta)", callback=_probability)] = 0.9,
     as_json: Annotated[bool, typer.Option("--json", help="print the numbers as JSON")] = False,
 ) -> None:
     """Trial sequential analysis of one analysis: required information, conclusion, TSA-adjusted
@@ -182,15 +240,105 @@ def plan(
 
     try:
         result = plan_analysis(review, analysis, mid=mid, alpha=alpha, power=power)
-    except (TrialsynthError, OSError) as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+    except TrialsynthError as exc:
+        print_error(exc)
         raise typer.Exit(2) from None
     if as_json:
         result.pop("_tsa")
         json.dump(json_safe(result), sys.stdout, indent=2, allow_nan=False)
         sys.stdout.write("\n")
     else:
-        Console().print(render_plan(result), highlight=False)
+        console().print(render_plan(result), highlight=False)
+
+
+class NmaMeasure(StrEnum):
+    MD = "MD"
+    SMD = "SMD"
+    OR = "OR"
+    RR = "RR"
+    RD = "RD"
+    GENERIC = "GENERIC"
+
+
+class NmaMethod(StrEnum):
+    IV = "IV"
+    REML = "REML"
+    DL = "DL"
+
+
+@app.command()
+def nma(
+    data: Annotated[Path, typer.Argument(help="CSV: arm level (study, treatment, events, n | mean, "
+                                         "sd, n) or contrast level (study, treatment1, "
+                                         "treatment2, yi, se)")],
+    measure: Annotated[NmaMeasure, typer.Option(help="effect measure")],
+    method: Annotated[NmaMethod, typer.Option(help="IV: common effect; REML, DL: random effects "
+                                              "(DL: netmeta's generalised DerSimonian-Laird)")],
+    reference: Annotated[str, typer.Option(help="reference treatment")],
+    small_values: Annotated[str, typer.Option(
+        help="P-scores and certainty: 'desirable' (lower is better) or 'undesirable'")
+    ] = "desirable",
+    mid: Annotated[float | None, typer.Option(help="minimal important difference (ratio "
+                                              "measures: relative change, 0.25 = RR 0.75/1.25)")
+                   ] = None,
+    level: Annotated[float, typer.Option(help="confidence level")] = 0.95,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+) -> None:
+    """Network meta-analysis of DATA: every treatment against REFERENCE, league table,
+    heterogeneity, inconsistency (design-by-treatment, node splitting), P-scores, confidence."""
+    from trialsynth.nma.analysis import json_ready, network_meta_analysis
+    from trialsynth.nma.render import print_network
+
+    try:
+        if small_values not in ("desirable", "undesirable"):
+            raise DataError(f"--small-values must be 'desirable' or 'undesirable', not "
+                            f"{small_values!r}")
+        result = network_meta_analysis(read_table(data), measure.value, method.value, reference,
+                                       small_values=small_values, mid=mid,  # type: ignore[arg-type]
+                                       confidence_level=level, source=str(data))
+    except DataError as exc:
+        print_error(exc)
+        raise typer.Exit(2) from None
+    if as_json:
+        json.dump(json_ready(result), sys.stdout, indent=2, allow_nan=False)
+        sys.stdout.write("\n")
+    else:
+        print_network(result, console())
+
+
+@app.command()
+def diff(
+    old: Annotated[Path, typer.Argument(help="the earlier version: a review source (folder, "
+                                        "RevMan file, data rows), a results.json or an output "
+                                        "folder of run")],
+    new: Annotated[Path, typer.Argument(help="the newer version, likewise")],
+    as_json: Annotated[bool, typer.Option("--json", help="print the changes as one JSON "
+                                          "object")] = False,
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="write the 'What changed' page (index.html, diff.json) to this folder, "
+        "atomically")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
+) -> None:
+    """What changed from OLD to NEW: analyses changed, added or removed, with their estimates,
+    certainty and statements before and after, and every changed conclusion. Exit 0 when it
+    ran (changes or not), 2 on unreadable input."""
+    from trialsynth.diff import diff_paths
+    from trialsynth.diff.render import render_summary, write_page
+
+    try:
+        result = diff_paths(old, new, quiet=quiet)
+        if out is not None:
+            write_page(result, out, inputs=(old, new))
+    except (TrialsynthError, OSError) as exc:  # one line, however long (no wrapping)
+        print_error(exc)
+        raise typer.Exit(2) from None
+    if as_json:
+        json.dump(result, sys.stdout, indent=2, ensure_ascii=False, allow_nan=False)
+        sys.stdout.write("\n")
+    else:
+        console().print(render_summary(result))
+        if out is not None:
+            console().print(f"wrote {out}/index.html")
 
 
 def _f(x: float | None, digits: int = 4) -> str:
@@ -199,6 +347,8 @@ def _f(x: float | None, digits: int = 4) -> str:
 
 def print_result(result: PooledResult, console: Console) -> None:
     """A readable table of the pooled result and its studies."""
+    from rich.table import Table
+
     scale = result.exp
     table = Table(title=f"{result.measure}, {result.method} ({result.model} effect), "
                         f"k = {result.k}", show_lines=False)
@@ -207,7 +357,7 @@ def print_result(result: PooledResult, console: Console) -> None:
     for s in result.studies:
         table.add_row(s.study, _f(s.yi), f"{_f(s.ci_low)} to {_f(s.ci_high)}",
                       _f(s.weight, 2) if s.included else "not estimable")
-    table.add_row("[bold]pooled[/]", _f(result.estimate),
+    table.add_row(Text("pooled", style="bold"), _f(result.estimate),
                   f"{_f(result.ci_low)} to {_f(result.ci_high)}", "100.00")
     console.print(table)
     if scale is not None:
@@ -225,7 +375,15 @@ def print_result(result: PooledResult, console: Console) -> None:
         console.print(f"test for subgroup differences: Q = {_f(t.q, 3)} (df = {t.df}), "
                       f"p = {_f(t.pvalue, 4)}")
     for w in result.warnings:
-        console.print(f"[yellow]warning:[/] {w}")
+        console.print(Text.assemble(("warning:", "yellow"), f" {w}"))
+    designs = result.settings.get("designs") or {}
+    for row in designs.get("rows", ()):
+        for note in row["adjustments"]:
+            console.print(Text.assemble((f"{row['study']} ({row['design']}):", "cyan"),
+                                        f" {note}"))
+    for s in designs.get("correlation_sensitivity") or ():
+        console.print(Text(f"crossover Corr = {s['corr']:g}: {_f(s['estimate'])} "
+                           f"({_f(s['ci_low'])} to {_f(s['ci_high'])})"))
 
 
 @app.command()
@@ -244,27 +402,59 @@ def batch(
     hksj: Annotated[bool, typer.Option("--hksj", help="Hartung-Knapp-Sidik-Jonkman CI")] = False,
     revman: Annotated[bool, typer.Option("--revman", help="RevMan's conventions")] = False,
     workers: Annotated[int | None, typer.Option(
-        help="start a local Dask cluster with N worker processes")] = None,
+        help="start a local Dask cluster with N worker processes",
+        callback=_at_least_one)] = None,
     scheduler: Annotated[str | None, typer.Option(
         help="join a running Dask cluster, e.g. tcp://10.0.0.5:8786")] = None,
+    partition_size: Annotated[int, typer.Option(
+        min=1, help="analyses per partition: the unit of work of a worker and of resuming")] = 10_000,
+    tau2_ci: Annotated[bool, typer.Option(
+        "--tau2-ci/--no-tau2-ci", help="the Q-profile CI of tau^2 (and of I^2, H^2); "
+        "--no-tau2-ci leaves those columns empty, as metafor's rma() without confint()")] = True,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
 ) -> None:
     """Pool every analysis of INPUT (DL unless --method) into one RESULTS table, one row per
     analysis: its id (review:group.number) and the fields of `pool --json` (weights aside).
     Finished partitions are kept in <RESULTS>.parts/ until the end, so a stopped run resumes
     where it stopped."""
+    from trialsynth._atomic import output_lock, writing
     from trialsynth.corpus import failures_path, run_batch
 
     try:
-        table = run_batch(source, out, measure=None if measure is None else measure.value,
-                          method=method.value, hksj=hksj, revman=revman, workers=workers,
-                          scheduler=scheduler, progress=not quiet)
+        _check_batch_paths(source, out, measure, method, hksj)
+        with output_lock(out), writing(out):  # one batch per RESULTS; a second one stops
+            table = run_batch(source, out, measure=None if measure is None else measure.value,
+                              method=method.value, hksj=hksj, revman=revman, workers=workers,
+                              scheduler=scheduler, progress=not quiet,
+                              partition_size=partition_size, tau2_ci=tau2_ci, return_table=False)
     except (TrialsynthError, OSError) as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+        print_error(exc)
         raise typer.Exit(2) from None
     if not quiet:
-        Console().print(f"{len(table)} analyses pooled, {len(table.attrs['failures'])} could not "
+        console().print(f"{table.attrs['pooled']} analyses pooled, "
+                        f"{len(table.attrs['failures'])} could not "
                         f"be pooled ({failures_path(out)}); wrote {out}")
+
+
+def _check_batch_paths(source: Path, out: Path, measure: Measure | None, method: Method,
+                       hksj: bool) -> None:
+    """Refuse, before anything is read, a batch that would write over, into or around its input
+    (RESULTS, its failure log and its parts folder), an input that is a FIFO or device (or a
+    folder holding one), and a method that does not fit the chosen measure."""
+    from trialsynth._atomic import refuse_overlap
+    from trialsynth.api import check_method
+    from trialsynth.corpus.run import failures_path, parts_dir
+    from trialsynth.io.bounded import refuse_special, special_files
+
+    if not source.exists():
+        raise DataError("file not found", file=str(source))
+    if not source.is_dir():
+        refuse_special(source.stat().st_mode, str(source), "a review file or folder")
+    refuse_overlap([source], [out, failures_path(out), parts_dir(out)])
+    if source.is_dir() and (odd := special_files(source)):
+        refuse_special(odd[0].stat().st_mode, str(odd[0]), "a review file")
+    if measure is not None:
+        check_method(measure.value, method.value, hksj)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -6,6 +6,8 @@ Every problem with user data is a :class:`DataError` that names where it happene
 
 from __future__ import annotations
 
+import errno
+
 
 class TrialsynthError(Exception):
     """Base class of every error trialsynth raises on purpose."""
@@ -43,3 +45,38 @@ class ConvergenceWarning(UserWarning):
 
 class MethodWarning(UserWarning):
     """A result is computed, but the method is known to behave badly here (e.g. HKSJ with k = 2)."""
+
+
+class OutputError(TrialsynthError):
+    """An output could not be written (the disk is full, no permission, ...): names the output."""
+
+
+# what an operating-system error means for the user, in words (errno names: POSIX.1-2017)
+_OS_WORDS = {
+    errno.ENOSPC: "no space left on the device (the disk is full)",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EFBIG: "file too large (a file-size limit was reached, e.g. ulimit -f)",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.EROFS: "read-only file system",
+    errno.ENOTDIR: "a part of the path is a file, not a folder",
+    errno.EISDIR: "is a folder, not a file",
+    errno.ENOENT: "no such file or folder",
+    errno.EEXIST: "already exists",
+    errno.ENOTEMPTY: "folder is not empty",
+    errno.ENAMETOOLONG: "file name too long",
+    errno.ELOOP: "too many levels of symbolic links",
+    errno.EMFILE: "too many open files",
+    errno.ENOMEM: "out of memory",
+    errno.EIO: "input/output error",
+    errno.EXDEV: "cannot move between file systems",
+    errno.EBUSY: "device or resource busy",
+}
+
+
+def os_error_words(exc: OSError) -> str:
+    """What an :class:`OSError` means, in words, with its errno name (e.g. ``[ENOSPC]``)."""
+    words = _OS_WORDS.get(exc.errno) if exc.errno is not None else None
+    if words is None:
+        return exc.strerror or str(exc) or type(exc).__name__
+    return f"{words} [{errno.errorcode.get(exc.errno, exc.errno)}]"

@@ -309,6 +309,16 @@ class StoredResults(_Strict):
     results_stored: bool = True
 
 
+class ArmLabelsSpec(_Strict):
+    """The labels the source gives an analysis' arms (its two data columns) and axis, as written
+    (trialsynth.arms); None: not stated."""
+
+    experimental: Text | None = None
+    control: Text | None = None
+    favours_left: Text | None = None
+    favours_right: Text | None = None
+
+
 class AnalysisSpec(_Strict):
     """One analysis: its data type, what it measures (outcome, time window) and its settings.
 
@@ -330,6 +340,7 @@ class AnalysisSpec(_Strict):
     basis: Text | None = None
     settings: AnalysisSettings
     stored: StoredResults | None = None
+    labels: ArmLabelsSpec | None = None
 
     @model_validator(mode="after")
     def _checks(self) -> AnalysisSpec:
@@ -347,6 +358,19 @@ class AnalysisSpec(_Strict):
         return self.id.split(".")[0]
 
 
+class DesignSettings(_Strict):
+    """How trial designs enter the analyses (trialsynth.designs): ``multi_arm`` — a comparator
+    group shared by several comparisons of one study is split evenly (default), the experimental
+    arms combined, or kept as entered (Handbook v6.4 §23.3.4); ``crossover_correlation`` — the
+    within-participant correlation for crossover trials without their own (None: imputed from
+    the review's trials that allow it, §23.2.7.3); ``correlation_sensitivity`` — the values of
+    the sensitivity analysis over that correlation."""
+
+    multi_arm: Literal["split", "combine", "as_entered"] = "split"
+    crossover_correlation: Annotated[float, Field(ge=-1, le=1)] | None = None
+    correlation_sensitivity: list[Annotated[float, Field(ge=-1, le=1)]] = [0.2, 0.5, 0.8]
+
+
 class Settings(_Strict):
     """Review-wide analysis settings. ``random_effects_method`` (None = each analysis' own)
     replaces the τ² estimator of every random-effects analysis."""
@@ -358,6 +382,7 @@ class Settings(_Strict):
     prediction_interval: bool | None = None
     confidence_level: Annotated[float, Field(gt=0, lt=1)] = 0.95
     conventions: Literal["revman", "metafor"] = "revman"
+    designs: DesignSettings = DesignSettings()
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from trialsynth._segments import FloatArray, IntArray
+from trialsynth.arms import ArmLabels
 from trialsynth.conventions import REVMAN_CONVENTIONS
 from trialsynth.pooling.batch import pool_arrays
 
@@ -87,6 +88,8 @@ class Inferred:
     # the prediction interval shown (None: not stated; the report shows it for random effects)
     prediction_interval: bool | None = None
     stated: dict[str, str] | None = field(default=None, repr=False)  # as written in the file
+    # how trial designs enter (protocol.DesignSettings as a dict; None: trialsynth's defaults)
+    designs: dict[str, Any] | None = None
 
     @property
     def model(self) -> str:
@@ -105,7 +108,8 @@ class Inferred:
                 "study_confidence_level": self.study_confidence_level,
                 "swap_events": self.swap_events, "subgroup_test": self.subgroup_test,
                 "hksj": self.hksj, "prediction_interval": self.prediction_interval,
-                **({"stated": dict(self.stated)} if self.stated else {})}
+                **({"stated": dict(self.stated)} if self.stated else {}),
+                **({"designs": dict(self.designs)} if self.designs else {})}
 
 
 AnalysisSettings = Inferred  # the same record holds settings stated in a file (inferred=False)
@@ -146,6 +150,7 @@ class Analysis:
     settings: Inferred
     comparison_name: str | None = None  # as the file states it (None: not in the file)
     stored_pooled: StoredPooled | None = field(default=None, repr=False)  # RevMan's own results
+    labels: ArmLabels | None = None  # the arm and axis labels the file states (trialsynth.arms)
 
     @property
     def comparison(self) -> int:
@@ -289,6 +294,39 @@ def _nan(x: Any) -> float:
     return math.nan if x is None else float(x)
 
 
+RowIdentity = tuple[str, str, int]
+
+
+def row_identities(frame: pd.DataFrame) -> list[RowIdentity]:
+    """The identity of every study row: (subgroup, study, n), n counting the earlier rows of
+    the same study in the same subgroup. A file's row or line number is not an identity: it
+    repeats where a file numbers rows within each subgroup, or writes its XML on one line."""
+    subs = frame["subgroup"] if "subgroup" in frame.columns else [None] * len(frame)
+    seen: Counter[tuple[str, str]] = Counter()
+    out = []
+    for sub, study in zip(subs, frame["study"], strict=True):
+        pair = ("" if sub is None or (isinstance(sub, float) and math.isnan(sub)) else str(sub),
+                str(study))
+        out.append((*pair, seen[pair]))
+        seen[pair] += 1
+    return out
+
+
+def pooled_by_identity(analysis: Analysis, result: PooledResult | None) -> dict[RowIdentity, Any]:
+    """Our per-study rows of ``result`` (the pooling of :attr:`Analysis.pooled_rows`) keyed by
+    :func:`row_identities`; with subgroup totals only, the rows within each subgroup (whose
+    weights are the ones RevMan shows)."""
+    if result is None:
+        return {}
+    keys = [k for k, ok in zip(row_identities(analysis.frame), analysis.frame["complete"],
+                               strict=True) if ok]
+    pooled = list(result.studies)
+    if analysis.settings.totals == "subgroups" and result.subgroups:
+        queues = {name: iter(sub.studies) for name, sub in result.subgroups.items()}
+        pooled = [next(queues[label]) for label in analysis.pooled_rows["subgroup"]]
+    return dict(zip(keys, pooled, strict=True))
+
+
 def check_against_stored(analysis: Analysis, result: PooledResult | None
                          ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Per-study effect, CI and weight: ours (display scale) next to RevMan's stored ones.
@@ -297,16 +335,12 @@ def check_against_stored(analysis: Analysis, result: PooledResult | None
     with subgroup totals only, our weights are those within each subgroup, as RevMan shows them.
     """
     frame = analysis.frame
-    pooled = [] if result is None else list(result.studies)
-    if result is not None and analysis.settings.totals == "subgroups" and result.subgroups:
-        queues = {name: iter(sub.studies) for name, sub in result.subgroups.items()}
-        pooled = [next(queues[label]) for label in analysis.pooled_rows["subgroup"]]
-    mine = {int(r): st for r, st in zip(analysis.pooled_rows["row"], pooled, strict=False)}
+    mine = pooled_by_identity(analysis, result)
     m = analysis.settings.measure
     studies, diffs = [], {"effect": [], "ci": [], "weight": []}
     one_side = 0
-    for rec in frame.to_dict("records"):
-        st = mine.get(int(rec["row"]))
+    for key, rec in zip(row_identities(frame), frame.to_dict("records"), strict=True):
+        st = mine.get(key)
         ours = {"effect": None, "ci_low": None, "ci_high": None, "weight": None}
         if st is not None and st.yi is not None:
             vals = to_display(m, np.array([st.yi, st.ci_low, st.ci_high], dtype=float))
@@ -339,7 +373,8 @@ def check_against_stored(analysis: Analysis, result: PooledResult | None
 
 
 def _data_columns(analysis: Analysis) -> list[str]:
-    fixed = {"row", "study", "year", "subgroup", "rob_overall", "complete", "problem"}
+    fixed = {"row", "study", "year", "subgroup", "rob_overall", "complete", "problem", "design",
+             "period"}
     return [c for c in analysis.frame.columns if c not in fixed and not c.startswith("stored_")]
 
 

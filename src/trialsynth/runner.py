@@ -27,11 +27,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from trialsynth import __version__
-from trialsynth._atomic import replace_folder
+from trialsynth._atomic import output_lock, refuse_overlap, replace_folder
+from trialsynth._console import console
 from trialsynth._json import json_safe
 from trialsynth.api import pool
 from trialsynth.errors import DataError, TrialsynthError
@@ -47,20 +47,58 @@ CSV_FIELDS = ("id", "comparison", "name", "data_type", "measure", "method", "mod
               "q_df", "weight_max_abs_diff", "weights_reproduced", "settings_inferred")
 
 
-def run_review(source: Path, out_dir: Path, *, quiet: bool = False) -> dict[str, Any]:
-    """Read a RevMan Web data-rows CSV, pool every analysis with its inferred settings and write
-    ``results.json``, ``tables/analyses.csv`` and ``index.html`` into ``out_dir`` (atomically).
+def run_review(source: Path, out_dir: Path, *, quiet: bool = False,
+               since: Path | None = None) -> dict[str, Any]:
+    """Read a review (any format trialsynth reads), pool every analysis with its settings and
+    write ``results.json``, ``tables/analyses.csv`` and ``index.html`` into ``out_dir``
+    (atomically).
+
+    ``since``: an earlier version of the review (any source, a ``results.json`` or an earlier
+    output folder, which may be ``out_dir`` itself); the report then opens with what changed
+    since it (:mod:`trialsynth.diff`), also kept in ``results.json`` as ``what_changed``.
 
     Returns the content of ``results.json``. Raises :class:`DataError` for a bad input file and
     :class:`TrialsynthError` when ``out_dir`` cannot be replaced safely.
     """
     source, out_dir = Path(source), Path(out_dir)
     _check_target(source, out_dir)
+    with output_lock(out_dir):  # one run per output; cleans up after a killed earlier run
+        _check_target(source, out_dir)
+        return _run(source, out_dir, quiet, since)
+
+
+def _run(source: Path, out_dir: Path, quiet: bool, since: Path | None) -> dict[str, Any]:
+    earlier = None
+    if since is not None:  # read first: it may be the folder about to be replaced
+        from trialsynth.diff import load_run
+
+        earlier = load_run(Path(since), quiet=quiet)
+    results, report = review_results(source, quiet=quiet)
+    if earlier is not None:
+        from trialsynth.diff import diff_runs
+
+        results["what_changed"] = diff_runs(earlier, json_safe(results), old_label=str(since),
+                                            new_label=str(source))
+    clean = json_safe(results)  # NaN -> None for JSON and for the page alike
+    files: dict[str, str | bytes] = {
+        "results.json": json.dumps(clean, indent=1, ensure_ascii=False, allow_nan=False) + "\n",
+        "tables/analyses.csv": _analyses_csv(results["analyses"]), **report.files}
+    from trialsynth.report.html import render_report
+
+    files["index.html"] = render_report(clean, report)
+    _write_atomically(out_dir, files)
+    return results
+
+
+def review_results(source: Path, *, quiet: bool = False) -> tuple[dict[str, Any], Any]:
+    """The whole run in memory: (the content of ``results.json``, the report model with its
+    figures and tables). Nothing is written."""
+    source = Path(source)
     folder = build_folder(source)  # any format, with its question (stated or placeholders)
     review = folder.review
     analyses, pooled = [], []
-    progress = Progress(TextColumn("{task.description}"), BarColumn(),
-                        MofNCompleteColumn(), console=Console(stderr=True), disable=quiet,
+    progress = Progress(TextColumn("{task.description}", markup=False), BarColumn(),
+                        MofNCompleteColumn(), console=console(stderr=True), disable=quiet,
                         transient=True)
     with progress:
         task = progress.add_task(f"pooling {review.id or source.name}", total=len(review.analyses))
@@ -74,15 +112,7 @@ def run_review(source: Path, out_dir: Path, *, quiet: bool = False) -> dict[str,
         report = build_report(folder, source, analyses, pooled, progress=progress)
     results = _results(review, source, analyses)
     results.update(report.results)
-    clean = json_safe(results)  # NaN -> None for JSON and for the page alike
-    files: dict[str, str | bytes] = {
-        "results.json": json.dumps(clean, indent=1, ensure_ascii=False, allow_nan=False) + "\n",
-        "tables/analyses.csv": _analyses_csv(analyses), **report.files}
-    from trialsynth.report.html import render_report
-
-    files["index.html"] = render_report(clean, report)
-    _write_atomically(out_dir, files)
-    return results
+    return results, report
 
 
 def analyse(analysis: Analysis, source: str) -> dict[str, Any]:
@@ -96,7 +126,8 @@ def _analyse(analysis: Analysis, source: str) -> tuple[dict[str, Any], PooledRes
     rows = analysis.pooled_rows
     out: dict[str, Any] = {
         "id": analysis.id, "comparison": analysis.comparison, "number": analysis.number,
-        "name": analysis.name, "applicability": analysis.applicability,
+        "name": analysis.name, "comparison_name": analysis.comparison_name,
+        "applicability": analysis.applicability,
         "settings": s.to_dict(), "status": "pooled", "reason": None, "result": None,
         "display": None,
     }
@@ -110,7 +141,8 @@ def _analyse(analysis: Analysis, source: str) -> tuple[dict[str, Any], PooledRes
                 result = pool(rows, pool_measure(s.measure), s.method, hksj=hksj,
                               subgroup="subgroup" if analysis.has_subgroups else None,
                               revman=True, source=source,
-                              confidence_level=getattr(s, "confidence_level", None) or 0.95)
+                              confidence_level=getattr(s, "confidence_level", None) or 0.95,
+                              designs=getattr(s, "designs", None))
         except DataError as exc:  # rows are numbered within the analysis; give the file row
             row = int(rows["row"].iloc[exc.row - 2]) if exc.row is not None else None
             where = f" (file row {row}, column {exc.field})" if row is not None else ""
@@ -121,14 +153,31 @@ def _analyse(analysis: Analysis, source: str) -> tuple[dict[str, Any], PooledRes
                 out["display"] = _display(out["result"], s.measure)
                 if getattr(s, "prediction_interval", None) is False:  # the review's choice
                     out["display"].update(pi_low=None, pi_high=None)
-            if s.totals == "none" or result.k == 0:
+            if s.totals == "none" or result.k == 0 or result.estimate is None:
                 out["status"] = "not pooled"
                 out["reason"] = ("the review did not pool this analysis (RevMan stored weight 0 "
                                  "for every study); per-study effects only" if s.totals == "none"
-                                 else "no study could be pooled (every study not estimable)")
+                                 else "no study could be pooled (every study not estimable)"
+                                 if result.k == 0 else
+                                 "no pooled estimate could be computed ("
+                                 + ("; ".join(result.warnings) or "the arithmetic failed") + ")")
     out["studies"], out["check"] = check_against_stored(analysis, result)
+    _mark_designs(out["studies"], analysis, result)
     keep = result if out["status"] == "pooled" and result is not None else None
     return out, keep
+
+
+def _mark_designs(studies: list[dict[str, Any]], analysis: Analysis,
+                  result: PooledResult | None) -> None:
+    """Each study row's design and every adjustment made to its data (trialsynth.designs)."""
+    rows = ((result.settings.get("designs") or {}).get("rows") or []) if result else []
+    pooled = iter(rows)
+    frame = analysis.frame
+    for st, complete, design in zip(studies, frame["complete"], frame["design"] if "design" in
+                                    frame.columns else [None] * len(frame), strict=True):
+        row = next(pooled, None) if complete else None
+        st["design"] = (row or {}).get("design") or design or "parallel"
+        st["adjustments"] = list((row or {}).get("adjustments") or [])
 
 
 def _display(res: dict[str, Any], measure: str) -> dict[str, Any]:
@@ -146,7 +195,9 @@ def _results(review: Review, source: Path, analyses: list[dict[str, Any]]) -> di
     checked = [a for a in analyses if a["check"]["weights_reproduced"] is not None]
     return {
         "generator": f"trialsynth {__version__}",
-        "source": {"file": source.name, "sha256": _sha256(source), "bytes": _size(source)},
+        "trialsynth_version": __version__,
+        "source": {"file": source.name, "sha256": _sha256(source), "bytes": _size(source),
+                   "format": review.format},
         "review": {"id": review.id, "doi": review.doi, "url": review.url},
         "conventions": "revman",
         "settings_note": _settings_note(analyses),
@@ -218,9 +269,7 @@ def _cell(text: str) -> str:
 
 
 def _check_target(source: Path, out_dir: Path) -> None:
-    src, out = source.resolve(), out_dir.resolve()
-    if src == out or out in src.parents:
-        raise TrialsynthError(f"{out_dir}: the output folder would contain the input file")
+    refuse_overlap([source], [out_dir])
     if out_dir.is_symlink() or (out_dir.exists() and not out_dir.is_dir()):
         raise TrialsynthError(f"{out_dir}: exists and is not a folder; not replacing it")
     if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / MARKER).is_file():
@@ -229,6 +278,15 @@ def _check_target(source: Path, out_dir: Path) -> None:
 
 
 def _write_atomically(out_dir: Path, files: dict[str, str | bytes]) -> None:
-    """Write into a temp folder next to ``out_dir``, then rename it into place."""
+    """Write into a temp folder next to ``out_dir``, then swap it into place."""
     _check_target(Path(os.devnull), out_dir)
     replace_folder(out_dir, {**files, MARKER: f"written by trialsynth {__version__}\n"})
+
+
+def write_output(out_dir: Path, files: dict[str, str | bytes], *,
+                 inputs: tuple[Path, ...] = ()) -> None:
+    """Write ``files`` as the trialsynth output folder ``out_dir``, atomically, under the rules
+    of ``run`` (never inside or over one of ``inputs``, never over a foreign folder)."""
+    for source in inputs:
+        _check_target(Path(source), Path(out_dir))
+    _write_atomically(Path(out_dir), files)

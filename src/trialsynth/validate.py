@@ -53,7 +53,8 @@ def _numeric(frame: pd.DataFrame, col: str, source: str | None) -> np.ndarray:
     if bad.any():
         i = int(np.argmax(bad))
         raw = frame[col].iloc[i]
-        what = "is empty" if pd.isna(raw) else f"is not a finite number: {raw!r}"
+        shown = str(raw) if len(str(raw)) <= 40 else f"{str(raw)[:37]}..."  # one readable line
+        what = "is empty" if pd.isna(raw) else f"is not a finite number: {shown!r}"
         raise DataError(what, file=source, row=_row(i), field=col)
     return values
 

@@ -132,6 +132,8 @@ def bayes_summaries(results: Sequence[PooledResult], *, mids: Sequence[float | N
                     ) -> list[BayesSummary]:
     """:func:`bayes_summary` for many analyses in one batch (one τ grid, one set of kernels)."""
     n = len(results)
+    if n == 0:  # nothing to summarise (e.g. a review where no analysis could be pooled)
+        return []
     if priors is None:
         priors = [None] * n
     if not (len(mids) == len(directions) == len(priors) == n):

@@ -78,6 +78,12 @@ RULES: tuple[Rule, ...] = (
          "Core GRADE 4 Fig 2 ('low' needs a judgement); METHODS §4.2",
          f"{CONVENTION}: when some studies carry judgements, the weight of studies without any "
          "judgement cannot count as low risk; it is added to the not-low share"),
+    Rule("rob.not_assessed_downgrade", 1, "levels",
+         "Core GRADE 4 (risk of bias is judged from the studies' risk-of-bias assessments); "
+         "Handbook v6.4 §14.2.2 (study limitations come from the risk-of-bias assessments)",
+         f"{CONVENTION}: with no risk-of-bias judgement for any study the domain cannot be 'not "
+         "serious' — nobody assessed it; rated down one level (serious) and marked provisional "
+         "until the studies are assessed"),
     Rule("rob.unknown_direction_could_explain", True, "flag", "Core GRADE 4 Fig 2 step 3",
          f"{CONVENTION}: when the reviewer states no direction of bias, assume the bias could "
          "explain the effect (rate down 1)"),
@@ -92,12 +98,23 @@ RULES: tuple[Rule, ...] = (
          "% (I²), overlapping bands", "Handbook 5.1 §9.5.2 (verbatim bands); METHODS §2.3",
          "descriptive only"),
     Rule("inconsistency.min_nonoverlapping_pairs", 1, "pairs of study CIs",
-         "GRADE 7 ('minimal overlap of CIs', KCE summary); Core GRADE 3 Q1 ('limited CI overlap')",
+         "GRADE 7 ('minimal overlap of CIs', KCE summary); Core GRADE 3 ('the less the overlap "
+         "of CIs, the more likely there is problematic inconsistency')",
          f"{CONVENTION}: 'limited overlap' = at least this many pairs of study 95% CIs that do "
          "not overlap"),
-    Rule("inconsistency.tau_over_mid", 1.0, "τ / MID (analysis scale)", "Core GRADE 3 Q1",
-         f"{CONVENTION}: 'important differences in point estimates' = τ at least this multiple "
-         "of the MID (with an MID threshold)"),
+    Rule("inconsistency.i2_substantial", 50.0, "% (I²)",
+         "Handbook v6.4 §10.10.2 (I² '50% to 90%: may represent substantial heterogeneity'); "
+         "Core GRADE 3 ('as I² rises beyond [30%], the possible need to rate down … increases')",
+         f"{CONVENTION}: with estimates on both sides of the threshold, I² at least this value "
+         "says the scatter is more than chance"),
+    Rule("inconsistency.q_p_cutoff", 0.10, "p-value (test of heterogeneity)",
+         "Handbook v6.4 §10.10.2 ('a P value of 0.10, rather than the conventional level of "
+         "0.05, is sometimes used')", "the test has low power with few studies"),
+    Rule("inconsistency.subgroup_p", 0.10, "p-value (test for subgroup differences)",
+         "Core GRADE 3 (the P value of a test of interaction is a credibility criterion); "
+         "Handbook v6.4 §10.11.3; ICEMAN (Schandelmaier et al., CMAJ 2020)",
+         f"{CONVENTION}: a subgroup difference below this p that the reviewer has not judged "
+         "credible counts as unexplained heterogeneity"),
     Rule("inconsistency.most_weight_one_side", 0.75, "share of analysis weight (0–1)",
          "Core GRADE 3 Q2 ('most point estimates on one side of the threshold')",
          f"{CONVENTION}: 'most' = this share of the weight in the pooled estimate's zone"),
@@ -114,12 +131,18 @@ RULES: tuple[Rule, ...] = (
          "METHODS §4.6 ('propose −1 when most of the weight comes from indirect studies')",
          f"{CONVENTION}: 'most' read as strictly more than half"),
     Rule("indirectness.default_downgrade", 0, "levels", "METHODS §4.6 (requires reviewer input)",
-         f"{CONVENTION}: no PICO flags given → no downgrade, reason 'not assessed; default'"),
+         f"{CONVENTION}: no PICO judgement given → not rated down, the reason says 'not "
+         "assessed' and the rating is provisional (Core GRADE 5 needs the reviewer's comparison "
+         "of the question's PICO with the studies')"),
     # ---- imprecision (Core GRADE 2 Fig 4; GRADE 6/34) -----------------------------------------
     Rule("imprecision.ci_ratio_rr", 3.0, "upper/lower 95% CI limit (RR)",
-         "Core GRADE 2 Fig 4 ('CI ratio ≥3 for RR … consider rating down two')"),
+         "Core GRADE 2 Fig 4 (binary outcomes, large effect: 'relative risk CI ratio ≥3')",
+         f"{CONVENTION}: used only when no OIS can be computed (no control risk, no event "
+         "count); a ratio at or above it says the OIS is probably not met: one level, never two "
+         "and never when the OIS is known"),
     Rule("imprecision.ci_ratio_or", 2.5, "upper/lower 95% CI limit (OR)",
-         "Core GRADE 2 Fig 4 ('≥2.5 for OR')"),
+         "Core GRADE 2 Fig 4 ('odds ratio CI ratio ≥2.5')",
+         f"{CONVENTION}: as imprecision.ci_ratio_rr, for odds ratios"),
     Rule("imprecision.large_rrr", 0.30, "relative risk reduction",
          "Core GRADE 2 ('implausibly large (certainly RRR >40%, possibly >30%)')",
          "the 'possibly' value, so that more large effects get the OIS check"),
@@ -136,22 +159,24 @@ RULES: tuple[Rule, ...] = (
          "GRADE 34 ('consider rating down two or three levels'; 'far less than the OIS … more "
          "than one level')",
          f"{CONVENTION}: −3 when the CI crosses both thresholds and N < 30% of the OIS"),
-    Rule("imprecision.ois_for_all_effects", True, "flag",
-         "GRADE 6 (Guyatt 2011, J Clin Epidemiol 64:1283, abstract: for systematic reviews, "
-         "precision is adequate if the CI excludes the null 'and the total number of events or "
-         "patients exceeds the OIS criterion'); GRADE 34 (OIS when the CI does not cross)",
-         "Core GRADE 2 Fig 4 checks the OIS only for large effects; set False to follow it"),
+    Rule("imprecision.ois_for_all_effects", False, "flag",
+         "Core GRADE 2 Fig 4 (CI not crossing: 'moderate effect → do not rate down'; the OIS "
+         "only for a large effect); GRADE 6 (Guyatt 2011, J Clin Epidemiol 64:1283, abstract: "
+         "for systematic reviews precision is adequate if the CI excludes the null 'and the total "
+         "number of events or patients exceeds the OIS criterion')",
+         "False follows Core GRADE 2 (2025); True follows GRADE 6 (2011) and checks the OIS for "
+         "any effect whose CI crosses no threshold"),
     Rule("imprecision.ois_events_rule_of_thumb", 300, "events (both arms)",
          "GRADE 6 (Guyatt 2011) and GRADE Handbook §5.2.4.1 rule of thumb (fewer than 300 events: "
          "OIS criterion likely not met) [K: check the page]",
          "used for binary outcomes only when no control risk gives a computed OIS"),
-    Rule("imprecision.few_information_two_levels", True, "flag",
-         "GRADE 34 (Zeng 2022, J Clin Epidemiol 150:216, abstract: 'when a CI appreciably crosses "
-         "the threshold(s) … consider rating down two or three levels'; 'far less than the OIS "
-         "… more than one level'); GRADE Working Group blog 2022-09-01",
-         f"{CONVENTION}: the CI crosses a threshold AND the information is far below the OIS "
-         "(N < imprecision.ois_fraction_two_levels × OIS) or comes from a single study below the "
-         "OIS → −2"),
+    Rule("imprecision.few_information_two_levels", False, "flag",
+         "GRADE 34 (Zeng 2022, J Clin Epidemiol 150:216, abstract: 'far less than the OIS … more "
+         "than one level'); Core GRADE 2 Fig 4 (a CI that crosses one threshold: one level, and "
+         "'Core GRADE users … do not need to consider sample size')",
+         "False follows Core GRADE 2; True: a CI that crosses one threshold with information far "
+         "below the OIS (under imprecision.ois_fraction_two_levels), or one study below it, "
+         "rates down two"),
     Rule("imprecision.appreciable_without_mid", True, "flag",
          "GRADE 6 ('If the 95% CI includes appreciable benefit or harm (… RR of under 0.75 or over "
          "1.25 as a rough guide) rating down … may be appropriate even if OIS criteria are met')",
@@ -184,9 +209,14 @@ RULES: tuple[Rule, ...] = (
          "Ostelo 2008 (low-back pain); METHODS §7", "sensitivity option"),
     Rule("band.smd", (0.2, 0.5, 0.8), "SMD (small, moderate, large)",
          "Cohen 1988; Handbook 5.1 §12.6.2; METHODS §4.7, §7"),
-    Rule("band.md_over_mid", (1.0, 2.0, 5.0), "|MD| / MID (small, moderate, large)",
-         "Busse 2015 tiers 10/20/50 mm with MID 10; METHODS §4.7",
-         f"{CONVENTION}: declare in the SoF footnotes"),
+    Rule("band.md_over_mid", (1.0, 1.0, 5.0), "|MD| / MID (small, moderate, large)",
+         "Core GRADE 2 (a point estimate beyond the MID is an important effect, below it little "
+         "or no effect); Busse 2015 (substantial 50 mm = 5 × the minimal 10 mm); Santesso 2020 "
+         "('slightly' for a small important effect); METHODS §4.7",
+         f"{CONVENTION}: without thresholds stated for the outcome, no range of 'small' "
+         "important effects is known, so an effect of at least one MID is worded as important "
+         "without 'slightly' (small = moderate cut); large from 5 MIDs; the review folder's "
+         "outcome thresholds replace these"),
     Rule("band.ratio_relative_change", (0.10, 0.25, 0.40), "|RR − 1| (small, moderate, large)",
          "0.25 from GRADE 6 (appreciable), 0.40 from Core GRADE 2 (certainly large)",
          f"{CONVENTION}: the 0.10 'small' cut and the use without an absolute (RD) scale; "

@@ -14,17 +14,26 @@ direction):
   & Hughes 2021): "probably" for moderate, "may" for low, "It is unclear whether X reduces Y"
   for very low.
 
-The effect band (trivial / small / moderate / large) comes from :func:`effect_band`, a **project
-convention, not GRADE** (rules ``band.*``; declare it in the SoF footnotes): pain MD 10/20/50 on
-0–100 (multiples 1/2/5 of the MID, Busse 2015 tiers), SMD 0.2/0.5/0.8 (Cohen 1988), ratio
-measures by relative change 0.10/0.25/0.40, or — preferred for RR/OR (GRADE 35) — the absolute
-risk difference per 1000 against outcome-specific thresholds.
+The effect band (trivial / small / moderate / large) comes from :func:`effect_band`: the
+thresholds the review states for the outcome (small, moderate, large; GRADE 35), else a
+**project convention, not GRADE** (rules ``band.*``, stated per outcome in the SoF row): an MD
+is trivial below one MID and important from it — worded without "slightly", since no range of
+small effects is known — and large from five MIDs; SMD 0.2/0.5/0.8 (Cohen 1988); ratio measures
+by relative change 0.10/0.25/0.40, or — preferred for RR/OR (GRADE 35) — the absolute risk
+difference per 1000 against outcome-specific thresholds.
+
+At very low certainty the statement uses Santesso's alternative "X may … but the evidence is
+very uncertain" when the 95% CI excludes no effect (the direction is clear, only its size and
+credibility are not), and "The evidence is very uncertain about the effect of X on Y" otherwise
+(project convention choosing between two published wordings). :func:`bayes_agreement` checks the
+statement against the Bayesian probability of an important effect and explains a difference.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -88,17 +97,29 @@ def default_bands(measure: str, mid: float | None = None, rules: RuleSet = DEFAU
                   ) -> EffectBands | None:
     """The declared band convention for ``measure`` (None where there is none, e.g. MD without an
     MID, RD, GENERIC)."""
+    if measure == "SMD" and mid is not None and mid != rules["band.smd"][0]:
+        return EffectBands(mid, mid, rules["band.smd"][2], "SMD", "project convention, not "
+                           f"GRADE: important from the stated MID (SMD {mid:g}), large from "
+                           f"{rules['band.smd'][2]:g} (Cohen 1988)")
     if measure == "SMD":
         s, m, lg = rules["band.smd"]
         return EffectBands(s, m, lg, "SMD", "Cohen 1988; Handbook 5.1 §12.6.2")
     if measure == "MD" and mid is not None:
         s, m, lg = (f * mid for f in rules["band.md_over_mid"])
-        return EffectBands(s, m, lg, "MD", "project convention, not GRADE: 1, 2 and 5 MIDs "
-                           "(Busse 2015 tiers 10/20/50 on 0–100)")
+        small = f"small from {s:g}, moderate from {m:g}" if s < m else f"important from {s:g}"
+        return EffectBands(s, m, lg, "MD", f"project convention, not GRADE: trivial below the "
+                           f"MID ({mid:g}), {small}, large from {lg:g} (the review states no "
+                           "thresholds for this outcome)")
     if measure in RATIO_MEASURES:
         s, m, lg = rules["band.ratio_relative_change"]
+        if mid is not None:  # the stated MID is the trivial/important cut
+            return EffectBands(mid, max(mid, m), max(mid, lg), "|ratio − 1|", "project "
+                               f"convention, not GRADE: important from the stated MID (a "
+                               f"{mid:.0%} relative change), large from {max(mid, lg):.0%}")
         return EffectBands(s, m, lg, "|ratio − 1|", "project convention, not GRADE: relative "
-                           "change 0.10/0.25/0.40 (GRADE 6, Core GRADE 2)")
+                           f"change: small from {s:.0%}, moderate from {m:.0%}, large from "
+                           f"{lg:.0%} (GRADE 6, Core GRADE 2; the review states no thresholds "
+                           "for this outcome)")
     return None
 
 
@@ -189,6 +210,17 @@ def _check(level: str, band: str, direction: str) -> None:
         raise ValueError(f"unknown level/band/direction {level!r}/{band!r}/{direction!r}")
 
 
+def stated_bands(small: float, moderate: float, large: float, measure: str) -> EffectBands:
+    """The review's own thresholds for an outcome (GRADE 35): small, moderate and large effects,
+    in the MD's units or as a relative change for ratio measures."""
+    if not 0 < small <= moderate <= large:
+        raise ValueError(f"thresholds must satisfy 0 < small ≤ moderate ≤ large, not {small}, "
+                         f"{moderate}, {large}")
+    unit = "|ratio − 1|" if measure in RATIO_MEASURES else measure
+    return EffectBands(small, moderate, large, unit, f"thresholds stated by the review: small "
+                       f"from {small:g}, moderate from {moderate:g}, large from {large:g}")
+
+
 def very_low_statement(intervention: str, outcome: str) -> str:
     """Santesso 2020's very-low-certainty statement: it names no size of effect, so it needs no
     effect band (an MD on a scale without an MID still gets it)."""
@@ -240,10 +272,16 @@ def core_grade_statement(intervention: str, outcome: str, level: Level, band: Ba
 
 
 def plain_language_sentence(intervention: str, outcome: str, level: Level, band: Band,
-                            direction: Direction) -> str:
-    """Cochrane plain-language-summary sentence ("It is unclear whether …" for very low)."""
+                            direction: Direction, *, clear_direction: bool = False) -> str:
+    """Cochrane plain-language-summary sentence ("It is unclear whether …" for very low; with
+    ``clear_direction`` — the CI excludes no effect — "X may increase Y, but we are very
+    uncertain about this", as the very-low statement then says)."""
     _check(level, band, direction)
     red = direction == "reduction"
+    if level == "very_low" and clear_direction and band != "trivial":
+        verb = "reduce" if red else "increase"
+        return _sentence(f"{intervention} may {verb} {outcome}, but we are very uncertain about "
+                         "this")
     if level == "very_low":  # Cochrane PLS house style (METHODS §4.7)
         what = ("makes any difference to" if band == "trivial"
                 else "reduces" if red else "increases")
@@ -271,6 +309,7 @@ class Statements:
     core_grade: str
     plain_language: str
     band_basis: str
+    clear_direction: bool = False  # the 95% CI excludes no effect
 
 
 def statements_for(result: PooledResult, level: Level, intervention: str, outcome: str, *,
@@ -289,6 +328,8 @@ def statements_for(result: PooledResult, level: Level, intervention: str, outcom
                        control_risk=control_risk, rd_thresholds_per_1000=rd_thresholds_per_1000,
                        rules=rules)
     direction = effect_direction(result.estimate)
+    clear = result.ci_low is not None and result.ci_high is not None and (
+        result.ci_low > 0 or result.ci_high < 0)  # the CI excludes no effect (log scale: 0)
     if rd_thresholds_per_1000 is not None and control_risk is not None:
         basis = "risk difference per 1000 against outcome-specific thresholds (GRADE 35)"
     else:
@@ -296,10 +337,53 @@ def statements_for(result: PooledResult, level: Level, intervention: str, outcom
         basis = "" if used is None else used.source
     return Statements(
         band=band, direction=direction, effect=benefit_or_harm(direction, direction_of_benefit),
-        informative=informative_statement(intervention, outcome, level, band, direction,
-                                          moderate_word=moderate_word),
+        informative=informative_statement(
+            intervention, outcome, level, band, direction, moderate_word=moderate_word,
+            very_low="may" if clear and band != "trivial" else "uncertain"),
         core_grade=core_grade_statement(intervention, outcome, level, band, direction,
                                         direction_of_benefit,
                                         threshold="mid" if mid is not None else "null"),
-        plain_language=plain_language_sentence(intervention, outcome, level, band, direction),
-        band_basis=basis)
+        plain_language=plain_language_sentence(intervention, outcome, level, band, direction,
+                                               clear_direction=clear),
+        band_basis=basis, clear_direction=clear)
+
+
+BAYES_CLEAR = 0.90  # project convention: a posterior probability this high is "clear"
+
+
+def bayes_agreement(statement: str, level: Level, band: str, effect: str, p_benefit: float,
+                    p_harm: float, p_trivial: float, *, rated_down: Sequence[str] = ()) -> str:
+    """Whether the statement and the Bayesian probability of an important effect agree, and if
+    not, why (the report must not contradict itself; issue of the statements' consistency).
+
+    ``effect``: "benefit" or "harm" (the direction of the point estimate for patients); ``band``
+    trivial means the statement claims little or no difference. ``rated_down``: the GRADE
+    domains that lowered the certainty. The probabilities come from the pooled data and a
+    weakly informative prior only; GRADE also weighs risk of bias, inconsistency, indirectness
+    and publication bias, which the probability does not.
+    """
+    probs = {"benefit": p_benefit, "harm": p_harm, "trivial": p_trivial}
+    top = max(probs, key=lambda k: probs[k])
+    claim = "trivial" if band == "trivial" else effect
+    words = {"benefit": "an important benefit", "harm": "an important harm",
+             "trivial": "a trivial effect"}
+    p_text = f"{probs[top]:.0%} probability of {words[top]}"
+    why = (" and ".join(d.replace("_", " ") for d in rated_down) or "the GRADE domains")
+    if probs[top] < BAYES_CLEAR:
+        if level in ("high", "moderate"):
+            return (f"The Bayesian analysis is less decisive than the statement (the largest "
+                    f"probability is {p_text}): the statement rests on the point estimate and "
+                    "its certainty, and the probability shows how far the true effect may lie "
+                    "from it.")
+        return (f"Consistent with the statement: the Bayesian analysis leaves the answer open "
+                f"(the largest probability is {p_text}).")
+    if top == claim and (level != "very_low" or " may " in f" {statement} "):
+        return f"Consistent with the statement: the Bayesian analysis gives a {p_text}."
+    if level == "very_low":
+        return (f"The Bayesian analysis gives a {p_text}, yet the certainty of the evidence is "
+                f"very low: the probability uses the pooled data alone and does not reflect the "
+                f"concerns about {why} for which the evidence was rated down, so it overstates "
+                "how sure we can be.")
+    return (f"The Bayesian analysis gives a {p_text}, while the statement describes "
+            f"{words[claim]}: the statement follows the point estimate against the thresholds; "
+            f"read the two together (the certainty was rated down for {why}).")

@@ -24,12 +24,11 @@ Unreadable input raises :class:`~trialsynth.errors.DataError` naming file, row a
 from __future__ import annotations
 
 import hashlib
-import io
 import os
-import tarfile
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -61,22 +60,23 @@ FAILURE_COLUMNS = ("analysis", "source", "reason")
 
 @dataclass(frozen=True)
 class BatchInput:
-    """All analyses of an input, ready to pool.
+    """Analyses of an input (all of it, or one block of a stream), ready to pool.
 
     ``analyses``: one row per analysis that can be pooled (columns ``analysis, source,
     data_type, measure, measure_source, n_rows``), in the order of the flat arrays;
     ``columns``: flat float arrays of the study rows that enter the pooling (DATA_COLUMNS, NaN
     where a column does not apply), sorted by analysis; ``offsets``: analysis ``j`` owns rows
-    ``offsets[j]:offsets[j+1]``; ``study``: study labels; ``failures``: analyses that cannot be
-    pooled and why (``analysis, source, reason``).
+    ``offsets[j]:offsets[j+1]``; ``study``: study labels, or None for a long table without a
+    ``study`` column ("Study 1", "Study 2", … within each analysis, made where a warning names
+    one: :func:`study_labels`); ``failures``: analyses that cannot be pooled and why
+    (``analysis, source, reason``).
     """
 
     analyses: pd.DataFrame
     columns: dict[str, np.ndarray]
     offsets: np.ndarray
-    study: np.ndarray
+    study: np.ndarray | None
     failures: pd.DataFrame
-    fingerprint: str = field(default="", compare=False)
 
     @property
     def n(self) -> int:
@@ -86,35 +86,90 @@ class BatchInput:
         return np.repeat(np.arange(self.n, dtype=np.intp), np.diff(self.offsets))
 
 
+def study_labels(study: np.ndarray | None, rows: np.ndarray, offsets: np.ndarray,
+                 group: np.ndarray) -> np.ndarray:
+    """Labels of the study rows ``rows`` (``group``: their analyses): the stored ones, or
+    "Study i", i counted within the analysis (trialsynth.validate.study_labels)."""
+    if study is not None:
+        return study[rows]
+    return np.array([f"Study {i}" for i in (rows - offsets[group] + 1).tolist()], dtype=object)
+
+
+_NAN_BUFFERS: list[np.ndarray] = []
+
+
+def nan_column(n: int) -> np.ndarray:
+    """A read-only column of ``n`` NaNs for a column the input does not have: a view of one
+    shared buffer, so absent columns cost no memory and no copies (:func:`cat`)."""
+    if not _NAN_BUFFERS or _NAN_BUFFERS[-1].size < n:
+        buf = np.full(max(n, 1 << 20, 2 * (_NAN_BUFFERS[-1].size if _NAN_BUFFERS else 0)), np.nan)
+        buf.flags.writeable = False
+        _NAN_BUFFERS.append(buf)
+    return _NAN_BUFFERS[-1][:n]
+
+
+def is_nan_column(a: np.ndarray) -> bool:
+    return any(a.base is b or a is b for b in _NAN_BUFFERS)
+
+
+def cat(arrays: list[np.ndarray]) -> np.ndarray:
+    """np.concatenate, keeping absent columns (:func:`nan_column`) absent."""
+    if all(is_nan_column(a) for a in arrays):
+        return nan_column(sum(a.size for a in arrays))
+    return np.concatenate(arrays)
+
+
+def take(a: np.ndarray, order: np.ndarray | None) -> np.ndarray:
+    """``a[order]`` (``order`` None: ``a``), keeping absent columns absent."""
+    if order is None:
+        return a
+    return nan_column(order.size) if is_nan_column(a) else a[order]
+
+
 def _failures(rows: Iterable[tuple[str, str, str]] = ()) -> pd.DataFrame:
     return pd.DataFrame(list(rows), columns=list(FAILURE_COLUMNS), dtype=object)
 
 
 # ------------------------------------------------------------------------------------------
-# entry point
+# entry points
+
+
+def iter_input(source: str | Path, *, measure: str | None = None, method: str = "DL",
+               block_rows: int | None = None, spill: bool = False,
+               spill_dir: Path | None = None) -> Iterator[BatchInput]:
+    """INPUT (long table, corpus ``.tgz``, data-rows CSV, any review file, or a folder) as a
+    stream of :class:`BatchInput` blocks of whole analyses, read in bounded memory
+    (:mod:`trialsynth.corpus.sources`). A long table whose analyses are not runs of adjacent
+    rows raises :class:`~trialsynth.corpus.sources.NotGrouped` (perhaps after some blocks);
+    read it again with ``spill=True``: grouped on disk first (:mod:`trialsynth.corpus.spill`,
+    in a temporary folder under ``spill_dir``)."""
+    from trialsynth.corpus.sources import BLOCK_ROWS, iter_raw
+
+    path = Path(source)
+    size = block_rows or BLOCK_ROWS
+    if spill:
+        from trialsynth.corpus.spill import iter_spilled
+
+        for raw in iter_spilled(path, size, spill_dir):
+            yield _finish(raw, measure, method)
+        return
+    seen: set[str] = set()
+    for raw in iter_raw(path, size):
+        if not raw.long:
+            _unique_ids(raw, seen, str(path))
+        yield _finish(raw, measure, method)
 
 
 def read_input(source: str | Path, *, measure: str | None = None, method: str = "DL"
                ) -> BatchInput:
-    """Read INPUT (long table, corpus ``.tgz``, data-rows CSV, any review file, or a folder)."""
-    path = Path(source)
-    src = str(path)
-    if not path.exists():
-        raise DataError("file not found", file=src)
-    fp = fingerprint(path)
-    if path.is_dir() and not (path / "review.yaml").is_file() and not _is_web_package(path):
-        entries = _folder_entries(path)
-        if not entries:
-            raise DataError("the folder holds no review files", file=src)
-        blobs = [b for p in entries if _is_rows_source(p) for b in _blobs(p)]
-        parts = ([_read_rows_blobs(blobs, src)] if blobs else []) + \
-            [_read_review_file(p) for p in entries if not _is_rows_source(p)]
-        batch = _combine(parts, src)
-    elif path.suffix.lower() == ".parquet" or (path.suffix.lower() == ".csv" and _is_long_csv(path)):
-        return _finish(_long_raw(path), measure, method, fp)
-    else:
-        batch = _read_path(path)
-    return _finish(batch, measure, method, fp)
+    """Read all of INPUT into one :class:`BatchInput` (:func:`iter_input`, put together)."""
+    from trialsynth.corpus.sources import NotGrouped
+
+    try:
+        blocks = list(iter_input(source, measure=measure, method=method))
+    except NotGrouped:
+        blocks = list(iter_input(source, measure=measure, method=method, spill=True))
+    return concat_inputs(blocks)
 
 
 def read_long_table(source: str | Path, *, measure: str | None = None, method: str = "DL"
@@ -124,60 +179,71 @@ def read_long_table(source: str | Path, *, measure: str | None = None, method: s
     path = Path(source)
     if not path.is_file():
         raise DataError("file not found", file=str(path))
-    return _finish(_long_raw(path), measure, method, fingerprint(path))
+    from trialsynth.corpus.sources import is_long_table
+
+    if not is_long_table(path):
+        raise DataError("not a long table (.parquet, or .csv with an 'analysis' column)",
+                        file=str(path))
+    return read_input(path, measure=measure, method=method)
 
 
-def _long_raw(path: Path) -> _Raw:
-    src = str(path)
-    if path.suffix.lower() == ".parquet":
-        try:
-            frame = pd.read_parquet(path)
-        except FileNotFoundError:
-            raise DataError("file not found", file=src) from None
-        except Exception as exc:  # pyarrow raises many kinds; the file is what is wrong
-            raise DataError(f"not a readable Parquet file ({exc})", file=src) from None
-    else:
-        try:
-            frame = pd.read_csv(path, dtype={"analysis": str, "study": str, "measure": str},
-                                keep_default_na=True)
-        except FileNotFoundError:
-            raise DataError("file not found", file=src) from None
-        except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-            raise DataError(f"not a readable CSV table ({exc})", file=src) from None
-    return long_frame(frame, src)
+def concat_inputs(blocks: list[BatchInput]) -> BatchInput:
+    """Blocks of one input as one :class:`BatchInput`."""
+    if len(blocks) == 1:
+        return blocks[0]
+    starts = np.cumsum([0] + [len(b.columns["yi"]) for b in blocks])
+    offsets = np.concatenate([[0]] + [b.offsets[1:] + s for b, s in zip(blocks, starts, strict=False)])
+    study = None
+    if any(b.study is not None for b in blocks):
+        study = np.concatenate([b.study if b.study is not None else
+                                study_labels(None, np.arange(len(b.columns["yi"])), b.offsets,
+                                             b.group()) for b in blocks])
+    return BatchInput(analyses=pd.concat([b.analyses for b in blocks], ignore_index=True),
+                      columns={c: cat([b.columns[c] for b in blocks]) for c in DATA_COLUMNS},
+                      offsets=offsets.astype(np.int64), study=study,
+                      failures=pd.concat([b.failures for b in blocks], ignore_index=True))
 
 
-def long_frame(frame: pd.DataFrame, src: str) -> _Raw:
-    """The study arrays of a long table already in memory (rows as a spreadsheet shows them)."""
+def _unique_ids(raw: _Raw, seen: set[str], src: str) -> None:
+    """Analysis ids are unique across the reviews of an input."""
+    ids = [str(x) for x in raw.ids]
+    again = [x for x in ids if x in seen]
+    if again or len(set(ids)) < len(ids):
+        dup = again[0] if again else pd.Series(ids)[pd.Series(ids).duplicated()].iloc[0]
+        raise DataError(f"analysis id {dup!r} appears in two reviews of the folder", file=src)
+    seen.update(ids)
+
+
+def long_frame(frame: Any, src: str, first_row: int = 2) -> _Raw:
+    """The study arrays of (a chunk of) a long table (rows as a spreadsheet shows them, the
+    chunk's first row being ``first_row``): a pandas DataFrame, or a pyarrow Table."""
+    if not isinstance(frame, pd.DataFrame):
+        fast = _long_arrow(frame, src, first_row)
+        if fast is not None:
+            return fast
+        frame = frame.to_pandas()
     if "analysis" not in frame.columns:
         raise DataError("a long table needs an 'analysis' column (have: "
                         f"{', '.join(map(str, frame.columns))})", file=src, row=1, field="analysis")
     if len(frame) == 0:
         raise DataError("the table has no study rows", file=src)
     ids = frame["analysis"]
-    empty = ids.isna().to_numpy() | (ids.astype(str).str.strip() == "").to_numpy()
+    key = ids.astype(str).str.strip()
+    empty = ids.isna().to_numpy() | (key == "").to_numpy()
     if empty.any():
-        raise DataError("analysis id is empty", file=src, row=int(np.argmax(empty)) + 2,
+        raise DataError("analysis id is empty", file=src, row=int(np.argmax(empty)) + first_row,
                         field="analysis")
     present = [c for c in DATA_COLUMNS if c in frame.columns]
     if not any(all(c in frame.columns for c in cols) for cols in TYPE_COLUMNS.values()):
         raise DataError("no data columns for any measure: need events_t, n_t, events_c, n_c or "
                         "mean_t, sd_t, n_t, mean_c, sd_c, n_c or yi, se", file=src)
     n = len(frame)
-    cols = {c: np.full(n, np.nan) for c in DATA_COLUMNS}
+    cols = dict.fromkeys(DATA_COLUMNS, nan_column(n))  # absent columns: shared, never written
     for c in present:
-        raw = frame[c]
-        values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
-        bad = ~np.isfinite(values) & raw.notna().to_numpy()
-        if bad.any():
-            i = int(np.argmax(bad))
-            raise DataError(f"not a finite number: {str(raw.iloc[i])[:40]!r}", file=src,
-                            row=i + 2, field=c)
-        cols[c] = values
-    key = ids.astype(str).str.strip().to_numpy()
-    codes, uniques = pd.factorize(key, sort=False)
-    study = (frame["study"].fillna("").astype(str).to_numpy() if "study" in frame.columns
-             else _default_labels(codes))
+        cols[c] = _numbers(frame[c], src, c, first_row)
+    codes, uniques = pd.factorize(key.to_numpy(), sort=False)
+    study = frame["study"].fillna("").astype(str).to_numpy(dtype=object) \
+        if "study" in frame.columns else None
     stated = None
     if "measure" in frame.columns:
         m = frame["measure"].fillna("").astype(str).str.strip().str.upper().to_numpy()
@@ -185,18 +251,77 @@ def long_frame(frame: pd.DataFrame, src: str) -> _Raw:
         stated[codes] = m  # last row wins; checked for consistency below
         if (stated[codes] != m).any():
             i = int(np.argmax(stated[codes] != m))
-            raise DataError(f"analysis {key[i]!r} has more than one measure", file=src, row=i + 2,
-                            field="measure")
+            raise DataError(f"analysis {key.iloc[i]!r} has more than one measure", file=src,
+                            row=i + first_row, field="measure")
     return _Raw(ids=np.asarray(uniques, dtype=object), codes=codes.astype(np.intp), cols=cols,
-                study=study, rownum=np.arange(n, dtype=np.int64) + 2,
+                study=study, rownum=np.arange(first_row, first_row + n, dtype=np.int64),
                 source=np.full(len(uniques), src, dtype=object), stated=stated,
                 stored=None, long=True, present=tuple(present))
 
 
-def _default_labels(codes: np.ndarray) -> np.ndarray:
-    """"Study 1", "Study 2", … within each analysis (trialsynth.validate.study_labels)."""
-    order = pd.Series(codes).groupby(codes).cumcount().to_numpy() + 1
-    return np.array([f"Study {i}" for i in order], dtype=object)
+def _long_arrow(table: Any, src: str, first_row: int) -> _Raw | None:
+    """:func:`long_frame` on a pyarrow Table, in pyarrow's kernels (no Python strings per row);
+    None where the pandas path must decide (odd column types, or any problem to report, so
+    that the message is the same)."""
+    import pyarrow as pa
+    import pyarrow.compute as pac
+
+    names = table.column_names
+    if "analysis" not in names or table.num_rows == 0:
+        return None
+    ids = table.column("analysis")
+    numeric = [c for c in DATA_COLUMNS if c in names]
+    if not (pa.types.is_string(ids.type) or pa.types.is_large_string(ids.type)) or any(
+            not (pa.types.is_floating(table.schema.field(c).type)
+                 or pa.types.is_integer(table.schema.field(c).type)) for c in numeric):
+        return None
+    if not any(all(c in names for c in cols) for cols in TYPE_COLUMNS.values()):
+        return None
+    key = pac.utf8_trim_whitespace(ids.combine_chunks())
+    if key.null_count or pac.any(pac.equal(key, "")).as_py():
+        return None
+    n = table.num_rows
+    cols = dict.fromkeys(DATA_COLUMNS, nan_column(n))
+    for c in numeric:
+        values = table.column(c).to_numpy().astype(np.float64, copy=False)  # nulls become NaN
+        if np.isinf(values).any():
+            return None
+        cols[c] = values
+    encoded = key.dictionary_encode()
+    codes = encoded.indices.to_numpy().astype(np.intp)
+    uniques = np.asarray(encoded.dictionary.to_numpy(zero_copy_only=False), dtype=object)
+    study = None
+    if "study" in names:
+        study = np.asarray(table.column("study").fill_null("").to_numpy(zero_copy_only=False),
+                           dtype=object)
+    stated = None
+    if "measure" in names:
+        m = np.asarray(pac.utf8_upper(pac.utf8_trim_whitespace(table.column("measure")
+                                                                .fill_null(""))).to_numpy(
+            zero_copy_only=False), dtype=object)
+        stated = np.full(len(uniques), "", dtype=object)
+        stated[codes] = m
+        if (stated[codes] != m).any():
+            return None
+    return _Raw(ids=uniques, codes=codes, cols=cols, study=study,
+                rownum=np.arange(first_row, first_row + n, dtype=np.int64),
+                source=np.full(len(uniques), src, dtype=object), stated=stated, stored=None,
+                long=True, present=tuple(numeric))
+
+
+def _numbers(raw: pd.Series, src: str, column: str, first_row: int) -> np.ndarray:
+    """A numeric column as float64; a cell that is not a finite number is a DataError."""
+    if raw.dtype.kind in "fiu":
+        values = raw.to_numpy(dtype=np.float64)
+        if np.isfinite(values).all() or not np.isinf(values).any():
+            return values
+    values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(values) & raw.notna().to_numpy()
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise DataError(f"not a finite number: {str(raw.iloc[i])[:40]!r}", file=src,
+                        row=i + first_row, field=column)
+    return values
 
 
 # ------------------------------------------------------------------------------------------
@@ -210,7 +335,7 @@ class _Raw:
     ids: np.ndarray  # analysis id per analysis
     codes: np.ndarray  # analysis per row
     cols: dict[str, np.ndarray]
-    study: np.ndarray
+    study: np.ndarray | None  # None: a long table without study labels
     rownum: np.ndarray  # spreadsheet row (header = 1) in its file
     source: np.ndarray  # file per analysis
     stated: np.ndarray | None  # measure per analysis as the input states it ("" = not stated)
@@ -219,189 +344,28 @@ class _Raw:
     present: tuple[str, ...] = DATA_COLUMNS
 
 
-def _combine(parts: list[_Raw], src: str) -> _Raw:
-    offset = np.cumsum([0] + [len(p.ids) for p in parts])
-    ids = np.concatenate([p.ids for p in parts])
-    dup = pd.Series(ids).duplicated().to_numpy()
-    if dup.any():
-        j = int(np.argmax(dup))
-        raise DataError(f"analysis id {ids[j]!r} appears in two reviews of the folder", file=src)
-    stated = None
-    if any(p.stated is not None for p in parts):
-        stated = np.concatenate([p.stated if p.stated is not None else np.full(len(p.ids), "", object)
-                                 for p in parts])
-    stored = None
-    if any(p.stored is not None for p in parts):
-        stored = np.concatenate([p.stored if p.stored is not None else np.full(len(p.codes), np.nan)
-                                 for p in parts])
-    return _Raw(ids=ids, codes=np.concatenate([p.codes + o for p, o in zip(parts, offset, strict=False)]),
-                cols={c: np.concatenate([p.cols[c] for p in parts]) for c in DATA_COLUMNS},
-                study=np.concatenate([p.study for p in parts]),
-                rownum=np.concatenate([p.rownum for p in parts]),
-                source=np.concatenate([p.source for p in parts]), stated=stated, stored=stored)
-
-
-def _folder_entries(path: Path) -> list[Path]:
-    out = []
-    for p in sorted(path.iterdir()):
-        if p.name.startswith(("_", ".")):
-            continue
-        if p.is_dir() or p.suffix.lower() in (".csv", ".rm5", ".gz", ".zip", ".tgz"):
-            out.append(p)
-    return out
-
-
-def _is_web_package(path: Path) -> bool:
-    return any(p.suffix.lower() == ".csv" and "data rows" in p.name.lower().replace("-", " ")
-               for p in path.iterdir())
-
-
-def _is_long_csv(path: Path) -> bool:
-    try:
-        with path.open("rb") as fh:
-            first = fh.readline(64 * 1024).decode("utf-8-sig", errors="replace")
-    except OSError as exc:
-        raise DataError(f"cannot read ({exc})", file=str(path)) from None
-    names = {c.strip().strip('"').strip() for c in first.split(",")}
-    return "analysis" in names
-
-
-def _read_path(path: Path) -> _Raw:
-    if _is_rows_source(path):
-        return _read_rows_blobs(_blobs(path), str(path))
-    return _read_review_file(path)
-
-
-def _is_rows_source(path: Path) -> bool:
-    """A .tgz of data-rows CSVs, or one data-rows CSV with R-style names (the fast path)."""
-    name = path.name.lower()
-    return path.is_file() and (name.endswith((".tgz", ".tar.gz"))
-                               or (name.endswith(".csv") and _is_rows_csv(path)))
-
-
-def _blobs(path: Path) -> list[tuple[str, str, bytes]]:
-    if path.name.lower().endswith((".tgz", ".tar.gz")):
-        return _tgz_blobs(path)
-    return [(str(path), _review_key(path.name), path.read_bytes())]
-
-
-def _is_rows_csv(path: Path) -> bool:
-    with path.open("rb") as fh:
-        first = fh.readline(64 * 1024).decode("utf-8-sig", errors="replace")
-    return ROWS_HEADER <= {c.strip().strip('"').strip() for c in first.split(",")}
-
-
-def _review_key(name: str) -> str:
-    stem = name.rsplit("/", 1)[-1]
-    for suffix in (".csv", "_data"):
-        stem = stem.removesuffix(suffix)
-    return stem
-
-
-def _tgz_blobs(path: Path) -> list[tuple[str, str, bytes]]:
-    """(name, review key, bytes) of every CSV in a .tgz (names starting _ or . skipped)."""
-    src = str(path)
-    try:
-        with tarfile.open(path, "r:*") as tf:
-            blobs = []
-            for member in tf:
-                base = member.name.rsplit("/", 1)[-1]
-                if member.isfile() and base.lower().endswith(".csv") and not base.startswith(("_", ".")):
-                    fh = tf.extractfile(member)
-                    if fh is not None:
-                        blobs.append((f"{src}:{member.name}", _review_key(base), fh.read()))
-    except (tarfile.TarError, OSError, EOFError) as exc:
-        raise DataError(f"not a readable .tgz archive ({exc})", file=src) from None
-    if not blobs:
-        raise DataError("the archive holds no CSV files", file=src)
-    return blobs
-
-
-def _read_rows_blobs(blobs: list[tuple[str, str, bytes]], src: str) -> _Raw:
-    """Parse RevMan Web data-rows CSVs (R names) straight into arrays, one pyarrow parse each."""
-    import pyarrow as pa
-    import pyarrow.csv as pc
-
-    seen: dict[str, tuple[bytes, str]] = {}
-    keep = []
-    for name, key, raw in blobs:
-        if key in seen:
-            if seen[key][0] == raw:
-                continue  # the same review twice (e.g. a CSV beside the corpus .tgz)
-            raise DataError(f"review {key} appears twice with different content (also in "
-                            f"{seen[key][1]})", file=name)
-        seen[key] = (raw, name)
-        keep.append((name, key, raw))
-    types = {**{c: pa.float64() for c in (*ROWS_NUMERIC, "Analysis.group", "Analysis.number")},
-             "Study": pa.string()}
-    wanted = [*ROWS_TEXT, *ROWS_NUMERIC]
-    tables, files = [], []
-    for name, key, raw in keep:
-        head = raw[:64 * 1024].split(b"\n", 1)[0].decode("utf-8-sig", errors="replace")
-        header = {c.strip().strip('"').strip() for c in head.split(",")}
-        missing = [c for c in (*ROWS_TEXT, "Analysis.name") if c not in header]
-        if missing:
-            raise DataError("required column is missing (is this a RevMan Web data-rows export?)",
-                            file=name, row=1, field=missing[0])
-        include = [c for c in wanted if c in header]
-        try:
-            table = pc.read_csv(io.BytesIO(raw), read_options=pc.ReadOptions(use_threads=False),
-                                convert_options=pc.ConvertOptions(
-                                    include_columns=include, column_types=types,
-                                    null_values=["", "NA", "NaN", "nan"],
-                                    strings_can_be_null=False))
-        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-            raise _locate_bad_number(raw, name, include, exc) from None
-        if table.num_rows == 0:
-            raise DataError("the file has a header but no study rows", file=name)
-        tables.append(table)
-        files.append((name, key))
-    n_rows = np.array([t.num_rows for t in tables])
-    file_of = np.repeat(np.arange(len(tables)), n_rows)
+def rows_raw(files: list) -> _Raw:
+    """Parsed RevMan Web data-rows CSVs (:class:`trialsynth.corpus.sources._Parsed`) as one
+    block: analyses (file, group, number), sorted as trialsynth.io.revman_rows does."""
+    n_rows = np.array([f.rows for f in files])
+    file_of = np.repeat(np.arange(len(files)), n_rows)
     rownum = np.concatenate([np.arange(n, dtype=np.int64) + 2 for n in n_rows])
-    table = pa.concat_tables(tables, promote_options="default")  # absent columns become null
-
-    def col(c: str) -> np.ndarray:
-        if c not in table.column_names:
-            return np.full(table.num_rows, np.nan)
-        return table.column(c).to_numpy().astype(np.float64, copy=False)
-
-    num = {ours: col(theirs) for theirs, ours in ROWS_NUMERIC.items()}
-    names = np.array([n for n, _ in files], dtype=object)
-    ag = _positive_ints(col("Analysis.group"), "Analysis.group", names, file_of, rownum)
-    an = _positive_ints(col("Analysis.number"), "Analysis.number", names, file_of, rownum)
-    import pyarrow.compute as pac
-
-    study = np.asarray(pac.utf8_trim_whitespace(table.column("Study").fill_null("")).to_numpy(
-        zero_copy_only=False), dtype=object)
+    num = {c: np.concatenate([f.num[c] for f in files]) for c in files[0].num}
+    names = np.array([f.name for f in files], dtype=object)
+    ag = _positive_ints(np.concatenate([f.group for f in files]), "Analysis.group", names, file_of,
+                        rownum)
+    an = _positive_ints(np.concatenate([f.number for f in files]), "Analysis.number", names,
+                        file_of, rownum)
+    study = np.concatenate([f.study for f in files])
     _check_rows(num, study, names, file_of, rownum)
-    # analyses: (file, group, number), sorted as trialsynth.io.revman_rows does (group, number)
     uniq, codes = np.unique((file_of.astype(np.int64) << 40) | (ag << 20) | an, return_inverse=True)
     u_file, u_g, u_n = uniq >> 40, (uniq >> 20) & 0xFFFFF, uniq & 0xFFFFF
-    keys = np.array([k for _, k in files], dtype=object)
+    keys = np.array([f.key for f in files], dtype=object)
     ids = (pd.Series(keys[u_file]) + ":" + pd.Series(u_g).astype(str) + "."
            + pd.Series(u_n).astype(str)).to_numpy(dtype=object)
     stored = num.pop("stored_effect")
     return _Raw(ids=ids, codes=codes.astype(np.intp), cols=num, study=study, rownum=rownum,
                 source=names[u_file], stated=None, stored=stored)
-
-
-def _locate_bad_number(raw: bytes, name: str, include: list[str], exc: Exception) -> DataError:
-    """Name row and column of a value pyarrow could not read as a number (pandas, slow path)."""
-    try:
-        frame = pd.read_csv(io.BytesIO(raw), usecols=include, dtype=str, keep_default_na=False)
-    except Exception:  # noqa: BLE001 - the CSV itself is broken: report pyarrow's message
-        return DataError(f"not a readable CSV file ({exc})", file=name)
-    for theirs in (*ROWS_NUMERIC, "Analysis.group", "Analysis.number"):
-        if theirs not in frame.columns:
-            continue
-        s = frame[theirs].str.strip()
-        num = pd.to_numeric(s.where(~s.isin(["", "NA", "NaN", "nan"])), errors="coerce")
-        bad = (num.isna() & ~s.isin(["", "NA", "NaN", "nan"])).to_numpy()
-        if bad.any():
-            i = int(np.argmax(bad))
-            return DataError(f"not a number: {s.iloc[i][:40]!r}", file=name, row=i + 2, field=theirs)
-    return DataError(f"not a readable CSV file ({exc})", file=name)
 
 
 def _positive_ints(x: np.ndarray, field_name: str, names: np.ndarray, file_of: np.ndarray,
@@ -437,43 +401,12 @@ def _check_rows(num: dict[str, np.ndarray], study: np.ndarray, names: np.ndarray
         fail(num["se"] < 0, "a standard error cannot be negative", "se")
 
 
-def _read_review_file(path: Path) -> _Raw:
-    """Any other review source, through trialsynth.io.read_review (its stated/inferred settings).
-    This reader works per analysis; it is not the corpus fast path."""
-    from trialsynth.io import read_review
-    from trialsynth.review import pool_measure
-
-    review = read_review(path)
-    key = review.id.replace(".", "_") if review.id else _review_key(path.name).split(".")[0]
-    ids, codes, study, rownum, stated = [], [], [], [], []
-    cols: dict[str, list[np.ndarray]] = {c: [] for c in DATA_COLUMNS}
-    for j, a in enumerate(review.analyses):
-        rows = a.pooled_rows
-        ids.append(f"{key}:{a.id}")
-        stated.append(pool_measure(a.settings.measure))
-        codes.append(np.full(len(rows), j, dtype=np.intp))
-        study.append(rows["study"].astype(str).to_numpy(dtype=object))
-        rownum.append(rows["row"].to_numpy(dtype=np.int64))
-        for c in DATA_COLUMNS:
-            cols[c].append(rows[c].to_numpy(dtype=np.float64) if c in rows.columns
-                           else np.full(len(rows), np.nan))
-    if not ids:
-        raise DataError("the review has no analyses with data", file=str(path))
-    return _Raw(ids=np.array(ids, dtype=object), codes=np.concatenate(codes),
-                cols={c: np.concatenate(v) for c, v in cols.items()},
-                study=np.concatenate(study), rownum=np.concatenate(rownum),
-                source=np.full(len(ids), str(path), dtype=object),
-                stated=np.array(stated, dtype=object), stored=None)
-
-
-# ------------------------------------------------------------------------------------------
-# measure per analysis, complete rows, flat arrays sorted by analysis
-
-
-def _finish(raw: _Raw, measure: str | None, method: str, fp: str) -> BatchInput:
+def _finish(raw: _Raw, measure: str | None, method: str) -> BatchInput:
     n = len(raw.ids)
     codes = raw.codes
-    complete = {t: complete_rows(t, raw.cols) for t in TYPE_COLUMNS}
+    # a long table's types without their columns have no complete row: not computed
+    complete = {t: complete_rows(t, raw.cols) for t in TYPE_COLUMNS
+                if not raw.long or all(c in raw.present for c in TYPE_COLUMNS[t])}
     if raw.long:
         dtype, chosen, how = _long_types(raw, complete, n)
     else:
@@ -507,15 +440,16 @@ def _finish(raw: _Raw, measure: str | None, method: str, fp: str) -> BatchInput:
     if method == "PETO":
         fail = np.where((fail == "") & (chosen != "PETO_OR"),
                         "the Peto method pools measure PETO_OR, not " + chosen.astype(str), fail)
-    # rows used: complete for the analysis' data type (long tables: every row must be valid)
-    row_type = dtype[codes]
-    use = np.zeros(len(codes), dtype=bool)
-    for t, ok in complete.items():
-        use |= (row_type == t) & ok
+    # rows used: complete for the analysis' data type (long tables: every row must be valid);
+    # per-analysis masks indexed by the rows' analysis (no per-row strings)
     if raw.long:
         reason = _long_row_problems(raw, chosen, complete)
         fail = np.where((fail == "") & (reason != ""), reason, fail)
-        use = (row_type != "")
+        use = (dtype != "")[codes]
+    else:
+        use = np.zeros(len(codes), dtype=bool)
+        for t, ok in complete.items():
+            use |= (dtype == t)[codes] & ok
     k_use = segment_count(codes[use], n)
     fail = np.where((fail == "") & (k_use == 0),
                     "no study row has complete " + dtype.astype(str) + " data", fail)
@@ -534,9 +468,11 @@ def _finish(raw: _Raw, measure: str | None, method: str, fp: str) -> BatchInput:
         "data_type": dtype[ok_a].astype(str), "measure": chosen[ok_a].astype(str),
         "measure_source": how[ok_a].astype(str),
         "n_rows": segment_count(codes, n)[ok_a].astype(np.int64)})
-    return BatchInput(analyses=analyses, columns={c: raw.cols[c][order] for c in DATA_COLUMNS},
-                      offsets=offsets, study=raw.study[order].astype(str), failures=failures,
-                      fingerprint=fp)
+    every = order.size == len(codes) and (order.size == 0 or (order == np.arange(order.size)).all())
+    pick = None if every else order  # rows already in place: no copies
+    return BatchInput(analyses=analyses, columns={c: take(raw.cols[c], pick) for c in DATA_COLUMNS},
+                      offsets=offsets, study=None if raw.study is None else take(raw.study, pick),
+                      failures=failures)
 
 
 def _infer_from_stored(raw: _Raw, complete: dict[str, np.ndarray], n: int
@@ -591,12 +527,13 @@ def _long_types(raw: _Raw, complete: dict[str, np.ndarray], n: int
     codes = raw.codes
     k = segment_count(codes, n)
     dtype = np.full(n, "", dtype=object)
-    for strict in (False, True):  # later assignment wins: "every row complete" beats "any row"
-        for t in ("generic", "dichotomous", "continuous"):
-            if not all(c in raw.present for c in TYPE_COLUMNS[t]):
-                continue
+    counts = {}  # rows with every column of the type filled, per analysis
+    for t in ("generic", "dichotomous", "continuous"):
+        if all(c in raw.present for c in TYPE_COLUMNS[t]):
             filled = np.logical_and.reduce([np.isfinite(raw.cols[c]) for c in TYPE_COLUMNS[t]])
-            cnt = segment_sum(filled.astype(np.float64), codes, n)
+            counts[t] = segment_sum(filled.astype(np.float64), codes, n)
+    for strict in (False, True):  # later assignment wins: "every row complete" beats "any row"
+        for t, cnt in counts.items():
             dtype = np.where((cnt == k) if strict else (cnt > 0) & (dtype == ""), t, dtype)
     measure = pd.Series(dtype).map(DEFAULT_MEASURE).fillna("").to_numpy(dtype=object)
     how = np.where(dtype != "", "default for " + dtype.astype(str) + " data", "")
@@ -609,13 +546,15 @@ def _long_row_problems(raw: _Raw, measure: np.ndarray, complete: dict[str, np.nd
     of :func:`trialsynth.validate.study_columns`), as ``row N, column 'x': message``."""
     codes = raw.codes
     n = len(raw.ids)
-    m_row = measure[codes]
     cols = raw.cols
     checks: list[tuple[np.ndarray, str, str]] = []
     with np.errstate(invalid="ignore"):
         for m_set, required in ((BINARY, COLUMNS["RR"]), (("MD", "SMD"), COLUMNS["MD"]),
                                 (("GENERIC",), COLUMNS["GENERIC"])):
-            rows_m = np.isin(m_row, m_set)
+            of_set = np.isin(measure, m_set)  # per analysis, then per row
+            if not of_set.any():
+                continue
+            rows_m = of_set[codes]
             for c in required:
                 checks.append((rows_m & ~np.isfinite(cols[c]), c, "is empty" if c in raw.present
                                else "the column is missing (needed for the analysis' measure)"))
@@ -635,7 +574,8 @@ def _long_row_problems(raw: _Raw, measure: np.ndarray, complete: dict[str, np.nd
                     checks.append((rows_m & (cols[c] <= 0), c, "standard deviation must be positive"))
                 for c in ("n_t", "n_c"):
                     checks.append((rows_m & (cols[c] < 1), c, "an arm needs at least one participant"))
-                checks.append((rows_m & (m_row == "SMD") & (cols["n_t"] + cols["n_c"] < 3), "n_t",
+                checks.append((rows_m & (measure == "SMD")[codes] & (cols["n_t"] + cols["n_c"] < 3),
+                               "n_t",
                                "an SMD needs at least 3 participants in the two arms together"))
             else:
                 checks.append((rows_m & (cols["se"] <= 0), "se", "standard error must be positive"))
@@ -656,16 +596,22 @@ def _long_row_problems(raw: _Raw, measure: np.ndarray, complete: dict[str, np.nd
 
 
 # ------------------------------------------------------------------------------------------
-# fingerprint (for resuming)
+# content hash (for resuming)
 
 
-def fingerprint(path: Path) -> str:
-    """Identity of the input for resuming: names, sizes and modification times of its files."""
+def content_hash(path: Path) -> str:
+    """Identity of the input for resuming: SHA-256 of the bytes of its files (and, for a folder,
+    their names), so an edit in place is seen whatever it does to sizes and times."""
     h = hashlib.sha256()
-    files: Iterator[Path] = iter(sorted(path.rglob("*"))) if path.is_dir() else iter([path])
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
     for p in files:
-        if p.is_file():
-            st = p.stat()
-            rel = os.path.relpath(p, path) if path.is_dir() else str(path.resolve())
-            h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        rel = os.path.relpath(p, path) if path.is_dir() else ""
+        h.update(f"{rel}\0".encode())
+        try:
+            with p.open("rb") as fh:
+                while chunk := fh.read(1 << 22):  # hashlib releases the GIL on large updates
+                    h.update(chunk)
+        except OSError as exc:
+            raise DataError(f"cannot read ({exc})", file=str(p)) from None
+        h.update(b"\0")
     return h.hexdigest()[:32]

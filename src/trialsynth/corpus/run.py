@@ -1,22 +1,30 @@
 """Pool every analysis of a batch input, partition by partition, resumably, optionally on Dask.
 
-A partition is a contiguous range of analyses. Its studies are flat arrays with a group index,
-pooled by :func:`trialsynth.pooling.batch.pool_arrays` once per measure present in the partition
-(no loop over analyses). Finished partitions are written to ``<RESULTS>.parts/`` beside a
-manifest keyed by the input's fingerprint and the options; a run stopped halfway picks up the
-missing partitions only. The final table (and its failure log ``<stem>.failures.csv``) is written
-atomically once every partition is done, then the parts folder is removed.
+The input is read as a stream of blocks of whole analyses (:func:`trialsynth.corpus.read.
+iter_input`, bounded memory) and cut into partitions of ``partition_size`` analyses, in input
+order. A partition's studies are flat arrays with a group index, pooled by
+:func:`trialsynth.pooling.batch.pool_arrays` once per measure present in it (no loop over
+analyses), on :data:`THREADS` threads (or Dask workers) a few partitions at a time. Finished
+partitions are written to ``<RESULTS>.parts/`` beside a manifest keyed by the SHA-256 of the
+input's bytes and the options (:mod:`trialsynth.corpus.output`); a run stopped halfway pools the
+missing partitions only. The final table (and its failure log ``<stem>.failures.csv``) is put
+together from the parts, atomically, once every partition is done; then the parts folder is
+removed.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
+import itertools
 import logging
 import os
-import shutil
-import tempfile
+import queue
+import threading
+import time
 import warnings
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +32,24 @@ import numpy as np
 import pandas as pd
 
 from trialsynth import __version__ as _version
+from trialsynth._optional import require
 from trialsynth.conventions import METAFOR_CONVENTIONS, REVMAN_CONVENTIONS
-from trialsynth.corpus.read import FAILURE_COLUMNS, BatchInput, read_input
+from trialsynth.corpus import output
+from trialsynth.corpus.read import (
+    FAILURE_COLUMNS,
+    BatchInput,
+    concat_inputs,
+    content_hash,
+    iter_input,
+    study_labels,
+)
 from trialsynth.errors import DataError
 from trialsynth.pooling.batch import COMMON, METHODS, RANDOM, PooledBatch, pool_arrays
 from trialsynth.pooling.result import CONTRACT_KEYS, RATIO_MEASURES
 
 PARTITION_SIZE = 10_000  # analyses per partition (the corpus: 2; a million: 100)
+# partitions pooled at the same time in one process (numpy releases the GIL in its loops)
+THREADS = max(1, int(os.environ.get("TRIALSYNTH_THREADS", min(2, os.cpu_count() or 1))))
 # result columns: the analysis id, the `pool --json` keys (weights aside), then its extras
 ARRAY_KEYS = ("estimate", "se", "ci_low", "ci_high", "statistic", "pvalue", "tau2", "tau2_ci_low",
               "tau2_ci_high", "i2", "i2_ci_low", "i2_ci_high", "h2", "q", "q_pvalue", "pi_low",
@@ -58,56 +77,237 @@ def parts_dir(out: str | Path) -> Path:
 def run_batch(input: str | Path, out: str | Path | None = None, *, measure: str | None = None,  # noqa: A002
               method: str = "DL", hksj: bool | str = False, revman: bool = False,
               workers: int | None = None, scheduler: str | None = None, progress: bool = False,
-              partition_size: int = PARTITION_SIZE) -> pd.DataFrame:
+              partition_size: int = PARTITION_SIZE, tau2_ci: bool = True,
+              return_table: bool = True, stages: dict[str, float] | None = None) -> pd.DataFrame:
     """Pool every analysis of ``input`` and return the results table (one row per pooled
     analysis); with ``out`` also write it (Parquet or CSV by extension) and the failure log
-    ``<stem>.failures.csv``. The failures are in ``result.attrs["failures"]``."""
+    ``<stem>.failures.csv``. The failures are in ``result.attrs["failures"]``.
+
+    ``return_table=False`` keeps memory bounded whatever the input's size: the table is only
+    written, and the frame returned is empty, with ``attrs["pooled"]`` (the number of result
+    rows) and ``attrs["failures"]``. ``tau2_ci=False`` leaves out the Q-profile CI of τ² (and of
+    I², H²), as metafor's ``rma`` does unless ``confint`` is called. ``stages`` (for the
+    benchmarks): a dict that receives the seconds spent in each stage (see :class:`_Clock`)."""
+    clock = _Clock(stages)
     method = method.upper()
-    options = _options(measure, method, hksj, revman, partition_size)
+    options = _options(measure, method, hksj, revman, partition_size, tau2_ci)
+    path = Path(input)
+    if not path.exists():
+        raise DataError("file not found", file=str(path))
+    store = None
     if out is not None:
         out = Path(out)
-        if out.suffix.lower() not in (".parquet", ".csv"):
+        fmt = out.suffix.lower().lstrip(".")
+        if fmt not in ("parquet", "csv"):
             raise DataError("RESULTS must end in .parquet or .csv", file=str(out))
-    batch = read_input(input, measure=options["measure"], method=method)
-    bounds = partitions(batch.n, partition_size)
-    key = {"fingerprint": batch.fingerprint, "options": options, "n_analyses": batch.n,
-           "partitions": len(bounds), "version": _version}
-    store = _PartStore(parts_dir(out), key) if out is not None else None
-    todo = [i for i in range(len(bounds)) if store is None or not store.done(i)]
-    results: dict[int, tuple[pd.DataFrame, pd.DataFrame]] = {}
-    if store is not None:
-        for i in range(len(bounds)):
-            if i not in todo:
-                results[i] = store.load(i)
-    with _Progress(progress, len(bounds), len(bounds) - len(todo)) as bar:
-        def finished(i: int, res: tuple[pd.DataFrame, pd.DataFrame]) -> None:
-            if store is not None:
-                store.save(i, res)
-            results[i] = res
-            bar.advance()
+        if fmt == "parquet":
+            require("pyarrow.parquet", "writing Parquet")
+        output.clean_stale(out, failures_path(out), parts_dir(out))
+        with clock("hash input"):
+            digest = content_hash(path)
+        key = {"input": digest, "options": options, "version": _version,
+               "writer": output.writer_name()}
+        store = output.PartStore(parts_dir(out), key, fmt)
+    if workers or scheduler:
+        require("dask.distributed", "--workers/--scheduler")
+    from trialsynth.corpus.sources import NotGrouped
 
-        payloads = ((i, slice_partition(batch, *bounds[i])) for i in todo)
-        if workers or scheduler:
-            _run_dask(payloads, options, finished, workers, scheduler)
-        else:
-            for i, payload in payloads:
-                finished(i, pool_partition(payload, options))
-    table = pd.concat([results[i][0] for i in range(len(bounds))] or [_empty()], ignore_index=True)
-    fails = pd.concat([batch.failures, *(results[i][1] for i in range(len(bounds)))],
-                      ignore_index=True)
-    table = table.reindex(columns=list(RESULT_COLUMNS))
-    fails = fails.reindex(columns=list(FAILURE_COLUMNS)).reset_index(drop=True)
+    try:
+        done = _run(path, options, store, workers, scheduler, progress, return_table, False, clock)
+    except NotGrouped:  # analyses not in runs of adjacent rows: read again, grouped on disk
+        if store is not None:
+            store.reset()
+        done = _run(path, options, store, workers, scheduler, progress, return_table, True, clock)
+    table, fails, n_parts, pooled = done
     if out is not None:
-        _write_atomic(table, out)
-        _write_atomic(fails, failures_path(out))
         assert store is not None
-        store.remove()
+        with clock("write results"):
+            store.assemble(out, n_parts, RESULT_COLUMNS)
+            output.write_failures(fails, failures_path(out))
+            store.remove()
     table.attrs["failures"] = fails
+    table.attrs["pooled"] = pooled
     return table
 
 
+def _run(path: Path, options: dict[str, Any], store: output.PartStore | None,
+         workers: int | None, scheduler: str | None, progress: bool, return_table: bool,
+         spill: bool, clock: _Clock) -> tuple[pd.DataFrame, pd.DataFrame, int, int]:
+    """Read, pool and save every partition; the table (if asked for), failures, counts."""
+    read_fails: list[pd.DataFrame] = []
+    pool_fails: list[pd.DataFrame] = []
+    tables: list[pd.DataFrame] = []
+    pooled = 0
+    blocks = iter_input(path, measure=options["measure"], method=options["method"], spill=spill,
+                        spill_dir=None if store is None else store.folder)
+
+    def todo() -> Iterator[tuple[int, dict[str, Any] | None]]:
+        parts = _partitions(blocks, options["partition_size"], read_fails)
+        for i in itertools.count():
+            with clock("read and check"):
+                part = next(parts, None)
+            if part is None:
+                return
+            yield i, None if store is not None and store.done(i) else slice_partition(part)
+
+    def finished(i: int, res: tuple[pd.DataFrame, pd.DataFrame] | None,
+                 encoded: bytes | None = None) -> None:
+        nonlocal pooled
+        if res is None:  # done in an earlier run
+            assert store is not None
+            res = store.load(i, RESULT_COLUMNS) if return_table else \
+                (_count_rows(store, i), output.read_failures(store.paths(i)[1]))
+        elif store is not None:
+            with clock("write parts"):
+                store.save(i, *res, encoded=encoded)
+        pooled += res[0].attrs.get("rows", len(res[0]))
+        pool_fails.append(res[1])
+        if return_table:
+            tables.append(res[0])
+        bar.advance()
+
+    with _Progress(progress) as bar:
+        if workers or scheduler:
+            n_parts = _run_dask(todo(), options, finished, workers, scheduler)
+        else:
+            n_parts = _run_threads(_prefetch(todo()), options, finished, clock,
+                                   None if store is None else store.encode)
+    table = pd.concat(tables, ignore_index=True) if tables else _empty()
+    table = output.typed(table, RESULT_COLUMNS)
+    fails = pd.concat([*read_fails, *pool_fails], ignore_index=True) if read_fails or pool_fails \
+        else pd.DataFrame(columns=list(FAILURE_COLUMNS))
+    fails = fails.reindex(columns=list(FAILURE_COLUMNS)).astype(object).reset_index(drop=True)
+    return table, fails, n_parts, pooled
+
+
+def _count_rows(store: output.PartStore, i: int) -> pd.DataFrame:
+    """An empty frame standing for a finished part, with its number of rows."""
+    res = store.paths(i)[0]
+    if store.fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        rows = pq.ParquetFile(res).metadata.num_rows
+    else:
+        with res.open("rb") as fh:
+            rows = sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 22), b""))
+    frame = _empty()
+    frame.attrs["rows"] = rows
+    return frame
+
+
+def _run_threads(todo: Iterator[tuple[int, dict[str, Any] | None]], options: dict[str, Any],
+                 finished: Callable[..., None], clock: _Clock | None = None,
+                 encode: Callable[[pd.DataFrame], bytes] | None = None) -> int:
+    """Pool partitions on :data:`THREADS` threads, at most a few ahead of the one written
+    next (bounded memory); results are handled in partition order. ``encode``: the part
+    file's bytes, made on the pooling thread too (the main thread only writes them)."""
+    clock = clock or _Clock(None)
+
+    def pool(payload: dict[str, Any]) -> tuple[tuple[pd.DataFrame, pd.DataFrame], bytes | None]:
+        with clock("pool and format (CPU of the pooling threads)", cpu=True):
+            res = pool_partition(payload, options)
+            return res, None if encode is None else encode(res[0])
+
+    def wait(fut: Future) -> tuple[tuple[pd.DataFrame, pd.DataFrame], bytes | None]:
+        with clock("wait for pooling"):
+            return fut.result()
+
+    n = 0
+    if THREADS == 1:  # in this thread: no hand-over
+        for i, payload in todo:
+            n += 1
+            if payload is None:
+                finished(i, None)
+            else:
+                finished(i, *pool(payload))
+        return n
+    window: deque[tuple[int, Future | None]] = deque()
+    with ThreadPoolExecutor(THREADS) as executor:
+        def drain(size: int) -> None:
+            while len(window) > size:
+                j, fut = window.popleft()
+                if fut is None:
+                    finished(j, None)
+                else:
+                    finished(j, *wait(fut))
+
+        for i, payload in todo:
+            n += 1
+            window.append((i, None if payload is None else executor.submit(pool, payload)))
+            drain(THREADS)
+        drain(0)
+    return n
+
+
+_DONE = object()
+
+
+def _prefetch(items: Iterator[Any], size: int = 2) -> Iterator[Any]:
+    """``items`` produced on a thread of its own, at most ``size`` ahead (reading the next
+    partition overlaps pooling and writing); an exception there is raised here."""
+    box: queue.Queue = queue.Queue(maxsize=size)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        box.put((item, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            box.put((_DONE, None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
+            box.put((_DONE, exc))
+
+    worker = threading.Thread(target=produce, name="trialsynth-batch-reader", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item, exc = box.get()
+            if item is _DONE:
+                if exc is not None:
+                    raise exc
+                return
+            yield item
+    finally:
+        stop.set()
+        worker.join()
+
+
+def _partitions(blocks: Iterator[BatchInput], size: int, failures: list[pd.DataFrame]
+                ) -> Iterator[BatchInput]:
+    """Partitions of exactly ``size`` analyses (the last one fewer) from a stream of blocks;
+    the blocks' read failures go to ``failures``."""
+    rest: BatchInput | None = None
+    for block in blocks:
+        if len(block.failures):
+            failures.append(block.failures)
+        rest = block if rest is None or rest.n == 0 else concat_inputs([rest, block])
+        start = 0
+        while rest.n - start >= size:
+            yield slice_input(rest, start, start + size)
+            start += size
+        rest = slice_input(rest, start, rest.n)
+    if rest is not None and rest.n:
+        yield rest
+
+
+def slice_input(batch: BatchInput, a: int, b: int) -> BatchInput:
+    """Analyses ``a:b`` of a batch."""
+    lo, hi = int(batch.offsets[a]), int(batch.offsets[b])
+    return BatchInput(analyses=batch.analyses.iloc[a:b].reset_index(drop=True),
+                      columns={c: v[lo:hi] for c, v in batch.columns.items()},
+                      offsets=batch.offsets[a:b + 1] - lo,
+                      study=None if batch.study is None else batch.study[lo:hi],
+                      failures=batch.failures.iloc[:0])
+
+
 def _options(measure: str | None, method: str, hksj: bool | str, revman: bool,
-             partition_size: int) -> dict[str, Any]:
+             partition_size: int, tau2_ci: bool = True) -> dict[str, Any]:
     if method not in METHODS:
         raise DataError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
     if hksj and method in COMMON:
@@ -116,7 +316,7 @@ def _options(measure: str | None, method: str, hksj: bool | str, revman: bool,
         raise DataError("partition size must be at least 1")
     return {"measure": measure.upper() if measure else None, "method": method,
             "hksj": hksj if hksj == "adhoc" else bool(hksj), "revman": bool(revman),
-            "partition_size": int(partition_size)}
+            "partition_size": int(partition_size), "tau2_ci": bool(tau2_ci)}
 
 
 def partitions(n: int, size: int) -> list[tuple[int, int]]:
@@ -124,12 +324,11 @@ def partitions(n: int, size: int) -> list[tuple[int, int]]:
     return [(a, min(a + size, n)) for a in range(0, n, size)] or [(0, 0)]
 
 
-def slice_partition(batch: BatchInput, a: int, b: int) -> dict[str, Any]:
+def slice_partition(batch: BatchInput, a: int = 0, b: int | None = None) -> dict[str, Any]:
     """What a worker needs to pool analyses ``a:b``: plain arrays and a small frame (picklable)."""
-    lo, hi = int(batch.offsets[a]), int(batch.offsets[b])
-    return {"analyses": batch.analyses.iloc[a:b].reset_index(drop=True),
-            "columns": {c: v[lo:hi] for c, v in batch.columns.items()},
-            "offsets": batch.offsets[a:b + 1] - lo, "study": batch.study[lo:hi]}
+    part = batch if a == 0 and (b is None or b == batch.n) else slice_input(batch, a, b or batch.n)
+    return {"analyses": part.analyses, "columns": part.columns, "offsets": part.offsets,
+            "study": part.study}
 
 
 def pool_partition(payload: dict[str, Any], options: dict[str, Any]
@@ -144,32 +343,48 @@ def pool_partition(payload: dict[str, Any], options: dict[str, Any]
     level = 0.95
     group_all = np.repeat(np.arange(n, dtype=np.intp), np.diff(offsets))
     measures = analyses["measure"].to_numpy()
-    frames, fails = [], []
-    for m in pd.unique(measures):
-        sel = np.flatnonzero(measures == m)
-        rows = np.flatnonzero(np.isin(group_all, sel))  # studies of these analyses, in order
-        new = np.full(n, -1, dtype=np.intp)
-        new[sel] = np.arange(len(sel))
-        group = new[group_all[rows]]
+    kinds = pd.unique(measures)
+    frames, fails, where = [], [], []
+    for m in kinds:
+        if len(kinds) == 1:  # one measure (the usual case): every study, no copies
+            sel, rows, group = np.arange(n), slice(None), group_all
+            sub = analyses
+        else:
+            sel = np.flatnonzero(measures == m)
+            rows = np.flatnonzero(np.isin(group_all, sel))  # studies of these analyses, in order
+            new = np.full(n, -1, dtype=np.intp)
+            new[sel] = np.arange(len(sel))
+            group = new[group_all[rows]]
+            sub = analyses.iloc[sel].reset_index(drop=True)
         cols = {c: payload["columns"][c][rows] for c in _input_columns(m)}
         with np.errstate(all="ignore"):
             res = pool_arrays(m, method, cols, group, len(sel), hksj=hksj, conventions=conv,
-                              confidence_level=level)
-        frame = _result_frame(res, analyses.iloc[sel].reset_index(drop=True), m, method, hksj,
-                              conv.name, level, payload["study"][rows], group)
+                              confidence_level=level, tau2_ci=options.get("tau2_ci", True))
+        row_ids = np.arange(len(group_all))[rows]
+
+        def labels(idx: np.ndarray, row_ids: np.ndarray = row_ids) -> np.ndarray:
+            r = row_ids[idx]
+            return study_labels(payload["study"], r, offsets, group_all[r])
+
+        frame = _result_frame(res, sub, m, method, hksj, conv.name, level, labels, group)
         pooled = frame["k"].to_numpy() >= 1
-        frames.append(frame[pooled])
-        if (~pooled).any():
+        if pooled.all():
+            frames.append(frame)
+            where.append(sel)
+        else:
+            frames.append(frame[pooled])
+            where.append(sel[pooled])
             f = frame[~pooled]
             fails.append(pd.DataFrame({"analysis": f["analysis"], "source": f["source"],
                                        "reason": "no study could be pooled: " + f["warnings"]}))
-    table = pd.concat(frames, ignore_index=True) if frames else _empty()
+    table = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0] if frames \
+        else _empty()
     table["q_df"] = table["q_df"].astype(np.int64)  # k ≥ 1 here
-    # back in input order
-    order = pd.Series(np.arange(n), index=analyses["analysis"].to_numpy())
-    table = table.iloc[np.argsort(order[table["analysis"]].to_numpy(), kind="stable")]
+    if len(frames) > 1:  # back in input order
+        table = table.iloc[np.argsort(np.concatenate(where), kind="stable")]
     fail = pd.concat(fails, ignore_index=True) if fails else pd.DataFrame(columns=list(FAILURE_COLUMNS))
-    return table.reset_index(drop=True), fail.reset_index(drop=True)
+    return table.reset_index(drop=True).reindex(columns=list(RESULT_COLUMNS)), \
+        fail.reset_index(drop=True)
 
 
 def _input_columns(measure: str) -> tuple[str, ...]:
@@ -180,8 +395,8 @@ def _input_columns(measure: str) -> tuple[str, ...]:
 
 
 def _result_frame(res: PooledBatch, analyses: pd.DataFrame, measure: str, method: str,
-                  hksj: bool | str, conventions: str, level: float, study: np.ndarray,
-                  group: np.ndarray) -> pd.DataFrame:
+                  hksj: bool | str, conventions: str, level: float,
+                  labels: Callable[[np.ndarray], np.ndarray], group: np.ndarray) -> pd.DataFrame:
     """The `pool --json` fields as columns (``PooledResult.to_dict``), for a whole batch."""
     n = len(analyses)
     out: dict[str, Any] = {"analysis": analyses["analysis"].to_numpy()}
@@ -204,20 +419,24 @@ def _result_frame(res: PooledBatch, analyses: pd.DataFrame, measure: str, method
     out["hksj"] = np.full(n, "adhoc" if hksj == "adhoc" else str(bool(hksj)).lower(), dtype=object)
     out["conventions"] = np.full(n, conventions, dtype=object)
     out["confidence_level"] = np.full(n, level)
-    out["warnings"] = _warnings(res, method, hksj, study, group, n)
+    out["warnings"] = _warnings(res, method, hksj, labels, group, n)
     for c in ("source", "data_type", "measure_source", "n_rows"):
         out[c] = analyses[c].to_numpy()
-    return pd.DataFrame(out)
+    # text columns stay Python objects here (pandas would convert them to its "str" type, which
+    # costs more than the pooling of small partitions); run_batch converts once, at the end
+    return pd.DataFrame({k: pd.Series(v, dtype=object, copy=False)
+                         if getattr(v, "dtype", None) is np.dtype(object) else v for k, v in out.items()})
 
 
-def _warnings(res: PooledBatch, method: str, hksj: bool | str, study: np.ndarray,
-              group: np.ndarray, n: int) -> np.ndarray:
+def _warnings(res: PooledBatch, method: str, hksj: bool | str,
+              labels: Callable[[np.ndarray], np.ndarray], group: np.ndarray, n: int) -> np.ndarray:
     """The warnings of :func:`trialsynth.api._warnings`, vectorised, joined with `` | ``."""
     parts: list[np.ndarray] = []
     dropped = ~(res.included & np.isfinite(res.weight))
     names = np.full(n, "", dtype=object)
     if dropped.any():
-        joined = pd.Series(study[dropped]).groupby(group[dropped]).agg(", ".join)
+        idx = np.flatnonzero(dropped)
+        joined = pd.Series(labels(idx)).groupby(group[idx]).agg(", ".join)
         names[joined.index.to_numpy()] = "not estimable, left out of the pooling: " + joined.to_numpy()
     parts.append(names)
     k = res.k
@@ -251,15 +470,14 @@ def _empty() -> pd.DataFrame:
 # Dask
 
 
-def _run_dask(payloads: Any, options: dict[str, Any], finished: Callable[[int, Any], None],
-              workers: int | None, scheduler: str | None) -> None:
+def _run_dask(todo: Iterator[tuple[int, dict[str, Any] | None]], options: dict[str, Any],
+              finished: Callable[[int, Any], None], workers: int | None,
+              scheduler: str | None) -> int:
     """Pool partitions on a Dask cluster: a local one with ``workers`` processes, or the one at
-    ``scheduler``. Each partition is written as soon as it comes back (resume works here too)."""
-    try:
-        from dask.distributed import Client, LocalCluster, as_completed
-    except ImportError:  # pragma: no cover - dask[distributed] is a dependency of the batch extra
-        raise DataError("--workers/--scheduler need dask[distributed]: pip install "
-                        "'trialsynth[batch]'") from None
+    ``scheduler``. At most two partitions per worker thread are in flight (bounded memory);
+    results are handled in partition order, each written as it comes (resume works here too)."""
+    from dask.distributed import Client, LocalCluster
+
     cluster = None
     if scheduler:
         client = Client(scheduler)
@@ -268,16 +486,24 @@ def _run_dask(payloads: Any, options: dict[str, Any], finished: Callable[[int, A
                                dashboard_address=":0", silence_logs=logging.ERROR)
         client = Client(cluster)
     try:
-        index = {}
-        futures = []
-        for i, payload in payloads:
-            with warnings.catch_warnings():  # a partition is data by design: it is the task
-                warnings.filterwarnings("ignore", message="Sending large graph")
-                fut = client.submit(pool_partition, payload, options, pure=False)
-            index[fut.key] = i
-            futures.append(fut)
-        for fut in as_completed(futures):
-            finished(index[fut.key], fut.result())
+        slots = 2 * max(1, sum(client.nthreads().values()))
+        n = 0
+        window: deque[tuple[int, Any]] = deque()
+        for i, payload in todo:
+            n += 1
+            fut = None
+            if payload is not None:
+                with warnings.catch_warnings():  # a partition is data by design: it is the task
+                    warnings.filterwarnings("ignore", message="Sending large graph")
+                    fut = client.submit(pool_partition, payload, options, pure=False)
+            window.append((i, fut))
+            while len(window) > slots:
+                j, f = window.popleft()
+                finished(j, None if f is None else f.result())
+        while window:
+            j, f = window.popleft()
+            finished(j, None if f is None else f.result())
+        return n
     finally:
         client.close()
         if cluster is not None:
@@ -285,81 +511,37 @@ def _run_dask(payloads: Any, options: dict[str, Any], finished: Callable[[int, A
 
 
 # ------------------------------------------------------------------------------------------
-# parts, progress, atomic writes
+# progress, stage times
 
 
-class _PartStore:
-    """``<RESULTS>.parts/``: ``manifest.json`` and one Parquet file per finished partition."""
+class _Clock:
+    """Seconds per stage into ``stages`` (wall time of the main thread, or CPU time of the
+    thread with ``cpu=True``); nothing when ``stages`` is None."""
 
-    def __init__(self, folder: Path, key: dict[str, Any]) -> None:
-        self.folder = folder
-        manifest = folder / "manifest.json"
-        old = None
-        if manifest.is_file():
-            try:
-                old = json.loads(manifest.read_text())
-            except (OSError, ValueError):
-                old = None
-        if old != key:  # another input or other options: start afresh
-            if folder.exists():
-                shutil.rmtree(folder)
-            folder.mkdir(parents=True)
-            _write_text_atomic(manifest, json.dumps(key, indent=1, sort_keys=True))
+    def __init__(self, stages: dict[str, float] | None) -> None:
+        self.stages = stages
+        self._lock = threading.Lock()
 
-    def _paths(self, i: int) -> tuple[Path, Path]:
-        return self.folder / f"part-{i:05d}.parquet", self.folder / f"part-{i:05d}.failures.parquet"
+    @contextlib.contextmanager
+    def __call__(self, name: str, cpu: bool = False) -> Iterator[None]:
+        if self.stages is None:
+            yield
+            return
+        now = time.thread_time if cpu else time.perf_counter
+        t0 = now()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.stages[name] = self.stages.get(name, 0.0) + now() - t0
 
-    def done(self, i: int) -> bool:
-        res, fail = self._paths(i)
-        return res.is_file() and fail.is_file()
-
-    def load(self, i: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-        res, fail = self._paths(i)
-        return pd.read_parquet(res), pd.read_parquet(fail)
-
-    def save(self, i: int, result: tuple[pd.DataFrame, pd.DataFrame]) -> None:
-        res, fail = self._paths(i)
-        _write_atomic(result[1].astype(str), fail)  # the results file last: its presence = done
-        _write_atomic(result[0], res)
-
-    def remove(self) -> None:
-        shutil.rmtree(self.folder, ignore_errors=True)
-
-
-def _write_atomic(frame: pd.DataFrame, path: Path) -> None:
-    """Write next to ``path`` and rename: readers never see a half-written table."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        if path.suffix.lower() == ".parquet":
-            frame.to_parquet(tmp, index=False)
-        else:
-            frame.to_csv(tmp, index=False)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; a result file is not
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name, suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
 
 
 class _Progress:
-    """A rich progress bar over partitions (silent unless asked for)."""
+    """A rich progress bar over partitions (silent unless asked for); the number of partitions
+    is not known before the input has been read through."""
 
-    def __init__(self, show: bool, total: int, completed: int) -> None:
+    def __init__(self, show: bool, total: int | None = None, completed: int = 0) -> None:
         self.show, self.total, self.completed = show, total, completed
         self._bar: Any = None
 

@@ -26,6 +26,49 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "GENERIC": ("yi", "se"),
 }
 
+# One rule for every method and τ² estimator: a study enters the pooling only if its counts are
+# exact whole numbers and its effect and variance lie in the range where every sum the methods
+# form stays finite. IEEE 754 doubles hold every whole number up to 2^53 exactly and nothing
+# above ~1.8e308; with |yᵢ| ≤ 1e50 and 1e-50 ≤ vᵢ ≤ 1e50 (SE 1e-25 to 1e25) the largest term,
+# wᵢ³rᵢ² of REML's Newton step (wᵢ = 1/vᵢ, rᵢ a residual), is below 4e250, so sums over up to
+# 1e50 studies stay finite. No real effect or SE comes near these bounds (SE 1e-25 is a
+# measurement 25 orders of magnitude more precise than its unit); a study beyond them is a data
+# error, kept out of the pooling with a warning naming it rather than left to overflow and
+# turn the whole analysis into NaN.
+MAX_COUNT = 2.0**53
+MAX_EFFECT = 1e50
+VARIANCE_RANGE = (1e-50, 1e50)
+
+
+def counts_in_range(cols: Mapping[str, FloatArray]) -> np.ndarray:
+    """Studies whose count columns (those present) are at most :data:`MAX_COUNT`."""
+    ok = np.ones(len(next(iter(cols.values()))), dtype=bool)
+    for c in ("events_t", "n_t", "events_c", "n_c"):
+        if c in cols:
+            ok &= ~(np.abs(cols[c]) > MAX_COUNT)  # NaN passes: it is judged elsewhere
+    return ok
+
+
+def effects_in_range(yi: FloatArray, vi: FloatArray) -> np.ndarray:
+    """Studies whose yᵢ and vᵢ are finite and within :data:`MAX_EFFECT`, :data:`VARIANCE_RANGE`."""
+    with np.errstate(invalid="ignore"):
+        return (np.abs(yi) <= MAX_EFFECT) & (vi >= VARIANCE_RANGE[0]) & (vi <= VARIANCE_RANGE[1])
+
+
+def out_of_range_reason(yi: float, vi: float, counts_ok: bool) -> str | None:
+    """Why a study with finite yᵢ, vᵢ > 0 is kept out of the pooling by the range rule, or None."""
+    if not counts_ok:
+        return "a count above 2^53 (not an exact whole number)"
+    if not np.isfinite(yi) or not np.isfinite(vi) or vi <= 0:
+        return None
+    if abs(yi) > MAX_EFFECT:
+        return f"effect {yi:.3g} beyond ±{MAX_EFFECT:g}"
+    if not VARIANCE_RANGE[0] <= vi <= VARIANCE_RANGE[1]:
+        return (f"SE {np.sqrt(vi):.3g} outside {np.sqrt(VARIANCE_RANGE[0]):g} to "
+                f"{np.sqrt(VARIANCE_RANGE[1]):g}")
+    return None
+
+
 _BINARY_EFFECT = {
     "RR": binary.log_risk_ratio,
     "OR": binary.log_odds_ratio,
@@ -107,14 +150,19 @@ def study_effects(measure: str, cols: Mapping[str, FloatArray], group: IntArray,
         yi, vi = generic.from_se(cols["yi"], cols["se"])
     else:
         raise ValueError(f"unknown measure {measure!r}; expected one of {', '.join(MEASURES)}")
-    estimable = np.isfinite(yi) & (vi > 0) & (vi < np.inf)  # vi finite and positive
+    valid = np.isfinite(yi) & (vi > 0) & (vi < np.inf)  # vi finite and positive
     if not keep.all():
-        estimable &= keep
-    if estimable.all():  # nothing to blank out: the same values, without the copies by np.where
+        valid &= keep
+    # the range rule (above): such studies keep their yi and vi (shown, with the reason) but are
+    # not pooled
+    estimable = valid & effects_in_range(yi, vi)
+    if measure != "GENERIC":  # arm sizes enter the effect (generic data: participants only)
+        estimable &= counts_in_range(cols)
+    if valid.all():  # nothing to blank out: the same values, without the copies by np.where
         return Effects(yi, vi, estimable)
     if measure == "GENERIC":  # yi (and vi) may be the caller's arrays: blanked in copies
-        return Effects(np.where(estimable, yi, np.nan), np.where(estimable, vi, np.nan), estimable)
-    bad = ~estimable  # yi and vi were computed here: blanked in place
+        return Effects(np.where(valid, yi, np.nan), np.where(valid, vi, np.nan), estimable)
+    bad = ~valid  # yi and vi were computed here: blanked in place
     yi[bad] = np.nan
     vi[bad] = np.nan
     return Effects(yi, vi, estimable)

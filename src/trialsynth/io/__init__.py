@@ -15,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from trialsynth.errors import DataError
+from trialsynth.io.bounded import read_head
 from trialsynth.review import Review
 
 SNIFF = 64 * 1024  # bytes read to recognise a file
@@ -28,20 +29,15 @@ def read_review(path: str | Path) -> Review:
     path = Path(path)
     src = str(path)
     if path.is_dir():
-        if (path / "review.yaml").is_file():
+        yml = path / "review.yaml"
+        if yml.exists() or yml.is_symlink():  # read (or refused, if not a regular file) as such
             return _review_folder(path)
         from trialsynth.io.revman_web import read_web_package
 
         return read_web_package(path)
     if not path.exists():
         raise DataError("file not found", file=src)
-    if not path.is_file():
-        raise DataError("not a regular file", file=src)
-    try:
-        with path.open("rb") as fh:
-            head = fh.read(SNIFF)
-    except PermissionError:
-        raise DataError("permission denied", file=src) from None
+    head = read_head(path, SNIFF, src, kind="a review file")  # regular files only (no FIFO)
     if head[:2] == b"\x1f\x8b" or head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"<":
         from trialsynth.io.rm5 import read_rm5
 

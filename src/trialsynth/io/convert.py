@@ -9,9 +9,7 @@ silently. Known reviews add what is known about them from the project's notes
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import math
 import os
@@ -23,8 +21,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from trialsynth._atomic import output_lock, refuse_overlap, writing
 from trialsynth._json import json_safe
+from trialsynth.arms import review_arms
 from trialsynth.errors import DataError
+from trialsynth.io.bounded import open_regular, read_bounded
 from trialsynth.io.folder import (
     NUMERIC_COLUMNS,
     ReviewFolder,
@@ -50,7 +51,9 @@ _COMPARISON_PREFIX = re.compile(r"^[^:]*\bversus\b[^:]*:\s*", re.IGNORECASE)
 def import_review(source: str | Path, out_dir: str | Path) -> Path:
     """Write ``source`` (a RevMan file any reader takes, or a review folder) as a review folder
     in ``out_dir`` (atomically; see :func:`trialsynth.io.folder.write_folder`). ``source`` is
-    only read. Returns ``out_dir``."""
+    only read: an ``out_dir`` that is ``source``, lies inside it or holds it is refused.
+    Returns ``out_dir``."""
+    refuse_overlap([source], [out_dir])
     return write_folder(build_folder(source), out_dir)
 
 
@@ -91,27 +94,27 @@ def _data_rows(source: Path) -> dict[int, dict[str, str]] | None:
     """The records of an R-style RevMan Web data-rows CSV by spreadsheet row (header = 1), else
     None. Only the columns a :class:`Review` does not carry are used from them (footnotes,
     risk-of-bias domains); anything unreadable is left to the reader, which names the problem."""
-    from trialsynth.io.revman_rows import MAX_BYTES, MAX_FIELD
+    from trialsynth.io.revman_csv import csv_records
+    from trialsynth.io.revman_rows import MAX_BYTES
 
-    try:
-        if source.suffix.lower() != ".csv" or not source.is_file() or \
-                source.stat().st_size > MAX_BYTES:
-            return None
-        text = source.read_bytes().decode("utf-8-sig")
-    except (OSError, UnicodeDecodeError):
+    if source.suffix.lower() != ".csv":
         return None
-    old = csv.field_size_limit(MAX_FIELD)
     try:
-        records = list(csv.reader(io.StringIO(text, newline=""), strict=True))
-    except csv.Error:
+        text = read_bounded(source, str(source), MAX_BYTES).decode("utf-8-sig")
+    except (DataError, UnicodeDecodeError):
         return None
-    finally:
-        csv.field_size_limit(old)
-    header = [h.strip() for h in records[0]] if records else []
+    try:
+        records = csv_records(text, str(source))  # blank lines dropped cheaply
+    except DataError:
+        return None
+    if not records:
+        return None
+    header = [h.strip() for h in records[0][1]]
     if not all(m in header for m in DATA_ROWS_MARKERS):
         return None
-    return {i: dict(zip(header, rec, strict=True)) for i, rec in enumerate(records, start=1)
-            if i > 1 and len(rec) == len(header)}
+    out = {i: dict(zip(header, rec, strict=True)) for i, rec in records[1:]
+           if len(rec) == len(header)}
+    return out
 
 
 def _footnote(raw: Mapping[int, Mapping[str, str]] | None, row: int) -> str | None:
@@ -265,7 +268,7 @@ def _sha256(path: Path) -> str | None:
     if not path.is_file():
         return None
     h = hashlib.sha256()
-    with path.open("rb") as fh:
+    with open_regular(path) as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
@@ -368,11 +371,19 @@ def protocol_from_review(review: Review, *, source: Path | None = None) -> Proto
     outcomes: dict[tuple[str, str | None], str] = {}
     taken: set[str] = set()
     types: dict[str, set[str | None]] = {}
+    arms = review_arms([(a.id, a.group, a.name) for a in review.analyses],
+                       {g: names.get(g) or None for g in {a.group for a in review.analyses}},
+                       {a.id: getattr(a, "labels", None) for a in review.analyses})
+
+    def base_of(a: Analysis) -> str:  # a group organised by outcome names the outcome
+        arm = arms[a.id]
+        return arm.outcome if arm.organised_by == "outcome" else base_outcome_name(a.name)
+
     for a in review.analyses:
         otype = a.data_type if a.data_type != "generic" else None
-        types.setdefault(base_outcome_name(a.name), set()).add(otype)
+        types.setdefault(base_of(a), set()).add(otype)
     for a in review.analyses:
-        base = base_outcome_name(a.name)
+        base = base_of(a)
         otype = a.data_type if a.data_type != "generic" else None
         key = (base, otype)
         if key not in outcomes:
@@ -387,7 +398,9 @@ def protocol_from_review(review: Review, *, source: Path | None = None) -> Proto
         spec: dict[str, Any] = {
             "id": a.id, "name": a.name, "data_type": a.data_type, "outcome": outcomes[key],
             "subgroups": _subgroups(a), "applicability": a.applicability,
-            "inferred": True, "basis": "outcome read from the analysis name",
+            "inferred": True, "basis": "outcome read from the analysis name" if
+            arms[a.id].organised_by == "comparison" else "outcome read from the comparison "
+            "group (the review is organised by outcome: the analysis name is the comparison)",
             "settings": _settings(a, conv)}
         factor = SUBGROUP_ANALYSIS.search(a.name)
         if factor:
@@ -395,6 +408,9 @@ def protocol_from_review(review: Review, *, source: Path | None = None) -> Proto
         stored = _stored(a)
         if stored is not None:
             spec["stored"] = stored
+        labels = getattr(a, "labels", None)
+        if labels is not None:
+            spec["labels"] = {k: scrub(v) for k, v in labels.to_dict().items() if v}
         data["analyses"].append(spec)
     from trialsynth.io.known_reviews import KNOWN
 
@@ -461,16 +477,16 @@ def write_json(doc: Mapping[str, Any], path: str | Path,
                dumps: Callable[..., str] = json.dumps) -> Path:
     """Write ``doc`` as UTF-8 JSON (LF, no NaN) atomically: a temporary file renamed into place."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     text = dumps(doc, indent=1, ensure_ascii=False, allow_nan=False) + "\n"
-    tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:12]}"
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(text.encode("utf-8"))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with output_lock(path), writing(path):  # one writer; cleans after a killed earlier one
+        tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:12]}"
+        try:
+            with open(tmp, "wb") as fh:
+                fh.write(text.encode("utf-8"))
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
     return path

@@ -33,7 +33,9 @@ import numpy as np
 import pandas as pd
 
 from trialsynth._atomic import replace_folder
+from trialsynth.designs.prepare import EXTRA_COLUMNS
 from trialsynth.errors import DataError, TrialsynthError
+from trialsynth.io.bounded import read_bounded, read_head
 from trialsynth.io.folder_rob import (
     ROB_COLUMNS,
     RobRecord,
@@ -42,6 +44,7 @@ from trialsynth.io.folder_rob import (
     parse_rob_rows,
     rob_sort_key,
 )
+from trialsynth.io.revman_csv import csv_records
 from trialsynth.protocol import SCHEMA, AnalysisSpec, Protocol, dump_protocol, parse_protocol
 from trialsynth.review import Analysis, Inferred, Review, complete_rows
 from trialsynth.review import StudyInfo as _StudyInfo
@@ -68,6 +71,11 @@ STORED_COLUMNS = ("stored_effect", "stored_ci_low", "stored_ci_high", "stored_we
 NUMERIC_COLUMNS = ("events_t", "mean_t", "sd_t", "n_t", "events_c", "mean_c", "sd_c", "n_c",
                    "yi", "se", *STORED_COLUMNS)
 OUTCOME_COLUMNS = ("analysis", "subgroup", "study", *NUMERIC_COLUMNS, "footnote", "source_row")
+# optional columns of trial designs and data entry (trialsynth.designs), written only when used
+DESIGN_TEXT = ("design", "period")
+DESIGN_NUMERIC = tuple(c for c in EXTRA_COLUMNS if c not in DESIGN_TEXT)
+CONTINUOUS_ONLY = frozenset(c for c in DESIGN_NUMERIC if c.endswith(("_t", "_c"))
+                            or c == "corr_change")
 _COUNTS = ("events_t", "n_t", "events_c", "n_c")
 _NONNEGATIVE = (*_COUNTS, "sd_t", "sd_c", "se")
 
@@ -151,39 +159,26 @@ class Table:
 def parse_csv(text: str, file: str, *, required: Sequence[str], allowed: Sequence[str],
               extra_prefix: str | None = None) -> Table:
     """Records of a CSV text; header checked (required, unknown and repeated columns)."""
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    old = csv.field_size_limit(MAX_FIELD)
-    records: list[list[str]] = []
-    try:
-        i = 0
-        while True:
-            i += 1
-            try:
-                records.append(next(reader))
-            except StopIteration:
-                break
-            except csv.Error as exc:
-                raise DataError(f"malformed CSV ({exc})", file=file, row=i) from None
-    finally:
-        csv.field_size_limit(old)
+    records = csv_records(text, file)  # blank lines dropped, rows counted as a spreadsheet does
     if not records:
         raise DataError("the file is empty (a header row is needed)", file=file)
-    header = tuple(h.strip() for h in records[0])
+    head_row, first = records[0]
+    header = tuple(h.strip() for h in first)
     seen: set[str] = set()
     for name in header:
         if name in seen:
-            raise DataError("column appears twice in the header", file=file, row=1, field=name)
+            raise DataError("column appears twice in the header", file=file, row=head_row, field=name)
         if name not in allowed and not (extra_prefix and name.startswith(extra_prefix)
                                          and len(name) > len(extra_prefix)):
             hint = f"; free columns must start with '{extra_prefix}'" if extra_prefix else ""
             raise DataError(f"unknown column (expected some of: {', '.join(allowed)}{hint})",
-                            file=file, row=1, field=name or "(empty)")
+                            file=file, row=head_row, field=name or "(empty)")
         seen.add(name)
     for name in required:
         if name not in seen:
-            raise DataError("required column is missing", file=file, row=1, field=name)
+            raise DataError("required column is missing", file=file, row=head_row, field=name)
     rows, numbers = [], []
-    for n, rec in enumerate(records[1:], start=2):
+    for n, rec in records[1:]:
         if not any(c.strip() for c in rec):
             continue  # blank line
         if len(rec) != len(header):
@@ -217,16 +212,10 @@ def _text(raw: str | None) -> str | None:
 # Reading
 # ---------------------------------------------------------------------------------------------
 def _read_text(path: Path) -> str:
-    try:
-        size = path.stat().st_size
-        if size > MAX_BYTES:
-            raise DataError(f"file is {size} bytes; the limit is {MAX_BYTES}", file=str(path))
-        raw = path.read_bytes()
-    except FileNotFoundError:
+    if not path.exists() and not path.is_symlink():
         raise DataError("file not found (a review folder needs review.yaml, studies.csv, "
-                        "outcome_data.csv and risk_of_bias.csv)", file=str(path)) from None
-    except (IsADirectoryError, PermissionError) as exc:
-        raise DataError(f"cannot read ({exc.strerror})", file=str(path)) from None
+                        "outcome_data.csv and risk_of_bias.csv)", file=str(path))
+    raw = read_bounded(path, str(path), MAX_BYTES)  # regular files only (no FIFO, no device)
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -238,8 +227,8 @@ def is_review_folder(path: str | Path) -> bool:
     """True if ``path`` is a folder whose review.yaml declares trialsynth's schema."""
     yml = Path(path) / REVIEW_YAML
     try:
-        head = yml.read_text(encoding="utf-8-sig")[:65536]
-    except (OSError, UnicodeDecodeError):
+        head = read_head(yml, 65536).decode("utf-8-sig", errors="replace")
+    except DataError:
         return False
     return any(line.strip() in (f"schema: {SCHEMA}", f"schema: '{SCHEMA}'", f'schema: "{SCHEMA}"')
                for line in head.splitlines())
@@ -264,7 +253,7 @@ def parse_folder(texts: Mapping[str, str], base: Path) -> ReviewFolder:
                                        extra_prefix=EXTRA_PREFIX))
     known = {s.study: s for s in studies}
     table = parse_csv(texts[OUTCOMES_CSV], name[OUTCOMES_CSV], required=("analysis", "study"),
-                      allowed=OUTCOME_COLUMNS)
+                      allowed=(*OUTCOME_COLUMNS, *EXTRA_COLUMNS))
     specs = {a.id: a for a in protocol.analyses}
     by_analysis: dict[str, list[int]] = {a: [] for a in specs}
     for i, (rec, n) in enumerate(zip(table.rows, table.numbers, strict=True)):
@@ -387,8 +376,10 @@ def _analysis(spec: AnalysisSpec, protocol: Protocol, table: Table, idx: list[in
     if has_sub:
         cols["subgroup"] = labels
     cols |= {c: num[c] for c in (*used, *STORED_COLUMNS)}
+    design_cols = _design_columns(dtype, table, recs, rows, studies)
+    cols |= design_cols
     cols["rob_overall"] = [None] * len(recs)
-    cols["complete"] = complete_rows(dtype, {c: num[c] for c in used})
+    cols["complete"] = complete_rows(dtype, {c: num[c] for c in used}) | _entered(design_cols)
     cols["problem"] = _problems(dtype, num, rows)
     frame = pd.DataFrame(cols)
     g, k = _id_key(spec.id)
@@ -399,7 +390,54 @@ def _analysis(spec: AnalysisSpec, protocol: Protocol, table: Table, idx: list[in
                      applicability=spec.applicability, frame=frame,
                      settings=_settings(spec, protocol),
                      comparison_name=None if comparison.inferred else comparison.name,
-                     stored_pooled=_stored(spec)), extras
+                     stored_pooled=_stored(spec), labels=_labels(spec)), extras
+
+
+def _labels(spec: AnalysisSpec) -> Any:
+    from trialsynth.arms import arm_labels
+
+    lb = spec.labels
+    return None if lb is None else arm_labels(lb.experimental, lb.control, lb.favours_left,
+                                              lb.favours_right)
+
+
+def _design_columns(dtype: str, table: Table, recs: Sequence[Mapping[str, str]],
+                    rows: Sequence[int], studies: Mapping[str, StudyRecord]) -> dict[str, Any]:
+    """The design and data-entry columns a row gives (trialsynth.designs): only those used.
+    A row without a design of its own takes its study's design from studies.csv."""
+    out: dict[str, Any] = {}
+    for col in DESIGN_NUMERIC:
+        if col not in table.header:
+            continue
+        vals = np.array([_number(r.get(col, ""), table.file, n, col) for r, n in zip(
+            recs, rows, strict=True)], dtype=np.float64)
+        if not np.isfinite(vals).any():
+            continue
+        wrong = (col in CONTINUOUS_ONLY and dtype != "continuous") or \
+            (col == "events_both" and dtype != "dichotomous")
+        if wrong:
+            n = rows[int(np.argmax(np.isfinite(vals)))]
+            raise DataError(f"a {dtype} analysis does not use this column; leave it empty",
+                            file=table.file, row=n, field=col)
+        out[col] = vals
+    design = [_text(r.get("design")) or (studies[r["study"]].design if studies[r["study"]].design
+                                         in ("parallel", "crossover", "cluster") else None)
+              for r in recs]
+    if any(design):
+        out["design"] = design
+    if "period" in table.header and any(_text(r.get("period")) for r in recs):
+        out["period"] = [_text(r.get("period")) for r in recs]
+    return out
+
+
+def _entered(design_cols: Mapping[str, Any]) -> np.ndarray | bool:
+    """Rows that give data only the design preparation can use (a reported effect, quantiles,
+    an SE or CI): left for the pooling to convert, or to refuse with its reason."""
+    nums = [v for k, v in design_cols.items() if k not in DESIGN_TEXT and k not in
+            ("corr", "cluster_size", "icc", "events_both", "corr_change")]
+    if not nums:
+        return False
+    return np.logical_or.reduce([np.isfinite(v) for v in nums])
 
 
 def _settings(spec: AnalysisSpec, protocol: Protocol) -> Inferred:
@@ -417,7 +455,13 @@ def _settings(spec: AnalysisSpec, protocol: Protocol) -> Inferred:
                      study_confidence_level=r.study_confidence_level, swap_events=r.swap_events,
                      subgroup_test=r.subgroup_test, hksj=r.hksj,
                      prediction_interval=r.prediction_interval,
-                     stated=None if s.stated is None else dict(s.stated))
+                     stated=None if s.stated is None else dict(s.stated),
+                     designs=_designs_setting(protocol))
+
+
+def _designs_setting(protocol: Protocol) -> dict[str, Any] | None:
+    d = getattr(protocol.settings, "designs", None)
+    return None if d is None or d == type(d)() else d.model_dump()
 
 
 def _stored(spec: AnalysisSpec) -> Any:
@@ -514,6 +558,8 @@ def _studies_text(studies: Sequence[StudyRecord]) -> str:
 
 
 def _outcomes_text(folder: ReviewFolder, specs: Mapping[str, AnalysisSpec]) -> str:
+    present = {c for a in folder.review.analyses for c in a.frame.columns}
+    extra_cols = [c for c in EXTRA_COLUMNS if c in present]  # written only when some row uses them
     out = []
     for a in sorted(folder.review.analyses, key=lambda a: (a.group, a.number)):
         spec = specs[a.id]
@@ -535,8 +581,15 @@ def _outcomes_text(folder: ReviewFolder, specs: Mapping[str, AnalysisSpec]) -> s
             cells = [a.id, label, str(rec["study"])]
             cells += [_fmt(rec.get(c)) for c in NUMERIC_COLUMNS]
             cells += [extra.footnote or "", "" if extra.source_row is None else str(extra.source_row)]
+            cells += [_cell(rec.get(c), c) for c in extra_cols]
             out.append(cells)
-    return csv_text(OUTCOME_COLUMNS, out)
+    return csv_text((*OUTCOME_COLUMNS, *extra_cols), out)
+
+
+def _cell(value: Any, col: str) -> str:
+    if col in DESIGN_TEXT:
+        return "" if value is None or (isinstance(value, float) and value != value) else str(value)
+    return _fmt(value)
 
 
 def write_folder(folder: ReviewFolder, out_dir: str | Path) -> Path:

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from trialsynth.errors import DataError
+from trialsynth.io.bounded import read_bounded
 from trialsynth.protocol import MAX_YAML_BYTES, SCHEMA, Loc, Problem, Protocol, ProtocolError
 
 __all__ = ["HEADER", "Problem", "ProtocolError", "dump_protocol", "load_protocol",
@@ -134,6 +134,10 @@ def _line(node: yaml.Node | None, loc: Loc) -> int | None:
 
 
 MAX_DEPTH = 32  # review.yaml nests 6 levels; anything far deeper is not a review
+# digits of a number: review.yaml holds counts, percentages and decimals; Python refuses to turn
+# more than 4300 digits into an int (CVE-2020-10735 limit), so a far longer one is refused here
+MAX_DIGITS = 100
+_NUMBER_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
 
 
 def _structure(node: yaml.Node | None) -> list[Problem]:
@@ -166,6 +170,9 @@ def _structure(node: yaml.Node | None) -> list[Problem]:
         elif isinstance(n, yaml.SequenceNode):
             for i, v in enumerate(n.value):
                 walk(v, (*loc, i))
+        elif n.tag in _NUMBER_TAGS and sum(c.isdigit() for c in str(n.value)) > MAX_DIGITS:
+            out.append(Problem(_path(loc), line, f"a number of {len(str(n.value))} characters; "
+                               f"numbers in review.yaml have at most {MAX_DIGITS} digits"))
 
     walk(node, ())
     return out
@@ -194,8 +201,13 @@ def parse_protocol(text: str, *, file: str = "review.yaml") -> Protocol:
         if problems:
             raise ProtocolError(problems, file=file)
         data = loader.construct_document(node) if node is not None else None
+    except ProtocolError:
+        raise
     except RecursionError:
         raise ProtocolError([Problem("", None, "nested far too deeply to be a review.yaml")],
+                            file=file) from None
+    except ValueError as exc:  # a scalar the safe constructor cannot turn into a value
+        raise ProtocolError([Problem("", None, f"a value cannot be read ({exc})")],
                             file=file) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -223,15 +235,7 @@ def parse_protocol(text: str, *, file: str = "review.yaml") -> Protocol:
 def load_protocol(path: str | Path) -> Protocol:
     """Read and validate ``review.yaml`` (UTF-8, at most :data:`MAX_YAML_BYTES`)."""
     path = Path(path)
-    try:
-        size = path.stat().st_size
-        if size > MAX_YAML_BYTES:
-            raise DataError(f"file is {size} bytes; the limit is {MAX_YAML_BYTES}", file=str(path))
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise DataError("file not found", file=str(path)) from None
-    except (IsADirectoryError, PermissionError) as exc:
-        raise DataError(f"cannot read ({exc.strerror})", file=str(path)) from None
+    raw = read_bounded(path, str(path), MAX_YAML_BYTES)  # regular files only (no FIFO, no device)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -277,6 +281,8 @@ def protocol_data(protocol: Protocol) -> dict[str, Any]:
     data = protocol.model_dump(mode="json", by_alias=True, exclude_defaults=True)
     data["schema"] = SCHEMA
     data["settings"] = protocol.settings.model_dump(mode="json", by_alias=True)
+    if protocol.settings.designs == type(protocol.settings.designs)():  # defaults: not written
+        data["settings"].pop("designs", None)
     data["grade"] = protocol.grade.model_dump(mode="json", by_alias=True, exclude_defaults=True)
     data["grade"] = {"overrides": [], "flags": [], **data["grade"]}
     data["grade"]["indirectness"] = {"default": protocol.grade.indirectness.default,

@@ -21,12 +21,14 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
 from collections.abc import Iterator, Sequence
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
+from trialsynth.arms import arm_labels
 from trialsynth.errors import DataError
+from trialsynth.io import bounded
 from trialsynth.review import (
     Analysis,
     DataType,
@@ -65,72 +67,104 @@ NON_NEGATIVE = frozenset({"SD 1", "SD 2", "Variance"})
 
 def read_bounded(path: Path, src: str, limit: int | None = None, *, kind: str = "a CSV file"
                  ) -> bytes:
-    """The bytes of a file of at most ``limit`` bytes (default :data:`MAX_BYTES`); DataError
-    otherwise (``kind`` names what the file should have been). The size is checked before
-    anything is read (an oversized file costs nothing) and again on the bytes read."""
-    limit = MAX_BYTES if limit is None else limit
+    """The bytes of a regular file of at most ``limit`` bytes (default :data:`MAX_BYTES`);
+    DataError otherwise (``kind`` names what the file should have been). FIFOs, devices and links
+    to them are refused before anything is read (:mod:`trialsynth.io.bounded`)."""
+    return bounded.read_bounded(path, src, MAX_BYTES if limit is None else limit, kind=kind)
+
+
+CHUNK = 1 << 20  # characters handed to the CSV reader at a time (about 4 MB as a StringIO)
+
+
+def _lines_in(chunk: str) -> int:
+    """Lines in ``chunk`` as ``io.StringIO(newline="")`` splits them (CR LF, LF or CR)."""
+    return chunk.count("\n") + chunk.count("\r") - chunk.count("\r\n")
+
+
+class _Feed:
+    """The text for csv.reader in chunks cut after a newline; a chunk of blank lines that starts
+    between two records is counted instead of read (padding costs almost nothing)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.supplied = 0  # lines handed to the reader
+        self.skipped = 0  # blank lines counted but not handed over
+        self.record_end = 0  # reader.line_num when the reader last completed a record
+
+    def chunks(self) -> Iterator[io.StringIO]:
+        text, pos, n = self.text, 0, len(self.text)
+        while pos < n:
+            cut = text.find("\n", pos + CHUNK)
+            end = n if cut < 0 else cut + 1
+            chunk = text[pos:end]
+            pos = end
+            lines = _lines_in(chunk)
+            # between two records (the reader finished one on the last line it was given) a
+            # chunk of nothing but line ends is blank lines only: never inside a quoted field
+            if self.record_end == self.supplied and not chunk.strip("\r\n"):
+                self.skipped += lines
+                continue
+            self.supplied += lines
+            yield io.StringIO(chunk, newline="")
+
+
+def csv_records(text: str, src: str) -> list[tuple[int, list[str]]]:
+    """(spreadsheet row, fields) of every record of a CSV text that is not a blank line; rows
+    count blank lines too, as a spreadsheet shows them. Long runs of blank lines are counted
+    without being parsed (:class:`_Feed`), so padding costs little time and no memory.
+    DataError naming the row for malformed CSV."""
+    feed = _Feed(text)
+    reader = csv.reader(chain.from_iterable(feed.chunks()), strict=True)
+    old = csv.field_size_limit(MAX_FIELD)
+    out: list[tuple[int, list[str]]] = []
+    n = 0
     try:
-        with path.open("rb") as fh:
-            if os.fstat(fh.fileno()).st_size > limit:
-                raise DataError(f"file is larger than the limit of {limit} bytes", file=src)
-            raw = fh.read(limit + 1)
-    except FileNotFoundError:
-        raise DataError("file not found", file=src) from None
-    except IsADirectoryError:
-        raise DataError(f"is a directory, not {kind}", file=src) from None
-    except PermissionError:
-        raise DataError("permission denied", file=src) from None
-    if len(raw) > limit:
-        raise DataError(f"file is larger than the limit of {limit} bytes", file=src)
-    return raw
+        for rec in reader:
+            n += 1
+            feed.record_end = reader.line_num
+            if rec:
+                out.append((n + feed.skipped, rec))
+    except csv.Error as exc:
+        raise DataError(f"malformed CSV ({exc})", file=src, row=n + feed.skipped + 1) from None
+    finally:
+        csv.field_size_limit(old)
+    return out
+
+
+def decode_utf8(raw: bytes, src: str) -> str:
+    """UTF-8 text (BOM allowed); DataError naming the byte and line otherwise."""
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise DataError(f"not UTF-8 text (byte {exc.start}, physical line {line})",
+                        file=src) from None
 
 
 def parse_csv(raw: bytes, src: str, required: Sequence[str]
               ) -> tuple[list[str], list[list[str]], list[int]]:
     """Header, records (each with the header's number of fields; blank lines skipped) and the
     spreadsheet row of each record (header = row 1). UTF-8 (BOM allowed) only."""
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[:exc.start].count(b"\n") + 1
-        raise DataError(f"not UTF-8 text (byte {exc.start}, physical line {line})",
-                        file=src) from None
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    old = csv.field_size_limit(MAX_FIELD)
-    rows: list[list[str]] = []
-    try:
-        for i, rec in enumerate(_records(reader, src), start=1):
-            if i > 1 and len(rec) != len(rows[0]) and any(f.strip() for f in rec):
-                raise DataError(f"has {len(rec)} fields; the header has {len(rows[0])}",
-                                file=src, row=i)
-            rows.append(rec)
-    finally:
-        csv.field_size_limit(old)
-    if not rows:
+    pairs = csv_records(decode_utf8(raw, src), src)
+    if not pairs:
         raise DataError("the file is empty", file=src)
-    header = [h.strip().lstrip("\ufeff") for h in rows[0]]
+    head_row, first = pairs[0]
+    width = len(first)
+    for i, rec in pairs[1:]:
+        if len(rec) != width and any(f.strip() for f in rec):
+            raise DataError(f"has {len(rec)} fields; the header has {width}", file=src, row=i)
+    header = [h.strip().lstrip("\ufeff") for h in first]
     seen: set[str] = set()
     for name in header:
         if name in seen:
-            raise DataError("column appears twice in the header", file=src, row=1, field=name)
+            raise DataError("column appears twice in the header", file=src, row=head_row,
+                            field=name)
         seen.add(name)
     for name in required:
         if name not in seen:
-            raise DataError("required column is missing", file=src, row=1, field=name)
-    keep = [i for i in range(1, len(rows)) if len(rows[i]) == len(header)]
-    return header, [rows[i] for i in keep], [i + 1 for i in keep]
-
-
-def _records(reader: Iterator[list[str]], src: str) -> Iterator[list[str]]:
-    i = 0
-    while True:
-        i += 1
-        try:
-            yield next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            raise DataError(f"malformed CSV ({exc})", file=src, row=i) from None
+            raise DataError("required column is missing", file=src, row=head_row, field=name)
+    keep = [(i, rec) for i, rec in pairs[1:] if len(rec) == width]
+    return header, [rec for _, rec in keep], [i for i, _ in keep]
 
 
 def number(raw: str | None, src: str, row: int, field: str, *, count: bool = False,
@@ -260,6 +294,8 @@ def _outcome(rec: list[str], row: int, g: int, o: int, cell: Any, src: str) -> d
                "CI levels (95%), totals and event swapping are not in a RevMan 5 CSV export: "
                "RevMan's defaults assumed"])
     out["overall"] = _pooled(rec, row, cell, src)
+    out["labels"] = arm_labels(*(cell(rec, c) for c in (
+        "Group Label 1", "Group Label 2", "Left Graph Label", "Right Graph Label")))
     qint = stored_number(cell(rec, "Qint"), src, row, "Qint")
     out["test"] = None if qint is None else StoredSubgroupTest(
         q=qint, p=stored_number(cell(rec, "P(Qint)"), src, row, "P(Qint)"),
@@ -313,4 +349,5 @@ def _analysis(o: dict[str, Any], comparisons: dict[int, str]) -> Analysis:
         applicability="SUBGROUP_AND_OVERALL", frame=frame, settings=o["settings"],
         comparison_name=comparisons.get(g) or None,
         stored_pooled=StoredPooled(overall=o["overall"], subgroups=subs,
-                                   subgroup_test=o["test"] if has_sub else None))
+                                   subgroup_test=o["test"] if has_sub else None),
+        labels=o.get("labels"))

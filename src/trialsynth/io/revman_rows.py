@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from trialsynth.arms import arm_labels
 from trialsynth.errors import DataError
 from trialsynth.io.revman_csv import parse_csv, read_bounded
 from trialsynth.review import Analysis, Review, infer_settings
@@ -32,6 +33,9 @@ NUMERIC = ("GIV.Mean", "GIV.SE", "Experimental.mean", "Experimental.SD", "Experi
            "Weight", "Mean", "CI.start", "CI.end")
 OPTIONAL_TEXT = ("Subgroup", "Subgroup.number", "Applicability", "Study.year", "Overall.bias..judgement.",
                  "review_url", "review_doi")
+# arm and axis labels, when a data-rows export carries them (trialsynth.arms): first non-empty
+LABEL_COLUMNS = ("Experimental.group.label", "Control.group.label", "Left.graph.label",
+                 "Right.graph.label")
 MISSING = frozenset({"", "NA", "NaN", "nan"})  # R's write.csv writes NA or ""
 # our column name <- RevMan column, per data type
 COLUMNS = {
@@ -59,7 +63,7 @@ def read_review(path: str | Path) -> Review:
     header, records, rownum = _records(path, src)
     col = {name: i for i, name in enumerate(header)}
     text = {name: [r[col[name]].strip() if name in col else "" for r in records]
-            for name in (*REQUIRED, *OPTIONAL_TEXT)}
+            for name in (*REQUIRED, *OPTIONAL_TEXT, *LABEL_COLUMNS)}
     num = {name: _numbers([r[col[name]] for r in records], name, rownum, src)
            for name in NUMERIC}
     _check_values(num, rownum, src)
@@ -103,7 +107,9 @@ def read_review(path: str | Path) -> Review:
             id=f"{g}.{k}", group=g, number=k, name=text["Analysis.name"][first],
             data_type=settings.data_type,
             applicability=text["Applicability"][first] or "SUBGROUP_AND_OVERALL",
-            frame=frame, settings=settings))
+            frame=frame, settings=settings,
+            labels=next((lb for i in rows if (lb := arm_labels(
+                *(text[c][i] for c in LABEL_COLUMNS)))), None)))
     doi = next((d for d in text["review_doi"] if d), None)
     url = next((u for u in text["review_url"] if u), None)
     return Review(id=_review_id(doi, url, path), doi=doi, url=url, source=path.name,

@@ -22,12 +22,14 @@ import os
 import re
 import stat
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from trialsynth.arms import ArmLabels, arm_labels
 from trialsynth.certainty.rob import from_revman_web_table, rob1_from_revman_web_table
 from trialsynth.errors import DataError
 from trialsynth.io.revman_csv import number, parse_csv, positive_int, read_bounded, stored_number, zero_width
@@ -147,7 +149,8 @@ def _zip_members(path: Path, src: str) -> dict[str, tuple[str, bytes]]:
             try:
                 with zf.open(info) as fh:
                     data = fh.read(MAX_MEMBER + 1)
-            except (zipfile.BadZipFile, RuntimeError, OSError, EOFError) as exc:
+            except (zipfile.BadZipFile, RuntimeError, OSError, EOFError, zlib.error,
+                    NotImplementedError, ValueError) as exc:  # corrupt or unsupported stream
                 raise DataError(f"cannot read the zip member ({exc})", file=where) from None
             if len(data) > MAX_MEMBER:
                 raise DataError(f"refused: the zip member decompresses to more than "
@@ -345,7 +348,23 @@ def _settings(st: _Table, i: int) -> dict[str, Any] | str:
         hksj=bool(re.search(r"(?i)hartung|hksj", ci_method)) and random)
     return {"settings": settings, "oe": kind == "oe", "group_name": st.text(i, "Analysis.group.name"),
             "overall": _pooled(st, i) if totals == "overall" else None,
-            "test": _test(st, i)}
+            "test": _test(st, i), "labels": _labels(st, i)}
+
+
+_LABEL_COLUMNS = {  # ArmLabels field <- columns that may hold it, first non-empty wins
+    "experimental": ("Experimental.group.label", "Experimental.intervention"),
+    "control": ("Control.group.label", "Control.intervention"),
+    "favours_left": ("Left.graph.label", "Graph.label.left", "Left.axis.label"),
+    "favours_right": ("Right.graph.label", "Graph.label.right", "Right.axis.label")}
+
+
+def _labels(t: _Table, i: int) -> ArmLabels | None:
+    """The arm and axis labels of one analysis as the file states them (settings file, or the
+    data rows when they carry label columns); None when it states none."""
+    found = {k: next((v for c in cols if (v := t.text(i, c)) and v != "#N/A"), None)
+             for k, cols in _LABEL_COLUMNS.items()}
+    return arm_labels(found["experimental"], found["control"], found["favours_left"],
+                      found["favours_right"])
 
 
 _SETTING_COLUMNS = frozenset({
@@ -455,7 +474,9 @@ def _analysis(rows: _Table, key: tuple[int, int], idx: list[int], spec: dict[str
         name=rows.text(first, "Analysis.name"), data_type=settings.data_type,
         applicability=rows.text(first, "Applicability") or "SUBGROUP_AND_OVERALL", frame=frame,
         settings=settings, comparison_name=(spec or {}).get("group_name") or None,
-        stored_pooled=stored)
+        stored_pooled=stored,
+        labels=(spec or {}).get("labels") or next((lb for i in idx if (lb := _labels(rows, i))),
+                                                 None))
 
 
 def _infer(rows: _Table, keys: list[tuple[int, int]], by_key: dict[tuple[int, int], list[int]]

@@ -29,6 +29,7 @@ import io
 import math
 import re
 import xml.etree.ElementTree as ET
+import zlib
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ from typing import Any
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import DefusedXMLParser
 
+from trialsynth.arms import arm_labels
 from trialsynth.certainty.rob1 import Rob1Assessment, Rob1Domain, rob1_domain_key
 from trialsynth.errors import DataError
 from trialsynth.io.revman_csv import read_bounded
@@ -101,6 +103,11 @@ class _Doc:
             line, col = getattr(exc, "position", (None, None))
             raise DataError(f"not well-formed XML at line {line}, column {col} "
                             f"({str(exc).split(':')[0]})", file=src) from None
+        except (LookupError, ValueError) as exc:  # expat: an encoding it cannot decode
+            declared = re.search(rb"""encoding\s*=\s*["']([^"']{0,40})""", data[:200])
+            name = declared.group(1).decode("ascii", "replace") if declared else "?"
+            raise DataError(f"the XML declares the encoding {name!r}, which cannot be read "
+                            f"({exc}); RevMan 5 files are ISO-8859-1 or UTF-8", file=src) from None
 
     def line(self, el: ET.Element) -> int | None:
         return self.lines.get(id(el))
@@ -208,7 +215,7 @@ def _load(path: Path, src: str) -> bytes:
     try:
         with gzip.GzipFile(fileobj=io.BytesIO(raw)) as gz:
             data = gz.read(MAX_BYTES + 1)
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, zlib.error) as exc:  # zlib.error: a corrupt deflate stream
         raise DataError(f"not a readable gzip file ({exc})", file=src) from None
     if len(data) > MAX_BYTES:
         raise DataError(f"decompresses to more than the limit of {MAX_BYTES} bytes", file=src)
@@ -332,7 +339,9 @@ def _analysis(doc: _Doc, out: ET.Element, kind: str, group: int, oid: str, name:
         data_type=settings.data_type, applicability="SUBGROUP_AND_OVERALL", frame=frame,
         settings=settings, comparison_name=cname or None,
         stored_pooled=StoredPooled(overall=overall, subgroups=subs, subgroup_test=test,
-                                   notes=tuple(notes), results_stored=computed))
+                                   notes=tuple(notes), results_stored=computed),
+        labels=arm_labels(*(_text(out.find(t)) for t in (
+            "GROUP_LABEL_1", "GROUP_LABEL_2", "GRAPH_LABEL_1", "GRAPH_LABEL_2"))))
 
 
 def _subgroup_labels(subgroups: list[ET.Element]) -> list[tuple[ET.Element | None, str | None]]:

@@ -16,7 +16,7 @@ import numpy as np
 
 from trialsynth._segments import FloatArray, IntArray, Segments, segment_count
 from trialsynth.conventions import METAFOR_CONVENTIONS, Conventions
-from trialsynth.effects.table import BINARY, Cells, participants, study_effects
+from trialsynth.effects.table import BINARY, Cells, counts_in_range, participants, study_effects
 from trialsynth.effects.zero_cells import double_zero
 from trialsynth.pooling import heterogeneity as het
 from trialsynth.pooling.fixed import mantel_haenszel, peto
@@ -88,6 +88,7 @@ def pool_arrays(
     conventions: Conventions = METAFOR_CONVENTIONS,
     confidence_level: float = 0.95,
     tau2_ci: bool = True,
+    tau2_ci_search: str = "unbounded",
 ) -> PooledBatch:
     """Pool every analysis of a batch with one method.
 
@@ -98,7 +99,9 @@ def pool_arrays(
     and H², which are derived from it): those fields are NaN and ``tau2_ci_beyond`` is False.
     Every other field is unchanged. The interval is the costliest step of a closed-form
     estimator (a root search per bound and analysis), so large re-analyses that do not report
-    it can leave it out.
+    it can leave it out. ``tau2_ci_search`` is ``"unbounded"`` (the bounds wherever they lie) or
+    ``"metafor"`` (metafor's default search, capped at max(100, 10·τ̂²);
+    :func:`trialsynth.pooling.heterogeneity.q_profile_ci`).
 
     Large batches are pooled in chunks of whole analyses of about :data:`CHUNK_ROWS` studies,
     so that the temporaries of every step stay in the processor's cache, on :data:`THREADS`
@@ -115,7 +118,12 @@ def pool_arrays(
         raise ValueError(f"the Peto method pools measure PETO_OR, not {measure}")
     group = np.asarray(group, dtype=np.intp)
     cols = {k: np.asarray(v, dtype=np.float64) for k, v in columns.items()}
-    settings = (measure, method, hksj, conventions, confidence_level, tau2_ci)
+    if tau2_ci_search not in het.TAU2_CI_SEARCHES:
+        raise ValueError(f"tau2_ci_search must be one of {', '.join(het.TAU2_CI_SEARCHES)}, "
+                         f"not {tau2_ci_search!r}")
+    # the τ² CI setting travels as False (skip) or the name of its search
+    settings = (measure, method, hksj, conventions, confidence_level,
+                tau2_ci_search if tau2_ci else False)
     if group.size <= CHUNK_ROWS:
         return _pool_chunk(settings, cols, group, n_groups)
     return _pool_chunked(settings, cols, group, n_groups)
@@ -124,7 +132,7 @@ def pool_arrays(
 CHUNK_ROWS = 1 << 19  # studies per chunk: the temporaries of a chunk stay in the processor's cache
 # chunks pooled at the same time (threads); TRIALSYNTH_THREADS=1 turns it off, e.g. under Dask
 THREADS = max(1, int(os.environ.get("TRIALSYNTH_THREADS", min(2, os.cpu_count() or 1))))
-_Settings = tuple[str, str, Hksj, Conventions, float, bool]
+_Settings = tuple[str, str, Hksj, Conventions, float, bool | str]
 
 
 def _chunk_bounds(group: IntArray, n: int) -> tuple[np.ndarray, np.ndarray] | None:
@@ -210,7 +218,7 @@ def _pool_chunk(settings: _Settings, cols: Mapping[str, FloatArray], group: IntA
 
 def _pool_iv(measure: str, method: str, yi: FloatArray, vi: FloatArray, included: np.ndarray,
              n_per_study: FloatArray | None, group: IntArray, n: int, hksj: Hksj,
-             conv: Conventions, level: float, tau2_ci: bool = True,
+             conv: Conventions, level: float, tau2_ci: bool | str = True,
              center: FloatArray | None = None) -> PooledBatch:
     """Inverse-variance common or random effects on the included studies.
 
@@ -275,8 +283,9 @@ def _pool_iv(measure: str, method: str, yi: FloatArray, vi: FloatArray, included
         if tau2_ci:
             # Q(0) about the inverse-variance mean is Cochran's Q: reused unless Q was centred
             # elsewhere (M-H random)
-            t_lo, t_hi, beyond = het.q_profile_ci(y, v, g, n, tau2, level, k=k,
-                                                  q0=q_raw if center is None else None)
+            t_lo, t_hi, beyond = het.q_profile_ci(
+                y, v, g, n, tau2, level, k=k, q0=q_raw if center is None else None,
+                search="unbounded" if tau2_ci is True else str(tau2_ci))
         else:
             t_lo, t_hi, beyond = nan, nan, np.zeros(n, dtype=bool)
         i2_lo, i2_hi = het.i2_from_tau2(t_lo, vt), het.i2_from_tau2(t_hi, vt)
@@ -344,7 +353,7 @@ def _single_study_as_is(yi: FloatArray, vi: FloatArray, estimable: np.ndarray, g
 
 
 def _pool_tables(measure: str, method: str, cols: Mapping[str, FloatArray], group: IntArray,
-                 n: int, hksj: Hksj, conv: Conventions, level: float, tau2_ci: bool = True
+                 n: int, hksj: Hksj, conv: Conventions, level: float, tau2_ci: bool | str = True
                  ) -> PooledBatch:
     """Mantel–Haenszel, Peto and RevMan's M-H random: pooled from the 2×2 tables."""
     raw = Cells.from_columns(cols)
@@ -367,6 +376,7 @@ def _pool_tables(measure: str, method: str, cols: Mapping[str, FloatArray], grou
             keep = keep & ~((raw.a == 0) & (raw.c == 0))
     else:
         cells, keep = raw.corrected(group, n, conv.mh_zero_cells)
+    keep = keep & counts_in_range(cols)  # the range rule of effects.table: exact counts only
     every = bool(keep.all())
     if every:  # no table left out: no compaction
         g, a, b, c, d = group, cells.a, cells.b, cells.c, cells.d

@@ -104,17 +104,31 @@ def generalized_q(yi: FloatArray, vi: FloatArray, group: IntArray, n: int):
     return f
 
 
+TAU2_CI_SEARCHES = ("unbounded", "metafor")
+MAX_WIDENINGS = 40  # ×10 each: the search reaches 1e40·max(100, 10·τ̂²), far past any real bound
+
+
 def q_profile_ci(yi: FloatArray, vi: FloatArray, group: IntArray, n: int, tau2: FloatArray,
                  confidence_level: float = 0.95, *, k: np.ndarray | None = None,
-                 q0: FloatArray | None = None) -> tuple[FloatArray, FloatArray, np.ndarray]:
+                 q0: FloatArray | None = None, search: str = "unbounded"
+                 ) -> tuple[FloatArray, FloatArray, np.ndarray]:
     """Q-profile confidence interval for τ² (Viechtbauer 2007, Stat Med 26:37, eq. 6–7).
 
     The bounds solve Q(τ²) = χ²_{k−1; 1−α/2} (lower) and χ²_{k−1; α/2} (upper); a bound below 0 is
-    set to 0. As in metafor's ``confint.rma.uni``, the search runs on [0, max(100, 10·τ̂²)] and an
-    upper bound beyond that range is reported as the range's end with ``beyond`` set.
+    set to 0. Q(τ²) decreases to 0 as τ² grows (every weight 1/(vᵢ + τ²) → 0), so both bounds
+    exist wherever Q(0) exceeds the critical value.
+
+    ``search="unbounded"`` (default) finds them wherever they lie: the search interval starts at
+    [0, max(100, 10·τ̂²)] and its end is widened tenfold until Q there is below the lower
+    critical value. ``search="metafor"`` is metafor's convention (``confint.rma.uni`` with its
+    default ``control = list(tau2.max = max(100, 10·τ̂²))``): a bound beyond that end is
+    reported as the end itself with ``beyond`` set (metafor warns and prints "> tau2.max").
     ``k`` (studies per analysis) and ``q0`` (Cochran's Q, which is Q(0)), when the caller has
     them, save passes over the studies.
     """
+    if search not in TAU2_CI_SEARCHES:
+        raise ValueError(f"tau2 CI search must be one of {', '.join(TAU2_CI_SEARCHES)}, "
+                         f"not {search!r}")
     k_int = segment_count(group, n) if k is None else k
     k = k_int.astype(np.float64)
     df = k - 1
@@ -127,10 +141,12 @@ def q_profile_ci(yi: FloatArray, vi: FloatArray, group: IntArray, n: int, tau2: 
     # both root searches (Blocks sums are those of segment_sum, bit for bit)
     blocks = Blocks(yi, vi, group, k_int, ok)
     zero = np.zeros(n)
-    tau2_max = np.maximum(100.0, 10 * np.nan_to_num(tau2))
+    tau2_max = np.maximum(100.0, 10 * np.nan_to_num(tau2))  # metafor confint.rma.uni default
     if q0 is None:
         q0, _ = blocks.q_and_slope(zero, n)
     qmax, _ = blocks.q_and_slope(tau2_max, n)  # NaN where not ok; every use below is masked by ok
+    if search == "unbounded":
+        tau2_max, qmax = _widen(blocks, tau2_max, qmax, crit_l, ok, n)
     with np.errstate(invalid="ignore"):
         # upper bound: Q(τ²) = lower critical value (metafor confint.rma.uni, "qp")
         need_ub = ok & (q0 >= crit_l) & (qmax <= crit_l)
@@ -145,3 +161,18 @@ def q_profile_ci(yi: FloatArray, vi: FloatArray, group: IntArray, n: int, tau2: 
     lb = np.where(ok, lb, np.nan)
     ub = np.where(ok, ub, np.nan)
     return lb, ub, beyond
+
+
+def _widen(blocks: Blocks, tau2_max: FloatArray, qmax: FloatArray, crit_l: FloatArray,
+           ok: np.ndarray, n: int) -> tuple[FloatArray, FloatArray]:
+    """The end of the search interval, ×10 until Q(end) ≤ the lower critical value (then both
+    bounds lie inside: the upper critical value is larger), for every analysis at once."""
+    for _ in range(MAX_WIDENINGS):
+        with np.errstate(invalid="ignore"):
+            need = ok & (qmax > crit_l) & np.isfinite(qmax)
+        if not need.any():
+            break
+        tau2_max = np.where(need, 10 * tau2_max, tau2_max)
+        q_new, _ = blocks.q_and_slope(tau2_max, n)
+        qmax = np.where(need, q_new, qmax)
+    return tau2_max, qmax

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -16,6 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from trialsynth.arms import Arms, direction_from_labels, review_arms
+from trialsynth.certainty.statements import lower_first, outcome_phrase
 from trialsynth.errors import DataError
 from trialsynth.inventory import AnalysisRecord, evidence_inventory
 from trialsynth.io.folder import ReviewFolder
@@ -102,6 +105,10 @@ def _draw_one(job: tuple[Any, ...]) -> tuple[str, bytes | None]:
     elif kind == "rob_traffic":
         _, _, _, rob, title = job
         fig = rob_traffic_light(rob, title=title)
+    elif kind == "network":  # ("network", key, path, figure kind, NmaResult, title, reference, small)
+        from trialsynth.report.network import draw
+
+        fig = draw(*job[3:])
     else:
         _, _, _, result, rows, labels, rob = job
         try:
@@ -336,6 +343,9 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
     by_id = {a.id: a for a in review.analyses}
     stated = {_int_or_str(c.id): c for c in protocol.comparisons}
     names = {g: c.name for g, c in stated.items()}
+    arms = _arms(review.analyses, {g: c.name for g, c in stated.items() if not _placeholder(c)})
+    for g, title in _outcome_group_titles(arms, review.analyses).items():
+        names[g] = title  # a group organised by outcome is named by its outcome
     rep.comparison_labels = {int(a["comparison"]): f"{a['comparison']}. " + (
         names.get(int(a["comparison"])) or f"Comparison {a['comparison']}") for a in analyses}
     rep.inferred_names = {g for g, c in stated.items() if c.inferred}
@@ -351,12 +361,19 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
     if progress is not None:
         task = progress.add_task("figures and certainty", total=len(analyses))
     for a, result in zip(analyses, pooled, strict=True):
+        arm = arms[a["id"]]
         parsed = model.parse_name(a["name"])
+        if arm.organised_by == "outcome":  # the group is the outcome, the analysis the pair
+            parsed = replace(model.parse_name(arm.outcome), comparison=arm.comparison,
+                             subgroup=parsed.subgroup)
         rows = by_id[a["id"]].pooled_rows
         means = [float(m) for m in (*rows.get("mean_t", []), *rows.get("mean_c", []))]
         facts = model.facts_for(protocol, a["id"], parsed, a["settings"]["measure"], means,
                                 [str(x) for x in rows["study"]])
+        facts = _direction_from_file(facts, arm)
         parsed = replace(parsed, window=facts.window)
+        a["arms"] = arm.to_dict() | {"gap_map_row": arm.pair if arm.organised_by == "outcome"
+                                     else None}
         a["parsed"] = parsed.to_dict()
         a["parsed"]["outcome_id"] = facts.outcome_id
         a["certainty"], a["sof"], a["statement"], a["rob_note"], a["figure"] = None, [], None, None, None
@@ -372,31 +389,37 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
         g = int(a["comparison"])
         if result is None:
             if not parsed.subgroup:  # reported but not estimable: a SoF row all the same
-                row = not_estimable_row(model.outcome_info(parsed, facts), rows,
-                                        a.get("reason") or "no pooled estimate")
+                info = model.outcome_info(parsed, facts)
+                if arm.organised_by == "outcome":
+                    info = replace(info, name=arm.pair)
+                row = not_estimable_row(info, rows, a.get("reason") or "no pooled estimate")
                 a["sof"] = [row.to_dict()]
                 to_sof(g, row, facts, a["id"])
             if task is not None:
                 progress.advance(task)
             continue
-        x, y = model.split_comparison(parsed.comparison or names.get(g), g)
+        x, y = (arm.experimental, arm.control) if arm.named else \
+            model.split_comparison(parsed.comparison or names.get(g), g)
         assessed = model.assess_analysis(result, rows, parsed, judged, facts)
+        if arm.organised_by == "outcome":  # the SoF row is the pair; statements name the outcome
+            assessed.outcome = replace(assessed.outcome, name=arm.pair,
+                                       statement_name=outcome_phrase(parsed.outcome))
         a["rob_note"] = assessed.rob_note
         if assessed.certainty is not None:
             a["certainty"] = model.certainty_dict(assessed.certainty)
         else:
             a["certainty_error"] = assessed.error
-        row = model.sof_for(result, assessed, rows, x.lower() if x[:1].isupper() and
-                            not x[1:2].isupper() else x)
+        row = model.sof_for(result, assessed, rows, lower_first(x))
         if row is not None:
             a["sof"] = [row.to_dict()]
             a["statement"] = row.statement or None
             if not parsed.subgroup:
                 to_sof(g, row, facts, a["id"])
-        named = " versus " in (parsed.comparison or names.get(g) or "")
+        named = arm.named or " versus " in (parsed.comparison or names.get(g) or "")
         labels = ForestLabels(experimental=x if named or g in names else "Experimental",
                               control=y if named else "Control",
                               direction_of_benefit=assessed.direction, analysis_number=a["id"],
+                              favours_left=arm.favours_left, favours_right=arm.favours_right,
                               prediction_interval=a["settings"].get("prediction_interval")
                               is not False)
         rel = f"figures/forest_{_safe(a['id'])}.svg"
@@ -411,6 +434,10 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
             mains.append((a, result, facts))
         if task is not None:
             progress.advance(task)
+
+    network = _network_section(folder)
+    for job in network.jobs:
+        figures.add(job)
 
     # evidence inventory and gap maps
     windows = [w.name for w in protocol.question.time_windows] or list(model.WINDOWS)
@@ -468,7 +495,8 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
         sof_tables[str(g)] = {"label": label, "inferred": g in rep.inferred_names,
                               **model.comparison_sof(g, names.get(g), [*sof_rows.get(g, []),
                                                                        *missing],
-                                                     protocol.question, population)}
+                                                     protocol.question, population,
+                                                     arms=_group_arms(arms, by_id, g))}
 
     nav = navigation(analyses, protocol, rep.names)
     headings = {c["id"]: c["heading"] for c in nav["comparisons"]}
@@ -493,12 +521,14 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
         rep.files[rel] = doc
         if png is not None:
             rep.files[rel[:-4] + ".png"] = png
+    rep.files.update(network.tables)
     rep.rob_note = model.rob_note(list(judged.values())) if judged else "no studies"
     rep.results = {"risk_of_bias_summary": rep.rob_note, "evidence_inventory": inventory,
                    "risk_of_bias_figures": {"studies": len(rob_judged), "problem": rob_problem,
                                             "summary": ROB_SUMMARY if rob_judged else None,
                                             "traffic_light": ROB_TRAFFIC if rob_judged else None},
                    "sof_tables": sof_tables,
+                   "network_meta_analysis": network.results,
                    "navigation": {"comparisons": nav["comparisons"], "facets": nav["facets"]},
                    "research_implications": research,
                    "identity": _identity(protocol),
@@ -510,6 +540,69 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
     rep.files.update(table_files(analyses, sof_tables, maps, research))
     rep.files["tables/sof.docx"] = sof_document(sof_tables, rep.results["identity"])
     return rep
+
+
+def _placeholder(c: Any) -> bool:
+    """A comparison name trialsynth made up because the source names none ("Comparison 3")."""
+    return bool(c.inferred) and c.name == f"Comparison {c.id}"
+
+
+def _arms(analyses: Sequence[Any], group_names: Mapping[Any, str]) -> dict[str, Arms]:
+    """Every analysis' comparison, outcome and arms (trialsynth.arms) from its name, its group's
+    name and the labels its source states."""
+    return review_arms([(a.id, a.group, a.name) for a in analyses],
+                       {int(g): n for g, n in group_names.items()},
+                       {a.id: getattr(a, "labels", None) for a in analyses})
+
+
+def _outcome_group_titles(arms: Mapping[str, Arms], analyses: Sequence[Any]) -> dict[int, str]:
+    out: dict[int, str] = {}
+    for a in analyses:
+        arm = arms[a.id]
+        if arm.organised_by == "outcome":
+            out[int(a.group)] = (f"{arm.outcome} (organised by outcome: each analysis compares "
+                                 f"two interventions)")
+    return out
+
+
+def _group_arms(arms: Mapping[str, Arms], by_id: Mapping[str, Any], g: int
+                ) -> tuple[str, str, str | None] | None:
+    """(intervention, comparator, outcome) of a comparison group's SoF table: the arms most of
+    its analyses name (the labels the file states, else its title); for a group organised by
+    outcome the arms of every row and the outcome; None when no analysis names its arms."""
+    mine = [arms[aid] for aid, a in by_id.items() if int(a.group) == g and arms[aid].named]
+    if not mine:
+        return None
+    if all(m.organised_by == "outcome" for m in mine):
+        return (" / ".join(dict.fromkeys(m.experimental for m in mine)),
+                " / ".join(dict.fromkeys(lower_first(m.control) for m in mine)), mine[0].outcome)
+    (x, y), _ = Counter((m.experimental, m.control) for m in mine).most_common(1)[0]
+    return x, lower_first(y), None
+
+
+def _direction_from_file(facts: model.Facts, arm: Arms) -> model.Facts:
+    """The direction of benefit the file's axis labels state ("Favours <experimental>" on the
+    left: lower is better), where the review folder states none."""
+    if facts.direction_source == "review folder":
+        return facts
+    found = direction_from_labels(arm)
+    if found is None:
+        return facts
+    return replace(facts, direction=found,
+                   direction_source=f"the file's axis labels ({arm.favours_left!r} left, "
+                                    f"{arm.favours_right!r} right)")
+
+
+def _network_section(folder: ReviewFolder) -> Any:
+    """The network meta-analysis section (trialsynth.report.network); a failure there is
+    reported in the section instead of failing the report."""
+    from trialsynth.report.network import NetworkSection, build_network_section
+
+    try:
+        return build_network_section(folder)
+    except (DataError, ValueError, np.linalg.LinAlgError) as exc:
+        return NetworkSection(results={"networks": [], "error": str(exc), "methods": [],
+                                       "references": []})
 
 
 def _question(protocol: Protocol) -> dict[str, Any]:

@@ -52,19 +52,24 @@ _ENV: Environment | None = None
 
 @dataclass(frozen=True, slots=True)
 class Section:
-    """A section of the page: its partial in ``templates/sections/`` and, for an entry in the
-    contents panel, its title and anchor (the comparisons list their own entries)."""
+    """A section of the page: its partial in ``templates/sections/``; for an entry in the
+    contents panel its title and anchor (the comparisons list their own entries); ``when``: the
+    results.json key that must be present (not empty) for the section to be shown."""
 
     template: str
     title: str | None = None
     anchor: str | None = None
+    when: str | None = None
 
 
 SECTIONS: tuple[Section, ...] = (  # after the identity header (sections/header.html.j2)
+    Section("changes.html.j2", "What changed", "changes", when="what_changed"),
     Section("question.html.j2", "Review question and data source", "question"),
     Section("inventory.html.j2", "Evidence inventory and gap map", "inventory"),
     Section("rob.html.j2", "Risk of bias", "rob"),
     Section("comparisons.html.j2", "Comparisons"),
+    Section("network.html.j2", "Network meta-analysis", "networks",
+            when="network_meta_analysis"),
     Section("research.html.j2", "Implications for research", "research"),
     Section("downloads.html.j2", "Tables and files", "downloads"),
     Section("methods.html.j2", "Methods and references", "methods"),
@@ -169,7 +174,8 @@ def render_report(results: dict[str, Any], report: Report) -> str:
                                      for c in t["table"]["footnotes"]["conventions"]))
     page = env().get_template("report.html.j2").render(
         r=results, groups=sorted(groups.items()), inferred=report.inferred_names,
-        sections=SECTIONS, comparisons=comparisons, nav=results["navigation"],
+        sections=[s for s in SECTIONS if s.when is None or results.get(s.when)],
+        comparisons=comparisons, nav=results["navigation"],
         idn=idn, rid=idn.get("id") or results["review"]["id"] or results["source"]["file"],
         link=url if url.startswith(("https://", "http://")) else None,
         doi_link=f"https://doi.org/{doi}" if doi else None, conventions=conventions,

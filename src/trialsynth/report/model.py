@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from trialsynth.arms import split_analysis_name
 from trialsynth.certainty.grade import Certainty, Flags, Override, assess
 from trialsynth.certainty.plain_language import plain_language_summary
 from trialsynth.certainty.rob import grade_rob_level
@@ -79,6 +80,8 @@ def parse_name(name: str) -> ParsedName:
     comparison = None
     if m := _PREFIX.match(text):
         comparison, text = m[1].strip(), m[2].strip()
+    elif (cap := split_analysis_name(text))[0] is not None:  # "Comparison 1 X, Outcome 2 Y"
+        comparison, text = cap
     window = OTHER
     if m := _WINDOW.search(text):
         window, text = f"{m[1].lower()}-term", text[:m.start()].strip(" ,;")
@@ -395,12 +398,15 @@ def main_outcomes(candidates: Sequence[SofCandidate], question: Question,
 
 
 def comparison_sof(number: int, name: str | None, candidates: Sequence[SofCandidate],
-                   question: Question, population: str | None = None) -> dict[str, Any]:
+                   question: Question, population: str | None = None,
+                   arms: tuple[str, str, str | None] | None = None) -> dict[str, Any]:
     """The SoF table of one comparison (its main outcomes, :func:`main_outcomes`) and the table
-    of its other outcomes, as dicts with their Markdown, plus the plain-language summary."""
-    x, y = split_comparison(name, number)
+    of its other outcomes, as dicts with their Markdown, plus the plain-language summary.
+    ``arms``: (intervention, comparator, outcome) as the file names them (trialsynth.arms; the
+    outcome only for a group organised by outcome); else from the comparison's name."""
+    x, y = split_comparison(name, number) if arms is None else arms[:2]
     comp = Comparison(x, y, population or "the population of the review (not stated in the "
-                                          "source)")
+                                          "source)", outcome=None if arms is None else arms[2])
     main, other, basis = main_outcomes(candidates, question)
     table = sof_table(comp, main, selection=basis)
     rest = sof_table(comp, other, kind="other") if other else None
@@ -456,7 +462,8 @@ def gap_maps(analyses: Sequence[Mapping[str, Any]], labels: Mapping[int, str],
         res = a["result"] or {}
         if a["status"] != "pooled":
             continue
-        key = (labels[a["comparison"]], fam, p["window"])
+        key = ((a.get("arms") or {}).get("gap_map_row") or labels[a["comparison"]], fam,
+               p["window"])
         cell = {"k": res.get("k", 0), "participants": res.get("participants"),
                 "certainty": (a.get("certainty") or {}).get("level"), "analysis": a["id"]}
         if key not in best or cell["k"] > best[key]["k"]:
@@ -464,7 +471,10 @@ def gap_maps(analyses: Sequence[Mapping[str, Any]], labels: Mapping[int, str],
     timed = list(dict.fromkeys(timed))
     untimed = [o for o in dict.fromkeys(untimed) if o not in timed]
     timed_other = any(k[1] in timed and k[2] == OTHER for k in best)
-    rows = list(dict.fromkeys(labels.values()))
+    rows = list(dict.fromkeys([*(labels[a["comparison"]] for a in analyses
+                                 if not (a.get("arms") or {}).get("gap_map_row")),
+                               *((a.get("arms") or {}).get("gap_map_row") for a in analyses
+                                 if (a.get("arms") or {}).get("gap_map_row"))]))
     maps = []
     for title, outcomes, columns in (
             ("Efficacy and other outcomes by time window", timed,

@@ -33,6 +33,7 @@ from trialsynth.certainty.statements import (
     statements_for,
     very_low_statement,
 )
+from trialsynth.effects.nnt import nnt
 from trialsynth.pooling.result import PooledResult
 from trialsynth.report.numbers import fixed
 
@@ -138,12 +139,14 @@ class Comparison:
     comparator: str
     population: str
     setting: str | None = None
+    outcome: str | None = None  # a table of one outcome (a review organised by outcome)
 
     @property
     def title(self) -> str:
-        """ "X compared with Y for [population]"."""
+        """ "X compared with Y for [population]" (": [outcome]" for a table of one outcome)."""
         x = self.intervention[:1].upper() + self.intervention[1:]
-        return f"{x} compared with {self.comparator} for {lower_first(self.population)}"
+        return (f"{x} compared with {self.comparator} for {lower_first(self.population)}"
+                + (f": {self.outcome}" if self.outcome else ""))
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +187,7 @@ class SofRow:
     phrase: str = ""  # the outcome as the statements name it (statements.outcome_phrase)
     not_estimable: bool = False  # trials reported the outcome, but no effect could be estimated
     no_events: bool = False  # ... because no one in any arm had an event
+    nnt: dict[str, Any] | None = None  # NNTB/NNTH with its CI (effects.nnt), dichotomous rows
     outcome_short: str = ""  # the concise Outcomes cell (OutcomeInfo.short_label)
     outcome_notes: tuple[str, ...] = ()  # footnotes of the Outcomes cell (the scale)
     outcome_keys: tuple[str, ...] = ()
@@ -214,7 +218,7 @@ class SofRow:
         out.update({k: dict(out[k]) for k in ("absolute_per_1000", "relative", "downgrades")})
         out.update(plain_language=self.plain_language, band=self.band, direction=self.direction,
                    phrase=self.phrase, not_estimable=self.not_estimable,
-                   no_events=self.no_events)
+                   no_events=self.no_events, nnt=self.nnt)
         out.update(overrides=list(self.overrides), certainty=self.level,
                    certainty_symbols=self.certainty_symbols, certainty_words=self.certainty_words,
                    certainty_text=self.certainty_text, footnote_keys=list(self.footnote_keys),
@@ -423,6 +427,7 @@ def sof_row(result: PooledResult, certainty: Certainty, outcome: OutcomeInfo, *,
     texts = dict.fromkeys(("risk_comparator", "risk_intervention", "risk_difference", "reexpression",
                            "relative_effect"), "")
     absolute: dict[str, float | None] = {}
+    nnt_row: dict[str, Any] | None = None  # NNTB/NNTH at the assumed comparator risk
     d = outcome.decimals
     if ratio:
         e, a, b = (f"{v:.{2 if d is None else d}f}" for v in rel)
@@ -450,6 +455,7 @@ def sof_row(result: PooledResult, certainty: Certainty, outcome: OutcomeInfo, *,
         else:  # RD pooled directly: risk_I = ACR + RD, kept within [0, 1]
             risks = [min(max(acr + r, 0.0), 1.0) for r in rel]
         diffs = [r - acr for r in risks]  # RD per 1000 = 1000·(risk_I − ACR) (METHODS §5)
+        nnt_row = nnt(diffs[0], diffs[1], diffs[2], outcome.direction_of_benefit).to_dict()
         texts["risk_comparator"] = f"{_round(1000 * acr)} per 1000"
         ri, rd = [_round(1000 * r) for r in risks], [_diff(x) for x in diffs]
         texts["risk_intervention"] = f"{ri[0]} per 1000 ({ri[1]} to {ri[2]})"
@@ -482,9 +488,12 @@ def sof_row(result: PooledResult, certainty: Certainty, outcome: OutcomeInfo, *,
             statement = very_low_statement(intervention, phrase)
         else:  # a statement needs the size of the effect; the comment says why there is none
             no_band = NO_BAND
-    comments = " ".join(t for t in (statement or no_band, outcome.comment,
+    nnt_text = "" if nnt_row is None else (f"{nnt_row['text']} at the assumed comparator risk "
+                                           f"of {_round(1000 * acr)} per 1000 (Altman 1998).")
+    comments = " ".join(t for t in (statement or no_band, nnt_text, outcome.comment,
                                     SMD_RULE if measure == "SMD" else "") if t)
     return SofRow(**base, **texts, comments=comments, statement=statement, band_basis=basis,
+                  nnt=nnt_row,
                   assumed_risk=acr if dich else None, absolute_per_1000=absolute,
                   relative=relative, effect_notes=tuple(effect_notes), plain_language=pls,
                   band=band, direction=direction, phrase=phrase)

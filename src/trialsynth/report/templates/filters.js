@@ -49,7 +49,12 @@
   }
   form.addEventListener("input", apply);
   form.addEventListener("change", apply);
-  form.addEventListener("reset", function () { setTimeout(apply, 0); });
+  form.addEventListener("reset", function (e) {  // clear every filter now, then show all
+    e.preventDefault();
+    facets.forEach(function (f) { form.elements[f].value = ""; });
+    form.elements.text.value = "";
+    apply();
+  });
   form.addEventListener("submit", function (e) { e.preventDefault(); });
   // printing opens every footnote and collapsed table, then restores what the reader had
   var closed = [];

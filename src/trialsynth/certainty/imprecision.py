@@ -1,0 +1,256 @@
+"""GRADE imprecision (Core GRADE 2 Fig 4, BMJ 2025;389:e081904; GRADE 6, J Clin Epidemiol
+2011;64:1283; GRADE 34, J Clin Epidemiol 2022;150:216) and the optimal information size.
+
+Core GRADE 2 Fig 4 (as transcribed in METHODS §4.4):
+
+* The 95% CI crosses the threshold of the rating (the MID, or the null): rate down one level;
+  two when it crosses both thresholds (important benefit *and* important harm). In this branch
+  "Core GRADE users … do not need to consider sample size".
+* It crosses no threshold: a moderate effect is not rated down; a large effect goes to the
+  optimal information size (OIS): N ≥ OIS not rated down, N < OIS one level, N < 30% of the OIS
+  "consider rating down two".
+
+Nothing here rates down a CI that lies wholly on one side of every threshold when the OIS is met.
+The CI ratio of Fig 4 (upper/lower limit ≥ 3 for RR, ≥ 2.5 for OR) only stands in for an OIS
+that cannot be computed (no control risk and no event count) and then says "OIS probably not
+met" (one level), never more. Options kept as rules: ``imprecision.ois_for_all_effects`` (GRADE
+6: the OIS for any effect), ``imprecision.few_information_two_levels`` (a CI that crosses one
+threshold with far too little information: two levels) and ``imprecision.three_levels``
+(GRADE 34: crossing both thresholds far below the OIS: three levels).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from trialsynth._dist import norm_isf
+from trialsynth.certainty.judgement import Benefit, DomainJudgement, OutcomeType, Threshold, judge, pct
+from trialsynth.certainty.rules import DEFAULT_RULES, RuleSet
+from trialsynth.pooling.result import RATIO_MEASURES, PooledResult
+
+ZONE_WORDS = {"benefit": "an important benefit", "harm": "an important harm",
+              "trivial": "little or no difference", "null": "no effect"}
+NULL_WORDS = {"benefit": "a benefit", "harm": "a harm", "null": "no effect"}
+
+
+def optimal_information_size(outcome_type: OutcomeType, *, control_risk: float | None = None,
+                             sd: float | None = None, mid: float | None = None,
+                             benefit: Benefit = "lower", rules: RuleSet = DEFAULT_RULES
+                             ) -> float | None:
+    """Total participants (both arms) for α, β and the effect to detect (Core GRADE 2; METHODS §4.4).
+
+    Dichotomous: n_arm = (z₁₋α/₂ + z₁₋β)²·[p₀(1−p₀) + p₁(1−p₁)]/(p₀ − p₁)², p₁ = p₀(1 ∓ RRR)
+    (reduction when lower is better). Continuous: n_arm = 2(z₁₋α/₂ + z₁₋β)²σ²/δ², δ = MID.
+    OIS = 2·⌈n_arm⌉ (rounded up to an even total, as RTSA ``ris``). None if inputs are missing.
+    """
+    z = norm_isf(rules["ois.alpha"] / 2) + norm_isf(rules["ois.beta"])
+    if outcome_type == "dichotomous":
+        if control_risk is None or not 0 < control_risk < 1:
+            return None
+        p0, rrr = control_risk, rules["ois.rrr"]
+        p1 = p0 * (1 - rrr) if benefit == "lower" else min(p0 * (1 + rrr), 1 - 1e-12)
+        n_arm = z**2 * (p0 * (1 - p0) + p1 * (1 - p1)) / (p0 - p1) ** 2  # Core GRADE 2 OIS
+    else:
+        if sd is None or mid is None or sd <= 0 or mid <= 0:
+            return None
+        n_arm = 2 * z**2 * sd**2 / mid**2  # Core GRADE 2 OIS, δ = MID
+    return 2.0 * math.ceil(n_arm - 1e-9)
+
+
+def ois_basis(outcome_type: OutcomeType, *, control_risk: float | None, sd: float | None,
+              mid: float | None, source: str | None, rules: RuleSet = DEFAULT_RULES) -> str:
+    """The anticipated effect of the OIS and where each input came from (Core GRADE 2)."""
+    power = f"α {rules['ois.alpha']:g} two-sided, power {1 - rules['ois.beta']:.0%}"
+    where = f" ({source})" if source else ""
+    if outcome_type == "dichotomous":
+        return (f"a {rules['ois.rrr']:.0%} relative change in risk from a control risk of "
+                f"{control_risk:.1%}{where}, {power} (Core GRADE 2)")
+    return f"a difference of {mid:g} (the threshold) with SD {sd:.3g}{where}, {power} (Core GRADE 2)"
+
+
+def large_effect(result: PooledResult, mid: float | None, control_risk: float | None,
+                 rules: RuleSet) -> bool:
+    """A 'large' effect, which sends Core GRADE 2 Fig 4 to the OIS check."""
+    est, m = result.estimate, result.measure
+    if est is None:
+        return False
+    if m in RATIO_MEASURES:  # Core GRADE 2: "implausibly large (… possibly > 30%)"
+        return abs(math.exp(est) - 1) >= rules["imprecision.large_rrr"]
+    if m == "RD":
+        return control_risk is not None and control_risk > 0 and \
+            abs(est) / control_risk >= rules["imprecision.large_rrr"]
+    if m == "SMD":
+        return abs(est) >= rules["imprecision.large_smd"]
+    return m == "MD" and mid is not None and abs(est) >= rules["imprecision.large_md_over_mid"] * mid
+
+
+def crossings(lo: float, hi: float, threshold: Threshold, measure: str,
+              rules: RuleSet) -> tuple[int, str, tuple[float, float] | None]:
+    """Thresholds inside the CI: 0, 1 or 2 (both), what was crossed, and the appreciable limits.
+
+    With the null as threshold, ratio measures are also checked against GRADE 6's appreciable
+    benefit/harm (RR 0.75 / 1.25, rule ``imprecision.appreciable_without_mid``): a CI beyond both
+    counts as crossing both thresholds; one that only contains the null crosses one.
+    """
+    if threshold.kind == "mid":
+        return int(lo < threshold.lower < hi) + int(lo < threshold.upper < hi), \
+            "the MID threshold", None
+    if not lo < 0 < hi:
+        return 0, "the null", None
+    if measure in RATIO_MEASURES and rules["imprecision.appreciable_without_mid"]:
+        a = rules["imprecision.ratio_appreciable"]
+        limits = (math.log(1 - a), math.log(1 + a))  # GRADE 6: RR 0.75 and 1.25
+        if lo < limits[0] and hi > limits[1]:
+            return 2, (f"the null and both RR {1 - a:g} and {1 + a:g} (appreciable benefit and "
+                       "appreciable harm, GRADE 6)"), limits
+        return 1, "the null", limits
+    return 1, "the null", None
+
+
+def show(v: float, measure: str) -> str:
+    """A value on the display scale: ratios back-transformed, 2 decimals; others 3 figures."""
+    if measure in RATIO_MEASURES:
+        return f"{math.exp(v):.2f}"
+    return f"{v:.3g}" if abs(v) < 100 else f"{v:.0f}"
+
+
+def ci_text(lo: float, hi: float, measure: str) -> str:
+    return f"{measure} {show(lo, measure)} to {show(hi, measure)}"
+
+
+def _information(n: float | None, ois: float | None, default_used: bool,
+                 events: float | None, outcome_type: OutcomeType, rules: RuleSet
+                 ) -> tuple[float | None, str, str]:
+    """(information fraction, basis for the reason, basis in plain words)."""
+    if ois is not None and n:
+        basis = f"N = {n:.0f} participants, {pct(n / ois)} of the OIS of {ois:.0f}"
+        if default_used:
+            basis += " (Core GRADE 2 default: no SD given)"
+        return n / ois, basis, (f"{n:,.0f} participants, where one adequately powered trial "
+                                f"would need {ois:,.0f}")
+    if outcome_type == "dichotomous" and events is not None:
+        e300 = float(rules["imprecision.ois_events_rule_of_thumb"])  # GRADE 6 rule of thumb
+        return events / e300, (
+            f"{events:.0f} event{'' if events == 1 else 's'} in total, against the {e300:.0f}-event "
+            "rule of thumb (GRADE 6; no control risk for an OIS)"), (
+            f"only {events:.0f} event{'' if events == 1 else 's'} in total (a common rule of thumb "
+            f"asks for at least {e300:.0f})")
+    return None, "", ""
+
+
+def imprecision(result: PooledResult, threshold: Threshold, outcome_type: OutcomeType, *,
+                mid: float | None = None, control_risk: float | None = None,
+                sd: float | None = None, events: float | None = None,
+                rules: RuleSet = DEFAULT_RULES, source: str | None = None) -> DomainJudgement:
+    """Core GRADE 2 Fig 4 (module text). ``source`` says where the control risk or SD came from.
+
+    The information is N / OIS (participants); for a binary outcome without a control risk,
+    total events / 300 (GRADE 6 rule of thumb); for a continuous one without an SD, N / 800.
+    """
+    lo, hi, n = result.ci_low, result.ci_high, result.participants
+    if lo is None or hi is None:
+        return DomainJudgement("imprecision", 0, ("no confidence interval: not assessable",),
+                               {"assessable": False})
+    smd = result.measure == "SMD"
+    delta = (threshold.upper if threshold.kind == "mid" else None) if smd else mid
+    ois = optimal_information_size(  # SMD: σ = 1 and δ = the SMD threshold
+        outcome_type, control_risk=control_risk, sd=1.0 if smd else sd, mid=delta,
+        benefit=threshold.benefit, rules=rules)
+    basis_ois = None if ois is None else ois_basis(
+        outcome_type, control_risk=control_risk, sd=1.0 if smd else sd, mid=delta,
+        source=source, rules=rules)
+    default_used = ois is None and outcome_type == "continuous"
+    if default_used:
+        ois = float(rules["imprecision.ois_default_continuous"])  # Core GRADE 2: "(or 800)"
+        basis_ois = "Core GRADE 2's default of 800 participants (no SD to compute an OIS)"
+    i2 = (result.i2 or 0.0) / 100
+    crossed, where, appreciable = crossings(lo, hi, threshold, result.measure, rules)
+    info, basis, plain_info = _information(n, ois, default_used, events, outcome_type, rules)
+    num: dict[str, Any] = {
+        "assessable": True, "ci_low": lo, "ci_high": hi, "threshold": threshold.kind,
+        "threshold_low": threshold.lower, "threshold_high": threshold.upper, "participants": n,
+        "events": events, "k": result.k, "ois": ois, "ois_basis": basis_ois,
+        "ois_default_used": default_used,
+        "ois_heterogeneity_adjusted": None if ois is None or i2 >= 1 else ois / (1 - i2),
+        "control_risk": control_risk, "sd": sd, "thresholds_crossed": crossed,
+        "information_fraction": info, "ois_events_rule_used": ois is None and info is not None,
+        "appreciable_low": None if appreciable is None else appreciable[0],
+        "appreciable_high": None if appreciable is None else appreciable[1]}  # HARIS, METHODS §6
+    out = judge("imprecision", num)
+    frac = rules["imprecision.ois_fraction_two_levels"]
+    far = info is not None and info < frac
+    ends = _ends(lo, hi, threshold, result.measure, result.estimate, appreciable)
+    if crossed == 2:  # Core GRADE 2 Fig 4 / GRADE 6: important (appreciable) benefit and harm
+        reason = f"the 95% CI crosses {where}: important benefit and important harm"
+        if rules["imprecision.three_levels"] and far:  # GRADE 34: two or three levels
+            return out(3, f"{reason}; and the information is far below the OIS ({basis}; under "
+                       f"{pct(frac)}): extremely serious (GRADE 34; project convention: −3)",
+                       plain=f"{ends}, and the studies are very small ({plain_info})")
+        return out(2, f"{reason} (Core GRADE 2 Fig 4; GRADE 34: two levels)"
+                   + (f"; {basis}" if basis else ""), plain=ends)
+    if crossed == 1:  # Core GRADE 2 Fig 4, YES branch: sample size not considered
+        reason = f"the 95% CI crosses {where} (Core GRADE 2 Fig 4)"
+        single = result.k == 1 and info is not None and info < 1
+        if rules["imprecision.few_information_two_levels"] and (far or single):
+            return out(2, f"{reason}, with information far below the OIS ({basis}): two levels "
+                       "(GRADE 34; project convention)", plain=f"{ends} ({plain_info})")
+        return out(1, reason + (f"; {basis}" if basis else ""), plain=ends)
+    return _beyond_thresholds(result, out, num, info=info, basis=basis, plain_info=plain_info,
+                              where=where, mid=mid, control_risk=control_risk, events=events,
+                              outcome_type=outcome_type, rules=rules)
+
+
+def _beyond_thresholds(result: PooledResult, out: Any, num: dict[str, Any], *, info: float | None,
+                       basis: str, plain_info: str, where: str, mid: float | None,
+                       control_risk: float | None, events: float | None,
+                       outcome_type: OutcomeType, rules: RuleSet) -> DomainJudgement:
+    """Core GRADE 2 Fig 4, NO branch: the CI lies wholly on one side of every threshold."""
+    num["large_effect"] = large = large_effect(result, mid, control_risk, rules)
+    if not large and not rules["imprecision.ois_for_all_effects"]:
+        return out(0, f"the 95% CI does not cross {where} and the effect is not large: not rated "
+                   "down (Core GRADE 2 Fig 4)")
+    what = "large effect" if large else f"the 95% CI does not cross {where}"
+    frac = rules["imprecision.ois_fraction_two_levels"]
+    if info is None:
+        if result.measure in RATIO_MEASURES and outcome_type == "dichotomous" and \
+                result.ci_low is not None and result.ci_high is not None:
+            num["ci_ratio"] = ratio = math.exp(result.ci_high - result.ci_low)
+            limit = rules["imprecision.ci_ratio_rr" if result.measure == "RR"
+                          else "imprecision.ci_ratio_or"]
+            num["ci_ratio_limit"] = limit
+            if ratio >= limit:  # Core GRADE 2 Fig 4's CI ratio, standing in for the OIS
+                return out(1, f"{what}; no control risk or event count for an OIS, and the CI "
+                           f"ratio {ratio:.2f} ≥ {limit}: the OIS is probably not met (Core GRADE "
+                           "2 Fig 4; project convention: one level)",
+                           plain="the effect is large, but its confidence interval is wide for "
+                           f"its size (upper limit {ratio:.1f} times the lower), a sign of too "
+                           "little information")
+            return out(0, f"{what}; no control risk or event count for an OIS, and the CI ratio "
+                       f"{ratio:.2f} < {limit} (Core GRADE 2 Fig 4)")
+        return out(0, f"{what}, but the OIS could not be checked (control risk, events or "
+                   "participants missing): reviewer to confirm")
+    lead = "the effect is large, but" if large else "the confidence interval excludes the threshold, but"
+    if info < frac:  # Core GRADE 2 Fig 4: N < 30% of the OIS → consider rating down two
+        return out(2, f"{what}, but the information is far below the OIS ({basis}; under "
+                   f"{pct(frac)}): two levels (Core GRADE 2 Fig 4; GRADE 34)",
+                   plain=f"{lead} the studies are far too small to rely on it ({plain_info})")
+    if info < 1:
+        return out(1, f"{what}, but the OIS is not met ({basis}) (Core GRADE 2 Fig 4; GRADE 6)",
+                   plain=f"{lead} the studies are too small to rely on it ({plain_info})")
+    return out(0, f"{what} and the OIS is met ({basis}): not rated down (Core GRADE 2 Fig 4; "
+               "GRADE 6)")
+
+
+def _ends(lo: float, hi: float, threshold: Threshold, measure: str, estimate: float | None,
+          appreciable: tuple[float, float] | None) -> str:
+    """ "the confidence interval (MD -32.1 to 0.505) includes an important benefit as well as
+    little or no difference": the plain reason for a CI that crosses a threshold."""
+    ci = f"the confidence interval ({ci_text(lo, hi, measure)}) includes"
+    if threshold.kind == "mid":
+        return f"{ci} {ZONE_WORDS[threshold.zone(lo)]} as well as {ZONE_WORDS[threshold.zone(hi)]}"
+    if appreciable is not None and lo < appreciable[0] and hi > appreciable[1]:  # GRADE 6
+        return f"{ci} an appreciable benefit as well as an appreciable harm"
+    side = NULL_WORDS[threshold.zone(estimate)] if estimate is not None and estimate != 0 \
+        else "an effect in either direction"
+    return f"{ci} {side} as well as no effect"
