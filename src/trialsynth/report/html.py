@@ -170,8 +170,11 @@ def render_report(results: dict[str, Any], report: Report) -> str:
     idn = results.get("identity") or {}
     doi = idn.get("doi") or results["review"].get("doi")
     comparisons = {c["id"]: c for c in results["navigation"]["comparisons"]}
-    conventions = list(dict.fromkeys(c for t in results["sof_tables"].values()
-                                     for c in t["table"]["footnotes"]["conventions"]))
+    # how the SoF tables were made, once for the page (in Methods, not under every table)
+    conventions = list(dict.fromkeys([*(t["table"]["selection"] for t in results["sof_tables"].values()
+                                        if t["table"].get("selection")),
+                                      *(c for t in results["sof_tables"].values()
+                                        for c in t["table"]["footnotes"]["conventions"])]))
     page = env().get_template("report.html.j2").render(
         r=results, groups=sorted(groups.items()), inferred=report.inferred_names,
         sections=[s for s in SECTIONS if s.when is None or results.get(s.when)],

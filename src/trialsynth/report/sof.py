@@ -72,9 +72,10 @@ NO_STUDIES = "No studies"
 NO_STUDIES_COMMENT = "No trials reported this outcome."
 NO_BAND = ("No minimal important difference is set for this scale, so the size of the effect is "
            "not judged.")
-ZERO_CONTROL_NOTE = ("No events in the control groups: the risk with the intervention cannot be "
-                     "derived from the relative effect (assumed risk 0 × any ratio = 0), so it is "
-                     "not estimated (Handbook §14.1.6; GRADEpro practice).")
+# Handbook §14.1.6 and GRADEpro practice: a ratio applied to a comparator risk of 0 gives 0, so
+# the risk with the intervention is not estimated from it (the footnote says so in plain words)
+ZERO_CONTROL_NOTE = ("No one in the control groups had the event, so the risk with the "
+                     "intervention cannot be worked out from the relative effect and is not shown.")
 SMD_RULE = ("As a rule of thumb, an SMD of 0.2 represents a small difference, 0.5 a moderate and "
             "0.8 a large difference (Cohen 1988).")
 
@@ -439,16 +440,16 @@ def sof_row(result: PooledResult, certainty: Certainty, outcome: OutcomeInfo, *,
         rd = _direct_risk_difference(control_arms)  # type: ignore[arg-type]
         if rd is None:
             texts["risk_difference"] = "Not estimable"
-            effect_notes.append(ZERO_CONTROL_NOTE + " The risk difference could not be estimated "
-                                "either (no 2×2 counts).")
+            effect_notes.append(ZERO_CONTROL_NOTE + " The difference in risk could not be "
+                                "estimated either (the studies give no event counts).")
         else:
             texts["risk_difference"] = (f"{_diff(rd[0])} per 1000 ({_diff(rd[1])} to {_diff(rd[2])}); "
                                         "risk difference")
             absolute = {"comparator": 0.0} | {f"difference{end}": 1000 * v for end, v in
                                               zip(("", "_ci_low", "_ci_high"), rd, strict=True)}
-            effect_notes.append(ZERO_CONTROL_NOTE + " The absolute effect shown is the risk "
-                                "difference pooled directly from the same studies "
-                                "(Mantel–Haenszel, common effect).")
+            # the RD pooled by Mantel–Haenszel, common effect (Handbook §10.4.1)
+            effect_notes.append(ZERO_CONTROL_NOTE + " The difference shown is the difference in "
+                                "risk combined directly from the same studies.")
     elif dich and acr is not None:
         if ratio:
             risks = [corresponding_risk(acr, r, measure) for r in rel]
