@@ -512,6 +512,10 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
     inventory = {"comparisons": len(rep.comparison_labels), "analyses": len(analyses),
                  "studies": len({s["study"] for a in analyses for s in a["studies"]}),
                  **inventory_model.to_dict(), "gap_maps": maps}
+    identity = _identity(protocol)
+    # the tables as files, written while the figure workers are still drawing
+    rep.files.update(table_files(analyses, sof_tables, maps, research))
+    rep.files["tables/sof.docx"] = sof_document(sof_tables, identity)
     for (kind, aid, rel, *_), (doc, png) in zip(figures.jobs, _collect(figures), strict=True):
         if kind == "forest":
             rep.svgs[aid] = _inline(doc)
@@ -531,14 +535,12 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
                    "network_meta_analysis": network.results,
                    "navigation": {"comparisons": nav["comparisons"], "facets": nav["facets"]},
                    "research_implications": research,
-                   "identity": _identity(protocol),
+                   "identity": identity,
                    "methods": model.methods(analyses),
                    "question": _question(protocol),
                    "defaults": {"pain_mid_0_100": model.PAIN_MID,
                                 "note": "declared project defaults, used only where the review "
                                         "folder states no direction of benefit or MID"}}
-    rep.files.update(table_files(analyses, sof_tables, maps, research))
-    rep.files["tables/sof.docx"] = sof_document(sof_tables, rep.results["identity"])
     return rep
 
 
