@@ -11,6 +11,7 @@ import csv
 import functools
 import math
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -61,8 +62,10 @@ def _pool(frame: pd.DataFrame, measure: str, method: str, **kw: object) -> Poole
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # ConvergenceWarning: compared through the warnings column
         # `batch` pools every row as entered; trialsynth.pool splits a multi-arm trial's shared
-        # comparator group by default, so the comparison is with the rows as entered
-        return pool(frame, measure, method, designs={"multi_arm": "as_entered"}, **kw)
+        # comparator group by default: compared with the rows as entered (the notice of the
+        # shared group is pool's alone)
+        res = pool(frame, measure, method, designs={"multi_arm": "as_entered"}, **kw)
+        return replace(res, warnings=tuple(w for w in res.warnings if "§23.3.4" not in w))
 
 
 # ------------------------------------------------------------------------------------------

@@ -76,6 +76,10 @@ def flagship(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 def test_results_json_records_version_and_source_fingerprint(flagship: dict) -> None:
+    from trialsynth import runner
+    from trialsynth.diff import load
+
+    assert load.MARKER == runner.MARKER  # an output folder is recognised as run marks it
     old, new = flagship["old"], flagship["new"]
     assert old["trialsynth_version"] == trialsynth.__version__
     assert old["generator"] == f"trialsynth {trialsynth.__version__}"
@@ -266,9 +270,13 @@ def test_unreadable_input_exits_2_with_one_line(tmp_path: Path) -> None:
     bad_json.write_text('{"generator": "trialsynth 0.1.0", "analyses": [', encoding="utf-8")
     other_json = tmp_path / "other.json"
     other_json.write_text('{"hello": 1}', encoding="utf-8")
+    edited = tmp_path / "edited.json"
+    edited.write_text('{"generator": "trialsynth 0.1.0", "analyses": [{"settings": 3}]}',
+                      encoding="utf-8")
     cases = [(tmp_path / "missing", "no such file or folder"),
              (bad_json, "not valid JSON"),
              (other_json, "not a results.json"),
+             (edited, "analysis 1"),
              (REPO / "tests" / "hostile" / "xxe.rm5", "xxe.rm5")]
     for path, words in cases:
         out = cli.invoke(app, ["diff", str(path), str(path), "--json"])

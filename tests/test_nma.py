@@ -241,3 +241,13 @@ def test_cli_json_common_effect_has_null_tau2_and_md_has_null_exp(tmp_path: Path
     text = runner.invoke(app, ["nma", str(path), "--measure", "MD", "--method", "DL",
                                "--reference", "placebo"])
     assert text.exit_code == 0 and "design-by-treatment" in text.output
+
+
+@pytest.mark.parametrize("mid", ["-3", "1.5"])
+def test_cli_rejects_an_impossible_mid(tmp_path: Path, mid: str) -> None:
+    path = tmp_path / "hasselblad.csv"
+    arms("hasselblad1998_OR").to_csv(path, index=False)
+    res = runner.invoke(app, ["nma", str(path), "--measure", "OR", "--method", "IV",
+                              "--reference", "no_contact", "--mid", mid])
+    assert res.exit_code == 2 and "minimal important difference" in res.output
+    assert "Traceback" not in res.output

@@ -99,6 +99,10 @@ def test_network_figures_draw_and_escape_names(candidates) -> None:
     svg = export.svg_text(network_graph(evil, title="<b>t</b>"))
     assert "<script>" not in svg and "&lt;script&gt;" in svg
     assert "no closed loop" in export.svg_text(inconsistency_plot(evil))
+    from trialsynth.report.figures._common import new_figure
+
+    fig = new_figure(4, 4)
+    assert network_graph(evil, ax=fig.add_axes((0, 0, 1, 1))) is fig  # drawn into a given axes
 
 
 def test_flagship_report_has_its_network_section(tmp_path: Path) -> None:

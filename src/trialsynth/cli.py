@@ -281,7 +281,8 @@ def nma(
     mid: Annotated[float | None, typer.Option(help="minimal important difference (ratio "
                                               "measures: relative change, 0.25 = RR 0.75/1.25)")
                    ] = None,
-    level: Annotated[float, typer.Option(help="confidence level")] = 0.95,
+    level: Annotated[float, typer.Option(help="confidence level, in (0, 1)",
+                                         callback=_probability)] = 0.95,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
 ) -> None:
     """Network meta-analysis of DATA: every treatment against REFERENCE, league table,

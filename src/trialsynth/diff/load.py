@@ -11,12 +11,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from trialsynth._json import json_safe
 from trialsynth.errors import DataError
-from trialsynth.runner import MARKER, review_results
 
 MAX_RESULTS_BYTES = 1 << 30  # a results.json of 1 GiB is far beyond any review's
 RESULTS = "results.json"
+MARKER = ".trialsynth-output"  # = trialsynth.runner.MARKER (not imported: runner loads pooling)
 
 
 def _results_file(path: Path) -> Path | None:
@@ -65,6 +64,9 @@ def load_run(path: Path, *, quiet: bool = True) -> dict[str, Any]:
     found = _results_file(path)
     if found is not None:
         return read_results(found)
+    from trialsynth._json import json_safe
+    from trialsynth.runner import review_results
+
     try:
         return json_safe(review_results(path, quiet=quiet)[0])
     except OSError as exc:

@@ -280,9 +280,16 @@ def summarise(results: Mapping[str, Any], label: str) -> ReviewSummary:
     version = results.get("trialsynth_version")
     if version is None and isinstance(generator, str) and generator.startswith("trialsynth "):
         version = generator.split(" ", 1)[1]  # results written before the key existed
-    labels = _comparison_labels(results)
-    return ReviewSummary(
-        label=label, source_file=source.get("file"), source_sha256=source.get("sha256"),
-        generator=generator if isinstance(generator, str) else None, version=version,
-        review_id=(results.get("review") or {}).get("id"),
-        analyses=tuple(summarise_analysis(a, labels) for a in analyses))
+    summaries: list[AnalysisSummary] = []
+    try:
+        labels = _comparison_labels(results)
+        for a in analyses:
+            summaries.append(summarise_analysis(a, labels))
+        review = results.get("review") or {}
+        return ReviewSummary(
+            label=label, source_file=source.get("file"), source_sha256=source.get("sha256"),
+            generator=generator if isinstance(generator, str) else None, version=version,
+            review_id=review.get("id"), analyses=tuple(summaries))
+    except (AttributeError, TypeError, ValueError) as exc:  # a hand-edited or foreign layout
+        raise DataError(f"not the layout of a trialsynth results.json (analysis "
+                        f"{len(summaries) + 1}: {exc})", file=label) from None

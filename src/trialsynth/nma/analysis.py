@@ -147,6 +147,9 @@ def network_meta_analysis(frame: pd.DataFrame, measure: str, method: str, refere
     """Network meta-analysis of an arm-level or contrast-level table (:mod:`trialsynth.nma.data`);
     an optional ``rob`` column (low / some concerns / high, per study) feeds the within-study bias
     domain of the certainty."""
+    if mid is not None and not (mid > 0 and (measure.upper() not in RATIO or mid < 1)):
+        raise DataError(f"the minimal important difference must be positive (a relative change "
+                        f"below 1 for {'/'.join(RATIO)}), not {mid!r}", file=source)
     data = network_from_frame(frame, measure, source=source)
     inputs = Inputs(rob=_rob_column(frame, source), mid=mid,
                     benefit="lower" if small_values == "desirable" else "higher")

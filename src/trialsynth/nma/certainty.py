@@ -117,6 +117,7 @@ class Inputs:
     mid: float | None = None
     benefit: str = "lower"
     unpublished: bool = False
+    show_prediction_interval: bool = True  # False: the review declines showing them
 
 
 def _pct(x: float) -> str:
@@ -261,8 +262,8 @@ def imprecision(est: Mapping[str, Any], bounds: tuple[float, float, str]) -> Jud
     return Judgement("imprecision", JUDGEMENTS[n], (text,), {"crossings": n, "ci": [lo, hi]})
 
 
-def heterogeneity(fit: NetworkFit, est: Mapping[str, Any], bounds: tuple[float, float, str]
-                  ) -> Judgement:
+def heterogeneity(fit: NetworkFit, est: Mapping[str, Any], bounds: tuple[float, float, str],
+                  show: bool = True) -> Judgement:
     lower, upper, what = bounds
     if not fit.random:
         why = ("common-effect model" if fit.method == "IV" else
@@ -276,9 +277,12 @@ def heterogeneity(fit: NetworkFit, est: Mapping[str, Any], bounds: tuple[float, 
     ci = _crossings(est["ci_low"], est["ci_high"], lower, upper)
     pi = _crossings(est["pi_low"], est["pi_high"], lower, upper)
     extra = max(0, pi - ci)
-    text = (f"the 95% prediction interval ({est['pi_low']:.3g} to {est['pi_high']:.3g}, "
-            f"tau² = {fit.tau2:.3g}) crosses {extra} boundar{'y' if extra == 1 else 'ies'} of "
-            f"{what} beyond those the CI crosses")
+    where = (f"the 95% prediction interval ({est['pi_low']:.3g} to {est['pi_high']:.3g}, "
+             f"tau² = {fit.tau2:.3g})" if show else
+             f"the prediction interval (tau² = {fit.tau2:.3g}; not shown, as the review "
+             "declines prediction intervals)")
+    text = (f"{where} crosses {extra} boundar{'y' if extra == 1 else 'ies'} of {what} beyond "
+            "those the CI crosses")
     return Judgement("heterogeneity", JUDGEMENTS[min(extra, 2)], (text,),
                      {"pi": [est["pi_low"], est["pi_high"]], "extra_crossings": extra,
                       "tau2": fit.tau2})
@@ -338,7 +342,7 @@ def assess_network(fit: NetworkFit, con: Contributions, splits: Sequence[NodeSpl
             "reporting_bias": reporting_bias(fit, con, row, inputs),
             "indirectness": indirectness(shares, con.studies, inputs),
             "imprecision": imprecision(est, bounds),
-            "heterogeneity": heterogeneity(fit, est, bounds),
+            "heterogeneity": heterogeneity(fit, est, bounds, inputs.show_prediction_interval),
             "incoherence": incoherence(by_pair.get((a, b)), dbt, bounds),
         }
         total = sum(j.downgrade for j in domains.values())

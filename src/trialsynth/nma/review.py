@@ -63,6 +63,7 @@ class CandidateNetwork:
     rob: Mapping[str, str | None] = field(default_factory=dict)
     indirect: Mapping[str, bool] = field(default_factory=dict)
     indirectness_assessed: bool = False
+    prediction_interval: bool = True  # the review's settings.prediction_interval is not false
 
     @property
     def key(self) -> str:
@@ -191,7 +192,8 @@ def _settings(protocol: Protocol, outcome: Any, analyses: Sequence[Any]) -> dict
               else "IV" if methods <= {"IV", "MH", "PETO"} else "REML")
     small = "desirable" if outcome.direction_of_benefit != "higher_is_better" else "undesirable"
     return {"method": method, "small_values": small,
-            "mid": None if outcome.mid is None else float(outcome.mid.value)}
+            "mid": None if outcome.mid is None else float(outcome.mid.value),
+            "prediction_interval": protocol.settings.prediction_interval is not False}
 
 
 def _indirect(protocol: Protocol, studies: set[str], analyses: Sequence[str]) -> dict[str, bool]:

@@ -66,7 +66,7 @@ def _fmt(x: float | None, ratio: bool) -> str:
     return f"{math.exp(x):.2f}" if ratio else f"{x:.2f}"
 
 
-def _estimate_rows(res: NmaResult) -> list[dict[str, Any]]:
+def _estimate_rows(res: NmaResult, show_pi: bool = True) -> list[dict[str, Any]]:
     """One row per network estimate: effect (display scale), confidence and its reasons."""
     fit = res.fit
     ratio = fit.data.measure in ("OR", "RR")
@@ -80,7 +80,7 @@ def _estimate_rows(res: NmaResult) -> list[dict[str, Any]]:
             "scale": fit.data.measure, "value": value, "low": low, "high": high,
             "estimate": _fmt(x["estimate"], ratio),
             "ci": f"{_fmt(x['ci_low'], ratio)} to {_fmt(x['ci_high'], ratio)}",
-            "pi": None if x["pi_low"] is None else
+            "pi": None if x["pi_low"] is None or not show_pi else
             f"{_fmt(x['pi_low'], ratio)} to {_fmt(x['pi_high'], ratio)}",
             "level": c.level,
             "domains": [{"domain": d, "name": DOMAIN_WORDS[d],
@@ -140,7 +140,8 @@ def build_network_section(folder: Any) -> NetworkSection:
             small_values=[c.small_values for c in group],  # type: ignore[misc]
             inputs=[Inputs(rob=c.rob, indirect=c.indirect,
                            indirectness_assessed=c.indirectness_assessed, mid=c.mid,
-                           benefit="lower" if c.small_values == "desirable" else "higher")
+                           benefit="lower" if c.small_values == "desirable" else "higher",
+                           show_prediction_interval=c.prediction_interval)
                     for c in group])
         for c, r in zip(group, results, strict=True):
             fitted[c.key] = r
@@ -170,7 +171,8 @@ def _item(c: CandidateNetwork, res: NmaResult | None, sec: NetworkSection) -> di
     if res is None:
         return item
     item["result"] = res.to_dict()
-    item["estimates"] = _estimate_rows(res)
+    item["estimates"] = _estimate_rows(res, c.prediction_interval)
+    item["prediction_interval"] = c.prediction_interval
     item["summary"] = _summary(c, res)
     item["reference"] = res.fit.treatments[res.fit.reference]
     item["small_values"] = res.small_values
@@ -180,11 +182,12 @@ def _item(c: CandidateNetwork, res: NmaResult | None, sec: NetworkSection) -> di
         path = f"figures/network_{_safe(c.key)}_{kind}.svg"
         item["figures"][kind] = path
         sec.jobs.append(("network", f"{c.key}:{kind}", path, kind, res, c.title, item["reference"],
-                         res.small_values))
+                         res.small_values, c.prediction_interval))
     return item
 
 
-def draw(kind: str, res: NmaResult, title: str, reference: str, small_values: str) -> Any:
+def draw(kind: str, res: NmaResult, title: str, reference: str, small_values: str,
+         prediction_interval: bool = True) -> Any:
     """One network figure (run in a figure worker)."""
     from trialsynth.report.figures import network as nf
 
@@ -195,7 +198,7 @@ def draw(kind: str, res: NmaResult, title: str, reference: str, small_values: st
         if small_values != "desirable":
             better = better[::-1]
         return nf.network_forest(res, title=f"Network estimates against {reference}: {title}",
-                                 favours=better)
+                                 favours=better, prediction_interval=prediction_interval)
     if kind == "league":
         return nf.league_figure(res, title=f"League table: {title}")
     return nf.inconsistency_plot(res, title=f"Inconsistency: {title}")

@@ -1,4 +1,4 @@
-"""Figures of a review: forest, funnel, risk-of-bias and evidence-gap-map plots, and export.
+"""Figures of a review: forest, funnel, risk-of-bias, evidence-gap-map and network plots, export.
 
 Each figure function takes a result (or a table) and ``ax=None`` and returns a
 :class:`matplotlib.figure.Figure` built without pyplot and without touching ``rcParams``.
@@ -15,6 +15,8 @@ _PUBLIC = {
     "funnel_plot": "funnel", "MIN_STUDIES": "funnel",
     "rob_summary_plot": "rob", "rob_traffic_light": "rob", "rob_mapping": "rob",
     "gap_map": "gapmap",
+    "network_graph": "network", "network_forest": "network", "league_figure": "network",
+    "inconsistency_plot": "network",
     "save_figure": "export", "svg_text": "export", "svg_document": "export", "png_bytes": "export",
 }
 __all__ = sorted(_PUBLIC)
