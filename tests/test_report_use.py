@@ -234,6 +234,6 @@ def test_numbers_and_plurals_as_a_reader_expects() -> None:
     assert decimals([1.25, 3.5]) == 2
     assert plural(1, "study", "studies") == "1 study" and plural(3, "study", "studies") == \
         "3 studies"
-    assert rob_note([{"D1": "low"}]).startswith("the study is judged only for D1")
+    assert rob_note([{"D1": "low"}]).startswith("the study is judged (RoB 2) only for D1")
     assert rob_note([{"overall": "low"}, {"D1": "high"}]).startswith(
         "1 of 2 studies has an overall RoB 2 judgement")

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from trialsynth import __version__
@@ -101,9 +102,7 @@ def review_results(source: Path, *, quiet: bool = False) -> tuple[dict[str, Any]
     folder = build_folder(source)  # any format, with its question (stated or placeholders)
     review = folder.review
     analyses, pooled = [], []
-    progress = Progress(TextColumn("{task.description}", markup=False), BarColumn(),
-                        MofNCompleteColumn(), console=console(stderr=True), disable=quiet,
-                        transient=True)
+    progress = progress_bar(quiet)
     with progress:
         task = progress.add_task(f"pooling {review.id or source.name}", total=len(review.analyses))
         for analysis in review.analyses:
@@ -119,9 +118,30 @@ def review_results(source: Path, *, quiet: bool = False) -> tuple[dict[str, Any]
     return results, report
 
 
+def progress_bar(quiet: bool, out: Console | None = None) -> Progress:
+    """The progress bar of ``run`` (on stderr): descriptions are printed as they are, never as
+    console markup (a review id or file name may hold ``[...]``)."""
+    return Progress(TextColumn("{task.description}", markup=False), BarColumn(),
+                    MofNCompleteColumn(), console=out or console(stderr=True), disable=quiet,
+                    transient=True)
+
+
 def analyse(analysis: Analysis, source: str) -> dict[str, Any]:
     """Pool one analysis with its inferred settings and check it against RevMan's numbers."""
     return _analyse(analysis, source)[0]
+
+
+def pool_analysis(analysis: Analysis, source: str) -> PooledResult:
+    """The pooling of an analysis' complete rows with its settings (RevMan's conventions), also
+    when nothing is estimable (k = 0) or the review pooled nothing: its per-study rows are what
+    a forest plot shows. Raises :class:`DataError` for rows that cannot be pooled."""
+    s = analysis.settings
+    with np.errstate(divide="ignore", invalid="ignore"):  # k = 0 divides by zero
+        hksj = bool(getattr(s, "hksj", False)) and s.method in RANDOM_METHODS
+        return pool(analysis.pooled_rows, pool_measure(s.measure), s.method, hksj=hksj,
+                    subgroup="subgroup" if analysis.has_subgroups else None, revman=True,
+                    source=source, confidence_level=getattr(s, "confidence_level", None) or 0.95,
+                    designs=getattr(s, "designs", None))
 
 
 def _analyse(analysis: Analysis, source: str) -> tuple[dict[str, Any], PooledResult | None]:
@@ -140,13 +160,7 @@ def _analyse(analysis: Analysis, source: str) -> tuple[dict[str, Any], PooledRes
         out["status"], out["reason"] = "not pooled", "no study row has the data its type needs"
     else:
         try:
-            with np.errstate(divide="ignore", invalid="ignore"):  # k = 0 divides by zero
-                hksj = bool(getattr(s, "hksj", False)) and s.method in RANDOM_METHODS
-                result = pool(rows, pool_measure(s.measure), s.method, hksj=hksj,
-                              subgroup="subgroup" if analysis.has_subgroups else None,
-                              revman=True, source=source,
-                              confidence_level=getattr(s, "confidence_level", None) or 0.95,
-                              designs=getattr(s, "designs", None))
+            result = pool_analysis(analysis, source)
         except DataError as exc:  # rows are numbered within the analysis; give the file row
             row = int(rows["row"].iloc[exc.row - 2]) if exc.row is not None else None
             where = f" (file row {row}, column {exc.field})" if row is not None else ""

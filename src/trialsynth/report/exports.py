@@ -19,10 +19,10 @@ SOF_FIELDS = ("comparison", "table", "outcome", "risk_comparator", "risk_interve
               "risk_difference", "relative_effect", "participants_text", "certainty_text",
               "comments", "comparison_heading", "outcome_short", "time_window", "analysis",
               "anchor", "footnotes")
-CERTAINTY_FIELDS = ("id", "name", "outcome", "window", "level", *DOMAINS, "statement",
-                    *(f"{d}_reasons" for d in DOMAINS), "overrides")
-GAP_FIELDS = ("map", "intervention", "outcome", "window", "k", "participants", "certainty",
-              "analysis")
+CERTAINTY_FIELDS = ("id", "name", "outcome", "window", "level", *DOMAINS, "provisional",
+                    "statement", *(f"{d}_reasons" for d in DOMAINS), "overrides")
+GAP_FIELDS = ("map", "intervention", "outcome", "window", "k", "participants", "status",
+              "certainty", "analysis")
 RESEARCH_FIELDS = ("outcome", "analysis", "comparison", "heading", "window", "k", "participants",
                    "certainty", "status_text", "accrued", "required", "next_per_arm",
                    "next_total", "note")
@@ -32,7 +32,8 @@ FILES = {"tables/analyses.csv": "every analysis: pooled estimate, heterogeneity,
          "tables/sof.docx": "the summary-of-findings tables as a Word document",
          "tables/certainty.csv": "GRADE certainty per analysis with the reasons per domain",
          "tables/gap_map.csv": "evidence-gap map cells",
-         "tables/research.csv": "next-trial sizes per main analysis"}
+         "tables/research.csv": "next-trial sizes per main analysis",
+         "tables/included_studies.csv": "characteristics of the included studies"}
 
 
 def safe_cell(value: Any) -> Any:
@@ -77,6 +78,7 @@ def certainty_rows(analyses: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]
         domains = (a.get("certainty") or {}).get("domains") or {}
         row = {"id": a["id"], "name": a["name"], "outcome": a["parsed"]["outcome"],
                "window": a["parsed"]["window"], "level": (a.get("certainty") or {}).get("level"),
+               "provisional": ";".join((a.get("certainty") or {}).get("provisional") or []),
                "statement": a.get("statement")}
         for d, j in domains.items():
             row[d] = j["downgrade"]

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from trialsynth.errors import DataError, TrialsynthError
+from trialsynth.registry.measures import RATIO_MEASURES
 from trialsynth.sequential.tsa import BINARY_MEASURES, TsaSummary, tsa_summary
 
 DEFAULT_RATIO_MID = 0.2  # relative risk reduction 20% (RTSA SOP, METHODS.md §6)
@@ -53,7 +54,7 @@ def plan_analysis(source: str | Path, analysis_id: str, *, mid: float | None = N
 def default_mid(measure: str) -> float | None:
     """The MID used when the review states none: a 20% relative change for ratio measures, SMD
     0.5; None for MD (an MD needs the review's MID)."""
-    if measure in ("RR", "OR", "PETO_OR"):
+    if measure in RATIO_MEASURES:
         return DEFAULT_RATIO_MID
     return DEFAULT_SMD_MID if measure == "SMD" else None
 
