@@ -7,10 +7,14 @@ an earlier trialsynth output):
 * ``results.json`` - review identity, per analysis the inferred settings with their evidence, the
   pooled result (:meth:`PooledResult.to_dict`) and a per-study check against RevMan's stored numbers;
 * ``tables/analyses.csv`` - one row per analysis (estimates as RevMan shows them, ratios natural);
-* ``tables/certainty.csv``, ``tables/sof.csv``, ``tables/gap_map.csv``;
+* ``tables/certainty.csv`` (GRADE per analysis with the reasons per domain), ``tables/sof.csv``
+  (summary-of-findings rows with their footnote text), ``tables/gap_map.csv``,
+  ``tables/research.csv`` (next-trial sizes) and ``tables/sof.docx`` (the summary-of-findings
+  tables as a Word document, :mod:`trialsynth.report.sof_docx`);
 * ``figures/`` - a forest plot per pooled analysis (SVG) and the evidence-gap maps (SVG and PNG);
 * ``index.html`` - the self-contained review report (:mod:`trialsynth.report.html`; figures inline
-  as SVG, no external resources, no scripts).
+  as SVG, no external resources; one small inline script for the filters, without which the page
+  still reads fully).
 
 The report model (certainty, SoF rows, statements, gap maps, methods) is built by
 :mod:`trialsynth.report.build` from :mod:`trialsynth.report.model`.

@@ -310,7 +310,8 @@ def _review(protocol: Protocol, source: str, analyses: tuple[Analysis, ...],
         source=source, analyses=analyses, format="trialsynth-folder", title=protocol.review.title,
         comparisons={int(c.id): c.name for c in protocol.comparisons if not c.inferred},
         studies=info, skipped=skipped, stored_decimals=None if ds is None else ds.stored_decimals,
-        notes=() if ds is None else tuple(ds.notes))
+        notes=() if ds is None else tuple(ds.notes), published=protocol.review.published,
+        search_date=protocol.review.search_date, file_date=None if ds is None else ds.date)
 
 
 def _characteristics(s: StudyRecord) -> dict[str, str]:

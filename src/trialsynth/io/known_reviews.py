@@ -174,6 +174,10 @@ def cd015373(data: dict[str, Any], review: Review) -> dict[str, Any]:
                     "Gustin SM, McAuley JH. Ketamine and other NMDA receptor antagonists for "
                     "chronic pain. Cochrane Database of Systematic Reviews 2025, Issue 8. Art. "
                     "No.: CD015373. DOI: 10.1002/14651858.CD015373.pub2. PMID 40819842.",
+        "published": "2025, Issue 8",
+        "basis": "title, authors, issue, DOI and PMID: Ferraro MC et al. 2025, Cochrane Database "
+                 "Syst Rev 2025;8:CD015373 (pub2), METHODS.md §1; the data file states only the "
+                 "DOI and the date of the last search is not in the project's notes",
     }
     if "data_source" in data:
         data["data_source"] = {
