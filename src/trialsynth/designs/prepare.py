@@ -464,13 +464,7 @@ def _multi_arm(w: _Work, dtype: str, labels: Sequence[str], how: MultiArm,
         dropped = multiarm.combine_arms(num, shared, dtype)
     for s in shared:
         k = len(s.rows)
-        warnings.append(f"{s.study}: one comparator group enters {k} comparisons (rows "
-                        f"{', '.join(str(r + 2) for r in s.rows)}); "
-                        + {"split": "split evenly between them",
-                           "combine": "experimental arms combined",
-                           "as_entered": "counted as entered, i.e. " + str(k) + " times "
-                                         "(settings.designs.multi_arm: as_entered)"}[how]
-                        + f" ({HB} §23.3.4)")
+        warnings.append(multiarm.shared_warning(s.study, s.rows, how))
         for j, i in enumerate(s.rows):
             w.notes[i].append(_shared_note(how, k, i, j, s.rows[0], before, num, dtype))
     return shared, dropped
