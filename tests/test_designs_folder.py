@@ -90,3 +90,51 @@ def test_report_marks_designs_and_adjustments(edited: Path, tmp_path: Path) -> N
     doc = json.loads((out / "results.json").read_text(encoding="utf-8"))
     a = next(x for x in doc["analyses"] if x["id"] == "1.1")
     assert {s["study"]: s["design"] for s in a["studies"]}["Noppers 2011a"] == "crossover"
+
+
+def _edit_review_wide(folder: Path) -> None:
+    """CONSTRUCTED design marks: in analysis 3.1 Tonet 2008 is a crossover trial reporting the
+    SE of its paired MD (4.0, with both SDs: its correlation can be computed); in analysis 1.1
+    (the same outcome, "Pain intensity (continuous), immediate-term follow-up", under another
+    comparison) Noppers 2011a is a crossover trial with arm data only. No correlation is set."""
+    path = folder / "outcome_data.csv"
+    rows = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))))
+    for r in rows:
+        r["design"], r["effect_se"] = "", ""
+        if r["analysis"] == "3.1" and r["study"] == "Tonet 2008":
+            r["design"], r["effect_se"] = "crossover", "4.0"
+        if r["analysis"] == "1.1" and r["study"] == "Noppers 2011a":
+            r["design"] = "crossover"
+    out = io.StringIO()
+    w = csv.DictWriter(out, fieldnames=[*rows[0].keys()], lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    path.write_text(out.getvalue(), encoding="utf-8")
+
+
+def test_crossover_correlation_imputed_across_the_review(tmp_path: Path) -> None:
+    from trialsynth.runner import review_correlations, review_results
+
+    folder = shutil.copytree(EXAMPLE, tmp_path / "review")
+    _edit_review_wide(folder)
+    analyses = read_folder(folder).review.analyses
+    # Handbook v6.4 §23.2.7.3 (Corr from SE(MD) = SD_diff/√N and both SDs; v5.1 §16.4.6.3):
+    # Tonet 2008, N = 15, SD_E 29, SD_C 16, SE 4.0
+    r = (29**2 + 16**2 - 4.0**2 * 15) / (2 * 29 * 16)
+    imputed = review_correlations(analyses, "outcome_data.csv")
+    assert imputed["1.1"][0] == pytest.approx(r, rel=1e-12)
+    assert imputed["1.1"][1] == (f"Tonet 2008 {r:.3f}",)
+    assert "1.4" not in imputed  # another outcome (short-term follow-up): nothing to impute
+    # `pool` on analysis 1.1 alone has no trial that allows it: refused, as before
+    alone = analyse(next(a for a in analyses if a.id == "1.1"), "outcome_data.csv")
+    assert alone["status"] == "not pooled" and "within-participant correlation" in alone["reason"]
+    results, _ = review_results(folder, quiet=True)
+    a11 = next(a for a in results["analyses"] if a["id"] == "1.1")
+    noppers = next(s for s in a11["result"]["studies"] if s["study"] == "Noppers 2011a")
+    row = next(x for x in next(a for a in analyses if a.id == "1.1").frame.to_dict("records")
+               if x["study"] == "Noppers 2011a")
+    se = math.sqrt((row["sd_t"] ** 2 + row["sd_c"] ** 2 - 2 * r * row["sd_t"] * row["sd_c"])
+                   / row["n_t"])  # Handbook v6.4 §23.2.7.1
+    assert noppers["se"] == pytest.approx(se, rel=1e-12)
+    source = a11["result"]["settings"]["designs"]["crossover_correlation"]["source"]
+    assert "review's trials of this outcome" in source and "Tonet 2008" in source
