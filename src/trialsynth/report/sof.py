@@ -465,15 +465,35 @@ def sof_row(result: PooledResult, certainty: Certainty, outcome: OutcomeInfo, *,
             statement = very_low_statement(intervention, phrase)
         else:  # a statement needs the size of the effect; the comment says why there is none
             no_band = NO_BAND
-    nnt_text = "" if nnt_row is None else (f"{nnt_row['text']} at the assumed comparator risk "
-                                           f"of {_round(1000 * acr)} per 1000 (Altman 1998).")
+    nnt_text = "" if nnt_row is None or acr is None else \
+        _nnt_sentence(nnt_row, acr, outcome, intervention, phrase)
     comments = " ".join(t for t in (statement or no_band, nnt_text, outcome.comment,
                                     SMD_RULE if measure == "SMD" else "") if t)
+    if nnt_text and outcome.direction_of_benefit == "higher" and pls and \
+            certainty.level != "very_low":  # a responder outcome's statement carries its NNT
+        pls = f"{pls} {nnt_text}"
     return SofRow(**base, **texts, comments=comments, statement=statement, band_basis=basis,
                   nnt=nnt_row,
                   assumed_risk=acr if dich else None, absolute_per_1000=absolute,
                   relative=relative, effect_notes=tuple(effect_notes), plain_language=pls,
                   band=band, direction=direction, phrase=phrase)
+
+
+def _nnt_sentence(row: dict[str, Any], acr: float, outcome: OutcomeInfo, intervention: str,
+                  phrase: str) -> str:
+    """The NNT sentence of a dichotomous row at the assumed comparator risk (Altman 1998). For a
+    responder outcome (an event that is good: at least 30% or 50% pain relief) it says what the
+    NNTB/NNTH means: for every N people treated, one more (or fewer) has the event."""
+    where = f"at the assumed comparator risk of {_round(1000 * acr)} per 1000 (Altman 1998)"
+    text = row["text"]
+    if outcome.direction_of_benefit != "higher" or row["kind"] is None:
+        return f"{text[:1].upper()}{text[1:]} {where}."
+    event = phrase.removeprefix("the number of people with ")
+    n = math.ceil(row["value"] - 1e-9)  # whole people, rounded up (Handbook v6.4 §15.4.4)
+    more = "more" if row["kind"] == "NNTB" else "fewer"
+    ci = text.partition("(95% CI ")[2].removesuffix(")")
+    return (f"For every {n} people treated with {intervention}, one {more} has {event} "
+            f"({row['kind']} {n}, 95% CI {ci}; {where.replace(' (Altman 1998)', '; Altman 1998')}).")
 
 
 def _direct_risk_difference(arms: pd.DataFrame) -> tuple[float, float, float] | None:
