@@ -216,7 +216,8 @@ def _mark_designs(studies: list[dict[str, Any]], analysis: Analysis,
     for st, complete, design in zip(studies, frame["complete"], frame["design"] if "design" in
                                     frame.columns else [None] * len(frame), strict=True):
         row = next(pooled, None) if complete else None
-        st["design"] = (row or {}).get("design") or design or "parallel"
+        stated = design if isinstance(design, str) and design else None  # NaN: none stated
+        st["design"] = (row or {}).get("design") or stated or "parallel"
         st["adjustments"] = list((row or {}).get("adjustments") or [])
 
 
