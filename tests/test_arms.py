@@ -217,4 +217,6 @@ def test_report_uses_the_files_labels(tmp_path):
     assert "Favours placebo" in svg and "Favours antibiotics" in svg
     page = (tmp_path / "out" / "index.html").read_text()
     assert "the file&#39;s labels are used" in page
+    rows = {r for m in res["evidence_inventory"]["gap_maps"] for r in m["interventions"]}
+    assert rows == {"Antibiotics versus placebo"}  # every comparison group labels these arms
     assert json.loads((tmp_path / "out" / "results.json").read_text())["analyses"][0]["arms"]

@@ -106,6 +106,29 @@ def test_tgz_member_size_is_bounded_before_reading(tmp_path: Path,
     assert read == []  # refused on the header's size, nothing decompressed
 
 
+def test_tgz_total_expansion_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # many members, each within the member limit, that together expand a thousandfold
+    bomb = tmp_path / "many.tgz"
+    with tarfile.open(bomb, "w:gz") as tf:
+        for i in range(6):
+            info = tarfile.TarInfo(f"r{i}_data.csv")
+            info.size = 2 * 1024 * 1024
+            tf.addfile(info, io.BytesIO(bytes(info.size)))
+    monkeypatch.setattr(sources, "EXPANSION_FLOOR", 4 * 1024 * 1024)
+    read: list[object] = []
+    original = tarfile.TarFile.extractfile
+
+    def spy(self: tarfile.TarFile, member: object):  # noqa: ANN202
+        read.append(member)
+        return original(self, member)
+
+    monkeypatch.setattr(tarfile.TarFile, "extractfile", spy)
+    with pytest.raises(DataError, match=r"many\.tgz:r2_data\.csv: the archive expands to more "
+                                        r"than 4194304 bytes"):
+        [name for name, _, _ in sources._tgz_blobs(bomb)]  # the members, as the reader takes them
+    assert len(read) <= 2  # the third member is refused before it is decompressed
+
+
 # ------------------------------------------------------------------------------------------
 # resume validated by content
 

@@ -347,35 +347,40 @@ FEW = RuleSet({"imprecision.few_information_two_levels": True})
 GRADE_6 = RuleSet({"imprecision.ois_for_all_effects": True})
 
 
+FEW = RuleSet({"imprecision.few_information_two_levels": True})
+GRADE_6 = RuleSet({"imprecision.ois_for_all_effects": True})
+
+
 def test_ci_crossing_one_threshold_rates_down_one_whatever_the_sample_size() -> None:
     """Core GRADE 2 Fig 4: a CI that crosses the threshold is rated down one level, and 'Core
     GRADE users … do not need to consider sample size'. GRADE 34's two levels for far too little
     information is the option imprecision.few_information_two_levels."""
-    r, _ = flagship(1)  # CD015373 1.1: MD −15.8 (−32.1 to 0.5), N = 173, crosses −10 only
+    r, f = flagship(1)  # CD015373 1.1: MD −15.8 (−32.1 to 0.5), N = 173, crosses −10 only
     assert r.ci_low < -10 < r.ci_high < 10
-    j = imprecision(r, MID10, "continuous", mid=10)  # no SD: OIS 800 (Core GRADE 2 default)
-    assert j.numbers["ois"] == 800 and r.participants < 0.3 * 800
+    n, sd = f["n_c"].to_numpy(float), f["sd_c"].to_numpy(float)
+    pooled_sd = math.sqrt(((n - 1) * sd**2).sum() / (n - 1).sum())  # Handbook 6.5.2.10
+    j = imprecision(r, MID10, "continuous", mid=10, sd=pooled_sd)
+    assert j.numbers["ois"] == ois_continuous(pooled_sd, 10)
     assert j.downgrade == 1 and "crosses the MID threshold" in j.reasons[0]
     assert "important benefit as well as little or no difference" in j.plain
-    assert imprecision(r, MID10, "continuous", mid=10, rules=FEW).downgrade == 2
-    null = imprecision(r, make_threshold("MD", None, "lower"), "continuous")
-    assert null.downgrade == 1 and "the null" in null.reasons[0]
-    r, _ = flagship(4)  # MD −5.3 (−15.5 to 4.9): crosses −10 only; N = 114
-    assert r.ci_low < -10 < r.ci_high < 10
-    assert imprecision(r, MID10, "continuous", mid=10).downgrade == 1
-    assert imprecision(r, MID10, "continuous", mid=10, rules=FEW).downgrade == 2
+    j = imprecision(r, MID10, "continuous", mid=10)  # no SD: OIS 800 (Core GRADE 2 default)
+    assert j.numbers["ois"] == 800 and r.participants < 0.3 * 800 and j.downgrade == 1
+    j = imprecision(r, MID10, "continuous", mid=10, rules=FEW)
+    assert j.downgrade == 2 and "far below the OIS" in j.reasons[0] and "very small" in j.plain
+    # the null as threshold: no MID to size an OIS with, so Core GRADE 2's 800 applies
+    null = imprecision(r, make_threshold("MD", None, "lower"), "continuous", sd=pooled_sd)
+    assert null.numbers["ois"] == 800 and null.downgrade == 1 and "the null" in null.reasons[0]
 
 
-@pytest.mark.parametrize(("k", "expected"), [(1, 2), (2, 1)])
-def test_a_single_study_below_the_ois_rates_down_two_with_the_option(k: int, expected: int) -> None:
+@pytest.mark.parametrize("k", [1, 2])
+def test_below_the_ois_but_not_far_below_rates_down_one(k: int) -> None:
     """CONSTRUCTED: N = 60 is 48% of the OIS (126 for SD 20, MID 10); CI crosses −10 only."""
     r = constructed_md([-15.0] * k, sd=20, n=30 // k)
     assert r.ci_low < -10 < r.ci_high < 10
     ois = ois_continuous(20, 10)
     assert 0.3 * ois < r.participants < ois
-    assert imprecision(r, MID10, "continuous", mid=10, sd=20).downgrade == 1
-    j = imprecision(r, MID10, "continuous", mid=10, sd=20, rules=FEW)
-    assert j.numbers["ois"] == ois and j.downgrade == expected
+    j = imprecision(r, MID10, "continuous", mid=10, sd=20)
+    assert j.numbers["ois"] == ois and j.downgrade == 1
 
 
 def test_ci_crossing_both_thresholds_rates_down_two_or_three_levels() -> None:
@@ -411,10 +416,14 @@ def test_flagship_single_tiny_study_is_extremely_imprecise() -> None:
     assert "appreciable benefit and appreciable harm" in j.reasons[0]
     assert c.domains["inconsistency"].numbers["applicable"] is False
     assert c.domains["inconsistency"].downgrade == 0
-    # without GRADE 6's appreciable limits the CI crosses only the null: one level
+    # without GRADE 6's appreciable limits the CI crosses only the null: one level (two with
+    # GRADE 34's option, the six participants being far below the OIS)
     j = imprecision(r, make_threshold("RR", None, "lower"), "dichotomous", control_risk=1 / 3,
                     rules=NO_APPRECIABLE)
     assert j.numbers["thresholds_crossed"] == 1 and j.downgrade == 1
+    j = imprecision(r, make_threshold("RR", None, "lower"), "dichotomous", control_risk=1 / 3,
+                    rules=NO_APPRECIABLE.replace(**{"imprecision.few_information_two_levels": True}))
+    assert j.downgrade == 2
 
 
 def test_no_control_events_falls_back_to_the_300_event_rule() -> None:
@@ -600,7 +609,7 @@ def test_override_keeps_proposed_and_final() -> None:
     r, f = flagship(1)
     rationale = "CONSTRUCTED: the trivial-effect trial used a low dose; reviewer judges it explained"
     c = assess(r, rob=None, mid=10, outcome_type="continuous", direction_of_benefit="lower",
-               overrides={"inconsistency": Override(0, rationale, reviewer="tester")})
+               counts=f, overrides={"inconsistency": Override(0, rationale, reviewer="tester")})
     j = c.domains["inconsistency"]
     assert (j.proposed, j.downgrade) == (1, 0) and j.override.rationale == rationale
     assert j.to_dict()["override"] == {"proposed": 1, "final": 0, "rationale": rationale,

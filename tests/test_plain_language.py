@@ -56,13 +56,13 @@ def test_key_results_follow_certainty_size_and_direction(generic):
     ]
     pls = plain_language_summary("Ketamine versus placebo", rows)
     assert pls.key_results == (
-        "In the short term, ketamine may reduce pain intensity slightly.",  # 10 ≤ |MD| < 20
+        "In the short term, ketamine may reduce pain intensity.",  # ≥ MID: important, not slight
         "It is unclear whether ketamine increases withdrawals due to adverse events.",
         "Ketamine probably reduces depressive symptoms.",  # SMD 0.5–0.8: moderate
     )
     assert pls.what_did_we_find.startswith(
         "We found evidence comparing ketamine with placebo for 3 outcomes; the largest body of "
-        "evidence for one outcome came from 3 studies")
+        "evidence for one outcome (pain intensity in the short term) came from 3 studies")
     # the most common level is a tie of one each → the lowest (very low) leads the paragraph
     assert pls.limitations == (
         "We are not confident in the evidence because people in the studies may have known which "

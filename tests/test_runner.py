@@ -102,10 +102,11 @@ def test_flagship_report_figures_certainty_and_gap_map(tmp_path):
         assert "<svg " in page[head:nxt if nxt > 0 else None]
         assert (out / a["figure"]).is_file() and a["figure"].endswith(".svg")
         cert = a["certainty"]
-        assert set(cert) == {"level", "domains"} and set(cert["domains"]) == domains
+        assert set(cert) == {"level", "domains", "provisional"} and set(cert["domains"]) == domains
         assert cert["level"] in ("high", "moderate", "low", "very_low")
         for j in cert["domains"].values():
-            assert set(j) == {"downgrade", "reasons", "override"} and j["reasons"]
+            assert set(j) == {"downgrade", "reasons", "override", "plain", "provisional"}
+            assert j["reasons"]
     first = data["analyses"][0]
     # the window is the review question's (the flagship's known facts name it "Immediate term")
     assert first["parsed"] == {"outcome": "Pain intensity (continuous)", "window": "Immediate term",
@@ -184,7 +185,9 @@ def test_flagship_report_figures_certainty_and_gap_map(tmp_path):
     assert [r["time_window"] for r in sof1["table"]["rows"][:3]] == ["Immediate term",
                                                                       "Short term", "Medium term"]
     assert 'id="sof1-other"' in page and 'href="#sof1-other"' in page
-    assert "Low a,b<sup>" not in page and "Low<sup>a,b</sup>" in page  # letters once
+    # footnote letters once: in the superscript, never also after the certainty words
+    assert not re.search(r"(High|Moderate|Low|low) [a-z]+(,[a-z]+)*<sup>", page)
+    assert re.search(r"(Moderate|Low|low)<sup>[a-z]+(,[a-z]+)*</sup>", page)
     notes = [ex["text"] for t in data["sof_tables"].values()
              for ex in t["table"]["footnotes"]["explanations"]]
     assert notes and not any(n.endswith("..") for n in notes)  # one full stop per explanation
@@ -338,7 +341,7 @@ def test_reviewer_overrides_and_stated_mid_reach_the_report(tmp_path):
     shutil.copytree(Path(__file__).resolve().parents[1] / "examples" / "nmda-chronic-pain", folder)
     doc = yaml.safe_load((folder / "review.yaml").read_text(encoding="utf-8"))
     doc.setdefault("grade", {})["overrides"] = [
-        {"analysis": "1.1", "domain": "indirectness", "downgrade": 1,
+        {"analysis": "1.1", "domain": "indirectness", "downgrade": 1, "reviewer": "MCF (test)",
          "rationale": "Half the participants had cancer-related pain (made-up test rationale)"}]
     pain = next(o for o in doc["question"]["outcomes"] if o["id"] == "pain-intensity")
     pain["mid"]["value"] = 15
@@ -353,7 +356,18 @@ def test_reviewer_overrides_and_stated_mid_reach_the_report(tmp_path):
     assert first["outcome_defaults"]["mid"] == 15 and first["outcome_defaults"]["mid_source"] == \
         "review folder"
     page = (tmp_path / "out" / "index.html").read_text(encoding="utf-8")
-    assert "(override)" in page and "Reviewer override: Half the participants" in page
+    assert "(override)" in page
+    assert "Reviewer override by MCF (test): proposed 0, final −1. Half the participants" in page
+    # the SoF row and its footnote carry proposed, final, rationale and who
+    row = next(r for r in results["sof_tables"]["1"]["table"]["rows"] if r["analysis_id"] == "1.1")
+    assert row["override_details"] == [{"domain": "indirectness", "proposed": 0, "final": 1,
+                                        "rationale": ind["override"]["rationale"],
+                                        "reviewer": "MCF (test)"}]
+    notes = {e["key"]: e["text"] for e in results["sof_tables"]["1"]["table"]["footnotes"]
+             ["explanations"]}
+    assert any(t.startswith("Rated down one level for indirectness by the review authors (MCF "
+                            "(test)), instead of the proposed none: Half the participants")
+               for k, t in notes.items() if k in row["certainty_footnote_keys"])
     # the input folder is untouched by the run
     assert yaml.safe_load((folder / "review.yaml").read_text(encoding="utf-8")) == doc
 

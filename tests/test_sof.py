@@ -234,8 +234,11 @@ def test_override_is_shown(generic):
     r = sof_table(KETAMINE, [sof_row(res, cert, OutcomeInfo("Pain", generic_measure="MD"))]).rows[0]
     assert r.to_dict()["overrides"] == ["indirectness"]
     note = dict(zip(r.certainty_keys, r.certainty_notes, strict=True))
-    assert any("reviewer override by MCF" in t and "mixed pain conditions" in t
-               for t in note.values())
+    assert any("Rated down one level for indirectness by the review authors (MCF), instead of the "
+               "proposed none: mixed pain conditions." == t for t in note.values())
+    assert r.to_dict()["override_details"] == [{"domain": "indirectness", "proposed": 0,
+                                                "final": 1, "rationale": "mixed pain conditions",
+                                                "reviewer": "MCF"}]
 
 
 def test_more_than_seven_outcomes_flagged():
@@ -295,12 +298,16 @@ def test_flagship_table_layout(flagship):
             {"high": "⊕⊕⊕⊕ High", "moderate": "⊕⊕⊕◯ Moderate", "low": "⊕⊕◯◯ Low",
              "very_low": "⊕◯◯◯ Very low"}[cert.level])
         explained = [t for k, t in t.explanations if k in r.certainty_keys]
-        downgraded = [d for d, j in cert.domains.items() if j.downgrade]
-        assert len(explained) == len(downgraded)
-        for d in downgraded:
-            assert any(d.replace("_", " ") in e and cert.domains[d].reasons[0] in e
+        noted = [d for d, j in cert.domains.items() if j.downgrade or j.provisional]
+        assert len(explained) == len(noted)
+        for d in noted:  # the plain reason, never the cited one, in the footnote
+            j = cert.domains[d]
+            assert any(d.replace("_", " ") in e and (j.plain or j.reasons[0]) in e
                        for e in explained)
-    assert ar.comments.startswith("Ketamine") and pr.comments.startswith("Ketamine")
+            assert not any("Core GRADE" in e or "GRADE 34" in e for e in explained)
+    assert "ketamine" in ar.comments.lower() and "ketamine" in pr.comments.lower()
+    assert ar.comments == a_res_statement(a_cert.level) and pr.comments.startswith(
+        "The evidence is very uncertain" if p_cert.level == "very_low" else "Ketamine")
     assert nr.participants_text == "No studies"
     # footnotes: asterisk, abbreviations, GRADE definitions, method, band convention
     assert t.asterisk == ASTERISK and t.grade_definitions == GRADE_DEFINITIONS
@@ -314,6 +321,14 @@ def test_flagship_table_layout(flagship):
                  "**GRADE Working Group grades of evidence**"):
         assert line in md
     assert sum(line.startswith("| ") for line in md.splitlines()) == 4  # header + 3 outcomes
+
+
+def a_res_statement(level: str) -> str:
+    """1.9's statement: RR 3.3 (1.05 to 10.1) is a large increase whose CI excludes no effect
+    (Santesso 2020; very low uses the 'may … but very uncertain' alternative)."""
+    return {"very_low": "Ketamine may result in a large increase in adverse events but the "
+                        "evidence is very uncertain.",
+            "low": "Ketamine may result in a large increase in adverse events."}[level]
 
 
 def _keys(obj: object) -> list[str]:
@@ -355,16 +370,22 @@ def test_no_control_events_shows_a_risk_difference_not_zero_per_1000():
     arms = pd.DataFrame({"study": a.Study, "events_t": a["Experimental.cases"],
                          "n_t": a["Experimental.N"], "events_c": a["Control.cases"],
                          "n_c": a["Control.N"]}).reset_index(drop=True)
-    res = ts.pool(arms, "RR", "DL")
+    res = ts.pool(arms, "RR", "DL", revman=True)  # as the review pooled it
     r = sof_row(res, certainty("very_low", {"imprecision": 3}), OutcomeInfo("Hallucinations"),
                 control_arms=arms, intervention="ketamine")
-    p1, n1, n2 = 2 / 68, 68, 32  # one study: RD = p1 − p2, Wald SE (Handbook 5.1 §9.2.2.2)
-    se = math.sqrt(p1 * (1 - p1) / n1 + 0 / n2)
-    lo, hi = p1 - 1.959963984540054 * se, p1 + 1.959963984540054 * se
+    # the absolute effect comes from the same studies and the same model as the RR (the issue:
+    # not a common-effect RD beside a random-effects RR)
+    used = arms[arms.study.isin([s.study for s in res.studies if s.included and s.yi is not None])]
+    rd = ts.pool(used.reset_index(drop=True), "RD", "DL", revman=True)
+    p1 = 2 / 68  # RevMan's RD from the raw counts (Deeks & Higgins 2010): 2/68 − 0/32
+    assert rd.estimate == pytest.approx(p1)
+    lo, hi = rd.ci_low, rd.ci_high
     assert r.risk_comparator == "0 per 1000" and r.risk_intervention == "See comment"
     assert r.risk_difference == (f"{round(1000 * p1)} more per 1000 ({round(-1000 * lo)} fewer to "
                                  f"{round(1000 * hi)} more); risk difference")
     assert r.absolute_per_1000["difference"] == pytest.approx(1000 * p1)
+    assert any("same model as the relative effect (random effects, DerSimonian–Laird)" in n
+               for n in r.effect_notes)
     assert "0 per 1000 (0 to 0)" not in r.risk_intervention
     assert any("No events in the control groups" in n for n in r.effect_notes)
     t = sof_table(KETAMINE, [r])

@@ -20,9 +20,9 @@ import trialsynth as ts
 from trialsynth.certainty.statements import (
     BANDS,
     EffectBands,
+    bayes_agreement,
     benefit_or_harm,
     core_grade_statement,
-    bayes_agreement,
     default_bands,
     effect_band,
     effect_direction,

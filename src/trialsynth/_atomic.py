@@ -270,8 +270,10 @@ def writing(out: Path) -> Iterator[None]:
     except OSError as exc:
         if exc.filename is not None and not _ours(out, exc.filename):
             raise  # about another file (an input): reported as it is
-        raise OutputError(f"{out}: cannot write the output: {os_error_words(exc)}; nothing was "
-                          "changed") from None
+        err = OutputError(f"{out}: cannot write the output: {os_error_words(exc)}; nothing "
+                          "was changed")
+        err.errno = exc.errno
+        raise err from None
 
 
 def _ours(out: Path, filename: str | bytes | int) -> bool:

@@ -8,6 +8,7 @@ non-standalone mode and turns what comes out of it into one ``error:`` line on s
 * a :class:`~trialsynth.errors.TrialsynthError` (bad input, refused output): its message;
 * an :class:`OSError` (permissions, full disk, file-size limit, a file where a folder should be):
   the path and the cause in words (:func:`trialsynth._console.os_error_message`);
+* a missing dependency (:class:`ImportError`): which package, and how to install it;
 * anything else: named as an internal error, with a hint to rerun with ``TRIALSYNTH_DEBUG=1``,
   which shows the traceback instead.
 
@@ -90,6 +91,14 @@ class GuardedGroup(typer.core.TyperGroup):
                 if debug:
                     raise
                 print_error(os_error_message(exc))
+                return EXIT_FAILURE
+            except ImportError as exc:  # a dependency missing from this installation
+                if debug:
+                    raise
+                name = (getattr(exc, "name", None) or str(exc)).split(".")[0]
+                print_error(f"the Python package {name!r} is needed here but cannot be imported "
+                            f"({exc}); install it (pip install {name}) or reinstall trialsynth "
+                            "with its dependencies")
                 return EXIT_FAILURE
             except MemoryError:
                 print_error("out of memory")

@@ -13,7 +13,7 @@ import pandas as pd
 
 from trialsynth._dist import norm_isf
 from trialsynth.conventions import METAFOR_CONVENTIONS, REVMAN_CONVENTIONS
-from trialsynth.designs import glmm, rare
+from trialsynth.designs import rare
 from trialsynth.designs.multiarm import MULTI_ARM
 from trialsynth.designs.prepare import DesignOptions, Prepared, needs_preparing, prepare
 from trialsynth.effects.table import BINARY, MEASURES, counts_in_range, out_of_range_reason
@@ -121,6 +121,7 @@ def _pool_sparse(frame: pd.DataFrame, cols: dict[str, np.ndarray], measure: str,
                             file=source, field="events_t")
         base = _pool_columns(frame, cols, "OR", "OR", method, hksj, subgroup, conventions,
                              level, settings, source)
+        from trialsynth.designs import glmm  # scipy.optimize loads when a GLMM is fitted
         fit = glmm.binomial_normal(cols["events_t"], cols["n_t"], cols["events_c"], cols["n_c"],
                                    np.zeros(len(frame), np.intp), 1, confidence_level=level)
         note["glmm"] = {"estimate": float(fit.estimate[0]), "se": float(fit.se[0]),

@@ -113,9 +113,10 @@ class Arms:
 
 def pair_sides(text: str | None, *, whole: bool = True) -> tuple[str, str] | None:
     """(X, Y) of a name that is one comparison "X versus Y" (a trailing note in brackets
-    dropped); None when it is not one pair (no "versus" outside brackets, or more than one). ``whole=False`` (comparison titles): the first part between
-    colons that is one pair ("Sensitivity analysis: X versus Y by ..." gives X and "Y by ...");
-    ``whole=True`` (analysis names): the whole name must be the pair."""
+    dropped); None when it is not one pair (no "versus" outside brackets, or more than one).
+    ``whole=False`` (comparison titles): the first part between colons that is one pair
+    ("Sensitivity analysis: X versus Y by ..." gives X and "Y by ..."); ``whole=True``
+    (analysis names): the whole name must be the pair, with no parts ("a: b", "a - b")."""
     if not text:
         return None
     clean = _TRAILING_NOTE.sub("", " ".join(text.split())).strip()

@@ -15,6 +15,7 @@ from rich.text import Text
 from trialsynth._cli_guard import GuardedGroup
 from trialsynth._console import console, print_error
 from trialsynth.errors import DataError, TrialsynthError
+from trialsynth.registry import METHODS, POOL_MEASURES
 
 if TYPE_CHECKING:  # numpy, pandas, scipy and rich load in the command that needs them, so that
     import pandas as pd  # `trialsynth --help` starts at once
@@ -31,14 +32,8 @@ def main() -> None:
     """trialsynth: evidence synthesis validated against R metafor and RevMan."""
 
 
-class Measure(StrEnum):
-    RR = "RR"
-    OR = "OR"
-    RD = "RD"
-    PETO_OR = "PETO_OR"
-    MD = "MD"
-    SMD = "SMD"
-    GENERIC = "GENERIC"
+# the choices of --measure and --method, from the registries (trialsynth.registry)
+Measure = StrEnum("Measure", [(code, code) for code in POOL_MEASURES])
 
 
 class Tau2Search(StrEnum):
@@ -52,18 +47,7 @@ class MultiArm(StrEnum):
     as_entered = "as_entered"
 
 
-class Method(StrEnum):
-    IV = "IV"
-    MH = "MH"
-    PETO = "PETO"
-    DL = "DL"
-    REML = "REML"
-    ML = "ML"
-    PM = "PM"
-    HE = "HE"
-    SJ = "SJ"
-    EB = "EB"
-    MH_RANDOM = "MH_RANDOM"
+Method = StrEnum("Method", [(code, code) for code in METHODS])
 
 
 def _probability(value: float) -> float:
@@ -330,7 +314,7 @@ def diff(
         result = diff_paths(old, new, quiet=quiet)
         if out is not None:
             write_page(result, out, inputs=(old, new))
-    except (TrialsynthError, OSError) as exc:  # one line, however long (no wrapping)
+    except TrialsynthError as exc:  # one line, however long (no wrapping)
         print_error(exc)
         raise typer.Exit(2) from None
     if as_json:
@@ -434,7 +418,7 @@ def batch(
                               scheduler=scheduler, progress=not quiet,
                               partition_size=partition_size, tau2_ci=tau2_ci, return_table=False,
                               multi_arm=str(multi_arm))
-    except (TrialsynthError, OSError) as exc:
+    except TrialsynthError as exc:
         print_error(exc)
         raise typer.Exit(2) from None
     if not quiet:

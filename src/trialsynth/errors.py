@@ -47,8 +47,9 @@ class MethodWarning(UserWarning):
     """A result is computed, but the method is known to behave badly here (e.g. HKSJ with k = 2)."""
 
 
-class OutputError(TrialsynthError):
-    """An output could not be written (the disk is full, no permission, ...): names the output."""
+class OutputError(TrialsynthError, OSError):
+    """An output could not be written (the disk is full, no permission, ...): names the output.
+    Also an :class:`OSError` (``errno`` is the cause's), for callers that catch those."""
 
 
 # what an operating-system error means for the user, in words (errno names: POSIX.1-2017)

@@ -35,6 +35,7 @@ class AnalysisRecord:
     window: str | None
     participants: Mapping[str, float | None]
     subgroup_analysis: bool = False
+    estimable: bool = True  # False: reported, but no effect could be pooled (e.g. no events)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,17 +50,27 @@ class InventoryCell:
     studies: tuple[str, ...]
     participants: float | None
     analyses: tuple[str, ...]
+    estimable: tuple[str, ...] = ()  # the analyses with a pooled estimate
 
     @property
     def k(self) -> int:
         return len(self.studies)
+
+    @property
+    def status(self) -> str:
+        """``no_studies``; ``not_estimable`` (studies, but no analysis with a pooled estimate:
+        e.g. no events in either group); ``pooled``."""
+        if not self.studies:
+            return "no_studies"
+        return "pooled" if self.estimable else "not_estimable"
 
     def to_dict(self) -> dict[str, Any]:
         return {"comparison": self.comparison, "comparison_name": self.comparison_name,
                 "drug": self.drug, "outcome": self.outcome, "outcome_name": self.outcome_name,
                 "window": self.window, "window_name": self.window_name, "k": self.k,
                 "participants": self.participants, "studies": list(self.studies),
-                "analyses": list(self.analyses)}
+                "analyses": list(self.analyses), "status": self.status,
+                "estimable_analyses": list(self.estimable)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,9 +95,11 @@ class EvidenceInventory:
     outcomes_asked: tuple[str, ...]
     outcomes_reported: tuple[str, ...]
     by_drug: dict[str, dict[str, int]] = field(default_factory=dict)  # drug -> outcome -> k
+    outcome_cells: tuple[InventoryCell, ...] = ()  # comparison × outcome, every window together
 
     def to_dict(self) -> dict[str, Any]:
         return {"cells": [c.to_dict() for c in self.cells],
+                "outcome_cells": [c.to_dict() for c in self.outcome_cells],
                 "findings": [f.to_dict() for f in self.findings],
                 "outcomes_asked": list(self.outcomes_asked),
                 "outcomes_reported": list(self.outcomes_reported),
@@ -141,16 +154,16 @@ def evidence_inventory(protocol: Protocol, records: Sequence[AnalysisRecord]) ->
     for ws in windows_of.values():
         ws.sort(key=lambda w: (w is None, window_order.index(w) if w in window_order else 99,
                                str(w)))
-    cells = []
+    cells, outcome_cells = [], []
     for cid, cname, drug in comparisons:
         for oid, oname in outcome_names.items():
+            every: list[AnalysisRecord] = []
             for w in windows_of.get(oid) or [None]:
                 recs = by_cell.get((cid, oid, w), [])
-                studies, n = _union_participants(x for x in recs if x.participants)
-                cells.append(InventoryCell(cid, cname, drug, oid, oname, w,
-                                           window_names.get(w, w) if w else None, studies,
-                                           n if studies else 0.0,
-                                           tuple(x.analysis for x in recs)))
+                every += recs
+                cells.append(_cell(cid, cname, drug, oid, oname, w,
+                                   window_names.get(w, w) if w else None, recs))
+            outcome_cells.append(_cell(cid, cname, drug, oid, oname, None, None, every))
     # studies per drug and outcome (all windows, all comparisons of the drug)
     studies_by: dict[tuple[str | None, str], set[str]] = {}
     for c in cells:
@@ -180,4 +193,15 @@ def evidence_inventory(protocol: Protocol, records: Sequence[AnalysisRecord]) ->
     findings.sort(key=lambda f: f.scope != "all")  # gaps of the whole review first
     reported = tuple(o for o in outcome_names if studies_by.get(("*", o)))
     by_drug = {d: {o: len(studies_by.get((d, o), ())) for o in outcome_names} for d in drugs}
-    return EvidenceInventory(tuple(cells), tuple(findings), tuple(outcome_names), reported, by_drug)
+    return EvidenceInventory(tuple(cells), tuple(findings), tuple(outcome_names), reported, by_drug,
+                             tuple(outcome_cells))
+
+
+def _cell(cid: str, cname: str, drug: str | None, oid: str, oname: str, window: str | None,
+          window_name: str | None, recs: Sequence[AnalysisRecord]) -> InventoryCell:
+    """One cell from the analyses of a comparison × outcome (× window)."""
+    studies, n = _union_participants(x for x in recs if x.participants)
+    main = [x for x in recs if not x.subgroup_analysis] or list(recs)  # subgroups only if alone
+    estimable = tuple(x.analysis for x in main if x.estimable and x.participants)
+    return InventoryCell(cid, cname, drug, oid, oname, window, window_name, studies,
+                         n if studies else 0.0, tuple(x.analysis for x in recs), estimable)

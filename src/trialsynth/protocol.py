@@ -27,15 +27,17 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from trialsynth.errors import DataError
+from trialsynth.registry import COMMON_METHODS, MEASURES, METHODS, TAU2_METHODS, measures_of_type
 
 SCHEMA = "trialsynth-review/1"
 MAX_YAML_BYTES = 5 * 1024 * 1024
 DataType = Literal["dichotomous", "continuous", "generic"]
 OutcomeType = Literal["dichotomous", "continuous"]
 Direction = Literal["lower_is_better", "higher_is_better"]
-Measure = Literal["RR", "OR", "RD", "PETO_OR", "MD", "SMD", "GENERIC", "GENERIC_LOG"]
-Method = Literal["IV", "MH", "PETO", "DL", "REML", "ML", "PM", "HE", "SJ", "EB", "MH_RANDOM"]
-RandomMethod = Literal["DL", "REML", "ML", "PM", "HE", "SJ", "EB"]
+# the measures and methods a review file may name, from the registries (trialsynth.registry)
+Measure = Literal[tuple(MEASURES)]  # type: ignore[valid-type]
+Method = Literal[tuple(METHODS)]  # type: ignore[valid-type]
+RandomMethod = Literal[TAU2_METHODS]  # type: ignore[valid-type]
 Route = Literal["intravenous", "oral", "topical", "intranasal", "subcutaneous", "intramuscular",
                 "sublingual", "transdermal", "epidural", "intrathecal", "inhaled", "other",
                 "not_stated"]
@@ -43,9 +45,7 @@ ComparatorKind = Literal["placebo", "usual_care", "active", "no_treatment", "not
 GradeDomain = Literal["risk_of_bias", "inconsistency", "indirectness", "imprecision",
                       "publication_bias"]
 MEASURES_BY_TYPE: dict[str, tuple[str, ...]] = {  # = trialsynth.review.MEASURES (tested)
-    "dichotomous": ("RR", "OR", "RD", "PETO_OR"), "continuous": ("MD", "SMD"),
-    "generic": ("GENERIC", "GENERIC_LOG")}
-COMMON_METHODS = ("IV", "MH", "PETO")
+    t: measures_of_type(t) for t in ("dichotomous", "continuous", "generic")}
 DAYS_PER = {"days": 1.0, "weeks": 7.0, "months": 365.25 / 12}
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
 Id = Annotated[str, Field(pattern=_ID, max_length=80)]
@@ -121,6 +121,17 @@ class DataSource(_Strict):
     skipped_analyses: list[SkippedAnalysis] = []
 
 
+class IncludedStudies(_Strict):
+    """How many studies the review included, and with how many participants, as a source
+    states it (``source`` says which and where): the review's own count, which the data file
+    need not show (a study with no data in any analysis is in no study row)."""
+
+    studies: Annotated[int, Field(ge=0)]
+    participants: Annotated[int, Field(ge=0)] | None = None
+    design: Text | None = None  # e.g. "randomised controlled trials"
+    source: Text
+
+
 class Population(Fact):
     description: Text
     conditions: list[Text] = []
@@ -166,6 +177,23 @@ class Mid(Fact):
     units: Text | None = None
 
 
+class EffectThresholds(Fact):
+    """Where a small, a moderate and a large effect of the outcome begin, for the wording of its
+    statements (Santesso 2020; GRADE 35): in the MD's units, as a relative change for ratio
+    measures (0.25 = 25%), or as a risk difference per 1000 when ``per_1000``."""
+
+    small: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+    moderate: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+    large: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+    per_1000: bool = False
+
+    @model_validator(mode="after")
+    def _order(self) -> EffectThresholds:
+        if not self.small <= self.moderate <= self.large:
+            raise ValueError("thresholds must satisfy small <= moderate <= large")
+        return self
+
+
 class Outcome(Fact):
     id: Id
     name: Text
@@ -175,6 +203,8 @@ class Outcome(Fact):
     scale: Scale | None = None
     mid: Mid | None = None
     assumed_control_risk: Annotated[float, Field(gt=0, lt=1)] | None = None
+    thresholds: EffectThresholds | None = None  # None: trialsynth's declared bands
+    kind: Literal["benefit", "harm"] | None = None  # what it measures; None: read from its name
 
 
 class Duration(_Strict):
@@ -451,6 +481,7 @@ class Protocol(_Strict):
     schema_: Literal["trialsynth-review/1"] = Field(alias="schema")
     review: ReviewInfo
     data_source: DataSource | None = None
+    included_studies: IncludedStudies | None = None
     question: Question = Question()
     comparisons: list[Comparison] = []
     analyses: list[AnalysisSpec] = []

@@ -22,6 +22,8 @@ from trialsynth._segments import FloatArray, IntArray
 from trialsynth.arms import ArmLabels
 from trialsynth.conventions import REVMAN_CONVENTIONS
 from trialsynth.pooling.batch import pool_arrays
+from trialsynth.registry import COMMON_METHODS, measures_of_type
+from trialsynth.registry.measures import LOG_SCALE
 
 if TYPE_CHECKING:
     from trialsynth.pooling.result import PooledResult
@@ -32,11 +34,9 @@ DataType = Literal["dichotomous", "continuous", "generic"]
 Totals = Literal["overall", "subgroups", "none"]
 WITHIN = "/subgroups"  # suffix of a method candidate whose weights are within subgroups
 DATA_TYPES: tuple[DataType, ...] = ("continuous", "dichotomous", "generic")  # fallback priority
+# GENERIC_LOG: entered on the log scale, shown as ratio (trialsynth.registry.measures)
 MEASURES: dict[str, tuple[str, ...]] = {
-    "dichotomous": ("RR", "OR", "RD", "PETO_OR"),
-    "continuous": ("MD", "SMD"),
-    "generic": ("GENERIC", "GENERIC_LOG"),  # GENERIC_LOG: entered on the log scale, shown as ratio
-}
+    t: measures_of_type(t) for t in ("dichotomous", "continuous", "generic")}
 METHODS: dict[str, tuple[str, ...]] = {  # methods RevMan offers per measure
     **{m: ("IV", "DL", "MH", "MH_RANDOM") for m in ("RR", "OR", "RD")},
     "PETO_OR": ("PETO",),
@@ -45,10 +45,8 @@ METHODS: dict[str, tuple[str, ...]] = {  # methods RevMan offers per measure
 # RevMan 5 defaults for a new outcome (used only when the file carries no evidence at all)
 DEFAULT_MEASURE = {"dichotomous": "RR", "continuous": "MD", "generic": "GENERIC"}
 DEFAULT_METHOD = {"dichotomous": "MH", "continuous": "IV", "generic": "IV"}
-COMMON_METHODS = ("IV", "MH", "PETO")
 EFFECT_TOL = 1e-4  # |ours − stored| / max(1, |stored|) for an effect to count as reproduced
 WEIGHT_TOL = 1e-4  # percentage points for a weight to count as reproduced
-LOG_SCALE = ("RR", "OR", "PETO_OR", "GENERIC_LOG")
 
 
 def pool_measure(measure: str) -> str:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from trialsynth import __version__
@@ -97,9 +98,7 @@ def review_results(source: Path, *, quiet: bool = False) -> tuple[dict[str, Any]
     folder = build_folder(source)  # any format, with its question (stated or placeholders)
     review = folder.review
     analyses, pooled = [], []
-    progress = Progress(TextColumn("{task.description}", markup=False), BarColumn(),
-                        MofNCompleteColumn(), console=console(stderr=True), disable=quiet,
-                        transient=True)
+    progress = progress_bar(quiet)
     with progress:
         task = progress.add_task(f"pooling {review.id or source.name}", total=len(review.analyses))
         imputed = review_correlations(review.analyses, source.name)
@@ -114,6 +113,14 @@ def review_results(source: Path, *, quiet: bool = False) -> tuple[dict[str, Any]
     results = _results(review, source, analyses)
     results.update(report.results)
     return results, report
+
+
+def progress_bar(quiet: bool, out: Console | None = None) -> Progress:
+    """The progress bar of ``run`` (on stderr): descriptions are printed as they are, never as
+    console markup (a review id or file name may hold ``[...]``)."""
+    return Progress(TextColumn("{task.description}", markup=False), BarColumn(),
+                    MofNCompleteColumn(), console=out or console(stderr=True), disable=quiet,
+                    transient=True)
 
 
 def analyse(analysis: Analysis, source: str) -> dict[str, Any]:
@@ -155,14 +162,29 @@ def review_correlations(analyses: tuple[Analysis, ...] | list[Analysis], source:
     return out
 
 
+def pool_analysis(analysis: Analysis, source: str,
+                  imputed: tuple[float, tuple[str, ...]] | None = None) -> PooledResult:
+    """The pooling of an analysis' complete rows with its settings (RevMan's conventions), also
+    when nothing is estimable (k = 0) or the review pooled nothing: its per-study rows are what
+    a forest plot shows. ``imputed``: the crossover correlation imputed across the review
+    (:func:`review_correlations`). Raises :class:`DataError` for rows that cannot be pooled."""
+    s = analysis.settings
+    designs = getattr(s, "designs", None)
+    if imputed is not None:
+        designs = {**(designs or {}), "imputed": imputed}
+    with np.errstate(divide="ignore", invalid="ignore"):  # k = 0 divides by zero
+        hksj = bool(getattr(s, "hksj", False)) and s.method in RANDOM_METHODS
+        return pool(analysis.pooled_rows, pool_measure(s.measure), s.method, hksj=hksj,
+                    subgroup="subgroup" if analysis.has_subgroups else None, revman=True,
+                    source=source, confidence_level=getattr(s, "confidence_level", None) or 0.95,
+                    designs=designs)
+
+
 def _analyse(analysis: Analysis, source: str, imputed: tuple[float, tuple[str, ...]] | None = None
              ) -> tuple[dict[str, Any], PooledResult | None]:
     """:func:`analyse` plus the pooled result (None when nothing was pooled). ``imputed``: the
     crossover correlation imputed across the review (:func:`review_correlations`)."""
     s = analysis.settings
-    designs = getattr(s, "designs", None)
-    if imputed is not None:
-        designs = {**(designs or {}), "imputed": imputed}
     rows = analysis.pooled_rows
     out: dict[str, Any] = {
         "id": analysis.id, "comparison": analysis.comparison, "number": analysis.number,
@@ -176,13 +198,7 @@ def _analyse(analysis: Analysis, source: str, imputed: tuple[float, tuple[str, .
         out["status"], out["reason"] = "not pooled", "no study row has the data its type needs"
     else:
         try:
-            with np.errstate(divide="ignore", invalid="ignore"):  # k = 0 divides by zero
-                hksj = bool(getattr(s, "hksj", False)) and s.method in RANDOM_METHODS
-                result = pool(rows, pool_measure(s.measure), s.method, hksj=hksj,
-                              subgroup="subgroup" if analysis.has_subgroups else None,
-                              revman=True, source=source,
-                              confidence_level=getattr(s, "confidence_level", None) or 0.95,
-                              designs=designs)
+            result = pool_analysis(analysis, source, imputed)
         except DataError as exc:  # rows are numbered within the analysis; give the file row
             row = int(rows["row"].iloc[exc.row - 2]) if exc.row is not None else None
             where = f" (file row {row}, column {exc.field})" if row is not None else ""

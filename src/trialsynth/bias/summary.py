@@ -26,11 +26,12 @@ from trialsynth.bias.small_study import (
     result_inputs,
 )
 from trialsynth.pooling.result import PooledResult
+from trialsynth.registry.measures import measures_of_type
 
 ASYMMETRY_P = 0.10  # Egger et al. 1997; Handbook 5.1 §10.4.3.1
 TEST_NAMES = {"egger": "Egger's regression test", "begg": "Begg's rank correlation test",
               "peters": "Peters' regression test", "harbord": "Harbord's score test"}
-BINARY = ("RR", "OR", "PETO_OR", "RD")
+BINARY = measures_of_type("dichotomous")  # trialsynth.registry
 COUNT_COLUMNS = ("events_t", "n_t", "events_c", "n_c")
 
 

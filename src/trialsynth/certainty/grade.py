@@ -33,6 +33,7 @@ from trialsynth.certainty.inconsistency import inconsistency
 from trialsynth.certainty.judgement import (
     DOMAINS,
     LEVELS,
+    NO_FLAGS,
     Benefit,
     Certainty,
     DomainJudgement,
@@ -73,7 +74,7 @@ def _subset_estimate(result: PooledResult, idx: list[int]) -> float | None:
 
 
 def risk_of_bias(result: PooledResult, rob: Sequence[str | None] | None, threshold: Threshold, *,
-                 flags: Flags = Flags(), rules: RuleSet = DEFAULT_RULES,
+                 flags: Flags = NO_FLAGS, rules: RuleSet = DEFAULT_RULES,
                  complete: Sequence[bool] | None = None) -> DomainJudgement:
     """Core GRADE 4 Fig 2: weight share of studies not at low risk of bias (METHODS §4.2).
 
@@ -258,7 +259,7 @@ def _funnel_test(result: PooledResult, outcome_type: OutcomeType, counts: Counts
 
 def publication_bias(result: PooledResult, outcome_type: OutcomeType, *,
                      small_study: SmallStudyTest | None = None, counts: Counts | None = None,
-                     flags: Flags = Flags(), rules: RuleSet = DEFAULT_RULES) -> DomainJudgement:
+                     flags: Flags = NO_FLAGS, rules: RuleSet = DEFAULT_RULES) -> DomainJudgement:
     """Core GRADE 4 Fig 5 (METHODS §4.5); never more than one level."""
     k_min = int(rules["funnel.min_k"])
     num: dict[str, Any] = {"k": result.k, "min_k": k_min}
@@ -346,7 +347,7 @@ def _apply(j: DomainJudgement, ov: Override | None) -> DomainJudgement:
 def assess(result: PooledResult, *, rob: Sequence[str | None] | None, mid: float | None,
            outcome_type: OutcomeType, direction_of_benefit: Benefit,
            control_risk: float | None = None, sd: float | None = None,
-           pico_match: Sequence[bool | None] | None = None, flags: Flags = Flags(),
+           pico_match: Sequence[bool | None] | None = None, flags: Flags = NO_FLAGS,
            overrides: Mapping[str, Override] | None = None,
            small_study: SmallStudyTest | None = None, counts: Counts | None = None,
            rules: RuleSet = DEFAULT_RULES, start: Level = "high",

@@ -13,10 +13,12 @@ Core GRADE 2 Fig 4 (as transcribed in METHODS §4.4):
 Nothing here rates down a CI that lies wholly on one side of every threshold when the OIS is met.
 The CI ratio of Fig 4 (upper/lower limit ≥ 3 for RR, ≥ 2.5 for OR) only stands in for an OIS
 that cannot be computed (no control risk and no event count) and then says "OIS probably not
-met" (one level), never more. Options kept as rules: ``imprecision.ois_for_all_effects`` (GRADE
-6: the OIS for any effect), ``imprecision.few_information_two_levels`` (a CI that crosses one
-threshold with far too little information: two levels) and ``imprecision.three_levels``
-(GRADE 34: crossing both thresholds far below the OIS: three levels).
+met" (one level), never more. A mean difference without an MID has no size to call moderate,
+so its OIS is checked too (``imprecision.ois_without_mid``). Options kept as rules:
+``imprecision.ois_for_all_effects`` (GRADE 6: the OIS for any effect),
+``imprecision.few_information_two_levels`` (GRADE 34: a CI that crosses one threshold with the
+information far below the OIS: two levels) and ``imprecision.three_levels`` (GRADE 34: crossing
+both thresholds far below the OIS: three levels).
 """
 
 from __future__ import annotations
@@ -109,10 +111,11 @@ def crossings(lo: float, hi: float, threshold: Threshold, measure: str,
 
 
 def show(v: float, measure: str) -> str:
-    """A value on the display scale: ratios back-transformed, 2 decimals; others 3 figures."""
+    """A value on the display scale: ratios back-transformed and MDs to 2 and 1 decimals, SMDs
+    and others to 2 decimals (as the SoF table prints them)."""
     if measure in RATIO_MEASURES:
         return f"{math.exp(v):.2f}"
-    return f"{v:.3g}" if abs(v) < 100 else f"{v:.0f}"
+    return f"{v:.1f}" if measure == "MD" else f"{v:.2f}"
 
 
 def ci_text(lo: float, hi: float, measure: str) -> str:
@@ -134,8 +137,8 @@ def _information(n: float | None, ois: float | None, default_used: bool,
         return events / e300, (
             f"{events:.0f} event{'' if events == 1 else 's'} in total, against the {e300:.0f}-event "
             "rule of thumb (GRADE 6; no control risk for an OIS)"), (
-            f"only {events:.0f} event{'' if events == 1 else 's'} in total (a common rule of thumb "
-            f"asks for at least {e300:.0f})")
+            f"only {events:.0f} event{'' if events == 1 else 's'} in total, where a common rule of "
+            f"thumb asks for at least {e300:.0f}")
     return None, "", ""
 
 
@@ -191,10 +194,10 @@ def imprecision(result: PooledResult, threshold: Threshold, outcome_type: Outcom
                    + (f"; {basis}" if basis else ""), plain=ends)
     if crossed == 1:  # Core GRADE 2 Fig 4, YES branch: sample size not considered
         reason = f"the 95% CI crosses {where} (Core GRADE 2 Fig 4)"
-        single = result.k == 1 and info is not None and info < 1
-        if rules["imprecision.few_information_two_levels"] and (far or single):
-            return out(2, f"{reason}, with information far below the OIS ({basis}): two levels "
-                       "(GRADE 34; project convention)", plain=f"{ends} ({plain_info})")
+        if rules["imprecision.few_information_two_levels"] and far:
+            return out(2, f"{reason}, with information far below the OIS ({basis}; under "
+                       f"{pct(frac)}): two levels (GRADE 34)",
+                       plain=f"{ends}, and the studies are very small ({plain_info})")
         return out(1, reason + (f"; {basis}" if basis else ""), plain=ends)
     return _beyond_thresholds(result, out, num, info=info, basis=basis, plain_info=plain_info,
                               where=where, mid=mid, control_risk=control_risk, events=events,
@@ -207,10 +210,13 @@ def _beyond_thresholds(result: PooledResult, out: Any, num: dict[str, Any], *, i
                        outcome_type: OutcomeType, rules: RuleSet) -> DomainJudgement:
     """Core GRADE 2 Fig 4, NO branch: the CI lies wholly on one side of every threshold."""
     num["large_effect"] = large = large_effect(result, mid, control_risk, rules)
-    if not large and not rules["imprecision.ois_for_all_effects"]:
+    unsized = result.measure == "MD" and mid is None and rules["imprecision.ois_without_mid"]
+    if not large and not unsized and not rules["imprecision.ois_for_all_effects"]:
         return out(0, f"the 95% CI does not cross {where} and the effect is not large: not rated "
                    "down (Core GRADE 2 Fig 4)")
-    what = "large effect" if large else f"the 95% CI does not cross {where}"
+    what = ("large effect" if large else f"the 95% CI does not cross {where}, but without an "
+            "MID the size of the effect cannot be judged" if unsized
+            else f"the 95% CI does not cross {where}")
     frac = rules["imprecision.ois_fraction_two_levels"]
     if info is None:
         if result.measure in RATIO_MEASURES and outcome_type == "dichotomous" and \
@@ -251,6 +257,6 @@ def _ends(lo: float, hi: float, threshold: Threshold, measure: str, estimate: fl
         return f"{ci} {ZONE_WORDS[threshold.zone(lo)]} as well as {ZONE_WORDS[threshold.zone(hi)]}"
     if appreciable is not None and lo < appreciable[0] and hi > appreciable[1]:  # GRADE 6
         return f"{ci} an appreciable benefit as well as an appreciable harm"
-    side = NULL_WORDS[threshold.zone(estimate)] if estimate is not None and estimate != 0 \
-        else "an effect in either direction"
-    return f"{ci} {side} as well as no effect"
+    if estimate is None or estimate == 0:
+        return f"{ci} a benefit as well as a harm"
+    return f"{ci} {NULL_WORDS[threshold.zone(estimate)]} as well as no effect"

@@ -29,7 +29,15 @@ from typing import Any
 
 import numpy as np
 
-from trialsynth.certainty.judgement import DomainJudgement, Flags, Threshold, included, judge, pct
+from trialsynth.certainty.judgement import (
+    NO_FLAGS,
+    DomainJudgement,
+    Flags,
+    Threshold,
+    included,
+    judge,
+    pct,
+)
 from trialsynth.certainty.rules import DEFAULT_RULES, RuleSet
 from trialsynth.pooling.result import PooledResult
 
@@ -45,11 +53,14 @@ def nonoverlapping_pairs(lo: np.ndarray, hi: np.ndarray) -> int:
 
 
 def _i2_text(result: PooledResult) -> str:
-    """ "I² = 69% (95% CI 0% to 96%)" (the CI from the Q-profile τ² CI, when computed)."""
+    """ "I² = 69% (95% CI 0% to 96%)": the CI from the Q-profile τ² CI, shown when computed and
+    when it contains the point estimate (RevMan's I² is (Q − df)/Q, while the CI comes from τ²
+    and the typical within-study variance; the two definitions can disagree)."""
     i2 = result.i2 or 0.0
-    if result.i2_ci_low is None or result.i2_ci_high is None:
+    lo, hi = result.i2_ci_low, result.i2_ci_high
+    if lo is None or hi is None or not lo - 0.5 <= i2 <= hi + 0.5:
         return f"I² = {i2:.0f}%"
-    return f"I² = {i2:.0f}% (95% CI {result.i2_ci_low:.0f}% to {result.i2_ci_high:.0f}%)"
+    return f"I² = {i2:.0f}% (95% CI {lo:.0f}% to {hi:.0f}%)"
 
 
 def positions(zones: Sequence[str], weights: np.ndarray, threshold: Threshold) -> str:
@@ -67,7 +78,7 @@ def positions(zones: Sequence[str], weights: np.ndarray, threshold: Threshold) -
     return ", ".join(parts)
 
 
-def inconsistency(result: PooledResult, threshold: Threshold, *, flags: Flags = Flags(),
+def inconsistency(result: PooledResult, threshold: Threshold, *, flags: Flags = NO_FLAGS,
                   rules: RuleSet = DEFAULT_RULES,
                   subgroup_tests: Sequence[tuple[str, float | None]] = ()) -> DomainJudgement:
     """Core GRADE 3 (module text). ``subgroup_tests``: (factor, p of the test for subgroup
@@ -101,7 +112,7 @@ def inconsistency(result: PooledResult, threshold: Threshold, *, flags: Flags = 
     evidence = _evidence(result, pairs, unexplained, flags, rules)
     num["heterogeneity_evidence"] = evidence
     out = judge("inconsistency", num)
-    if i2 < rules["inconsistency.i2_seldom_serious"] and pairs == 0 and not unexplained:
+    if i2 < rules["inconsistency.i2_seldom_serious"] and not unexplained:
         return out(0, f"{het} < {rules['inconsistency.i2_seldom_serious']:.0f}%: 'one will "
                    "seldom see serious inconsistency' (Core GRADE 3); study estimates: " + where)
     if same >= rules["inconsistency.most_weight_one_side"]:  # Core GRADE 3: most on one side
@@ -131,16 +142,19 @@ def inconsistency(result: PooledResult, threshold: Threshold, *, flags: Flags = 
 
 def _evidence(result: PooledResult, pairs: int, unexplained: Sequence[tuple[str, float]],
               flags: Flags, rules: RuleSet) -> list[str]:
-    """What says the scatter is more than chance (Core GRADE 3; GRADE 7; Handbook §10.10.2)."""
+    """What says the scatter is more than chance (Core GRADE 3; GRADE 7; Handbook §10.10.2).
+    Below I² 30% ('seldom serious', Core GRADE 3) only a subgroup difference counts: among many
+    studies a few non-overlapping CIs arise by chance."""
     out = []
     i2 = result.i2 or 0.0
+    some = i2 >= rules["inconsistency.i2_seldom_serious"]
     if i2 >= rules["inconsistency.i2_substantial"]:
         out.append(f"{_i2_text(result)}, at least {rules['inconsistency.i2_substantial']:.0f}% "
                    "('may represent substantial heterogeneity', Handbook)")
-    if pairs >= rules["inconsistency.min_nonoverlapping_pairs"]:
+    if some and pairs >= rules["inconsistency.min_nonoverlapping_pairs"]:
         out.append(f"{pairs} pair{'s' if pairs != 1 else ''} of study confidence intervals do not "
                    "overlap (GRADE 7)")
-    if result.q_pvalue is not None and result.q_pvalue < rules["inconsistency.q_p_cutoff"]:
+    if some and result.q_pvalue is not None and result.q_pvalue < rules["inconsistency.q_p_cutoff"]:
         out.append(f"test of heterogeneity p = {_p(result.q_pvalue)} < "
                    f"{rules['inconsistency.q_p_cutoff']:g} (Handbook §10.10.2)")
     credible = flags.subgroup_explains_inconsistency

@@ -88,6 +88,9 @@ class Flags:
     subgroup_explains_inconsistency: bool = False  # credible a-priori subgroup (Core GRADE 3)
 
 
+NO_FLAGS = Flags()  # the default: no reviewer input
+
+
 @dataclass(frozen=True, slots=True)
 class Certainty:
     """GRADE certainty of one analysis with its five domain judgements."""

@@ -140,12 +140,15 @@ def plain_language_summary(comparison: str, rows: Sequence[SofRow], *,
     results = tuple(s for s in (_key_result(r, x) for r in data) if s)
     results += tuple(_not_estimable(r) for r in rows if r.not_estimable)
     if data:
-        k = max(r.studies for r in data)
-        n = max((r.participants or 0) for r in data)
+        # one outcome's studies and people, never the most studies of one beside the most
+        # people of another
+        big = max(data, key=lambda r: (r.studies, r.participants or 0))
+        k, n = big.studies, big.participants
         m = len({r.name for r in data})
         intro = (f"We found evidence comparing {x} with {y} for {m} "
                  f"outcome{'s' if m != 1 else ''}; the largest body of evidence for one "
-                 f"outcome came from {k} {'study' if k == 1 else 'studies'}{_people(n)}.")
+                 f"outcome ({_named(big)}) came from {k} {'study' if k == 1 else 'studies'}"
+                 f"{_people(n)}.")
     elif any(r.not_estimable for r in rows):
         intro = f"We found studies comparing {x} with {y}, but none gave an estimable effect."
     else:

@@ -171,12 +171,17 @@ RULES: tuple[Rule, ...] = (
          "OIS criterion likely not met) [K: check the page]",
          "used for binary outcomes only when no control risk gives a computed OIS"),
     Rule("imprecision.few_information_two_levels", False, "flag",
-         "GRADE 34 (Zeng 2022, J Clin Epidemiol 150:216, abstract: 'far less than the OIS … more "
-         "than one level'); Core GRADE 2 Fig 4 (a CI that crosses one threshold: one level, and "
-         "'Core GRADE users … do not need to consider sample size')",
-         "False follows Core GRADE 2; True: a CI that crosses one threshold with information far "
-         "below the OIS (under imprecision.ois_fraction_two_levels), or one study below it, "
-         "rates down two"),
+         "Core GRADE 2 Fig 4 (a CI that crosses one threshold: one level; 'Core GRADE users … do "
+         "not need to consider sample size'); GRADE 34 (Zeng 2022, J Clin Epidemiol 150:216, "
+         "abstract: 'far less than the OIS … more than one level')",
+         "False follows Core GRADE 2 (and the Handbook example in the GRADE case book); True: a "
+         "CI that crosses one threshold with the information far below the OIS (under "
+         "imprecision.ois_fraction_two_levels) rates down two"),
+    Rule("imprecision.ois_without_mid", True, "flag",
+         "Core GRADE 2 Fig 4 (the OIS for effects that are not shown to be moderate); GRADE 6 "
+         "(the OIS for any effect)",
+         f"{CONVENTION}: a mean difference without an MID cannot be called moderate or large, so "
+         "a CI that excludes no effect still has its OIS checked"),
     Rule("imprecision.appreciable_without_mid", True, "flag",
          "GRADE 6 ('If the 95% CI includes appreciable benefit or harm (… RR of under 0.75 or over "
          "1.25 as a rough guide) rating down … may be appropriate even if OIS criteria are met')",

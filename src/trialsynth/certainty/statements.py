@@ -229,16 +229,26 @@ def very_low_statement(intervention: str, outcome: str) -> str:
 
 def informative_statement(intervention: str, outcome: str, level: Level, band: Band,
                           direction: Direction, *, moderate_word: str = "likely",
-                          very_low: Literal["uncertain", "may"] = "uncertain") -> str:
+                          very_low: Literal["uncertain", "may"] = "uncertain",
+                          plural: bool = False) -> str:
     """Santesso 2020 / Handbook Table 15.6.b statement for one certainty × effect-band cell.
 
     ``moderate_word``: "likely" or "probably" (both in the table). ``very_low="may"`` gives the
-    alternative "X may … but the evidence is very uncertain".
+    alternative "X may … but the evidence is very uncertain". ``plural``: X is plural ("Hip
+    protectors probably reduce …"), so its verb loses the -s.
     """
     _check(level, band, direction)
     red = direction == "reduction"
+    verbs = ("reduce" if red else "increase") if plural else ("reduces" if red else "increases")
     words = {"x": intervention, "y": outcome, "change": direction, "m": moderate_word,
-             "verbs": "reduces" if red else "increases", "verb": "reduce" if red else "increase"}
+             "verbs": verbs, "verb": "reduce" if red else "increase"}
+    if plural:  # "X results in" → "X result in" (the only other finite verb of the grid)
+        grid = {key: t.replace("{x} results", "{x} result").replace("{m} results", "{m} result")
+                for key, t in GRID.items()}
+        if level != "very_low":
+            return _sentence(grid[(level, band)].format(**words))
+        if very_low == "may":
+            return _sentence(VERY_LOW_ALTERNATIVE.format(low=grid[("low", band)].format(**words)))
     if level == "very_low":
         if very_low == "uncertain":
             return very_low_statement(intervention, outcome)
@@ -316,8 +326,10 @@ def statements_for(result: PooledResult, level: Level, intervention: str, outcom
                    direction_of_benefit: Literal["lower", "higher"], mid: float | None = None,
                    bands: EffectBands | None = None, control_risk: float | None = None,
                    rd_thresholds_per_1000: tuple[float, float, float] | None = None,
-                   rules: RuleSet = DEFAULT_RULES, moderate_word: str = "probably") -> Statements:
-    """Band and direction from a pooled result, then the three wordings.
+                   rules: RuleSet = DEFAULT_RULES, moderate_word: str = "probably",
+                   plural: bool = False) -> Statements:
+    """Band and direction from a pooled result, then the three wordings (``plural``: the
+    intervention is named in the plural, as "hip protectors").
 
     ``moderate_word`` defaults to "probably", the Cochrane Handbook Table 15.6.b wording
     (Santesso 2020 prints "likely (probably)").
@@ -339,7 +351,7 @@ def statements_for(result: PooledResult, level: Level, intervention: str, outcom
         band=band, direction=direction, effect=benefit_or_harm(direction, direction_of_benefit),
         informative=informative_statement(
             intervention, outcome, level, band, direction, moderate_word=moderate_word,
-            very_low="may" if clear and band != "trivial" else "uncertain"),
+            very_low="may" if clear and band != "trivial" else "uncertain", plural=plural),
         core_grade=core_grade_statement(intervention, outcome, level, band, direction,
                                         direction_of_benefit,
                                         threshold="mid" if mid is not None else "null"),

@@ -45,6 +45,10 @@ from trialsynth.errors import DataError
 
 BLOCK_ROWS = 1 << 20  # study rows read at a time (a long table's chunk; reviews per block)
 MAX_MEMBER = 200 * 1024 * 1024  # bytes of one .tgz member or data-rows CSV (the readers' limit)
+# all members of a .tgz together: at most EXPANSION × the archive's size (real corpora expand about
+# 10×: CSV text compresses well, but not a thousandfold like a block of zeros), or the floor
+EXPANSION = 100
+EXPANSION_FLOOR = 64 * 1024 * 1024
 NA = ["", "NA", "NaN", "nan"]
 
 
@@ -307,6 +311,8 @@ def _tgz_blobs(path: Path) -> Iterator[tuple[str, str, bytes]]:
     with _ or . skipped); a member larger than :data:`MAX_MEMBER` is refused unread."""
     src = str(path)
     found = False
+    budget = max(EXPANSION_FLOOR, EXPANSION * path.stat().st_size)
+    total = 0
     try:
         with tarfile.open(path, "r:*") as tf:
             for member in tf:
@@ -318,6 +324,10 @@ def _tgz_blobs(path: Path) -> Iterator[tuple[str, str, bytes]]:
                 if member.size > MAX_MEMBER:
                     raise DataError(f"archive member is {member.size} bytes; the limit is "
                                     f"{MAX_MEMBER}", file=name)
+                total += member.size
+                if total > budget:  # refused before this member is decompressed
+                    raise DataError(f"the archive expands to more than {budget} bytes ({EXPANSION}× "
+                                    "its size); not a corpus of data-rows CSVs", file=name)
                 fh = tf.extractfile(member)
                 if fh is None:
                     continue

@@ -14,11 +14,12 @@ import numpy as np
 from trialsynth._segments import FloatArray, IntArray
 from trialsynth.effects import binary, continuous, generic
 from trialsynth.effects.zero_cells import ZeroCellPolicy, apply_policy
+from trialsynth.registry.measures import POOL_MEASURES, RATIO_MEASURES, measures_of_type
 
-BINARY = ("RR", "OR", "RD", "PETO_OR")
-CONTINUOUS = ("MD", "SMD")
-MEASURES = (*BINARY, *CONTINUOUS, "GENERIC")
-RATIO = ("RR", "OR", "PETO_OR")
+BINARY = measures_of_type("dichotomous")  # trialsynth.registry.measures
+CONTINUOUS = measures_of_type("continuous")
+MEASURES = POOL_MEASURES
+RATIO = RATIO_MEASURES
 
 COLUMNS: dict[str, tuple[str, ...]] = {
     **{m: ("events_t", "n_t", "events_c", "n_c") for m in BINARY},

@@ -345,6 +345,11 @@ def protocol_from_review(review: Review, *, source: Path | None = None) -> Proto
     }
     if source is not None:
         data["data_source"] = _data_source(review, source)
+    included = [s for s in getattr(review, "studies", ()) if s.status == "included"]
+    if included:  # rm5 STUDIES/INCLUDED_STUDIES, RevMan Web study information
+        data["included_studies"] = {
+            "studies": len(included),
+            "source": f"the included-studies list of {Path(review.source).name}"}
     names = dict(getattr(review, "comparisons", None) or {})
     for g in dict.fromkeys(a.group for a in review.analyses):
         stated = names.get(g) or next((a.comparison_name for a in review.analyses

@@ -183,6 +183,10 @@ def cd015373(data: dict[str, Any], review: Review) -> dict[str, Any]:
                         "(data/CD015373_pub2_data.rda, MIT), converted to CSV with R 4.2.2; "
                         "../shared/data/pairwise70/CD015373_pub2_data.csv",
             "url": "https://github.com/mahmood789/Pairwise70"}
+    data["included_studies"] = {
+        "studies": 67, "participants": 2309, "design": "randomised controlled trials",
+        "source": "Ferraro et al. 2025, CD015373.pub2, abstract (main results): 67 RCTs, "
+                  "2309 participants; PMID 40819842"}
     outcomes = []
     for oid, name, otype, prio, direction, rx in _OUTCOMES:
         basis = (f"{_U13}; no analysis of this outcome in the data file" if rx is None else

@@ -73,7 +73,7 @@ def read_bounded(path: Path, src: str, limit: int | None = None, *, kind: str = 
     return bounded.read_bounded(path, src, MAX_BYTES if limit is None else limit, kind=kind)
 
 
-CHUNK = 1 << 20  # characters handed to the CSV reader at a time (about 4 MB as a StringIO)
+CHUNK = 1 << 16  # characters handed to the CSV reader at a time (256 kB as a StringIO)
 
 
 def _lines_in(chunk: str) -> int:

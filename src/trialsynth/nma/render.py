@@ -7,6 +7,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from trialsynth.nma.analysis import NmaResult
 
@@ -56,4 +57,4 @@ def print_network(result: NmaResult, console: Console) -> None:
     console.print(f"P-scores: {'small' if d['ranking_small_values'] == 'desirable' else 'large'} "
                   "values are better")
     for w in d["warnings"]:
-        console.print(f"[yellow]warning:[/] {w}")
+        console.print(Text.assemble(("warning:", "yellow"), f" {w}"))  # names are not markup

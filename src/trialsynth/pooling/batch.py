@@ -22,10 +22,12 @@ from trialsynth.pooling import heterogeneity as het
 from trialsynth.pooling.fixed import mantel_haenszel, peto
 from trialsynth.pooling.inference import hksj_se, interval, prediction_interval
 from trialsynth.pooling.tau2 import ESTIMATORS, dersimonian_laird
+from trialsynth.registry.methods import COMMON_METHODS
+from trialsynth.registry.methods import METHODS as REGISTERED_METHODS
 
-COMMON = ("IV", "MH", "PETO")
-RANDOM = tuple(ESTIMATORS)
-METHODS = (*COMMON, *RANDOM, "MH_RANDOM")
+COMMON = COMMON_METHODS  # trialsynth.registry.methods
+RANDOM = tuple(ESTIMATORS)  # = registry TAU2_METHODS (tested)
+METHODS = tuple(REGISTERED_METHODS)
 Hksj = bool | Literal["adhoc"]
 
 

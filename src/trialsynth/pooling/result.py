@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from trialsynth.pooling.batch import PooledBatch
+from trialsynth.registry.measures import RATIO_MEASURES
 
 # the keys of ``trialsynth pool --json`` in their documented order (issue #2 contract)
 CONTRACT_KEYS = (
@@ -16,7 +17,6 @@ CONTRACT_KEYS = (
     "tau2", "tau2_ci_low", "tau2_ci_high", "i2", "i2_ci_low", "i2_ci_high", "h2", "q", "q_df",
     "q_pvalue", "pi_low", "pi_high", "weights",
 )
-RATIO_MEASURES = ("RR", "OR", "PETO_OR")
 
 
 def _num(x: Any) -> float | None:

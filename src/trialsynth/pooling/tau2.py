@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from trialsynth._segments import FloatArray, IntArray, segment_count, segment_sum
-from trialsynth.pooling._roots import ActiveSet, Blocks, solve_q
+from trialsynth.pooling._roots import ActiveSet, Blocks, q_and_slope, solve_q
 from trialsynth.pooling.heterogeneity import cochran_q, generalized_q, weighted_mean
 
 THRESHOLD = 1e-14  # convergence on |Δτ²|/max(1, τ²); metafor default 1e-5, tightened for 1e-6 agreement
@@ -81,7 +81,7 @@ def sidik_jonkman(yi: FloatArray, vi: FloatArray, group: IntArray, n: int) -> Ta
     return _closed_form(tau2, k)
 
 
-def paule_mandel(yi: FloatArray, vi: FloatArray, group: IntArray, n: int) -> Tau2Fit:
+def _paule_mandel(yi: FloatArray, vi: FloatArray, group: IntArray, n: int) -> Tau2Fit:
     """τ² solving Σwᵢ(τ²)(yᵢ − μ̂(τ²))² = k − 1, or 0 if Q(0) < k − 1 (Paule & Mandel 1982;
     DerSimonian & Kacker 2007, Contemp Clin Trials 28:105, eq. 6)."""
     k = segment_count(group, n)
@@ -155,31 +155,63 @@ def _fisher_scoring(yi: FloatArray, vi: FloatArray, group: IntArray, n: int,
         converged[idx[now]] = True
         active[idx[now | ~np.isfinite(new)]] = False
         blocks.refresh(active)
+    # a step that overflowed (a study far more precise than the others, the score at τ² = 0
+    # beyond double precision) is not the end: the analysis starts again from τ² = 0 and is
+    # settled by the bracketed search (EB) or the global likelihood search (ML, REML)
+    failed = (k >= 2) & ~np.isfinite(tau2)
+    tau2 = np.where(failed, 0.0, tau2)
+    converged &= ~failed
     if loglik is None:
-        studies = ActiveSet(yi, vi, group, active)
-        if active.any():
-            hi = _widen(studies, n, k, step, active, np.ones(n))
-            root, ok, extra = _bracketed(studies, n, k, step, active, np.zeros(n), hi)
-            tau2 = np.where(active, root, tau2)
-            converged |= ok
-            iters += extra
-        return Tau2Fit(tau2, converged, iters)
+        return _settle_eb(yi, vi, group, n, k, step, active | failed, tau2, converged, iters)
     assert full is not None
+    return _settle_likelihood(yi, vi, group, n, k, step, loglik, full, active | failed, tau2,
+                              converged, iters)
+
+
+EDGE = 1e-8  # τ² (in units of the smallest variance) this close to 0 is at the boundary
+
+
+def _settle_eb(yi: FloatArray, vi: FloatArray, group: IntArray, n: int, k: np.ndarray,
+               step: Callable[..., FloatArray], active: np.ndarray, tau2: FloatArray,
+               converged: np.ndarray, iters: np.ndarray) -> Tau2Fit:
+    """EB analyses that scoring did not settle: the single root of the estimating equation by a
+    bracketed search from 0."""
+    studies = ActiveSet(yi, vi, group, active)
+    if active.any():
+        hi = _widen(studies, n, k, step, active, np.ones(n))
+        root, ok, extra = _bracketed(studies, n, k, step, active, np.zeros(n), hi)
+        tau2 = np.where(active, root, tau2)
+        converged |= ok
+        iters = iters + extra
+    return Tau2Fit(tau2, converged, iters)
+
+
+def _settle_likelihood(yi: FloatArray, vi: FloatArray, group: IntArray, n: int, k: np.ndarray,
+                       step: Callable[..., FloatArray], loglik: Callable[..., FloatArray],
+                       full: Blocks, active: np.ndarray, tau2: FloatArray,
+                       converged: np.ndarray, iters: np.ndarray) -> Tau2Fit:
+    """ML and REML: analyses whose scoring did not converge, whose root is less likely than
+    τ² = 0 (metafor's ``ll0check``), or whose root at (or next to) the boundary a coarse grid
+    beats, are settled by the global search (:func:`_global_search`)."""
     with np.errstate(invalid="ignore"):
         ll_hat = loglik(full, tau2, n)
         # metafor's ll0check, with its tolerance: τ² = 0 must be clearly more likely
         better_at_zero = loglik(full, np.zeros(n), n) - ll_hat > \
             LL_TOL * np.maximum(1.0, np.abs(ll_hat))
-        doubtful = (k >= 2) & (active | better_at_zero)
+        doubtful = (k >= 2) & (active | better_at_zero | ~np.isfinite(ll_hat))
         # a root at the boundary τ² = 0 can be a local maximum only (the likelihood can be
         # bimodal, e.g. yi = (0, 0, 2), sei = (2, 0.75, 0.125) under ML: metafor stops at 0, the
-        # maximum is at 0.643); a coarse grid screens those for a more likely τ² > 0
-        edge = (k >= 2) & ~doubtful & (tau2 == 0)
-        if edge.any():  # on the edge analyses alone, numbered 0 … m−1 (analyses independent)
-            studies, lik, ids = _local(yi, vi, group, edge, full)
-            m = ids.size
-            doubtful[ids] |= _beaten_on_grid(studies, m, k[ids], loglik, np.ones(m, dtype=bool),
-                                             ll_hat[ids], lik)
+        # maximum is at 0.643); a coarse grid screens those for a more likely τ² > 0. Step
+        # halving approaches 0 without reaching it, so "at 0" includes τ² ≤ EDGE; those are
+        # screened without the bound that needs τ² = 0 exactly.
+        for edge, exact in (((k >= 2) & ~doubtful & (tau2 == 0), True),
+                            ((k >= 2) & ~doubtful & (tau2 > 0) & (tau2 <= EDGE), False)):
+            if edge.any():  # on the edge analyses alone, numbered 0 … m−1 (independent)
+                studies, lik, ids = _local(yi, vi, group, edge, full)
+                m = ids.size
+                doubtful[ids] |= _beaten_on_grid(studies, m, k[ids], loglik,
+                                                 np.ones(m, dtype=bool), ll_hat[ids],
+                                                 lik if exact else None)
     if doubtful.any():  # likewise on the doubtful analyses alone
         studies, lik, ids = _local(yi, vi, group, doubtful, full)
         m = ids.size
@@ -425,11 +457,73 @@ def _scored(step: Callable[..., FloatArray],
     return estimator
 
 
-maximum_likelihood = _scored(_ml_step, _ml_loglik)
-restricted_maximum_likelihood = _scored(_reml_step, _reml_loglik)
-empirical_bayes = _scored(_eb_step)
+Estimator = Callable[[FloatArray, FloatArray, IntArray, int], Tau2Fit]
+VERIFY_TOL = 1e-7  # a solution must satisfy its estimating equation to this (relative) precision
 
-ESTIMATORS: dict[str, Callable[[FloatArray, FloatArray, IntArray, int], Tau2Fit]] = {
+
+def _unit_scale(yi: FloatArray, vi: FloatArray, group: IntArray, n: int
+                ) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Each analysis centred on its mean effect and measured in units of its smallest variance:
+    (yᵢ − ȳ)/√v₍₁₎, vᵢ/v₍₁₎, and v₍₁₎ per analysis. τ² estimators are equivariant (τ² of c·y
+    with variances c²·v is c²·τ², and a shift of y leaves it unchanged; Viechtbauer 2005, §2),
+    so τ² = v₍₁₎·τ²′. In these units every weight 1/(vᵢ′ + τ²′) is at most 1 (no overflow in
+    the sums of squared and cubed weights), and the stopping rules |Δτ²′| < tol·max(1, τ²′) and
+    search brackets mean the same for data in any unit: a change of τ² below tol·v₍₁₎ changes
+    no study's weight beyond the tolerance."""
+    k = segment_count(group, n)
+    vmin = np.full(n, np.inf)
+    np.minimum.at(vmin, group, vi)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ybar = segment_sum(yi, group, n) / k
+    vmin = np.where(np.isfinite(vmin) & (vmin > 0), vmin, 1.0)
+    ybar = np.where(np.isfinite(ybar), ybar, 0.0)
+    s = vmin[group]
+    return (yi - ybar[group]) / np.sqrt(s), vi / s, vmin
+
+
+def _honest(fit: Tau2Fit, yi: FloatArray, vi: FloatArray, group: IntArray, n: int,
+            step: Callable[..., FloatArray] | None) -> np.ndarray:
+    """``converged`` only where the value solves its estimating equation (unit-scale data):
+    the scoring step (ML, REML, EB) or Q(τ²) − (k − 1) (PM, ``step`` None) is ~0 relative to
+    τ², or τ² is ~0 with the equation pointing below the boundary. A non-finite τ² never is."""
+    k = segment_count(group, n)
+    tau2 = fit.tau2
+    t = np.nan_to_num(tau2)
+    studies = ActiveSet(yi, vi, group, k >= 2)
+    if step is None:  # Paule–Mandel: Q(τ²) = k − 1 (DerSimonian & Kacker 2007, eq. 6)
+        q, _ = q_and_slope(studies, t, n)
+        gap = q - (k - 1)
+        solved = np.abs(gap) <= VERIFY_TOL * np.maximum(k - 1, 1)
+        boundary = (t <= VERIFY_TOL) & (gap <= VERIFY_TOL * np.maximum(k - 1, 1))
+    else:
+        adj = _step_at(studies, t, n, k, step)
+        solved = np.abs(adj) <= VERIFY_TOL * np.maximum(1.0, t)
+        # the maximum on τ² ≥ 0 is at 0 when the equation points below it; scoring with step
+        # halving (metafor's) approaches 0 geometrically, so "at 0" is within the tolerance
+        boundary = (t <= VERIFY_TOL) & ~(adj > VERIFY_TOL)
+    ok = np.isfinite(tau2) & ((k == 1) | (solved | boundary))
+    return fit.converged & ok
+
+
+def _in_unit_scale(estimator: Estimator, step: Callable[..., FloatArray] | None) -> Estimator:
+    """``estimator`` run on unit-scale data (:func:`_unit_scale`), τ² back in the data's units,
+    and ``converged`` checked on the solution (:func:`_honest`)."""
+    def scaled(yi: FloatArray, vi: FloatArray, group: IntArray, n: int) -> Tau2Fit:
+        y, v, vbar = _unit_scale(yi, vi, group, n)
+        fit = estimator(y, v, group, n)
+        converged = _honest(fit, y, v, group, n, step)
+        return Tau2Fit(fit.tau2 * vbar, converged, fit.iterations)
+    scaled.__doc__ = estimator.__doc__
+    scaled.__name__ = getattr(estimator, "__name__", "estimator")
+    return scaled
+
+
+maximum_likelihood = _in_unit_scale(_scored(_ml_step, _ml_loglik), _ml_step)
+restricted_maximum_likelihood = _in_unit_scale(_scored(_reml_step, _reml_loglik), _reml_step)
+empirical_bayes = _in_unit_scale(_scored(_eb_step), _eb_step)
+paule_mandel = _in_unit_scale(_paule_mandel, None)
+
+ESTIMATORS: dict[str, Estimator] = {
     "DL": dersimonian_laird,
     "REML": restricted_maximum_likelihood,
     "ML": maximum_likelihood,

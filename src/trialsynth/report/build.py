@@ -8,7 +8,6 @@ import csv
 import io
 import multiprocessing as mp
 import os
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -19,20 +18,28 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from trialsynth.arms import Arms, direction_from_labels, review_arms
 from trialsynth.certainty.statements import lower_first, outcome_phrase
 from trialsynth.errors import DataError
 from trialsynth.inventory import AnalysisRecord, evidence_inventory
 from trialsynth.io.folder import ReviewFolder
 from trialsynth.pooling.result import PooledResult
 from trialsynth.protocol import Protocol
+from trialsynth.registry.measures import is_ratio
 from trialsynth.report import model
+from trialsynth.report.arms_view import (
+    analysis_arms,
+    direction_from_file,
+    group_arms,
+    outcome_group_titles,
+    placeholder,
+    unpooled_forest,
+)
+from trialsynth.report.rob_view import rob_figure_jobs, rob_figures_result
 from trialsynth.report.sof import not_estimable_row
+from trialsynth.report.studies import study_inventory
 from trialsynth.review import to_display
 
 PARALLEL_MIN = 12  # fewer forest plots are drawn in this process
-ROB_SUMMARY = "figures/rob_summary.svg"
-ROB_TRAFFIC = "figures/rob_traffic_light.svg"
 
 
 @dataclass(slots=True)
@@ -83,7 +90,8 @@ def _draw_one(job: tuple[Any, ...]) -> tuple[str, bytes | None]:
     if kind == "gap":
         _, _, _, i, m = job
         fig = gap_map(pd.DataFrame(m["cells"]), outcomes=m["outcomes"], windows=m["windows"],
-                      interventions=m["interventions"], title=f"Evidence-gap map {i}: {m['title']}")
+                      interventions=m["interventions"], outcome_windows=m["outcome_windows"],
+                      title=f"Evidence-gap map {i}: {m['title']}")
     elif kind == "funnel":
         _, _, _, result, labels, *fill = job
         fig = funnel_plot(result, when_too_few="note",
@@ -271,6 +279,59 @@ def _small_study(result: PooledResult, rows: pd.DataFrame, sens: Mapping[str, An
     return out, (fill, tf.get("estimate"))
 
 
+def _outcome_key(a: Mapping[str, Any], parsed: model.ParsedName) -> tuple[str, str, str]:
+    return (str(a["comparison"]), parsed.outcome, parsed.window)
+
+
+def _subgroup_tests(analyses: Sequence[Mapping[str, Any]], pooled: Sequence[PooledResult | None]
+                    ) -> dict[tuple[str, str, str], list[tuple[str, float | None]]]:
+    """The review's subgroup analyses by the outcome they split: (factor, p of the test for
+    subgroup differences), for the inconsistency of the main analysis (Core GRADE 3)."""
+    out: dict[tuple[str, str, str], list[tuple[str, float | None]]] = {}
+    for a, result in zip(analyses, pooled, strict=True):
+        parsed = model.parse_name(a["name"])
+        if parsed.subgroup and result is not None and result.subgroup_test is not None:
+            out.setdefault(_outcome_key(a, parsed), []).append(
+                (parsed.subgroup, result.subgroup_test.pvalue))
+    return out
+
+
+def _agreement(a: Mapping[str, Any], b: Mapping[str, Any]) -> str | None:
+    """Does the analysis' statement agree with its Bayesian probability? (certainty.statements)"""
+    from trialsynth.certainty.statements import bayes_agreement
+
+    row = (a.get("sof") or [None])[0]
+    if not row or not row.get("certainty") or not row.get("statement"):
+        return None
+    rated = [d for d, j in ((a.get("certainty") or {}).get("domains") or {}).items()
+             if j["downgrade"]]
+    return bayes_agreement(row["statement"], row["certainty"], row.get("band") or "",
+                           row.get("effect") or "benefit", b["p_benefit"], b["p_harm"],
+                           b["p_trivial"], rated_down=rated)
+
+
+def _ris_basis(tsa: Mapping[str, Any], mid_source: str) -> str:
+    """What the required information size anticipates, and where each input came from."""
+    source = {"review folder": "stated in the review folder",
+              "project default": "a declared project default"}.get(
+                  mid_source, "trialsynth's default for this measure")
+    ratio = tsa["measure"] in ("RR", "OR", "PETO_OR")
+    effect = (f"a {tsa['mid']:.0%} relative change in risk ({source})" if ratio
+              else f"a difference of {tsa['mid']:g} ({tsa['measure']}, the minimal important "
+                   f"difference {source})")
+    if tsa.get("control_risk") is not None:
+        base = f" from a control-group risk of {tsa['control_risk']:.1%} (the control arms)"
+    elif tsa.get("sd") is not None:
+        sd_note = next((n for n in tsa.get("notes") or () if "SD" in n), "")
+        base = f", outcome SD {tsa['sd']:.3g}" + (f" ({sd_note})" if sd_note else "")
+    else:
+        base = ""
+    adjust = (f", inflated for heterogeneity (D² = {tsa['d2']:.0%})"
+              if tsa.get("heterogeneity") == "D2" and tsa.get("d2") else "")
+    return (f"The required information size anticipates {effect}{base}, two-sided α "
+            f"{tsa['alpha']:g} and power {tsa['power']:.0%}{adjust}.")
+
+
 def _pct(p: float | None) -> str:
     return "-" if p is None else ("< 1%" if p < 0.005 else "> 99%" if p > 0.995 else f"{p:.0%}")
 
@@ -292,7 +353,7 @@ def _beyond(main: Sequence[tuple[dict[str, Any], PooledResult, model.Facts]],
     except (ValueError, DataError) as exc:
         bayes = [{"error": str(exc)}] * len(main)
     out = []
-    for (a, result, _), mid, b in zip(main, mids, bayes, strict=True):
+    for (a, result, facts), mid, b in zip(main, mids, bayes, strict=True):
         answer: dict[str, Any] = {"bayes": b, "tsa": None}
         tsa_summary = None
         if mid is None:
@@ -301,13 +362,13 @@ def _beyond(main: Sequence[tuple[dict[str, Any], PooledResult, model.Facts]],
         elif "error" in b or b.get("p_benefit") is None:
             answer["probability"] = f"Not computed: {b.get('error') or 'no studies to combine'}."
         else:
-            unit = (f"a relative change of {mid:.0%}" if result.measure in ("RR", "OR", "PETO_OR")
-                    else f"{mid:g}")
+            unit = (f"a relative change of {mid:.0%}" if is_ratio(result.measure) else f"{mid:g}")
             answer["probability"] = (
                 f"Probability that the true average effect is an important benefit (beyond the "
                 f"minimal important difference, {unit}): {_pct(b['p_benefit'])}; important harm: "
                 f"{_pct(b['p_harm'])}; trivial: {_pct(b['p_trivial'])} (Bayesian random-effects "
                 f"model, τ prior {b['prior']['label']}).")
+            answer["agreement"] = _agreement(a, b)
         try:
             plan = plan_for(by_id[a["id"]], result, protocol, mid=mid)
         except (ValueError, DataError) as exc:
@@ -315,6 +376,8 @@ def _beyond(main: Sequence[tuple[dict[str, Any], PooledResult, model.Facts]],
         else:
             tsa, tsa_summary = plan["tsa"], plan["_tsa"]
             answer["tsa"] = tsa
+            answer["ris_basis"] = _ris_basis(tsa, facts.mid_source if facts.mid is not None
+                                             else "default")
             nxt = tsa["next_trial"] or {}
             size = (f"A new two-arm trial of {nxt['per_arm']:.0f} participants per arm would make "
                     "the updated meta-analysis conclusive" if nxt.get("per_arm")
@@ -351,11 +414,15 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
     by_id = {a.id: a for a in review.analyses}
     stated = {_int_or_str(c.id): c for c in protocol.comparisons}
     names = {g: c.name for g, c in stated.items()}
-    arms = _arms(review.analyses, {g: c.name for g, c in stated.items() if not _placeholder(c)})
-    for g, title in _outcome_group_titles(arms, review.analyses).items():
+    arms = analysis_arms(review.analyses, {g: c.name for g, c in stated.items() if not placeholder(c)})
+    for g, title in outcome_group_titles(arms, review.analyses).items():
         names[g] = title  # a group organised by outcome is named by its outcome
     rep.comparison_labels = {int(a["comparison"]): f"{a['comparison']}. " + (
         names.get(int(a["comparison"])) or f"Comparison {a['comparison']}") for a in analyses}
+    gap_rows = dict(rep.comparison_labels)
+    for g in gap_rows:  # the gap map names a comparison by its arms where the file labels them
+        if (named := group_arms(arms, by_id, g, labelled=True)) is not None:
+            gap_rows[g] = f"{named[0]} versus {named[1]}"
     rep.inferred_names = {g for g, c in stated.items() if c.inferred}
     rep.names = dict(names)
     sof_rows: dict[int, list[model.SofCandidate]] = {}
@@ -364,6 +431,8 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
         sof_rows.setdefault(g, []).append(model.SofCandidate(row, facts.outcome_id, facts.window_id))
     records: list[AnalysisRecord] = []
     mains: list[tuple[dict[str, Any], PooledResult, model.Facts]] = []
+    subgroup_tests = _subgroup_tests(analyses, pooled)
+    gap_rows: dict[str, str] = {}  # inventory comparison → gap-map row label
     task = None
     if progress is not None:
         task = progress.add_task("figures and certainty", total=len(analyses))
@@ -377,7 +446,7 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
         means = [float(m) for m in (*rows.get("mean_t", []), *rows.get("mean_c", []))]
         facts = model.facts_for(protocol, a["id"], parsed, a["settings"]["measure"], means,
                                 [str(x) for x in rows["study"]])
-        facts = _direction_from_file(facts, arm)
+        facts = direction_from_file(facts, arm)
         parsed = replace(parsed, window=facts.window)
         a["arms"] = arm.to_dict() | {"gap_map_row": arm.pair if arm.organised_by == "outcome"
                                      else None}
@@ -387,9 +456,15 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
         a["outcome_defaults"] = {"direction_of_benefit": facts.direction,
                                  "direction_source": facts.direction_source, "mid": facts.mid,
                                  "mid_source": facts.mid_source}
-        records.append(AnalysisRecord(a["id"], str(a["comparison"]), facts.outcome_id,
+        # a review organised by outcome: each pair of interventions is a row of the gap maps
+        where = str(a["comparison"]) if arm.organised_by != "outcome" else \
+            f"{a['comparison']}:{arm.pair}"
+        gap_rows[where] = arm.pair if arm.organised_by == "outcome" else \
+            rep.comparison_labels[int(a["comparison"])]
+        records.append(AnalysisRecord(a["id"], where,
+                                      facts.outcome_id or model.outcome_family(parsed.outcome),
                                       facts.window_id, _participants(rows),
-                                      bool(parsed.subgroup)))
+                                      bool(parsed.subgroup), estimable=result is not None))
         judged = [model.judged_for(rob, str(st), a["id"]) for st in rows["study"]]
         for st in a["studies"]:
             st["rob"] = model.judged_for(rob, str(st["study"]), a["id"]) or None
@@ -399,15 +474,24 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
                 info = model.outcome_info(parsed, facts)
                 if arm.organised_by == "outcome":
                     info = replace(info, name=arm.pair)
-                row = not_estimable_row(info, rows, a.get("reason") or "no pooled estimate")
+                row = not_estimable_row(info, rows, a.get("reason") or "no pooled estimate",
+                                        a["id"])
                 a["sof"] = [row.to_dict()]
                 to_sof(g, row, facts)
+            job = unpooled_forest(by_id[a["id"]], a, arm, facts, rob, ForestLabels,
+                                  f"figures/forest_{_safe(a['id'])}.svg")
+            if job is not None:  # as RevMan draws it: "Not estimable" rows, or studies only
+                figures.add(job)
+                a["figure"] = job[2]
             if task is not None:
                 progress.advance(task)
             continue
         x, y = (arm.experimental, arm.control) if arm.named else \
             model.split_comparison(parsed.comparison or names.get(g), g)
-        assessed = model.assess_analysis(result, rows, parsed, judged, facts)
+        assessed = model.assess_analysis(
+            result, rows, parsed, judged, facts,
+            () if parsed.subgroup else subgroup_tests.get(
+                _outcome_key(a, model.parse_name(a["name"])), ()))
         if arm.organised_by == "outcome":  # the SoF row is the pair; statements name the outcome
             assessed.outcome = replace(assessed.outcome, name=arm.pair,
                                        statement_name=outcome_phrase(parsed.outcome))
@@ -416,7 +500,8 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
             a["certainty"] = model.certainty_dict(assessed.certainty)
         else:
             a["certainty_error"] = assessed.error
-        row = model.sof_for(result, assessed, rows, lower_first(x))
+        row = model.sof_for(result, assessed, rows, lower_first(x), a["id"],
+                            a["settings"].get("prediction_interval"))
         if row is not None:
             a["sof"] = [row.to_dict()]
             a["statement"] = row.statement or None
@@ -446,12 +531,6 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
     for job in network.jobs:
         figures.add(job)
 
-    # evidence inventory and gap maps
-    windows = [w.name for w in protocol.question.time_windows] or list(model.WINDOWS)
-    maps = model.gap_maps(analyses, rep.comparison_labels, windows)
-    for i, m in enumerate(maps, start=1):
-        m["figure"] = f"figures/gap_map_{i}.svg"
-        figures.add(("gap", m["figure"], m["figure"], i, m))
     # a summary only: RoB 2 is judged per result, so the first result of each study stands for it
     judged: dict[str, dict[str, str]] = {}
     for a in analyses:
@@ -465,11 +544,10 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
         rob_levels(rob_judged)
     except ValueError as exc:  # a judgement the figures cannot place: no figure, say why
         rob_problem, rob_judged = str(exc), {}
-    if rob_judged:
-        figures.add(("rob_summary", "review", ROB_SUMMARY, rob_judged, None,
-                     "Risk of bias summary: share of studies per judgement"))
-        figures.add(("rob_traffic", "review", ROB_TRAFFIC, rob_judged,
-                     "Risk of bias: judgement per study and domain"))
+    rob_figures = rob_figure_jobs(rob_judged)
+    for job in rob_figures:
+        figures.add(job[0])
+        figures.add(job[1])
 
     # beyond the pooled estimate, for the main analyses (primary outcomes of the question)
     primary = {o.id for o in protocol.question.outcomes if o.priority == "primary"}
@@ -482,8 +560,16 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
             figures.add(("tsa", a["id"], a["tsa_figure"], tsa,
                          f"Analysis {a['id']}: trial sequential analysis"))
 
-    # evidence inventory: the question's outcomes against what the trials reported
+    # evidence inventory: the question's outcomes against what the trials reported; gap maps
     inventory_model = evidence_inventory(protocol, records)
+    windows = [w.name for w in protocol.question.time_windows] or list(model.WINDOWS)
+    by_pair = {g.split(":")[0] for g in gap_rows if ":" in g}
+    gap_rows |= {str(g): lab for g, lab in rep.comparison_labels.items()
+                 if str(g) not in gap_rows and str(g) not in by_pair}
+    maps = model.gap_maps(inventory_model, analyses, gap_rows, windows)
+    for i, m in enumerate(maps, start=1):
+        m["figure"] = f"figures/gap_map_{i}.svg"
+        figures.add(("gap", m["figure"], m["figure"], i, m))
     population = protocol.question.population.description if protocol.question.population else None
     # outcomes whose absence a SoF table shows: the ranked ones and those the review chose
     ranked = {o.id for o in protocol.question.outcomes if o.priority} | {
@@ -493,18 +579,24 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
 
     # per comparison: SoF table, with "no studies" rows for the ranked outcomes it lacks
     sof_tables: dict[str, Any] = {}
+    missing_by: dict[int, list[model.SofCandidate]] = {}
     for g, label in sorted(rep.comparison_labels.items()):
         missing = [model.SofCandidate(model.missing_row(c.outcome_name, c.window_name,
                                                         directions.get(c.outcome, "lower")),
                                       c.outcome, c.window)
                    for c in inventory_model.cells
-                   if c.comparison == str(g) and c.outcome in ranked and not c.analyses]
+                   if c.comparison == str(g) and c.outcome in ranked and not c.analyses
+                   and str(g) not in by_pair]
+        missing_by[g] = missing
         sof_tables[str(g)] = {"label": label, "inferred": g in rep.inferred_names,
                               **model.comparison_sof(g, names.get(g), [*sof_rows.get(g, []),
                                                                        *missing],
                                                      protocol.question, population,
-                                                     arms=_group_arms(arms, by_id, g))}
+                                                     arms=group_arms(arms, by_id, g))}
 
+    rep.results["key_messages"] = _key_messages(
+        sof_rows, missing_by, {g: group_arms(arms, by_id, g) or (*model.split_comparison(
+            names.get(g), g), None) for g in rep.comparison_labels}, protocol, inventory_model)
     inventory = {"comparisons": len(rep.comparison_labels), "analyses": len(analyses),
                  "studies": len({s["study"] for a in analyses for s in a["studies"]}),
                  **inventory_model.to_dict(), "gap_maps": maps}
@@ -519,10 +611,10 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
             rep.files[rel[:-4] + ".png"] = png
     rep.files.update(network.tables)
     rep.rob_note = model.rob_note(list(judged.values())) if judged else "no studies"
-    rep.results = {"risk_of_bias_summary": rep.rob_note, "evidence_inventory": inventory,
-                   "risk_of_bias_figures": {"studies": len(rob_judged), "problem": rob_problem,
-                                            "summary": ROB_SUMMARY if rob_judged else None,
-                                            "traffic_light": ROB_TRAFFIC if rob_judged else None},
+    rep.results = {"key_messages": rep.results["key_messages"],
+                   "risk_of_bias_summary": rep.rob_note, "evidence_inventory": inventory,
+                   "risk_of_bias_figures": rob_figures_result(rob_figures, rob_judged,
+                                                               rob_problem),
                    "sof_tables": sof_tables,
                    "network_meta_analysis": network.results,
                    "methods": model.methods(analyses),
@@ -530,16 +622,22 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
                    "defaults": {"pain_mid_0_100": model.PAIN_MID,
                                 "note": "declared project defaults, used only where the review "
                                         "folder states no direction of benefit or MID"}}
+    inventory_of_studies = study_inventory(protocol, review, folder.studies)
+    rep.results["study_inventory"] = inventory_of_studies
+    chars = inventory_of_studies["characteristics"]
+    rep.files["tables/included_studies.csv"] = _csv(chars["rows"], chars["columns"])
     rep.files["tables/certainty.csv"] = _csv(
         [{"id": a["id"], "name": a["name"], "outcome": a["parsed"]["outcome"],
           "window": a["parsed"]["window"], "level": (a["certainty"] or {}).get("level"),
           **{d: j["downgrade"] for d, j in ((a["certainty"] or {}).get("domains") or {}).items()},
+          "provisional": ";".join((a["certainty"] or {}).get("provisional") or []),
           "statement": a["statement"]} for a in analyses],
         ["id", "name", "outcome", "window", "level", "risk_of_bias", "inconsistency",
-         "indirectness", "imprecision", "publication_bias", "statement"])
+         "indirectness", "imprecision", "publication_bias", "provisional", "statement"])
     rep.files["tables/gap_map.csv"] = _csv(
         [{"map": i, **c} for i, m in enumerate(maps, start=1) for c in m["cells"]],
-        ["map", "intervention", "outcome", "window", "k", "participants", "certainty", "analysis"])
+        ["map", "intervention", "outcome", "window", "k", "participants", "status", "certainty",
+         "analysis"])
     rep.files["tables/sof.csv"] = _csv(
         [{"comparison": g, "table": tab["kind"], **r} for g, t in sof_tables.items()
          for tab in (t["table"], t["other_outcomes"]) if tab for r in tab["rows"]],
@@ -548,55 +646,26 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
     return rep
 
 
-def _placeholder(c: Any) -> bool:
-    """A comparison name trialsynth made up because the source names none ("Comparison 3")."""
-    return bool(c.inferred) and c.name == f"Comparison {c.id}"
+def _key_messages(sof_rows: Mapping[int, Sequence[model.SofCandidate]],
+                  missing_by: Mapping[int, Sequence[model.SofCandidate]],
+                  sides: Mapping[int, tuple[str, str, str | None]], protocol: Protocol,
+                  inventory: Any) -> list[dict[str, Any]]:
+    """The review's key messages from each comparison's main SoF rows (certainty.key_messages);
+    ``sides``: (intervention, comparator, outcome) of each comparison group."""
+    from trialsynth.certainty.key_messages import Subject, key_messages
 
-
-def _arms(analyses: Sequence[Any], group_names: Mapping[Any, str]) -> dict[str, Arms]:
-    """Every analysis' comparison, outcome and arms (trialsynth.arms) from its name, its group's
-    name and the labels its source states."""
-    return review_arms([(a.id, a.group, a.name) for a in analyses],
-                       {int(g): n for g, n in group_names.items()},
-                       {a.id: getattr(a, "labels", None) for a in analyses})
-
-
-def _outcome_group_titles(arms: Mapping[str, Arms], analyses: Sequence[Any]) -> dict[int, str]:
-    out: dict[int, str] = {}
-    for a in analyses:
-        arm = arms[a.id]
-        if arm.organised_by == "outcome":
-            out[int(a.group)] = (f"{arm.outcome} (organised by outcome: each analysis compares "
-                                 f"two interventions)")
-    return out
-
-
-def _group_arms(arms: Mapping[str, Arms], by_id: Mapping[str, Any], g: int
-                ) -> tuple[str, str, str | None] | None:
-    """(intervention, comparator, outcome) of a comparison group's SoF table: the arms most of
-    its analyses name (the labels the file states, else its title); for a group organised by
-    outcome the arms of every row and the outcome; None when no analysis names its arms."""
-    mine = [arms[aid] for aid, a in by_id.items() if int(a.group) == g and arms[aid].named]
-    if not mine:
-        return None
-    if all(m.organised_by == "outcome" for m in mine):
-        return (" / ".join(dict.fromkeys(m.experimental for m in mine)),
-                " / ".join(dict.fromkeys(lower_first(m.control) for m in mine)), mine[0].outcome)
-    (x, y), _ = Counter((m.experimental, m.control) for m in mine).most_common(1)[0]
-    return x, lower_first(y), None
-
-
-def _direction_from_file(facts: model.Facts, arm: Arms) -> model.Facts:
-    """The direction of benefit the file's axis labels state ("Favours <experimental>" on the
-    left: lower is better), where the review folder states none."""
-    if facts.direction_source == "review folder":
-        return facts
-    found = direction_from_labels(arm)
-    if found is None:
-        return facts
-    return replace(facts, direction=found,
-                   direction_source=f"the file's axis labels ({arm.favours_left!r} left, "
-                                    f"{arm.favours_right!r} right)")
+    groups = []
+    for g in sorted(set(sof_rows) | set(missing_by)):
+        main, _, _ = model.main_outcomes([*sof_rows.get(g, []), *missing_by.get(g, [])],
+                                         protocol.question)
+        x, y, _ = sides[g]
+        groups.append((Subject(lower_first(x), y), main))
+    not_measured = [f.outcome for f in inventory.findings if f.scope == "all"]
+    asked = {o.id: o.name for o in protocol.question.outcomes}
+    reported = {c.window for c in inventory.cells if c.k}
+    empty = [w.name for w in protocol.question.time_windows if w.id not in reported]
+    return [m.to_dict() for m in key_messages(groups, [asked.get(o, o) for o in not_measured],
+                                              empty_windows=empty)]
 
 
 def _network_section(folder: ReviewFolder) -> Any:

@@ -13,24 +13,12 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
+from trialsynth.registry import MEASURES, METHODS
 from trialsynth.report.build import Report
 from trialsynth.report.numbers import fixed
 
-MEASURE_NAMES = {"RR": "Risk ratio", "OR": "Odds ratio", "RD": "Risk difference",
-                 "PETO_OR": "Peto odds ratio", "MD": "Mean difference",
-                 "SMD": "Std. mean difference (Hedges' g)", "GENERIC": "Generic inverse variance",
-                 "GENERIC_LOG": "Generic inverse variance (ratio)"}
-METHOD_NAMES = {"IV": "inverse variance, common effect",
-                "DL": "inverse variance, random effects (DerSimonian-Laird tau²)",
-                "MH": "Mantel-Haenszel, common effect",
-                "MH_RANDOM": "Mantel-Haenszel, random effects (RevMan 5)",
-                "PETO": "Peto, common effect",
-                "REML": "inverse variance, random effects (REML tau²)",
-                "ML": "inverse variance, random effects (ML tau²)",
-                "PM": "inverse variance, random effects (Paule-Mandel tau²)",
-                "HE": "inverse variance, random effects (Hedges tau²)",
-                "SJ": "inverse variance, random effects (Sidik-Jonkman tau²)",
-                "EB": "inverse variance, random effects (empirical Bayes tau²)"}
+MEASURE_NAMES = {code: m.label for code, m in MEASURES.items()}  # trialsynth.registry
+METHOD_NAMES = {code: m.label for code, m in METHODS.items()}
 DATA_HEADERS = {"events_t": "Events (exp.)", "n_t": "Total (exp.)", "events_c": "Events (ctrl)",
                 "n_c": "Total (ctrl)", "mean_t": "Mean (exp.)", "sd_t": "SD (exp.)",
                 "mean_c": "Mean (ctrl)", "sd_c": "SD (ctrl)", "yi": "Estimate", "se": "SE"}

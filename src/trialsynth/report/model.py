@@ -20,9 +20,12 @@ from trialsynth.arms import split_analysis_name
 from trialsynth.certainty.grade import Certainty, Flags, Override, assess
 from trialsynth.certainty.plain_language import plain_language_summary
 from trialsynth.certainty.rob import grade_rob_level
+from trialsynth.certainty.statements import lower_first
 from trialsynth.errors import DataError
 from trialsynth.pooling.result import PooledResult
 from trialsynth.protocol import Protocol, Question
+from trialsynth.registry import MEASURES, METHODS, RATIO_MEASURES
+from trialsynth.registry.methods import REFERENCES as METHOD_REFERENCES
 from trialsynth.report.sof import (
     MAX_OUTCOMES,
     Comparison,
@@ -52,7 +55,6 @@ _WINDOW = re.compile(r"[,;]?\s*\b(immediate|short|medium|long)[\s-]*term(?:\s+fo
 _SUBGROUP = re.compile(r":\s*([^:]*?)\s+subgroup analysis\s*$", re.IGNORECASE)
 _PREFIX = re.compile(r"^\s*([^:]{1,120}?\bversus\b[^:]{1,120}?):\s*(.+)$", re.IGNORECASE)
 _SPACE_GE = re.compile(r"([≥≤])\s*")
-RATIO_MEASURES = ("RR", "OR", "PETO_OR")
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,9 +100,11 @@ def outcome_type(measure: str) -> str | None:
 
 def direction_of_benefit(outcome: str) -> str:
     """Project default: lower is better (pain, adverse events, withdrawals, disability) except
-    responder outcomes ("≥ 50% reduction") and quality-of-life scores other than the FIQ."""
+    responder and success outcomes ("≥ 50% reduction", "treatment success", "remission", "cure")
+    and quality-of-life scores other than the FIQ."""
     low = outcome.lower()
-    if "reduction" in low or "response" in low or "relief" in low:
+    if re.search(r"reduction|respon|relief|success|remission|recover|\bcure|healing|healed|"
+                 r"improvement", low) and "adverse" not in low:
         return "higher"
     if "quality of life" in low and "fibromyalgia impact" not in low:
         return "higher"
@@ -144,30 +148,59 @@ def study_rob_level(judged: Mapping[str, str]) -> tuple[str | None, bool]:
     return (max(levels, key=order.index), True) if levels else (None, False)
 
 
+def rob_tool(judged: Mapping[str, str]) -> str | None:
+    """The tool a study's judgements come from, by their domains: "RoB 2" (D1-D5), "RoB 1"
+    (Higgins 2011 domains, or domains of the review's own), None when nothing is judged."""
+    domains = [d for d in judged if d != "overall"]
+    if not judged:
+        return None
+    if domains and all(d in DOMAIN_NAMES for d in domains):
+        return "RoB 2"
+    if not domains:  # an overall judgement alone: RoB 2's words differ from RoB 1's
+        return "RoB 1" if str(judged["overall"]).strip().lower().startswith("unclear") else "RoB 2"
+    return "RoB 1"
+
+
+_ROB_OVERALL = {"RoB 2": "an overall RoB 2 judgement in the file",
+                "RoB 1": "a RoB 1 summary judgement (the authors', or summarised from the "
+                         "domains in the file as Cochrane Handbook 5.1 §8.7 describes)"}
+
+
 def rob_note(judged_per_study: Sequence[Mapping[str, str]]) -> str:
-    """How complete the risk-of-bias judgements behind a GRADE rating are."""
+    """How complete the risk-of-bias judgements behind a GRADE rating are, naming the tool each
+    comes from (RoB 2 or RoB 1, by the domains the file holds)."""
+    from trialsynth.certainty.rob1 import ROB1_DOMAINS
+
     k = len(judged_per_study)
-    full = sum("overall" in j for j in judged_per_study)
     none = sum(not j for j in judged_per_study)
-    partial = k - full - none
-    doms = sorted({d for j in judged_per_study if "overall" not in j for d in j})
     parts = []
-    if full:
-        parts.append(f"{full} of {k} studies have an overall RoB 2 judgement in the file")
-    if partial:
-        names = ", ".join(f"{d} ({DOMAIN_NAMES.get(d, d)})" for d in doms)
-        parts.append(f"{partial} of {k} studies are judged only for {names}; their worst judged "
-                     "domain is used as a lower bound of their overall risk of bias")
+    for tool in ("RoB 2", "RoB 1"):
+        mine = [j for j in judged_per_study if j and rob_tool(j) == tool]
+        full = sum("overall" in j for j in mine)
+        partial = len(mine) - full
+        if full:
+            parts.append(f"{full} of {k} studies have {_ROB_OVERALL[tool]}")
+        if partial:
+            doms = sorted({d for j in mine if "overall" not in j for d in j})
+            words = {**DOMAIN_NAMES, **ROB1_DOMAINS}
+            names = ", ".join(f"{d} ({words[d]})" if d in DOMAIN_NAMES else words.get(d, d)
+                              for d in doms)
+            parts.append(f"{partial} of {k} studies are judged ({tool}) only for {names}; their "
+                         "worst judged domain is used as a lower bound of their overall risk of "
+                         "bias")
     if none:
         parts.append(f"{none} of {k} studies have no risk-of-bias judgement in the file")
     return "; ".join(parts)
 
 
 def certainty_dict(c: Certainty) -> dict[str, Any]:
-    """Exactly ``{level, domains: {domain: {downgrade, reasons, override}}}`` for results.json."""
-    return {"level": c.level, "domains": {
+    """``{level, provisional, domains: {domain: {downgrade, reasons, override, plain,
+    provisional}}}`` for results.json; ``provisional`` (top level) lists the domains whose
+    judgement rests on something nobody assessed."""
+    return {"level": c.level, "provisional": list(c.provisional), "domains": {
         d: {"downgrade": j.downgrade, "reasons": list(j.reasons),
-            "override": None if j.override is None else j.override.to_dict()}
+            "override": None if j.override is None else j.override.to_dict(),
+            "plain": j.plain, "provisional": j.provisional}
         for d, j in c.domains.items()}}
 
 
@@ -191,6 +224,10 @@ class Facts:
     pico_match: Sequence[bool | None] | None = None
     scale: str | None = None
     units: str | None = None
+    scale_range: tuple[float, float] | None = None  # the instrument's min and max
+    thresholds: tuple[float, float, float] | None = None  # small, moderate, large (review)
+    per_1000: bool = False  # thresholds are risk differences per 1000
+    kind: str | None = None  # "benefit" / "harm" as the review states; None: from the name
 
 
 def _window_name(protocol: Protocol | None, spec: Any, parsed: ParsedName) -> str:
@@ -215,13 +252,14 @@ def facts_for(protocol: Protocol | None, analysis_id: str, parsed: ParsedName, m
     direction = stated_dir or direction_of_benefit(parsed.outcome)
     dir_src = "review folder" if stated_dir else "project default (from the outcome's name)"
     outcome = protocol.outcome_of(analysis_id) if spec is not None else None
-    mid, mid_src, scale, units = None, None, None, None
+    mid, mid_src, scale, units, rng = None, None, None, None, None
     if outcome is not None and outcome.mid is not None and measure == "MD":
         mid, mid_src = float(outcome.mid.value), "review folder"
         units = outcome.mid.units
         scale = outcome.scale.name if outcome.scale is not None else None
+        rng = _range(outcome.scale)
     elif (m := mid_for(parsed.outcome, measure, means)) is not None:
-        mid, mid_src, scale, units = m, "project default", "0–100", "points"
+        mid, mid_src, scale, units, rng = m, "project default", "0–100", "points", (0.0, 100.0)
     overrides, flags, pico = {}, Flags(), None
     if spec is not None:
         overrides = {d: Override(o.downgrade, o.rationale, reviewer=o.reviewer)
@@ -234,9 +272,19 @@ def facts_for(protocol: Protocol | None, analysis_id: str, parsed: ParsedName, m
         matches = protocol.pico_match(analysis_id, list(studies))
         pico = matches if any(m is not None for m in matches) else None
     control = outcome.assumed_control_risk if outcome is not None else None
+    th = outcome.thresholds if outcome is not None else None
     return Facts(outcome.id if outcome is not None else None,
                  spec.time_window if spec is not None else None, window, direction, dir_src, mid,
-                 mid_src, control, overrides, flags, pico, scale, units)
+                 mid_src, control, overrides, flags, pico, scale, units, rng,
+                 None if th is None else (th.small, th.moderate, th.large),
+                 bool(th is not None and th.per_1000),
+                 outcome.kind if outcome is not None else None)
+
+
+def _range(scale: Any) -> tuple[float, float] | None:
+    if scale is None or scale.min is None or scale.max is None:
+        return None
+    return float(scale.min), float(scale.max)
 
 
 def judged_for(rob: Mapping[tuple[str, str | None], Any], study: str, analysis_id: str
@@ -272,17 +320,37 @@ class Assessed:
 
 def outcome_info(parsed: ParsedName, facts: Facts) -> OutcomeInfo:
     """The outcome of an analysis as its SoF row names it."""
+    th = facts.thresholds
     return OutcomeInfo(parsed.outcome, None if facts.window == OTHER else facts.window,
                        scale=facts.scale,
                        higher_is="worse" if facts.direction == "lower" else "better",
                        direction_of_benefit=facts.direction, mid=facts.mid,  # type: ignore[arg-type]
-                       units=facts.units)
+                       units=facts.units, scale_range=facts.scale_range,
+                       thresholds=None if th is None or facts.per_1000 else th,
+                       rd_thresholds_per_1000=th if th is not None and facts.per_1000 else None,
+                       kind=facts.kind or outcome_kind(parsed.outcome))  # type: ignore[arg-type]
+
+
+_HARM = re.compile(r"adverse|side[ -]effect|harm|toxicit|complication|withdraw|tolerab|"
+                   r"nausea|vomit|dizz|headache|sedation|hallucinat|psychotomimetic|dissociat|"
+                   r"bleed|haemorrhage|hemorrhage|injur", re.IGNORECASE)
+
+
+def outcome_kind(name: str) -> str:
+    """ "harm" for an outcome named as an adverse effect (adverse events, withdrawals due to
+    them, nausea, …), else "benefit": a declared project default where the review states no
+    ``kind`` (the key messages word harms as harms)."""
+    return "harm" if _HARM.search(name) else "benefit"
 
 
 def assess_analysis(result: PooledResult, rows: pd.DataFrame, parsed: ParsedName,
-                    judged: Sequence[Mapping[str, str]], facts: Facts) -> Assessed:
+                    judged: Sequence[Mapping[str, str]], facts: Facts,
+                    subgroup_tests: Sequence[tuple[str, float | None]] = ()) -> Assessed:
     """GRADE certainty of one pooled analysis from the studies' risk of bias (``judged``, one
-    mapping per row of ``rows``) and the outcome facts (review folder, else project defaults)."""
+    mapping per row of ``rows``) and the outcome facts (review folder, else project defaults).
+    The risk-of-bias note counts the studies that contribute to the pooled estimate, as the
+    row's "№ of studies" does. ``subgroup_tests``: the review's subgroup analyses of the same
+    outcome (factor, p), for inconsistency."""
     judged = [dict(j) for j in judged]
     levels = [study_rob_level(j)[0] for j in judged]
     direction, mid = facts.direction, facts.mid
@@ -291,7 +359,9 @@ def assess_analysis(result: PooledResult, rows: pd.DataFrame, parsed: ParsedName
     for name, j in zip(rows["study"], judged, strict=True):
         if j:
             rob_map[str(name)] = dict(j)
-    note = rob_note(judged)
+    pooled = [s.included and s.yi is not None for s in result.studies] \
+        if len(result.studies) == len(judged) else [True] * len(judged)
+    note = rob_note([j for j, p in zip(judged, pooled, strict=True) if p])
     otype = outcome_type(result.measure)
     if otype is None or result.estimate is None:
         return Assessed(None, note, rob_map, info, direction, mid,
@@ -304,21 +374,24 @@ def assess_analysis(result: PooledResult, rows: pd.DataFrame, parsed: ParsedName
                       outcome_type=otype, direction_of_benefit=direction,  # type: ignore[arg-type]
                       counts=rows, rob_complete=complete if any_rob else None,
                       control_risk=facts.control_risk, pico_match=facts.pico_match,
-                      flags=facts.flags, overrides=facts.overrides or None)
+                      flags=facts.flags, overrides=facts.overrides or None,
+                      subgroup_tests=subgroup_tests)
     except (ValueError, DataError) as exc:
         return Assessed(None, note, rob_map, info, direction, mid, f"no GRADE rating: {exc}", facts)
     rob_j = cert.domains["risk_of_bias"]
-    cert.domains["risk_of_bias"] = replace(rob_j, reasons=(*rob_j.reasons, note + "."))
+    if note:
+        cert.domains["risk_of_bias"] = replace(rob_j, reasons=(*rob_j.reasons, note + "."))
     return Assessed(cert, note, rob_map, info, direction, mid, facts=facts)
 
 
-def sof_for(result: PooledResult, assessed: Assessed, rows: pd.DataFrame, intervention: str
-            ) -> SofRow | None:
+def sof_for(result: PooledResult, assessed: Assessed, rows: pd.DataFrame, intervention: str,
+            analysis_id: str = "", prediction_interval: bool | None = None) -> SofRow | None:
     if assessed.certainty is None:
         return None
     try:
         return sof_row(result, assessed.certainty, assessed.outcome, control_arms=rows,
-                       intervention=intervention)
+                       intervention=intervention, analysis_id=analysis_id,
+                       show_prediction_interval=prediction_interval)
     except (ValueError, KeyError, DataError):
         return None
 
@@ -424,66 +497,81 @@ def outcome_family(outcome: str) -> str:
     return outcome
 
 
-def gap_maps(analyses: Sequence[Mapping[str, Any]], labels: Mapping[int, str],
-             windows: Sequence[str] = WINDOWS) -> list[dict[str, Any]]:
-    """Evidence-gap maps from the main (non-subgroup) analyses: one for outcomes measured in time
-    windows (comparison × outcome × window), one for outcomes without a window (adverse events,
-    tolerability). A cell takes the largest analysis; every empty combination is a k = 0 cell."""
-    timed: list[str] = []
-    untimed: list[str] = []
-    best: dict[tuple[str, str, str], dict[str, Any]] = {}
-    timed_other = False
-    for a in analyses:
-        p = a["parsed"]
-        if p["subgroup"]:
-            continue
-        fam = outcome_family(p["outcome"])
-        (untimed if p["window"] == OTHER else timed).append(fam)
-        res = a["result"] or {}
-        if a["status"] != "pooled":
-            continue
-        key = ((a.get("arms") or {}).get("gap_map_row") or labels[a["comparison"]], fam,
-               p["window"])
-        cell = {"k": res.get("k", 0), "participants": res.get("participants"),
-                "certainty": (a.get("certainty") or {}).get("level"), "analysis": a["id"]}
-        if key not in best or cell["k"] > best[key]["k"]:
-            best[key] = cell
-    timed = list(dict.fromkeys(timed))
-    untimed = [o for o in dict.fromkeys(untimed) if o not in timed]
-    timed_other = any(k[1] in timed and k[2] == OTHER for k in best)
-    rows = list(dict.fromkeys([*(labels[a["comparison"]] for a in analyses
-                                 if not (a.get("arms") or {}).get("gap_map_row")),
-                               *((a.get("arms") or {}).get("gap_map_row") for a in analyses
-                                 if (a.get("arms") or {}).get("gap_map_row"))]))
+NO_WINDOW = "no time window"
+ALL_WINDOWS = "all time windows"
+
+
+def gap_maps(inventory: Any, analyses: Sequence[Mapping[str, Any]],
+             labels: Mapping[Any, str], windows: Sequence[str] = WINDOWS) -> list[dict[str, Any]]:
+    """Evidence-gap maps from the evidence inventory (:func:`trialsynth.inventory.evidence_inventory`):
+    every outcome of the review question in every map, including those no trial reported.
+
+    Map 1: comparison × outcome, every time window together (distinct studies and participants;
+    certainty of the largest analysis). Map 2: comparison × outcome × time window; an outcome
+    never analysed in a window has one "no time window" column. Cell ``status``: ``pooled``,
+    ``not_estimable`` (studies but no pooled estimate, e.g. no events) or ``no_studies``.
+    ``labels``: inventory comparison → row label; cells of comparisons it leaves out (a group
+    whose analyses are rows of their own, as in a review organised by outcome) are not drawn."""
+    by_id = {str(a["id"]): a for a in analyses}
+    rows = list(dict.fromkeys(labels.values()))
+    label = {str(g): name for g, name in labels.items()}
+    names = list(dict.fromkeys(c.outcome_name for c in inventory.cells))
+    timed = {c.outcome_name for c in inventory.cells if c.window is not None}
+    used_windows = list(dict.fromkeys(c.window_name for c in inventory.cells if c.window_name))
+    columns = [*windows, *[w for w in used_windows if w not in windows]]
+    per_outcome = {o: (columns if o in timed else [NO_WINDOW]) for o in names}
     maps = []
-    for title, outcomes, columns in (
-            ("Efficacy and other outcomes by time window", timed,
-             [*windows, *([OTHER] if timed_other else [])]),
-            ("Outcomes without a time window (adverse events, tolerability)", untimed, [OTHER])):
-        if not outcomes:
-            continue
-        cells = [{"intervention": i, "outcome": o, "window": w,
-                  **best.get((i, o, w), {"k": 0, "participants": None, "certainty": None,
-                                         "analysis": None})}
-                 for i in rows for o in outcomes for w in columns]
-        maps.append({"title": title, "outcomes": outcomes, "windows": columns,
-                     "interventions": rows, "cells": cells})
+    for title, cells, outcome_windows in (
+            ("Every outcome of the review question, all time windows together",
+             inventory.outcome_cells, {o: [ALL_WINDOWS] for o in names}),
+            ("Every outcome of the review question by time window", inventory.cells, per_outcome)):
+        out = {(label.get(c.comparison, c.comparison_name), c.outcome_name,
+                ALL_WINDOWS if outcome_windows[c.outcome_name] == [ALL_WINDOWS]
+                else c.window_name or NO_WINDOW): _map_cell(c, by_id) for c in cells
+               if c.comparison in label}
+        flat = [{"intervention": i, "outcome": o, "window": w,
+                 **out.get((i, o, w), {"k": 0, "participants": None, "status": "no_studies",
+                                       "certainty": None, "analysis": None})}
+                for i in rows for o in names for w in outcome_windows[o]]
+        maps.append({"title": title, "outcomes": names, "windows": columns,
+                     "outcome_windows": outcome_windows, "interventions": rows, "cells": flat,
+                     "notes": _gap_notes(flat)})
     return maps
 
 
+def _map_cell(cell: Any, by_id: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """A gap-map cell: studies and participants of the inventory cell, and the certainty of its
+    largest pooled main analysis (its id links the cell to the analysis)."""
+    best: Mapping[str, Any] | None = None
+    for aid in cell.estimable:
+        a = by_id.get(aid)
+        if a is None or not a.get("result"):
+            continue
+        if best is None or (a["result"].get("k") or 0) > (best["result"].get("k") or 0):
+            best = a
+    anchor = best or (by_id.get(cell.analyses[0]) if cell.analyses else None)
+    return {"k": cell.k, "participants": cell.participants if cell.k else None,
+            "status": cell.status,
+            "certainty": ((best or {}).get("certainty") or {}).get("level"),
+            "analysis": None if anchor is None else anchor["id"]}
+
+
+def _gap_notes(cells: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The cells with studies but no estimable effect, in words (the same truth as the figure)."""
+    out = []
+    for c in cells:
+        if c["status"] == "not_estimable":
+            k = c["k"]
+            people = "" if not c["participants"] else f", {c['participants']:,.0f} participants"
+            where = "" if c["window"] in (ALL_WINDOWS, NO_WINDOW) else f", {c['window'].lower()}"
+            out.append(f"{c['intervention']}: {lower_first(c['outcome'])}{where}: {k} "
+                       f"{'study' if k == 1 else 'studies'}{people}, but no effect could be "
+                       f"estimated (analysis {c['analysis']}).")
+    return out
+
+
 REFERENCES = {
-    "DL": "DerSimonian R, Laird N. Meta-analysis in clinical trials. Control Clin Trials "
-          "1986;7(3):177-88.",
-    "MH": "Mantel N, Haenszel W. Statistical aspects of the analysis of data from retrospective "
-          "studies of disease. J Natl Cancer Inst 1959;22(4):719-48.",
-    "GB": "Greenland S, Robins JM. Estimation of a common effect parameter from sparse follow-up "
-          "data. Biometrics 1985;41(1):55-68.",
-    "PETO": "Yusuf S, Peto R, Lewis J, Collins R, Sleight P. Beta blockade during and after "
-            "myocardial infarction: an overview of the randomized trials. Prog Cardiovasc Dis "
-            "1985;27(5):335-71.",
-    "IV": "Deeks JJ, Higgins JPT, Altman DG (editors). Chapter 10: Analysing data and undertaking "
-          "meta-analyses. In: Cochrane Handbook for Systematic Reviews of Interventions, version "
-          "6.4. Cochrane, 2023.",
+    **METHOD_REFERENCES,  # DL, MH, GB, PETO, IV and every τ² estimator (trialsynth.registry)
     "SMD": "Hedges LV. Distribution theory for Glass's estimator of effect size and related "
            "estimators. J Educ Stat 1981;6(2):107-28.",
     "I2": "Higgins JPT, Thompson SG, Deeks JJ, Altman DG. Measuring inconsistency in "
@@ -493,6 +581,8 @@ REFERENCES = {
     "SUB": "Borenstein M, Higgins JPT. Meta-analysis and subgroups. Prev Sci 2013;14(2):134-43.",
     "ROB2": "Sterne JAC, Savović J, Page MJ, et al. RoB 2: a revised tool for assessing risk of "
             "bias in randomised trials. BMJ 2019;366:l4898.",
+    "ROB1": "Higgins JPT, Altman DG, Gøtzsche PC, et al. The Cochrane Collaboration's tool for "
+            "assessing risk of bias in randomised trials. BMJ 2011;343:d5928.",
     "GRADE": "Guyatt GH, Oxman AD, Vist GE, et al. GRADE: an emerging consensus on rating quality "
              "of evidence and strength of recommendations. BMJ 2008;336(7650):924-6.",
     "SOF": "Schünemann HJ, Higgins JPT, Vist GE, et al. Chapter 14: Completing 'Summary of "
@@ -506,8 +596,6 @@ REFERENCES = {
     "HARBORD": "Harbord RM, Egger M, Sterne JAC. A modified test for small-study effects in "
                "meta-analyses of controlled trials with binary endpoints. Stat Med "
                "2006;25(20):3443-57.",
-    "REML": "Viechtbauer W. Bias and efficiency of meta-analytic variance estimators in the "
-            "random-effects model. J Educ Behav Stat 2005;30(3):261-93.",
     "HKSJ": "Hartung J, Knapp G. A refined method for the meta-analysis of controlled clinical "
             "trials with binary outcome. Stat Med 2001;20(24):3875-89.",
     "INFLUENCE": "Viechtbauer W, Cheung MWL. Outlier and influence diagnostics for meta-analysis. "
@@ -557,29 +645,14 @@ def methods(analyses: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         return "[" + ", ".join(nums) + "]"
 
     paras = []
-    words = {"RR": "risk ratios", "OR": "odds ratios", "RD": "risk differences",
-             "PETO_OR": "Peto odds ratios", "MD": "mean differences",
-             "SMD": "standardised mean differences (Hedges' g)", "GENERIC": "generic inverse-variance"
-             " estimates"}
-    eff = ", ".join(words.get(m, m) for m in measures)
+    eff = ", ".join(MEASURES[m].plural if m in MEASURES else m for m in measures)
     paras.append(f"Effects were expressed as {eff}, each with a 95% confidence interval"
                  + (f" {cite('SMD')}" if "SMD" in measures else "") + ".")
     m_text = []
-    for m in methods_used:
-        if m == "DL":
-            m_text.append("random-effects meta-analysis with the DerSimonian and Laird estimator of "
-                          f"the between-study variance τ² {cite('DL')}")
-        elif m in ("MH", "MH_RANDOM"):
-            m_text.append(f"Mantel-Haenszel pooling {cite('MH', 'GB')}")
-        elif m == "PETO":
-            m_text.append(f"the Peto method {cite('PETO')}")
-        elif m == "IV":
-            m_text.append(f"common-effect inverse-variance pooling {cite('IV')}")
-        elif m == "REML":
-            m_text.append("random-effects meta-analysis with the restricted maximum-likelihood "
-                          f"estimator of τ² {cite('REML')}")
-        else:
-            m_text.append(f"random-effects meta-analysis ({m} estimator of τ²)")
+    for m in methods_used:  # each method's words and references from trialsynth.registry
+        info = METHODS.get(m)
+        m_text.append(f"{info.sentence} {cite(*info.cites)}" if info is not None
+                      else f"random-effects meta-analysis ({m} estimator of τ²)")
     if any(a["settings"].get("hksj") for a in pooled):
         m_text.append("confidence intervals of random-effects estimates by the Hartung-Knapp-"
                       f"Sidik-Jonkman method {cite('HKSJ')}")
@@ -595,8 +668,14 @@ def methods(analyses: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         f"{cite('PI')}." if shown else "; the review does not present prediction intervals."))
     if any((a["result"] or {}).get("subgroups") for a in pooled):
         paras.append(f"Subgroup differences were tested with the Q test between subgroups {cite('SUB')}.")
-    paras.append("Risk of bias is shown as judged by the review authors with RoB 2 "
-                 f"{cite('ROB2')}, from the judgement columns present in the data file.")
+    tools = sorted({t for a in analyses for st in a.get("studies") or ()
+                    if (t := rob_tool(st.get("rob") or {}))}, reverse=True)
+    if tools:
+        used = " and ".join(f"{t} {cite('ROB2' if t == 'RoB 2' else 'ROB1')}" for t in tools)
+        paras.append(f"Risk of bias is shown as judged by the review authors with {used}, as "
+                     "the source file holds the judgements; each tool has its own figures.")
+    else:
+        paras.append("The source holds no risk-of-bias judgements.")
     paras.append(f"Certainty of the evidence was proposed per analysis with GRADE {cite('GRADE')}: "
                  "randomised evidence starts at high and is rated down for risk of bias, "
                  "inconsistency, indirectness, imprecision and publication bias by the named rules "

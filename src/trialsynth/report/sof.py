@@ -30,11 +30,13 @@ from trialsynth.certainty.rules import CONVENTION, DEFAULT_RULES, RuleSet
 from trialsynth.certainty.statements import (
     lower_first,
     outcome_phrase,
+    stated_bands,
     statements_for,
     very_low_statement,
 )
 from trialsynth.effects.nnt import nnt
 from trialsynth.pooling.result import PooledResult
+from trialsynth.registry import MEASURES, METHODS
 
 # SofRow JSON keys; measure: RR, OR, PETO_OR, HR, RD, MD, SMD (None without studies); assumed_risk
 # 0–1; absolute_per_1000 {comparator, intervention(_ci_low/_high), difference(_ci_low/_high)}.
@@ -47,7 +49,10 @@ RATIOS = ("RR", "OR", "PETO_OR", "HR")
 DICHOTOMOUS = (*RATIOS, "RD")
 SYMBOLS: dict[str, str] = {"high": "⊕⊕⊕⊕", "moderate": "⊕⊕⊕◯", "low": "⊕⊕◯◯", "very_low": "⊕◯◯◯"}
 WORDS: dict[str, str] = {"high": "High", "moderate": "Moderate", "low": "Low", "very_low": "Very low"}
-LABEL = {m: m for m in ("RR", "OR", "HR", "RD", "MD", "SMD")} | {"PETO_OR": "Peto OR"}
+# short names of the measures a SoF row states (trialsynth.registry; generic estimates have no
+# SoF row); HR: hazard ratios
+LABEL = {code: m.abbreviation for code, m in MEASURES.items()
+         if m.data_type != "generic"} | {"HR": "HR"}
 ABBREVIATIONS = {"CI": "confidence interval", "RR": "risk ratio", "OR": "odds ratio",
                  "Peto OR": "Peto odds ratio", "HR": "hazard ratio", "RD": "risk difference",
                  "MD": "mean difference", "SMD": "standardised mean difference"}
@@ -61,11 +66,7 @@ GRADE_DEFINITIONS = (  # GRADE Working Group grades of evidence, as printed unde
     "substantially different from the estimate of the effect.", "Very low certainty: we have very little "
     "confidence in the effect estimate: the true effect is likely to be substantially different from the "
     "estimate of effect.")
-METHOD_NAMES = {"IV": "common effect, inverse variance", "MH": "common effect, Mantel–Haenszel",
-                "PETO": "common effect, Peto"} | {k: f"random effects, {v}" for k, v in {
-    "DL": "DerSimonian–Laird", "REML": "REML", "ML": "maximum likelihood", "PM": "Paule–Mandel",
-    "HE": "Hedges", "SJ": "Sidik–Jonkman", "EB": "empirical Bayes",
-    "MH_RANDOM": "Mantel–Haenszel with DerSimonian–Laird τ² (RevMan 5)"}.items()}
+METHOD_NAMES = {code: m.short_label for code, m in METHODS.items()}  # trialsynth.registry
 LEVELS_TEXT = {0: "no downgrade", 1: "one level", 2: "two levels", 3: "three levels"}
 NO_STUDIES = "No studies"
 NO_STUDIES_COMMENT = "No trials reported this outcome."
@@ -106,6 +107,9 @@ class OutcomeInfo:
     analysis_set: str = "all studies"
     design: str = "RCT"
     decimals: int | None = None
+    scale_range: tuple[float, float] | None = None  # instrument min and max (PI check)
+    thresholds: tuple[float, float, float] | None = None  # small, moderate, large (review)
+    kind: Literal["benefit", "harm"] = "benefit"  # what the outcome measures
 
     @property
     def label(self) -> str:
@@ -171,6 +175,14 @@ class SofRow:
     phrase: str = ""  # the outcome as the statements name it (statements.outcome_phrase)
     not_estimable: bool = False  # trials reported the outcome, but no effect could be estimated
     no_events: bool = False  # ... because no one in any arm had an event
+    analysis_id: str = ""  # the analysis behind the row ("1.1")
+    kind: str = "benefit"  # "benefit" or "harm": what the outcome measures
+    effect: str = ""  # "benefit" / "harm": which way the point estimate goes for patients
+    clear_direction: bool = False  # the 95% CI excludes no effect
+    heterogeneity: str = ""  # "I² = 69% (95% CI 0% to 96%)", or not applicable for one study
+    prediction_interval: dict[str, Any] = field(default_factory=dict)
+    provisional: tuple[str, ...] = ()  # GRADE domains nobody assessed (rating provisional)
+    override_details: tuple[dict[str, Any], ...] = ()  # proposed, final, rationale, reviewer
     nnt: dict[str, Any] | None = None  # NNTB/NNTH with its CI (effects.nnt), dichotomous rows
 
     @property
@@ -199,7 +211,13 @@ class SofRow:
         out.update({k: dict(out[k]) for k in ("absolute_per_1000", "relative", "downgrades")})
         out.update(plain_language=self.plain_language, band=self.band, direction=self.direction,
                    phrase=self.phrase, not_estimable=self.not_estimable,
-                   no_events=self.no_events, nnt=self.nnt)
+                   no_events=self.no_events, analysis_id=self.analysis_id, kind=self.kind,
+                   effect=self.effect, clear_direction=self.clear_direction,
+                   heterogeneity=self.heterogeneity,
+                   prediction_interval=dict(self.prediction_interval),
+                   provisional=list(self.provisional),
+                   override_details=[dict(o) for o in self.override_details],
+                   nnt=self.nnt)
         out.update(overrides=list(self.overrides), certainty=self.level,
                    certainty_symbols=self.certainty_symbols, certainty_words=self.certainty_words,
                    certainty_text=self.certainty_text, footnote_keys=list(self.footnote_keys),
@@ -344,41 +362,128 @@ def method_text(result: PooledResult, measure: str) -> str:
     return text + (f" ({'RevMan' if conv == 'revman' else conv} conventions)" if conv else "")
 
 
+DOMAIN_NAMES = {"risk_of_bias": "risk of bias", "inconsistency": "inconsistency",
+                "indirectness": "indirectness", "imprecision": "imprecision",
+                "publication_bias": "publication bias"}
+
+
 def _certainty_notes(certainty: Certainty) -> list[str]:
-    """One explanation per downgraded or overridden domain, from its reasons and numbers."""
+    """One explanation per downgraded, overridden or unassessed domain, in plain words a guideline
+    panel reads (the rules' citations are in the methods, not here)."""
     out = [] if certainty.start == "high" else [f"Evidence started at {WORDS[certainty.start]}."]
     for d in DOMAINS:
         j = certainty.domains.get(d)
-        if j is None or (j.downgrade == 0 and j.override is None):
+        if j is None:
             continue
-        # a reason may end its own sentence (the report's RoB note does): one full stop, not two
-        why, name = "; ".join(j.reasons).rstrip("."), d.replace("_", " ")
-        what = (f"Downgraded {LEVELS_TEXT[j.downgrade]} for {name}" if j.downgrade
-                else f"Not downgraded for {name}")
+        name = DOMAIN_NAMES.get(d, d.replace("_", " "))
+        why = (j.plain or "; ".join(j.reasons)).rstrip(".")
         if (ov := j.override) is not None:
-            who = f" by {ov.reviewer}" if ov.reviewer else ""
-            what += (f" (reviewer override{who} of the proposed {LEVELS_TEXT[j.proposed]}: "
-                     f"{ov.rationale.strip().rstrip('.')}); proposal based on")
-        out.append(f"{what}: {why}." if why else f"{what}.")
+            who = f" ({ov.reviewer})" if ov.reviewer else ""
+            what = (f"Rated down {LEVELS_TEXT[j.downgrade]} for {name}" if j.downgrade
+                    else f"Not rated down for {name}")
+            out.append(f"{what} by the review authors{who}, instead of the proposed "
+                       f"{LEVELS_TEXT[j.proposed].replace('no downgrade', 'none')}: "
+                       f"{ov.rationale.strip().rstrip('.')}.")
+        elif j.downgrade:
+            out.append(f"Downgraded {LEVELS_TEXT[j.downgrade]} for {name}: {why}.")
+        elif j.provisional:
+            out.append(f"Not rated down for {name}, but not assessed: {why}; the rating is "
+                       "provisional.")
     return out
+
+
+def _heterogeneity(result: PooledResult) -> str:
+    """I² with its CI, or 'not applicable' for a single study (no between-study variation)."""
+    k = sum(1 for s in result.studies if s.included and s.yi is not None)
+    if k < 2:
+        return "Not applicable (single study)"
+    text = f"I² = {result.i2 or 0:.0f}%"
+    if result.i2_ci_low is not None and result.i2_ci_high is not None:
+        text += f" (95% CI {result.i2_ci_low:.0f}% to {result.i2_ci_high:.0f}%)"
+    return text + ("" if result.tau2 is None else f"; τ² = {result.tau2:.3g}")
+
+
+def prediction_interval(result: PooledResult, measure: str, outcome: OutcomeInfo,
+                        acr: float | None) -> dict[str, Any]:
+    """The 95% prediction interval on the display scale, flagged uninformative when it runs past
+    what the outcome's scale allows: a mean difference beyond ±(max − min) of the instrument, or
+    a ratio that would put the risk with the intervention above 100% (Riley et al. 2011 read
+    a PI as the range of effects in a new setting; one beyond the scale says nothing)."""
+    lo, hi = result.pi_low, result.pi_high
+    if lo is None or hi is None:
+        return {}
+    ratio = measure in RATIOS
+    low, high = (math.exp(lo), math.exp(hi)) if ratio else (lo, hi)
+    out: dict[str, Any] = {"low": low, "high": high, "uninformative": False, "note": ""}
+    label = f"{LABEL.get(measure, measure)} {low:.2f} to {high:.2f}" if ratio else \
+        f"{low:.1f} to {high:.1f}"
+    why = ""
+    if not ratio and outcome.scale_range is not None:
+        width = outcome.scale_range[1] - outcome.scale_range[0]
+        if low < -width or high > width:
+            why = (f"it runs past the limits of the {_g(outcome.scale_range[0], 1)}–"
+                   f"{_g(outcome.scale_range[1], 1)} scale, where no difference can exceed "
+                   f"{_g(width, 1)}")
+    elif measure == "RR" and acr is not None and 0 < acr < 1 and acr * high > 1:
+        why = (f"its upper limit would put the risk with the intervention above 100% "
+               f"(assumed comparator risk {_round(1000 * acr)} per 1000)")
+    if why:
+        out.update(uninformative=True, note=(
+            f"The 95% prediction interval ({label}) is uninformative: {why}; with "
+            f"{result.k} studies the between-study variance is too poorly estimated to predict "
+            "the effect in a new setting."))
+    return out
+
+
+def _contributing(arms: pd.DataFrame, result: PooledResult) -> pd.DataFrame:
+    """The rows of ``arms`` whose study contributes to the pooled estimate (all rows when the
+    arms carry no study names or none match)."""
+    if "study" not in arms:
+        return arms
+    used = {s.study for s in result.studies if s.included and s.yi is not None}
+    kept = arms[arms["study"].astype(str).isin(used)]
+    return kept if len(kept) else arms
+
+
+def _excluded_note(result: PooledResult, arms: pd.DataFrame | None) -> str:
+    """Studies of the analysis that do not contribute to the pooled estimate (e.g. no events in
+    either group), so the row's count and the footnotes agree."""
+    out = [s for s in result.studies if not (s.included and s.yi is not None)]
+    if not out:
+        return ""
+    n = None
+    if arms is not None and {"study", "n_t", "n_c"} <= set(arms.columns):
+        names = {s.study for s in out}
+        sub = arms[arms["study"].astype(str).isin(names)]
+        n = float(pd.to_numeric(sub["n_t"], errors="coerce").fillna(0).sum()
+                  + pd.to_numeric(sub["n_c"], errors="coerce").fillna(0).sum())
+    k = len(out)
+    people = f", {n:,.0f} participants" if n else ""
+    return (f"{k} further stud{'y' if k == 1 else 'ies'} ({', '.join(s.study for s in out)}"
+            f"{people}) reported the outcome but {'does' if k == 1 else 'do'} not contribute to "
+            "the pooled estimate (for example, no events in either group); the row counts only "
+            "the studies that do.")
 
 
 def sof_row(result: PooledResult, certainty: Certainty, outcome: OutcomeInfo, *,
             assumed_risk: float | None = None, control_arms: pd.DataFrame | None = None,
             acr_method: Literal["pooled", "median"] = "pooled",
-            intervention: str = "the intervention", rules: RuleSet = DEFAULT_RULES) -> SofRow:
+            intervention: str = "the intervention", rules: RuleSet = DEFAULT_RULES,
+            analysis_id: str = "", show_prediction_interval: bool | None = None) -> SofRow:
     """One SoF row from a pooled analysis and its GRADE certainty.
 
     Dichotomous: ACR = ``assumed_risk`` if set by the reviewer, else from ``control_arms``
     (:func:`assumed_control_risk` with ``acr_method``); without either the absolute columns stay
     empty with a note. Continuous: comparator mean from ``outcome.comparator_mean``, else the
     range of ``control_arms["mean_c"]`` (not for SMD). ``intervention`` is X in the statement.
+    Absolute effects always come from the same model as the relative effect.
+    ``show_prediction_interval``: the review's setting (None: random effects with 3 or more
+    studies, False: never) for the uninformative-prediction-interval note.
     """
     measure = outcome.generic_measure if result.measure == "GENERIC" else result.measure
     if measure is None:
         raise ValueError("a GENERIC analysis needs OutcomeInfo.generic_measure (HR, RR, OR, MD, SMD)")
     dich = measure in DICHOTOMOUS
-    effect_notes: list[str] = []
     est, lo, hi = result.estimate, result.ci_low, result.ci_high
     base = dict(outcome=outcome.label, name=outcome.name, time_window=outcome.time_window,
                 measure=measure, outcome_type="dichotomous" if dich else "continuous",
@@ -387,96 +492,46 @@ def sof_row(result: PooledResult, certainty: Certainty, outcome: OutcomeInfo, *,
                 level=certainty.level, analysis=f"{outcome.analysis_set}: {method_text(result, measure)}",
                 downgrades={d: j.downgrade for d, j in certainty.domains.items()},
                 overrides=tuple(d for d, j in certainty.domains.items() if j.override is not None),
-                certainty_notes=tuple(_certainty_notes(certainty)))
+                override_details=tuple({"domain": d, **j.override.to_dict()}
+                                       for d, j in certainty.domains.items() if j.override),
+                certainty_notes=tuple(_certainty_notes(certainty)), analysis_id=analysis_id,
+                kind=outcome.kind, heterogeneity=_heterogeneity(result),
+                provisional=certainty.provisional)
     if est is None or lo is None or hi is None:
         why = "; ".join(result.warnings) or "no pooled estimate"
         return SofRow(risk_comparator="See comment", risk_intervention="See comment", risk_difference="",
                       relative_effect="Not estimable", comments=f"Not estimable ({why}).", **base)
+    effect_notes = [n for n in (_excluded_note(result, control_arms),) if n]
     acr = assumed_risk
-    if dich and acr is None and control_arms is not None:
-        acr, basis = assumed_control_risk(control_arms, acr_method)
+    if dich and acr is None and control_arms is not None:  # the studies the row counts
+        acr, basis = assumed_control_risk(_contributing(control_arms, result), acr_method)
         effect_notes.append(f"Risk with the comparator: {basis}.")
     elif dich and acr is not None:
         effect_notes.append("Risk with the comparator: set by the review authors.")
-    ratio = measure in RATIOS
-    rel = [math.exp(v) for v in (est, lo, hi)] if ratio else [est, lo, hi]
-    relative = dict(zip(("measure", "estimate", "ci_low", "ci_high"), (measure, *rel), strict=True))
-    texts = dict.fromkeys(("risk_comparator", "risk_intervention", "risk_difference", "reexpression",
-                           "relative_effect"), "")
-    absolute: dict[str, float | None] = {}
-    nnt_row: dict[str, Any] | None = None  # NNTB/NNTH at the assumed comparator risk
-    d = outcome.decimals
-    if ratio:
-        e, a, b = (f"{v:.{2 if d is None else d}f}" for v in rel)
-        texts["relative_effect"] = f"{LABEL[measure]} {e} ({a} to {b})"
-    zero = (dich and ratio and acr == 0 and control_arms is not None and assumed_risk is None)
-    if zero:  # no control events: ACR × ratio is 0 whatever the ratio (GRADEpro practice [K])
-        texts["risk_comparator"] = "0 per 1000"
-        texts["risk_intervention"] = "See comment"
-        rd = _direct_risk_difference(control_arms)  # type: ignore[arg-type]
-        if rd is None:
-            texts["risk_difference"] = "Not estimable"
-            effect_notes.append(ZERO_CONTROL_NOTE + " The risk difference could not be estimated "
-                                "either (no 2×2 counts).")
-        else:
-            texts["risk_difference"] = (f"{_diff(rd[0])} per 1000 ({_diff(rd[1])} to {_diff(rd[2])}); "
-                                        "risk difference")
-            absolute = {"comparator": 0.0} | {f"difference{end}": 1000 * v for end, v in
-                                              zip(("", "_ci_low", "_ci_high"), rd, strict=True)}
-            effect_notes.append(ZERO_CONTROL_NOTE + " The absolute effect shown is the risk "
-                                "difference pooled directly from the same studies "
-                                "(Mantel–Haenszel, common effect).")
-    elif dich and acr is not None:
-        if ratio:
-            risks = [corresponding_risk(acr, r, measure) for r in rel]
-        else:  # RD pooled directly: risk_I = ACR + RD, kept within [0, 1]
-            risks = [min(max(acr + r, 0.0), 1.0) for r in rel]
-        diffs = [r - acr for r in risks]  # RD per 1000 = 1000·(risk_I − ACR) (METHODS §5)
-        nnt_row = nnt(diffs[0], diffs[1], diffs[2], outcome.direction_of_benefit).to_dict()
-        texts["risk_comparator"] = f"{_round(1000 * acr)} per 1000"
-        ri, rd = [_round(1000 * r) for r in risks], [_diff(x) for x in diffs]
-        texts["risk_intervention"] = f"{ri[0]} per 1000 ({ri[1]} to {ri[2]})"
-        texts["risk_difference"] = f"{rd[0]} per 1000 ({rd[1]} to {rd[2]})"
-        absolute = {"comparator": 1000 * acr} | {
-            f"{what}{end}": 1000 * v for what, vals in (("intervention", risks), ("difference", diffs))
-            for end, v in zip(("", "_ci_low", "_ci_high"), vals, strict=True)}
-    elif dich:
-        effect_notes.append("No assumed comparator risk was given: absolute effects not computed.")
-    else:
-        d = (2 if measure == "SMD" else 1) if d is None else d
-        texts["risk_comparator"] = _comparator_mean(outcome, control_arms, d, measure == "SMD")
-        texts["risk_intervention"] = f"{LABEL[measure]} {_md(est, lo, hi, d)}"
-        if measure == "SMD" and outcome.typical_sd:
-            sd = outcome.typical_sd  # Handbook v6 §15.5.3: MD = SMD × typical comparator SD
-            scale = outcome.reexpress_scale or outcome.scale or "the original scale"
-            texts["reexpression"] = f"MD {_md(est * sd, lo * sd, hi * sd, 1)} on {scale} (SMD × SD {sd:g})"
-    statement, basis, pls, band, direction, no_band = "", "", "", "", "", ""
-    phrase = outcome.statement_name or outcome_phrase(outcome.name)
-    try:  # Santesso 2020 statement; a GENERIC HR is banded by relative change like an RR
-        st = statements_for(replace(result, measure="RR" if measure == "HR" else measure),
-                            certainty.level, intervention, phrase,
-                            direction_of_benefit=outcome.direction_of_benefit, mid=outcome.mid,
-                            control_risk=acr if dich and measure != "HR" else None,
-                            rd_thresholds_per_1000=outcome.rd_thresholds_per_1000, rules=rules)
-        statement, basis, pls = st.informative, st.band_basis, st.plain_language
-        band, direction = st.band, st.direction
-    except ValueError:  # no band convention applies (e.g. an MD without an MID)
-        if certainty.level == "very_low":  # Santesso 2020: this wording needs no effect size
-            statement = very_low_statement(intervention, phrase)
-        else:  # a statement needs the size of the effect; the comment says why there is none
-            no_band = NO_BAND
+    texts, absolute, relative, notes, nnt_row = _effects(result, measure, outcome, acr,
+                                                         control_arms, own_acr=assumed_risk is None)
+    effect_notes += notes
+    shown = show_prediction_interval is True or (
+        show_prediction_interval is None and result.model == "random" and result.k >= 3)
+    pi = prediction_interval(result, measure, outcome, acr if dich else None) if shown else {}
+    if pi.get("uninformative"):
+        effect_notes.append(pi["note"])
+    words = _statement(result, certainty, outcome, measure, intervention,
+                       acr if dich and measure != "HR" else None, rules)
     nnt_text = "" if nnt_row is None or acr is None else \
-        _nnt_sentence(nnt_row, acr, outcome, intervention, phrase)
-    comments = " ".join(t for t in (statement or no_band, nnt_text, outcome.comment,
-                                    SMD_RULE if measure == "SMD" else "") if t)
-    if nnt_text and outcome.direction_of_benefit == "higher" and pls and \
+        _nnt_sentence(nnt_row, acr, outcome, intervention, words["phrase"])
+    comments = " ".join(t for t in (words["statement"] or words["no_band"], nnt_text,
+                                    outcome.comment, SMD_RULE if measure == "SMD" else "") if t)
+    if nnt_text and outcome.direction_of_benefit == "higher" and words["pls"] and \
             certainty.level != "very_low":  # a responder outcome's statement carries its NNT
-        pls = f"{pls} {nnt_text}"
-    return SofRow(**base, **texts, comments=comments, statement=statement, band_basis=basis,
-                  nnt=nnt_row,
-                  assumed_risk=acr if dich else None, absolute_per_1000=absolute,
-                  relative=relative, effect_notes=tuple(effect_notes), plain_language=pls,
-                  band=band, direction=direction, phrase=phrase)
+        words["pls"] = f"{words['pls']} {nnt_text}"
+    return SofRow(**base, **texts, comments=comments, statement=words["statement"], nnt=nnt_row,
+                  band_basis=words["basis"], assumed_risk=acr if dich else None,
+                  absolute_per_1000=absolute, relative=relative,
+                  effect_notes=tuple(effect_notes), plain_language=words["pls"],
+                  band=words["band"], direction=words["direction"], phrase=words["phrase"],
+                  effect=words["effect"], clear_direction=bool(words["clear"]),
+                  prediction_interval=pi)
 
 
 def _nnt_sentence(row: dict[str, Any], acr: float, outcome: OutcomeInfo, intervention: str,
@@ -496,17 +551,118 @@ def _nnt_sentence(row: dict[str, Any], acr: float, outcome: OutcomeInfo, interve
             f"({row['kind']} {n}, 95% CI {ci}; {where.replace(' (Altman 1998)', '; Altman 1998')}).")
 
 
-def _direct_risk_difference(arms: pd.DataFrame) -> tuple[float, float, float] | None:
-    """RD (per 1) with its CI pooled from the 2×2 counts, Mantel–Haenszel (Handbook §10.4.1)."""
+def _statement(result: PooledResult, certainty: Certainty, outcome: OutcomeInfo, measure: str,
+               intervention: str, acr: float | None, rules: RuleSet) -> dict[str, Any]:
+    """The Santesso 2020 statement and its band; a GENERIC HR is banded like an RR."""
+    phrase = outcome.statement_name or outcome_phrase(outcome.name)
+    out: dict[str, Any] = dict(statement="", basis="", pls="", band="", direction="", effect="",
+                               clear=False, no_band="", phrase=phrase)
+    bands = None if outcome.thresholds is None else stated_bands(*outcome.thresholds, measure)
+    try:
+        st = statements_for(replace(result, measure="RR" if measure == "HR" else measure),
+                            certainty.level, intervention, phrase, bands=bands,
+                            direction_of_benefit=outcome.direction_of_benefit, mid=outcome.mid,
+                            control_risk=acr,
+                            rd_thresholds_per_1000=outcome.rd_thresholds_per_1000, rules=rules)
+    except ValueError:  # no band convention applies (e.g. an MD without an MID)
+        if certainty.level == "very_low":  # Santesso 2020: this wording needs no effect size
+            out["statement"] = very_low_statement(intervention, phrase)
+        else:  # a statement needs the size of the effect; the comment says why there is none
+            out["no_band"] = NO_BAND
+        return out
+    out.update(statement=st.informative, basis=st.band_basis, pls=st.plain_language, band=st.band,
+               direction=st.direction, effect=st.effect, clear=st.clear_direction)
+    return out
+
+
+def _effects(result: PooledResult, measure: str, outcome: OutcomeInfo, acr: float | None,
+             arms: pd.DataFrame | None, *, own_acr: bool
+             ) -> tuple[dict[str, str], dict[str, float | None], dict[str, Any], list[str],
+                        dict[str, Any] | None]:
+    """(texts, absolute per 1000, relative, notes, NNTB/NNTH at the ACR) of a row with a pooled
+    estimate."""
+    est, lo, hi = result.estimate, result.ci_low, result.ci_high
+    assert est is not None and lo is not None and hi is not None
+    dich, ratio = measure in DICHOTOMOUS, measure in RATIOS
+    rel = [math.exp(v) for v in (est, lo, hi)] if ratio else [est, lo, hi]
+    relative = dict(zip(("measure", "estimate", "ci_low", "ci_high"), (measure, *rel), strict=True))
+    texts = dict.fromkeys(("risk_comparator", "risk_intervention", "risk_difference", "reexpression",
+                           "relative_effect"), "")
+    absolute: dict[str, float | None] = {}
+    notes: list[str] = []
+    nnt_row: dict[str, Any] | None = None  # NNTB/NNTH at the assumed comparator risk
+    d = outcome.decimals
+    if ratio:
+        e, a, b = (f"{v:.{2 if d is None else d}f}" for v in rel)
+        texts["relative_effect"] = f"{LABEL[measure]} {e} ({a} to {b})"
+    if dich and ratio and acr == 0 and arms is not None and own_acr:
+        absolute = _zero_control(texts, notes, result, arms)
+    elif dich and acr is not None:
+        if ratio:
+            risks = [corresponding_risk(acr, r, measure) for r in rel]
+        else:  # RD pooled directly: risk_I = ACR + RD, kept within [0, 1]
+            risks = [min(max(acr + r, 0.0), 1.0) for r in rel]
+        diffs = [r - acr for r in risks]  # RD per 1000 = 1000·(risk_I − ACR) (METHODS §5)
+        nnt_row = nnt(diffs[0], diffs[1], diffs[2], outcome.direction_of_benefit).to_dict()
+        texts["risk_comparator"] = f"{_round(1000 * acr)} per 1000"
+        ri, rd = [_round(1000 * r) for r in risks], [_diff(x) for x in diffs]
+        texts["risk_intervention"] = f"{ri[0]} per 1000 ({ri[1]} to {ri[2]})"
+        texts["risk_difference"] = f"{rd[0]} per 1000 ({rd[1]} to {rd[2]})"
+        absolute = {"comparator": 1000 * acr} | {
+            f"{what}{end}": 1000 * v for what, vals in (("intervention", risks), ("difference", diffs))
+            for end, v in zip(("", "_ci_low", "_ci_high"), vals, strict=True)}
+    elif dich:
+        notes.append("No assumed comparator risk was given: absolute effects not computed.")
+    else:
+        d = (2 if measure == "SMD" else 1) if d is None else d
+        texts["risk_comparator"] = _comparator_mean(outcome, arms, d, measure == "SMD")
+        texts["risk_intervention"] = f"{LABEL[measure]} {_md(est, lo, hi, d)}"
+        if measure == "SMD" and outcome.typical_sd:
+            sd = outcome.typical_sd  # Handbook v6 §15.5.3: MD = SMD × typical comparator SD
+            scale = outcome.reexpress_scale or outcome.scale or "the original scale"
+            texts["reexpression"] = f"MD {_md(est * sd, lo * sd, hi * sd, 1)} on {scale} (SMD × SD {sd:g})"
+    return texts, absolute, relative, notes, nnt_row
+
+
+def _zero_control(texts: dict[str, str], notes: list[str], result: PooledResult,
+                  arms: pd.DataFrame) -> dict[str, float | None]:
+    """No control events: ACR × ratio is 0 whatever the ratio (GRADEpro practice [K]); the
+    absolute effect is the risk difference of the same studies, pooled with the same model."""
+    texts["risk_comparator"] = "0 per 1000"
+    texts["risk_intervention"] = "See comment"
+    rd = _direct_risk_difference(arms, result)
+    if rd is None:
+        texts["risk_difference"] = "Not estimable"
+        notes.append(ZERO_CONTROL_NOTE + " The risk difference could not be estimated either "
+                     "(no 2×2 counts).")
+        return {}
+    texts["risk_difference"] = (f"{_diff(rd[0])} per 1000 ({_diff(rd[1])} to {_diff(rd[2])}); "
+                                "risk difference")
+    notes.append(ZERO_CONTROL_NOTE + " The absolute effect shown is the risk difference pooled "
+                 f"from the same studies with the same model as the relative effect "
+                 f"({METHOD_NAMES.get(result.method, result.method)}).")
+    return {"comparator": 0.0} | {f"difference{end}": 1000 * v for end, v in
+                                  zip(("", "_ci_low", "_ci_high"), rd, strict=True)}
+
+
+def _direct_risk_difference(arms: pd.DataFrame, result: PooledResult
+                            ) -> tuple[float, float, float] | None:
+    """RD (per 1) with its CI from the 2×2 counts of the studies that contribute to ``result``,
+    pooled with its method, CI and conventions (Handbook §10.4.1; same model as the ratio)."""
     cols = ["events_t", "n_t", "events_c", "n_c"]
     if not set(cols) <= set(arms.columns):
         return None
     frame = arms[cols].apply(pd.to_numeric, errors="coerce")
     frame.insert(0, "study", arms["study"] if "study" in arms else [f"s{i}" for i in range(len(arms))])
+    used = {s.study for s in result.studies if s.included and s.yi is not None}
+    if "study" in arms:
+        frame = frame[frame["study"].astype(str).isin(used)]
     frame = frame.dropna()
     if frame.empty:
         return None
-    r = pool(frame.reset_index(drop=True), "RD", "MH")
+    settings = result.settings or {}
+    r = pool(frame.reset_index(drop=True), "RD", result.method, hksj=settings.get("hksj") or False,
+             revman=settings.get("conventions") == "revman")
     if r.estimate is None or r.ci_low is None or r.ci_high is None:
         return None
     return r.estimate, r.ci_low, r.ci_high
@@ -551,10 +707,12 @@ def no_studies_row(outcome: OutcomeInfo) -> SofRow:
                   risk_difference="", relative_effect="—", participants=None, studies=0,
                   participants_text=NO_STUDIES, level=None,
                   comments=" ".join(t for t in (NO_STUDIES_COMMENT, outcome.comment) if t),
-                  no_studies=True, phrase=outcome.statement_name or outcome_phrase(outcome.name))
+                  no_studies=True, phrase=outcome.statement_name or outcome_phrase(outcome.name),
+                  kind=outcome.kind)
 
 
-def not_estimable_row(outcome: OutcomeInfo, arms: pd.DataFrame, reason: str) -> SofRow:
+def not_estimable_row(outcome: OutcomeInfo, arms: pd.DataFrame, reason: str,
+                      analysis_id: str = "") -> SofRow:
     """The row of an outcome that trials reported but that has no pooled estimate: shown with its
     participants and studies and "Not estimable", as RevMan shows it, not dropped. With no
     events in any arm (a common reason: e.g. no serious adverse events) the comment says so."""
@@ -574,7 +732,24 @@ def not_estimable_row(outcome: OutcomeInfo, arms: pd.DataFrame, reason: str) -> 
                   participants_text=participants_text(total or None, k, outcome.design),
                   level=None, comments=" ".join(t for t in (comment, outcome.comment) if t),
                   phrase=outcome.statement_name or outcome_phrase(outcome.name),
-                  not_estimable=True, no_events=no_events)
+                  not_estimable=True, no_events=no_events, analysis_id=analysis_id,
+                  kind=outcome.kind, heterogeneity="Not applicable (no estimate)"
+                  if k > 1 else "Not applicable (single study)")
+
+
+def unique_labels(rows: Sequence[SofRow]) -> list[SofRow]:
+    """Rows whose Outcomes cell would read the same get their analysis number (or measure) added,
+    so that no two rows of a table carry one label with different numbers."""
+    seen: dict[str, int] = {}
+    for r in rows:
+        seen[r.outcome] = seen.get(r.outcome, 0) + 1
+    out = []
+    for r in rows:
+        if seen[r.outcome] > 1:
+            tag = f"analysis {r.analysis_id}" if r.analysis_id else (r.measure or "no studies")
+            r = replace(r, outcome=f"{r.outcome} ({tag})")
+        out.append(r)
+    return out
 
 
 def _letter(i: int) -> str:
@@ -596,6 +771,7 @@ def sof_table(comparison: Comparison, rows: Sequence[SofRow], *,
     def key(text: str) -> str:
         return keys.setdefault(text, _letter(len(keys)))
 
+    rows = unique_labels(rows)
     lettered = tuple(replace(r, certainty_keys=tuple(map(key, r.certainty_notes)),
                              effect_keys=tuple(map(key, r.effect_notes))) for r in rows)
     used = ["CI"] + [LABEL[m] for m in dict.fromkeys(r.measure for r in rows if r.measure)]

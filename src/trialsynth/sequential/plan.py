@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from trialsynth.errors import DataError, TrialsynthError
+from trialsynth.registry.measures import RATIO_MEASURES
 from trialsynth.sequential.tsa import BINARY_MEASURES, TsaSummary, tsa_summary
 
 DEFAULT_RATIO_MID = 0.2  # relative risk reduction 20% (RTSA SOP, METHODS.md §6)
@@ -32,7 +33,7 @@ def plan_analysis(source: str | Path, analysis_id: str, *, mid: float | None = N
                   alpha: float = 0.05, power: float = 0.9) -> dict[str, Any]:
     """TSA and next-trial size of analysis ``analysis_id`` of the review ``source``."""
     from trialsynth.io.convert import build_folder
-    from trialsynth.runner import _analyse
+    from trialsynth.runner import _analyse, review_correlations
 
     source = Path(source)
     folder = build_folder(source)  # the review (read by trialsynth.io.read_review) + protocol
@@ -42,7 +43,9 @@ def plan_analysis(source: str | Path, analysis_id: str, *, mid: float | None = N
         raise UnknownAnalysis(f"{source}: no analysis {analysis_id!r}; valid IDs: "
                               f"{', '.join(by_id)}")
     analysis = by_id[analysis_id]
-    out, result = _analyse(analysis, source.name)
+    # the crossover correlation imputed across the review, as the report's run pools it
+    imputed = review_correlations(review.analyses, source.name).get(analysis_id)
+    out, result = _analyse(analysis, source.name, imputed)
     if result is None:
         raise DataError(f"analysis {analysis_id} was not pooled: {out['reason']}",
                         file=str(source))
@@ -53,7 +56,7 @@ def plan_analysis(source: str | Path, analysis_id: str, *, mid: float | None = N
 def default_mid(measure: str) -> float | None:
     """The MID used when the review states none: a 20% relative change for ratio measures, SMD
     0.5; None for MD (an MD needs the review's MID)."""
-    if measure in ("RR", "OR", "PETO_OR"):
+    if measure in RATIO_MEASURES:
         return DEFAULT_RATIO_MID
     return DEFAULT_SMD_MID if measure == "SMD" else None
 

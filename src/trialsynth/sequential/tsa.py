@@ -32,10 +32,11 @@ from scipy.special import ndtr, ndtri
 from trialsynth.errors import DataError
 from trialsynth.pooling.batch import COMMON, pool_arrays
 from trialsynth.pooling.result import RATIO_MEASURES, PooledResult
+from trialsynth.registry.measures import measures_of_type
 from trialsynth.sequential.boundaries import efficacy_boundaries, futility_boundaries
 from trialsynth.sequential.ris import adjusted, diversity, ris_binary, ris_continuous
 
-BINARY_MEASURES = ("RR", "OR", "RD", "PETO_OR")
+BINARY_MEASURES = measures_of_type("dichotomous")  # trialsynth.registry
 MAX_PER_ARM = 10_000_000
 
 

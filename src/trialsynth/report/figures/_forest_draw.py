@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from matplotlib.patches import Polygon, Rectangle
 
+from trialsynth.registry import MEASURES
 from trialsynth.report.figures import _common as c
 from trialsynth.report.figures.forest import (
     GAP,
@@ -314,6 +315,6 @@ def render(result: PooledResult, rows: list[_Row], cols: list[_Col], labels: For
 
 
 def _kind_of(measure: str) -> str:
-    if measure in ("RR", "OR", "RD", "PETO_OR"):
-        return "dichotomous"
-    return "continuous" if measure in ("MD", "SMD") else "generic"
+    """The data type of ``measure`` (trialsynth.registry; unknown codes: generic)."""
+    info = MEASURES.get(measure)
+    return "generic" if info is None else info.data_type

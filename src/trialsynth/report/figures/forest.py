@@ -22,6 +22,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from trialsynth.registry import MEASURES, METHODS
+from trialsynth.registry.measures import LOG_SCALE
+
 if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.axes import Axes
@@ -29,15 +32,11 @@ if TYPE_CHECKING:
 
     from trialsynth.pooling.result import PooledResult
 
-MEASURE_NAMES = {"RR": "Risk Ratio", "OR": "Odds Ratio", "PETO_OR": "Peto Odds Ratio",
-                 "RD": "Risk Difference", "MD": "Mean Difference",
-                 "SMD": "Std. Mean Difference", "GENERIC": "Estimate", "GENERIC_LOG": "Ratio"}
-RATIO = ("RR", "OR", "PETO_OR", "GENERIC_LOG")
-METHOD_WORDS = {"MH": "M-H, Fixed", "MH_RANDOM": "M-H, Random", "PETO": "Peto, Fixed",
-                "IV": "IV, Fixed"}
-TAU2_NAMES = {"DL": "DerSimonian–Laird", "REML": "REML", "ML": "maximum likelihood",
-              "PM": "Paule–Mandel", "HE": "Hedges", "SJ": "Sidik–Jonkman", "EB": "empirical Bayes",
-              "MH_RANDOM": "DerSimonian–Laird around the M-H estimate"}
+# RevMan's names of measures and methods, from the registries (trialsynth.registry)
+MEASURE_NAMES = {code: m.revman_name for code, m in MEASURES.items()}
+RATIO = LOG_SCALE
+METHOD_WORDS = {code: m.revman_name for code, m in METHODS.items()}
+TAU2_NAMES = {code: m.tau2_name for code, m in METHODS.items() if m.tau2_name is not None}
 SQUARE_COLOURS = {"dichotomous": "#1f4e9c", "continuous": "#2e7d32", "generic": "#b35806"}
 ARM_COLUMNS = {
     "dichotomous": (("events_t", "Events"), ("n_t", "Total"), ("events_c", "Events"),
@@ -67,6 +66,8 @@ class ForestLabels:
     ``analysis_number`` ("1.10") numbers subgroups as RevMan does ("1.10.1 ..."). ``xlim`` is on
     the display scale (ratios as ratios). ``show_total=False`` draws subgroups only.
     ``prediction_interval=False`` leaves the prediction interval out (the review's setting).
+    ``pooled=False`` draws the studies only, without weights, subtotals or total, as RevMan
+    draws an analysis whose totals are switched off (rm5 ``TOTALS="NO"``).
     """
 
     experimental: str = "Experimental"
@@ -81,6 +82,7 @@ class ForestLabels:
     xlim: tuple[float, float] | None = None
     decimals: int = 2
     prediction_interval: bool = True
+    pooled: bool = True
 
     def favours(self) -> tuple[str, str]:
         """The (left, right) "Favours ..." labels."""
@@ -302,20 +304,21 @@ def _rows(result: PooledResult, arms: pd.DataFrame | None, kind: str | None,
             s = studies[i]
             cells = _arm_cells(arms, kind, i)
             estimable = s.included and s.yi is not None and s.ci_low is not None
-            cells["weight"] = percent(s.weight) if estimable else ""
+            cells["weight"] = percent(s.weight) if estimable and labels.pooled else ""
             cells["effect"] = _effect_text(s.yi, s.ci_low, s.ci_high, result.measure,
                                            labels.decimals) if estimable else "Not estimable"
-            mark = ("study", s.yi, s.ci_low, s.ci_high, s.weight or 0.0) if estimable else None
+            size = (s.weight or 0.0) if labels.pooled else 100.0 / max(len(studies), 1)
+            mark = ("study", s.yi, s.ci_low, s.ci_high, size) if estimable else None
             rob = None if levels is None else levels.get(clean(s.study), {})
             rows.append(_Row("study", clean(s.study, "(unnamed study)"), cells, mark=mark,
                              rob=rob))
-        if sub is not None:
+        if sub is not None and labels.pooled:
             weight = sum(studies[i].weight or 0.0 for i in idx if studies[i].included)
             rows += _summary_rows(sub, idx, arms, kind, f"Subtotal {ci}", weight, labels.decimals)
             rows += [_Row("note", _het_text(sub)), _Row("note", _test_text(sub))]
         if result.subgroups:
             rows.append(_Row("gap", height=0.5))
-    if labels.show_total:
+    if labels.show_total and labels.pooled:
         everyone = list(range(len(studies)))
         weight = 100.0 if result.estimate is not None else None
         total = _summary_rows(result, everyone, arms, kind, f"Total {ci}", weight,
