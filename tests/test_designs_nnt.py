@@ -42,8 +42,8 @@ def test_responder_row_says_what_the_nntb_means(generic: ts.PooledResult) -> Non
                   assumed_risk=0.2, intervention="ketamine")
     assert (row.nnt["kind"], row.nnt["value"]) == ("NNTB", pytest.approx(5))
     want = ("For every 5 people treated with ketamine, one more has at least 50% reduction in "
-            "pain intensity (NNTB 5, 95% CI 3 to 25; at the assumed comparator risk of 200 per "
-            "1000; Altman 1998).")
+            "pain intensity (NNTB 5, 95% CI 3 to 25; assumed comparator risk 200 per 1000; "
+            "Altman 1998).")
     assert want in row.comments
     assert row.plain_language.endswith(want) and row.plain_language != want  # statement + NNT
 

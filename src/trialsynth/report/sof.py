@@ -548,7 +548,8 @@ def _nnt_sentence(row: dict[str, Any], acr: float, outcome: OutcomeInfo, interve
     more = "more" if row["kind"] == "NNTB" else "fewer"
     ci = text.partition("(95% CI ")[2].removesuffix(")")
     return (f"For every {n} people treated with {intervention}, one {more} has {event} "
-            f"({row['kind']} {n}, 95% CI {ci}; {where.replace(' (Altman 1998)', '; Altman 1998')}).")
+            f"({row['kind']} {n}, 95% CI {ci}; assumed comparator risk {_round(1000 * acr)} per "
+            "1000; Altman 1998).")
 
 
 def _statement(result: PooledResult, certainty: Certainty, outcome: OutcomeInfo, measure: str,
