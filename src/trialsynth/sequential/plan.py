@@ -33,7 +33,7 @@ def plan_analysis(source: str | Path, analysis_id: str, *, mid: float | None = N
                   alpha: float = 0.05, power: float = 0.9) -> dict[str, Any]:
     """TSA and next-trial size of analysis ``analysis_id`` of the review ``source``."""
     from trialsynth.io.convert import build_folder
-    from trialsynth.runner import _analyse
+    from trialsynth.runner import _analyse, review_correlations
 
     source = Path(source)
     folder = build_folder(source)  # the review (read by trialsynth.io.read_review) + protocol
@@ -43,7 +43,9 @@ def plan_analysis(source: str | Path, analysis_id: str, *, mid: float | None = N
         raise UnknownAnalysis(f"{source}: no analysis {analysis_id!r}; valid IDs: "
                               f"{', '.join(by_id)}")
     analysis = by_id[analysis_id]
-    out, result = _analyse(analysis, source.name)
+    # the crossover correlation imputed across the review, as the report's run pools it
+    imputed = review_correlations(review.analyses, source.name).get(analysis_id)
+    out, result = _analyse(analysis, source.name, imputed)
     if result is None:
         raise DataError(f"analysis {analysis_id} was not pooled: {out['reason']}",
                         file=str(source))
