@@ -44,8 +44,10 @@ from trialsynth.io.folder_rob import (
     parse_rob_rows,
     rob_sort_key,
 )
+from trialsynth.io.records import Table
+from trialsynth.io.review_yaml import dump_protocol, parse_protocol
 from trialsynth.io.revman_csv import csv_records
-from trialsynth.protocol import SCHEMA, AnalysisSpec, Protocol, dump_protocol, parse_protocol
+from trialsynth.protocol import SCHEMA, AnalysisSpec, Protocol
 from trialsynth.review import Analysis, Inferred, Review, complete_rows
 from trialsynth.review import StudyInfo as _StudyInfo
 
@@ -146,14 +148,6 @@ def csv_text(columns: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
     w.writerow(columns)
     w.writerows(rows)
     return buf.getvalue()
-
-
-@dataclass(frozen=True, slots=True)
-class Table:
-    file: str
-    header: tuple[str, ...]
-    rows: tuple[dict[str, str], ...]
-    numbers: tuple[int, ...]  # spreadsheet row of each record (header = 1)
 
 
 def parse_csv(text: str, file: str, *, required: Sequence[str], allowed: Sequence[str],
