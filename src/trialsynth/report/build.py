@@ -419,10 +419,10 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
         names[g] = title  # a group organised by outcome is named by its outcome
     rep.comparison_labels = {int(a["comparison"]): f"{a['comparison']}. " + (
         names.get(int(a["comparison"])) or f"Comparison {a['comparison']}") for a in analyses}
-    gap_rows = dict(rep.comparison_labels)
-    for g in gap_rows:  # the gap map names a comparison by its arms where the file labels them
+    arm_rows = dict(rep.comparison_labels)
+    for g in arm_rows:  # the gap map names a comparison by its arms where the file labels them
         if (named := group_arms(arms, by_id, g, labelled=True)) is not None:
-            gap_rows[g] = f"{named[0]} versus {named[1]}"
+            arm_rows[g] = f"{named[0]} versus {named[1]}"
     rep.inferred_names = {g for g, c in stated.items() if c.inferred}
     rep.names = dict(names)
     sof_rows: dict[int, list[model.SofCandidate]] = {}
@@ -460,7 +460,7 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
         where = str(a["comparison"]) if arm.organised_by != "outcome" else \
             f"{a['comparison']}:{arm.pair}"
         gap_rows[where] = arm.pair if arm.organised_by == "outcome" else \
-            rep.comparison_labels[int(a["comparison"])]
+            arm_rows[int(a["comparison"])]
         records.append(AnalysisRecord(a["id"], where,
                                       facts.outcome_id or model.outcome_family(parsed.outcome),
                                       facts.window_id, _participants(rows),
@@ -564,7 +564,7 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
     inventory_model = evidence_inventory(protocol, records)
     windows = [w.name for w in protocol.question.time_windows] or list(model.WINDOWS)
     by_pair = {g.split(":")[0] for g in gap_rows if ":" in g}
-    gap_rows |= {str(g): lab for g, lab in rep.comparison_labels.items()
+    gap_rows |= {str(g): lab for g, lab in arm_rows.items()
                  if str(g) not in gap_rows and str(g) not in by_pair}
     maps = model.gap_maps(inventory_model, analyses, gap_rows, windows)
     for i, m in enumerate(maps, start=1):
