@@ -544,10 +544,16 @@ def gap_maps(inventory: Any, analyses: Sequence[Mapping[str, Any]],
             ("Every outcome of the review question, all time windows together",
              inventory.outcome_cells, {o: [ALL_WINDOWS] for o in names}),
             ("Every outcome of the review question by time window", inventory.cells, per_outcome)):
-        out = {(label.get(c.comparison, c.comparison_name), c.outcome_name,
-                ALL_WINDOWS if outcome_windows[c.outcome_name] == [ALL_WINDOWS]
-                else c.window_name or NO_WINDOW): _map_cell(c, by_id) for c in cells
-               if c.comparison in label}
+        out: dict[tuple[str, str, str], dict[str, Any]] = {}
+        for c in cells:
+            if c.comparison not in label:
+                continue
+            key = (label[c.comparison], c.outcome_name,
+                   ALL_WINDOWS if outcome_windows[c.outcome_name] == [ALL_WINDOWS]
+                   else c.window_name or NO_WINDOW)
+            cell = _map_cell(c, by_id)  # groups sharing a row label: the larger cell shows
+            if key not in out or cell["k"] > out[key]["k"]:
+                out[key] = cell
         flat = [{"intervention": i, "outcome": o, "window": w,
                  **out.get((i, o, w), {"k": 0, "participants": None, "status": "no_studies",
                                        "certainty": None, "analysis": None})}
