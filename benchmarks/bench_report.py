@@ -7,8 +7,8 @@ REVIEW is anything ``trialsynth run`` reads; the default is the flagship data-ro
 report (results.json, tables, figures as SVG and PNG, index.html) into a temporary folder. Every
 run prints the wall time of each stage and the total against the 10 s target:
 
-* ``read``      - reading the review (``runner.build_folder`` or ``runner.read_review``);
-* ``pool``      - pooling every analysis (``runner._analyse``);
+* ``read``      - reading the review (``pipeline.build_folder`` or ``pipeline.read_review``);
+* ``pool``      - pooling every analysis (``pipeline.analyse_with_result``);
 * ``certainty`` - the report model: certainty, SoF rows, gap maps, tables (``build_report`` less
   its figures);
 * ``figures``   - drawing every figure and rendering it as SVG and PNG (``build._draw``);
@@ -41,8 +41,8 @@ DEFAULT = Path(os.environ.get("TRIALSYNTH_SHARED_DATA", SHARED)) / "pairwise70" 
 TARGET = 10.0  # seconds for the whole flagship report (issue 7)
 # stage -> (module, functions) whose time is the stage's (the first that exists);
 # "certainty" is build_report less its figures
-STAGES = {"read": ("trialsynth.runner", ("build_folder", "read_review")),
-          "pool": ("trialsynth.runner", ("_analyse",)),
+STAGES = {"read": ("trialsynth.pipeline", ("build_folder", "read_review")),
+          "pool": ("trialsynth.pipeline", ("analyse_with_result",)),
           "build": ("trialsynth.report.build", ("build_report",)),
           "figures": ("trialsynth.report.build", ("_collect", "_draw")),
           "html": ("trialsynth.report.html", ("render_report",)),

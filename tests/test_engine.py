@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 
 import trialsynth as ts
-from trialsynth.pooling import tau2 as tau2_module
 from trialsynth.pooling.batch import METHODS
 
 REFERENCE = Path(__file__).parent / "reference" / "metafor_reference.json"
@@ -48,15 +47,16 @@ def test_empty_analysis_in_a_batch_is_nan_not_an_error() -> None:
     assert batch.estimate[2] == pytest.approx(0.2)
 
 
-def test_non_convergence_is_reported_per_analysis(monkeypatch: pytest.MonkeyPatch) -> None:
-    """With the iteration budget cut to one step, REML cannot converge: the result says so."""
-    monkeypatch.setattr(tau2_module, "SCORING_ITERATIONS", 1)
-    monkeypatch.setattr(tau2_module, "MAXITER", 1)
+def test_non_convergence_is_reported_per_analysis() -> None:
+    """With the iteration budget cut to one step (the convergence control), REML cannot
+    converge: the result says so."""
     case = next(c for c in CASES if c["id"] == "bcg_RR_REML_z")
     with pytest.warns(ts.ConvergenceWarning):
-        result = ts.pool(pd.DataFrame(case["data"]), "RR", "REML")
+        result = ts.pool(pd.DataFrame(case["data"]), "RR", "REML",
+                         control={"maxiter": 1, "root_maxiter": 1})
     assert result.converged is False
     assert any("did not converge" in w for w in result.warnings)
+    assert result.settings["control"]["maxiter"] == 1
 
 
 @pytest.mark.parametrize("method", METHODS)

@@ -25,13 +25,8 @@ from trialsynth.errors import DataError, TrialsynthError
 from trialsynth.io import folder as folder_mod
 from trialsynth.io.convert import build_folder, export_json, folder_json, import_review, write_json
 from trialsynth.io.folder import FILES, read_folder, write_folder
-from trialsynth.protocol import (
-    MEASURES_BY_TYPE,
-    ProtocolError,
-    dump_protocol,
-    load_protocol,
-    parse_protocol,
-)
+from trialsynth.io.review_yaml import dump_protocol, load_protocol, parse_protocol
+from trialsynth.protocol import MEASURES_BY_TYPE, ProtocolError
 from trialsynth.review import MEASURES, pool_measure
 
 DATA = SHARED_DATA

@@ -18,7 +18,8 @@ from _paths import SHARED_DATA
 
 from trialsynth.checking import check_review
 from trialsynth.io.revman_rows import read_review
-from trialsynth.review import PRECISE_TOL, WEIGHT_TOL, _choose, _Fit
+from trialsynth.review import WEIGHT_TOL
+from trialsynth.settings_inference import PRECISE_TOL, Fit, choose
 
 CORPUS = SHARED_DATA / "pairwise70" / "pairwise70_all_501_csv.tgz"
 FLAGSHIP = SHARED_DATA / "pairwise70" / "CD015373_pub2_data.csv"
@@ -73,11 +74,11 @@ def test_effect_zero_tie_is_decided_by_the_stored_cis(corpus_files: dict[str, Pa
 
 
 def test_precise_fit_breaks_a_tie_before_the_review_preferences() -> None:
-    loose, exact = _Fit(0, 5e-5, 5e-5), _Fit(0, 4e-7, 4e-7)
+    loose, exact = Fit(0, 5e-5, 5e-5), Fit(0, 4e-7, 4e-7)
     tiers = (({"DL": 9}, "what other analyses identify"),)
-    assert _choose({"DL": loose, "MH_RANDOM": exact}, WEIGHT_TOL, tiers, PRECISE_TOL)[0] == "MH_RANDOM"
-    assert _choose({"DL": loose, "MH_RANDOM": exact}, WEIGHT_TOL, tiers)[0] == "DL"  # without it
-    both = _choose({"DL": exact, "MH_RANDOM": exact}, WEIGHT_TOL, tiers, PRECISE_TOL)
+    assert choose({"DL": loose, "MH_RANDOM": exact}, WEIGHT_TOL, tiers, PRECISE_TOL)[0] == "MH_RANDOM"
+    assert choose({"DL": loose, "MH_RANDOM": exact}, WEIGHT_TOL, tiers)[0] == "DL"  # without it
+    both = choose({"DL": exact, "MH_RANDOM": exact}, WEIGHT_TOL, tiers, PRECISE_TOL)
     assert both[0] == "DL" and not both[2]  # two exact fits: the review's preference decides
 
 

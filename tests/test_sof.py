@@ -307,7 +307,10 @@ def test_flagship_table_layout(flagship):
                        for e in explained)
             assert not any("Core GRADE" in e or "GRADE 34" in e for e in explained)
     assert "ketamine" in ar.comments.lower() and "ketamine" in pr.comments.lower()
-    assert ar.comments == a_res_statement(a_cert.level) and pr.comments.startswith(
+    # the statement, then the NNTH at the assumed comparator risk (Altman 1998)
+    assert ar.statement == a_res_statement(a_cert.level)
+    assert ar.comments.startswith(ar.statement + " NNTH ") and \
+        "at the assumed comparator risk of" in ar.comments and pr.comments.startswith(
         "The evidence is very uncertain" if p_cert.level == "very_low" else "Ketamine")
     assert nr.participants_text == "No studies"
     # footnotes: asterisk, abbreviations, GRADE definitions, method, band convention

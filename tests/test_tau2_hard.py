@@ -93,13 +93,14 @@ def test_tau2_is_scale_invariant(case: dict, scale: float) -> None:
             (method, scale, tau2 / scale**2, base)
 
 
-def test_converged_is_false_when_the_iterations_run_out(monkeypatch: pytest.MonkeyPatch) -> None:
-    """With too few iterations to reach the root, ``converged`` must say so."""
+def test_converged_is_false_when_the_iterations_run_out() -> None:
+    """With too few iterations to reach the root (the convergence control), ``converged`` must
+    say so."""
     import trialsynth.pooling.tau2 as tau2_mod
+    from trialsynth.pooling.control import Control
 
     case = next(c for c in CASES if c["id"] == "bcg-logRR")
     yi, vi = np.array(case["yi"]), np.array(case["vi"])
-    monkeypatch.setattr(tau2_mod, "SCORING_ITERATIONS", 1)
-    monkeypatch.setattr(tau2_mod, "MAXITER", 1)
-    fit = tau2_mod.empirical_bayes(yi, vi, np.zeros(yi.size, dtype=np.intp), 1)
+    fit = tau2_mod.empirical_bayes(yi, vi, np.zeros(yi.size, dtype=np.intp), 1,
+                                   control=Control(maxiter=1, root_maxiter=1))
     assert not fit.converged[0]

@@ -21,6 +21,7 @@ from trialsynth.effects.zero_cells import NO_CORRECTION
 from trialsynth.errors import ConvergenceWarning, DataError
 from trialsynth.pooling import heterogeneity as het
 from trialsynth.pooling.batch import METHODS, RANDOM, Hksj, PooledBatch, pool_arrays
+from trialsynth.pooling.control import DEFAULT_CONTROL, Control, as_control
 from trialsynth.pooling.result import (
     PooledResult,
     StudyRow,
@@ -35,7 +36,8 @@ def pool(frame: pd.DataFrame, measure: str, method: str, hksj: Hksj = False,
          subgroup: str | None = None, revman: bool = False, *,
          confidence_level: float = 0.95, source: str | None = None,
          designs: DesignOptions | Mapping[str, Any] | None = None,
-         rare_events: bool = False, tau2_ci_search: str = "unbounded") -> PooledResult:
+         rare_events: bool = False, tau2_ci_search: str = "unbounded",
+         control: Control | Mapping[str, Any] | None = None) -> PooledResult:
     """Pool the studies of ``frame`` into one meta-analysis.
 
     Parameters
@@ -62,6 +64,11 @@ def pool(frame: pd.DataFrame, measure: str, method: str, hksj: Hksj = False,
     tau2_ci_search : ``"unbounded"`` (default): the Q-profile bounds of τ² wherever they lie;
         ``"metafor"``: metafor's default search, capped at max(100, 10·τ̂²), whose bounds beyond
         the cap are reported as the cap with a warning (``confint.rma.uni`` default output).
+    control : convergence control of the iterative τ² estimators (ML, REML, EB, PM) and of the
+        Q-profile interval: a :class:`~trialsynth.pooling.control.Control` or a mapping of its
+        fields, as metafor's ``control = list(...)`` (``threshold``, ``maxiter``, ``stepadj``,
+        ``tau2_max``, ``tol``, ...); None: the defaults. Settings other than the defaults are
+        recorded in ``settings["control"]``.
     """
     method = method.upper()
     if method not in METHODS:
@@ -73,6 +80,10 @@ def pool(frame: pd.DataFrame, measure: str, method: str, hksj: Hksj = False,
     if tau2_ci_search not in het.TAU2_CI_SEARCHES:
         raise DataError(f"tau2_ci_search must be one of {', '.join(het.TAU2_CI_SEARCHES)}, not "
                         f"{tau2_ci_search!r}", file=source)
+    try:
+        ctl = as_control(control)
+    except (ValueError, TypeError) as exc:
+        raise DataError(str(exc), file=source, field="control") from None
     conventions = REVMAN_CONVENTIONS if revman else METAFOR_CONVENTIONS
     options = design_options(designs)
     prepared = None
@@ -85,6 +96,8 @@ def pool(frame: pd.DataFrame, measure: str, method: str, hksj: Hksj = False,
     settings = {"measure": measure, "method": method, "hksj": hksj, "conventions":
                 conventions.name, "confidence_level": confidence_level,
                 "zero_cells": conventions.zero_cells.name, "tau2_ci_search": tau2_ci_search}
+    if ctl != DEFAULT_CONTROL:  # the defaults are not repeated in every result
+        settings["control"] = ctl.to_dict()
     if prepared is None:
         cols = study_columns(frame, measure, source=source)
         if rare_events and measure in BINARY:
@@ -93,7 +106,7 @@ def pool(frame: pd.DataFrame, measure: str, method: str, hksj: Hksj = False,
         return _pool_columns(frame, cols, measure, measure, method, hksj, subgroup, conventions,
                              confidence_level, settings, source)
     return _pool_prepared(frame, prepared, measure, method, hksj, subgroup, conventions,
-                          confidence_level, settings, options, source)
+                          confidence_level, settings, options, source, rare_events)
 
 
 def _pool_sparse(frame: pd.DataFrame, cols: dict[str, np.ndarray], measure: str, method: str,
@@ -112,6 +125,13 @@ def _pool_sparse(frame: pd.DataFrame, cols: dict[str, np.ndarray], measure: str,
         return _pool_columns(frame, cols, measure, measure, method, hksj, subgroup, conventions,
                              level, settings, source)
     if choice.method == "GLMM":
+        counts = np.concatenate([cols[c] for c in ("events_t", "n_t", "events_c", "n_c")])
+        if (counts != np.round(counts)).any():  # adjusted rows: a design effect, a split group
+            raise DataError("--rare-events chose the binomial-normal model (random effects), "
+                            "which needs whole counts, but some rows carry adjusted counts "
+                            "(divided by a cluster design effect or a split shared group): use "
+                            "a common-effect method (MH, PETO) or pool without --rare-events",
+                            file=source, field="events_t")
         base = _pool_columns(frame, cols, "OR", "OR", method, hksj, subgroup, conventions,
                              level, settings, source)
         from trialsynth.designs import glmm  # scipy.optimize loads when a GLMM is fitted
@@ -160,11 +180,13 @@ def design_options(designs: DesignOptions | Mapping[str, Any] | None) -> DesignO
 
 def _pool_prepared(frame: pd.DataFrame, prepared: Prepared, measure: str, method: str,
                    hksj: Hksj, subgroup: str | None, conventions: Any, level: float,
-                   settings: dict[str, Any], options: DesignOptions, source: str | None
-                   ) -> PooledResult:
+                   settings: dict[str, Any], options: DesignOptions, source: str | None,
+                   rare_events: bool = False) -> PooledResult:
     """:func:`pool` after :func:`trialsynth.designs.prepare`: the rows it keeps, pooled as it
     says (by inverse variance when some rows enter as effects), placeholders for rows folded
-    into another, and the crossover sensitivity analysis."""
+    into another, and the crossover sensitivity analysis. ``rare_events``: the rows as prepared
+    (cluster-adjusted, split) go through the sparse-data rules when every one is still a 2×2
+    table; a row entered as an effect with its SE is refused."""
     labels = study_labels(frame)
     kept = np.flatnonzero(prepared.keep)
     sub = frame.iloc[kept].reset_index(drop=True)
@@ -180,20 +202,34 @@ def _pool_prepared(frame: pd.DataFrame, prepared: Prepared, measure: str, method
                      f"({run_method}) instead")
     settings = {**settings, "method_used": run_method,
                 "designs": prepared.to_dict(labels)}
-    result = _pool_columns(sub, cols, used, measure, run_method, hksj, subgroup, conventions,
-                           level, settings, source)
+    if rare_events and measure in BINARY:
+        if used not in BINARY:
+            rows = [i + 2 for i, d in enumerate(prepared.notes) if any(
+                n.startswith(("crossover", "paired", "cluster-adjusted", "effect")) for n in d)]
+            raise DataError("--rare-events needs every row as a 2x2 table, but rows "
+                            f"{', '.join(map(str, rows))} enter as an effect with its SE (a "
+                            "crossover trial's paired effect or a reported adjusted effect): "
+                            "pool without --rare-events", file=source,
+                            row=rows[0] if rows else None, field="design")
+        result = _pool_sparse(sub, cols, used, method, hksj, subgroup, conventions, level,
+                              settings, source)
+    else:
+        result = _pool_columns(sub, cols, used, measure, run_method, hksj, subgroup,
+                               conventions, level, settings, source)
     if not prepared.keep.all():
         result = _with_placeholders(result, prepared, labels, frame, subgroup)
     result = replace(result, warnings=(*notes, *result.warnings))
     if prepared.assumed_rows and options.force_corr is None:
         settings["designs"]["correlation_sensitivity"] = _corr_sensitivity(
-            frame, measure, method, hksj, conventions, level, options, source)
+            frame, measure, method, hksj, conventions, level, options, source,
+            settings.get("control"))
     return result
 
 
 def _corr_sensitivity(frame: pd.DataFrame, measure: str, method: str, hksj: Hksj,
                       conventions: Any, level: float, options: DesignOptions,
-                      source: str | None) -> list[dict[str, Any]]:
+                      source: str | None, control: Mapping[str, Any] | None = None
+                      ) -> list[dict[str, Any]]:
     """The pooled result with each assumed within-participant correlation replaced by each
     value of ``options.sensitivity`` (Handbook v6.4 §23.2.7.3: "a sensitivity analysis should
     be undertaken, trying different values of Corr")."""
@@ -201,7 +237,7 @@ def _corr_sensitivity(frame: pd.DataFrame, measure: str, method: str, hksj: Hksj
     for r in options.sensitivity:
         res = pool(frame, measure, method, hksj, None, conventions.name == "revman",
                    confidence_level=level, source=source,
-                   designs=replace(options, force_corr=float(r)))
+                   designs=replace(options, force_corr=float(r)), control=control)
         out.append({"corr": float(r), "estimate": res.estimate, "se": res.se,
                     "ci_low": res.ci_low, "ci_high": res.ci_high, "tau2": res.tau2,
                     "exp": res.exp})
@@ -245,7 +281,8 @@ def _pool_columns(frame: pd.DataFrame, cols: dict[str, np.ndarray], used: str, m
         flat = {c: np.concatenate([v, v]) for c, v in cols.items()}
     batch = pool_arrays(used, method, flat, group, 1 + len(names), hksj=hksj,
                         conventions=conventions, confidence_level=confidence_level,
-                        tau2_ci_search=settings.get("tau2_ci_search", "unbounded"))
+                        tau2_ci_search=settings.get("tau2_ci_search", "unbounded"),
+                        control=settings.get("control"))
     counts_ok = (counts_in_range(flat) if used != "GENERIC"
                  else np.ones(group.size, dtype=bool))
     z = float(norm_isf((1 - confidence_level) / 2))

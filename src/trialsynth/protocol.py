@@ -13,7 +13,9 @@ the source is marked ``inferred: true``; a placeholder or project default to be 
 invented (METHODS.md §1.3, §7).
 
 Validation is strict (unknown keys are errors); every problem is a :class:`ProtocolError` (a
-:class:`~trialsynth.errors.DataError`) naming the file, the YAML line and the field path.
+:class:`~trialsynth.errors.DataError`) naming the file, the YAML line and the field path. The
+YAML text is read and written by :mod:`trialsynth.io.review_yaml` (``parse_protocol``,
+``load_protocol``, ``dump_protocol``); this module is the schema alone and reads no file.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
@@ -615,28 +616,3 @@ def slug(text: str, taken: set[str] | None = None) -> str:
     if taken is not None:
         taken.add(out)
     return out
-
-
-# ---------------------------------------------------------------------------------------------
-# YAML in and out (trialsynth.io.review_yaml)
-# ---------------------------------------------------------------------------------------------
-def parse_protocol(text: str, *, file: str = "review.yaml") -> Protocol:
-    """Validate the text of a ``review.yaml``; :class:`ProtocolError` names every problem with
-    the file, line and field path."""
-    from trialsynth.io.review_yaml import parse_protocol as parse
-
-    return parse(text, file=file)
-
-
-def load_protocol(path: str | Path) -> Protocol:
-    """Read and validate a ``review.yaml`` file."""
-    from trialsynth.io.review_yaml import load_protocol as load
-
-    return load(path)
-
-
-def dump_protocol(protocol: Protocol) -> str:
-    """``review.yaml`` text in trialsynth's fixed, diff-friendly layout."""
-    from trialsynth.io.review_yaml import dump_protocol as dump
-
-    return dump(protocol)

@@ -16,37 +16,34 @@ an earlier trialsynth output):
   as SVG, no external resources; one small inline script for the filters, without which the page
   still reads fully).
 
-The report model (certainty, SoF rows, statements, gap maps, methods) is built by
-:mod:`trialsynth.report.build` from :mod:`trialsynth.report.model`.
+The run in memory is :func:`trialsynth.pipeline.review_results` (read, analyse with
+:mod:`trialsynth.analyse`, build the report model with :mod:`trialsynth.report.build`); this
+module writes it (:mod:`trialsynth.output_folder`). The names of those modules that callers knew
+from here (``analyse``, ``pool_analysis``, ``review_results``, ``write_output``, ``MARKER``, ...)
+are still offered here.
 """
 
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
-import os
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-from trialsynth import __version__
-from trialsynth._atomic import output_lock, refuse_overlap, replace_folder
-from trialsynth._console import console
+from trialsynth._atomic import output_lock
 from trialsynth._json import json_safe
-from trialsynth.api import pool
-from trialsynth.errors import DataError, TrialsynthError
-from trialsynth.io.convert import build_folder
-from trialsynth.pooling.batch import RANDOM as RANDOM_ESTIMATORS
-from trialsynth.pooling.result import PooledResult
-from trialsynth.review import WEIGHT_TOL, Analysis, Review, check_against_stored, pool_measure, to_display
+from trialsynth.analyse import analyse, analyse_with_result, pool_analysis, review_correlations
+from trialsynth.output_folder import MARKER, write_output
+from trialsynth.output_folder import check_target as _check_target
+from trialsynth.output_folder import write_atomically as _write_atomically
+from trialsynth.pipeline import progress_bar, review_results
+from trialsynth.registry import RANDOM_METHODS
 
-RANDOM_METHODS = (*RANDOM_ESTIMATORS, "MH_RANDOM")
-MARKER = ".trialsynth-output"  # marks a folder that run_review may replace
+__all__ = ["CSV_FIELDS", "MARKER", "RANDOM_METHODS", "analyse", "analyse_with_result",
+           "json_safe", "pool_analysis", "progress_bar", "review_correlations", "review_results",
+           "run_review", "write_output"]
+
 CSV_FIELDS = ("id", "comparison", "name", "data_type", "measure", "method", "model", "status",
               "k", "participants", "estimate", "ci_low", "ci_high", "pvalue", "i2", "tau2", "q",
               "q_df", "weight_max_abs_diff", "weights_reproduced", "settings_inferred")
@@ -95,170 +92,6 @@ def _run(source: Path, out_dir: Path, quiet: bool, since: Path | None) -> dict[s
     return results
 
 
-def review_results(source: Path, *, quiet: bool = False) -> tuple[dict[str, Any], Any]:
-    """The whole run in memory: (the content of ``results.json``, the report model with its
-    figures and tables). Nothing is written."""
-    source = Path(source)
-    folder = build_folder(source)  # any format, with its question (stated or placeholders)
-    review = folder.review
-    analyses, pooled = [], []
-    progress = progress_bar(quiet)
-    with progress:
-        task = progress.add_task(f"pooling {review.id or source.name}", total=len(review.analyses))
-        for analysis in review.analyses:
-            out, result = _analyse(analysis, source.name)
-            analyses.append(out)
-            pooled.append(result)
-            progress.advance(task)
-        from trialsynth.report.build import build_report  # the report stack loads when asked for
-
-        report = build_report(folder, source, analyses, pooled, progress=progress)
-    results = _results(review, source, analyses)
-    results.update(report.results)
-    return results, report
-
-
-def progress_bar(quiet: bool, out: Console | None = None) -> Progress:
-    """The progress bar of ``run`` (on stderr): descriptions are printed as they are, never as
-    console markup (a review id or file name may hold ``[...]``)."""
-    return Progress(TextColumn("{task.description}", markup=False), BarColumn(),
-                    MofNCompleteColumn(), console=out or console(stderr=True), disable=quiet,
-                    transient=True)
-
-
-def analyse(analysis: Analysis, source: str) -> dict[str, Any]:
-    """Pool one analysis with its inferred settings and check it against RevMan's numbers."""
-    return _analyse(analysis, source)[0]
-
-
-def pool_analysis(analysis: Analysis, source: str) -> PooledResult:
-    """The pooling of an analysis' complete rows with its settings (RevMan's conventions), also
-    when nothing is estimable (k = 0) or the review pooled nothing: its per-study rows are what
-    a forest plot shows. Raises :class:`DataError` for rows that cannot be pooled."""
-    s = analysis.settings
-    with np.errstate(divide="ignore", invalid="ignore"):  # k = 0 divides by zero
-        hksj = bool(getattr(s, "hksj", False)) and s.method in RANDOM_METHODS
-        return pool(analysis.pooled_rows, pool_measure(s.measure), s.method, hksj=hksj,
-                    subgroup="subgroup" if analysis.has_subgroups else None, revman=True,
-                    source=source, confidence_level=getattr(s, "confidence_level", None) or 0.95,
-                    designs=getattr(s, "designs", None))
-
-
-def _analyse(analysis: Analysis, source: str) -> tuple[dict[str, Any], PooledResult | None]:
-    """:func:`analyse` plus the pooled result (None when nothing was pooled)."""
-    s = analysis.settings
-    rows = analysis.pooled_rows
-    out: dict[str, Any] = {
-        "id": analysis.id, "comparison": analysis.comparison, "number": analysis.number,
-        "name": analysis.name, "comparison_name": analysis.comparison_name,
-        "applicability": analysis.applicability,
-        "settings": s.to_dict(), "status": "pooled", "reason": None, "result": None,
-        "display": None,
-    }
-    result = None
-    if rows.empty:
-        out["status"], out["reason"] = "not pooled", "no study row has the data its type needs"
-    else:
-        try:
-            result = pool_analysis(analysis, source)
-        except DataError as exc:  # rows are numbered within the analysis; give the file row
-            row = int(rows["row"].iloc[exc.row - 2]) if exc.row is not None else None
-            where = f" (file row {row}, column {exc.field})" if row is not None else ""
-            out["status"], out["reason"] = "not pooled", f"{exc.reason}{where}"
-        else:
-            if s.totals != "none":
-                out["result"] = result.to_dict()
-                out["display"] = _display(out["result"], s.measure)
-                if getattr(s, "prediction_interval", None) is False:  # the review's choice
-                    out["display"].update(pi_low=None, pi_high=None)
-            if s.totals == "none" or result.k == 0 or result.estimate is None:
-                out["status"] = "not pooled"
-                out["reason"] = ("the review did not pool this analysis (RevMan stored weight 0 "
-                                 "for every study); per-study effects only" if s.totals == "none"
-                                 else "no study could be pooled (every study not estimable)"
-                                 if result.k == 0 else
-                                 "no pooled estimate could be computed ("
-                                 + ("; ".join(result.warnings) or "the arithmetic failed") + ")")
-    out["studies"], out["check"] = check_against_stored(analysis, result)
-    _mark_designs(out["studies"], analysis, result)
-    keep = result if out["status"] == "pooled" and result is not None else None
-    return out, keep
-
-
-def _mark_designs(studies: list[dict[str, Any]], analysis: Analysis,
-                  result: PooledResult | None) -> None:
-    """Each study row's design and every adjustment made to its data (trialsynth.designs)."""
-    rows = ((result.settings.get("designs") or {}).get("rows") or []) if result else []
-    pooled = iter(rows)
-    frame = analysis.frame
-    for st, complete, design in zip(studies, frame["complete"], frame["design"] if "design" in
-                                    frame.columns else [None] * len(frame), strict=True):
-        row = next(pooled, None) if complete else None
-        st["design"] = (row or {}).get("design") or design or "parallel"
-        st["adjustments"] = list((row or {}).get("adjustments") or [])
-
-
-def _display(res: dict[str, Any], measure: str) -> dict[str, Any]:
-    """Estimate, CI and prediction interval as RevMan shows them (ratios on the natural scale)."""
-    keys = ("estimate", "ci_low", "ci_high", "pi_low", "pi_high")
-    vals = np.array([np.nan if res[k] is None else res[k] for k in keys], dtype=float)
-    out = dict(zip(keys, to_display(measure, vals).tolist(), strict=True))
-    subs = res.get("subgroups") or {}
-    out["subgroups"] = {name: _display(sub, measure) | {"k": sub["k"], "i2": sub["i2"]}
-                        for name, sub in subs.items()}
-    return out
-
-
-def _results(review: Review, source: Path, analyses: list[dict[str, Any]]) -> dict[str, Any]:
-    checked = [a for a in analyses if a["check"]["weights_reproduced"] is not None]
-    return {
-        "generator": f"trialsynth {__version__}",
-        "trialsynth_version": __version__,
-        "source": {"file": source.name, "sha256": _sha256(source), "bytes": _size(source),
-                   "format": review.format},
-        "review": {"id": review.id, "doi": review.doi, "url": review.url},
-        "conventions": "revman",
-        "settings_note": _settings_note(analyses),
-        "summary": {
-            "analyses": len(analyses),
-            "pooled": sum(a["status"] == "pooled" for a in analyses),
-            "not_pooled": sum(a["status"] != "pooled" for a in analyses),
-            "with_stored_weights": len(checked),
-            "weights_reproduced": sum(bool(a["check"]["weights_reproduced"]) for a in checked),
-            "weight_tolerance": WEIGHT_TOL,
-        },
-        "analyses": analyses,
-    }
-
-
-def _settings_note(analyses: list[dict[str, Any]]) -> str:
-    n = sum(bool(a["settings"].get("inferred")) for a in analyses)
-    if not n:
-        return "Every analysis uses the settings its source states."
-    return (f"{n} of {len(analyses)} analyses have settings the source does not state (a RevMan "
-            "Web data-rows export stores none): measure and method were inferred as the "
-            "candidate whose per-study effects and weights reproduce RevMan's stored Mean and "
-            "Weight columns (see each analysis' notes).")
-
-
-def _sha256(path: Path) -> str:
-    """SHA-256 of a file, or of a folder's files (relative names and contents, in sorted order)."""
-    h = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for file in files:
-        if path.is_dir():
-            h.update(file.relative_to(path).as_posix().encode("utf-8") + b"\0")
-        with file.open("rb") as fh:
-            for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
-                h.update(chunk)
-    return h.hexdigest()
-
-
-def _size(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() \
-        else path.stat().st_size
-
-
 def _analyses_csv(analyses: list[dict[str, Any]]) -> str:
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
@@ -282,29 +115,3 @@ def _analyses_csv(analyses: list[dict[str, Any]]) -> str:
 def _cell(text: str) -> str:
     """Keep spreadsheet programs from reading a text cell as a formula (CSV injection)."""
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
-
-
-def _check_target(source: Path, out_dir: Path) -> None:
-    refuse_overlap([source], [out_dir])
-    if out_dir.is_symlink() or (out_dir.exists() and not out_dir.is_dir()):
-        raise TrialsynthError(f"{out_dir}: exists and is not a folder; not replacing it")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / MARKER).is_file():
-        raise TrialsynthError(f"{out_dir}: folder is not empty and is not an earlier trialsynth "
-                              f"output; not replacing it")
-
-
-def _write_atomically(out_dir: Path, files: dict[str, str | bytes]) -> None:
-    """Write into a temp folder next to ``out_dir``, then swap it into place."""
-    _check_target(Path(os.devnull), out_dir)
-    replace_folder(out_dir, {**files, MARKER: f"written by trialsynth {__version__}\n"})
-
-
-def write_output(out_dir: Path, files: dict[str, str | bytes], *,
-                 inputs: tuple[Path, ...] = ()) -> None:
-    """Write ``files`` as the trialsynth output folder ``out_dir``, atomically, under the rules
-    of ``run`` (never inside or over one of ``inputs``, never over a foreign folder)."""
-    for source in inputs:
-        _check_target(Path(source), Path(out_dir))
-    _write_atomically(Path(out_dir), files)

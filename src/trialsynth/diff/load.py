@@ -16,7 +16,7 @@ from trialsynth.io.bounded import read_bounded
 
 MAX_RESULTS_BYTES = 1 << 30  # a results.json of 1 GiB is far beyond any review's
 RESULTS = "results.json"
-MARKER = ".trialsynth-output"  # = trialsynth.runner.MARKER (not imported: runner loads pooling)
+MARKER = ".trialsynth-output"  # = trialsynth.output_folder.MARKER (tested)
 
 
 def _results_file(path: Path) -> Path | None:
@@ -61,7 +61,7 @@ def load_run(path: Path, *, quiet: bool = True) -> dict[str, Any]:
     if found is not None:
         return read_results(found)
     from trialsynth._json import json_safe
-    from trialsynth.runner import review_results
+    from trialsynth.pipeline import review_results
 
     try:
         return json_safe(review_results(path, quiet=quiet)[0])

@@ -18,7 +18,7 @@ def render_page(wc: Mapping[str, Any]) -> str:
 def write_page(wc: Mapping[str, Any], out_dir: Path, *, inputs: tuple[Path, ...] = ()) -> None:
     """``index.html`` (the page) and ``diff.json`` (the object) into ``out_dir``, atomically as
     ``trialsynth run`` writes its folder."""
-    from trialsynth.runner import write_output
+    from trialsynth.output_folder import write_output
 
     write_output(Path(out_dir), {
         "index.html": render_page(wc),

@@ -34,7 +34,7 @@ from trialsynth.certainty.rob2 import (
 from trialsynth.errors import DataError
 
 if TYPE_CHECKING:
-    from trialsynth.io.folder import Table
+    from trialsynth.io.records import Table
 
 ROB_COLUMNS = ("study", "result", "tool", "domain", "judgement", "support", "answers", "direction",
                "override", "rationale")

@@ -8,7 +8,7 @@ Columns used (RevMan Web export names): ``Analysis.group, Analysis.number, Analy
 Subgroup, Applicability, Study, Study.year, GIV.Mean, GIV.SE, Experimental.{mean,SD,cases,N},
 Control.{mean,SD,cases,N}, Weight, Mean, CI.start, CI.end, Overall.bias..judgement.,
 review_url, review_doi``. Analysis settings are not in the file; they are inferred
-(:func:`trialsynth.review.infer_settings`) and marked as inferred.
+(:func:`trialsynth.settings_inference.infer_settings`) and marked as inferred.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ import pandas as pd
 from trialsynth.arms import arm_labels
 from trialsynth.errors import DataError
 from trialsynth.io.revman_csv import parse_csv, read_bounded
-from trialsynth.review import Analysis, Review, infer_settings
+from trialsynth.review import Analysis, Review
+from trialsynth.settings_inference import infer_settings
 
 MAX_BYTES = 200 * 1024 * 1024
 MAX_FIELD = 10 * 1024 * 1024  # one CSV field (RoB support texts can be long)

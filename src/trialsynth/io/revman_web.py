@@ -6,7 +6,7 @@ pooled result), ``*-subgroup-estimates.csv``, ``*-study-information.csv`` (study
 characteristics) and ``*-risk-of-bias.csv`` (RoB 1 study table); RoB 2 judgements in the data
 rows are read with :func:`trialsynth.certainty.rob.from_revman_web_table`. Figures, PDFs and RIS
 files are ignored. Without a settings file (a data-rows CSV on its own) the settings are
-inferred as for the data-rows reader (:func:`trialsynth.review.infer_settings`).
+inferred as for the data-rows reader (:func:`trialsynth.settings_inference.infer_settings`).
 
 The package is untrusted: the zip's member count and every member's size are bounded (checked
 on the bytes read, not only on the zip's own header), a member whose path is absolute, contains
@@ -44,9 +44,9 @@ from trialsynth.review import (
     StudyInfo,
     Totals,
     build_frame,
-    infer_settings,
     stated_settings,
 )
+from trialsynth.settings_inference import infer_settings
 
 MAX_MEMBER = 200 * 1024 * 1024  # bytes of one member (or file) read
 MAX_MEMBERS = 2000  # members of a zip / files under a folder
@@ -482,7 +482,7 @@ def _analysis(rows: _Table, key: tuple[int, int], idx: list[int], spec: dict[str
 def _infer(rows: _Table, keys: list[tuple[int, int]], by_key: dict[tuple[int, int], list[int]]
            ) -> dict[tuple[int, int], Inferred]:
     """Settings of every analysis inferred from RevMan's stored per-study numbers, as the
-    data-rows reader does (:func:`trialsynth.review.infer_settings`)."""
+    data-rows reader does (:func:`trialsynth.settings_inference.infer_settings`)."""
     order = [i for k in keys for i in by_key[k]]
     group = np.array([j for j, k in enumerate(keys) for _ in by_key[k]], dtype=np.intp)
 

@@ -19,6 +19,7 @@ from trialsynth.conventions import METAFOR_CONVENTIONS, Conventions
 from trialsynth.effects.table import BINARY, Cells, counts_in_range, participants, study_effects
 from trialsynth.effects.zero_cells import double_zero
 from trialsynth.pooling import heterogeneity as het
+from trialsynth.pooling.control import DEFAULT_CONTROL, Control, as_control
 from trialsynth.pooling.fixed import mantel_haenszel, peto
 from trialsynth.pooling.inference import hksj_se, interval, prediction_interval
 from trialsynth.pooling.tau2 import ESTIMATORS, dersimonian_laird
@@ -91,6 +92,7 @@ def pool_arrays(
     confidence_level: float = 0.95,
     tau2_ci: bool = True,
     tau2_ci_search: str = "unbounded",
+    control: Control | Mapping[str, object] | None = None,
 ) -> PooledBatch:
     """Pool every analysis of a batch with one method.
 
@@ -103,7 +105,9 @@ def pool_arrays(
     estimator (a root search per bound and analysis), so large re-analyses that do not report
     it can leave it out. ``tau2_ci_search`` is ``"unbounded"`` (the bounds wherever they lie) or
     ``"metafor"`` (metafor's default search, capped at max(100, 10·τ̂²);
-    :func:`trialsynth.pooling.heterogeneity.q_profile_ci`).
+    :func:`trialsynth.pooling.heterogeneity.q_profile_ci`). ``control``: the convergence
+    control of the iterative τ² estimators and the Q-profile search
+    (:class:`~trialsynth.pooling.control.Control`, or a mapping of its fields; None: defaults).
 
     Large batches are pooled in chunks of whole analyses of about :data:`CHUNK_ROWS` studies,
     so that the temporaries of every step stay in the processor's cache, on :data:`THREADS`
@@ -125,7 +129,7 @@ def pool_arrays(
                          f"not {tau2_ci_search!r}")
     # the τ² CI setting travels as False (skip) or the name of its search
     settings = (measure, method, hksj, conventions, confidence_level,
-                tau2_ci_search if tau2_ci else False)
+                tau2_ci_search if tau2_ci else False, as_control(control))
     if group.size <= CHUNK_ROWS:
         return _pool_chunk(settings, cols, group, n_groups)
     return _pool_chunked(settings, cols, group, n_groups)
@@ -134,7 +138,7 @@ def pool_arrays(
 CHUNK_ROWS = 1 << 19  # studies per chunk: the temporaries of a chunk stay in the processor's cache
 # chunks pooled at the same time (threads); TRIALSYNTH_THREADS=1 turns it off, e.g. under Dask
 THREADS = max(1, int(os.environ.get("TRIALSYNTH_THREADS", min(2, os.cpu_count() or 1))))
-_Settings = tuple[str, str, Hksj, Conventions, float, bool | str]
+_Settings = tuple[str, str, Hksj, Conventions, float, bool | str, Control]
 
 
 def _chunk_bounds(group: IntArray, n: int) -> tuple[np.ndarray, np.ndarray] | None:
@@ -204,10 +208,10 @@ def _pool_chunked(settings: _Settings, cols: Mapping[str, FloatArray], group: In
 def _pool_chunk(settings: _Settings, cols: Mapping[str, FloatArray], group: IntArray,
                 n_groups: int) -> PooledBatch:
     """Pool every analysis of one batch (the body of :func:`pool_arrays`)."""
-    measure, method, hksj, conventions, confidence_level, tau2_ci = settings
+    measure, method, hksj, conventions, confidence_level, tau2_ci, control = settings
     if method in ("MH", "PETO", "MH_RANDOM"):
         return _pool_tables(measure, method, cols, group, n_groups, hksj, conventions,
-                            confidence_level, tau2_ci)
+                            confidence_level, tau2_ci, control)
     eff = study_effects(measure, cols, group, n_groups, zero_cells=conventions.zero_cells,
                         smd_correction=conventions.smd_correction,
                         smd_variance=conventions.smd_variance,
@@ -215,13 +219,15 @@ def _pool_chunk(settings: _Settings, cols: Mapping[str, FloatArray], group: IntA
                         peto_zero_cells=conventions.peto_zero_cells,
                         rr_all_events_raw=conventions.rr_all_events_raw)
     return _pool_iv(measure, method, eff.yi, eff.vi, eff.estimable, _arm_sizes(measure, cols),
-                    group, n_groups, hksj, conventions, confidence_level, tau2_ci)
+                    group, n_groups, hksj, conventions, confidence_level, tau2_ci,
+                    control=control)
 
 
 def _pool_iv(measure: str, method: str, yi: FloatArray, vi: FloatArray, included: np.ndarray,
              n_per_study: FloatArray | None, group: IntArray, n: int, hksj: Hksj,
              conv: Conventions, level: float, tau2_ci: bool | str = True,
-             center: FloatArray | None = None) -> PooledBatch:
+             center: FloatArray | None = None, control: Control = DEFAULT_CONTROL
+             ) -> PooledBatch:
     """Inverse-variance common or random effects on the included studies.
 
     ``n_per_study``: participants per study, or None where the input has no arm sizes (then 0
@@ -259,7 +265,7 @@ def _pool_iv(measure: str, method: str, yi: FloatArray, vi: FloatArray, included
     else:
         est_fn = ESTIMATORS["DL" if method == "MH_RANDOM" else method]
         tau2_fit = (dersimonian_laird(y, v, g, n, center, q=q_raw, sums=sums)
-                    if est_fn is dersimonian_laird else est_fn(y, v, g, n))
+                    if est_fn is dersimonian_laird else est_fn(y, v, g, n, control=control))
         tau2 = tau2_fit.tau2
         w = 1 / (v + tau2[g])
         est, sw = het.weighted_mean(y, w, g, n, ssum)
@@ -287,7 +293,7 @@ def _pool_iv(measure: str, method: str, yi: FloatArray, vi: FloatArray, included
             # elsewhere (M-H random)
             t_lo, t_hi, beyond = het.q_profile_ci(
                 y, v, g, n, tau2, level, k=k, q0=q_raw if center is None else None,
-                search="unbounded" if tau2_ci is True else str(tau2_ci))
+                search="unbounded" if tau2_ci is True else str(tau2_ci), control=control)
         else:
             t_lo, t_hi, beyond = nan, nan, np.zeros(n, dtype=bool)
         i2_lo, i2_hi = het.i2_from_tau2(t_lo, vt), het.i2_from_tau2(t_hi, vt)
@@ -355,8 +361,8 @@ def _single_study_as_is(yi: FloatArray, vi: FloatArray, estimable: np.ndarray, g
 
 
 def _pool_tables(measure: str, method: str, cols: Mapping[str, FloatArray], group: IntArray,
-                 n: int, hksj: Hksj, conv: Conventions, level: float, tau2_ci: bool | str = True
-                 ) -> PooledBatch:
+                 n: int, hksj: Hksj, conv: Conventions, level: float, tau2_ci: bool | str = True,
+                 control: Control = DEFAULT_CONTROL) -> PooledBatch:
     """Mantel–Haenszel, Peto and RevMan's M-H random: pooled from the 2×2 tables."""
     raw = Cells.from_columns(cols)
     eff = study_effects(measure, cols, group, n, zero_cells=conv.mh_study_zero_cells,
@@ -391,7 +397,7 @@ def _pool_tables(measure: str, method: str, cols: Mapping[str, FloatArray], grou
         mh_est, _, _, _ = mantel_haenszel(measure, a, b, c, d, g, n, conv.rd_variance,
                                           variance_cells, ssum=seg.sum)
         return _pool_iv(measure, "MH_RANDOM", eff.yi, eff.vi, eff.estimable, n_study, group,
-                        n, hksj, conv, level, tau2_ci, center=mh_est)
+                        n, hksj, conv, level, tau2_ci, center=mh_est, control=control)
     k = seg.counts
     all_estimable = bool(eff.estimable.all())
     q_g = group if all_estimable else group[eff.estimable]

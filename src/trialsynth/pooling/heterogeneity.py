@@ -10,6 +10,7 @@ from scipy.special import chdtrc
 from trialsynth._dist import chi2_isf, chi2_ppf
 from trialsynth._segments import FloatArray, IntArray, per_unique, segment_count, segment_sum
 from trialsynth.pooling._roots import Blocks, solve_q
+from trialsynth.pooling.control import DEFAULT_CONTROL, Control
 
 SegmentSum = Callable[[FloatArray], FloatArray]
 
@@ -110,8 +111,8 @@ MAX_WIDENINGS = 40  # ×10 each: the search reaches 1e40·max(100, 10·τ̂²), 
 
 def q_profile_ci(yi: FloatArray, vi: FloatArray, group: IntArray, n: int, tau2: FloatArray,
                  confidence_level: float = 0.95, *, k: np.ndarray | None = None,
-                 q0: FloatArray | None = None, search: str = "unbounded"
-                 ) -> tuple[FloatArray, FloatArray, np.ndarray]:
+                 q0: FloatArray | None = None, search: str = "unbounded",
+                 control: Control = DEFAULT_CONTROL) -> tuple[FloatArray, FloatArray, np.ndarray]:
     """Q-profile confidence interval for τ² (Viechtbauer 2007, Stat Med 26:37, eq. 6–7).
 
     The bounds solve Q(τ²) = χ²_{k−1; 1−α/2} (lower) and χ²_{k−1; α/2} (upper); a bound below 0 is
@@ -124,7 +125,9 @@ def q_profile_ci(yi: FloatArray, vi: FloatArray, group: IntArray, n: int, tau2: 
     default ``control = list(tau2.max = max(100, 10·τ̂²))``): a bound beyond that end is
     reported as the end itself with ``beyond`` set (metafor warns and prints "> tau2.max").
     ``k`` (studies per analysis) and ``q0`` (Cochran's Q, which is Q(0)), when the caller has
-    them, save passes over the studies.
+    them, save passes over the studies. ``control``: ``control.tau2_max`` replaces the end of
+    the search interval, and each bound is solved to ``control.tol`` in at most
+    ``control.q_maxiter`` steps (:class:`~trialsynth.pooling.control.Control`).
     """
     if search not in TAU2_CI_SEARCHES:
         raise ValueError(f"tau2 CI search must be one of {', '.join(TAU2_CI_SEARCHES)}, "
@@ -141,7 +144,10 @@ def q_profile_ci(yi: FloatArray, vi: FloatArray, group: IntArray, n: int, tau2: 
     # both root searches (Blocks sums are those of segment_sum, bit for bit)
     blocks = Blocks(yi, vi, group, k_int, ok)
     zero = np.zeros(n)
-    tau2_max = np.maximum(100.0, 10 * np.nan_to_num(tau2))  # metafor confint.rma.uni default
+    if control.tau2_max is None:  # metafor confint.rma.uni default: tau2.max = max(100, 10·τ̂²)
+        tau2_max = np.maximum(100.0, 10 * np.nan_to_num(tau2))
+    else:  # confint(..., control = list(tau2.max = ...))
+        tau2_max = np.full(n, float(control.tau2_max))
     if q0 is None:
         q0, _ = blocks.q_and_slope(zero, n)
     qmax, _ = blocks.q_and_slope(tau2_max, n)  # NaN where not ok; every use below is masked by ok
@@ -150,12 +156,14 @@ def q_profile_ci(yi: FloatArray, vi: FloatArray, group: IntArray, n: int, tau2: 
     with np.errstate(invalid="ignore"):
         # upper bound: Q(τ²) = lower critical value (metafor confint.rma.uni, "qp")
         need_ub = ok & (q0 >= crit_l) & (qmax <= crit_l)
-        ub, _, _ = solve_q(yi, vi, group, n, crit_l, zero, tau2_max, need_ub, blocks=blocks)
+        ub, _, _ = solve_q(yi, vi, group, n, crit_l, zero, tau2_max, need_ub, blocks=blocks,
+                           rtol=control.tol, maxiter=control.q_maxiter)
         ub = np.where(ok & (q0 < crit_l), 0.0, ub)
         beyond = ok & (q0 >= crit_l) & (qmax > crit_l)
         ub = np.where(beyond, tau2_max, ub)
         need_lb = ok & (q0 >= crit_u) & (qmax <= crit_u)
-        lb, _, _ = solve_q(yi, vi, group, n, crit_u, zero, tau2_max, need_lb, blocks=blocks)
+        lb, _, _ = solve_q(yi, vi, group, n, crit_u, zero, tau2_max, need_lb, blocks=blocks,
+                           rtol=control.tol, maxiter=control.q_maxiter)
         lb = np.where(ok & (q0 < crit_u), 0.0, lb)
         lb = np.where(ok & (qmax > crit_u), tau2_max, lb)
     lb = np.where(ok, lb, np.nan)

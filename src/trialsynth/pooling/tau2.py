@@ -15,10 +15,14 @@ import numpy as np
 
 from trialsynth._segments import FloatArray, IntArray, segment_count, segment_sum
 from trialsynth.pooling._roots import ActiveSet, Blocks, q_and_slope, solve_q
+from trialsynth.pooling.control import DEFAULT_CONTROL, Control
 from trialsynth.pooling.heterogeneity import cochran_q, generalized_q, weighted_mean
 
-THRESHOLD = 1e-14  # convergence on |Δτ²|/max(1, τ²); metafor default 1e-5, tightened for 1e-6 agreement
-MAXITER = 1000
+# the defaults of the convergence control (trialsynth.pooling.control.Control documents each):
+# convergence on |Δτ²|/max(1, τ²) (metafor default 1e-5, tightened for 1e-6 agreement), and the
+# iterations of the bracketed root search
+THRESHOLD = DEFAULT_CONTROL.threshold
+MAXITER = DEFAULT_CONTROL.root_maxiter
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,13 +42,14 @@ def _closed_form(tau2: FloatArray, k: np.ndarray) -> Tau2Fit:
 
 def dersimonian_laird(yi: FloatArray, vi: FloatArray, group: IntArray, n: int,
                       center: FloatArray | None = None, q: FloatArray | None = None,
-                      sums: tuple[FloatArray, FloatArray, np.ndarray] | None = None) -> Tau2Fit:
+                      sums: tuple[FloatArray, FloatArray, np.ndarray] | None = None, *,
+                      control: Control = DEFAULT_CONTROL) -> Tau2Fit:
     """τ² = max(0, (Q − (k−1)) / (Σw − Σw²/Σw)), wᵢ = 1/vᵢ (DerSimonian & Laird 1986, eq. 8).
 
     ``center`` replaces the inverse-variance estimate in Q: RevMan 5's "M-H, random" centres Q
     on the Mantel–Haenszel estimate (Deeks & Higgins 2010, random-effects section). ``q``:
     Cochran's Q of these studies about that centre, and ``sums`` their (Σw, Σw², k), when the
-    caller has them (saves the passes).
+    caller has them (saves the passes). ``control``: not used (closed form).
     """
     if sums is None:
         wi = 1 / vi
@@ -57,7 +62,8 @@ def dersimonian_laird(yi: FloatArray, vi: FloatArray, group: IntArray, n: int,
     return _closed_form(tau2, k)
 
 
-def hedges(yi: FloatArray, vi: FloatArray, group: IntArray, n: int) -> Tau2Fit:
+def hedges(yi: FloatArray, vi: FloatArray, group: IntArray, n: int, *,
+           control: Control = DEFAULT_CONTROL) -> Tau2Fit:
     """τ² = (Σ(yᵢ − ȳ)² − (1 − 1/k)Σvᵢ)/(k − 1), ȳ unweighted (Hedges 1983; Hedges & Olkin 1985)."""
     k = segment_count(group, n)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -67,7 +73,8 @@ def hedges(yi: FloatArray, vi: FloatArray, group: IntArray, n: int) -> Tau2Fit:
     return _closed_form(tau2, k)
 
 
-def sidik_jonkman(yi: FloatArray, vi: FloatArray, group: IntArray, n: int) -> Tau2Fit:
+def sidik_jonkman(yi: FloatArray, vi: FloatArray, group: IntArray, n: int, *,
+                  control: Control = DEFAULT_CONTROL) -> Tau2Fit:
     """τ² = τ₀²·Σwᵢ(yᵢ − μ̂_w)²/(k − 1), wᵢ = 1/(vᵢ + τ₀²), τ₀² = Σ(yᵢ − ȳ)²/k (Sidik & Jonkman 2005,
     J Biopharm Stat 15:823, eq. 3–4; initial value as metafor ``rma.uni``)."""
     k = segment_count(group, n)
@@ -81,41 +88,51 @@ def sidik_jonkman(yi: FloatArray, vi: FloatArray, group: IntArray, n: int) -> Ta
     return _closed_form(tau2, k)
 
 
-def _paule_mandel(yi: FloatArray, vi: FloatArray, group: IntArray, n: int) -> Tau2Fit:
+def _paule_mandel(yi: FloatArray, vi: FloatArray, group: IntArray, n: int, *,
+                  control: Control = DEFAULT_CONTROL, start: FloatArray | None = None
+                  ) -> Tau2Fit:
     """τ² solving Σwᵢ(τ²)(yᵢ − μ̂(τ²))² = k − 1, or 0 if Q(0) < k − 1 (Paule & Mandel 1982;
-    DerSimonian & Kacker 2007, Contemp Clin Trials 28:105, eq. 6)."""
+    DerSimonian & Kacker 2007, Contemp Clin Trials 28:105, eq. 6). The bracket starts as
+    [0, ``start``] (default 100; :func:`paule_mandel` passes ``control.tau2_max`` in these
+    units) and the root is solved to ``control.tol`` in at most ``control.q_maxiter`` steps."""
     k = segment_count(group, n)
     f = generalized_q(yi, vi, group, n)
     target = (k - 1).astype(np.float64)
     zero = np.zeros(n)
     q0, _ = f(zero)
     positive = (k >= 2) & (q0 > target)
-    hi = np.full(n, 100.0)
+    hi = np.full(n, 100.0) if start is None else np.array(start, dtype=np.float64)
     for _ in range(64):  # widen the bracket until Q(hi) < k − 1 (metafor stops at a fixed tau2.max)
         qhi, _ = f(hi)
         short = positive & (qhi > target)
         if not short.any():
             break
         hi = np.where(short, hi * 4, hi)
-    root, conv, iters = solve_q(yi, vi, group, n, target, zero, hi, positive)
+    root, conv, iters = solve_q(yi, vi, group, n, target, zero, hi, positive, rtol=control.tol,
+                                maxiter=control.q_maxiter)
     tau2 = np.where(positive, root, 0.0)
     converged = np.where(positive, conv, k >= 1)
     return Tau2Fit(np.where(k >= 1, tau2, np.nan), converged, iters)
 
 
-SCORING_ITERATIONS = 50  # Fisher scoring steps before the bracketed fallback takes over
-ROOT_TOL = 1e-10  # a Fisher step this small (relative) marks a root of the estimating equation
-LL_TOL = 1e-10  # relative log-likelihood difference that counts as "more likely"
+# defaults of the control (trialsynth.pooling.control.Control): Fisher scoring steps before the
+# bracketed fallback takes over; a Fisher step this small (relative) marks a root of the
+# estimating equation; relative log-likelihood difference that counts as "more likely"
+SCORING_ITERATIONS = DEFAULT_CONTROL.maxiter
+ROOT_TOL = DEFAULT_CONTROL.root_tol
+LL_TOL = DEFAULT_CONTROL.ll_tol
 GRID = np.concatenate([[0.0], 10.0 ** np.linspace(-6, 4, 61)])  # τ² grid, in units of mean vᵢ
 
 
 def _fisher_scoring(yi: FloatArray, vi: FloatArray, group: IntArray, n: int,
                     step: Callable[..., FloatArray],
-                    loglik: Callable[..., FloatArray] | None = None) -> Tau2Fit:
+                    loglik: Callable[..., FloatArray] | None = None,
+                    control: Control = DEFAULT_CONTROL) -> Tau2Fit:
     """Fisher scoring for ML, REML and EB, all analyses together (metafor ``rma.uni``).
 
-    Start from the Hedges estimate, halve any step that would make τ² negative, stop when
-    |Δτ²| < THRESHOLD·max(1, τ²). Fisher scoring can oscillate without converging (metafor then
+    Start from the Hedges estimate, multiply each step by ``control.stepadj``, halve any step
+    that would make τ² negative, stop when |Δτ²| < ``control.threshold``·max(1, τ²), at most
+    ``control.maxiter`` steps. Fisher scoring can oscillate without converging (metafor then
     stops with an error), and the likelihood of ML and REML can have more than one maximum.
     For ML and REML (``loglik`` given), an analysis whose scoring did not converge, or whose
     root is less likely than τ² = 0 (metafor's ``ll0check``), is settled by a global search: the
@@ -134,12 +151,14 @@ def _fisher_scoring(yi: FloatArray, vi: FloatArray, group: IntArray, n: int,
     # loop's blocks drop the analyses that converge); shares the arrays, no copy
     full = blocks.subset(active) if loglik is not None else None
     near = np.zeros(n, dtype=bool)  # close enough to a root for Newton steps (REML only)
-    for _ in range(SCORING_ITERATIONS):
+    for _ in range(control.maxiter):
         idx = np.flatnonzero(active)  # the updates below touch the active analyses only
         if idx.size == 0:
             break
         adj = blocks.step(tau2, n, _reml_newton_step if step is _reml_step else step,
                           near if step is _reml_step else None)[idx]
+        if control.stepadj != 1.0:
+            adj = adj * control.stepadj  # metafor rma.uni: adj <- adj * stepadj
         t = tau2[idx]
         with np.errstate(divide="ignore", invalid="ignore"):
             # step halving until τ² + adj ≥ 0 (metafor: while (tau2 + adj < tau2.min) adj <- adj/2)
@@ -150,8 +169,8 @@ def _fisher_scoring(yi: FloatArray, vi: FloatArray, group: IntArray, n: int,
         iters[idx] += 1
         tau2[idx] = new
         scale = np.maximum(1.0, new)
-        now = change < THRESHOLD * scale
-        near[idx] = change < NEWTON_SWITCH * scale
+        now = change < control.threshold * scale
+        near[idx] = change < control.newton_switch * scale
         converged[idx[now]] = True
         active[idx[now | ~np.isfinite(new)]] = False
         blocks.refresh(active)
@@ -162,10 +181,11 @@ def _fisher_scoring(yi: FloatArray, vi: FloatArray, group: IntArray, n: int,
     tau2 = np.where(failed, 0.0, tau2)
     converged &= ~failed
     if loglik is None:
-        return _settle_eb(yi, vi, group, n, k, step, active | failed, tau2, converged, iters)
+        return _settle_eb(yi, vi, group, n, k, step, active | failed, tau2, converged, iters,
+                          control)
     assert full is not None
     return _settle_likelihood(yi, vi, group, n, k, step, loglik, full, active | failed, tau2,
-                              converged, iters)
+                              converged, iters, control)
 
 
 EDGE = 1e-8  # τ² (in units of the smallest variance) this close to 0 is at the boundary
@@ -173,13 +193,14 @@ EDGE = 1e-8  # τ² (in units of the smallest variance) this close to 0 is at th
 
 def _settle_eb(yi: FloatArray, vi: FloatArray, group: IntArray, n: int, k: np.ndarray,
                step: Callable[..., FloatArray], active: np.ndarray, tau2: FloatArray,
-               converged: np.ndarray, iters: np.ndarray) -> Tau2Fit:
+               converged: np.ndarray, iters: np.ndarray, control: Control = DEFAULT_CONTROL
+               ) -> Tau2Fit:
     """EB analyses that scoring did not settle: the single root of the estimating equation by a
     bracketed search from 0."""
     studies = ActiveSet(yi, vi, group, active)
     if active.any():
         hi = _widen(studies, n, k, step, active, np.ones(n))
-        root, ok, extra = _bracketed(studies, n, k, step, active, np.zeros(n), hi)
+        root, ok, extra = _bracketed(studies, n, k, step, active, np.zeros(n), hi, control)
         tau2 = np.where(active, root, tau2)
         converged |= ok
         iters = iters + extra
@@ -189,7 +210,8 @@ def _settle_eb(yi: FloatArray, vi: FloatArray, group: IntArray, n: int, k: np.nd
 def _settle_likelihood(yi: FloatArray, vi: FloatArray, group: IntArray, n: int, k: np.ndarray,
                        step: Callable[..., FloatArray], loglik: Callable[..., FloatArray],
                        full: Blocks, active: np.ndarray, tau2: FloatArray,
-                       converged: np.ndarray, iters: np.ndarray) -> Tau2Fit:
+                       converged: np.ndarray, iters: np.ndarray,
+                       control: Control = DEFAULT_CONTROL) -> Tau2Fit:
     """ML and REML: analyses whose scoring did not converge, whose root is less likely than
     τ² = 0 (metafor's ``ll0check``), or whose root at (or next to) the boundary a coarse grid
     beats, are settled by the global search (:func:`_global_search`)."""
@@ -197,7 +219,7 @@ def _settle_likelihood(yi: FloatArray, vi: FloatArray, group: IntArray, n: int, 
         ll_hat = loglik(full, tau2, n)
         # metafor's ll0check, with its tolerance: τ² = 0 must be clearly more likely
         better_at_zero = loglik(full, np.zeros(n), n) - ll_hat > \
-            LL_TOL * np.maximum(1.0, np.abs(ll_hat))
+            control.ll_tol * np.maximum(1.0, np.abs(ll_hat))
         doubtful = (k >= 2) & (active | better_at_zero | ~np.isfinite(ll_hat))
         # a root at the boundary τ² = 0 can be a local maximum only (the likelihood can be
         # bimodal, e.g. yi = (0, 0, 2), sei = (2, 0.75, 0.125) under ML: metafor stops at 0, the
@@ -211,12 +233,12 @@ def _settle_likelihood(yi: FloatArray, vi: FloatArray, group: IntArray, n: int, 
                 m = ids.size
                 doubtful[ids] |= _beaten_on_grid(studies, m, k[ids], loglik,
                                                  np.ones(m, dtype=bool), ll_hat[ids],
-                                                 lik if exact else None)
+                                                 lik if exact else None, control.ll_tol)
     if doubtful.any():  # likewise on the doubtful analyses alone
         studies, lik, ids = _local(yi, vi, group, doubtful, full)
         m = ids.size
         best, ok = _global_search(studies, m, k[ids], step, loglik, np.ones(m, dtype=bool),
-                                  tau2[ids], lik)
+                                  tau2[ids], lik, control)
         tau2, converged = tau2.copy(), converged.copy()
         tau2[ids], converged[ids] = best, ok
     return Tau2Fit(tau2, converged, iters)
@@ -258,14 +280,15 @@ def _reml_loglik(studies: ActiveSet | Blocks, tau2: FloatArray, n: int) -> Float
 
 
 def _beaten_on_grid(studies: ActiveSet, n: int, k: np.ndarray, loglik: Callable[..., FloatArray],
-                    active: np.ndarray, ll_hat: FloatArray, lik: Blocks | None = None) -> np.ndarray:
+                    active: np.ndarray, ll_hat: FloatArray, lik: Blocks | None = None,
+                    ll_tol: float = LL_TOL) -> np.ndarray:
     """Analyses where some point of a coarse τ² grid (every third point of :data:`GRID`) is
     clearly more likely than the current estimate (metafor's ``ll0check`` tolerance).
     ``lik``: the same studies as :class:`Blocks`, for the likelihood (same values, cheaper); the
     current estimate must then be τ² = 0 (``ll_hat`` = the log-likelihood at 0), and grid points
     that provably cannot be more likely are not evaluated (the answer is the same)."""
     lik_of: ActiveSet | Blocks = studies if lik is None else lik
-    tol = LL_TOL * np.maximum(1.0, np.abs(ll_hat))
+    tol = ll_tol * np.maximum(1.0, np.abs(ll_hat))
     with np.errstate(divide="ignore", invalid="ignore"):
         scale = np.bincount(studies.group, weights=studies.vi, minlength=n) / np.maximum(k, 1)
         if lik is not None:
@@ -294,7 +317,8 @@ def _beaten_on_grid(studies: ActiveSet, n: int, k: np.ndarray, loglik: Callable[
 
 def _global_search(studies: ActiveSet, n: int, k: np.ndarray, step: Callable[..., FloatArray],
                    loglik: Callable[..., FloatArray], active: np.ndarray, current: FloatArray,
-                   lik: Blocks | None = None) -> tuple[FloatArray, np.ndarray]:
+                   lik: Blocks | None = None, control: Control = DEFAULT_CONTROL
+                   ) -> tuple[FloatArray, np.ndarray]:
     """The most likely τ² of each ``active`` analysis: grid, then the score root beside the best
     grid point, compared with ``current`` and with τ² = 0. ``lik``: as in :func:`_beaten_on_grid`."""
     lik_of: ActiveSet | Blocks = studies if lik is None else lik
@@ -314,7 +338,7 @@ def _global_search(studies: ActiveSet, n: int, k: np.ndarray, step: Callable[...
     use_left = (f_left > 0) & ~(f_mid > 0)
     lo, hi = np.where(use_left, left, mid), np.where(use_left, mid, right)
     interior = active & (use_left | ((f_mid > 0) & (f_right < 0)))
-    root, _, _ = _bracketed(studies, n, k, step, interior, lo, hi)
+    root, _, _ = _bracketed(studies, n, k, step, interior, lo, hi, control)
     # candidates in order of preference; the first within LL_TOL of the best likelihood wins, so
     # that an exact root beats a nearly-as-likely unconverged iterate
     candidates = np.stack([np.where(interior, root, points[j, cols]), np.zeros(n),
@@ -322,12 +346,12 @@ def _global_search(studies: ActiveSet, n: int, k: np.ndarray, step: Callable[...
     cand_ll = np.stack([loglik(lik_of, c, n) for c in candidates])
     cand_ll = np.where(np.isfinite(cand_ll), cand_ll, -np.inf)
     top = cand_ll.max(axis=0)
-    pick = np.argmax(cand_ll >= top - LL_TOL * np.maximum(1.0, np.abs(top)), axis=0)
+    pick = np.argmax(cand_ll >= top - control.ll_tol * np.maximum(1.0, np.abs(top)), axis=0)
     best = candidates[pick, cols]
     # converged: the winner is a root (the Fisher step there is below tolerance) or the boundary
     # maximum at 0 (score at 0 not positive)
     step_best = _step_at(studies, best, n, k, step)
-    converged = (np.abs(step_best) <= ROOT_TOL * np.maximum(1.0, best)) | \
+    converged = (np.abs(step_best) <= control.root_tol * np.maximum(1.0, best)) | \
         ((best == 0) & ~(step_best > 0))
     return best, converged & active
 
@@ -361,8 +385,8 @@ def _step_at(studies: ActiveSet, tau2: FloatArray, n: int, k: np.ndarray,
 
 
 def _bracketed(studies: ActiveSet, n: int, k: np.ndarray, step: Callable[..., FloatArray],
-               active: np.ndarray, lo: FloatArray, hi: FloatArray
-               ) -> tuple[FloatArray, np.ndarray, np.ndarray]:
+               active: np.ndarray, lo: FloatArray, hi: FloatArray,
+               control: Control = DEFAULT_CONTROL) -> tuple[FloatArray, np.ndarray, np.ndarray]:
     """Root of the estimating equation in [lo, hi] by the Illinois variant of regula falsi
     (Dowell & Jarratt 1971, BIT 11:168), vectorised; where the score at ``lo`` is not positive
     the root is ``lo`` (for lo = 0: the boundary maximum)."""
@@ -375,7 +399,7 @@ def _bracketed(studies: ActiveSet, n: int, k: np.ndarray, step: Callable[..., Fl
     iters = np.zeros(n, dtype=np.int64)
     x = lo.copy()
     side = np.zeros(n)
-    for _ in range(MAXITER):
+    for _ in range(control.root_maxiter):
         if not todo.any():
             break
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -392,7 +416,8 @@ def _bracketed(studies: ActiveSet, n: int, k: np.ndarray, step: Callable[..., Fl
         side = np.where(right, 1.0, np.where(left, -1.0, side))
         iters += todo
         scale = np.maximum(1.0, np.abs(x))
-        now = todo & (((hi - lo) <= THRESHOLD * scale) | (np.abs(fx) <= THRESHOLD * scale))
+        tol = control.threshold * scale
+        now = todo & (((hi - lo) <= tol) | (np.abs(fx) <= tol))
         converged |= now
         todo &= ~now
     return np.where(at_lo, lo, x), converged, iters
@@ -416,7 +441,7 @@ def _reml_step(wi: FloatArray, r2: FloatArray, sw: FloatArray, k: np.ndarray,
     return (ssum(wi**2 * r2) - tr_p) / tr_pp
 
 
-NEWTON_SWITCH = 1e-3  # |Δτ²|/max(1, τ²) below which REML takes Newton steps (metafor's threshold)
+NEWTON_SWITCH = DEFAULT_CONTROL.newton_switch  # |Δτ²|/max(1, τ²): REML's Newton steps below it
 
 
 def _reml_newton_step(wi: FloatArray, r: FloatArray, sw: FloatArray, k: np.ndarray,
@@ -452,12 +477,14 @@ def _eb_step(wi: FloatArray, r2: FloatArray, sw: FloatArray, k: np.ndarray,
 
 def _scored(step: Callable[..., FloatArray],
             loglik: Callable[..., FloatArray] | None = None) -> Callable[..., Tau2Fit]:
-    def estimator(yi: FloatArray, vi: FloatArray, group: IntArray, n: int) -> Tau2Fit:
-        return _fisher_scoring(yi, vi, group, n, step, loglik)
+    def estimator(yi: FloatArray, vi: FloatArray, group: IntArray, n: int, *,
+                  control: Control = DEFAULT_CONTROL) -> Tau2Fit:
+        return _fisher_scoring(yi, vi, group, n, step, loglik, control)
     return estimator
 
 
-Estimator = Callable[[FloatArray, FloatArray, IntArray, int], Tau2Fit]
+# estimator(yi, vi, group, n, *, control) (the codes of trialsynth.registry.methods)
+Estimator = Callable[..., Tau2Fit]
 VERIFY_TOL = 1e-7  # a solution must satisfy its estimating equation to this (relative) precision
 
 
@@ -507,10 +534,15 @@ def _honest(fit: Tau2Fit, yi: FloatArray, vi: FloatArray, group: IntArray, n: in
 
 def _in_unit_scale(estimator: Estimator, step: Callable[..., FloatArray] | None) -> Estimator:
     """``estimator`` run on unit-scale data (:func:`_unit_scale`), τ² back in the data's units,
-    and ``converged`` checked on the solution (:func:`_honest`)."""
-    def scaled(yi: FloatArray, vi: FloatArray, group: IntArray, n: int) -> Tau2Fit:
+    and ``converged`` checked on the solution (:func:`_honest`). ``control`` is passed on; its
+    search bound ``tau2_max`` (in the data's units) is passed to Paule–Mandel in unit scale."""
+    def scaled(yi: FloatArray, vi: FloatArray, group: IntArray, n: int, *,
+               control: Control = DEFAULT_CONTROL) -> Tau2Fit:
         y, v, vbar = _unit_scale(yi, vi, group, n)
-        fit = estimator(y, v, group, n)
+        if step is None and control.tau2_max is not None:  # Paule–Mandel's first bracket end
+            fit = estimator(y, v, group, n, control=control, start=control.tau2_max / vbar)
+        else:
+            fit = estimator(y, v, group, n, control=control)
         converged = _honest(fit, y, v, group, n, step)
         return Tau2Fit(fit.tau2 * vbar, converged, fit.iterations)
     scaled.__doc__ = estimator.__doc__

@@ -20,7 +20,7 @@ def unpooled_forest(analysis: Any, a: Mapping[str, Any], arm: Arms, facts: model
     """The forest-plot job of an analysis with no pooled estimate, as RevMan draws it: every
     study "Not estimable" and the total "Not estimable" (nothing estimable), or the studies
     without a total (the review pooled nothing); None when no study row has usable data."""
-    from trialsynth.runner import pool_analysis
+    from trialsynth.analyse import pool_analysis
 
     if analysis.pooled_rows.empty:
         return None

@@ -542,11 +542,13 @@ def sof_row(result: PooledResult, certainty: Certainty, outcome: OutcomeInfo, *,
         effect_notes.append(pi["note"])
     words = _statement(result, certainty, outcome, measure, intervention,
                        acr if dich and measure != "HR" else None, rules)
-    nnt_text = "" if nnt_row is None or acr is None else (
-        f"{nnt_row['text']} at the assumed comparator risk of {_round(1000 * acr)} per 1000 "
-        "(Altman 1998).")
+    nnt_text = "" if nnt_row is None or acr is None else \
+        _nnt_sentence(nnt_row, acr, outcome, intervention, words["phrase"])
     comments = " ".join(t for t in (words["statement"] or words["no_band"], nnt_text,
                                     outcome.comment, SMD_RULE if measure == "SMD" else "") if t)
+    if nnt_text and outcome.direction_of_benefit == "higher" and words["pls"] and \
+            certainty.level != "very_low":  # a responder outcome's statement carries its NNT
+        words["pls"] = f"{words['pls']} {nnt_text}"
     return SofRow(**base, **texts, comments=comments, statement=words["statement"], nnt=nnt_row,
                   band_basis=words["basis"], assumed_risk=acr if dich else None,
                   absolute_per_1000=absolute, relative=relative,
@@ -554,6 +556,24 @@ def sof_row(result: PooledResult, certainty: Certainty, outcome: OutcomeInfo, *,
                   band=words["band"], direction=words["direction"], phrase=words["phrase"],
                   effect=words["effect"], clear_direction=bool(words["clear"]),
                   prediction_interval=pi)
+
+
+def _nnt_sentence(row: dict[str, Any], acr: float, outcome: OutcomeInfo, intervention: str,
+                  phrase: str) -> str:
+    """The NNT sentence of a dichotomous row at the assumed comparator risk (Altman 1998). For a
+    responder outcome (an event that is good: at least 30% or 50% pain relief) it says what the
+    NNTB/NNTH means: for every N people treated, one more (or fewer) has the event."""
+    where = f"at the assumed comparator risk of {_round(1000 * acr)} per 1000 (Altman 1998)"
+    text = row["text"]
+    if outcome.direction_of_benefit != "higher" or row["kind"] is None:
+        return f"{text[:1].upper()}{text[1:]} {where}."
+    event = phrase.removeprefix("the number of people with ")
+    n = math.ceil(row["value"] - 1e-9)  # whole people, rounded up (Handbook v6.4 §15.4.4)
+    more = "more" if row["kind"] == "NNTB" else "fewer"
+    ci = text.partition("(95% CI ")[2].removesuffix(")")
+    return (f"For every {n} people treated with {intervention}, one {more} has {event} "
+            f"({row['kind']} {n}, 95% CI {ci}; assumed comparator risk {_round(1000 * acr)} per "
+            "1000; Altman 1998).")
 
 
 def _statement(result: PooledResult, certainty: Certainty, outcome: OutcomeInfo, measure: str,

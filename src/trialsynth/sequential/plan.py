@@ -1,7 +1,8 @@
 """``trialsynth plan``: the trial sequential analysis and next-trial size of one analysis of a
 review, in plain words or as JSON.
 
-The analysis is pooled exactly as ``trialsynth run`` pools it (:func:`trialsynth.runner._analyse`);
+The analysis is pooled exactly as ``trialsynth run`` pools it
+(:func:`trialsynth.analyse.analyse_with_result`);
 studies enter the Z-curve in order of publication year. The MID, direction of benefit and
 assumed control risk come from ``--mid`` or the review protocol (``review.yaml``); without them
 ratio measures use a 20% relative risk reduction (the RTSA SOP's typical value, METHODS §6) and
@@ -32,8 +33,8 @@ class UnknownAnalysis(TrialsynthError):
 def plan_analysis(source: str | Path, analysis_id: str, *, mid: float | None = None,
                   alpha: float = 0.05, power: float = 0.9) -> dict[str, Any]:
     """TSA and next-trial size of analysis ``analysis_id`` of the review ``source``."""
+    from trialsynth.analyse import analyse_with_result, review_correlations
     from trialsynth.io.convert import build_folder
-    from trialsynth.runner import _analyse
 
     source = Path(source)
     folder = build_folder(source)  # the review (read by trialsynth.io.read_review) + protocol
@@ -43,7 +44,9 @@ def plan_analysis(source: str | Path, analysis_id: str, *, mid: float | None = N
         raise UnknownAnalysis(f"{source}: no analysis {analysis_id!r}; valid IDs: "
                               f"{', '.join(by_id)}")
     analysis = by_id[analysis_id]
-    out, result = _analyse(analysis, source.name)
+    # the crossover correlation imputed across the review, as the report's run pools it
+    imputed = review_correlations(review.analyses, source.name).get(analysis_id)
+    out, result = analyse_with_result(analysis, source.name, imputed)
     if result is None:
         raise DataError(f"analysis {analysis_id} was not pooled: {out['reason']}",
                         file=str(source))

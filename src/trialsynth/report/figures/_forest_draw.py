@@ -15,7 +15,7 @@ from matplotlib.patches import Polygon, Rectangle
 
 from trialsynth.registry import MEASURES
 from trialsynth.report.figures import _common as c
-from trialsynth.report.figures.forest import (
+from trialsynth.report.figures.forest_layout import (
     GAP,
     PLOT_W,
     RATIO,
@@ -23,9 +23,9 @@ from trialsynth.report.figures.forest import (
     SQUARE_COLOURS,
     STUDY_MAX,
     ForestLabels,
-    _Col,
-    _Row,
 )
+from trialsynth.report.figures.forest_layout import Column as _Col
+from trialsynth.report.figures.forest_layout import Row as _Row
 from trialsynth.report.figures.rob import LEVELS, RobColumns, legend_key, rob_dots
 
 if TYPE_CHECKING:

@@ -19,11 +19,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from trialsynth.registry import MEASURES, METHODS
-from trialsynth.registry.measures import LOG_SCALE
+from trialsynth.report.figures.forest_layout import (  # noqa: F401 (public names of this module)
+    GAP,
+    PLOT_W,
+    RATIO,
+    ROW_H,
+    SQUARE_COLOURS,
+    STUDY_MAX,
+    Column,
+    ForestLabels,
+    Row,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -34,10 +43,8 @@ if TYPE_CHECKING:
 
 # RevMan's names of measures and methods, from the registries (trialsynth.registry)
 MEASURE_NAMES = {code: m.revman_name for code, m in MEASURES.items()}
-RATIO = LOG_SCALE
 METHOD_WORDS = {code: m.revman_name for code, m in METHODS.items()}
 TAU2_NAMES = {code: m.tau2_name for code, m in METHODS.items() if m.tau2_name is not None}
-SQUARE_COLOURS = {"dichotomous": "#1f4e9c", "continuous": "#2e7d32", "generic": "#b35806"}
 ARM_COLUMNS = {
     "dichotomous": (("events_t", "Events"), ("n_t", "Total"), ("events_c", "Events"),
                     ("n_c", "Total")),
@@ -45,76 +52,11 @@ ARM_COLUMNS = {
                    ("sd_c", "SD"), ("n_c", "Total")),
     "generic": (("yi", "Estimate"), ("se", "SE"), ("n_t", "Total"), ("n_c", "Total")),
 }
-ROW_H = 0.19  # inches per row: 8 pt text with RevMan's spacing
-PLOT_W = 2.5  # inches of the plot
-GAP = 0.14  # inches between columns
-STUDY_MAX = 2.3  # widest study column (inches); longer names end in an ellipsis
+_Col, _Row = Column, Row  # the names used below
 _LOG_LADDER = ((2.0, (0.5, 0.7, 1, 1.5, 2)), (5.0, (0.2, 0.5, 1, 2, 5)),
                (10.0, (0.1, 0.2, 0.5, 1, 2, 5, 10)), (20.0, (0.05, 0.2, 1, 5, 20)),
                (50.0, (0.02, 0.1, 1, 10, 50)), (100.0, (0.01, 0.1, 1, 10, 100)),
                (200.0, (0.005, 0.1, 1, 10, 200)), (1000.0, (0.001, 0.1, 1, 10, 1000)))
-
-
-@dataclass(frozen=True, slots=True)
-class ForestLabels:
-    """What a forest plot says beyond the numbers.
-
-    ``direction_of_benefit`` (``"lower"``/``"lower_is_better"`` or ``"higher"``/
-    ``"higher_is_better"``; the outcome's, from the review parameters) puts "Favours
-    <experimental>" on the side where the intervention is better; ``None`` is RevMan's default
-    (experimental on the left). ``favours_left``/``favours_right`` override the labels.
-    ``analysis_number`` ("1.10") numbers subgroups as RevMan does ("1.10.1 ..."). ``xlim`` is on
-    the display scale (ratios as ratios). ``show_total=False`` draws subgroups only.
-    ``prediction_interval=False`` leaves the prediction interval out (the review's setting).
-    ``pooled=False`` draws the studies only, without weights, subtotals or total, as RevMan
-    draws an analysis whose totals are switched off (rm5 ``TOTALS="NO"``).
-    """
-
-    experimental: str = "Experimental"
-    control: str = "Control"
-    direction_of_benefit: str | None = None
-    favours_left: str | None = None
-    favours_right: str | None = None
-    measure_label: str | None = None
-    analysis_number: str | None = None
-    title: str | None = None
-    show_total: bool = True
-    xlim: tuple[float, float] | None = None
-    decimals: int = 2
-    prediction_interval: bool = True
-    pooled: bool = True
-
-    def favours(self) -> tuple[str, str]:
-        """The (left, right) "Favours ..." labels."""
-        direction = (self.direction_of_benefit or "lower").lower().replace("_is_better", "")
-        if direction not in ("lower", "higher"):
-            raise ValueError(f"direction_of_benefit must be lower or higher, not {direction!r}")
-        exp, ctl = f"Favours {self.experimental}", f"Favours {self.control}"
-        left, right = (exp, ctl) if direction == "lower" else (ctl, exp)
-        return self.favours_left or left, self.favours_right or right
-
-
-@dataclass(slots=True)
-class _Col:
-    key: str
-    group: str
-    header: str
-    align: str = "right"
-    width: float = 0.0
-    x: float = 0.0
-
-
-@dataclass(slots=True)
-class _Row:
-    kind: str  # group, study, summary, events, pi, note, gap
-    label: str = ""
-    cells: dict[str, str] = field(default_factory=dict)
-    bold: bool = False
-    mark: tuple[Any, ...] | None = None
-    rob: Mapping[str, str | None] | None = None
-    height: float = 1.0
-    y: float = 0.0
-    style: str = "normal"
 
 
 def _arm_kind(measure: str, arms: pd.DataFrame | None) -> str | None:

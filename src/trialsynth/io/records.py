@@ -1,0 +1,16 @@
+"""The records of a CSV table of a review folder, as read (:func:`trialsynth.io.folder.parse_csv`),
+shared by the readers of its tables (:mod:`trialsynth.io.folder`, :mod:`trialsynth.io.folder_rob`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """A CSV table: its file, header and records (text), with each record's spreadsheet row."""
+
+    file: str
+    header: tuple[str, ...]
+    rows: tuple[dict[str, str], ...]
+    numbers: tuple[int, ...]  # spreadsheet row of each record (header = 1)
