@@ -112,6 +112,8 @@ def _body_row(table: Any, r: Mapping[str, Any]) -> None:
         _write(c[5], [(r["certainty_symbols"], "")])
         _write(c[5], [(r["certainty_words"], ""),
                       _keys(r.get("certainty_footnote_keys") or [])], new_paragraph=True)
+        if r.get("provisional"):  # GRADE domains nobody assessed: the page says so too
+            _write(c[5], [("provisional", "")], new_paragraph=True)
     else:
         _write(c[5], [("—", "")])
     _write(c[6], [(r["comments"], "")])
