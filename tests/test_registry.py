@@ -105,3 +105,26 @@ def test_the_methods_text_cites_each_estimator_it_names():
         assert f"{words} estimator of τ² [{n}]" in text
         assert ref == REFERENCES[code]
     assert "risk ratios" in text
+
+
+def test_the_command_line_takes_the_apis_name_for_the_confidence_level(tmp_path):
+    """``--confidence-level`` (the API's and the review file's ``confidence_level``) is the same
+    option as ``--level``: on these SIMULATED generic effects both give the 90% Wald interval,
+    estimate ± z₀.₉₅·se (z₀.₉₅ = qnorm(0.95) in R)."""
+    import json
+
+    from typer.testing import CliRunner
+
+    data = tmp_path / "g.csv"
+    data.write_text("study,yi,se\nA,0.1,0.2\nB,0.3,0.25\nC,-0.1,0.3\n", encoding="utf-8")
+    outs = []
+    for flag in ("--level", "--confidence-level"):
+        res = CliRunner().invoke(cli.app, ["pool", str(data), "--measure", "GENERIC", "--method",
+                                           "DL", flag, "0.9", "--json"])
+        assert res.exit_code == 0, res.output
+        outs.append(json.loads(res.stdout))
+    assert outs[0] == outs[1]
+    one = outs[0]
+    assert one["settings"]["confidence_level"] == 0.9
+    half = one["ci_high"] - one["estimate"]
+    assert half == pytest.approx(1.6448536269514722 * one["se"], rel=1e-12)

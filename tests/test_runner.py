@@ -1,16 +1,21 @@
 """``run_review``: the results folder, HTML escaping of untrusted strings, atomic writing.
 
-The flagship is CD015373.pub2 (see tests/test_revman_rows.py); the small CSVs below are
-SYNTHETIC, written in the RevMan Web data-rows layout, to exercise escaping and failure paths.
+The flagship is CD015373.pub2, run from its review folder examples/nmda-chronic-pain (once per
+module) and checked against R metafor (tests/reference/flagship_metafor.json); the small CSVs
+below are SYNTHETIC, written in the RevMan Web data-rows layout, to exercise escaping and
+failure paths.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import math
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
+import numpy as np
 import pytest
 from _paths import SHARED_DATA
 
@@ -18,8 +23,11 @@ from trialsynth import runner
 from trialsynth.errors import DataError, TrialsynthError
 from trialsynth.runner import run_review
 
-FLAGSHIP = SHARED_DATA / \
-    "pairwise70" / "CD015373_pub2_data.csv"
+ROOT = Path(__file__).resolve().parents[1]
+FLAGSHIP = ROOT / "examples" / "nmda-chronic-pain"  # the review folder (CD015373.pub2)
+FLAGSHIP_DATA = SHARED_DATA / "pairwise70" / "CD015373_pub2_data.csv"  # its data-rows export
+REFERENCE = json.loads((Path(__file__).parent / "reference" / "flagship_metafor.json")
+                       .read_text(encoding="utf-8"))
 needs_flagship = pytest.mark.shared_data  # data presence is checked in conftest.py
 HEADER = ["Analysis.group", "Analysis.number", "Analysis.name", "Subgroup", "Applicability",
           "Study", "Study.year", "GIV.Mean", "GIV.SE", "Experimental.mean", "Experimental.SD",
@@ -49,13 +57,26 @@ def _small_csv(path: Path, study: str = EVIL, extra: dict | None = None) -> Path
     return path
 
 
-@needs_flagship
-def test_run_review_on_flagship_writes_three_outputs(tmp_path, capsys):
-    out = tmp_path / "out"
+@pytest.fixture(scope="module")
+def flagship(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
+    """The flagship review folder run once: the output folder, the returned results, results.json
+    as written and the page."""
+    out = tmp_path_factory.mktemp("flagship") / "out"
     results = run_review(FLAGSHIP, out, quiet=True)
-    assert capsys.readouterr().err == ""  # quiet: no progress bar
-    assert {p.name for p in out.iterdir()} >= {"results.json", "tables", "index.html"}
     data = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    page = (out / "index.html").read_text(encoding="utf-8")
+    return SimpleNamespace(out=out, results=results, data=data, page=page)
+
+
+def test_a_quiet_run_prints_nothing(tmp_path, capsys):
+    run_review(_small_csv(tmp_path / "q.csv", study="Quiet 2001"), tmp_path / "out", quiet=True)
+    assert capsys.readouterr().err == ""  # quiet: no progress bar
+
+
+@needs_flagship
+def test_run_review_on_flagship_writes_three_outputs(flagship):
+    out, results, data, page = flagship.out, flagship.results, flagship.data, flagship.page
+    assert {p.name for p in out.iterdir()} >= {"results.json", "tables", "index.html"}
     assert data == json.loads(json.dumps(runner.json_safe(results)))
     assert data["review"]["id"] == "CD015373.pub2"
     assert data["summary"] == {"analyses": 95, "pooled": 91, "not_pooled": 4,
@@ -71,7 +92,6 @@ def test_run_review_on_flagship_writes_three_outputs(tmp_path, capsys):
         table = list(csv.DictReader(fh))
     assert len(table) == 95 and tuple(table[0]) == runner.CSV_FIELDS
     assert sum(r["status"] == "not pooled" for r in table) == 4
-    page = (out / "index.html").read_text(encoding="utf-8")
     assert "Comparison 1: Intravenous ketamine versus placebo <span class=inferred>(inferred)" \
         in page
     assert "Comparison 13" in page and page.count("(nothing pooled)") == 4
@@ -85,12 +105,48 @@ def test_run_review_on_flagship_writes_three_outputs(tmp_path, capsys):
 
 
 @needs_flagship
-def test_flagship_report_figures_certainty_and_gap_map(tmp_path):
-    out = tmp_path / "out"
-    run_review(FLAGSHIP, out, quiet=True)
-    page = (out / "index.html").read_text(encoding="utf-8")
-    data = json.loads((out / "results.json").read_text(encoding="utf-8"))
-    domains = {"risk_of_bias", "inconsistency", "indirectness", "imprecision", "publication_bias"}
+@pytest.mark.parametrize("ref", REFERENCE["analyses"], ids=lambda r: r["id"])
+def test_flagship_pooled_results_are_metafors(flagship, ref):
+    """Each reference analysis as R metafor pools the data-rows export's studies with the
+    review's DerSimonian-Laird (validation/make_flagship_reference.R); RevMan's I² is (Q − df)/Q."""
+    a = next(x for x in flagship.data["analyses"] if x["id"] == ref["id"])
+    res = a["result"]
+    assert a["settings"]["measure"] == ref["measure"] and res["k"] == ref["k"]
+    assert [s["study"] for s in res["studies"]] == ref["studies"]
+    for key, want in (("estimate", "estimate"), ("se", "se"), ("ci_low", "ci_low"),
+                      ("ci_high", "ci_high"), ("pvalue", "pvalue"), ("tau2", "tau2"),
+                      ("q", "q"), ("i2", "i2_revman")):
+        assert res[key] == pytest.approx(ref[want], rel=1e-6, abs=1e-12), (ref["id"], key)
+    assert res["q_df"] == ref["q_df"] and res["participants"] == ref["participants"]
+    np.testing.assert_allclose(res["weights"], ref["weights"], rtol=1e-6)
+    shown = (lambda x: math.exp(x)) if ref["measure"] == "RR" else (lambda x: x)
+    assert a["display"]["estimate"] == pytest.approx(shown(ref["estimate"]), rel=1e-6)
+
+
+@needs_flagship
+def test_the_raw_data_file_gives_the_same_analyses_with_placeholder_names(flagship, tmp_path):
+    """The data-rows CSV alone states no names, question or MIDs: the same analyses and numbers
+    as the review folder, comparisons named by number and marked inferred, no MID."""
+    raw = run_review(FLAGSHIP_DATA, tmp_path / "raw", quiet=True)
+    page = (tmp_path / "raw" / "index.html").read_text(encoding="utf-8")
+    folder = {a["id"]: a for a in flagship.data["analyses"]}
+    assert [a["id"] for a in raw["analyses"]] == list(folder)
+    for a in raw["analyses"]:
+        want = folder[a["id"]]
+        assert a["status"] == want["status"]
+        if a["result"] is not None:
+            for key in ("k", "estimate", "ci_low", "ci_high", "tau2"):
+                assert a["result"][key] == want["result"][key], (a["id"], key)
+    assert "Comparison 1 <span class=inferred>(inferred)" in page
+    assert "Intravenous ketamine versus placebo" not in page
+    first = raw["analyses"][0]
+    assert first["outcome_defaults"]["mid"] is None
+    assert folder["1.1"]["outcome_defaults"]["mid"] == 10
+
+
+@needs_flagship
+def test_every_analysis_is_linked_and_each_pooled_one_has_its_forest_plot(flagship):
+    out, data, page = flagship.out, flagship.data, flagship.page
     pooled = [a for a in data["analyses"] if a["status"] == "pooled"]
     assert len(pooled) == 91
     for a in data["analyses"]:
@@ -103,14 +159,36 @@ def test_flagship_report_figures_certainty_and_gap_map(tmp_path):
         nxt = page.find("<article", head)
         assert "<svg " in page[head:nxt if nxt > 0 else None]
         assert (out / a["figure"]).is_file() and a["figure"].endswith(".svg")
+    forest_png = out / pooled[0]["figure"].replace(".svg", ".png")
+    assert forest_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # SVG and PNG per figure
+
+
+@needs_flagship
+def test_each_certainty_is_high_less_its_downgrades(flagship):
+    """Randomised evidence starts at high and loses one level per level rated down, never
+    below very low (GRADE; Cochrane Handbook v6.4 §14.2; METHODS §4.1)."""
+    domains = {"risk_of_bias", "inconsistency", "indirectness", "imprecision", "publication_bias"}
+    levels = ("very_low", "low", "moderate", "high")
+    rated = 0
+    for a in flagship.data["analyses"]:
+        if a["status"] != "pooled":
+            continue
         cert = a["certainty"]
         assert set(cert) == {"level", "domains", "provisional"} and set(cert["domains"]) == domains
-        assert cert["level"] in ("high", "moderate", "low", "very_low")
+        down = sum(j["downgrade"] for j in cert["domains"].values())
+        assert cert["level"] == levels[max(0, 3 - down)], a["id"]
         for j in cert["domains"].values():
             assert set(j) == {"downgrade", "reasons", "override", "plain", "provisional"}
             assert j["reasons"]
+        rated += 1
+    assert rated == 91
+
+
+@needs_flagship
+def test_flagship_first_analysis_window_mid_risk_of_bias_and_sensitivity(flagship):
+    data, page = flagship.data, flagship.page
     first = data["analyses"][0]
-    # the window is the review question's (the flagship's known facts name it "Immediate term")
+    # the window is the review question's (the review folder names it "Immediate term")
     assert first["parsed"] == {"outcome": "Pain intensity (continuous)", "window": "Immediate term",
                                "comparison": None, "subgroup": None, "outcome_id": "pain-intensity"}
     assert first["outcome_defaults"]["mid_source"] == "review folder"
@@ -123,8 +201,16 @@ def test_flagship_report_figures_certainty_and_gap_map(tmp_path):
     assert "nothing is left to pool" in sens["exclude_high_and_some_concerns_rob"]["sentence"]
     assert first["sensitivity"]["leave_one_out_sentence"].startswith("Leaving out one study")
     assert "Sensitivity analyses: does the result survive?" in page
+    assert first["small_study"]["skipped_reason"].startswith("3 studies with an effect estimate")
+    assert "funnel_figure" not in first and not first["small_study"]["tests"]
+    assert data["analyses"][50]["parsed"]["comparison"] == "Ketamine (topical) versus amitriptyline"
+
+
+@needs_flagship
+def test_flagship_beyond_the_pooled_estimate(flagship):
+    out, data, page = flagship.out, flagship.data, flagship.page
     # beyond the pooled estimate, for the main analyses (primary outcomes of the question)
-    beyond = first["beyond"]
+    beyond = data["analyses"][0]["beyond"]
     assert beyond["bayes"]["mid"] == 10 and 0 <= beyond["bayes"]["p_benefit"] <= 1
     assert abs(beyond["bayes"]["p_benefit"] + beyond["bayes"]["p_harm"]
                + beyond["bayes"]["p_trivial"] - 1) < 1e-9
@@ -141,8 +227,11 @@ def test_flagship_report_figures_certainty_and_gap_map(tmp_path):
     assert with_tsa and all((out / a["tsa_figure"]).is_file() for a in with_tsa)
     assert all(f'<figcaption class=small>Trial sequential analysis of analysis {a["id"]}:' in page
                for a in with_tsa)
-    assert first["small_study"]["skipped_reason"].startswith("3 studies with an effect estimate")
-    assert "funnel_figure" not in first and not first["small_study"]["tests"]
+
+
+@needs_flagship
+def test_flagship_risk_of_bias_figures(flagship):
+    out, data, page = flagship.out, flagship.data, flagship.page
     # risk-of-bias summary and traffic-light figures over the studies with judgements
     rf = data["risk_of_bias_figures"]
     judged = {s["study"] for a in data["analyses"] for s in a["studies"] if s.get("rob")}
@@ -151,16 +240,15 @@ def test_flagship_report_figures_certainty_and_gap_map(tmp_path):
         assert (out / rf[key]).is_file() and (out / rf[key].replace(".svg", ".png")).is_file()
         assert anchor in page
     assert 'href="#rob"' in page
-    pls = data["sof_tables"]["1"]["plain_language_summary"]
-    assert "No studies reported opioid consumption." in pls["no_studies"]
-    assert pls["what_did_we_find"] and pls["limitations"]
-    assert data["analyses"][50]["parsed"]["comparison"] == "Ketamine (topical) versus amitriptyline"
+
+
+@needs_flagship
+def test_flagship_gap_maps_and_evidence_inventory(flagship):
+    out, data, page = flagship.out, flagship.data, flagship.page
     # gap maps: PNG and SVG, with visible "no studies" cells
     maps = data["evidence_inventory"]["gap_maps"]
     assert maps and all((out / m["figure"]).is_file() for m in maps)
     assert (out / "figures" / "gap_map_1.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    forest_png = out / pooled[0]["figure"].replace(".svg", ".png")
-    assert forest_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # SVG and PNG per figure
     empty = [c for m in maps for c in m["cells"] if c["k"] == 0]
     assert empty and "no studies" in page
     assert any(c["window"] == "Long term" for c in empty)
@@ -170,6 +258,14 @@ def test_flagship_report_figures_certainty_and_gap_map(tmp_path):
     assert "No ketamine trial reported depressive symptoms." in texts
     assert "No memantine trial reported depressive symptoms." not in texts  # analyses 7.19, 7.20
     assert "No trial reported opioid consumption." in page
+
+
+@needs_flagship
+def test_flagship_summary_of_findings_tables(flagship):
+    data, page = flagship.data, flagship.page
+    pls = data["sof_tables"]["1"]["plain_language_summary"]
+    assert "No studies reported opioid consumption." in pls["no_studies"]
+    assert pls["what_did_we_find"] and pls["limitations"]
     # SoF per comparison, methods with the DL citation, contents
     assert set(data["sof_tables"]) == {str(g) for g in range(1, 14)}
     assert 'href="#sof1"' in page and 'id="sof1"' in page and 'id="methods"' in page
@@ -193,6 +289,11 @@ def test_flagship_report_figures_certainty_and_gap_map(tmp_path):
     notes = [ex["text"] for t in data["sof_tables"].values()
              for ex in t["table"]["footnotes"]["explanations"]]
     assert notes and not any(n.endswith("..") for n in notes)  # one full stop per explanation
+
+
+@needs_flagship
+def test_flagship_methods_cite_what_was_done(flagship):
+    out, data, page = flagship.out, flagship.data, flagship.page
     assert "DerSimonian R, Laird N" in page
     # the methods name what the sections beyond the pooled estimate used, with references
     cited = " ".join(r["text"] for r in data["methods"]["references"])

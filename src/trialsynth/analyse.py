@@ -17,6 +17,7 @@ from trialsynth.api import pool
 from trialsynth.errors import DataError
 from trialsynth.pooling.result import PooledResult
 from trialsynth.registry import RANDOM_METHODS
+from trialsynth.registry.measures import LOG_SCALE
 from trialsynth.review import Analysis, check_against_stored, pool_measure, to_display
 
 
@@ -104,7 +105,7 @@ def analyse_with_result(analysis: Analysis, source: str,
             out["status"], out["reason"] = "not pooled", f"{exc.reason}{where}"
         else:
             if s.totals != "none":
-                out["result"] = result.to_dict()
+                out["result"] = with_scale(result.to_dict(), s.scale)
                 out["display"] = display(out["result"], s.measure)
                 if getattr(s, "prediction_interval", None) is False:  # the review's choice
                     out["display"].update(pi_low=None, pi_high=None)
@@ -136,11 +137,23 @@ def mark_designs(studies: list[dict[str, Any]], analysis: Analysis,
         st["adjustments"] = list((row or {}).get("adjustments") or [])
 
 
+def with_scale(res: dict[str, Any], scale: str) -> dict[str, Any]:
+    """A pooled result's dict (and its subgroups') saying which scale its numbers are on:
+    ``"log"`` for ratio measures, ``"identity"`` otherwise (trialsynth.results_schema)."""
+    res["scale"] = scale
+    for sub in (res.get("subgroups") or {}).values():
+        with_scale(sub, scale)
+    return res
+
+
 def display(res: dict[str, Any], measure: str) -> dict[str, Any]:
-    """Estimate, CI and prediction interval as RevMan shows them (ratios on the natural scale)."""
+    """Estimate, CI and prediction interval as RevMan shows them (ratios on the natural scale),
+    with ``scale``: ``"ratio"`` for ratio measures (exp of the analysis scale), else
+    ``"identity"``."""
     keys = ("estimate", "ci_low", "ci_high", "pi_low", "pi_high")
     vals = np.array([np.nan if res[k] is None else res[k] for k in keys], dtype=float)
-    out = dict(zip(keys, to_display(measure, vals).tolist(), strict=True))
+    out: dict[str, Any] = {"scale": "ratio" if measure in LOG_SCALE else "identity"}
+    out.update(zip(keys, to_display(measure, vals).tolist(), strict=True))
     subs = res.get("subgroups") or {}
     out["subgroups"] = {name: display(sub, measure) | {"k": sub["k"], "i2": sub["i2"]}
                         for name, sub in subs.items()}

@@ -93,8 +93,9 @@ def pool(
         "--hksj-adhoc", help="HKSJ never narrower than the Wald CI (Jackson 2017)")] = False,
     subgroup: Annotated[str | None, typer.Option(help="column defining subgroups")] = None,
     revman: Annotated[bool, typer.Option("--revman", help="RevMan's conventions")] = False,
-    level: Annotated[float, typer.Option(help="confidence level, in (0, 1)",
-                                         callback=_probability)] = 0.95,
+    level: Annotated[float, typer.Option(
+        "--level", "--confidence-level",  # the API's and the review file's confidence_level
+        help="confidence level, in (0, 1)", callback=_probability)] = 0.95,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
     tau2_ci_search: Annotated[Tau2Search, typer.Option(
         "--tau2-ci-search", help="unbounded: the Q-profile bounds of tau^2 wherever they lie; "
@@ -156,6 +157,21 @@ def run(
             f"{summary['analyses']} analyses, {summary['pooled']} pooled; RevMan's per-study "
             f"weights reproduced in {summary['weights_reproduced']}/"
             f"{summary['with_stored_weights']}; wrote {out}/index.html")
+
+
+class SchemaName(StrEnum):
+    results = "results"
+
+
+@app.command()
+def schema(
+    name: Annotated[SchemaName, typer.Argument(help="results: the layout of results.json")],
+) -> None:
+    """Print the JSON Schema of a file trialsynth writes (results: results.json; see
+    docs/results-json.md)."""
+    from trialsynth.results_schema import schema_text
+
+    sys.stdout.write(schema_text())
 
 
 @app.command()
@@ -265,8 +281,9 @@ def nma(
     mid: Annotated[float | None, typer.Option(help="minimal important difference (ratio "
                                               "measures: relative change, 0.25 = RR 0.75/1.25)")
                    ] = None,
-    level: Annotated[float, typer.Option(help="confidence level, in (0, 1)",
-                                         callback=_probability)] = 0.95,
+    level: Annotated[float, typer.Option(
+        "--level", "--confidence-level",  # the API's and the review file's confidence_level
+        help="confidence level, in (0, 1)", callback=_probability)] = 0.95,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
 ) -> None:
     """Network meta-analysis of DATA: every treatment against REFERENCE, league table,

@@ -12,7 +12,10 @@ from typing import Literal
 
 from trialsynth.effects.continuous import SmdCorrection, SmdVariance
 from trialsynth.effects.zero_cells import METAFOR, NO_CORRECTION, REVMAN, ZeroCellPolicy
-from trialsynth.pooling.fixed import RdVariance
+
+# variance of the Mantel–Haenszel risk difference (trialsynth.pooling.fixed.mantel_haenszel):
+# Sato, Greenland & Robins 1989 (metafor rma.mh) or Greenland & Robins 1985 (RevMan 5)
+RdVariance = Literal["sato", "greenland-robins"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from trialsynth import __version__
 from trialsynth._console import console
 from trialsynth.analyse import analyse_with_result, review_correlations
 from trialsynth.io.convert import build_folder
+from trialsynth.results_schema import SCHEMA_VERSION
 from trialsynth.review import WEIGHT_TOL, Review
 
 
@@ -56,6 +57,7 @@ def run_header(review: Review, source: Path, analyses: list[dict[str, Any]]) -> 
     """The keys of ``results.json`` before the report's: what was run, on what, and a summary."""
     checked = [a for a in analyses if a["check"]["weights_reproduced"] is not None]
     return {
+        "schema_version": SCHEMA_VERSION,  # the layout of results.json (trialsynth.results_schema)
         "generator": f"trialsynth {__version__}",
         "trialsynth_version": __version__,
         "source": {"file": source.name, "sha256": sha256(source), "bytes": size(source),

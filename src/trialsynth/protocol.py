@@ -354,7 +354,8 @@ class AnalysisSpec(_Strict):
     """One analysis: its data type, what it measures (outcome, time window) and its settings.
 
     ``inferred``/``basis`` concern the links to outcome, time window and subgroup factor.
-    ``scale``/``direction_of_benefit`` override the outcome's for this analysis' instrument.
+    ``scale``/``direction_of_benefit`` override the outcome's for this analysis' instrument, and
+    ``mid`` the outcome's minimal important difference (in this instrument's units).
     """
 
     id: AnalysisId
@@ -367,6 +368,7 @@ class AnalysisSpec(_Strict):
     applicability: Text = "SUBGROUP_AND_OVERALL"
     scale: Scale | None = None
     direction_of_benefit: Direction | None = None
+    mid: Mid | None = None
     inferred: bool = False
     basis: Text | None = None
     settings: AnalysisSettings
@@ -541,6 +543,10 @@ class Protocol(_Strict):
         return None if d is None else ("lower" if d == "lower_is_better" else "higher")
 
     def mid(self, analysis_id: str) -> Mid | None:
+        """The analysis' own minimal important difference, else its outcome's."""
+        spec = self.analysis(analysis_id)
+        if spec.mid is not None:
+            return spec.mid
         outcome = self.outcome_of(analysis_id)
         return None if outcome is None else outcome.mid
 

@@ -39,6 +39,7 @@ from trialsynth.output_folder import check_target as _check_target
 from trialsynth.output_folder import write_atomically as _write_atomically
 from trialsynth.pipeline import progress_bar, review_results
 from trialsynth.registry import RANDOM_METHODS
+from trialsynth.results_schema import with_integer_counts
 
 __all__ = ["CSV_FIELDS", "MARKER", "RANDOM_METHODS", "analyse", "analyse_with_result",
            "json_safe", "pool_analysis", "progress_bar", "review_correlations", "review_results",
@@ -83,7 +84,8 @@ def _run(source: Path, out_dir: Path, quiet: bool, since: Path | None) -> dict[s
                                             new_label=str(source))
     clean = json_safe(results)  # NaN -> None for JSON and for the page alike
     files: dict[str, str | bytes] = {
-        "results.json": json.dumps(clean, indent=1, ensure_ascii=False, allow_nan=False) + "\n",
+        "results.json": json.dumps(with_integer_counts(clean), indent=1, ensure_ascii=False,
+                                   allow_nan=False) + "\n",
         "tables/analyses.csv": _analyses_csv(results["analyses"]), **report.files}
     from trialsynth.report.html import render_report
 

@@ -14,6 +14,7 @@ effect favour the intervention (pain MD: "lower"; RR of an adverse event: "lower
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -22,7 +23,6 @@ import numpy as np
 import pandas as pd
 
 from trialsynth._words import count
-from trialsynth.api import pool
 from trialsynth.bias.small_study import (
     SmallStudyTest,
     egger_test_from_result,
@@ -49,6 +49,7 @@ from trialsynth.certainty.judgement import (
     pct,
 )
 from trialsynth.certainty.rules import DEFAULT_RULES, RuleSet
+from trialsynth.pooling.batch import pool_arrays
 from trialsynth.pooling.result import PooledResult
 
 __all__ = ["DOMAINS", "LEVELS", "Benefit", "Certainty", "DomainJudgement", "Flags", "Level",
@@ -69,9 +70,14 @@ def _subset_estimate(result: PooledResult, idx: list[int]) -> float | None:
     rows = [result.studies[i] for i in idx]
     if len(rows) < 2:
         return rows[0].yi if rows else None
-    frame = pd.DataFrame([{"study": s.study, "yi": s.yi, "se": s.se} for s in rows])
+    # the batch kernel on the studies' own effects (a batch of one analysis), as trialsynth.pool
+    # would pool them with metafor's conventions; the τ² interval is not needed
+    cols = {"yi": np.array([s.yi for s in rows], dtype=float),
+            "se": np.array([s.se for s in rows], dtype=float)}
     method = "IV" if result.model == "common" or result.method == "MH_RANDOM" else result.method
-    return pool(frame, "GENERIC", method).estimate
+    est = float(pool_arrays("GENERIC", method, cols, np.zeros(len(rows), dtype=np.intp), 1,
+                            tau2_ci=False).estimate[0])
+    return est if math.isfinite(est) else None
 
 
 def risk_of_bias(result: PooledResult, rob: Sequence[str | None] | None, threshold: Threshold, *,

@@ -3,8 +3,9 @@
 A source states only part of what a review folder holds. What it does not state is filled with
 explicit placeholders: names trialsynth reads from the data are marked ``inferred`` and defaults to
 be checked ``provisional``, each with its ``basis`` (trialsynth.protocol). Nothing is invented
-silently. Known reviews add what is known about them from the project's notes
-(:mod:`trialsynth.io.known_reviews`; the flagship CD015373).
+silently. The library knows no particular review: what a reviewer knows beyond the source (names
+of comparisons, the question, MIDs, ...) is written into the review folder, as the flagship's
+``examples/nmda-chronic-pain/review.yaml`` does.
 """
 
 from __future__ import annotations
@@ -417,11 +418,6 @@ def protocol_from_review(review: Review, *, source: Path | None = None) -> Proto
         if labels is not None:
             spec["labels"] = {k: scrub(v) for k, v in labels.to_dict().items() if v}
         data["analyses"].append(spec)
-    from trialsynth.io.known_reviews import KNOWN
-
-    template = KNOWN.get((review.id or "").split(".")[0])
-    if template is not None:
-        data = template(data, review)
     return Protocol.model_validate(data)
 
 

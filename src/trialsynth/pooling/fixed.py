@@ -8,14 +8,12 @@ and ``c, d`` (control), already corrected by the policy in force.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal
 
 import numpy as np
 
 from trialsynth._segments import FloatArray, IntArray, segment_sum
+from trialsynth.conventions import RdVariance
 from trialsynth.effects.binary import peto_terms
-
-RdVariance = Literal["sato", "greenland-robins"]
 
 
 def mantel_haenszel(measure: str, a: FloatArray, b: FloatArray, c: FloatArray, d: FloatArray,

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from trialsynth.pooling.batch import PooledBatch
 from trialsynth.registry.measures import RATIO_MEASURES
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # the keys of ``trialsynth pool --json`` in their documented order (issue #2 contract)
 CONTRACT_KEYS = (
@@ -116,6 +119,21 @@ class PooledResult:
         keys = ("estimate", "ci_low", "ci_high", "pi_low", "pi_high")
         return {key: _num(math.exp(v)) if (v := getattr(self, key)) is not None else None
                 for key in keys}
+
+    def studies_frame(self, *, exp: bool = False) -> pd.DataFrame:
+        """The studies as a pandas DataFrame (:func:`trialsynth.pooling.frames.studies_frame`):
+        ``study, subgroup, yi, se, ci_low, ci_high, weight, included``; ``exp=True``
+        back-transforms ratio measures."""
+        from trialsynth.pooling.frames import studies_frame
+
+        return studies_frame(self, exp=exp)
+
+    def summary_frame(self, *, exp: bool = False) -> pd.DataFrame:
+        """Studies, subgroup and pooled rows as a pandas DataFrame, as statsmodels'
+        ``CombineResults.summary_frame`` (:func:`trialsynth.pooling.frames.summary_frame`)."""
+        from trialsynth.pooling.frames import summary_frame
+
+        return summary_frame(self, exp=exp)
 
     def to_dict(self) -> dict[str, Any]:
         """The ``trialsynth pool --json`` object: the contract keys first, then extras."""

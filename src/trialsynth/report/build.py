@@ -630,9 +630,13 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
                    "identity": identity,
                    "methods": model.methods(analyses),
                    "question": _question(protocol),
-                   "defaults": {"pain_mid_0_100": model.PAIN_MID,
+                   # kept for readers of earlier results: the library assumes no MID (a review
+                   # states its own, outcome- or analysis-wide), so pain_mid_0_100 is null
+                   "defaults": {"pain_mid_0_100": None,
                                 "note": "declared project defaults, used only where the review "
-                                        "folder states no direction of benefit or MID"}}
+                                        "folder states no direction of benefit; minimal "
+                                        "important differences come from the review folder "
+                                        "alone"}}
     inventory_of_studies = study_inventory(protocol, review, folder.studies)
     rep.results["study_inventory"] = inventory_of_studies
     chars = inventory_of_studies["characteristics"]

@@ -1,5 +1,5 @@
 """The pure report model of ``trialsynth run``: names parsed into outcome and time window,
-declared project defaults (MID, direction of benefit), per-study risk of bias from the file,
+the declared project default of the direction of benefit, per-study risk of bias from the file,
 GRADE certainty, summary-of-findings rows, the evidence-gap map cells and the methods text.
 
 Nothing here draws or writes files; :mod:`trialsynth.runner` calls it and
@@ -8,7 +8,6 @@ Nothing here draws or writes files; :mod:`trialsynth.runner` calls it and
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -19,7 +18,7 @@ import pandas as pd
 from trialsynth.arms import split_analysis_name
 from trialsynth.certainty.grade import Certainty, Flags, Override, assess
 from trialsynth.certainty.plain_language import plain_language_summary
-from trialsynth.certainty.rob import grade_rob_level
+from trialsynth.certainty.rob_levels import judged_for, study_rob_level  # noqa: F401 (model.judged_for)
 from trialsynth.certainty.statements import lower_first
 from trialsynth.errors import DataError
 from trialsynth.pooling.result import PooledResult
@@ -38,7 +37,6 @@ from trialsynth.report.sof import (
 
 WINDOWS = ("immediate-term", "short-term", "medium-term", "long-term")
 OTHER = "other / not stated"
-PAIN_MID = 10.0  # points on a 0-100 pain scale: declared project default (METHODS §4.5)
 ROB2_COLUMNS = {  # RevMan Web data-rows column -> RoB 2 domain key
     "Bias.arising.from.the.randomization.process..judgement.": "D1",
     "Bias.due.to.deviations.from.intended.interventions..judgement.": "D2",
@@ -111,14 +109,6 @@ def direction_of_benefit(outcome: str) -> str:
     return "lower"
 
 
-def mid_for(outcome: str, measure: str, means: Sequence[float]) -> float | None:
-    """MID 10 for pain intensity as an MD on a 0-100 scale (project default); else None."""
-    if measure != "MD" or "pain" not in outcome.lower():
-        return None
-    finite = [abs(m) for m in means if m is not None and math.isfinite(m)]
-    return PAIN_MID if finite and max(finite) > 10 else None  # 0-10 scales would need 1
-
-
 def rob_by_row(frame: pd.DataFrame) -> dict[int, dict[str, str]]:
     """File row number (header = 1) -> {RoB 2 domain key: judgement as written} (present only)."""
     cols = [c for c in ROB2_COLUMNS if c in frame.columns]
@@ -129,23 +119,6 @@ def rob_by_row(frame: pd.DataFrame) -> dict[int, dict[str, str]]:
         if judged:
             out[i + 2] = judged
     return out
-
-
-def _level(judgement: str) -> str | None:
-    try:
-        return grade_rob_level(judgement)
-    except DataError:
-        return None
-
-
-def study_rob_level(judged: Mapping[str, str]) -> tuple[str | None, bool]:
-    """(GRADE level, partial): the overall judgement when the file has it, else the worst domain
-    judgement present (a lower bound, ``partial`` True); None when nothing was judged."""
-    if "overall" in judged and (lev := _level(judged["overall"])) is not None:
-        return lev, False
-    order = ("low", "some_concerns", "high")
-    levels = [lv for d, j in judged.items() if d != "overall" and (lv := _level(j)) is not None]
-    return (max(levels, key=order.index), True) if levels else (None, False)
 
 
 def rob_tool(judged: Mapping[str, str]) -> str | None:
@@ -262,13 +235,17 @@ def facts_for(protocol: Protocol | None, analysis_id: str, parsed: ParsedName, m
     dir_src = "review folder" if stated_dir else "project default (from the outcome's name)"
     outcome = protocol.outcome_of(analysis_id) if spec is not None else None
     mid, mid_src, scale, units, rng = None, None, None, None, None
-    if outcome is not None and outcome.mid is not None and measure == "MD":
-        mid, mid_src = float(outcome.mid.value), "review folder"
-        units = outcome.mid.units
-        scale = outcome.scale.name if outcome.scale is not None else None
-        rng = _range(outcome.scale)
-    elif (m := mid_for(parsed.outcome, measure, means)) is not None:
-        mid, mid_src, scale, units, rng = m, "project default", "0–100", "points", (0.0, 100.0)
+    # the MID is the review's: the analysis' own (for its instrument), else its outcome's; the
+    # library assumes none (a review states its MIDs in review.yaml)
+    own = spec.mid if spec is not None else None
+    stated = own or (outcome.mid if outcome is not None else None)
+    if stated is not None and measure == "MD":
+        mid, mid_src = float(stated.value), "review folder"
+        units = stated.units
+        instrument = spec.scale if own is not None and spec.scale is not None else \
+            (outcome.scale if outcome is not None else None)
+        scale = instrument.name if instrument is not None else None
+        rng = _range(instrument)
     overrides, flags, pico = {}, Flags(), None
     if spec is not None:
         overrides = {d: Override(o.downgrade, o.rationale, reviewer=o.reviewer)
@@ -294,23 +271,6 @@ def _range(scale: Any) -> tuple[float, float] | None:
     if scale is None or scale.min is None or scale.max is None:
         return None
     return float(scale.min), float(scale.max)
-
-
-def judged_for(rob: Mapping[tuple[str, str | None], Any], study: str, analysis_id: str
-               ) -> dict[str, str]:
-    """{domain: judgement, "overall": ...} of a study's result (else its study-level assessment)
-    from :meth:`trialsynth.io.folder.ReviewFolder.rob_assessments`; empty when not assessed."""
-    found = rob.get((study, analysis_id)) or rob.get((study, None))
-    if found is None:
-        return {}
-    out: dict[str, str] = {}
-    for key, j in found.assessment.domains.items():
-        final = getattr(j, "final", None) or getattr(j, "judgement", None)
-        if final:
-            out[str(key)] = str(final)
-    if found.overall:
-        out["overall"] = str(found.overall)
-    return out
 
 
 @dataclass(slots=True)
@@ -710,11 +670,11 @@ def methods(analyses: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
                  f"continuous outcomes {cite('EGGER')}, Harbord's for binary ones {cite('HARBORD')}).")
     paras.append("Where the review question states an outcome's direction of benefit and minimal "
                  "important difference, they are used (each analysis names its source); otherwise "
-                 "the project defaults (declared, not from the review): a minimal important difference "
-                 f"of {PAIN_MID:g} points on 0–100 pain scales; lower values are better for pain, "
-                 "adverse events, tolerability (withdrawals) and disability, higher values for "
-                 "responder outcomes (≥ 30% or ≥ 50% reduction) and quality of life (except the "
-                 "Fibromyalgia Impact Questionnaire). Indirectness is rated from the reviewer's "
+                 "the direction of benefit follows a declared project default (lower values are "
+                 "better for pain, adverse events, tolerability (withdrawals) and disability, "
+                 "higher values for responder outcomes (≥ 30% or ≥ 50% reduction) and quality of "
+                 "life (except the Fibromyalgia Impact Questionnaire)), and no minimal important "
+                 "difference is assumed. Indirectness is rated from the reviewer's "
                  "per-study PICO flags in the review folder and not rated down without them; "
                  "reviewer overrides of a GRADE domain are shown with their rationale. The evidence "
                  f"inventory and gap map follow {cite('GAP')}.")
