@@ -175,7 +175,8 @@ def test_combine_groups_is_vectorised_and_chains():
 # Wan et al. 2014: published tables of xi(n) and eta(n).
 # ----------------------------------------------------------------------------------------
 # Wan et al. 2014, BMC Med Res Methodol 14:135, Table 1 "Values of xi(n) in the formula (7)
-# and the formula (12) for n <= 50" (exact expected ranges), n = 1 ... 50.
+# and the formula (12) for n <= 50" (exact expected ranges), n = 1 ... 50; checked against the
+# journal's table page https://bmcmedresmethodol.biomedcentral.com/articles/10.1186/1471-2288-14-135/tables/1
 WAN_TABLE_1 = [
     0.000, 1.128, 1.693, 2.059, 2.326, 2.534, 2.704, 2.847, 2.970, 3.078,
     3.173, 3.259, 3.336, 3.407, 3.472, 3.532, 3.588, 3.640, 3.689, 3.735,

@@ -15,6 +15,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from _paths import SHARED_DATA
 
 from trialsynth.io.folder import read_folder, render_folder
 from trialsynth.runner import analyse, run_review
@@ -90,3 +91,135 @@ def test_report_marks_designs_and_adjustments(edited: Path, tmp_path: Path) -> N
     doc = json.loads((out / "results.json").read_text(encoding="utf-8"))
     a = next(x for x in doc["analyses"] if x["id"] == "1.1")
     assert {s["study"]: s["design"] for s in a["studies"]}["Noppers 2011a"] == "crossover"
+
+
+def _edit_review_wide(folder: Path) -> None:
+    """CONSTRUCTED design marks: in analysis 3.1 Tonet 2008 is a crossover trial reporting the
+    SE of its paired MD (4.0, with both SDs: its correlation can be computed); in analysis 1.1
+    (the same outcome, "Pain intensity (continuous), immediate-term follow-up", under another
+    comparison) Noppers 2011a is a crossover trial with arm data only. No correlation is set."""
+    path = folder / "outcome_data.csv"
+    rows = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))))
+    for r in rows:
+        r["design"], r["effect_se"] = "", ""
+        if r["analysis"] == "3.1" and r["study"] == "Tonet 2008":
+            r["design"], r["effect_se"] = "crossover", "4.0"
+        if r["analysis"] == "1.1" and r["study"] == "Noppers 2011a":
+            r["design"] = "crossover"
+    out = io.StringIO()
+    w = csv.DictWriter(out, fieldnames=[*rows[0].keys()], lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    path.write_text(out.getvalue(), encoding="utf-8")
+
+
+def test_crossover_correlation_imputed_across_the_review(tmp_path: Path) -> None:
+    from trialsynth.runner import review_correlations, review_results
+
+    folder = shutil.copytree(EXAMPLE, tmp_path / "review")
+    _edit_review_wide(folder)
+    analyses = read_folder(folder).review.analyses
+    # Handbook v6.4 §23.2.7.3 (Corr from SE(MD) = SD_diff/√N and both SDs; v5.1 §16.4.6.3):
+    # Tonet 2008, N = 15, SD_E 29, SD_C 16, SE 4.0
+    r = (29**2 + 16**2 - 4.0**2 * 15) / (2 * 29 * 16)
+    imputed = review_correlations(analyses, "outcome_data.csv")
+    assert imputed["1.1"][0] == pytest.approx(r, rel=1e-12)
+    assert imputed["1.1"][1] == (f"Tonet 2008 {r:.3f}",)
+    assert "1.4" not in imputed  # another outcome (short-term follow-up): nothing to impute
+    # `pool` on analysis 1.1 alone has no trial that allows it: refused, as before
+    alone = analyse(next(a for a in analyses if a.id == "1.1"), "outcome_data.csv")
+    assert alone["status"] == "not pooled" and "within-participant correlation" in alone["reason"]
+    results, _ = review_results(folder, quiet=True)
+    a11 = next(a for a in results["analyses"] if a["id"] == "1.1")
+    noppers = next(s for s in a11["result"]["studies"] if s["study"] == "Noppers 2011a")
+    row = next(x for x in next(a for a in analyses if a.id == "1.1").frame.to_dict("records")
+               if x["study"] == "Noppers 2011a")
+    se = math.sqrt((row["sd_t"] ** 2 + row["sd_c"] ** 2 - 2 * r * row["sd_t"] * row["sd_c"])
+                   / row["n_t"])  # Handbook v6.4 §23.2.7.1
+    assert noppers["se"] == pytest.approx(se, rel=1e-12)
+    source = a11["result"]["settings"]["designs"]["crossover_correlation"]["source"]
+    assert "review's trials of this outcome" in source and "Tonet 2008" in source
+
+
+RM5 = SHARED_DATA / "cochrane-rm5" / "CD000023StatsDataOnly.rm5"
+
+
+@pytest.fixture(scope="module")
+def imported(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A RevMan 5 review (CD000023, real data) imported into a review folder, then designs
+    declared there as a reviewer would (CONSTRUCTED marks, not from the trials' reports): Brink
+    1951 as a cluster-randomised trial in analysis 1.1 (M = 20, ICC 0.05), Dagnelie 1996 as a
+    crossover trial in studies.csv, the correlation set for the review (0.3)."""
+    from typer.testing import CliRunner
+
+    from trialsynth.cli import app
+
+    folder = tmp_path_factory.mktemp("rm5") / "review"
+    assert CliRunner().invoke(app, ["import", str(RM5), "--out", str(folder)]).exit_code == 0
+    path = folder / "outcome_data.csv"
+    rows = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))))
+    for r in rows:
+        r["design"], r["cluster_size"], r["icc"] = "", "", ""
+        if r["analysis"] == "1.1" and r["study"] == "Brink 1951":
+            r["design"], r["cluster_size"], r["icc"] = "cluster", "20", "0.05"
+    out = io.StringIO()
+    w = csv.DictWriter(out, fieldnames=[*rows[0].keys()], lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    path.write_text(out.getvalue(), encoding="utf-8")
+    studies = folder / "studies.csv"
+    lines = studies.read_text(encoding="utf-8").splitlines()
+    head = lines[0].split(",")
+    for i, line in enumerate(lines):
+        cells = line.split(",")
+        if cells[0] == "Dagnelie 1996":
+            cells[head.index("design")] = "crossover"
+            lines[i] = ",".join(cells)
+    studies.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    yml = folder / "review.yaml"
+    yml.write_text(yml.read_text(encoding="utf-8").replace(
+        "  conventions: revman\n", "  conventions: revman\n  designs:\n"
+        "    crossover_correlation: 0.3\n", 1), encoding="utf-8")
+    return folder
+
+
+@pytest.mark.shared_data
+def test_revman_import_report_marks_designs_and_adjustments(imported: Path, tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    run_review(imported, out, quiet=True)
+    doc = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    a11 = {s["study"]: s for s in next(a for a in doc["analyses"] if a["id"] == "1.1")["studies"]}
+    assert a11["Brink 1951"]["design"] == "cluster"
+    # Handbook v6.4 §23.1.4: design effect 1 + (20 − 1) × 0.05 = 1.95
+    assert "= 1.95;" in a11["Brink 1951"]["adjustments"][0]
+    assert a11["Dagnelie 1996"]["design"] == "crossover"
+    assert "Corr = 0.300 (set for the review)" in a11["Dagnelie 1996"]["adjustments"][0]
+    assert a11["Chapple 1956"] == a11["Chapple 1956"] | {"design": "parallel", "adjustments": []}
+    # an analysis the crossover trial cannot enter (unequal arms): not pooled, the reason names
+    # the file row, and every study still carries its design
+    a14 = next(a for a in doc["analyses"] if a["id"] == "1.4")
+    assert a14["status"] == "not pooled" and "n_t and n_c must be equal" in a14["reason"]
+    assert {s["design"] for s in a14["studies"]} == {"parallel", "crossover"}
+    html = (out / "index.html").read_text(encoding="utf-8")
+    assert "Data adjusted: cluster: design effect" in html and ">crossover</td>" in html
+
+
+@pytest.mark.shared_data
+def test_import_round_trips_the_design_columns(imported: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from trialsynth.cli import app
+
+    again = tmp_path / "again"
+    res = CliRunner().invoke(app, ["import", str(imported), "--out", str(again), "--json",
+                                   str(tmp_path / "review.json")])
+    assert res.exit_code == 0, res.output
+    for name in ("outcome_data.csv", "studies.csv"):
+        assert sorted((again / name).read_text(encoding="utf-8").splitlines()) == \
+            sorted((imported / name).read_text(encoding="utf-8").splitlines()), name
+    assert "crossover_correlation: 0.3" in (again / "review.yaml").read_text(encoding="utf-8")
+    a, b = read_folder(imported).review.analyses, read_folder(again).review.analyses
+    for x, y in zip(a, b, strict=True):
+        assert x.frame.equals(y.frame), x.id
+    doc = json.loads((tmp_path / "review.json").read_text(encoding="utf-8"))
+    assert '"cluster_size"' in json.dumps(doc) and '"crossover"' in json.dumps(doc)

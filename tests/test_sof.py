@@ -280,8 +280,9 @@ def test_flagship_table_layout(flagship):
         assert r.participants_text == f"{n:,} ({len(frame)} RCTs)"
     # continuous row: comparator means from the control arms, MD text, blank relative effect
     lo, hi = pain["mean_c"].min(), pain["mean_c"].max()
-    assert pr.risk_comparator == (f"The mean pain intensity ranged across control groups from "
-                                  f"{lo:g} to {hi:g} points")
+    assert (lo, hi) == (54.5, 74.0)  # both printed with one decimal: one style in a cell
+    assert pr.risk_comparator == ("The mean pain intensity ranged across control groups from "
+                                  "54.5 to 74.0 points")
     assert re.fullmatch(r"MD \d+\.\d (lower|higher) \(\d+\.\d (lower|higher) to \d+\.\d "
                         r"(lower|higher)\)", pr.risk_intervention)
     assert pr.relative_effect == ""
@@ -306,7 +307,10 @@ def test_flagship_table_layout(flagship):
                        for e in explained)
             assert not any("Core GRADE" in e or "GRADE 34" in e for e in explained)
     assert "ketamine" in ar.comments.lower() and "ketamine" in pr.comments.lower()
-    assert ar.comments == a_res_statement(a_cert.level) and pr.comments.startswith(
+    # the statement, then the NNTH at the assumed comparator risk (Altman 1998)
+    assert ar.statement == a_res_statement(a_cert.level)
+    assert ar.comments.startswith(ar.statement + " NNTH ") and \
+        "at the assumed comparator risk of" in ar.comments and pr.comments.startswith(
         "The evidence is very uncertain" if p_cert.level == "very_low" else "Ketamine")
     assert nr.participants_text == "No studies"
     # footnotes: asterisk, abbreviations, GRADE definitions, method, band convention
@@ -387,9 +391,9 @@ def test_no_control_events_shows_a_risk_difference_not_zero_per_1000():
     assert any("same model as the relative effect (random effects, DerSimonian–Laird)" in n
                for n in r.effect_notes)
     assert "0 per 1000 (0 to 0)" not in r.risk_intervention
-    assert any("No events in the control groups" in n for n in r.effect_notes)
+    assert any("No one in the control groups had the event" in n for n in r.effect_notes)
     t = sof_table(KETAMINE, [r])
-    assert any("No events in the control groups" in text for _, text in t.explanations)
+    assert any("No one in the control groups had the event" in text for _, text in t.explanations)
     # a reviewer-set assumed risk keeps the usual RR × ACR arithmetic
     set_risk = sof_row(res, certainty("low"), OutcomeInfo("Hallucinations"), assumed_risk=0.05)
     assert set_risk.risk_comparator == "50 per 1000" and "per 1000 (" in set_risk.risk_intervention

@@ -27,22 +27,63 @@ def analyse(analysis: Analysis, source: str) -> dict[str, Any]:
     return analyse_with_result(analysis, source)[0]
 
 
-def pool_analysis(analysis: Analysis, source: str) -> PooledResult:
+def outcome_key(analysis: Analysis) -> tuple[str, str]:
+    """Analyses of one outcome: the same data type and the same name, case and spacing
+    ignored (a review's "Pain intensity" under each comparison)."""
+    return analysis.data_type, " ".join(str(analysis.name).casefold().split())
+
+
+def review_correlations(analyses: tuple[Analysis, ...] | list[Analysis], source: str
+                        ) -> dict[str, tuple[float, tuple[str, ...]]]:
+    """The within-participant correlation imputed across the review for crossover trials
+    without their own (Handbook v6.4 §23.2.7.3: from other trials of the review that report
+    enough to compute it): per outcome (:func:`outcome_key`), the correlations computed from
+    every analysis of that outcome, averaged first within each trial (a trial entered in
+    several analyses counts once), then over trials. Returns {analysis id: (value, "study r")}
+    for the analyses of outcomes with at least one such trial."""
+    from trialsynth.designs.prepare import trial_correlations
+
+    found: dict[tuple[str, str], dict[str, list[float]]] = {}
+    for a in analyses:
+        try:
+            pairs = trial_correlations(a.pooled_rows, pool_measure(a.settings.measure), source)
+        except DataError:  # the analysis' own pooling reports it
+            continue
+        for study, r in pairs:
+            found.setdefault(outcome_key(a), {}).setdefault(study, []).append(r)
+    out: dict[str, tuple[float, tuple[str, ...]]] = {}
+    for a in analyses:
+        per_trial = found.get(outcome_key(a))
+        if per_trial:
+            means = {study: float(np.mean(rs)) for study, rs in per_trial.items()}
+            out[a.id] = (float(np.mean(list(means.values()))),
+                         tuple(f"{study} {r:.3f}" for study, r in means.items()))
+    return out
+
+
+def pool_analysis(analysis: Analysis, source: str,
+                  imputed: tuple[float, tuple[str, ...]] | None = None) -> PooledResult:
     """The pooling of an analysis' complete rows with its settings (RevMan's conventions), also
     when nothing is estimable (k = 0) or the review pooled nothing: its per-study rows are what
-    a forest plot shows. Raises :class:`DataError` for rows that cannot be pooled."""
+    a forest plot shows. ``imputed``: the crossover correlation imputed across the review
+    (:func:`review_correlations`). Raises :class:`DataError` for rows that cannot be pooled."""
     s = analysis.settings
+    designs = getattr(s, "designs", None)
+    if imputed is not None:
+        designs = {**(designs or {}), "imputed": imputed}
     with np.errstate(divide="ignore", invalid="ignore"):  # k = 0 divides by zero
         hksj = bool(getattr(s, "hksj", False)) and s.method in RANDOM_METHODS
         return pool(analysis.pooled_rows, pool_measure(s.measure), s.method, hksj=hksj,
                     subgroup="subgroup" if analysis.has_subgroups else None, revman=True,
                     source=source, confidence_level=getattr(s, "confidence_level", None) or 0.95,
-                    designs=getattr(s, "designs", None))
+                    designs=designs)
 
 
-def analyse_with_result(analysis: Analysis, source: str
+def analyse_with_result(analysis: Analysis, source: str,
+                        imputed: tuple[float, tuple[str, ...]] | None = None
                         ) -> tuple[dict[str, Any], PooledResult | None]:
-    """:func:`analyse` plus the pooled result (None when nothing was pooled)."""
+    """:func:`analyse` plus the pooled result (None when nothing was pooled). ``imputed``: the
+    crossover correlation imputed across the review (:func:`review_correlations`)."""
     s = analysis.settings
     rows = analysis.pooled_rows
     out: dict[str, Any] = {
@@ -57,7 +98,7 @@ def analyse_with_result(analysis: Analysis, source: str
         out["status"], out["reason"] = "not pooled", "no study row has the data its type needs"
     else:
         try:
-            result = pool_analysis(analysis, source)
+            result = pool_analysis(analysis, source, imputed)
         except DataError as exc:  # rows are numbered within the analysis; give the file row
             row = int(rows["row"].iloc[exc.row - 2]) if exc.row is not None else None
             where = f" (file row {row}, column {exc.field})" if row is not None else ""
@@ -91,7 +132,8 @@ def mark_designs(studies: list[dict[str, Any]], analysis: Analysis,
     for st, complete, design in zip(studies, frame["complete"], frame["design"] if "design" in
                                     frame.columns else [None] * len(frame), strict=True):
         row = next(pooled, None) if complete else None
-        st["design"] = (row or {}).get("design") or design or "parallel"
+        stated = design if isinstance(design, str) and design else None  # NaN: none stated
+        st["design"] = (row or {}).get("design") or stated or "parallel"
         st["adjustments"] = list((row or {}).get("adjustments") or [])
 
 

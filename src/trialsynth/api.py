@@ -106,7 +106,7 @@ def pool(frame: pd.DataFrame, measure: str, method: str, hksj: Hksj = False,
         return _pool_columns(frame, cols, measure, measure, method, hksj, subgroup, conventions,
                              confidence_level, settings, source)
     return _pool_prepared(frame, prepared, measure, method, hksj, subgroup, conventions,
-                          confidence_level, settings, options, source)
+                          confidence_level, settings, options, source, rare_events)
 
 
 def _pool_sparse(frame: pd.DataFrame, cols: dict[str, np.ndarray], measure: str, method: str,
@@ -125,6 +125,13 @@ def _pool_sparse(frame: pd.DataFrame, cols: dict[str, np.ndarray], measure: str,
         return _pool_columns(frame, cols, measure, measure, method, hksj, subgroup, conventions,
                              level, settings, source)
     if choice.method == "GLMM":
+        counts = np.concatenate([cols[c] for c in ("events_t", "n_t", "events_c", "n_c")])
+        if (counts != np.round(counts)).any():  # adjusted rows: a design effect, a split group
+            raise DataError("--rare-events chose the binomial-normal model (random effects), "
+                            "which needs whole counts, but some rows carry adjusted counts "
+                            "(divided by a cluster design effect or a split shared group): use "
+                            "a common-effect method (MH, PETO) or pool without --rare-events",
+                            file=source, field="events_t")
         base = _pool_columns(frame, cols, "OR", "OR", method, hksj, subgroup, conventions,
                              level, settings, source)
         from trialsynth.designs import glmm  # scipy.optimize loads when a GLMM is fitted
@@ -173,11 +180,13 @@ def design_options(designs: DesignOptions | Mapping[str, Any] | None) -> DesignO
 
 def _pool_prepared(frame: pd.DataFrame, prepared: Prepared, measure: str, method: str,
                    hksj: Hksj, subgroup: str | None, conventions: Any, level: float,
-                   settings: dict[str, Any], options: DesignOptions, source: str | None
-                   ) -> PooledResult:
+                   settings: dict[str, Any], options: DesignOptions, source: str | None,
+                   rare_events: bool = False) -> PooledResult:
     """:func:`pool` after :func:`trialsynth.designs.prepare`: the rows it keeps, pooled as it
     says (by inverse variance when some rows enter as effects), placeholders for rows folded
-    into another, and the crossover sensitivity analysis."""
+    into another, and the crossover sensitivity analysis. ``rare_events``: the rows as prepared
+    (cluster-adjusted, split) go through the sparse-data rules when every one is still a 2×2
+    table; a row entered as an effect with its SE is refused."""
     labels = study_labels(frame)
     kept = np.flatnonzero(prepared.keep)
     sub = frame.iloc[kept].reset_index(drop=True)
@@ -193,8 +202,20 @@ def _pool_prepared(frame: pd.DataFrame, prepared: Prepared, measure: str, method
                      f"({run_method}) instead")
     settings = {**settings, "method_used": run_method,
                 "designs": prepared.to_dict(labels)}
-    result = _pool_columns(sub, cols, used, measure, run_method, hksj, subgroup, conventions,
-                           level, settings, source)
+    if rare_events and measure in BINARY:
+        if used not in BINARY:
+            rows = [i + 2 for i, d in enumerate(prepared.notes) if any(
+                n.startswith(("crossover", "paired", "cluster-adjusted", "effect")) for n in d)]
+            raise DataError("--rare-events needs every row as a 2x2 table, but rows "
+                            f"{', '.join(map(str, rows))} enter as an effect with its SE (a "
+                            "crossover trial's paired effect or a reported adjusted effect): "
+                            "pool without --rare-events", file=source,
+                            row=rows[0] if rows else None, field="design")
+        result = _pool_sparse(sub, cols, used, method, hksj, subgroup, conventions, level,
+                              settings, source)
+    else:
+        result = _pool_columns(sub, cols, used, measure, run_method, hksj, subgroup,
+                               conventions, level, settings, source)
     if not prepared.keep.all():
         result = _with_placeholders(result, prepared, labels, frame, subgroup)
     result = replace(result, warnings=(*notes, *result.warnings))

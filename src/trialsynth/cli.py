@@ -414,6 +414,11 @@ def batch(
         "--tau2-ci/--no-tau2-ci", help="the Q-profile CI of tau^2 (and of I^2, H^2); "
         "--no-tau2-ci leaves those columns empty, as metafor's rma() without confint()")] = True,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
+    multi_arm: Annotated[MultiArm, typer.Option(
+        "--multi-arm", help="a study entering one analysis more than once with the same "
+        "comparator data: split the shared group evenly (as pool) or keep the rows as entered "
+        "(as_entered); either way the warnings column says so")
+    ] = "split",  # type: ignore[assignment]
 ) -> None:
     """Pool every analysis of INPUT (DL unless --method) into one RESULTS table, one row per
     analysis: its id (review:group.number) and the fields of `pool --json` (weights aside).
@@ -428,7 +433,8 @@ def batch(
             table = run_batch(source, out, measure=None if measure is None else measure.value,
                               method=method.value, hksj=hksj, revman=revman, workers=workers,
                               scheduler=scheduler, progress=not quiet,
-                              partition_size=partition_size, tau2_ci=tau2_ci, return_table=False)
+                              partition_size=partition_size, tau2_ci=tau2_ci, return_table=False,
+                              multi_arm=str(multi_arm))
     except TrialsynthError as exc:
         print_error(exc)
         raise typer.Exit(2) from None

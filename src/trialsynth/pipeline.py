@@ -15,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from trialsynth import __version__
 from trialsynth._console import console
-from trialsynth.analyse import analyse_with_result
+from trialsynth.analyse import analyse_with_result, review_correlations
 from trialsynth.io.convert import build_folder
 from trialsynth.results_schema import SCHEMA_VERSION
 from trialsynth.review import WEIGHT_TOL, Review
@@ -31,8 +31,9 @@ def review_results(source: Path, *, quiet: bool = False) -> tuple[dict[str, Any]
     progress = progress_bar(quiet)
     with progress:
         task = progress.add_task(f"pooling {review.id or source.name}", total=len(review.analyses))
+        imputed = review_correlations(review.analyses, source.name)
         for analysis in review.analyses:
-            out, result = analyse_with_result(analysis, source.name)
+            out, result = analyse_with_result(analysis, source.name, imputed.get(analysis.id))
             analyses.append(out)
             pooled.append(result)
             progress.advance(task)

@@ -93,11 +93,19 @@ class Fact(_Strict):
 # Review identity and question (PICO)
 # ---------------------------------------------------------------------------------------------
 class ReviewInfo(_Strict):
+    """The review's identity as the report's heading shows it. ``published``: when this version
+    was published, as the source states it ("2025, Issue 8", "2021-10-07"); ``search_date``: the
+    date of the last search for studies (how up to date the evidence is); ``basis``: where these
+    facts come from when the data file does not state them."""
+
     id: Id
     title: Text | None = None
     citation: Text | None = None
     doi: Annotated[str, Field(pattern=r"^10\.\d{4,9}/\S+$")] | None = None
     url: Text | None = None
+    published: Text | None = None
+    search_date: Text | None = None
+    basis: Text | None = None
 
 
 class SkippedAnalysis(_Strict):
@@ -109,7 +117,8 @@ class SkippedAnalysis(_Strict):
 
 class DataSource(_Strict):
     """Where the numbers came from (the file trialsynth imported), and what the reader noted.
-    ``stored_decimals``: decimals of RevMan's stored numbers (None: full precision)."""
+    ``stored_decimals``: decimals of RevMan's stored numbers (None: full precision); ``date``: the
+    file's own date (e.g. a RevMan 5 file's MODIFIED attribute)."""
 
     file: Text
     format: Literal["revman-web-data-rows", "revman-web-package", "rm5", "revman5-csv",
@@ -118,6 +127,7 @@ class DataSource(_Strict):
     citation: Text | None = None
     url: Text | None = None
     stored_decimals: Annotated[int, Field(ge=0, le=17)] | None = None
+    date: Text | None = None  # when the file was made or last saved, as the file states it
     notes: list[Text] = []
     skipped_analyses: list[SkippedAnalysis] = []
 

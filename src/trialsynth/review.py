@@ -183,6 +183,9 @@ class Review:
     skipped: tuple[Skipped, ...] = ()  # analyses in the file that could not be read as data
     stored_decimals: int | None = 6  # decimals of RevMan's stored numbers (None: full doubles)
     notes: tuple[str, ...] = ()
+    published: str | None = None  # when this version was published, as the file states it
+    search_date: str | None = None  # date of the last search for studies, as the file states it
+    file_date: str | None = None  # when the file was last saved, as the file states it
 
 
 @dataclass(frozen=True, slots=True)

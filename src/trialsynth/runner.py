@@ -7,10 +7,14 @@ an earlier trialsynth output):
 * ``results.json`` - review identity, per analysis the inferred settings with their evidence, the
   pooled result (:meth:`PooledResult.to_dict`) and a per-study check against RevMan's stored numbers;
 * ``tables/analyses.csv`` - one row per analysis (estimates as RevMan shows them, ratios natural);
-* ``tables/certainty.csv``, ``tables/sof.csv``, ``tables/gap_map.csv``;
+* ``tables/certainty.csv`` (GRADE per analysis with the reasons per domain), ``tables/sof.csv``
+  (summary-of-findings rows with their footnote text), ``tables/gap_map.csv``,
+  ``tables/research.csv`` (next-trial sizes) and ``tables/sof.docx`` (the summary-of-findings
+  tables as a Word document, :mod:`trialsynth.report.sof_docx`);
 * ``figures/`` - a forest plot per pooled analysis (SVG) and the evidence-gap maps (SVG and PNG);
 * ``index.html`` - the self-contained review report (:mod:`trialsynth.report.html`; figures inline
-  as SVG, no external resources, no scripts).
+  as SVG, no external resources; one small inline script for the filters, without which the page
+  still reads fully).
 
 The run in memory is :func:`trialsynth.pipeline.review_results` (read, analyse with
 :mod:`trialsynth.analyse`, build the report model with :mod:`trialsynth.report.build`); this
@@ -29,7 +33,7 @@ from typing import Any
 
 from trialsynth._atomic import output_lock
 from trialsynth._json import json_safe
-from trialsynth.analyse import analyse, analyse_with_result, pool_analysis
+from trialsynth.analyse import analyse, analyse_with_result, pool_analysis, review_correlations
 from trialsynth.output_folder import MARKER, write_output
 from trialsynth.output_folder import check_target as _check_target
 from trialsynth.output_folder import write_atomically as _write_atomically
@@ -38,8 +42,8 @@ from trialsynth.registry import RANDOM_METHODS
 from trialsynth.results_schema import with_integer_counts
 
 __all__ = ["CSV_FIELDS", "MARKER", "RANDOM_METHODS", "analyse", "analyse_with_result",
-           "json_safe", "pool_analysis", "progress_bar", "review_results", "run_review",
-           "write_output"]
+           "json_safe", "pool_analysis", "progress_bar", "review_correlations", "review_results",
+           "run_review", "write_output"]
 
 CSV_FIELDS = ("id", "comparison", "name", "data_type", "measure", "method", "model", "status",
               "k", "participants", "estimate", "ci_low", "ci_high", "pvalue", "i2", "tau2", "q",

@@ -22,6 +22,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from trialsynth import _dist
+from trialsynth._words import count
 from trialsynth.bias.trimfill import MIN_K
 from trialsynth.pooling.result import PooledResult
 
@@ -72,7 +73,7 @@ def funnel_contours(yi: ArrayLike, vi: ArrayLike, *, null: float = 0.0,
     lv = tuple(sorted(levels))
     if k < min_k:
         return FunnelContours(k=k, min_k=min_k, null=null, levels=lv, skipped_reason=(
-            f"{k} studies: fewer than {min_k}, the minimum for a funnel plot "
+            f"{count(k, 'study', 'studies')}: fewer than {min_k}, the minimum for a funnel plot "
             "(Cochrane Handbook v6.4 §13.3.5.3; Core GRADE 4)"))
     se = np.sqrt(v)
     z = (y - null) / se

@@ -40,6 +40,7 @@ from scipy import optimize
 
 from trialsynth import _dist
 from trialsynth._segments import FloatArray, IntArray, segment_count, segment_sum
+from trialsynth._words import count
 from trialsynth.certainty.rules import value as rule_value
 from trialsynth.effects.binary import peto_terms
 from trialsynth.effects.table import study_effects
@@ -100,10 +101,11 @@ def _f(x: Any) -> float | None:
 
 def _skip_reason(k: int, min_k: int, x: FloatArray) -> str | None:
     if k < min_k:
-        return (f"{k} studies: fewer than {min_k}, the minimum for a funnel-plot asymmetry test "
+        return (f"{count(k, 'study', 'studies')}: fewer than {min_k}, the minimum for a "
+                "funnel-plot asymmetry test "
                 "(Core GRADE 4 Fig 5; Cochrane Handbook 5.1 §10.4.3.1)")
     if k < 3:
-        return f"{k} studies: a regression on two parameters needs at least 3"
+        return f"{count(k, 'study', 'studies')}: a regression on two parameters needs at least 3"
     if np.ptp(x) == 0:
         return "every study has the same value of the predictor: the test is not defined"
     return None

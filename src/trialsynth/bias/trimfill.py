@@ -34,6 +34,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from trialsynth._segments import FloatArray, IntArray, segment_count, segment_sum
+from trialsynth._words import count
 from trialsynth.certainty.rules import value as rule_value
 from trialsynth.metareg.kernel import metareg_arrays
 from trialsynth.pooling.batch import Hksj, PooledBatch, pool_arrays
@@ -199,10 +200,11 @@ def _merge(a: PooledBatch, b: PooledBatch, use_b: np.ndarray) -> PooledBatch:
 
 def _skip_reason(k: int, min_k: int, method: str) -> str | None:
     if k < min_k:
-        return (f"{k} studies: fewer than {min_k}, the minimum for trim-and-fill and other "
+        return (f"{count(k, 'study', 'studies')}: fewer than {min_k}, the minimum for "
+                "trim-and-fill and other "
                 "funnel-plot methods (Cochrane Handbook v6.4 §13.3.5.3; Core GRADE 4)")
     if k < 3:
-        return f"{k} studies: trim-and-fill needs at least 3"
+        return f"{count(k, 'study', 'studies')}: trim-and-fill needs at least 3"
     if method not in _REG_METHOD:
         return (f"trim-and-fill is implemented for inverse-variance pooling (IV, DL, REML, ML), "
                 f"not {method}")

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from trialsynth._words import count
 from trialsynth.bias.small_study import (
     SmallStudyTest,
     egger_test_from_result,
@@ -275,7 +276,8 @@ def publication_bias(result: PooledResult, outcome_type: OutcomeType, *,
                    plain="most of the studies are small and funded by industry, so unfavourable "
                    "results may be missing")
     if result.k < k_min:  # Fig 5 Q2 no → Q4
-        base = f"{result.k} studies (< {k_min}): funnel-plot tests not used (Core GRADE 4 Fig 5)"
+        base = (f"{count(result.k, 'study', 'studies')} (< {k_min}): funnel-plot tests not used "
+                "(Core GRADE 4 Fig 5)")
         if flags.unpublished_trials:
             return out(1, base, "documented unpublished studies (Fig 5 Q4)",
                        plain="studies known to have been done were never published")

@@ -47,6 +47,9 @@ from trialsynth.errors import DataError
 from trialsynth.pooling.batch import COMMON, METHODS, RANDOM, PooledBatch, pool_arrays
 from trialsynth.pooling.result import CONTRACT_KEYS, RATIO_MEASURES
 
+# a comparator group shared by several comparisons of one study (Handbook v6.4 §23.3.4): split
+# evenly as `pool` does by default, or counted as entered (to reproduce stored analyses)
+BATCH_MULTI_ARM = ("split", "as_entered")
 PARTITION_SIZE = 10_000  # analyses per partition (the corpus: 2; a million: 100)
 # partitions pooled at the same time in one process (numpy releases the GIL in its loops)
 THREADS = max(1, int(os.environ.get("TRIALSYNTH_THREADS", min(2, os.cpu_count() or 1))))
@@ -78,7 +81,8 @@ def run_batch(input: str | Path, out: str | Path | None = None, *, measure: str 
               method: str = "DL", hksj: bool | str = False, revman: bool = False,
               workers: int | None = None, scheduler: str | None = None, progress: bool = False,
               partition_size: int = PARTITION_SIZE, tau2_ci: bool = True,
-              return_table: bool = True, stages: dict[str, float] | None = None) -> pd.DataFrame:
+              return_table: bool = True, stages: dict[str, float] | None = None,
+              multi_arm: str = "split") -> pd.DataFrame:
     """Pool every analysis of ``input`` and return the results table (one row per pooled
     analysis); with ``out`` also write it (Parquet or CSV by extension) and the failure log
     ``<stem>.failures.csv``. The failures are in ``result.attrs["failures"]``.
@@ -87,10 +91,13 @@ def run_batch(input: str | Path, out: str | Path | None = None, *, measure: str 
     written, and the frame returned is empty, with ``attrs["pooled"]`` (the number of result
     rows) and ``attrs["failures"]``. ``tau2_ci=False`` leaves out the Q-profile CI of τ² (and of
     I², H²), as metafor's ``rma`` does unless ``confint`` is called. ``stages`` (for the
-    benchmarks): a dict that receives the seconds spent in each stage (see :class:`_Clock`)."""
+    benchmarks): a dict that receives the seconds spent in each stage (see :class:`_Clock`).
+    ``multi_arm``: a study entering one analysis more than once with the same comparator data
+    has that shared group split evenly between its comparisons (``"split"``, as ``pool``) or
+    counted as entered (``"as_entered"``); either way the ``warnings`` column says so."""
     clock = _Clock(stages)
     method = method.upper()
-    options = _options(measure, method, hksj, revman, partition_size, tau2_ci)
+    options = _options(measure, method, hksj, revman, partition_size, tau2_ci, multi_arm)
     path = Path(input)
     if not path.exists():
         raise DataError("file not found", file=str(path))
@@ -307,16 +314,20 @@ def slice_input(batch: BatchInput, a: int, b: int) -> BatchInput:
 
 
 def _options(measure: str | None, method: str, hksj: bool | str, revman: bool,
-             partition_size: int, tau2_ci: bool = True) -> dict[str, Any]:
+             partition_size: int, tau2_ci: bool = True, multi_arm: str = "split") -> dict[str, Any]:
     if method not in METHODS:
         raise DataError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
     if hksj and method in COMMON:
         raise DataError(f"HKSJ applies to random-effects methods, not to {method}")
     if partition_size < 1:
         raise DataError("partition size must be at least 1")
+    if multi_arm not in BATCH_MULTI_ARM:
+        raise DataError(f"batch takes --multi-arm {' or '.join(BATCH_MULTI_ARM)}, not {multi_arm!r} "
+                        "(combining arms drops rows: use pool or run on that review)")
     return {"measure": measure.upper() if measure else None, "method": method,
             "hksj": hksj if hksj == "adhoc" else bool(hksj), "revman": bool(revman),
-            "partition_size": int(partition_size), "tau2_ci": bool(tau2_ci)}
+            "partition_size": int(partition_size), "tau2_ci": bool(tau2_ci),
+            "multi_arm": multi_arm}
 
 
 def partitions(n: int, size: int) -> list[tuple[int, int]]:
@@ -357,16 +368,24 @@ def pool_partition(payload: dict[str, Any], options: dict[str, Any]
             group = new[group_all[rows]]
             sub = analyses.iloc[sel].reset_index(drop=True)
         cols = {c: payload["columns"][c][rows] for c in _input_columns(m)}
+        row_ids = np.arange(len(group_all))[rows]
+        # a study entering one analysis more than once with the same comparator data: split
+        # its shared group as `pool` does (or keep it, --multi-arm as_entered), and say so
+        cols, shared = _shared_groups(m, cols, group, len(sel), payload, row_ids, offsets,
+                                      group_all, options.get("multi_arm", "split"))
         with np.errstate(all="ignore"):
             res = pool_arrays(m, method, cols, group, len(sel), hksj=hksj, conventions=conv,
                               confidence_level=level, tau2_ci=options.get("tau2_ci", True))
-        row_ids = np.arange(len(group_all))[rows]
 
         def labels(idx: np.ndarray, row_ids: np.ndarray = row_ids) -> np.ndarray:
             r = row_ids[idx]
             return study_labels(payload["study"], r, offsets, group_all[r])
 
         frame = _result_frame(res, sub, m, method, hksj, conv.name, level, labels, group)
+        if shared is not None:  # pool's notices first, then the pooling's own
+            w = frame["warnings"].to_numpy()
+            frame["warnings"] = np.where(shared == "", w, np.where(w == "", shared,
+                                                                   shared + " | " + w))
         pooled = frame["k"].to_numpy() >= 1
         if pooled.all():
             frames.append(frame)
@@ -385,6 +404,23 @@ def pool_partition(payload: dict[str, Any], options: dict[str, Any]
     fail = pd.concat(fails, ignore_index=True) if fails else pd.DataFrame(columns=list(FAILURE_COLUMNS))
     return table.reset_index(drop=True).reindex(columns=list(RESULT_COLUMNS)), \
         fail.reset_index(drop=True)
+
+
+def _shared_groups(measure: str, cols: dict[str, np.ndarray], group: np.ndarray, n: int,
+                   payload: dict[str, Any], row_ids: np.ndarray, offsets: np.ndarray,
+                   group_all: np.ndarray, how: str) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+    """Shared comparator groups of multi-arm trials (:func:`trialsynth.designs.multiarm.
+    split_flat`, the implementation behind ``pool``): the columns to pool and the notices per
+    analysis (None when there are none)."""
+    from trialsynth.corpus.read import TYPE_OF
+    from trialsynth.designs.multiarm import split_flat
+
+    study = payload["study"]
+    if study is None or TYPE_OF.get(measure) == "generic":
+        return cols, None
+    position = row_ids - offsets[group_all[row_ids]]
+    cols, notes = split_flat(TYPE_OF[measure], cols, group, n, study[row_ids], position, how)
+    return cols, notes if (notes != "").any() else None
 
 
 def _input_columns(measure: str) -> tuple[str, ...]:

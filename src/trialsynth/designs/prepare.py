@@ -43,8 +43,10 @@ HB = "Handbook v6.4"
 @dataclass(frozen=True, slots=True)
 class DesignOptions:
     """Review-wide choices: the multi-arm remedy, a within-participant correlation set for the
-    review (None: imputed from the review's own trials that allow it), the correlations of the
-    sensitivity analysis, and a correlation imputed elsewhere in the review (value, sources)."""
+    review (None: imputed from the trials that allow it), the correlations of the sensitivity
+    analysis, and ``imputed``: a correlation imputed across the review (value, sources), which
+    the review runner computes over every analysis of the same outcome and which then takes the
+    place of the analysis' own imputation (Handbook v6.4 §23.2.7.3)."""
 
     multi_arm: MultiArm = "split"
     crossover_corr: float | None = None
@@ -101,19 +103,10 @@ def prepare(frame: pd.DataFrame, measure: str, options: DesignOptions = DesignOp
             conventions: Any = None, source: str | None = None) -> Prepared | None:
     """Design adjustments and conversions of ``frame`` for ``measure``; None when the table
     has none of the extra columns and no shared comparator group (nothing to do)."""
-    dtype = data_type_of(measure)
-    labels = [str(s) for s in frame["study"]] if "study" in frame.columns else \
-        [f"Study {i + 1}" for i in range(len(frame))]
-    w = _Work(_numbers(frame, measure, source), _designs(frame, source))
-    _check_raw(w.num, dtype, source)
-    w.notes = [[] for _ in range(len(frame))]
+    dtype, labels, w = _start(frame, measure, source)
     n = len(frame)
-    w.generic, w.yi, w.se = np.zeros(n, bool), np.full(n, np.nan), np.full(n, np.nan)
-    if needs_preparing(frame) and dtype == "continuous":
-        _continuous_entry(w, source)
     corr_info, assumed = None, ()
     if needs_preparing(frame):
-        _effects_given(w, measure, dtype)
         corr_info, assumed = _crossover(w, measure, dtype, options, labels, source)
         _cluster(w, dtype, source)
     keep = np.ones(n, bool)
@@ -131,6 +124,40 @@ def prepare(frame: pd.DataFrame, measure: str, options: DesignOptions = DesignOp
     return Prepared(pooled_measure, {k: v[keep] for k, v in columns.items()}, keep,
                     tuple(w.design), tuple(tuple(x) for x in w.notes), tuple(shared),
                     tuple(warnings), corr_info, assumed)
+
+
+def _start(frame: pd.DataFrame, measure: str, source: str | None
+           ) -> tuple[str, list[str], _Work]:
+    """The rows read and checked, conversions at data entry made and reported effects taken."""
+    dtype = data_type_of(measure)
+    labels = [str(s) for s in frame["study"]] if "study" in frame.columns else \
+        [f"Study {i + 1}" for i in range(len(frame))]
+    w = _Work(_numbers(frame, measure, source), _designs(frame, source))
+    _check_raw(w.num, dtype, source)
+    n = len(frame)
+    w.notes = [[] for _ in range(n)]
+    w.generic, w.yi, w.se = np.zeros(n, bool), np.full(n, np.nan), np.full(n, np.nan)
+    if needs_preparing(frame):
+        if dtype == "continuous":
+            _continuous_entry(w, source)
+        _effects_given(w, measure, dtype)
+    return dtype, labels, w
+
+
+def trial_correlations(frame: pd.DataFrame, measure: str, source: str | None = None
+                       ) -> list[tuple[str, float]]:
+    """(study, within-participant correlation) of the crossover trials of ``frame`` that allow
+    computing one (Handbook v6.4 §23.2.7.3): a paired MD's SE (or CI, t, P) with both SDs, or a
+    binary outcome's paired table (``events_both``). The review runner pools these over the
+    analyses of one outcome to impute the correlation review-wide."""
+    if "design" not in frame.columns or data_type_of(measure) == "generic":
+        return []
+    dtype, labels, w = _start(frame, measure, source)
+    cross = np.array([d == "crossover" for d in w.design])
+    paired = [int(i) for i in np.flatnonzero(cross & w.generic)]
+    idx = np.flatnonzero(cross & ~w.generic)
+    own = _own_corr(w.num, idx, dtype)
+    return _correlations_in(w, dtype, measure, labels, paired, idx, own)
 
 
 # ----------------------------------------------------------------------------- reading
@@ -318,7 +345,8 @@ def _crossover(w: _Work, measure: str, dtype: str, options: DesignOptions,
                             row=i + 2, field="n_c")
     idx = np.array(rows)
     own = _own_corr(num, idx, dtype)
-    value, how, assumed = _review_corr(w, dtype, options, labels, paired, idx, own, source)
+    value, how, assumed = _review_corr(w, dtype, measure, options, labels, paired, idx, own,
+                                       source)
     corr = np.where(np.isfinite(own), own, value)
     if options.force_corr is not None:
         corr = np.where(np.isin(idx, assumed), options.force_corr, corr)
@@ -342,7 +370,7 @@ def _own_corr(num: Mapping[str, np.ndarray], idx: np.ndarray, dtype: str) -> np.
     return own
 
 
-def _review_corr(w: _Work, dtype: str, options: DesignOptions, labels: Sequence[str],
+def _review_corr(w: _Work, dtype: str, measure: str, options: DesignOptions, labels: Sequence[str],
                  paired: Sequence[int], idx: np.ndarray, own: np.ndarray, source: str | None
                  ) -> tuple[float, str, list[int]]:
     """The correlation for rows without their own: set for the review, else imputed from the
@@ -353,17 +381,18 @@ def _review_corr(w: _Work, dtype: str, options: DesignOptions, labels: Sequence[
         return float("nan"), "", []
     if options.crossover_corr is not None:
         return options.crossover_corr, "set for the review (settings.designs)", assumed
-    found = _correlations_in(w, dtype, labels, paired, idx, own)
+    if options.imputed is not None:  # review-wide (the review runner; this analysis included)
+        value, studies = options.imputed
+        return value, (f"imputed: mean of the correlations computed from the review's trials "
+                       f"of this outcome that allow it, one per trial ({', '.join(studies)}; "
+                       f"Handbook v6.4 §23.2.7.3)"), assumed
+    found = _correlations_in(w, dtype, measure, labels, paired, idx, own)
     if found:
         values = [r for _, r in found]
         mean = float(np.mean(values))
         text = ", ".join(f"{s} {r:.3f}" for s, r in found)
         return mean, (f"imputed: mean of the correlations computed from this analysis' trials "
                       f"that allow it ({text}; Handbook v6.4 §23.2.7.3)"), assumed
-    if options.imputed is not None:
-        value, studies = options.imputed
-        return value, (f"imputed: mean of the correlations computed from the review's trials "
-                       f"that allow it ({', '.join(studies)}; Handbook v6.4 §23.2.7.3)"), assumed
     raise DataError("a crossover trial given as arm means/SDs (or counts) needs the "
                     "within-participant correlation: give column corr, the paired effect with "
                     "its SE, or set settings.designs.crossover_correlation (no trial of the "
@@ -371,13 +400,17 @@ def _review_corr(w: _Work, dtype: str, options: DesignOptions, labels: Sequence[
                     row=assumed[0] + 2, field="corr")
 
 
-def _correlations_in(w: _Work, dtype: str, labels: Sequence[str], paired: Sequence[int],
-                     idx: np.ndarray, own: np.ndarray) -> list[tuple[str, float]]:
-    """(study, correlation) of the rows that allow computing one: a paired SE with both SDs
-    (continuous), or a paired table (binary)."""
+def _correlations_in(w: _Work, dtype: str, measure: str, labels: Sequence[str],
+                     paired: Sequence[int], idx: np.ndarray, own: np.ndarray
+                     ) -> list[tuple[str, float]]:
+    """(study, correlation) of the rows that allow computing one: a paired MD's SE with both
+    SDs (continuous; a reported SMD's SE is not an MD's, so SMD rows give none), or a paired
+    table (binary)."""
     num = w.num
     out = []
     if dtype == "continuous":
+        if measure != "MD":
+            return out
         for i in paired:
             r = crossover.corr_from_paired_se(num["sd_t"][i], num["sd_c"][i], w.se[i], num["n_t"][i])
             if np.isfinite(r) and -1 <= r <= 1:
@@ -464,13 +497,7 @@ def _multi_arm(w: _Work, dtype: str, labels: Sequence[str], how: MultiArm,
         dropped = multiarm.combine_arms(num, shared, dtype)
     for s in shared:
         k = len(s.rows)
-        warnings.append(f"{s.study}: one comparator group enters {k} comparisons (rows "
-                        f"{', '.join(str(r + 2) for r in s.rows)}); "
-                        + {"split": "split evenly between them",
-                           "combine": "experimental arms combined",
-                           "as_entered": "counted as entered, i.e. " + str(k) + " times "
-                                         "(settings.designs.multi_arm: as_entered)"}[how]
-                        + f" ({HB} §23.3.4)")
+        warnings.append(multiarm.shared_warning(s.study, s.rows, how))
         for j, i in enumerate(s.rows):
             w.notes[i].append(_shared_note(how, k, i, j, s.rows[0], before, num, dtype))
     return shared, dropped

@@ -326,8 +326,18 @@ def _data_source(review: Review, source: Path) -> dict[str, Any]:
                for s in getattr(review, "skipped", ())]
     return {"file": source.name, "format": _format(source, review), "sha256": _sha256(source),
             "stored_decimals": getattr(review, "stored_decimals", None),
+            "date": getattr(review, "file_date", None),
             "notes": [scrub(n) for n in getattr(review, "notes", ())],
             "skipped_analyses": skipped}
+
+
+_QUOTE = re.compile(r"When citing this record quote \"([^\"]{1,300})\"")
+
+
+def _quoted_citation(notes: Sequence[str]) -> str | None:
+    """The citation a Cochrane "Data only" file asks for ("When citing this record quote
+    "Cochrane Database of Systematic Reviews 2013, Issue 11"."), if a note has one."""
+    return next((m[1].strip(" .") for n in notes if (m := _QUOTE.search(n))), None)
 
 
 def protocol_from_review(review: Review, *, source: Path | None = None) -> Protocol:
@@ -338,7 +348,10 @@ def protocol_from_review(review: Review, *, source: Path | None = None) -> Proto
     data: dict[str, Any] = {
         "schema": SCHEMA,
         "review": {"id": review.id or slug(Path(review.source).stem), "doi": doi,
-                   "url": review.url, "title": getattr(review, "title", None)},
+                   "url": review.url, "title": getattr(review, "title", None),
+                   "published": getattr(review, "published", None),
+                   "search_date": getattr(review, "search_date", None),
+                   "citation": _quoted_citation(getattr(review, "notes", ()))},
         "question": {"outcomes": []},
         "comparisons": [],
         "analyses": [],

@@ -304,7 +304,8 @@ def _review(protocol: Protocol, source: str, analyses: tuple[Analysis, ...],
         source=source, analyses=analyses, format="trialsynth-folder", title=protocol.review.title,
         comparisons={int(c.id): c.name for c in protocol.comparisons if not c.inferred},
         studies=info, skipped=skipped, stored_decimals=None if ds is None else ds.stored_decimals,
-        notes=() if ds is None else tuple(ds.notes))
+        notes=() if ds is None else tuple(ds.notes), published=protocol.review.published,
+        search_date=protocol.review.search_date, file_date=None if ds is None else ds.date)
 
 
 def _characteristics(s: StudyRecord) -> dict[str, str]:
@@ -553,6 +554,7 @@ def _studies_text(studies: Sequence[StudyRecord]) -> str:
 def _outcomes_text(folder: ReviewFolder, specs: Mapping[str, AnalysisSpec]) -> str:
     present = {c for a in folder.review.analyses for c in a.frame.columns}
     extra_cols = [c for c in EXTRA_COLUMNS if c in present]  # written only when some row uses them
+    study_design = {st.study: st.design for st in folder.studies}
     out = []
     for a in sorted(folder.review.analyses, key=lambda a: (a.group, a.number)):
         spec = specs[a.id]
@@ -574,9 +576,22 @@ def _outcomes_text(folder: ReviewFolder, specs: Mapping[str, AnalysisSpec]) -> s
             cells = [a.id, label, str(rec["study"])]
             cells += [_fmt(rec.get(c)) for c in NUMERIC_COLUMNS]
             cells += [extra.footnote or "", "" if extra.source_row is None else str(extra.source_row)]
-            cells += [_cell(rec.get(c), c) for c in extra_cols]
+            cells += [_cell(_own_design(rec, study_design) if c == "design" else rec.get(c), c)
+                      for c in extra_cols]
             out.append(cells)
+    if "design" in extra_cols and not any(row[len(OUTCOME_COLUMNS) + extra_cols.index("design")]
+                                          for row in out):  # every design was the study's own
+        i = len(OUTCOME_COLUMNS) + extra_cols.index("design")
+        out = [row[:i] + row[i + 1:] for row in out]
+        extra_cols.remove("design")
     return csv_text((*OUTCOME_COLUMNS, *extra_cols), out)
+
+
+def _own_design(rec: Mapping[str, Any], study_design: Mapping[str, str | None]) -> Any:
+    """A row's design as the row states it: none when it is its study's design (studies.csv),
+    which the reader gives every row of the study that states none (a faithful round trip)."""
+    design = rec.get("design")
+    return None if design is not None and design == study_design.get(str(rec["study"])) else design
 
 
 def _cell(value: Any, col: str) -> str:

@@ -175,7 +175,37 @@ def read_rm5(path: str | Path) -> Review:
                   studies=studies, risk_of_bias=_risk_of_bias(doc, root, names),
                   skipped=tuple(skipped), stored_decimals=None,
                   notes=(f"RevMan {root.get('REVMAN_SUB_VERSION') or root.get('REVMAN_VERSION')}"
-                         f" file", *((cite,) if cite else ())))
+                         f" file", *((cite,) if cite else ())), **_dates(root, cite))
+
+
+_ISSUE = re.compile(r"\b((?:19|20)\d\d), Issue (\d{1,2})\b")
+_MODIFIED = re.compile(r"^\s*(\d{4}-\d\d-\d\d)\b")
+
+
+def _dates(root: ET.Element, cite: str | None) -> dict[str, str | None]:
+    """The dates the file states: the issue this version was published in
+    (``DATES/LAST_CITATION_ISSUE``, else ``REVIEW_PUBLISHED``, else the "[Data only. ... quote
+    "... 2013, Issue 11"]" note of a Cochrane data-only file),
+    the last search (``DATES/LAST_SEARCH/DATE``) and the file's ``MODIFIED`` date. Only
+    ``COVER_SHEET/DATES`` is read: no person, address or contact detail of the cover sheet."""
+    dates = root.find("COVER_SHEET/DATES")
+    published = search = None
+    if dates is not None:
+        for tag in ("LAST_CITATION_ISSUE", "REVIEW_PUBLISHED"):  # this version, else the first
+            pub = dates.find(tag)
+            if pub is not None and (pub.get("YEAR") or "").strip():
+                issue = (pub.get("ISSUE") or "").strip()
+                published = pub.get("YEAR", "").strip() + (f", Issue {issue}" if issue else "")
+                break
+        d = dates.find("LAST_SEARCH/DATE")
+        if d is not None and (d.get("YEAR") or "").strip():
+            parts = [(d.get(k) or "").strip() for k in ("YEAR", "MONTH", "DAY")]
+            search = "-".join(x.zfill(2) if i else x for i, x in enumerate(parts) if x)
+    if published is None and cite and (m := _ISSUE.search(cite)):
+        published = f"{m[1]}, Issue {m[2]}"
+    modified = _MODIFIED.match(root.get("MODIFIED") or "")
+    return {"published": published, "search_date": search,
+            "file_date": modified[1] if modified else None}
 
 
 def _load(path: Path, src: str) -> bytes:

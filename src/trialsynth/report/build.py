@@ -4,8 +4,6 @@ comparison, the gap map, figures (inline SVG and files) and CSV tables. Used by
 
 from __future__ import annotations
 
-import csv
-import io
 import multiprocessing as mp
 import os
 from collections.abc import Mapping, Sequence
@@ -34,8 +32,12 @@ from trialsynth.report.arms_view import (
     placeholder,
     unpooled_forest,
 )
+from trialsynth.report.exports import table_files, to_csv
+from trialsynth.report.navigation import navigation, row_facets
+from trialsynth.report.research import research_implications
 from trialsynth.report.rob_view import rob_figure_jobs, rob_figures_result
 from trialsynth.report.sof import not_estimable_row
+from trialsynth.report.sof_docx import sof_document
 from trialsynth.report.studies import study_inventory
 from trialsynth.review import to_display
 
@@ -203,16 +205,6 @@ def _draw(jobs: Sequence[tuple[Any, ...]]) -> list[tuple[str, bytes | None]]:
     for job in jobs:
         figures.add(job)
     return figures.collect()
-
-
-def _csv(rows: Sequence[Mapping[str, Any]], fields: Sequence[str]) -> str:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(fields), lineterminator="\n", extrasaction="ignore")
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: (("'" + v) if isinstance(v, str) and v[:1] in ("=", "+", "-", "@") else v)
-                    for k, v in r.items()})
-    return buf.getvalue()
 
 
 def _int_or_str(text: str) -> int | str:
@@ -419,16 +411,17 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
         names[g] = title  # a group organised by outcome is named by its outcome
     rep.comparison_labels = {int(a["comparison"]): f"{a['comparison']}. " + (
         names.get(int(a["comparison"])) or f"Comparison {a['comparison']}") for a in analyses}
-    gap_rows = dict(rep.comparison_labels)
-    for g in gap_rows:  # the gap map names a comparison by its arms where the file labels them
+    labelled_rows = dict(rep.comparison_labels)
+    for g in labelled_rows:  # the gap map names a comparison by its arms where the file labels them
         if (named := group_arms(arms, by_id, g, labelled=True)) is not None:
-            gap_rows[g] = f"{named[0]} versus {named[1]}"
+            labelled_rows[g] = f"{named[0]} versus {named[1]}"
     rep.inferred_names = {g for g, c in stated.items() if c.inferred}
     rep.names = dict(names)
     sof_rows: dict[int, list[model.SofCandidate]] = {}
 
-    def to_sof(g: int, row: Any, facts: model.Facts) -> None:  # a comparison's table row
-        sof_rows.setdefault(g, []).append(model.SofCandidate(row, facts.outcome_id, facts.window_id))
+    def to_sof(g: int, row: Any, facts: model.Facts, aid: str) -> None:  # a comparison's table row
+        sof_rows.setdefault(g, []).append(model.SofCandidate(row, facts.outcome_id, facts.window_id,
+                                                             aid))
     records: list[AnalysisRecord] = []
     mains: list[tuple[dict[str, Any], PooledResult, model.Facts]] = []
     subgroup_tests = _subgroup_tests(analyses, pooled)
@@ -460,7 +453,7 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
         where = str(a["comparison"]) if arm.organised_by != "outcome" else \
             f"{a['comparison']}:{arm.pair}"
         gap_rows[where] = arm.pair if arm.organised_by == "outcome" else \
-            rep.comparison_labels[int(a["comparison"])]
+            labelled_rows[int(a["comparison"])]
         records.append(AnalysisRecord(a["id"], where,
                                       facts.outcome_id or model.outcome_family(parsed.outcome),
                                       facts.window_id, _participants(rows),
@@ -477,7 +470,7 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
                 row = not_estimable_row(info, rows, a.get("reason") or "no pooled estimate",
                                         a["id"])
                 a["sof"] = [row.to_dict()]
-                to_sof(g, row, facts)
+                to_sof(g, row, facts, a["id"])
             job = unpooled_forest(by_id[a["id"]], a, arm, facts, rob, ForestLabels,
                                   f"figures/forest_{_safe(a['id'])}.svg")
             if job is not None:  # as RevMan draws it: "Not estimable" rows, or studies only
@@ -506,7 +499,7 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
             a["sof"] = [row.to_dict()]
             a["statement"] = row.statement or None
             if not parsed.subgroup:
-                to_sof(g, row, facts)
+                to_sof(g, row, facts, a["id"])
         named = arm.named or " versus " in (parsed.comparison or names.get(g) or "")
         labels = ForestLabels(experimental=x if named or g in names else "Experimental",
                               control=y if named else "Control",
@@ -564,7 +557,7 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
     inventory_model = evidence_inventory(protocol, records)
     windows = [w.name for w in protocol.question.time_windows] or list(model.WINDOWS)
     by_pair = {g.split(":")[0] for g in gap_rows if ":" in g}
-    gap_rows |= {str(g): lab for g, lab in rep.comparison_labels.items()
+    gap_rows |= {str(g): lab for g, lab in labelled_rows.items()
                  if str(g) not in gap_rows and str(g) not in by_pair}
     maps = model.gap_maps(inventory_model, analyses, gap_rows, windows)
     for i, m in enumerate(maps, start=1):
@@ -597,9 +590,24 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
     rep.results["key_messages"] = _key_messages(
         sof_rows, missing_by, {g: group_arms(arms, by_id, g) or (*model.split_comparison(
             names.get(g), g), None) for g in rep.comparison_labels}, protocol, inventory_model)
+    nav = navigation(analyses, protocol, rep.names)
+    headings = {c["id"]: c["heading"] for c in nav["comparisons"]}
+    for g, heading in headings.items():
+        sof_tables[str(g)]["heading"] = heading
+        for tab in (sof_tables[str(g)]["table"], sof_tables[str(g)]["other_outcomes"]):
+            for row in (tab or {}).get("rows", ()):
+                row["facets"] = row_facets(row)
+    for a in analyses:
+        a["facets"] = nav["analyses"][a["id"]]
+    research = research_implications(analyses, protocol, headings,
+                                     [f.to_dict() for f in inventory_model.findings])
     inventory = {"comparisons": len(rep.comparison_labels), "analyses": len(analyses),
                  "studies": len({s["study"] for a in analyses for s in a["studies"]}),
                  **inventory_model.to_dict(), "gap_maps": maps}
+    identity = _identity(protocol)
+    # the tables as files, written while the figure workers are still drawing
+    rep.files.update(table_files(analyses, sof_tables, maps, research))
+    rep.files["tables/sof.docx"] = sof_document(sof_tables, identity)
     for (kind, aid, rel, *_), (doc, png) in zip(figures.jobs, _collect(figures), strict=True):
         if kind == "forest":
             rep.svgs[aid] = _inline(doc)
@@ -617,6 +625,9 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
                                                                rob_problem),
                    "sof_tables": sof_tables,
                    "network_meta_analysis": network.results,
+                   "navigation": {"comparisons": nav["comparisons"], "facets": nav["facets"]},
+                   "research_implications": research,
+                   "identity": identity,
                    "methods": model.methods(analyses),
                    "question": _question(protocol),
                    # kept for readers of earlier results: the library assumes no MID (a review
@@ -629,24 +640,7 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
     inventory_of_studies = study_inventory(protocol, review, folder.studies)
     rep.results["study_inventory"] = inventory_of_studies
     chars = inventory_of_studies["characteristics"]
-    rep.files["tables/included_studies.csv"] = _csv(chars["rows"], chars["columns"])
-    rep.files["tables/certainty.csv"] = _csv(
-        [{"id": a["id"], "name": a["name"], "outcome": a["parsed"]["outcome"],
-          "window": a["parsed"]["window"], "level": (a["certainty"] or {}).get("level"),
-          **{d: j["downgrade"] for d, j in ((a["certainty"] or {}).get("domains") or {}).items()},
-          "provisional": ";".join((a["certainty"] or {}).get("provisional") or []),
-          "statement": a["statement"]} for a in analyses],
-        ["id", "name", "outcome", "window", "level", "risk_of_bias", "inconsistency",
-         "indirectness", "imprecision", "publication_bias", "provisional", "statement"])
-    rep.files["tables/gap_map.csv"] = _csv(
-        [{"map": i, **c} for i, m in enumerate(maps, start=1) for c in m["cells"]],
-        ["map", "intervention", "outcome", "window", "k", "participants", "status", "certainty",
-         "analysis"])
-    rep.files["tables/sof.csv"] = _csv(
-        [{"comparison": g, "table": tab["kind"], **r} for g, t in sof_tables.items()
-         for tab in (t["table"], t["other_outcomes"]) if tab for r in tab["rows"]],
-        ["comparison", "table", "outcome", "risk_comparator", "risk_intervention", "risk_difference",
-         "relative_effect", "participants_text", "certainty_text", "comments"])
+    rep.files["tables/included_studies.csv"] = to_csv(chars["rows"], chars["columns"])
     return rep
 
 
@@ -708,3 +702,15 @@ def _question(protocol: Protocol) -> dict[str, Any]:
             "file": protocol.data_source.file, "citation": protocol.data_source.citation},
         "settings": protocol.settings.model_dump(),
     }
+
+
+def _identity(protocol: Protocol) -> dict[str, Any]:
+    """Who made the review, what it is called, where it is published and how old its data are:
+    as the review folder states it (``review`` and ``data_source`` of review.yaml)."""
+    r, ds = protocol.review, protocol.data_source
+    return {"id": r.id, "title": r.title, "citation": r.citation, "doi": r.doi, "url": r.url,
+            "published": r.published, "search_date": r.search_date, "basis": r.basis,
+            "data_file": None if ds is None else ds.file,
+            "data_format": None if ds is None else ds.format,
+            "data_date": None if ds is None else ds.date,
+            "data_citation": None if ds is None else ds.citation}

@@ -147,22 +147,31 @@ def rob_note(judged_per_study: Sequence[Mapping[str, str]]) -> str:
     k = len(judged_per_study)
     none = sum(not j for j in judged_per_study)
     parts = []
+
+    def of(n: int) -> str:  # "the study" / "1 of 3 studies" / "2 of 3 studies"
+        return "the study" if k == 1 else f"{n} of {k} studies"
+
+    def verb(n: int, one: str, many: str) -> str:
+        return one if n == 1 else many
+
     for tool in ("RoB 2", "RoB 1"):
         mine = [j for j in judged_per_study if j and rob_tool(j) == tool]
         full = sum("overall" in j for j in mine)
         partial = len(mine) - full
         if full:
-            parts.append(f"{full} of {k} studies have {_ROB_OVERALL[tool]}")
+            parts.append(f"{of(full)} {verb(full, 'has', 'have')} {_ROB_OVERALL[tool]}")
         if partial:
             doms = sorted({d for j in mine if "overall" not in j for d in j})
             words = {**DOMAIN_NAMES, **ROB1_DOMAINS}
             names = ", ".join(f"{d} ({words[d]})" if d in DOMAIN_NAMES else words.get(d, d)
                               for d in doms)
-            parts.append(f"{partial} of {k} studies are judged ({tool}) only for {names}; their "
-                         "worst judged domain is used as a lower bound of their overall risk of "
-                         "bias")
+            its = verb(partial, "its", "their")
+            parts.append(f"{of(partial)} {verb(partial, 'is', 'are')} judged ({tool}) only for "
+                         f"{names}; {its} worst judged domain is used as a lower bound of {its} "
+                         "overall risk of bias")
     if none:
-        parts.append(f"{none} of {k} studies have no risk-of-bias judgement in the file")
+        parts.append(f"{of(none)} {verb(none, 'has', 'have')} no risk-of-bias judgement in the "
+                     "file")
     return "; ".join(parts)
 
 
@@ -374,6 +383,7 @@ class SofCandidate:
     row: SofRow
     outcome: str | None
     window: str | None
+    analysis: str | None = None  # the analysis the row comes from (None: "no studies" rows)
 
 
 def main_outcomes(candidates: Sequence[SofCandidate], question: Question,
@@ -434,8 +444,17 @@ def comparison_sof(number: int, name: str | None, candidates: Sequence[SofCandid
     rest = sof_table(comp, other, kind="other") if other else None
     pls = plain_language_summary(f"{x} versus {y}", [c.row for c in candidates])
     markdown = table.to_markdown() + ("" if rest is None else "\n" + rest.to_markdown())
-    return {"table": table.to_dict(), "other_outcomes": None if rest is None else rest.to_dict(),
-            "markdown": markdown, "plain_language_summary": pls.to_dict()}
+    source = {id(c.row): c for c in candidates}
+    out = {"table": table.to_dict(), "other_outcomes": None if rest is None else rest.to_dict(),
+           "markdown": markdown, "plain_language_summary": pls.to_dict()}
+    for key, rows, tag in (("table", main, ""), ("other_outcomes", other, "o")):
+        if out[key] is None:
+            continue
+        for i, (d, row) in enumerate(zip(out[key]["rows"], rows, strict=True), start=1):
+            cand = source[id(row)]  # sof_table keeps the order of its rows
+            d["analysis_id"], d["outcome_id"] = cand.analysis, cand.outcome
+            d["anchor"] = f"sof{number}-{tag}{i}"
+    return out
 
 
 def missing_row(outcome: str, window: str | None, direction: str) -> SofRow:
@@ -485,10 +504,16 @@ def gap_maps(inventory: Any, analyses: Sequence[Mapping[str, Any]],
             ("Every outcome of the review question, all time windows together",
              inventory.outcome_cells, {o: [ALL_WINDOWS] for o in names}),
             ("Every outcome of the review question by time window", inventory.cells, per_outcome)):
-        out = {(label.get(c.comparison, c.comparison_name), c.outcome_name,
-                ALL_WINDOWS if outcome_windows[c.outcome_name] == [ALL_WINDOWS]
-                else c.window_name or NO_WINDOW): _map_cell(c, by_id) for c in cells
-               if c.comparison in label}
+        out: dict[tuple[str, str, str], dict[str, Any]] = {}
+        for c in cells:
+            if c.comparison not in label:
+                continue
+            key = (label[c.comparison], c.outcome_name,
+                   ALL_WINDOWS if outcome_windows[c.outcome_name] == [ALL_WINDOWS]
+                   else c.window_name or NO_WINDOW)
+            cell = _map_cell(c, by_id)  # groups sharing a row label: the larger cell shows
+            if key not in out or cell["k"] > out[key]["k"]:
+                out[key] = cell
         flat = [{"intervention": i, "outcome": o, "window": w,
                  **out.get((i, o, w), {"k": 0, "participants": None, "status": "no_studies",
                                        "certainty": None, "analysis": None})}

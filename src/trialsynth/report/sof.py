@@ -37,6 +37,7 @@ from trialsynth.certainty.statements import (
 from trialsynth.effects.nnt import nnt
 from trialsynth.pooling.result import PooledResult
 from trialsynth.registry import MEASURES, METHODS
+from trialsynth.report.numbers import fixed
 
 # SofRow JSON keys; measure: RR, OR, PETO_OR, HR, RD, MD, SMD (None without studies); assumed_risk
 # 0–1; absolute_per_1000 {comparator, intervention(_ci_low/_high), difference(_ci_low/_high)}.
@@ -72,9 +73,10 @@ NO_STUDIES = "No studies"
 NO_STUDIES_COMMENT = "No trials reported this outcome."
 NO_BAND = ("No minimal important difference is set for this scale, so the size of the effect is "
            "not judged.")
-ZERO_CONTROL_NOTE = ("No events in the control groups: the risk with the intervention cannot be "
-                     "derived from the relative effect (assumed risk 0 × any ratio = 0), so it is "
-                     "not estimated (Handbook §14.1.6; GRADEpro practice).")
+# Handbook §14.1.6 and GRADEpro practice: a ratio applied to a comparator risk of 0 gives 0, so
+# the risk with the intervention is not estimated from it (the footnote says so in plain words)
+ZERO_CONTROL_NOTE = ("No one in the control groups had the event, so the risk with the "
+                     "intervention cannot be worked out from the relative effect and is not shown.")
 SMD_RULE = ("As a rule of thumb, an SMD of 0.2 represents a small difference, 0.5 a moderate and "
             "0.8 a large difference (Cohen 1988).")
 
@@ -117,6 +119,21 @@ class OutcomeInfo:
         text = self.name + (f", {self.scale}" if self.scale else "")
         text += f" (higher = {self.higher_is})" if self.higher_is else ""
         return text + (f"; {self.time_window}" if self.time_window else "")
+
+    @property
+    def short_label(self) -> str:
+        """The concise Outcomes cell of the page and the Word table: the outcome and its time
+        window ("Pain intensity (continuous); Immediate term"); the scale goes to a footnote."""
+        return self.name + (f"; {self.time_window}" if self.time_window else "")
+
+    @property
+    def scale_note(self) -> str:
+        """The footnote of the Outcomes cell: the scale and which way is better, when known
+        ("Measured on: Pain intensity on a 0-100 scale; higher scores are worse.")."""
+        parts = [f"Measured on: {self.scale}" if self.scale else "",
+                 f"higher scores are {self.higher_is}" if self.higher_is and self.scale else ""]
+        text = "; ".join(p for p in parts if p)
+        return text + "." if text else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +201,9 @@ class SofRow:
     provisional: tuple[str, ...] = ()  # GRADE domains nobody assessed (rating provisional)
     override_details: tuple[dict[str, Any], ...] = ()  # proposed, final, rationale, reviewer
     nnt: dict[str, Any] | None = None  # NNTB/NNTH with its CI (effects.nnt), dichotomous rows
+    outcome_short: str = ""  # the concise Outcomes cell (OutcomeInfo.short_label)
+    outcome_notes: tuple[str, ...] = ()  # footnotes of the Outcomes cell (the scale)
+    outcome_keys: tuple[str, ...] = ()
 
     @property
     def certainty_symbols(self) -> str:
@@ -201,7 +221,7 @@ class SofRow:
 
     @property
     def footnote_keys(self) -> tuple[str, ...]:
-        return _ordered((*self.certainty_keys, *self.effect_keys))
+        return _ordered((*self.outcome_keys, *self.certainty_keys, *self.effect_keys))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON keys: :data:`ROW_KEYS`, then ``certainty`` (the level), ``certainty_symbols,
@@ -223,8 +243,11 @@ class SofRow:
                    certainty_text=self.certainty_text, footnote_keys=list(self.footnote_keys),
                    certainty_footnote_keys=list(_ordered(self.certainty_keys)),
                    effect_footnote_keys=list(_ordered(self.effect_keys)),
-                   notes=dict(zip((*self.certainty_keys, *self.effect_keys),
-                                  (*self.certainty_notes, *self.effect_notes), strict=False)))
+                   outcome_short=self.outcome_short or self.outcome,
+                   outcome_footnote_keys=list(_ordered(self.outcome_keys)),
+                   notes=dict(zip((*self.outcome_keys, *self.certainty_keys, *self.effect_keys),
+                                  (*self.outcome_notes, *self.certainty_notes, *self.effect_notes),
+                                  strict=False)))
         return out
 
 
@@ -486,6 +509,7 @@ def sof_row(result: PooledResult, certainty: Certainty, outcome: OutcomeInfo, *,
     dich = measure in DICHOTOMOUS
     est, lo, hi = result.estimate, result.ci_low, result.ci_high
     base = dict(outcome=outcome.label, name=outcome.name, time_window=outcome.time_window,
+                outcome_short=outcome.short_label, outcome_notes=_scale_notes(outcome),
                 measure=measure, outcome_type="dichotomous" if dich else "continuous",
                 participants=result.participants, studies=result.k,
                 participants_text=participants_text(result.participants, result.k, outcome.design),
@@ -518,11 +542,13 @@ def sof_row(result: PooledResult, certainty: Certainty, outcome: OutcomeInfo, *,
         effect_notes.append(pi["note"])
     words = _statement(result, certainty, outcome, measure, intervention,
                        acr if dich and measure != "HR" else None, rules)
-    nnt_text = "" if nnt_row is None or acr is None else (
-        f"{nnt_row['text']} at the assumed comparator risk of {_round(1000 * acr)} per 1000 "
-        "(Altman 1998).")
+    nnt_text = "" if nnt_row is None or acr is None else \
+        _nnt_sentence(nnt_row, acr, outcome, intervention, words["phrase"])
     comments = " ".join(t for t in (words["statement"] or words["no_band"], nnt_text,
                                     outcome.comment, SMD_RULE if measure == "SMD" else "") if t)
+    if nnt_text and outcome.direction_of_benefit == "higher" and words["pls"] and \
+            certainty.level != "very_low":  # a responder outcome's statement carries its NNT
+        words["pls"] = f"{words['pls']} {nnt_text}"
     return SofRow(**base, **texts, comments=comments, statement=words["statement"], nnt=nnt_row,
                   band_basis=words["basis"], assumed_risk=acr if dich else None,
                   absolute_per_1000=absolute, relative=relative,
@@ -530,6 +556,24 @@ def sof_row(result: PooledResult, certainty: Certainty, outcome: OutcomeInfo, *,
                   band=words["band"], direction=words["direction"], phrase=words["phrase"],
                   effect=words["effect"], clear_direction=bool(words["clear"]),
                   prediction_interval=pi)
+
+
+def _nnt_sentence(row: dict[str, Any], acr: float, outcome: OutcomeInfo, intervention: str,
+                  phrase: str) -> str:
+    """The NNT sentence of a dichotomous row at the assumed comparator risk (Altman 1998). For a
+    responder outcome (an event that is good: at least 30% or 50% pain relief) it says what the
+    NNTB/NNTH means: for every N people treated, one more (or fewer) has the event."""
+    where = f"at the assumed comparator risk of {_round(1000 * acr)} per 1000 (Altman 1998)"
+    text = row["text"]
+    if outcome.direction_of_benefit != "higher" or row["kind"] is None:
+        return f"{text[:1].upper()}{text[1:]} {where}."
+    event = phrase.removeprefix("the number of people with ")
+    n = math.ceil(row["value"] - 1e-9)  # whole people, rounded up (Handbook v6.4 §15.4.4)
+    more = "more" if row["kind"] == "NNTB" else "fewer"
+    ci = text.partition("(95% CI ")[2].removesuffix(")")
+    return (f"For every {n} people treated with {intervention}, one {more} has {event} "
+            f"({row['kind']} {n}, 95% CI {ci}; assumed comparator risk {_round(1000 * acr)} per "
+            "1000; Altman 1998).")
 
 
 def _statement(result: PooledResult, certainty: Certainty, outcome: OutcomeInfo, measure: str,
@@ -614,13 +658,13 @@ def _zero_control(texts: dict[str, str], notes: list[str], result: PooledResult,
     rd = _direct_risk_difference(arms, result)
     if rd is None:
         texts["risk_difference"] = "Not estimable"
-        notes.append(ZERO_CONTROL_NOTE + " The risk difference could not be estimated either "
-                     "(no 2×2 counts).")
+        notes.append(ZERO_CONTROL_NOTE + " The difference in risk could not be estimated "
+                     "either (the studies give no event counts).")
         return {}
     texts["risk_difference"] = (f"{_diff(rd[0])} per 1000 ({_diff(rd[1])} to {_diff(rd[2])}); "
                                 "risk difference")
-    notes.append(ZERO_CONTROL_NOTE + " The absolute effect shown is the risk difference pooled "
-                 f"from the same studies with the same model as the relative effect "
+    notes.append(ZERO_CONTROL_NOTE + " The difference shown is the difference in risk from the "
+                 "same studies, with the same model as the relative effect "
                  f"({METHOD_NAMES.get(result.method, result.method)}).")
     return {"comparator": 0.0} | {f"difference{end}": 1000 * v for end, v in
                                   zip(("", "_ci_low", "_ci_high"), rd, strict=True)}
@@ -665,13 +709,22 @@ def _comparator_mean(outcome: OutcomeInfo, arms: pd.DataFrame | None, d: int, sm
         cm = None if m.empty else float(m.iloc[0]) if len(m) == 1 else (float(m.min()), float(m.max()))
     tail = f" {units}" if units else ""
     if isinstance(cm, tuple):
-        return f"{what} ranged across control groups from {_g(cm[0], d)} to {_g(cm[1], d)}{tail}"
-    return "" if cm is None else f"{what} was {_g(cm, d)}{tail}"
+        low, high = _same_decimals(cm[0], cm[1], d=d)
+        return f"{what} ranged across control groups from {low} to {high}{tail}"
+    return "" if cm is None else f"{what} was {_same_decimals(cm, d=d)[0]}{tail}"
 
 
 def _g(v: float, d: int) -> str:
     """``v`` to ``d`` decimals without trailing zeros (6 → "6", 54.50 → "54.5")."""
     return f"{v:.{d}f}".rstrip("0").rstrip(".") if d else f"{v:.0f}"
+
+
+def _same_decimals(*values: float, d: int) -> list[str]:
+    """``values`` to at most ``d`` decimals, all with the same number of decimals: as few as show
+    every one of them ((6, 9) -> "6", "9" as Handbook Figure 14.1.a; (54.5, 74) -> "54.5",
+    "74.0", not a cell that mixes "74" and "54.5")."""
+    need = max((len(fixed(v, d).rstrip("0").partition(".")[2]) if d else 0) for v in values)
+    return [fixed(v, need) for v in values]
 
 
 def participants_text(participants: float | None, k: int, design: str = "RCT") -> str:
@@ -684,6 +737,7 @@ def participants_text(participants: float | None, k: int, design: str = "RCT") -
 def no_studies_row(outcome: OutcomeInfo) -> SofRow:
     """The row of an outcome no study reported: shown, not hidden (Handbook practice, METHODS §5)."""
     return SofRow(outcome=outcome.label, name=outcome.name, time_window=outcome.time_window,
+                  outcome_short=outcome.short_label, outcome_notes=_scale_notes(outcome),
                   measure=None, outcome_type=None, risk_comparator="—", risk_intervention="—",
                   risk_difference="", relative_effect="—", participants=None, studies=0,
                   participants_text=NO_STUDIES, level=None,
@@ -706,6 +760,7 @@ def not_estimable_row(outcome: OutcomeInfo, arms: pd.DataFrame, reason: str,
                if no_events else f"Not estimable: {reason}.")
     total = float(sizes.sum())
     return SofRow(outcome=outcome.label, name=outcome.name, time_window=outcome.time_window,
+                  outcome_short=outcome.short_label, outcome_notes=_scale_notes(outcome),
                   measure=None, outcome_type=None,
                   risk_comparator="0 per 1000" if no_events else "—",
                   risk_intervention="0 per 1000" if no_events else "—", risk_difference="",
@@ -722,15 +777,20 @@ def unique_labels(rows: Sequence[SofRow]) -> list[SofRow]:
     """Rows whose Outcomes cell would read the same get their analysis number (or measure) added,
     so that no two rows of a table carry one label with different numbers."""
     seen: dict[str, int] = {}
-    for r in rows:
-        seen[r.outcome] = seen.get(r.outcome, 0) + 1
+    for r in rows:  # the concise cell (page, Word) repeats more often than the full label
+        seen[r.outcome_short or r.outcome] = seen.get(r.outcome_short or r.outcome, 0) + 1
     out = []
     for r in rows:
-        if seen[r.outcome] > 1:
+        if seen[r.outcome_short or r.outcome] > 1:
             tag = f"analysis {r.analysis_id}" if r.analysis_id else (r.measure or "no studies")
-            r = replace(r, outcome=f"{r.outcome} ({tag})")
+            r = replace(r, outcome=f"{r.outcome} ({tag})",
+                        outcome_short=f"{r.outcome_short} ({tag})" if r.outcome_short else "")
         out.append(r)
     return out
+
+
+def _scale_notes(outcome: OutcomeInfo) -> tuple[str, ...]:
+    return (outcome.scale_note,) if outcome.scale_note else ()
 
 
 def _letter(i: int) -> str:
@@ -753,7 +813,8 @@ def sof_table(comparison: Comparison, rows: Sequence[SofRow], *,
         return keys.setdefault(text, _letter(len(keys)))
 
     rows = unique_labels(rows)
-    lettered = tuple(replace(r, certainty_keys=tuple(map(key, r.certainty_notes)),
+    lettered = tuple(replace(r, outcome_keys=tuple(map(key, r.outcome_notes)),
+                             certainty_keys=tuple(map(key, r.certainty_notes)),
                              effect_keys=tuple(map(key, r.effect_notes))) for r in rows)
     used = ["CI"] + [LABEL[m] for m in dict.fromkeys(r.measure for r in rows if r.measure)]
     abbreviations = "; ".join(f"{a}: {ABBREVIATIONS[a]}" for a in dict.fromkeys(used)) + "."

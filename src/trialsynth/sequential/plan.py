@@ -33,7 +33,7 @@ class UnknownAnalysis(TrialsynthError):
 def plan_analysis(source: str | Path, analysis_id: str, *, mid: float | None = None,
                   alpha: float = 0.05, power: float = 0.9) -> dict[str, Any]:
     """TSA and next-trial size of analysis ``analysis_id`` of the review ``source``."""
-    from trialsynth.analyse import analyse_with_result
+    from trialsynth.analyse import analyse_with_result, review_correlations
     from trialsynth.io.convert import build_folder
 
     source = Path(source)
@@ -44,7 +44,9 @@ def plan_analysis(source: str | Path, analysis_id: str, *, mid: float | None = N
         raise UnknownAnalysis(f"{source}: no analysis {analysis_id!r}; valid IDs: "
                               f"{', '.join(by_id)}")
     analysis = by_id[analysis_id]
-    out, result = analyse_with_result(analysis, source.name)
+    # the crossover correlation imputed across the review, as the report's run pools it
+    imputed = review_correlations(review.analyses, source.name).get(analysis_id)
+    out, result = analyse_with_result(analysis, source.name, imputed)
     if result is None:
         raise DataError(f"analysis {analysis_id} was not pooled: {out['reason']}",
                         file=str(source))
