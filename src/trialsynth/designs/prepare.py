@@ -29,6 +29,7 @@ from trialsynth.designs import cluster, crossover, entry, multiarm
 from trialsynth.designs.multiarm import MultiArm, SharedGroup
 from trialsynth.effects.table import BINARY, COLUMNS, study_effects
 from trialsynth.errors import DataError
+from trialsynth.registry.measures import RATIO_MEASURES
 
 DESIGNS = ("parallel", "crossover", "cluster")
 EFFECT_COLUMNS = ("effect", "effect_se", "effect_ci_low", "effect_ci_high", "effect_t",
@@ -36,7 +37,7 @@ EFFECT_COLUMNS = ("effect", "effect_se", "effect_ci_low", "effect_ci_high", "eff
 DESIGN_COLUMNS = ("corr", "cluster_size", "icc", "events_both")
 TEXT_COLUMNS = ("design", "period")
 EXTRA_COLUMNS = (*TEXT_COLUMNS, *DESIGN_COLUMNS, *EFFECT_COLUMNS, *entry.ENTRY_COLUMNS)
-RATIO = ("RR", "OR", "PETO_OR")
+RATIO = RATIO_MEASURES  # trialsynth.registry
 HB = "Handbook v6.4"
 
 
