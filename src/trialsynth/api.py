@@ -20,7 +20,7 @@ from trialsynth.effects.table import BINARY, MEASURES, counts_in_range, out_of_r
 from trialsynth.effects.zero_cells import NO_CORRECTION
 from trialsynth.errors import ConvergenceWarning, DataError
 from trialsynth.pooling import heterogeneity as het
-from trialsynth.pooling.batch import METHODS, RANDOM, Hksj, PooledBatch, pool_arrays
+from trialsynth.pooling.batch import METHODS, MH_MEASURES, RANDOM, Hksj, PooledBatch, pool_arrays
 from trialsynth.pooling.control import DEFAULT_CONTROL, Control, as_control
 from trialsynth.pooling.result import (
     PooledResult,
@@ -312,7 +312,7 @@ def check_method(measure: str, method: str, hksj: Hksj = False) -> None:
     """Refuse a method that does not fit the measure: Mantel–Haenszel pools 2×2 tables into an
     RR, OR or RD (Greenland & Robins 1985; RevMan's "M-H" methods); Peto's method pools the Peto
     odds ratio only (Yusuf et al. 1985); HKSJ is a random-effects CI (Hartung & Knapp 2001)."""
-    if method in ("MH", "MH_RANDOM") and measure not in ("RR", "OR", "RD"):
+    if method in ("MH", "MH_RANDOM") and measure not in MH_MEASURES:
         raise DataError(f"the Mantel-Haenszel method ({method}) pools 2x2 tables as RR, OR or "
                         f"RD, not {measure}; use IV or a random-effects method for {measure}")
     if method == "PETO" and measure != "PETO_OR":

@@ -51,13 +51,14 @@ from trialsynth.certainty.judgement import (
 from trialsynth.certainty.rules import DEFAULT_RULES, RuleSet
 from trialsynth.pooling.batch import pool_arrays
 from trialsynth.pooling.result import PooledResult
+from trialsynth.registry.measures import measures_of_type
 
 __all__ = ["DOMAINS", "LEVELS", "Benefit", "Certainty", "DomainJudgement", "Flags", "Level",
            "OutcomeType", "Override", "Threshold", "assess", "imprecision", "inconsistency",
            "indirectness", "make_threshold", "optimal_information_size", "publication_bias",
            "risk_of_bias"]
 
-BINARY_MEASURES = ("RR", "OR", "PETO_OR", "RD")
+BINARY_MEASURES = measures_of_type("dichotomous")  # trialsynth.registry
 Counts = Mapping[str, Sequence[float]] | pd.DataFrame
 _ROB = {"low": "low", "low risk": "low", "some concerns": "some_concerns", "high": "high",
         "some_concerns": "some_concerns", "unclear": "some_concerns", "high risk": "high"}

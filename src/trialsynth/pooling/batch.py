@@ -23,12 +23,13 @@ from trialsynth.pooling.control import DEFAULT_CONTROL, Control, as_control
 from trialsynth.pooling.fixed import mantel_haenszel, peto
 from trialsynth.pooling.inference import hksj_se, interval, prediction_interval
 from trialsynth.pooling.tau2 import ESTIMATORS, dersimonian_laird
-from trialsynth.registry.methods import COMMON_METHODS
+from trialsynth.registry.methods import COMMON_METHODS, method_info
 from trialsynth.registry.methods import METHODS as REGISTERED_METHODS
 
 COMMON = COMMON_METHODS  # trialsynth.registry.methods
 RANDOM = tuple(ESTIMATORS)  # = registry TAU2_METHODS (tested)
 METHODS = tuple(REGISTERED_METHODS)
+MH_MEASURES = method_info("MH").measures  # the 2×2-table measures Mantel–Haenszel pools
 Hksj = bool | Literal["adhoc"]
 
 
@@ -118,7 +119,7 @@ def pool_arrays(
         raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
     if hksj and method not in RANDOM and method != "MH_RANDOM":
         raise ValueError(f"HKSJ applies to random-effects methods, not to {method}")
-    if method in ("MH", "MH_RANDOM") and measure not in ("RR", "OR", "RD"):
+    if method in ("MH", "MH_RANDOM") and measure not in MH_MEASURES:
         raise ValueError(f"Mantel-Haenszel needs measure RR, OR or RD, not {measure}")
     if method == "PETO" and measure != "PETO_OR":
         raise ValueError(f"the Peto method pools measure PETO_OR, not {measure}")

@@ -307,7 +307,7 @@ def _ris_basis(tsa: Mapping[str, Any], mid_source: str) -> str:
     source = {"review folder": "stated in the review folder",
               "project default": "a declared project default"}.get(
                   mid_source, "trialsynth's default for this measure")
-    ratio = tsa["measure"] in ("RR", "OR", "PETO_OR")
+    ratio = is_ratio(tsa["measure"])
     effect = (f"a {tsa['mid']:.0%} relative change in risk ({source})" if ratio
               else f"a difference of {tsa['mid']:g} ({tsa['measure']}, the minimal important "
                    f"difference {source})")

@@ -130,7 +130,7 @@ def _n(x: float | None, digits: int = 3) -> str:
 def render_plan(plan: dict[str, Any]) -> str:
     """The plan in plain words."""
     tsa: TsaSummary = plan["_tsa"]
-    ratio = tsa.measure in ("RR", "OR", "PETO_OR")
+    ratio = tsa.measure in RATIO_MEASURES
     show = (lambda v: None if v is None else math.exp(v)) if ratio else (lambda v: v)
     mid_words = (f"a relative change of {tsa.mid:.0%} ({tsa.measure} {1 - tsa.mid:.2f} or "
                  f"{1 + tsa.mid:.2f})" if ratio else f"{tsa.mid:g} ({tsa.measure})")
