@@ -18,13 +18,13 @@ import shutil
 from pathlib import Path
 
 import pytest
-from _paths import SHARED_DATA
 from playwright.sync_api import sync_playwright
 
 from trialsynth.runner import run_review
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGSHIP = SHARED_DATA / "pairwise70" / "CD015373_pub2_data.csv"
+# the flagship review folder (CD015373.pub2): its data file plus what the reviewers know
+FLAGSHIP = Path(__file__).resolve().parents[1] / "examples" / "nmda-chronic-pain"
 EVIL = "<script>alert(1)</script>"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]

@@ -57,6 +57,10 @@ def _probability(value: float) -> float:
     return value
 
 
+def _maybe_probability(value: float | None) -> float | None:
+    return None if value is None else _probability(value)
+
+
 def _at_least_one(value: int | None) -> int | None:
     if value is not None and value < 1:
         raise typer.BadParameter(f"must be at least 1, got {value}")
@@ -93,9 +97,11 @@ def pool(
         "--hksj-adhoc", help="HKSJ never narrower than the Wald CI (Jackson 2017)")] = False,
     subgroup: Annotated[str | None, typer.Option(help="column defining subgroups")] = None,
     revman: Annotated[bool, typer.Option("--revman", help="RevMan's conventions")] = False,
-    level: Annotated[float, typer.Option(
-        "--level", "--confidence-level",  # the API's and the review file's confidence_level
-        help="confidence level, in (0, 1)", callback=_probability)] = 0.95,
+    level: Annotated[float, typer.Option(help="confidence level, in (0, 1)",
+                                         callback=_probability)] = 0.95,
+    confidence_level: Annotated[float | None, typer.Option(
+        "--confidence-level", help="the same as --level, by the name the Python API and the "
+        "review file use", callback=_maybe_probability)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
     tau2_ci_search: Annotated[Tau2Search, typer.Option(
         "--tau2-ci-search", help="unbounded: the Q-profile bounds of tau^2 wherever they lie; "
@@ -116,6 +122,7 @@ def pool(
     statistics to convert at data entry (medians, SEs, CIs, t or P values, baselines)."""
     from trialsynth.api import pool as pool_frame
 
+    level = level if confidence_level is None else confidence_level
     try:
         frame = read_table(data)
         result = pool_frame(frame, measure.value, method.value,
@@ -281,9 +288,11 @@ def nma(
     mid: Annotated[float | None, typer.Option(help="minimal important difference (ratio "
                                               "measures: relative change, 0.25 = RR 0.75/1.25)")
                    ] = None,
-    level: Annotated[float, typer.Option(
-        "--level", "--confidence-level",  # the API's and the review file's confidence_level
-        help="confidence level, in (0, 1)", callback=_probability)] = 0.95,
+    level: Annotated[float, typer.Option(help="confidence level, in (0, 1)",
+                                         callback=_probability)] = 0.95,
+    confidence_level: Annotated[float | None, typer.Option(
+        "--confidence-level", help="the same as --level, by the name the Python API and the "
+        "review file use", callback=_maybe_probability)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
 ) -> None:
     """Network meta-analysis of DATA: every treatment against REFERENCE, league table,
@@ -291,6 +300,7 @@ def nma(
     from trialsynth.nma.analysis import json_ready, network_meta_analysis
     from trialsynth.nma.render import print_network
 
+    level = level if confidence_level is None else confidence_level
     try:
         if small_values not in ("desirable", "undesirable"):
             raise DataError(f"--small-values must be 'desirable' or 'undesirable', not "
