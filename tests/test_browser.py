@@ -18,13 +18,14 @@ import shutil
 from pathlib import Path
 
 import pytest
+from _paths import SHARED_DATA
 from playwright.sync_api import sync_playwright
 
 from trialsynth.runner import run_review
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-# the flagship review folder (CD015373.pub2): its data file plus what the reviewers know
-FLAGSHIP = Path(__file__).resolve().parents[1] / "examples" / "nmda-chronic-pain"
+FLAGSHIP = Path(__file__).resolve().parents[1] / "examples" / "nmda-chronic-pain"  # its folder
+DATA_ROWS = SHARED_DATA / "pairwise70" / "CD015373_pub2_data.csv"  # the raw file it imports
 EVIL = "<script>alert(1)</script>"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -208,6 +209,16 @@ def test_print_opens_footnotes_and_fits_a4(browser, flagship_report: Path, shots
     page.locator("#c1").scroll_into_view_if_needed()
     page.screenshot(path=str(shots / "flagship-print-sof.png"))
     assert errors == []
+    page.context.close()
+
+
+def test_raw_data_file_still_reads_on_a_phone(browser, tmp_path: Path) -> None:
+    """The raw data-rows file (no review folder: no title, no drugs) gives a usable page too."""
+    run_review(DATA_ROWS, tmp_path / "raw", quiet=True)
+    page, errors, _ = _open(browser, tmp_path / "raw" / "index.html", **PHONE)
+    assert errors == [] and page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert page.locator("h1").inner_text() == "Review CD015373.pub2"  # what the file states
+    assert _shown(page, "article.analysis") == 95
     page.context.close()
 
 

@@ -27,7 +27,6 @@ from trialsynth.report.sof import OutcomeInfo, no_studies_row, sof_table
 from trialsynth.report.sof_docx import sof_document
 from trialsynth.runner import run_review
 
-FLAGSHIP = SHARED_DATA / "pairwise70" / "CD015373_pub2_data.csv"
 RM5 = SHARED_DATA / "cochrane-rm5"
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "nmda-chronic-pain"
 
