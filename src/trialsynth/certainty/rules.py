@@ -177,6 +177,26 @@ RULES: tuple[Rule, ...] = (
          "False follows Core GRADE 2 (and the Handbook example in the GRADE case book); True: a "
          "CI that crosses one threshold with the information far below the OIS (under "
          "imprecision.ois_fraction_two_levels) rates down two"),
+    Rule("imprecision.ois_in_events", True, "flag",
+         "GRADE 6 (Guyatt 2011, J Clin Epidemiol 64:1283, abstract: precision is adequate if the "
+         "CI excludes no effect 'and the total number of events or patients exceeds the OIS "
+         "criterion')",
+         "binary outcomes: the OIS is also met when the total events reach the events the OIS "
+         "trial would observe, OIS·(p₀ + p₁)/2"),
+    Rule("imprecision.low_event_rate_exception", True, "flag",
+         "GRADE 6 (section 'Low event rates with large sample size: an exception to the need for "
+         "OIS', reproduced in KCE process book §5.5.5; key point 'the CIs to consider are those "
+         "around the absolute, rather than the relative effect'); GRADE 34 (the CI of absolute "
+         "effects is the primary criterion)",
+         "binary outcomes below the OIS: not rated down when the control risk is low "
+         "(imprecision.low_control_risk), the sample is not far below the OIS "
+         "(imprecision.ois_fraction_two_levels) and the risk difference is estimated at least as "
+         "precisely as the OIS trial would estimate it (SE(RD) ≤ p₀·RRR/(z₁₋α/₂ + z₁₋β))"),
+    Rule("imprecision.low_control_risk", 0.05, "control-group risk",
+         "GRADE 6 ('when event rates are very low'; no number given)",
+         f"{CONVENTION}: 'low event rate' read as a control risk under 5%; the exception also "
+         "needs a sample not far below the OIS and an absolute effect as precise as the OIS "
+         "trial's, so the cut only decides which analyses may be judged on the absolute scale"),
     Rule("imprecision.ois_without_mid", True, "flag",
          "Core GRADE 2 Fig 4 (the OIS for effects that are not shown to be moderate); GRADE 6 "
          "(the OIS for any effect)",
