@@ -62,9 +62,19 @@ def optimal_information_size(outcome_type: OutcomeType, *, control_risk: float |
 def ois_risks(control_risk: float, benefit: Benefit, rules: RuleSet = DEFAULT_RULES
               ) -> tuple[float, float]:
     """(p₀, p₁) of the OIS trial: the control risk and the risk after the modest relative change
-    ``ois.rrr`` (a reduction when lower is better; Core GRADE 2)."""
+    ``ois.rrr`` (Core GRADE 2: "a modest relative risk reduction, typically 20% or 25%").
+
+    Lower is better: p₁ = p₀(1 − RRR), GRADE's reduction of the event. Higher is better (a
+    responder outcome), rule ``ois.increase_on_rarer``: p₁ = p₀ + RRR·min(p₀, 1 − p₀) — the
+    relative increase of the desired event while it is the rarer, else the relative reduction
+    of its absence (the undesired event, the way GRADE states the RRR). A 25% increase of a
+    control risk of 80% would ask for a risk of 100% and an OIS of a few dozen people.
+    """
     p0, rrr = control_risk, rules["ois.rrr"]
-    return p0, (p0 * (1 - rrr) if benefit == "lower" else min(p0 * (1 + rrr), 1 - 1e-12))
+    if benefit == "lower":
+        return p0, p0 * (1 - rrr)
+    base = min(p0, 1 - p0) if rules["ois.increase_on_rarer"] else p0
+    return p0, min(p0 + rrr * base, 1 - 1e-12)
 
 
 def ois_basis(outcome_type: OutcomeType, *, control_risk: float | None, sd: float | None,
@@ -171,12 +181,15 @@ def imprecision(result: PooledResult, threshold: Threshold, outcome_type: Outcom
         outcome_type, control_risk=control_risk, sd=1.0 if smd else sd, mid=delta,
         source=source, rules=rules)
     default_used = ois is None and outcome_type == "continuous"
+    lacking = " or ".join(w for w, v in (("MID", delta), ("SD", 1.0 if smd else sd)) if not v)
     if default_used:
         ois = float(rules["imprecision.ois_default_continuous"])  # Core GRADE 2: "(or 800)"
-        basis_ois = "Core GRADE 2's default of 800 participants (no SD to compute an OIS)"
+        basis_ois = f"Core GRADE 2's default of 800 participants (no {lacking} to compute an OIS)"
     i2 = (result.i2 or 0.0) / 100
     crossed, where, appreciable = crossings(lo, hi, threshold, result.measure, rules)
     info, basis, plain_info = _information(n, ois, default_used, events, outcome_type, rules)
+    if default_used:  # say which input was missing: the file often has SDs but no MID
+        basis = basis.replace("no SD given", f"no {lacking} given")
     num: dict[str, Any] = {
         "assessable": True, "ci_low": lo, "ci_high": hi, "threshold": threshold.kind,
         "threshold_low": threshold.lower, "threshold_high": threshold.upper, "participants": n,

@@ -217,6 +217,13 @@ RULES: tuple[Rule, ...] = (
     Rule("ois.beta", 0.20, "type II error (power 80%)", "Core GRADE 2 ('beta (typically 0.20)')"),
     Rule("ois.rrr", 0.25, "relative risk reduction",
          "Core GRADE 2 ('a modest relative risk reduction, typically 20% or 25%')"),
+    Rule("ois.increase_on_rarer", True, "flag",
+         "Core GRADE 2 (the OIS for 'a modest relative risk reduction'; no rule for an increase "
+         "of a desired event)",
+         f"{CONVENTION}: for a higher-is-better outcome the modest change is ois.rrr times the "
+         "rarer of the event and its absence (an increase of the desired event while it is "
+         "rarer, else a reduction of the undesired one), so the OIS trial never asks for a risk "
+         "above 100%"),
     # ---- publication bias (Core GRADE 4 Fig 5) ------------------------------------------------
     Rule("funnel.min_k", 10, "studies",
          "Core GRADE 4 Fig 5 ('ie, meta-analysis was performed, >=10 studies'); Handbook 5.1 "
@@ -234,6 +241,13 @@ RULES: tuple[Rule, ...] = (
          "Ostelo 2008 (low-back pain); METHODS §7", "sensitivity option"),
     Rule("band.smd", (0.2, 0.5, 0.8), "SMD (small, moderate, large)",
          "Cohen 1988; Handbook 5.1 §12.6.2; METHODS §4.7, §7"),
+    Rule("band.smd_trivial_below_threshold", True, "flag",
+         "Core GRADE 2 (the threshold of the rating decides the target: below it, little or no "
+         "effect); KCE process book (SMD ±0.5 as the threshold without an MID)",
+         f"{CONVENTION}: without an MID or thresholds stated for the outcome, an SMD below the "
+         "imprecision threshold (imprecision.smd_threshold_without_mid, 0.5) is worded as little "
+         "or no difference, not as 'slightly' (Cohen's 0.2–0.5 'small' band is not used), so "
+         "the statement, the imprecision rating and the Bayesian probability use one threshold"),
     Rule("band.md_over_mid", (1.0, 1.0, 5.0), "|MD| / MID (small, moderate, large)",
          "Core GRADE 2 (a point estimate beyond the MID is an important effect, below it little "
          "or no effect); Busse 2015 (substantial 50 mm = 5 × the minimal 10 mm); Santesso 2020 "
