@@ -516,7 +516,7 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
         rel = f"figures/forest_{_safe(a['id'])}.svg"
         figures.add(("forest", a["id"], rel, result, rows, labels, assessed.rob_map or None))
         a["figure"] = rel
-        if not secondary:
+        if not parsed.subgroup:  # a re-analysis keeps its own checks
             a["sensitivity"] = _sensitivity(result, rows, judged, a["settings"]["measure"])
             a["small_study"], fill = _small_study(result, rows, a["sensitivity"])
             if a["small_study"].get("skipped_reason") is None:
