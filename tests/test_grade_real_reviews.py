@@ -212,8 +212,9 @@ def test_an_analysis_without_study_rows_is_not_an_event_nobody_had() -> None:
 
 def test_key_messages_of_a_real_review_speak_of_its_outcomes(tmp_path: Path) -> None:
     """CD000023 (antibiotics for sore throat): every subgroup analysis was a key message of its
-    own ("… on day 3: blind versus unblinded studies"); each key message now names an outcome
-    once, links analyses that exist, and agrees with the Bayesian section."""
+    own ("… on day 3: blind versus unblinded studies"), and "Antibiotics probably reduces" did
+    not agree with its plural subject; each key message now names an outcome once, links
+    analyses that exist, and agrees with the Bayesian section."""
     res = run_review(RM5 / "CD000023StatsDataOnly.rm5", tmp_path / "out", quiet=True)
     by_id = {a["id"]: a for a in res["analyses"]}
     msgs = [m for m in res["key_messages"] if m["kind"] in ("benefit", "harm")]
@@ -222,6 +223,9 @@ def test_key_messages_of_a_real_review_speak_of_its_outcomes(tmp_path: Path) -> 
         assert not any(w in m["text"] for w in ("unblinded", "antipyretics", "pre-1975",
                                                 "children compared with adults")), m["text"]
         assert not any(by_id[x].get("repeats") for x in m["analyses"])
+    texts = " ".join(m["text"] for m in msgs)  # "Antibiotics" is plural: "probably reduce"
+    assert "Antibiotics probably reduce symptom of sore throat on day 3" in texts
+    assert "reduces" not in texts and "Antibiotics probably results" not in texts
     for a in res["analyses"]:
         agreement = (a.get("beyond") or {}).get("agreement")
         if agreement and a.get("statement"):  # the statement never contradicts the probability

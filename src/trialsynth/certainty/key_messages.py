@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from trialsynth.certainty.statements import VERB_WORDS, change_word, outcome_phrase
+from trialsynth.certainty.statements import VERB_WORDS, change_word, is_plural, outcome_phrase
 
 if TYPE_CHECKING:  # the rows' type only; the kernel does not import the report
     from trialsynth.report.sof import SofRow
@@ -136,7 +136,7 @@ def _statements(groups: Sequence[tuple[Subject, Sequence[SofRow]]], kind: str) -
         for subject, r in items:
             by_subject.setdefault(subject.text, []).append(r)
         who = [f"{name}{_windows(rows)}" for name, rows in by_subject.items()]
-        plural = len(who) > 1
+        plural = len(who) > 1 or is_plural(next(iter(by_subject)))
         if verdict[0] == "unclear":
             text = f"It is unclear whether {_join(who)} {_predicate(verdict, phrase, plural)}"
         else:

@@ -225,6 +225,19 @@ VERB_WORDS: dict[str, tuple[str, str, str]] = {  # change → (noun, verb, 3rd p
     "worsening": ("worsening", "worsen", "worsens")}
 
 
+_PLURAL = re.compile(r"[^siu\W]s$", re.IGNORECASE)  # "antibiotics", not "…sis", "…us", "…ss"
+
+
+def is_plural(intervention: str) -> bool:
+    """An intervention named in the plural ("antibiotics", "hip protectors", "biologics"), so
+    that its verb agrees ("antibiotics probably reduce"); the last word decides ("X versus Y"
+    and "X compared with Y" by X)."""
+    head = re.split(r"\s+(?:versus|vs\.?|compared with)\s+", intervention.strip(), maxsplit=1,
+                    flags=re.IGNORECASE)[0]
+    head = re.sub(r"\s*\([^()]*\)\s*$", "", head).strip()  # "ketamine (topical)"
+    return bool(_PLURAL.search(head))
+
+
 def is_capacity(outcome: str) -> bool:
     """True for an outcome named as a capacity (function, quality of life, strength, …)."""
     return bool(_CAPACITY.search(outcome)) and not _NOT_CAPACITY.search(outcome)
@@ -331,10 +344,13 @@ def plain_language_sentence(intervention: str, outcome: str, level: Level, band:
         return _sentence(f"{intervention} may {base} {outcome}, but we are very uncertain about "
                          "this")
     if level == "very_low":  # Cochrane PLS house style (METHODS §4.7)
-        what = "makes any difference to" if band == "trivial" else finite
+        many = is_plural(intervention)
+        what = (("make" if many else "makes") + " any difference to" if band == "trivial"
+                else base if many else finite)
         return _sentence(f"It is unclear whether {intervention} {what} {outcome}")
     q = PLS_QUALIFIER[level]
-    third = not q or q.startswith("probably")  # "reduces" after no qualifier or "probably"
+    # "reduces" after no qualifier or "probably", unless the intervention is plural
+    third = (not q or q.startswith("probably")) and not is_plural(intervention)
     verb = finite if third else base
     if band == "trivial":
         make = "makes" if third else "make"
@@ -364,7 +380,7 @@ def statements_for(result: PooledResult, level: Level, intervention: str, outcom
                    bands: EffectBands | None = None, control_risk: float | None = None,
                    rd_thresholds_per_1000: tuple[float, float, float] | None = None,
                    rules: RuleSet = DEFAULT_RULES, moderate_word: str = "probably",
-                   plural: bool = False) -> Statements:
+                   plural: bool | None = None) -> Statements:
     """Band and direction from a pooled result, then the three wordings (``plural``: the
     intervention is named in the plural, as "hip protectors").
 
@@ -373,6 +389,7 @@ def statements_for(result: PooledResult, level: Level, intervention: str, outcom
     """
     if result.estimate is None:
         raise ValueError("the analysis has no pooled estimate")
+    plural = is_plural(intervention) if plural is None else plural
     band = effect_band(result.estimate, result.measure, mid=mid, bands=bands,
                        control_risk=control_risk, rd_thresholds_per_1000=rd_thresholds_per_1000,
                        rules=rules)
