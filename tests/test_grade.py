@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -501,9 +502,8 @@ def constructed_large_binary(p0: float, n_arm: int, k: int) -> pd.DataFrame:
 
 
 def test_a_precise_large_effect_with_the_ois_met_is_never_rated_down() -> None:
-    """The issue's case: OR ≈ 0.06 with a CI ratio ≥ 2.5, ~15,000 participants. Once the OIS is
-    met, no rule rates down a CI lying wholly beyond every threshold (the old 'CI ratio ≥ 3'
-    rule gave −2 here). With a control risk of 1.3% the OIS (25% RRR) is ~34,000: one level."""
+    """OR ≈ 0.06 with a CI ratio ≥ 2.5, ~15,000 participants. Once the OIS is met, no rule rates
+    down a CI lying wholly beyond every threshold (the old 'CI ratio ≥ 3' rule gave −2 here)."""
     f = constructed_large_binary(0.034, 750, 10)  # control risk 3.5%: OIS ≈ 12,300 < 15,000
     r = ts.pool(f, "OR", "MH")
     assert math.exp(r.ci_high - r.ci_low) >= 2.5 and r.participants == 15000
@@ -514,18 +514,58 @@ def test_a_precise_large_effect_with_the_ois_met_is_never_rated_down() -> None:
     p0 = f.events_c.sum() / f.n_c.sum()
     assert j.numbers["ois"] == ois_binary(p0) < 15000 and j.downgrade == 0
     assert "OIS is met" in j.reasons[0]
-    f = constructed_large_binary(0.0128, 750, 10)
-    r = ts.pool(f, "OR", "MH")
-    j = assess(r, rob=["low"] * 10, mid=None, outcome_type="dichotomous",
-               direction_of_benefit="lower", counts=f).domains["imprecision"]
-    assert j.numbers["ois"] == ois_binary(f.events_c.sum() / f.n_c.sum()) > 15000
-    assert j.downgrade == 1 and "too small" in j.plain
     for p0 in (0.034, 0.02, 0.0128):  # whatever the control risk: never two levels at N ≥ 30% OIS
         f = constructed_large_binary(p0, 750, 10)
         r = ts.pool(f, "OR", "MH")
         j = imprecision(r, make_threshold("OR", None, "lower"), "dichotomous",
                         control_risk=p0, events=float(f.events_t.sum() + f.events_c.sum()))
         assert j.downgrade <= (0 if j.numbers["information_fraction"] >= 1 else 1)
+
+
+def summary_only(measure: str, est: float, lo: float, hi: float, n: int, k: int = 10
+                 ) -> ts.PooledResult:
+    """A pooled result carrying only a summary (estimate, CI, studies, participants)."""
+    base = ts.pool(pd.DataFrame({"study": ["s"], "yi": [0.0], "se": [0.1]}), "GENERIC", "IV")
+    f = math.log if measure in ("RR", "OR") else float
+    return replace(base, measure=measure, estimate=f(est), ci_low=f(lo), ci_high=f(hi), k=k,
+                   participants=n, i2=0.0)
+
+
+def test_the_issues_precise_large_effect_at_a_low_control_risk_is_not_rated_down() -> None:
+    """Issue 13's own example: OR 0.06 (0.03 to 0.13), ~15,000 participants, control risk ≈ 1.3%,
+    12 fewer per 1000 (13 to 11 fewer). The OIS for a 25% relative reduction (≈ 33,400) is not
+    met, and ~100 events fall short of the OIS in events too, but GRADE 6's exception for low
+    event rates with a large sample applies: the CI of the absolute effect decides, and it is
+    narrower than the OIS trial's (SE 0.34 against 1.2 per 1000). Not rated down."""
+    r = summary_only("OR", 0.06, 0.03, 0.13, 15000)
+    j = imprecision(r, make_threshold("OR", None, "lower"), "dichotomous", control_risk=0.013,
+                    events=104.0)
+    n = j.numbers
+    assert n["ois"] == ois_binary(0.013) and 33000 < n["ois"] < 34000
+    assert 0.3 <= n["information_fraction"] < 1 and n["ois_events"] > 104
+    # the SoF's absolute effect: 12 fewer per 1000 (13 to 11 fewer)
+    assert round(-1000 * n["absolute_ci_low"]) == 13 and round(-1000 * n["absolute_ci_high"]) == 11
+    assert n["absolute_se"] < n["absolute_se_ois"] and n["low_event_rate_exception"]
+    assert j.downgrade == 0 and "GRADE 6" in j.reasons[0] and "13 fewer to 11 fewer" in j.reasons[0]
+
+
+def test_the_low_event_rate_exception_needs_a_large_sample_a_low_risk_and_a_precise_rd() -> None:
+    """Each condition of the exception can fail on its own, and then the OIS rule stands."""
+    thr = make_threshold("OR", None, "lower")
+    small = imprecision(summary_only("OR", 0.06, 0.03, 0.13, 4000), thr, "dichotomous",
+                        control_risk=0.013)  # 12% of the OIS: far below it, −2
+    assert small.downgrade == 2 and "low_event_rate_exception" not in small.numbers
+    # a common outcome (40%): a large effect from 250 people and ~50 events stays rated down
+    common = imprecision(summary_only("RR", 0.05, 0.012, 0.2, 250, k=2),
+                         make_threshold("RR", None, "lower"), "dichotomous", control_risk=0.4)
+    assert common.downgrade >= 1 and "low_event_rate_exception" not in common.numbers
+    # a low risk and a large sample, but a wide absolute CI (RR 0.2 to 0.69): one level
+    wide = imprecision(summary_only("RR", 0.37, 0.2, 0.69, 15000),
+                       make_threshold("RR", None, "lower"), "dichotomous", control_risk=0.013)
+    assert wide.numbers["absolute_se"] > wide.numbers["absolute_se_ois"] and wide.downgrade == 1
+    off = DEFAULT_RULES.replace(**{"imprecision.low_event_rate_exception": False})
+    assert imprecision(summary_only("OR", 0.06, 0.03, 0.13, 15000), thr, "dichotomous",
+                       control_risk=0.013, rules=off).downgrade == 1
 
 
 def test_large_binary_effect_compares_participants_with_the_ois() -> None:

@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 import trialsynth as ts
+from trialsynth.certainty.rules import DEFAULT_RULES
 from trialsynth.certainty.statements import (
     BANDS,
     EffectBands,
@@ -167,10 +168,15 @@ def test_bands_stated_by_the_review(md: float, band: str) -> None:
         stated_bands(20, 10, 30, "MD")
 
 
-@pytest.mark.parametrize(("smd", "band"), [(0.19, "trivial"), (-0.2, "small"), (0.5, "moderate"),
+@pytest.mark.parametrize(("smd", "band"), [(0.19, "trivial"), (-0.2, "trivial"),
+                                           (0.49, "trivial"), (0.5, "moderate"),
                                            (-0.79, "moderate"), (0.8, "large")])
 def test_smd_bands(smd: float, band: str) -> None:
+    """Without an MID an SMD is important from 0.5, the threshold its certainty is rated against
+    (rule band.smd_trivial_below_threshold); Cohen's 0.2 'small' band only on request."""
     assert effect_band(smd, "SMD") == band
+    cohen = DEFAULT_RULES.replace(**{"band.smd_trivial_below_threshold": False})
+    assert effect_band(-0.2, "SMD", rules=cohen) == "small"
 
 
 def test_ratio_bands_and_absolute_bands() -> None:

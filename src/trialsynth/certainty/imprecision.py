@@ -50,14 +50,31 @@ def optimal_information_size(outcome_type: OutcomeType, *, control_risk: float |
     if outcome_type == "dichotomous":
         if control_risk is None or not 0 < control_risk < 1:
             return None
-        p0, rrr = control_risk, rules["ois.rrr"]
-        p1 = p0 * (1 - rrr) if benefit == "lower" else min(p0 * (1 + rrr), 1 - 1e-12)
+        p0, p1 = ois_risks(control_risk, benefit, rules)
         n_arm = z**2 * (p0 * (1 - p0) + p1 * (1 - p1)) / (p0 - p1) ** 2  # Core GRADE 2 OIS
     else:
         if sd is None or mid is None or sd <= 0 or mid <= 0:
             return None
         n_arm = 2 * z**2 * sd**2 / mid**2  # Core GRADE 2 OIS, δ = MID
     return 2.0 * math.ceil(n_arm - 1e-9)
+
+
+def ois_risks(control_risk: float, benefit: Benefit, rules: RuleSet = DEFAULT_RULES
+              ) -> tuple[float, float]:
+    """(p₀, p₁) of the OIS trial: the control risk and the risk after the modest relative change
+    ``ois.rrr`` (Core GRADE 2: "a modest relative risk reduction, typically 20% or 25%").
+
+    Lower is better: p₁ = p₀(1 − RRR), GRADE's reduction of the event. Higher is better (a
+    responder outcome), rule ``ois.increase_on_rarer``: p₁ = p₀ + RRR·min(p₀, 1 − p₀) — the
+    relative increase of the desired event while it is the rarer, else the relative reduction
+    of its absence (the undesired event, the way GRADE states the RRR). A 25% increase of a
+    control risk of 80% would ask for a risk of 100% and an OIS of a few dozen people.
+    """
+    p0, rrr = control_risk, rules["ois.rrr"]
+    if benefit == "lower":
+        return p0, p0 * (1 - rrr)
+    base = min(p0, 1 - p0) if rules["ois.increase_on_rarer"] else p0
+    return p0, min(p0 + rrr * base, 1 - 1e-12)
 
 
 def ois_basis(outcome_type: OutcomeType, *, control_risk: float | None, sd: float | None,
@@ -164,12 +181,15 @@ def imprecision(result: PooledResult, threshold: Threshold, outcome_type: Outcom
         outcome_type, control_risk=control_risk, sd=1.0 if smd else sd, mid=delta,
         source=source, rules=rules)
     default_used = ois is None and outcome_type == "continuous"
+    lacking = " or ".join(w for w, v in (("MID", delta), ("SD", 1.0 if smd else sd)) if not v)
     if default_used:
         ois = float(rules["imprecision.ois_default_continuous"])  # Core GRADE 2: "(or 800)"
-        basis_ois = "Core GRADE 2's default of 800 participants (no SD to compute an OIS)"
+        basis_ois = f"Core GRADE 2's default of 800 participants (no {lacking} to compute an OIS)"
     i2 = (result.i2 or 0.0) / 100
     crossed, where, appreciable = crossings(lo, hi, threshold, result.measure, rules)
     info, basis, plain_info = _information(n, ois, default_used, events, outcome_type, rules)
+    if default_used:  # say which input was missing: the file often has SDs but no MID
+        basis = basis.replace("no SD given", f"no {lacking} given")
     num: dict[str, Any] = {
         "assessable": True, "ci_low": lo, "ci_high": hi, "threshold": threshold.kind,
         "threshold_low": threshold.lower, "threshold_high": threshold.upper, "participants": n,
@@ -201,14 +221,17 @@ def imprecision(result: PooledResult, threshold: Threshold, outcome_type: Outcom
         return out(1, reason + (f"; {basis}" if basis else ""), plain=ends)
     return _beyond_thresholds(result, out, num, info=info, basis=basis, plain_info=plain_info,
                               where=where, mid=mid, control_risk=control_risk, events=events,
-                              outcome_type=outcome_type, rules=rules)
+                              outcome_type=outcome_type, benefit=threshold.benefit, rules=rules)
 
 
 def _beyond_thresholds(result: PooledResult, out: Any, num: dict[str, Any], *, info: float | None,
                        basis: str, plain_info: str, where: str, mid: float | None,
                        control_risk: float | None, events: float | None,
-                       outcome_type: OutcomeType, rules: RuleSet) -> DomainJudgement:
-    """Core GRADE 2 Fig 4, NO branch: the CI lies wholly on one side of every threshold."""
+                       outcome_type: OutcomeType, benefit: Benefit, rules: RuleSet
+                       ) -> DomainJudgement:
+    """Core GRADE 2 Fig 4, NO branch: the CI lies wholly on one side of every threshold. Below
+    the OIS in participants, GRADE 6's two ways of meeting it for a binary outcome are checked
+    before rating down (:func:`ois_met_otherwise`)."""
     num["large_effect"] = large = large_effect(result, mid, control_risk, rules)
     unsized = result.measure == "MD" and mid is None and rules["imprecision.ois_without_mid"]
     if not large and not unsized and not rules["imprecision.ois_for_all_effects"]:
@@ -237,6 +260,10 @@ def _beyond_thresholds(result: PooledResult, out: Any, num: dict[str, Any], *, i
         return out(0, f"{what}, but the OIS could not be checked (control risk, events or "
                    "participants missing): reviewer to confirm")
     lead = "the effect is large, but" if large else "the confidence interval excludes the threshold, but"
+    if info < 1 and not num["ois_default_used"] and (why := ois_met_otherwise(
+            result, num, control_risk=control_risk, events=events, outcome_type=outcome_type,
+            benefit=benefit, rules=rules)):
+        return out(0, f"{what}; {basis}, but {why}: not rated down")
     if info < frac:  # Core GRADE 2 Fig 4: N < 30% of the OIS → consider rating down two
         return out(2, f"{what}, but the information is far below the OIS ({basis}; under "
                    f"{pct(frac)}): two levels (Core GRADE 2 Fig 4; GRADE 34)",
@@ -246,6 +273,88 @@ def _beyond_thresholds(result: PooledResult, out: Any, num: dict[str, Any], *, i
                    plain=f"{lead} the studies are too small to rely on it ({plain_info})")
     return out(0, f"{what} and the OIS is met ({basis}): not rated down (Core GRADE 2 Fig 4; "
                "GRADE 6)")
+
+
+def absolute_ci(result: PooledResult, control_risk: float) -> tuple[float, float] | None:
+    """The 95% CI of the risk difference at the control risk p₀, from the same model as the
+    relative effect: p₀·RR − p₀ (RR), p₀·OR/(1 − p₀ + p₀·OR) − p₀ (OR; Handbook v6.4
+    §15.4.4), the pooled RD itself (RD). None for other measures."""
+    lo, hi, m = result.ci_low, result.ci_high, result.measure
+    if lo is None or hi is None:
+        return None
+    if m == "RD":
+        return lo, hi
+    if m == "RR":
+        return control_risk * math.exp(lo) - control_risk, control_risk * math.exp(hi) - control_risk
+    if m in ("OR", "PETO_OR"):
+        def risk(log_or: float) -> float:  # Handbook v6.4 §15.4.4: risk from an odds ratio
+            odds = math.exp(log_or)
+            return control_risk * odds / (1 - control_risk + control_risk * odds)
+        return risk(lo) - control_risk, risk(hi) - control_risk
+    return None
+
+
+def ois_met_otherwise(result: PooledResult, num: dict[str, Any], *, control_risk: float | None,
+                      events: float | None, outcome_type: OutcomeType, benefit: Benefit,
+                      rules: RuleSet) -> str:
+    """Why a binary outcome below the OIS in participants still has enough information, or "".
+
+    1. **Events** (rule ``imprecision.ois_in_events``). GRADE 6 (Guyatt 2011, abstract): for a
+       systematic review precision is adequate if the CI excludes no effect "and the total number
+       of events *or* patients exceeds the OIS criterion". The OIS in events is the number of
+       events the OIS trial would observe, OIS·(p₀ + p₁)/2. A large increase in a rare event
+       (a responder outcome from a 2% baseline) brings thousands of events that an OIS counted
+       in participants at the baseline risk ignores.
+    2. **Low event rates with a large sample** (rule ``imprecision.low_event_rate_exception``).
+       GRADE 6, section "Low event rates with large sample size: an exception to the need for
+       OIS" (as reproduced in the KCE process book §5.5.5): when event rates are very low "CIs
+       around relative effects may be wide, but if sample sizes are sufficiently large … rating
+       down for imprecision becomes inappropriate"; "consideration of the CI around the absolute
+       effect may lead to an appropriate conclusion that precision is adequate" (GRADE 6 key
+       point: "the CIs to consider are those around the absolute, rather than the relative
+       effect"; GRADE 34: the CI of the absolute effect is the primary criterion). Operational
+       reading (each part a named rule): the control risk is below ``imprecision.low_control_risk``,
+       the sample is not far below the OIS (at least ``imprecision.ois_fraction_two_levels`` of
+       it, Core GRADE 2's cut for "far"), and the risk difference is estimated at least as
+       precisely as the OIS trial would estimate it: SE(RD) ≤ p₀·RRR/(z₁₋α/₂ + z₁₋β), the
+       standard error at which a trial has power 1 − β for the OIS's anticipated difference.
+    """
+    ois = num.get("ois")
+    if outcome_type != "dichotomous" or ois is None or control_risk is None or \
+            not 0 < control_risk < 1:
+        return ""
+    p0, p1 = ois_risks(control_risk, benefit, rules)
+    if rules["imprecision.ois_in_events"] and events is not None:
+        num["ois_events"] = ois_events = ois * (p0 + p1) / 2  # GRADE 6: events an OIS trial sees
+        if events >= ois_events:
+            return (f"the {events:,.0f} events exceed the {ois_events:,.0f} events one adequately "
+                    "powered trial would observe (the OIS in events; GRADE 6: precision is adequate "
+                    "when 'the total number of events or patients exceeds the OIS criterion')")
+    info = num.get("information_fraction")
+    if not rules["imprecision.low_event_rate_exception"] or info is None or \
+            control_risk >= rules["imprecision.low_control_risk"] or \
+            info < rules["imprecision.ois_fraction_two_levels"] or \
+            (rd := absolute_ci(result, control_risk)) is None:
+        return ""
+    z_ci = norm_isf(rules["ois.alpha"] / 2)
+    se_rd = (rd[1] - rd[0]) / (2 * z_ci)  # from the 95% CI of the risk difference
+    se_ois = abs(p1 - p0) / (z_ci + norm_isf(rules["ois.beta"]))  # the OIS trial's SE
+    num.update(absolute_ci_low=rd[0], absolute_ci_high=rd[1], absolute_se=se_rd,
+               absolute_se_ois=se_ois)
+    if se_rd > se_ois:
+        return ""
+    num["low_event_rate_exception"] = True
+    return (f"the control risk is low ({control_risk:.1%}) and the absolute effect, "
+            f"{_per_1000(rd[0])} to {_per_1000(rd[1])} per 1000, is estimated at least as "
+            f"precisely as one adequately powered trial would estimate it (standard error "
+            f"{1000 * se_rd:.2g} against {1000 * se_ois:.2g} per 1000) (GRADE 6: 'low event rates "
+            "with large sample size: an exception to the need for OIS'; the CI of the absolute "
+            "effect decides)")
+
+
+def _per_1000(rd: float) -> str:
+    v = 1000 * rd
+    return f"{abs(v):.{0 if abs(v) >= 10 else 1}f} {'fewer' if v < 0 else 'more'}"
 
 
 def _ends(lo: float, hi: float, threshold: Threshold, measure: str, estimate: float | None,

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from trialsynth.certainty.statements import outcome_phrase
+from trialsynth.certainty.statements import VERB_WORDS, change_word, is_plural, outcome_phrase
 
 if TYPE_CHECKING:  # the rows' type only; the kernel does not import the report
     from trialsynth.report.sof import SofRow
@@ -71,12 +71,15 @@ def _sentence(text: str) -> str:
 def _verdict(row: SofRow) -> tuple[str, ...]:
     """What the row says, independent of who says it (rows with the same verdict are merged)."""
     very_low_clear = row.level == "very_low" and row.clear_direction and row.band != "trivial"
+    phrase = row.phrase or outcome_phrase(row.name)
     if row.level == "very_low" and not very_low_clear:
-        return ("unclear", _asked(row))
+        asked = _asked(row)
+        wanted = "benefit" if row.kind == "benefit" else "harm"
+        return ("unclear", change_word(asked, wanted, phrase) if asked else "")
     band = "trivial" if row.band == "trivial" else ("large" if row.band == "large" else
                                                      "small" if row.band == "small" else "")
     level = "very_low_clear" if very_low_clear else str(row.level)
-    return (level, band, row.direction or "")
+    return (level, band, change_word(row.direction or "", row.effect or None, phrase))
 
 
 def _asked(row: SofRow) -> str:
@@ -94,10 +97,10 @@ def _predicate(verdict: tuple[str, ...], phrase: str, plural: bool) -> str:
     """The verb phrase for a verdict; ``plural`` when several interventions share it."""
     s = "" if plural else "s"
     if verdict[0] == "unclear":
-        verb = {"reduction": "reduce", "increase": "increase"}.get(verdict[1], "change")
+        verb = VERB_WORDS[verdict[1]][1] if verdict[1] in VERB_WORDS else "change"
         return f"{verb}{'' if plural else 's'} {phrase}"
     level, band, direction = verdict
-    verb = "reduce" if direction == "reduction" else "increase"
+    verb = VERB_WORDS.get(direction, VERB_WORDS["increase"])[1]
     if level == "very_low_clear":
         return f"may {verb} {phrase}, but we are very uncertain about this"
     q = QUALIFIER[level]
@@ -133,7 +136,7 @@ def _statements(groups: Sequence[tuple[Subject, Sequence[SofRow]]], kind: str) -
         for subject, r in items:
             by_subject.setdefault(subject.text, []).append(r)
         who = [f"{name}{_windows(rows)}" for name, rows in by_subject.items()]
-        plural = len(who) > 1
+        plural = len(who) > 1 or is_plural(next(iter(by_subject)))
         if verdict[0] == "unclear":
             text = f"It is unclear whether {_join(who)} {_predicate(verdict, phrase, plural)}"
         else:
@@ -158,7 +161,9 @@ def _not_estimable(groups: Sequence[tuple[Subject, Sequence[SofRow]]], kind: str
             k = "one study" if r.studies == 1 else f"{r.studies} studies"
             people = f" ({r.participants:,.0f} people)" if r.participants else ""
             tail = ("no one had this event in either group, so the effect could not be "
-                    "estimated" if r.no_events else "the effect could not be estimated")
+                    "estimated" if r.no_events else "the review reported them study by study "
+                    "without pooling them" if r.not_pooled_by_review
+                    else "the effect could not be estimated")
             out.append(KeyMessage(kind, _sentence(  # type: ignore[arg-type]
                 f"For {subject.text}, {k} reported {what}{people}, but {tail}"),
                 (r.analysis_id,) if r.analysis_id else ()))

@@ -103,7 +103,8 @@ def _key_result(row: SofRow, intervention: str) -> str:
     phrase = row.phrase or outcome_phrase(row.name)
     if row.level is not None and row.band and row.direction:
         text = plain_language_sentence(intervention, phrase, row.level,  # type: ignore[arg-type]
-                                       row.band, row.direction)  # type: ignore[arg-type]
+                                       row.band, row.direction,  # type: ignore[arg-type]
+                                       effect=row.effect or None)  # type: ignore[arg-type]
     elif row.level in (None, "very_low"):
         text = _sentence(f"It is unclear whether {intervention} makes a difference to {phrase}")
     else:  # certainty known but no effect band (e.g. an MD without an MID): no size words

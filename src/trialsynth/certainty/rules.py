@@ -177,6 +177,26 @@ RULES: tuple[Rule, ...] = (
          "False follows Core GRADE 2 (and the Handbook example in the GRADE case book); True: a "
          "CI that crosses one threshold with the information far below the OIS (under "
          "imprecision.ois_fraction_two_levels) rates down two"),
+    Rule("imprecision.ois_in_events", True, "flag",
+         "GRADE 6 (Guyatt 2011, J Clin Epidemiol 64:1283, abstract: precision is adequate if the "
+         "CI excludes no effect 'and the total number of events or patients exceeds the OIS "
+         "criterion')",
+         "binary outcomes: the OIS is also met when the total events reach the events the OIS "
+         "trial would observe, OIS·(p₀ + p₁)/2"),
+    Rule("imprecision.low_event_rate_exception", True, "flag",
+         "GRADE 6 (section 'Low event rates with large sample size: an exception to the need for "
+         "OIS', reproduced in KCE process book §5.5.5; key point 'the CIs to consider are those "
+         "around the absolute, rather than the relative effect'); GRADE 34 (the CI of absolute "
+         "effects is the primary criterion)",
+         "binary outcomes below the OIS: not rated down when the control risk is low "
+         "(imprecision.low_control_risk), the sample is not far below the OIS "
+         "(imprecision.ois_fraction_two_levels) and the risk difference is estimated at least as "
+         "precisely as the OIS trial would estimate it (SE(RD) ≤ p₀·RRR/(z₁₋α/₂ + z₁₋β))"),
+    Rule("imprecision.low_control_risk", 0.05, "control-group risk",
+         "GRADE 6 ('when event rates are very low'; no number given)",
+         f"{CONVENTION}: 'low event rate' read as a control risk under 5%; the exception also "
+         "needs a sample not far below the OIS and an absolute effect as precise as the OIS "
+         "trial's, so the cut only decides which analyses may be judged on the absolute scale"),
     Rule("imprecision.ois_without_mid", True, "flag",
          "Core GRADE 2 Fig 4 (the OIS for effects that are not shown to be moderate); GRADE 6 "
          "(the OIS for any effect)",
@@ -197,6 +217,13 @@ RULES: tuple[Rule, ...] = (
     Rule("ois.beta", 0.20, "type II error (power 80%)", "Core GRADE 2 ('beta (typically 0.20)')"),
     Rule("ois.rrr", 0.25, "relative risk reduction",
          "Core GRADE 2 ('a modest relative risk reduction, typically 20% or 25%')"),
+    Rule("ois.increase_on_rarer", True, "flag",
+         "Core GRADE 2 (the OIS for 'a modest relative risk reduction'; no rule for an increase "
+         "of a desired event)",
+         f"{CONVENTION}: for a higher-is-better outcome the modest change is ois.rrr times the "
+         "rarer of the event and its absence (an increase of the desired event while it is "
+         "rarer, else a reduction of the undesired one), so the OIS trial never asks for a risk "
+         "above 100%"),
     # ---- publication bias (Core GRADE 4 Fig 5) ------------------------------------------------
     Rule("funnel.min_k", 10, "studies",
          "Core GRADE 4 Fig 5 ('ie, meta-analysis was performed, >=10 studies'); Handbook 5.1 "
@@ -214,6 +241,13 @@ RULES: tuple[Rule, ...] = (
          "Ostelo 2008 (low-back pain); METHODS §7", "sensitivity option"),
     Rule("band.smd", (0.2, 0.5, 0.8), "SMD (small, moderate, large)",
          "Cohen 1988; Handbook 5.1 §12.6.2; METHODS §4.7, §7"),
+    Rule("band.smd_trivial_below_threshold", True, "flag",
+         "Core GRADE 2 (the threshold of the rating decides the target: below it, little or no "
+         "effect); KCE process book (SMD ±0.5 as the threshold without an MID)",
+         f"{CONVENTION}: without an MID or thresholds stated for the outcome, an SMD below the "
+         "imprecision threshold (imprecision.smd_threshold_without_mid, 0.5) is worded as little "
+         "or no difference, not as 'slightly' (Cohen's 0.2–0.5 'small' band is not used), so "
+         "the statement, the imprecision rating and the Bayesian probability use one threshold"),
     Rule("band.md_over_mid", (1.0, 1.0, 5.0), "|MD| / MID (small, moderate, large)",
          "Core GRADE 2 (a point estimate beyond the MID is an important effect, below it little "
          "or no effect); Busse 2015 (substantial 50 mm = 5 × the minimal 10 mm); Santesso 2020 "

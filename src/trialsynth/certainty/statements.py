@@ -101,6 +101,15 @@ def default_bands(measure: str, mid: float | None = None, rules: RuleSet = DEFAU
         return EffectBands(mid, mid, rules["band.smd"][2], "SMD", "project convention, not "
                            f"GRADE: important from the stated MID (SMD {mid:g}), large from "
                            f"{rules['band.smd'][2]:g} (Cohen 1988)")
+    if measure == "SMD" and rules["band.smd_trivial_below_threshold"]:
+        # the certainty of an SMD without an MID is rated against ±0.5 (imprecision), and the
+        # Bayesian probability counts |SMD| < 0.5 as trivial: a statement that called 0.2–0.5
+        # a small important effect would claim what the rating and the probability deny
+        cut = rules["imprecision.smd_threshold_without_mid"]
+        return EffectBands(cut, cut, rules["band.smd"][2], "SMD", "project convention, not "
+                           f"GRADE: important from SMD {cut:g}, the threshold the certainty is "
+                           f"rated against (KCE), large from {rules['band.smd'][2]:g} (Cohen "
+                           "1988); the review states no MID or thresholds for this outcome")
     if measure == "SMD":
         s, m, lg = rules["band.smd"]
         return EffectBands(s, m, lg, "SMD", "Cohen 1988; Handbook 5.1 §12.6.2")
@@ -187,9 +196,10 @@ def outcome_phrase(name: str) -> str:
     "Pain intensity (continuous)" → "pain intensity"; "Pain intensity (≥ 50% reduction)" → "the
     number of people with at least 50% reduction in pain intensity"; "Tolerability" →
     "withdrawals due to adverse events"; "Adverse events (total)" → "adverse events". Other
-    names keep their wording (first letter lowered unless it is an acronym).
+    names keep their wording (first letter lowered unless it is an acronym), without the full
+    stop some files end them with ("… at 12 weeks." would end a sentence mid-statement).
     """
-    text = name.strip()
+    text = name.strip().rstrip(" .;,:")
     if (m := _RESPONDER.match(text)) is not None:
         base = lower_first(m["base"].strip())
         return f"the number of people with at least {m['pct']}% {m['what'].lower()} in {base}"
@@ -199,6 +209,47 @@ def outcome_phrase(name: str) -> str:
 
 def lower_first(text: str) -> str:
     return text[:1].lower() + text[1:] if text[1:2].islower() else text
+
+
+# Outcomes named as a capacity people want more of. Whatever the direction of the instrument
+# (WOMAC function and the Fibromyalgia Impact Questionnaire score lower-is-better, SF-36 higher),
+# "X reduces physical function" reads as a harm, so these are worded by what the change means
+# for patients: "improves" / "worsens" (Core GRADE 2 Table 1 words a benefit "improves").
+_CAPACITY = re.compile(r"\bfunction|quality of life|\b(?:hr)?qol\b|well-?being|strength|"
+                       r"mobility|range of motion|satisfaction", re.IGNORECASE)
+_NOT_CAPACITY = re.compile(r"disabilit|impairment|dysfunction|loss of", re.IGNORECASE)
+VERB_WORDS: dict[str, tuple[str, str, str]] = {  # change → (noun, verb, 3rd person)
+    "reduction": ("reduction", "reduce", "reduces"),
+    "increase": ("increase", "increase", "increases"),
+    "improvement": ("improvement", "improve", "improves"),
+    "worsening": ("worsening", "worsen", "worsens")}
+
+
+_PLURAL = re.compile(r"[^siu\W]s$", re.IGNORECASE)  # "antibiotics", not "…sis", "…us", "…ss"
+
+
+def is_plural(intervention: str) -> bool:
+    """An intervention named in the plural ("antibiotics", "hip protectors", "biologics"), so
+    that its verb agrees ("antibiotics probably reduce"); the last word decides ("X versus Y"
+    and "X compared with Y" by X)."""
+    head = re.split(r"\s+(?:versus|vs\.?|compared with)\s+", intervention.strip(), maxsplit=1,
+                    flags=re.IGNORECASE)[0]
+    head = re.sub(r"\s*\([^()]*\)\s*$", "", head).strip()  # "ketamine (topical)"
+    return bool(_PLURAL.search(head))
+
+
+def is_capacity(outcome: str) -> bool:
+    """True for an outcome named as a capacity (function, quality of life, strength, …)."""
+    return bool(_CAPACITY.search(outcome)) and not _NOT_CAPACITY.search(outcome)
+
+
+def change_word(direction: str, effect: str | None, outcome: str) -> str:
+    """ "reduction"/"increase" of the outcome, or "improvement"/"worsening" for a capacity
+    (:func:`is_capacity`) whose benefit or harm is known."""
+    if effect in ("benefit", "harm") and direction in ("reduction", "increase") and \
+            is_capacity(outcome):
+        return "improvement" if effect == "benefit" else "worsening"
+    return direction
 
 
 def _sentence(text: str) -> str:
@@ -230,18 +281,18 @@ def very_low_statement(intervention: str, outcome: str) -> str:
 def informative_statement(intervention: str, outcome: str, level: Level, band: Band,
                           direction: Direction, *, moderate_word: str = "likely",
                           very_low: Literal["uncertain", "may"] = "uncertain",
-                          plural: bool = False) -> str:
+                          plural: bool = False, effect: Effect | None = None) -> str:
     """Santesso 2020 / Handbook Table 15.6.b statement for one certainty × effect-band cell.
 
     ``moderate_word``: "likely" or "probably" (both in the table). ``very_low="may"`` gives the
     alternative "X may … but the evidence is very uncertain". ``plural``: X is plural ("Hip
-    protectors probably reduce …"), so its verb loses the -s.
+    protectors probably reduce …"), so its verb loses the -s. ``effect`` (benefit/harm): a
+    capacity outcome is then worded "improves"/"worsens" (:func:`change_word`).
     """
     _check(level, band, direction)
-    red = direction == "reduction"
-    verbs = ("reduce" if red else "increase") if plural else ("reduces" if red else "increases")
-    words = {"x": intervention, "y": outcome, "change": direction, "m": moderate_word,
-             "verbs": verbs, "verb": "reduce" if red else "increase"}
+    noun, verb, third = VERB_WORDS[change_word(direction, effect, outcome)]
+    words = {"x": intervention, "y": outcome, "change": noun, "m": moderate_word,
+             "verbs": verb if plural else third, "verb": verb}
     if plural:  # "X results in" → "X result in" (the only other finite verb of the grid)
         grid = {key: t.replace("{x} results", "{x} result").replace("{m} results", "{m} result")
                 for key, t in GRID.items()}
@@ -282,29 +333,31 @@ def core_grade_statement(intervention: str, outcome: str, level: Level, band: Ba
 
 
 def plain_language_sentence(intervention: str, outcome: str, level: Level, band: Band,
-                            direction: Direction, *, clear_direction: bool = False) -> str:
+                            direction: Direction, *, clear_direction: bool = False,
+                            effect: Effect | None = None) -> str:
     """Cochrane plain-language-summary sentence ("It is unclear whether …" for very low; with
     ``clear_direction`` — the CI excludes no effect — "X may increase Y, but we are very
     uncertain about this", as the very-low statement then says)."""
     _check(level, band, direction)
-    red = direction == "reduction"
+    noun, base, finite = VERB_WORDS[change_word(direction, effect, outcome)]
     if level == "very_low" and clear_direction and band != "trivial":
-        verb = "reduce" if red else "increase"
-        return _sentence(f"{intervention} may {verb} {outcome}, but we are very uncertain about "
+        return _sentence(f"{intervention} may {base} {outcome}, but we are very uncertain about "
                          "this")
     if level == "very_low":  # Cochrane PLS house style (METHODS §4.7)
-        what = ("makes any difference to" if band == "trivial"
-                else "reduces" if red else "increases")
+        many = is_plural(intervention)
+        what = (("make" if many else "makes") + " any difference to" if band == "trivial"
+                else base if many else finite)
         return _sentence(f"It is unclear whether {intervention} {what} {outcome}")
     q = PLS_QUALIFIER[level]
-    third = not q or q.startswith("probably")  # "reduces" after no qualifier or "probably"
-    verb = ("reduces" if red else "increases") if third else ("reduce" if red else "increase")
+    # "reduces" after no qualifier or "probably", unless the intervention is plural
+    third = (not q or q.startswith("probably")) and not is_plural(intervention)
+    verb = finite if third else base
     if band == "trivial":
         make = "makes" if third else "make"
         return _sentence(f"{intervention} {q}{make} little to no difference to {outcome}")
     if band == "large":
         result = "results" if third else "result"
-        return _sentence(f"{intervention} {q}{result} in a large {direction} in {outcome}")
+        return _sentence(f"{intervention} {q}{result} in a large {noun} in {outcome}")
     return _sentence(f"{intervention} {q}{verb} {outcome}" + (" slightly" if band == "small" else ""))
 
 
@@ -327,7 +380,7 @@ def statements_for(result: PooledResult, level: Level, intervention: str, outcom
                    bands: EffectBands | None = None, control_risk: float | None = None,
                    rd_thresholds_per_1000: tuple[float, float, float] | None = None,
                    rules: RuleSet = DEFAULT_RULES, moderate_word: str = "probably",
-                   plural: bool = False) -> Statements:
+                   plural: bool | None = None) -> Statements:
     """Band and direction from a pooled result, then the three wordings (``plural``: the
     intervention is named in the plural, as "hip protectors").
 
@@ -336,6 +389,7 @@ def statements_for(result: PooledResult, level: Level, intervention: str, outcom
     """
     if result.estimate is None:
         raise ValueError("the analysis has no pooled estimate")
+    plural = is_plural(intervention) if plural is None else plural
     band = effect_band(result.estimate, result.measure, mid=mid, bands=bands,
                        control_risk=control_risk, rd_thresholds_per_1000=rd_thresholds_per_1000,
                        rules=rules)
@@ -347,16 +401,18 @@ def statements_for(result: PooledResult, level: Level, intervention: str, outcom
     else:
         used = bands or default_bands(result.measure, mid, rules)
         basis = "" if used is None else used.source
+    effect = benefit_or_harm(direction, direction_of_benefit)
     return Statements(
-        band=band, direction=direction, effect=benefit_or_harm(direction, direction_of_benefit),
+        band=band, direction=direction, effect=effect,
         informative=informative_statement(
             intervention, outcome, level, band, direction, moderate_word=moderate_word,
-            very_low="may" if clear and band != "trivial" else "uncertain", plural=plural),
+            very_low="may" if clear and band != "trivial" else "uncertain", plural=plural,
+            effect=effect),
         core_grade=core_grade_statement(intervention, outcome, level, band, direction,
                                         direction_of_benefit,
                                         threshold="mid" if mid is not None else "null"),
         plain_language=plain_language_sentence(intervention, outcome, level, band, direction,
-                                               clear_direction=clear),
+                                               clear_direction=clear, effect=effect),
         band_basis=basis, clear_direction=clear)
 
 
@@ -391,6 +447,12 @@ def bayes_agreement(statement: str, level: Level, band: str, effect: str, p_bene
                 f"(the largest probability is {p_text}).")
     if top == claim and (level != "very_low" or " may " in f" {statement} "):
         return f"Consistent with the statement: the Bayesian analysis gives a {p_text}."
+    if band == "small" and top == "trivial" and level != "very_low":
+        # "slightly" claims a small effect, not an important one: an effect the probability puts
+        # below its minimal important difference is what the statement describes
+        return (f"Consistent with the statement, which calls the effect small ('slightly'): the "
+                f"Bayesian analysis gives a {probs[top]:.0%} probability that the effect is "
+                "smaller than the minimal important difference it uses.")
     if level == "very_low":
         return (f"The Bayesian analysis gives a {p_text}, yet the certainty of the evidence is "
                 f"very low: the probability uses the pooled data alone and does not reflect the "

@@ -425,6 +425,8 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
     records: list[AnalysisRecord] = []
     mains: list[tuple[dict[str, Any], PooledResult, model.Facts]] = []
     subgroup_tests = _subgroup_tests(analyses, pooled)
+    repeats = model.repeated_analyses([(a["id"], str(a["comparison"]), a["name"],
+                                        by_id[a["id"]].pooled_rows) for a in analyses])
     gap_rows: dict[str, str] = {}  # inventory comparison → gap-map row label
     task = None
     if progress is not None:
@@ -441,6 +443,10 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
                                 [str(x) for x in rows["study"]])
         facts = direction_from_file(facts, arm)
         parsed = replace(parsed, window=facts.window)
+        # a re-analysis of an earlier analysis' data (subgroup, sensitivity): not a SoF outcome
+        secondary = bool(parsed.subgroup) or a["id"] in repeats
+        if a["id"] in repeats:
+            a["repeats"] = repeats[a["id"]]
         a["arms"] = arm.to_dict() | {"gap_map_row": arm.pair if arm.organised_by == "outcome"
                                      else None}
         a["parsed"] = parsed.to_dict()
@@ -457,13 +463,13 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
         records.append(AnalysisRecord(a["id"], where,
                                       facts.outcome_id or model.outcome_family(parsed.outcome),
                                       facts.window_id, _participants(rows),
-                                      bool(parsed.subgroup), estimable=result is not None))
+                                      secondary, estimable=result is not None))
         judged = [model.judged_for(rob, str(st), a["id"]) for st in rows["study"]]
         for st in a["studies"]:
             st["rob"] = model.judged_for(rob, str(st["study"]), a["id"]) or None
         g = int(a["comparison"])
         if result is None:
-            if not parsed.subgroup:  # reported but not estimable: a SoF row all the same
+            if not secondary:  # reported but not estimable: a SoF row all the same
                 info = model.outcome_info(parsed, facts)
                 if arm.organised_by == "outcome":
                     info = replace(info, name=arm.pair)
@@ -498,7 +504,7 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
         if row is not None:
             a["sof"] = [row.to_dict()]
             a["statement"] = row.statement or None
-            if not parsed.subgroup:
+            if not secondary:
                 to_sof(g, row, facts, a["id"])
         named = arm.named or " versus " in (parsed.comparison or names.get(g) or "")
         labels = ForestLabels(experimental=x if named or g in names else "Experimental",
@@ -510,7 +516,7 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
         rel = f"figures/forest_{_safe(a['id'])}.svg"
         figures.add(("forest", a["id"], rel, result, rows, labels, assessed.rob_map or None))
         a["figure"] = rel
-        if not parsed.subgroup:
+        if not parsed.subgroup:  # a re-analysis keeps its own checks
             a["sensitivity"] = _sensitivity(result, rows, judged, a["settings"]["measure"])
             a["small_study"], fill = _small_study(result, rows, a["sensitivity"])
             if a["small_study"].get("skipped_reason") is None:

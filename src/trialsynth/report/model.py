@@ -8,6 +8,7 @@ Nothing here draws or writes files; :mod:`trialsynth.runner` calls it and
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -53,6 +54,7 @@ _WINDOW = re.compile(r"[,;]?\s*\b(immediate|short|medium|long)[\s-]*term(?:\s+fo
 _SUBGROUP = re.compile(r":\s*([^:]*?)\s+subgroup analysis\s*$", re.IGNORECASE)
 _PREFIX = re.compile(r"^\s*([^:]{1,120}?\bversus\b[^:]{1,120}?):\s*(.+)$", re.IGNORECASE)
 _SPACE_GE = re.compile(r"([≥≤])\s*")
+_DANGLING = re.compile(r"\s+(?:in|at|during|over|for|by)(?:\s+the)?\s*$", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +75,8 @@ def parse_name(name: str) -> ParsedName:
     """``"Ketamine versus ketorolac: pain intensity (continuous), immediate-term follow up"`` ->
     outcome "Pain intensity (continuous)", window "immediate-term", comparison "Ketamine versus
     ketorolac". Never fails: what cannot be parsed stays in the outcome, window :data:`OTHER`."""
-    text = " ".join(str(name or "").split())
+    # entities some exports leave in names ("All-cause mortality&nbsp;"); the renderer escapes
+    text = " ".join(html.unescape(str(name or "")).split())
     subgroup = None
     if m := _SUBGROUP.search(text):
         subgroup, text = m[1].strip() or None, text[:m.start()].strip()
@@ -83,8 +86,8 @@ def parse_name(name: str) -> ParsedName:
     elif (cap := split_analysis_name(text))[0] is not None:  # "Comparison 1 X, Outcome 2 Y"
         comparison, text = cap
     window = OTHER
-    if m := _WINDOW.search(text):
-        window, text = f"{m[1].lower()}-term", text[:m.start()].strip(" ,;")
+    if m := _WINDOW.search(text):  # "Function in the long term" → "Function", not "Function in the"
+        window, text = f"{m[1].lower()}-term", _DANGLING.sub("", text[:m.start()]).strip(" ,;")
     text = _SPACE_GE.sub(lambda g: g[1] + " ", text).replace(" response)", " reduction)")
     outcome = (text[:1].upper() + text[1:]) if text else "(unnamed outcome)"
     return ParsedName(outcome, window, comparison, subgroup)
@@ -98,11 +101,15 @@ def outcome_type(measure: str) -> str | None:
 
 def direction_of_benefit(outcome: str) -> str:
     """Project default: lower is better (pain, adverse events, withdrawals, disability) except
-    responder and success outcomes ("≥ 50% reduction", "treatment success", "remission", "cure")
-    and quality-of-life scores other than the FIQ."""
+    responder and success outcomes ("≥ 50% reduction", "treatment success", "remission", "cure"),
+    quality-of-life scores other than the FIQ, and capacities no instrument scores the other way
+    round (strength, range of motion, well-being, satisfaction). Function stays lower-is-better
+    (WOMAC, RMDQ); a review whose function scale runs the other way says so in review.yaml."""
     low = outcome.lower()
     if re.search(r"reduction|respon|relief|success|remission|recover|\bcure|healing|healed|"
-                 r"improvement", low) and "adverse" not in low:
+                 r"improvement|strength|range of motion|well-?being|satisfaction|"
+                 r"\bexcellent\b|satisfactory", low) and \
+            not re.search(r"adverse|disabilit|impairment|loss of", low):
         return "higher"
     if "quality of life" in low and "fibromyalgia impact" not in low:
         return "higher"
@@ -257,6 +264,8 @@ def facts_for(protocol: Protocol | None, analysis_id: str, parsed: ParsedName, m
                           subgroup_explains_inconsistency=f.subgroup_explains_inconsistency)
         matches = protocol.pico_match(analysis_id, list(studies))
         pico = matches if any(m is not None for m in matches) else None
+    if rng is None and measure == "MD":
+        rng = range_in_name(parsed.outcome)
     control = outcome.assumed_control_risk if outcome is not None else None
     th = outcome.thresholds if outcome is not None else None
     return Facts(outcome.id if outcome is not None else None,
@@ -265,6 +274,87 @@ def facts_for(protocol: Protocol | None, analysis_id: str, parsed: ParsedName, m
                  None if th is None else (th.small, th.moderate, th.large),
                  bool(th is not None and th.per_1000),
                  outcome.kind if outcome is not None else None)
+
+
+_NAMED_RANGE = re.compile(r"\(([^()]*?)\b0\s*(?:to|-|–)\s*(\d+(?:\.\d+)?)\b(?!\s*(?:%|percent|"
+                          r"second|minute|hour|day|week|month|year|[smhdwy]\b))([^()]*)\)",
+                          re.IGNORECASE)
+
+
+def range_in_name(outcome: str) -> tuple[float, float] | None:
+    """An instrument range the outcome's name states ("pain intensity (0 to 100)", "(RMDQ, 0 to
+    24)", "(EQ-5D, 0 to 1)"), never a time window ("(0 to 4 weeks)"): (0, max), or None."""
+    m = _NAMED_RANGE.search(outcome)
+    return None if m is None or float(m[2]) <= 0 else (0.0, float(m[2]))
+
+
+_DATA_COLUMNS = ("events_t", "n_t", "events_c", "n_c", "mean_t", "sd_t", "mean_c", "sd_c",
+                 "yi", "se")
+
+
+def _signatures(rows: pd.DataFrame) -> frozenset[tuple[Any, ...]]:
+    """Each study row as (study, its arm data rounded to 6 significant digits)."""
+    cols = [c for c in _DATA_COLUMNS if c in rows.columns]
+    if "study" not in rows.columns or not cols or rows.empty:
+        return frozenset()
+    data = rows[cols].apply(pd.to_numeric, errors="coerce")
+    out = set()
+    events = [cols.index(c) for c in ("events_t", "events_c") if c in cols]
+    for study, values in zip(rows["study"].astype(str), data.itertuples(index=False), strict=True):
+        nums = tuple(None if v != v else float(f"{v:.6g}") for v in values)  # NaN → None
+        if len(events) == 2 and not any(nums[i] for i in events):
+            continue  # no events in either arm: the same in any outcome nobody had
+        if any(v is not None for v in nums):
+            out.add((study, *nums))
+    return frozenset(out)
+
+
+_NUMBERING = re.compile(r"^\s*\d+(?:\.\d+)*\.?\s+")
+_QUALIFIER = (": ", ". ", " according to ", " (", " - ", ", ")
+
+
+def _plain_name(name: str) -> str:
+    return " ".join(_NUMBERING.sub("", html.unescape(str(name or ""))).lower().split())
+
+
+def _extends(name: str, earlier: str) -> bool:
+    """``name`` is ``earlier`` plus a qualifier ("X: blind versus unblinded studies", "X
+    according to vested interest", "X. Penicillin versus placebo")."""
+    return bool(earlier) and any(name.startswith(earlier + sep) for sep in _QUALIFIER)
+
+
+def repeated_analyses(analyses: Sequence[tuple[str, str, str, pd.DataFrame]]) -> dict[str, str]:
+    """Analyses that re-analyse an outcome an earlier analysis of the review already holds — a
+    subgroup or sensitivity analysis, however it is named. ``analyses``: (id, comparison, name,
+    study rows) in file order; returns ``{id: id of the earlier analysis}``.
+
+    Re-analysis: (1) every study row (study and arm data) is one of an earlier analysis' rows
+    (the same data, split or restricted: "Selection bias: knee pain severity"); or (2) in the
+    same comparison, the name is an earlier analysis' name plus a qualifier ("…: blind versus
+    unblinded studies", "… according to vested interest", "…. Penicillin versus placebo") and
+    the analysis is split into subgroups or at least half of its rows are the earlier one's (so
+    "Adverse events: nausea" after "Adverse events" stays an outcome of its own).
+
+    A summary-of-findings table presents each main outcome once (Cochrane Handbook v6.4
+    §14.1.4), and the key messages speak of outcomes, not of their re-analyses; the analyses
+    themselves stay in the report.
+    """
+    seen: list[tuple[str, str, str, frozenset[tuple[Any, ...]]]] = []
+    out: dict[str, str] = {}
+    for aid, comparison, name, rows in analyses:
+        sig, plain = _signatures(rows), _plain_name(name)
+        split = "subgroup" in rows.columns and bool(rows["subgroup"].notna().any()) \
+            and bool(rows["subgroup"].astype(str).str.strip().ne("").any())
+        # two or more identical study rows: one row's counts can coincide across outcomes
+        earlier = next((e for e, _, _, es in seen if len(sig) >= 2 and sig <= es), None)
+        if earlier is None:
+            earlier = next((e for e, c, n, es in seen if c == comparison and _extends(plain, n)
+                            and (split or 2 * len(sig & es) >= max(len(sig), 1))), None)
+        if earlier is not None:
+            out[aid] = earlier
+        else:
+            seen.append((aid, comparison, plain, sig))
+    return out
 
 
 def _range(scale: Any) -> tuple[float, float] | None:

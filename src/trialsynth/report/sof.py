@@ -78,7 +78,10 @@ NO_BAND = ("No minimal important difference is set for this scale, so the size o
 ZERO_CONTROL_NOTE = ("No one in the control groups had the event, so the risk with the "
                      "intervention cannot be worked out from the relative effect and is not shown.")
 SMD_RULE = ("As a rule of thumb, an SMD of 0.2 represents a small difference, 0.5 a moderate and "
-            "0.8 a large difference (Cohen 1988).")
+            "0.8 a large difference (Cohen 1988); without a minimal important difference for this "
+            "outcome, the certainty and the statement take 0.5 as the smallest important one.")
+# the second clause keeps the comment from calling "small" what the statement beside it calls
+# "little to no difference" (rule band.smd_trivial_below_threshold)
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +195,7 @@ class SofRow:
     phrase: str = ""  # the outcome as the statements name it (statements.outcome_phrase)
     not_estimable: bool = False  # trials reported the outcome, but no effect could be estimated
     no_events: bool = False  # ... because no one in any arm had an event
+    not_pooled_by_review: bool = False  # ... because the review reported it study by study
     analysis_id: str = ""  # the analysis behind the row ("1.1")
     kind: str = "benefit"  # "benefit" or "harm": what the outcome measures
     effect: str = ""  # "benefit" / "harm": which way the point estimate goes for patients
@@ -545,7 +549,8 @@ def sof_row(result: PooledResult, certainty: Certainty, outcome: OutcomeInfo, *,
     nnt_text = "" if nnt_row is None or acr is None else \
         _nnt_sentence(nnt_row, acr, outcome, intervention, words["phrase"])
     comments = " ".join(t for t in (words["statement"] or words["no_band"], nnt_text,
-                                    outcome.comment, SMD_RULE if measure == "SMD" else "") if t)
+                                    outcome.comment, _smd_rule(outcome, rules) if measure == "SMD"
+                                    else "") if t)
     if nnt_text and outcome.direction_of_benefit == "higher" and words["pls"] and \
             certainty.level != "very_low":  # a responder outcome's statement carries its NNT
         words["pls"] = f"{words['pls']} {nnt_text}"
@@ -556,6 +561,14 @@ def sof_row(result: PooledResult, certainty: Certainty, outcome: OutcomeInfo, *,
                   band=words["band"], direction=words["direction"], phrase=words["phrase"],
                   effect=words["effect"], clear_direction=bool(words["clear"]),
                   prediction_interval=pi)
+
+
+def _smd_rule(outcome: OutcomeInfo, rules: RuleSet) -> str:
+    """The SMD rule of thumb, and which threshold the statement used."""
+    if outcome.thresholds is not None or outcome.mid is not None or \
+            not rules["band.smd_trivial_below_threshold"]:
+        return SMD_RULE.split(";")[0] + "."
+    return SMD_RULE
 
 
 def _nnt_sentence(row: dict[str, Any], acr: float, outcome: OutcomeInfo, intervention: str,
@@ -639,7 +652,7 @@ def _effects(result: PooledResult, measure: str, outcome: OutcomeInfo, acr: floa
     elif dich:
         notes.append("No assumed comparator risk was given: absolute effects not computed.")
     else:
-        d = (2 if measure == "SMD" else 1) if d is None else d
+        d = (2 if measure == "SMD" else _md_decimals(hi - lo)) if d is None else d
         texts["risk_comparator"] = _comparator_mean(outcome, arms, d, measure == "SMD")
         texts["risk_intervention"] = f"{LABEL[measure]} {_md(est, lo, hi, d)}"
         if measure == "SMD" and outcome.typical_sd:
@@ -693,6 +706,14 @@ def _direct_risk_difference(arms: pd.DataFrame, result: PooledResult
     return r.estimate, r.ci_low, r.ci_high
 
 
+def _md_decimals(width: float) -> int:
+    """Decimals for an MD row: one, or as many as show the width of its CI (an EQ-5D utility
+    difference of 0.03 (0.00 to 0.06) would otherwise print as "0 (0 to 0.1 higher)")."""
+    if not math.isfinite(width) or width <= 0:
+        return 1
+    return min(4, max(1, -math.floor(math.log10(width))))
+
+
 def _md(est: float, lo: float, hi: float, d: int) -> str:
     """ "4.7 lower (4.9 lower to 4.5 lower)" (GRADEpro / Handbook Figure 14.1.a wording)."""
     def one(v: float) -> str:
@@ -708,10 +729,26 @@ def _comparator_mean(outcome: OutcomeInfo, arms: pd.DataFrame | None, d: int, sm
         m = pd.to_numeric(arms["mean_c"], errors="coerce").dropna()
         cm = None if m.empty else float(m.iloc[0]) if len(m) == 1 else (float(m.min()), float(m.max()))
     tail = f" {units}" if units else ""
+    if cm is not None and outcome.comparator_mean is None and outcome.scale_range is not None:
+        what = _change_or_final(what, cm, outcome.scale_range)
     if isinstance(cm, tuple):
         low, high = _same_decimals(cm[0], cm[1], d=d)
         return f"{what} ranged across control groups from {low} to {high}{tail}"
     return "" if cm is None else f"{what} was {_same_decimals(cm, d=d)[0]}{tail}"
+
+
+def _change_or_final(what: str, cm: float | tuple[float, float], scale: tuple[float, float]
+                     ) -> str:
+    """A control mean outside the instrument's range is a change from baseline, not a score:
+    an MD may combine studies reporting change and final values (Handbook v6.4 §10.5.2), and
+    the comparator column must not show "a mean pain intensity of −8 on 0–100"."""
+    values = cm if isinstance(cm, tuple) else (cm, cm)
+    outside = [v < scale[0] or v > scale[1] for v in values]
+    if not any(outside):
+        return what
+    if isinstance(cm, float) or all(outside):
+        return what.replace("The mean ", "The mean change from baseline in ", 1)
+    return f"{what} (final values or changes from baseline, as the studies reported them)"
 
 
 def _g(v: float, d: int) -> str:
@@ -754,6 +791,9 @@ def not_estimable_row(outcome: OutcomeInfo, arms: pd.DataFrame, reason: str,
     sizes = pd.to_numeric(arms.get("n_t", pd.Series(dtype=float)), errors="coerce").fillna(0) + \
         pd.to_numeric(arms.get("n_c", pd.Series(dtype=float)), errors="coerce").fillna(0)
     k = int(arms["study"].nunique()) if "study" in arms else len(arms)
+    if k == 0:  # an analysis without a single study row: nobody reported it, nothing "not
+        # estimable" (and no "no one had this event" for events nobody counted)
+        return replace(no_studies_row(outcome), analysis_id=analysis_id)
     events = [pd.to_numeric(arms[c], errors="coerce") for c in ("events_t", "events_c") if c in arms]
     no_events = len(events) == 2 and all(bool((e.fillna(0) == 0).all()) for e in events)
     comment = ("No events in either group in any study; the relative effect is not estimable."
@@ -769,6 +809,7 @@ def not_estimable_row(outcome: OutcomeInfo, arms: pd.DataFrame, reason: str,
                   level=None, comments=" ".join(t for t in (comment, outcome.comment) if t),
                   phrase=outcome.statement_name or outcome_phrase(outcome.name),
                   not_estimable=True, no_events=no_events, analysis_id=analysis_id,
+                  not_pooled_by_review=not no_events and "did not pool" in reason,
                   kind=outcome.kind, heterogeneity="Not applicable (no estimate)"
                   if k > 1 else "Not applicable (single study)")
 
