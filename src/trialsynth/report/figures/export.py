@@ -49,6 +49,14 @@ _SVG_METRICS: dict[tuple[Any, ...], tuple[float, float, float]] = {}
 _AGG_METRICS: dict[tuple[Any, ...], tuple[float, float, float]] = {}
 _LABEL_STYLES: dict[tuple[Any, ...], str] = {}
 _LAYOUTS: dict[tuple[Any, ...], tuple[tuple[Any, int, float, float], ...]] = {}
+# A layout holds FreeType font objects. A forked child shares each open font file's offset with
+# its parent and siblings, and FreeType reads glyph outlines by seek-then-read, so two processes
+# rendering through inherited font objects read each other's bytes ("FT_Load_Glyph ... invalid
+# outline"). matplotlib empties its own font cache in a forked child; the layouts go with it and
+# are rebuilt from the child's own fonts. (Glyph bitmaps and metrics, plain arrays and numbers
+# keyed by font file name, stay warm.)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_LAYOUTS.clear)
 _GLYPHS: dict[tuple[Any, ...], tuple[Any, int, int]] = {}
 _STRINGS: dict[tuple[Any, ...], tuple[Any, int, int]] = {}
 _LOCK = threading.Lock()  # FreeType font objects are shared: one thread lays out at a time
