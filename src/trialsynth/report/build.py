@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from trialsynth.analyse import Analysed, AnalysisRun
 from trialsynth.certainty.statements import lower_first, outcome_phrase
 from trialsynth.errors import DataError
 from trialsynth.inventory import AnalysisRecord, evidence_inventory
@@ -49,6 +50,7 @@ class Report:
     """What the runner adds to results.json, the extra files, and what only the HTML needs."""
 
     results: dict[str, Any] = field(default_factory=dict)
+    analyses: list[dict[str, Any]] = field(default_factory=list)  # results.json's analyses
     files: dict[str, str | bytes] = field(default_factory=dict)
     svgs: dict[str, str] = field(default_factory=dict)  # analysis id -> inline <svg>
     figures: dict[str, str] = field(default_factory=dict)  # figure path -> inline <svg>
@@ -271,19 +273,18 @@ def _small_study(result: PooledResult, rows: pd.DataFrame, sens: Mapping[str, An
     return out, (fill, tf.get("estimate"))
 
 
-def _outcome_key(a: Mapping[str, Any], parsed: model.ParsedName) -> tuple[str, str, str]:
-    return (str(a["comparison"]), parsed.outcome, parsed.window)
+def _outcome_key(done: Analysed, parsed: model.ParsedName) -> tuple[str, str, str]:
+    return (str(done.analysis.comparison), parsed.outcome, parsed.window)
 
 
-def _subgroup_tests(analyses: Sequence[Mapping[str, Any]], pooled: Sequence[PooledResult | None]
-                    ) -> dict[tuple[str, str, str], list[tuple[str, float | None]]]:
+def _subgroup_tests(run: AnalysisRun) -> dict[tuple[str, str, str], list[tuple[str, float | None]]]:
     """The review's subgroup analyses by the outcome they split: (factor, p of the test for
     subgroup differences), for the inconsistency of the main analysis (Core GRADE 3)."""
     out: dict[tuple[str, str, str], list[tuple[str, float | None]]] = {}
-    for a, result in zip(analyses, pooled, strict=True):
-        parsed = model.parse_name(a["name"])
+    for done in run.analyses:
+        parsed, result = model.parse_name(done.analysis.name), done.pooled
         if parsed.subgroup and result is not None and result.subgroup_test is not None:
-            out.setdefault(_outcome_key(a, parsed), []).append(
+            out.setdefault(_outcome_key(done, parsed), []).append(
                 (parsed.subgroup, result.subgroup_test.pvalue))
     return out
 
@@ -379,38 +380,39 @@ def _beyond(main: Sequence[tuple[dict[str, Any], PooledResult, model.Facts]],
     return out
 
 
-def build_report(folder: ReviewFolder, source: Path, analyses: list[dict[str, Any]],
-                 pooled: Sequence[PooledResult | None], progress: Any = None) -> Report:
-    """Add ``parsed, facts, certainty, sof, statement, rob_note, figure`` to every analysis dict
-    and return the report parts (figures are drawn here). ``folder`` is the review as a review
-    folder (:func:`trialsynth.io.convert.build_folder`): what its ``review.yaml`` states (the
-    question, comparison names, outcomes with direction and MID, time windows, GRADE overrides)
-    is used, and the declared project defaults only where it states nothing."""
+def build_report(folder: ReviewFolder, source: Path, run: AnalysisRun, progress: Any = None
+                 ) -> Report:
+    """The report of an analysed review (``run``, :func:`trialsynth.analyse.analyse_review`):
+    each analysis' entry of ``results.json`` with ``parsed, facts, certainty, sof, statement,
+    rob_note, figure`` added, and the report parts (figures are drawn here). ``folder`` is the
+    review as a review folder (:func:`trialsynth.io.convert.build_folder`): what its
+    ``review.yaml`` states (the question, comparison names, outcomes with direction and MID,
+    time windows, GRADE overrides) is used, and the declared project defaults only where it states nothing."""
     # loaded here, before any worker is forked
     from trialsynth.report.figures import ForestLabels, export, gapmap  # noqa: F401
 
-    figures = _FigurePool(len(analyses))
+    figures = _FigurePool(len(run.analyses))
     try:
-        return _build(folder, analyses, pooled, progress, figures)
+        return _build(folder, run, progress, figures)
     finally:
         figures.close()
 
 
-def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
-           pooled: Sequence[PooledResult | None], progress: Any, figures: _FigurePool) -> Report:
+def _build(folder: ReviewFolder, run: AnalysisRun, progress: Any, figures: _FigurePool) -> Report:
     from trialsynth.report.figures import ForestLabels
 
     protocol, review = folder.protocol, folder.review
     rob = folder.rob_assessments()
-    rep = Report()
+    analyses = [done.to_dict() for done in run.analyses]  # results.json's, filled in below
+    rep = Report(analyses=analyses)
     by_id = {a.id: a for a in review.analyses}
     stated = {_int_or_str(c.id): c for c in protocol.comparisons}
     names = {g: c.name for g, c in stated.items()}
     arms = analysis_arms(review.analyses, {g: c.name for g, c in stated.items() if not placeholder(c)})
     for g, title in outcome_group_titles(arms, review.analyses).items():
         names[g] = title  # a group organised by outcome is named by its outcome
-    rep.comparison_labels = {int(a["comparison"]): f"{a['comparison']}. " + (
-        names.get(int(a["comparison"])) or f"Comparison {a['comparison']}") for a in analyses}
+    rep.comparison_labels = {int(g): f"{g}. " + (names.get(int(g)) or f"Comparison {g}")
+                             for g in (done.analysis.comparison for done in run.analyses)}
     labelled_rows = dict(rep.comparison_labels)
     for g in labelled_rows:  # the gap map names a comparison by its arms where the file labels them
         if (named := group_arms(arms, by_id, g, labelled=True)) is not None:
@@ -424,29 +426,30 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
                                                              aid))
     records: list[AnalysisRecord] = []
     mains: list[tuple[dict[str, Any], PooledResult, model.Facts]] = []
-    subgroup_tests = _subgroup_tests(analyses, pooled)
-    repeats = model.repeated_analyses([(a["id"], str(a["comparison"]), a["name"],
-                                        by_id[a["id"]].pooled_rows) for a in analyses])
+    subgroup_tests = _subgroup_tests(run)
+    repeats = model.repeated_analyses([(d.id, str(d.analysis.comparison), d.analysis.name,
+                                        d.analysis.pooled_rows) for d in run.analyses])
     gap_rows: dict[str, str] = {}  # inventory comparison → gap-map row label
     task = None
     if progress is not None:
         task = progress.add_task("figures and certainty", total=len(analyses))
-    for a, result in zip(analyses, pooled, strict=True):
-        arm = arms[a["id"]]
-        parsed = model.parse_name(a["name"])
+    for done, a in zip(run.analyses, analyses, strict=True):
+        result, settings = done.pooled, done.settings
+        arm = arms[done.id]
+        parsed = model.parse_name(done.analysis.name)
         if arm.organised_by == "outcome":  # the group is the outcome, the analysis the pair
             parsed = replace(model.parse_name(arm.outcome), comparison=arm.comparison,
                              subgroup=parsed.subgroup)
-        rows = by_id[a["id"]].pooled_rows
+        rows = done.analysis.pooled_rows
         means = [float(m) for m in (*rows.get("mean_t", []), *rows.get("mean_c", []))]
-        facts = model.facts_for(protocol, a["id"], parsed, a["settings"]["measure"], means,
+        facts = model.facts_for(protocol, done.id, parsed, settings.measure, means,
                                 [str(x) for x in rows["study"]])
         facts = direction_from_file(facts, arm)
         parsed = replace(parsed, window=facts.window)
         # a re-analysis of an earlier analysis' data (subgroup, sensitivity): not a SoF outcome
-        secondary = bool(parsed.subgroup) or a["id"] in repeats
-        if a["id"] in repeats:
-            a["repeats"] = repeats[a["id"]]
+        secondary = bool(parsed.subgroup) or done.id in repeats
+        if done.id in repeats:
+            a["repeats"] = repeats[done.id]
         a["arms"] = arm.to_dict() | {"gap_map_row": arm.pair if arm.organised_by == "outcome"
                                      else None}
         a["parsed"] = parsed.to_dict()
@@ -456,28 +459,27 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
                                  "direction_source": facts.direction_source, "mid": facts.mid,
                                  "mid_source": facts.mid_source}
         # a review organised by outcome: each pair of interventions is a row of the gap maps
-        where = str(a["comparison"]) if arm.organised_by != "outcome" else \
+        where = str(done.analysis.comparison) if arm.organised_by != "outcome" else \
             f"{a['comparison']}:{arm.pair}"
         gap_rows[where] = arm.pair if arm.organised_by == "outcome" else \
-            labelled_rows[int(a["comparison"])]
-        records.append(AnalysisRecord(a["id"], where,
+            labelled_rows[int(done.analysis.comparison)]
+        records.append(AnalysisRecord(done.id, where,
                                       facts.outcome_id or model.outcome_family(parsed.outcome),
                                       facts.window_id, _participants(rows),
                                       secondary, estimable=result is not None))
-        judged = [model.judged_for(rob, str(st), a["id"]) for st in rows["study"]]
+        judged = [model.judged_for(rob, str(st), done.id) for st in rows["study"]]
         for st in a["studies"]:
-            st["rob"] = model.judged_for(rob, str(st["study"]), a["id"]) or None
-        g = int(a["comparison"])
+            st["rob"] = model.judged_for(rob, str(st["study"]), done.id) or None
+        g = int(done.analysis.comparison)
         if result is None:
             if not secondary:  # reported but not estimable: a SoF row all the same
                 info = model.outcome_info(parsed, facts)
                 if arm.organised_by == "outcome":
                     info = replace(info, name=arm.pair)
-                row = not_estimable_row(info, rows, a.get("reason") or "no pooled estimate",
-                                        a["id"])
+                row = not_estimable_row(info, rows, done.reason or "no pooled estimate", done.id)
                 a["sof"] = [row.to_dict()]
-                to_sof(g, row, facts, a["id"])
-            job = unpooled_forest(by_id[a["id"]], a, arm, facts, rob, ForestLabels,
+                to_sof(g, row, facts, done.id)
+            job = unpooled_forest(done.analysis, a, arm, facts, rob, ForestLabels,
                                   f"figures/forest_{_safe(a['id'])}.svg")
             if job is not None:  # as RevMan draws it: "Not estimable" rows, or studies only
                 figures.add(job)
@@ -490,7 +492,7 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
         assessed = model.assess_analysis(
             result, rows, parsed, judged, facts,
             () if parsed.subgroup else subgroup_tests.get(
-                _outcome_key(a, model.parse_name(a["name"])), ()))
+                _outcome_key(done, model.parse_name(done.analysis.name)), ()))
         if arm.organised_by == "outcome":  # the SoF row is the pair; statements name the outcome
             assessed.outcome = replace(assessed.outcome, name=arm.pair,
                                        statement_name=outcome_phrase(parsed.outcome))
@@ -499,29 +501,29 @@ def _build(folder: ReviewFolder, analyses: list[dict[str, Any]],
             a["certainty"] = model.certainty_dict(assessed.certainty)
         else:
             a["certainty_error"] = assessed.error
-        row = model.sof_for(result, assessed, rows, lower_first(x), a["id"],
-                            a["settings"].get("prediction_interval"))
+        row = model.sof_for(result, assessed, rows, lower_first(x), done.id,
+                            settings.prediction_interval)
         if row is not None:
             a["sof"] = [row.to_dict()]
             a["statement"] = row.statement or None
             if not secondary:
-                to_sof(g, row, facts, a["id"])
+                to_sof(g, row, facts, done.id)
         named = arm.named or " versus " in (parsed.comparison or names.get(g) or "")
         labels = ForestLabels(experimental=x if named or g in names else "Experimental",
                               control=y if named else "Control",
-                              direction_of_benefit=assessed.direction, analysis_number=a["id"],
+                              direction_of_benefit=assessed.direction, analysis_number=done.id,
                               favours_left=arm.favours_left, favours_right=arm.favours_right,
-                              prediction_interval=a["settings"].get("prediction_interval")
+                              prediction_interval=settings.prediction_interval
                               is not False)
         rel = f"figures/forest_{_safe(a['id'])}.svg"
-        figures.add(("forest", a["id"], rel, result, rows, labels, assessed.rob_map or None))
+        figures.add(("forest", done.id, rel, result, rows, labels, assessed.rob_map or None))
         a["figure"] = rel
         if not parsed.subgroup:  # a re-analysis keeps its own checks
-            a["sensitivity"] = _sensitivity(result, rows, judged, a["settings"]["measure"])
+            a["sensitivity"] = _sensitivity(result, rows, judged, settings.measure)
             a["small_study"], fill = _small_study(result, rows, a["sensitivity"])
             if a["small_study"].get("skipped_reason") is None:
                 a["funnel_figure"] = f"figures/funnel_{_safe(a['id'])}.svg"
-                figures.add(("funnel", a["id"], a["funnel_figure"], result, labels, *fill))
+                figures.add(("funnel", done.id, a["funnel_figure"], result, labels, *fill))
             mains.append((a, result, facts))
         if task is not None:
             progress.advance(task)
