@@ -9,14 +9,14 @@ import pytest
 
 matplotlib.use("Agg")
 
-from trialsynth.report.figures import export  # noqa: E402
+from trialsynth.render.figures import export  # noqa: E402
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is what is tested; no fork, no shared offsets")
 def test_a_forked_child_drops_the_layouts_that_hold_the_parents_font_objects() -> None:
     export.warm_glyphs()
     renderer = export._agg_renderer_class()(8, 8, export.REPORT_PNG_DPI)
-    from trialsynth.report.figures._common import SIZE, fontprops
+    from trialsynth.render.figures._common import SIZE, fontprops
 
     renderer._layout("Favours placebo", fontprops(SIZE, "normal"))
     assert export._LAYOUTS  # the parent has layouts (and their font objects) cached
