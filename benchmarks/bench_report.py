@@ -45,7 +45,7 @@ STAGES = {"read": ("trialsynth.pipeline", ("build_folder", "read_review")),
           "pool": ("trialsynth.pipeline", ("analyse_with_result",)),
           "build": ("trialsynth.report.build", ("build_report",)),
           "figures": ("trialsynth.report.build", ("_collect", "_draw")),
-          "html": ("trialsynth.report.html", ("render_report",)),
+          "html": ("trialsynth.render.html", ("render_report",)),
           "write": ("trialsynth.runner", ("_write_atomically",))}
 ORDER = ("read", "pool", "certainty", "figures", "html", "write", "other")
 

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from trialsynth._frozen import FrozenMap
 from trialsynth.analyse import AnalysisRun, analyse, analyse_review
 from trialsynth.cli import app
-from trialsynth.io.convert import build_folder
+from trialsynth.readers.convert import build_folder
 from trialsynth.runner import run_review
 
 FLEISS = SHARED_DATA / "meta-fleiss1993" / "Fleiss1993.rm5"

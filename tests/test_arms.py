@@ -1,4 +1,4 @@
-"""Arm and axis labels from the file, and reviews organised by outcome (trialsynth.arms).
+"""Arm and axis labels from the file, and reviews organised by outcome (trialsynth.review.arms).
 
 Real files of ``../shared/data``: RevMan 5 rm5 files of Cochrane reviews CD000023 (antibiotics
 for sore throat; comparison 2 is titled "Antibiotics versus control ..." while its analyses label
@@ -21,7 +21,10 @@ from pathlib import Path
 import pytest
 from _paths import SHARED_DATA
 
-from trialsynth.arms import (
+from trialsynth.readers import read_review
+from trialsynth.readers.convert import import_review
+from trialsynth.readers.folder import read_folder
+from trialsynth.review.arms import (
     ArmLabels,
     direction_from_labels,
     outcome_groups,
@@ -29,9 +32,6 @@ from trialsynth.arms import (
     resolve_arms,
     review_arms,
 )
-from trialsynth.io import read_review
-from trialsynth.io.convert import import_review
-from trialsynth.io.folder import read_folder
 from trialsynth.runner import run_review
 
 RM5 = SHARED_DATA / "cochrane-rm5"

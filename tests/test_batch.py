@@ -24,8 +24,8 @@ from trialsynth.api import pool
 from trialsynth.cli import app
 from trialsynth.corpus import read_input, read_long_table, run_batch
 from trialsynth.errors import DataError
-from trialsynth.io import read_review
 from trialsynth.pooling.result import CONTRACT_KEYS, PooledResult
+from trialsynth.readers import read_review
 from trialsynth.review import Review, pool_measure
 
 PW70 = SHARED_DATA / "pairwise70"
@@ -94,7 +94,7 @@ def test_real_rows_equal_pool(options: dict) -> None:
             if aid in failed:
                 continue
             row = table.loc[aid]
-            # the cheap measure choice is the one trialsynth.io.read_review infers
+            # the cheap measure choice is the one trialsynth.readers.read_review infers
             assert row["measure"] == pool_measure(a.settings.measure), aid
             res = _pool(a.pooled_rows, row["measure"], options["method"],
                         hksj=options.get("hksj", False), revman=options.get("revman", False))

@@ -1,4 +1,4 @@
-"""Bayesian random-effects meta-analysis (trialsynth.bayes) against bayesmeta's published output,
+"""Bayesian random-effects meta-analysis (trialsynth.assess.bayes) against bayesmeta's published output,
 a brute-force two-dimensional integration, a long Metropolis-within-Gibbs run and limiting cases.
 
 References: tests/reference/bayes_reference.json (validation/make_bayes_reference.py transcribes
@@ -17,7 +17,7 @@ import pytest
 from scipy import integrate, optimize, stats
 
 from trialsynth.api import pool
-from trialsynth.bayes import (
+from trialsynth.assess.bayes import (
     TauPrior,
     bayes_summaries,
     bayes_summary,
@@ -261,7 +261,7 @@ def test_batch_equals_one_at_a_time():
 
 @pytest.mark.parametrize("prior", [half_normal(0.5), half_cauchy(0.3), turner(), rhodes()])
 def test_prior_densities_and_quantiles_equal_scipy_stats(prior):
-    """The closed forms in trialsynth.bayes.priors against scipy.stats' own distributions."""
+    """The closed forms in trialsynth.assess.bayes.priors against scipy.stats' own distributions."""
     tau = np.array([0.0, 1e-6, 0.01, 0.2, 1.0, 3.7, 50.0])
     s = prior.scale
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -17,7 +17,7 @@ from _paths import SHARED_DATA
 from rich.console import Console
 from rich.table import Table
 
-from trialsynth.checking import (
+from trialsynth.analyse.checking import (
     CheckRow,
     check_review,
     check_source,
@@ -25,7 +25,7 @@ from trialsynth.checking import (
     render_check_table,
     tolerance_for,
 )
-from trialsynth.io import read_review
+from trialsynth.readers import read_review
 
 SHARED = SHARED_DATA
 CONTRACT = ["analysis", "name", "measure", "model", "method", "status", "stored", "recomputed",

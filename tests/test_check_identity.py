@@ -18,8 +18,8 @@ from dataclasses import replace
 import pytest
 from _paths import SHARED_DATA
 
-from trialsynth.checking import check_analysis, check_review
-from trialsynth.io import read_review
+from trialsynth.analyse.checking import check_analysis, check_review
+from trialsynth.readers import read_review
 from trialsynth.review import Analysis, check_against_stored, row_identities
 from trialsynth.runner import analyse
 

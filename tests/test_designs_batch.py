@@ -22,7 +22,7 @@ from trialsynth.cli import app
 from trialsynth.corpus import run_batch
 from trialsynth.designs import multiarm
 from trialsynth.errors import DataError
-from trialsynth.io import read_review
+from trialsynth.readers import read_review
 
 PW70 = SHARED_DATA / "pairwise70"
 

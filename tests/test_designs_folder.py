@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from _paths import SHARED_DATA
 
-from trialsynth.io.folder import read_folder, render_folder
+from trialsynth.readers.folder import read_folder, render_folder
 from trialsynth.runner import analyse, run_review
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "nmda-chronic-pain"

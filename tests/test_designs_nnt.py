@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 import trialsynth as ts
-from trialsynth.certainty.grade import DOMAINS, Certainty, DomainJudgement
+from trialsynth.assess.certainty.grade import DOMAINS, Certainty, DomainJudgement
 from trialsynth.report.sof import OutcomeInfo, sof_row
 
 RESPONDER = OutcomeInfo("Pain intensity (≥ 50% reduction)", generic_measure="RR",

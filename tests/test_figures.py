@@ -4,7 +4,7 @@ Data (``../shared/data``, see its PROVENANCE.md):
 
 * CD015373.pub2 — Ferraro MC et al. Ketamine and other NMDA receptor antagonists for chronic
   pain. Cochrane Database Syst Rev 2025;8:CD015373 (the flagship; RevMan Web data rows, read with
-  :func:`trialsynth.io.revman_rows.read_review`).
+  :func:`trialsynth.readers.revman_rows.read_review`).
 * ``metadat/dat.chiarito2020`` — Chiarito M et al. Monotherapy with a P2Y12 inhibitor or aspirin
   for secondary prevention in patients with established atherosclerosis: a systematic review and
   meta-analysis. Lancet 2020;395:1487-95 (all-cause death; RoB 2 per domain).
@@ -56,7 +56,7 @@ def texts(svg: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def flagship():
-    from trialsynth.io.revman_rows import read_review
+    from trialsynth.readers.revman_rows import read_review
 
     review = read_review(FLAGSHIP)
     return {a.id: a for a in review.analyses}
@@ -91,7 +91,7 @@ def egger_result():
 # Forest plots
 # ---------------------------------------------------------------------------------------------
 def test_forest_with_subgroups_matches_revman_numbers(flagship, tmp_path):
-    from trialsynth.report.figures import ForestLabels, forest_plot, save_figure, svg_text
+    from trialsynth.render.figures import ForestLabels, forest_plot, save_figure, svg_text
 
     analysis = flagship["7.5"]  # memantine vs placebo (inferred), pain by dose subgroup, MD
     result = pooled(analysis)
@@ -126,7 +126,7 @@ def test_forest_with_subgroups_matches_revman_numbers(flagship, tmp_path):
 
 
 def test_ratio_forest_with_prediction_interval_and_rob_columns(chiarito, tmp_path):
-    from trialsynth.report.figures import ForestLabels, forest_plot, save_figure
+    from trialsynth.render.figures import ForestLabels, forest_plot, save_figure
 
     frame, rob = chiarito
     result = ts.pool(frame, "RR", "REML", hksj=True)
@@ -153,7 +153,7 @@ def test_ratio_forest_with_prediction_interval_and_rob_columns(chiarito, tmp_pat
 def test_hostile_study_names_are_text_not_markup(chiarito, tmp_path):
     from defusedxml import ElementTree
 
-    from trialsynth.report.figures import forest_plot, save_figure, svg_text
+    from trialsynth.render.figures import forest_plot, save_figure, svg_text
 
     frame, rob = chiarito
     frame = frame.copy()
@@ -178,7 +178,7 @@ def test_hostile_study_names_are_text_not_markup(chiarito, tmp_path):
 
 
 def test_not_estimable_study_and_generic_without_arms(tmp_path):
-    from trialsynth.report.figures import ForestLabels, forest_plot, svg_text
+    from trialsynth.render.figures import ForestLabels, forest_plot, svg_text
 
     frame = pd.DataFrame({"study": ["A 2001", "B 2002", "C 2003"], "events_t": [0, 3, 5],
                           "n_t": [10, 20, 30], "events_c": [0, 6, 9], "n_c": [10, 20, 30]})
@@ -202,7 +202,7 @@ def test_not_estimable_study_and_generic_without_arms(tmp_path):
 def test_forest_into_a_given_axes(flagship):
     from matplotlib.figure import Figure
 
-    from trialsynth.report.figures import forest_plot, svg_text
+    from trialsynth.render.figures import forest_plot, svg_text
 
     analysis = flagship["7.23"]
     fig = Figure(figsize=(10, 3))
@@ -215,7 +215,7 @@ def test_forest_into_a_given_axes(flagship):
 # Funnel, risk of bias, gap map
 # ---------------------------------------------------------------------------------------------
 def test_funnel_plot_and_its_ten_study_minimum(flagship, tmp_path):
-    from trialsynth.report.figures import funnel_plot, save_figure
+    from trialsynth.render.figures import funnel_plot, save_figure
 
     result = egger_result()
     svg = save_figure(funnel_plot(result, title="Magnesium"), tmp_path / "funnel")["svg"]
@@ -228,7 +228,7 @@ def test_funnel_plot_and_its_ten_study_minimum(flagship, tmp_path):
 
 
 def test_rob_summary_and_traffic_light(chiarito, tmp_path):
-    from trialsynth.report.figures import (
+    from trialsynth.render.figures import (
         rob_mapping,
         rob_summary_plot,
         rob_traffic_light,
@@ -254,7 +254,7 @@ def test_rob_summary_and_traffic_light(chiarito, tmp_path):
     assert {"A", "F", "Unclear risk", "E: Incomplete outcome data (attrition bias)"} <= set(shown)
     assert texts(save_figure(rob_summary_plot(rob1), tmp_path / "s1")["svg"]
                  .read_text(encoding="utf8")).count("14%") == 1  # attrition: 3 of 22 high
-    from trialsynth.certainty.rob import from_revman_web_table
+    from trialsynth.assess.certainty.rob import from_revman_web_table
 
     raw = pd.read_csv(FLAGSHIP, keep_default_na=False)
     mapping = rob_mapping(from_revman_web_table(raw), outcome="2.2 Ketamine versus ketorolac: "
@@ -265,7 +265,7 @@ def test_rob_summary_and_traffic_light(chiarito, tmp_path):
 
 
 def test_gap_map_shows_studies_participants_certainty_and_gaps(flagship, tmp_path):
-    from trialsynth.report.figures import gap_map, save_figure
+    from trialsynth.render.figures import gap_map, save_figure
 
     names = {1: "Ketamine IV vs placebo", 3: "Ketamine, other routes vs placebo",
              7: "Memantine vs placebo (inferred)"}
@@ -300,7 +300,7 @@ def test_gap_map_shows_studies_participants_certainty_and_gaps(flagship, tmp_pat
 # Export, global state, threads, lazy import
 # ---------------------------------------------------------------------------------------------
 def test_exports_are_deterministic_and_ids_unique(chiarito, tmp_path):
-    from trialsynth.report.figures import forest_plot, funnel_plot, save_figure, svg_text
+    from trialsynth.render.figures import forest_plot, funnel_plot, save_figure, svg_text
 
     frame, rob = chiarito
     result = ts.pool(frame, "RR", "REML")
@@ -322,7 +322,7 @@ def test_exports_are_deterministic_and_ids_unique(chiarito, tmp_path):
 def test_no_global_rcparams_change_and_threads_do_not_interfere(flagship, chiarito):
     import matplotlib
 
-    from trialsynth.report.figures import (
+    from trialsynth.render.figures import (
         ForestLabels,
         forest_plot,
         funnel_plot,
@@ -355,10 +355,10 @@ def test_no_global_rcparams_change_and_threads_do_not_interfere(flagship, chiari
 
 
 def test_importing_figure_modules_does_not_import_matplotlib():
-    code = ("import sys; import trialsynth.report.figures as f; "
-            "import trialsynth.report.figures.forest, trialsynth.report.figures.funnel, "
-            "trialsynth.report.figures.rob, trialsynth.report.figures.gapmap, "
-            "trialsynth.report.figures.export; f.ForestLabels; "
+    code = ("import sys; import trialsynth.render.figures as f; "
+            "import trialsynth.render.figures.forest, trialsynth.render.figures.funnel, "
+            "trialsynth.render.figures.rob, trialsynth.render.figures.gapmap, "
+            "trialsynth.render.figures.export; f.ForestLabels; "
             "assert 'matplotlib' not in sys.modules, 'matplotlib imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
 
@@ -367,7 +367,7 @@ def test_importing_figure_modules_does_not_import_matplotlib():
 # Edge cases: one study, a study without data, the funnel note, trim-and-fill fills, TSA, PNG
 # ---------------------------------------------------------------------------------------------
 def test_forest_with_one_study(flagship):
-    from trialsynth.report.figures import forest_plot, svg_text
+    from trialsynth.render.figures import forest_plot, svg_text
 
     analysis = flagship["7.23"]
     one = analysis.frame.iloc[:1]
@@ -378,8 +378,8 @@ def test_forest_with_one_study(flagship):
 
 
 def test_funnel_note_and_trim_and_fill_fills(flagship):
-    from trialsynth.bias.trimfill import trimfill_from_result
-    from trialsynth.report.figures import funnel_plot, svg_text
+    from trialsynth.assess.bias.trimfill import trimfill_from_result
+    from trialsynth.render.figures import funnel_plot, svg_text
 
     small = pooled(flagship["7.23"])
     shown = " ".join(texts(svg_text(funnel_plot(small, when_too_few="note", title="7.23"))))
@@ -394,8 +394,9 @@ def test_funnel_note_and_trim_and_fill_fills(flagship):
 
 
 def test_tsa_figure_runs_to_the_required_information_and_pngs_are_pngs(tmp_path):
-    from trialsynth.report.figures import save_figure
-    from trialsynth.sequential import plot_tsa, tsa_summary
+    from trialsynth.assess.sequential import tsa_summary
+    from trialsynth.render.figures import save_figure
+    from trialsynth.render.figures.tsa import plot_tsa
 
     result = egger_result()
     tsa = tsa_summary(result, mid=0.2, control_risk=0.1)

@@ -22,12 +22,12 @@ from _paths import SHARED_DATA
 import trialsynth._atomic as atomic_mod
 from trialsynth import pool
 from trialsynth.errors import DataError, TrialsynthError
-from trialsynth.io import folder as folder_mod
-from trialsynth.io.convert import build_folder, export_json, folder_json, import_review, write_json
-from trialsynth.io.folder import FILES, read_folder, write_folder
-from trialsynth.io.review_yaml import dump_protocol, load_protocol, parse_protocol
-from trialsynth.protocol import MEASURES_BY_TYPE, ProtocolError
+from trialsynth.readers import folder as folder_mod
+from trialsynth.readers.convert import build_folder, export_json, folder_json, import_review, write_json
+from trialsynth.readers.folder import FILES, read_folder, write_folder
+from trialsynth.readers.review_yaml import dump_protocol, load_protocol, parse_protocol
 from trialsynth.review import MEASURES, pool_measure
+from trialsynth.review.protocol import MEASURES_BY_TYPE, ProtocolError
 
 DATA = SHARED_DATA
 FLAGSHIP = DATA / "pairwise70" / "CD015373_pub2_data.csv"
@@ -171,7 +171,7 @@ def test_committed_example_is_the_import(flagship, flagship_dir):
 
 
 def test_folder_gives_the_same_pooled_results_as_the_source(flagship):
-    from trialsynth.io.revman_rows import read_review
+    from trialsynth.readers.revman_rows import read_review
 
     source = {a.id: a for a in read_review(FLAGSHIP).analyses}
     compared = 0
@@ -295,7 +295,7 @@ def test_grade_input_and_indirectness(flagship):
 
 def test_literals_follow_the_engine():
     from trialsynth.pooling.batch import METHODS
-    from trialsynth.protocol import Measure, Method
+    from trialsynth.review.protocol import Measure, Method
 
     assert dict(MEASURES_BY_TYPE) == {k: tuple(v) for k, v in MEASURES.items()}
     assert set(Method.__args__) == set(METHODS)

@@ -25,9 +25,9 @@ import pytest
 from scipy.stats import norm
 
 import trialsynth as ts
-from trialsynth.bias import egger_test
-from trialsynth.certainty import grade, rules
-from trialsynth.certainty.grade import (
+from trialsynth.assess.bias import egger_test
+from trialsynth.assess.certainty import grade, rules
+from trialsynth.assess.certainty.grade import (
     Certainty,
     DomainJudgement,
     Flags,
@@ -41,7 +41,7 @@ from trialsynth.certainty.grade import (
     publication_bias,
     risk_of_bias,
 )
-from trialsynth.certainty.rules import DEFAULT_RULES, RULE, RULES, RuleSet
+from trialsynth.assess.certainty.rules import DEFAULT_RULES, RULE, RULES, RuleSet
 
 DATA = Path(__file__).parents[2] / "shared" / "data"
 METADAT = DATA / "metadat"

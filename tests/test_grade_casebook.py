@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 
 import trialsynth as ts
-from trialsynth.certainty.grade import (
+from trialsynth.assess.certainty.grade import (
     DOMAINS,
     LEVELS,
     assess,
@@ -29,7 +29,7 @@ from trialsynth.certainty.grade import (
     inconsistency,
     make_threshold,
 )
-from trialsynth.certainty.statements import statements_for
+from trialsynth.assess.certainty.statements import statements_for
 from trialsynth.pooling.result import RATIO_MEASURES
 
 HERE = Path(__file__).parent

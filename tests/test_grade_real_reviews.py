@@ -21,10 +21,10 @@ from _paths import SHARED_DATA
 from scipy.stats import norm
 
 from trialsynth.analyse import pool_analysis
-from trialsynth.certainty.grade import assess, imprecision, make_threshold
-from trialsynth.certainty.key_messages import Subject, key_messages
-from trialsynth.certainty.statements import bayes_agreement, outcome_phrase, statements_for
-from trialsynth.io import read_review
+from trialsynth.assess.certainty.grade import assess, imprecision, make_threshold
+from trialsynth.assess.certainty.key_messages import Subject, key_messages
+from trialsynth.assess.certainty.statements import bayes_agreement, outcome_phrase, statements_for
+from trialsynth.readers import read_review
 from trialsynth.report.model import direction_of_benefit, parse_name, range_in_name, repeated_analyses
 from trialsynth.report.sof import OutcomeInfo, not_estimable_row, sof_row
 from trialsynth.runner import run_review

@@ -39,7 +39,7 @@ from _paths import SHARED_DATA
 from typer.testing import CliRunner
 
 from trialsynth.cli import app
-from trialsynth.io import revman_web, rm5
+from trialsynth.readers import revman_web, rm5
 
 HOSTILE = Path(__file__).resolve().parent / "hostile"
 FLEISS = SHARED_DATA / "meta-fleiss1993"
@@ -392,8 +392,8 @@ def test_refused_with_a_clear_message(case: Case, tmp_path: Path) -> None:
 
 def _oversized_cases(tmp: Path) -> list[tuple[str, Path, Path]]:
     """(label, input, file named in the error) for every format, each one byte over its limit."""
-    from trialsynth.io import folder as folder_mod
-    from trialsynth.io import revman_csv, revman_rows
+    from trialsynth.readers import folder as folder_mod
+    from trialsynth.readers import revman_csv, revman_rows
 
     out = []
     head = RM5_FILE.read_bytes()[:4000]
@@ -505,7 +505,7 @@ def test_gzip_bomb_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 
 
 def _problem_rows(source: Path) -> list[str]:
-    from trialsynth.io import read_review
+    from trialsynth.readers import read_review
 
     review = read_review(source)
     return [p for a in review.analyses for p in a.frame["problem"] if p]
@@ -558,7 +558,7 @@ def test_utf8_byte_order_mark_is_accepted(fmt_name: str, tmp_path: Path) -> None
 def test_duplicate_study_in_a_revman_export_is_kept(tmp_path: Path) -> None:
     """RevMan exports list a study twice in one analysis (multi-arm trials, 80 of 501 Pairwise70
     reviews): both rows are read and pooled, as RevMan did."""
-    from trialsynth.io import read_review
+    from trialsynth.readers import read_review
 
     data = ROWS_FILE.read_bytes()
     lines = data.splitlines(keepends=True)
@@ -601,7 +601,7 @@ def test_duplicate_study_label_in_a_pool_table_is_kept(tmp_path: Path) -> None:
 
 def test_duplicate_study_in_an_rm5_analysis_is_kept(tmp_path: Path) -> None:
     """RevMan 5 files list a study twice in one analysis too (CD008625 has 207 such rows)."""
-    from trialsynth.io import read_review
+    from trialsynth.readers import read_review
 
     source = tmp_path / "review.rm5"
     source.write_bytes(re.sub(rb'(<DICH_DATA [^>]*STUDY_ID=")STD-CDP"', rb'\1STD-MRC_x002d_1"',
@@ -616,7 +616,7 @@ def test_duplicate_study_in_an_rm5_analysis_is_kept(tmp_path: Path) -> None:
 def test_revman_row_with_n_zero_is_not_estimable(fmt_name: str, tmp_path: Path) -> None:
     """An arm with N = 0 in a RevMan export is a row RevMan shows as "not estimable": it is read,
     left out of the pooling, and the command finishes."""
-    from trialsynth.io import read_review
+    from trialsynth.readers import read_review
 
     edit = {"rm5": _replace(b'EVENTS_1="49"', b'EVENTS_1="0"'),
             "revman5-csv": _replace(b"MRC-1,,,,,49,0,0,615,", b"MRC-1,,,,,0,0,0,0,"),

@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 from _paths import SHARED_DATA
 
-from trialsynth.checking import check_review
-from trialsynth.io.revman_rows import read_review
+from trialsynth.analyse.checking import check_review
+from trialsynth.readers.revman_rows import read_review
 from trialsynth.review import WEIGHT_TOL
-from trialsynth.settings_inference import PRECISE_TOL, Fit, choose
+from trialsynth.review.settings_inference import PRECISE_TOL, Fit, choose
 
 CORPUS = SHARED_DATA / "pairwise70" / "pairwise70_all_501_csv.tgz"
 FLAGSHIP = SHARED_DATA / "pairwise70" / "CD015373_pub2_data.csv"

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from trialsynth.inventory import AnalysisRecord, evidence_inventory
-from trialsynth.protocol import Protocol
+from trialsynth.review.inventory import AnalysisRecord, evidence_inventory
+from trialsynth.review.protocol import Protocol
 
 
 def _protocol(priorities: dict[str, str | None] | None = None) -> Protocol:

@@ -13,13 +13,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from trialsynth.io.convert import build_folder
 from trialsynth.nma.analysis import analyse_network
 from trialsynth.nma.certainty import DOMAINS
 from trialsynth.nma.data import network_from_frame
 from trialsynth.nma.review import candidate_networks, rob_levels
-from trialsynth.report.figures import export
-from trialsynth.report.figures.network import (
+from trialsynth.readers.convert import build_folder
+from trialsynth.render.figures import export
+from trialsynth.render.figures.network import (
     inconsistency_plot,
     league_figure,
     network_forest,
@@ -101,7 +101,7 @@ def test_network_figures_draw_and_escape_names(candidates) -> None:
     svg = export.svg_text(network_graph(evil, title="<b>t</b>"))
     assert "<script>" not in svg and "&lt;script&gt;" in svg
     assert "no closed loop" in export.svg_text(inconsistency_plot(evil))
-    from trialsynth.report.figures._common import new_figure
+    from trialsynth.render.figures._common import new_figure
 
     fig = new_figure(4, 4)
     assert network_graph(evil, ax=fig.add_axes((0, 0, 1, 1))) is fig  # drawn into a given axes

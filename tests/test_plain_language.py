@@ -1,4 +1,4 @@
-"""Plain-language summaries per comparison (trialsynth.certainty.plain_language).
+"""Plain-language summaries per comparison (trialsynth.assess.certainty.plain_language).
 
 Expected wording follows the Cochrane PLS guidance (Pitcher, Mitchell & Hughes 2021; METHODS
 §4.7): headings "What did we find?", "What are the limitations of the evidence?", "How up to date
@@ -19,8 +19,8 @@ import pandas as pd
 import pytest
 
 import trialsynth as ts
-from trialsynth.certainty.grade import DOMAINS, Certainty, DomainJudgement
-from trialsynth.certainty.plain_language import PlainLanguageSummary, plain_language_summary
+from trialsynth.assess.certainty.grade import DOMAINS, Certainty, DomainJudgement
+from trialsynth.assess.certainty.plain_language import PlainLanguageSummary, plain_language_summary
 from trialsynth.report.sof import OutcomeInfo, SofRow, no_studies_row, not_estimable_row, sof_row
 
 

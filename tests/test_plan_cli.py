@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 from typer.testing import CliRunner
 
+from trialsynth.assess.sequential import efficacy_boundaries
 from trialsynth.cli import app
-from trialsynth.io import read_review
+from trialsynth.readers import read_review
 from trialsynth.runner import analyse
-from trialsynth.sequential import efficacy_boundaries
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "nmda-chronic-pain"
 DATA_ROWS = Path(__file__).resolve().parents[2] / "shared" / "data" / "pairwise70" / \

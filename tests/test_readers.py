@@ -1,5 +1,5 @@
 """Readers of RevMan files: RevMan 5 ``.rm5`` (plain and gzip), RevMan 5 analysis CSV, RevMan Web
-data package (folder and zip), and the ``trialsynth.io.read_review`` dispatcher.
+data package (folder and zip), and the ``trialsynth.readers.read_review`` dispatcher.
 
 Inputs are the real files in ``../shared/data`` (see shared/data/PROVENANCE.md): the Cochrane
 "StatsDataOnly" rm5 files CD000023, CD008625, CD011564, CD012859 and the Fleiss 1993 example in
@@ -21,10 +21,10 @@ import pytest
 from _paths import SHARED_DATA
 
 from trialsynth.errors import DataError
-from trialsynth.io import read_review, revman_web, rm5
-from trialsynth.io.revman_csv import read_revman5_csv
-from trialsynth.io.revman_web import read_web_package
-from trialsynth.io.rm5 import read_rm5
+from trialsynth.readers import read_review, revman_web, rm5
+from trialsynth.readers.revman_csv import read_revman5_csv
+from trialsynth.readers.revman_web import read_web_package
+from trialsynth.readers.rm5 import read_rm5
 
 SHARED = SHARED_DATA
 RM5 = SHARED / "cochrane-rm5"

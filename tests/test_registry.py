@@ -8,7 +8,7 @@ import typing
 
 import pytest
 
-from trialsynth import cli, protocol, review
+from trialsynth import cli
 from trialsynth.effects import table
 from trialsynth.pooling import batch, result, tau2
 from trialsynth.registry import (
@@ -24,6 +24,8 @@ from trialsynth.registry import (
 )
 from trialsynth.registry.measures import LOG_SCALE, is_ratio, scale_of
 from trialsynth.registry.methods import REFERENCES
+from trialsynth.review import model as review
+from trialsynth.review import protocol
 
 
 def test_the_engine_implements_every_registered_method_and_nothing_else():
@@ -52,7 +54,7 @@ def test_review_file_schema_is_the_registry():
     assert typing.get_args(protocol.RandomMethod) == TAU2_METHODS
     assert protocol.MEASURES_BY_TYPE == review.MEASURES
     with pytest.raises(protocol.ProtocolError, match="GENERIC_LOG"):
-        from trialsynth.io.review_yaml import parse_protocol
+        from trialsynth.readers.review_yaml import parse_protocol
 
         parse_protocol("schema: trialsynth-review/1\nreview: {id: x}\nanalyses:\n"
                        "  - {id: '1.1', name: a, data_type: generic, settings: {measure: XX, "

@@ -125,7 +125,7 @@ def test_a_link_to_a_regular_file_is_read(tmp_path: Path) -> None:
 
 
 def test_padding_is_not_parsed_line_by_line(monkeypatch: pytest.MonkeyPatch) -> None:
-    from trialsynth.io import revman_csv
+    from trialsynth.readers import revman_csv
 
     feeds: list[revman_csv._Feed] = []
 
@@ -145,7 +145,7 @@ def test_padding_is_not_parsed_line_by_line(monkeypatch: pytest.MonkeyPatch) -> 
 
 def test_padding_inside_a_quoted_field_is_kept() -> None:
     """Blank lines inside a quoted field are field content, not padding."""
-    from trialsynth.io import revman_csv
+    from trialsynth.readers import revman_csv
 
     body = "\n" * (3 * revman_csv.CHUNK)
     text = f'a,b\n1,"x{body}y"\n2,3\n'

@@ -16,15 +16,15 @@ from pathlib import Path
 import pytest
 from _paths import SHARED_DATA
 
-from trialsynth.io.convert import build_folder
-from trialsynth.io.rm5 import read_rm5
-from trialsynth.report.exports import SOF_FIELDS, footnote_text
-from trialsynth.report.html import decimals, plural
+from trialsynth.readers.convert import build_folder
+from trialsynth.readers.rm5 import read_rm5
+from trialsynth.render.exports import SOF_FIELDS, footnote_text
+from trialsynth.render.html import decimals, plural
+from trialsynth.render.sof_docx import sof_document
 from trialsynth.report.model import rob_note
 from trialsynth.report.navigation import comparison_headings
 from trialsynth.report.research import tsa_status
 from trialsynth.report.sof import OutcomeInfo, no_studies_row, sof_table
-from trialsynth.report.sof_docx import sof_document
 from trialsynth.runner import run_review
 
 RM5 = SHARED_DATA / "cochrane-rm5"

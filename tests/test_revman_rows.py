@@ -18,8 +18,8 @@ from _paths import SHARED_DATA
 
 from trialsynth import pool
 from trialsynth.errors import DataError
-from trialsynth.io import revman_rows
-from trialsynth.io.revman_rows import read_review, read_revman_rows
+from trialsynth.readers import revman_rows
+from trialsynth.readers.revman_rows import read_review, read_revman_rows
 from trialsynth.review import pool_measure, to_display
 
 DATA = SHARED_DATA / "pairwise70"

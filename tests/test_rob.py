@@ -24,8 +24,8 @@ from _paths import SHARED_DATA
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trialsynth.certainty import rob
-from trialsynth.certainty.rob import SIGNALLING_QUESTIONS
+from trialsynth.assess.certainty import rob
+from trialsynth.assess.certainty.rob import SIGNALLING_QUESTIONS
 from trialsynth.errors import DataError
 
 LOW, SOME, HIGH = "low", "some_concerns", "high"

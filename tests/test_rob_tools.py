@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from _paths import SHARED_DATA
 
-from trialsynth.io.convert import build_folder
+from trialsynth.readers.convert import build_folder
 from trialsynth.report import model
 from trialsynth.report.rob_view import rob_figure_jobs, rob_figures_result
 from trialsynth.runner import run_review

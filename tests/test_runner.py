@@ -479,8 +479,8 @@ def test_reviewer_overrides_and_stated_mid_reach_the_report(tmp_path):
 def test_report_shows_small_study_effects_where_there_are_ten_studies(tmp_path):
     """CD004703.pub3 (pairwise70 data rows, see ../shared/data/PROVENANCE.md): analysis 1.3 has
     10 studies with an estimate, so its report carries a funnel plot and the asymmetry tests."""
-    from trialsynth.bias.small_study import harbord_test
-    from trialsynth.io.convert import build_folder
+    from trialsynth.assess.bias.small_study import harbord_test
+    from trialsynth.readers.convert import build_folder
 
     source = SHARED_DATA / "pairwise70" / "CD004703_pub3_data.csv"
     out = tmp_path / "out"

@@ -24,13 +24,13 @@ import pandas as pd
 import pytest
 
 import trialsynth as ts
-from trialsynth.errors import DataError
-from trialsynth.sensitivity import (
+from trialsynth.assess.sensitivity import (
     SensitivityReport,
     cumulative_subsets,
     leave_one_out_subsets,
     sensitivity_analyses,
 )
+from trialsynth.errors import DataError
 
 REFERENCE = Path(__file__).parent / "reference" / "beyond_reference.json"
 DOC = json.loads(REFERENCE.read_text())

@@ -1,4 +1,4 @@
-"""Trial sequential analysis (trialsynth.sequential): boundaries against an independent R
+"""Trial sequential analysis (trialsynth.assess.sequential): boundaries against an independent R
 computation (mvtnorm) and a published table, crossing probabilities by Monte Carlo, information
 sizes against R/metafor, next-trial sizing by simulation, and the figure.
 
@@ -20,18 +20,18 @@ import pandas as pd
 import pytest
 
 from trialsynth.api import pool
-from trialsynth.errors import DataError
-from trialsynth.sequential import (
+from trialsynth.assess.sequential import (
     adjusted,
     diversity,
     efficacy_boundaries,
     futility_boundaries,
     obf_spending,
-    plot_tsa,
     ris_binary,
     ris_continuous,
     tsa_summary,
 )
+from trialsynth.errors import DataError
+from trialsynth.render.figures.tsa import plot_tsa
 
 REF = Path(__file__).parent / "reference"
 SEQ = json.loads((REF / "sequential_reference.json").read_text())
@@ -207,7 +207,7 @@ def test_plot_tsa_returns_a_figure_without_pyplot_state():
     import matplotlib.pyplot as plt
     from matplotlib.figure import Figure
 
-    from trialsynth.report.figures import svg_text
+    from trialsynth.render.figures import svg_text
 
     before = plt.get_fignums()
     tsa = tsa_summary(_bcg_result(), mid=0.2, control_risk=0.02, participants=[250.0] * 13)

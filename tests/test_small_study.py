@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 
 import trialsynth as ts
-from trialsynth.bias import (
+from trialsynth.assess.bias import (
     MIN_K,
     SmallStudyTest,
     begg_test,

@@ -37,8 +37,8 @@ import pandas as pd
 import pytest
 
 import trialsynth as ts
-from trialsynth.certainty.grade import DOMAINS, Certainty, DomainJudgement, Override, assess
-from trialsynth.io.revman_rows import read_review
+from trialsynth.assess.certainty.grade import DOMAINS, Certainty, DomainJudgement, Override, assess
+from trialsynth.readers.revman_rows import read_review
 from trialsynth.report.sof import (
     ASTERISK,
     GRADE_DEFINITIONS,
@@ -442,7 +442,7 @@ def test_withdrawal_outcome_is_named_for_what_was_counted(generic):
 
 # --- which outcomes a SoF table shows (Handbook v6.4 §14.1.4: up to seven) --------------------
 def _question(**extra):
-    from trialsynth.protocol import Question
+    from trialsynth.review.protocol import Question
 
     outcomes = [{"id": "pain", "name": "Pain", "priority": "primary"},
                 {"id": "ae", "name": "Adverse events", "priority": "primary"},

@@ -17,8 +17,8 @@ import pandas as pd
 import pytest
 
 import trialsynth as ts
-from trialsynth.certainty.rules import DEFAULT_RULES
-from trialsynth.certainty.statements import (
+from trialsynth.assess.certainty.rules import DEFAULT_RULES
+from trialsynth.assess.certainty.statements import (
     BANDS,
     EffectBands,
     bayes_agreement,

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from _paths import SHARED_DATA
 
-from trialsynth.io.convert import build_folder
-from trialsynth.io.folder import read_folder
+from trialsynth.readers.convert import build_folder
+from trialsynth.readers.folder import read_folder
 from trialsynth.report.studies import study_inventory
 from trialsynth.runner import run_review
 
@@ -92,10 +92,10 @@ def test_report_states_included_versus_analysed_and_draws_not_estimable(tmp_path
 
 def test_forest_of_an_analysis_the_review_did_not_pool():
     """CD008625 analysis 15.5 (TOTALS="NO"): RevMan shows the studies only."""
+    from trialsynth.render.figures import ForestLabels
     from trialsynth.report import model
     from trialsynth.report.arms_view import analysis_arms, unpooled_forest
     from trialsynth.report.build import _draw_one
-    from trialsynth.report.figures import ForestLabels
 
     folder = build_folder(RM5 / "CD008625StatsDataOnly.rm5")
     a = next(x for x in folder.review.analyses if x.id == "15.5")

@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 import trialsynth as ts
-from trialsynth.bias.trimfill import TrimFill, trimfill, trimfill_arrays, trimfill_from_result
+from trialsynth.assess.bias.trimfill import TrimFill, trimfill, trimfill_arrays, trimfill_from_result
 
 REFERENCE = Path(__file__).parent / "reference" / "beyond_reference.json"
 CASES = [c for c in json.loads(REFERENCE.read_text())["cases"] if c["kind"] == "trimfill"]
@@ -120,7 +120,7 @@ def test_mirroring_the_data_mirrors_trim_and_fill() -> None:
 
 # ---- contour-enhanced funnel plot numbers (Peters et al. 2008) ---------------------------------
 
-from trialsynth.bias.contours import funnel_contours, funnel_contours_from_result  # noqa: E402
+from trialsynth.assess.bias.contours import funnel_contours, funnel_contours_from_result  # noqa: E402
 
 CONTOURS = [c for c in json.loads(REFERENCE.read_text())["cases"] if c["kind"] == "contours"]
 

@@ -67,8 +67,8 @@ import math
 import numpy as np
 import pytest
 
-from trialsynth.sequential import efficacy_boundaries, futility_boundaries, ris_binary
-from trialsynth.sequential.boundaries import Boundaries
+from trialsynth.assess.sequential import efficacy_boundaries, futility_boundaries, ris_binary
+from trialsynth.assess.sequential.boundaries import Boundaries
 
 # printed to three decimals: agreement means within half a unit of the last printed digit
 PRINTED_3DP = 0.0005

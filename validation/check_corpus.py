@@ -3,7 +3,7 @@
 Pairwise70 corpus, read straight from ``pairwise70_all_501_csv.tgz``.
 
 Each review is a RevMan Web "data rows" export (no pooled rows): its settings are inferred by the
-data-rows reader and :func:`trialsynth.checking.check_review` compares RevMan's stored per-study
+data-rows reader and :func:`trialsynth.analyse.checking.check_review` compares RevMan's stored per-study
 effects, CIs and weights with ours (tolerance: one unit of RevMan's 6th decimal, or 1e-6
 relative). Prints the share of analyses whose per-study effects and weights are reproduced, and
 counts per mismatch class (rules in :func:`classify`; explained in
@@ -113,7 +113,7 @@ def _fits_with(a: Any, method: str) -> bool:
     """The analysis re-checked with another method reproduces everything stored."""
     from dataclasses import replace
 
-    from trialsynth.checking import check_analysis
+    from trialsynth.analyse.checking import check_analysis
 
     try:
         row = check_analysis(replace(a, settings=replace(a.settings, method=method)), 6)
@@ -209,9 +209,9 @@ def classify(a: Any, row: Any) -> str:
 def _one(item: tuple[str, bytes]) -> dict[str, Any]:
     """Read and check one review (in a worker process)."""
     warnings.simplefilter("ignore")
-    from trialsynth.checking import check_review
+    from trialsynth.analyse.checking import check_review
     from trialsynth.errors import DataError
-    from trialsynth.io.revman_rows import read_review
+    from trialsynth.readers.revman_rows import read_review
 
     name, data = item
     with tempfile.TemporaryDirectory() as tmp:

@@ -5,7 +5,7 @@
 ## Produces tests/reference/beyond_reference.json: sensitivity analyses,
 ## trim-and-fill and meta-regression computed by R metafor itself on real data
 ## (metadat CSVs and the flagship Cochrane review CD015373). trialsynth's
-## src/trialsynth/sensitivity/, src/trialsynth/bias/trimfill.py and
+## src/trialsynth/assess/sensitivity/, src/trialsynth/assess/bias/trimfill.py and
 ## src/trialsynth/metareg/ are compared against these numbers
 ## (tests/test_sensitivity.py, tests/test_trimfill.py, tests/test_metareg.py;
 ## 1e-6 relative). Nothing here comes from trialsynth.

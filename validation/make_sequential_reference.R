@@ -1,4 +1,4 @@
-# Reference values for trialsynth.sequential (tests/test_sequential.py), computed independently of
+# Reference values for trialsynth.assess.sequential (tests/test_sequential.py), computed independently of
 # trialsynth: group-sequential boundaries from multivariate normal probabilities (mvtnorm's
 # deterministic Miwa algorithm) instead of recursive integration, solved look by look with uniroot.
 # Run from the repository root: Rscript validation/make_sequential_reference.R

@@ -5,7 +5,7 @@
 ## Produces tests/reference/small_study_reference.json: funnel-plot asymmetry
 ## tests computed by R metafor itself (regtest(), ranktest(), escalc(), rma())
 ## on real data sets from R's metadat package. trialsynth's
-## src/trialsynth/bias/small_study.py is compared against these numbers
+## src/trialsynth/assess/bias/small_study.py is compared against these numbers
 ## (tests/test_small_study.py, 1e-6 relative). Nothing here comes from trialsynth.
 ##
 ## Run from anywhere (paths are resolved from this script's location):

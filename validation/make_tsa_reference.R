@@ -1,4 +1,4 @@
-# Reference values for trialsynth.sequential's information sizes (tests/test_sequential.py),
+# Reference values for trialsynth.assess.sequential's information sizes (tests/test_sequential.py),
 # computed with R and metafor, independently of trialsynth:
 # * diversity D2 = (v_R - v_F)/v_R (Wetterslev et al. 2009, eq. 5) from metafor's DL random-effects
 #   and common-effect variances of the pooled estimate (BCG data, log RR; dat.bcg, metadat);

@@ -10,7 +10,13 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+from trialsynth import _moved
+
 __version__ = "0.1.0"
+
+# old module paths (trialsynth.io, trialsynth.certainty, ...) resolve to their new homes, with a
+# DeprecationWarning; the finder is a few lines and loads nothing else
+_moved.install()
 
 # public name -> module that defines it
 _LAZY = {

@@ -80,7 +80,7 @@ def read_table(path: Path) -> pd.DataFrame:
     and, where they can, the row and column."""
     import pandas as pd
 
-    from trialsynth.io.revman_csv import parse_csv, read_bounded
+    from trialsynth.readers.revman_csv import parse_csv, read_bounded
 
     src = str(path)
     raw = read_bounded(path, src)
@@ -197,7 +197,7 @@ def check(
 ) -> None:
     """Re-run every analysis of SOURCE with its stored settings and compare with the stored
     results. Exit 0 when nothing differs, 1 when something does, 2 on unreadable input."""
-    from trialsynth.checking import check_source, exit_code, render_check_table
+    from trialsynth.analyse.checking import check_source, exit_code, render_check_table
 
     try:
         rows = check_source(source)
@@ -221,8 +221,8 @@ def import_(
 ) -> None:
     """Write SOURCE as a trialsynth review folder (review.yaml plus CSV tables)."""
     from trialsynth._atomic import refuse_overlap
-    from trialsynth.io.convert import build_folder, folder_json, write_json
-    from trialsynth.io.folder import read_folder, write_folder
+    from trialsynth.readers.convert import build_folder, folder_json, write_json
+    from trialsynth.readers.folder import read_folder, write_folder
 
     try:
         refuse_overlap([source], [out, *([json_out] if json_out is not None else [])])
@@ -248,7 +248,7 @@ def plan(
 ) -> None:
     """Trial sequential analysis of one analysis: required information, conclusion, TSA-adjusted
     CI and the size of the next trial that would settle the question."""
-    from trialsynth.sequential.plan import plan_analysis, render_plan
+    from trialsynth.assess.sequential.plan import plan_analysis, render_plan
 
     try:
         result = plan_analysis(review, analysis, mid=mid, alpha=alpha, power=power)
@@ -302,7 +302,7 @@ def nma(
     """Network meta-analysis of DATA: every treatment against REFERENCE, league table,
     heterogeneity, inconsistency (design-by-treatment, node splitting), P-scores, confidence."""
     from trialsynth.nma.analysis import network_meta_analysis
-    from trialsynth.nma.render import print_network
+    from trialsynth.render.nma_text import print_network
 
     level = level if confidence_level is None else confidence_level
     try:
@@ -465,7 +465,7 @@ def _check_batch_paths(source: Path, out: Path, measure: Measure | None, method:
     from trialsynth._atomic import refuse_overlap
     from trialsynth.api import check_method
     from trialsynth.corpus.run import failures_path, parts_dir
-    from trialsynth.io.bounded import refuse_special, special_files
+    from trialsynth.readers.bounded import refuse_special, special_files
 
     if not source.exists():
         raise DataError("file not found", file=str(source))

@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from trialsynth import __version__
 from trialsynth._console import console
 from trialsynth.analyse import AnalysisRun, analyse_review
-from trialsynth.io.convert import build_folder
+from trialsynth.readers.convert import build_folder
 from trialsynth.results_schema import SCHEMA_VERSION
 from trialsynth.review import WEIGHT_TOL
 

@@ -10,9 +10,9 @@ an earlier trialsynth output):
 * ``tables/certainty.csv`` (GRADE per analysis with the reasons per domain), ``tables/sof.csv``
   (summary-of-findings rows with their footnote text), ``tables/gap_map.csv``,
   ``tables/research.csv`` (next-trial sizes) and ``tables/sof.docx`` (the summary-of-findings
-  tables as a Word document, :mod:`trialsynth.report.sof_docx`);
+  tables as a Word document, :mod:`trialsynth.render.sof_docx`);
 * ``figures/`` - a forest plot per pooled analysis (SVG) and the evidence-gap maps (SVG and PNG);
-* ``index.html`` - the self-contained review report (:mod:`trialsynth.report.html`; figures inline
+* ``index.html`` - the self-contained review report (:mod:`trialsynth.render.html`; figures inline
   as SVG, no external resources; one small inline script for the filters, without which the page
   still reads fully).
 
@@ -87,7 +87,7 @@ def _run(source: Path, out_dir: Path, quiet: bool, since: Path | None) -> dict[s
         "results.json": json.dumps(with_integer_counts(clean), indent=1, ensure_ascii=False,
                                    allow_nan=False) + "\n",
         "tables/analyses.csv": _analyses_csv(results["analyses"]), **report.files}
-    from trialsynth.report.html import render_report
+    from trialsynth.render.html import render_report
 
     files["index.html"] = render_report(clean, report)
     _write_atomically(out_dir, files)

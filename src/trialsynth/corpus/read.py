@@ -11,7 +11,7 @@ Three kinds of input (:func:`read_input` decides from what the path is):
   RevMan's stored ``Mean`` column (a cheap, effect-only version of
   :func:`trialsynth.review.infer_settings`; no weight fitting);
 * a **folder of reviews**: every data-rows CSV and ``.tgz`` as above, and every other review file
-  :func:`trialsynth.io.read_review` opens (rm5, RevMan 5 CSV, RevMan Web package, review folder)
+  :func:`trialsynth.readers.read_review` opens (rm5, RevMan 5 CSV, RevMan Web package, review folder)
   with the settings that reader states or infers. Names starting with ``_`` or ``.`` are skipped
   (``_index_all_501.csv``); a review met twice with identical bytes is read once.
 
@@ -346,7 +346,7 @@ class _Raw:
 
 def rows_raw(files: list) -> _Raw:
     """Parsed RevMan Web data-rows CSVs (:class:`trialsynth.corpus.sources._Parsed`) as one
-    block: analyses (file, group, number), sorted as trialsynth.io.revman_rows does."""
+    block: analyses (file, group, number), sorted as trialsynth.readers.revman_rows does."""
     n_rows = np.array([f.rows for f in files])
     file_of = np.repeat(np.arange(len(files)), n_rows)
     rownum = np.concatenate([np.arange(n, dtype=np.int64) + 2 for n in n_rows])
@@ -384,7 +384,7 @@ _THEIRS = {v: k for k, v in ROWS_NUMERIC.items()}
 
 def _check_rows(num: dict[str, np.ndarray], study: np.ndarray, names: np.ndarray,
                 file_of: np.ndarray, rownum: np.ndarray) -> None:
-    """The checks of trialsynth.io.revman_rows (ranges no RevMan export can have), vectorised."""
+    """The checks of trialsynth.readers.revman_rows (ranges no RevMan export can have), vectorised."""
     def fail(mask: np.ndarray, message: str, ours: str) -> None:
         if mask.any():
             i = int(np.argmax(mask))
@@ -506,7 +506,7 @@ def _infer_from_stored(raw: _Raw, complete: dict[str, np.ndarray], n: int
     measure = np.where(cand == "GENERIC_LOG", "GENERIC", cand)
     how = np.where(cand == "GENERIC_LOG", "stored effects (ratio entered on the log scale)",
                    "stored effects")
-    # nothing stored: data type from the columns filled in (trialsynth.review._PRESENCE order)
+    # nothing stored: data type from the columns filled in (trialsynth.review.model._PRESENCE order)
     presence = {"continuous": ("mean_t", "sd_t", "mean_c", "sd_c"),
                 "dichotomous": ("events_t", "n_t", "events_c", "n_c"), "generic": ("yi", "se")}
     fallback = np.full(n, "", dtype=object)

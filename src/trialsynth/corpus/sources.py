@@ -301,7 +301,7 @@ def _blobs(path: Path) -> Iterator[tuple[str, str, bytes]]:
     if path.name.lower().endswith((".tgz", ".tar.gz")):
         yield from _tgz_blobs(path)
         return
-    from trialsynth.io.revman_csv import read_bounded
+    from trialsynth.readers.revman_csv import read_bounded
 
     yield str(path), _review_key(path.name), read_bounded(path, str(path), MAX_MEMBER)
 
@@ -485,9 +485,9 @@ def _review_key(name: str) -> str:
 
 
 def _read_review_file(path: Path) -> _Raw:
-    """Any other review source, through trialsynth.io.read_review (its stated/inferred settings).
+    """Any other review source, through trialsynth.readers.read_review (its stated/inferred settings).
     This reader works per analysis; it is not the corpus fast path."""
-    from trialsynth.io import read_review
+    from trialsynth.readers import read_review
     from trialsynth.review import pool_measure
 
     review = read_review(path)

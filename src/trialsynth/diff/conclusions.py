@@ -11,7 +11,7 @@ What a reader concludes from an analysis, and so what a new trial can overturn:
 * whether the pooled result exists at all (an analysis becomes poolable or stops being so);
 * the trial sequential analysis: monitoring boundary crossed, required information size reached,
   futility (Wetterslev 2008, J Clin Epidemiol 61:64; Thorlund 2011, TSA manual);
-* the size of the next trial that would settle the question (:mod:`trialsynth.sequential.tsa`).
+* the size of the next trial that would settle the question (:mod:`trialsynth.assess.sequential.tsa`).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from trialsynth.errors import DataError
-from trialsynth.io.bounded import read_bounded
+from trialsynth.readers.bounded import read_bounded
 
 MAX_RESULTS_BYTES = 1 << 30  # a results.json of 1 GiB is far beyond any review's
 RESULTS = "results.json"
@@ -32,7 +32,7 @@ def read_results(path: Path) -> dict[str, Any]:
     """A ``results.json`` as written by ``trialsynth run``; DataError naming the file (and line)
     when it is unreadable or not one."""
     src = str(path)
-    try:  # a regular file of bounded size (no FIFO, no device: trialsynth.io.bounded)
+    try:  # a regular file of bounded size (no FIFO, no device: trialsynth.readers.bounded)
         text = read_bounded(path, src, MAX_RESULTS_BYTES, kind="a results.json").decode("utf-8-sig")
     except UnicodeDecodeError:
         raise DataError("not UTF-8 text; not a results.json", file=src) from None

@@ -10,7 +10,7 @@ from typing import Any
 
 def render_page(wc: Mapping[str, Any]) -> str:
     """The diff alone as a self-contained HTML page (the block the report opens with)."""
-    from trialsynth.report.html import env
+    from trialsynth.render.html import env
 
     return env().get_template("diff.html.j2").render(wc=wc, wc_links=False)
 
@@ -27,7 +27,7 @@ def write_page(wc: Mapping[str, Any], out_dir: Path, *, inputs: tuple[Path, ...]
 
 
 def _est(x: Mapping[str, Any] | None) -> str:
-    from trialsynth.report.html import ci
+    from trialsynth.render.html import ci
 
     if not x:
         return "-"

@@ -167,7 +167,7 @@ def tsa_of(a: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 def tsa_verdict(tsa: Mapping[str, Any]) -> str | None:
-    """The TSA's conclusion as one word, in the order :mod:`trialsynth.sequential.tsa` decides it:
+    """The TSA's conclusion as one word, in the order :mod:`trialsynth.assess.sequential.tsa` decides it:
     a crossed monitoring boundary, the futility wedge, the required information size reached
     without crossing, else inconclusive (Wetterslev 2008, J Clin Epidemiol 61:64; Thorlund 2011,
     TSA manual)."""

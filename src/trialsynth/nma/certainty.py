@@ -4,7 +4,7 @@
 Six domains per network estimate (every pair of treatments), each judged "no concerns" (0),
 "some concerns" (−1) or "major concerns" (−2) with its reasons and numbers; the confidence starts at
 high and goes down by the sum (very low at most), as the pairwise GRADE does
-(:mod:`trialsynth.certainty.grade`). Every threshold is a named :class:`Rule` in :data:`NMA_RULES`.
+(:mod:`trialsynth.assess.certainty.grade`). Every threshold is a named :class:`Rule` in :data:`NMA_RULES`.
 
 * within-study bias: the study contributions of the estimate (:mod:`trialsynth.nma.contribution`)
   weight the studies' risk-of-bias levels (low 1, some concerns 2, high 3); CINeMA's "average"
@@ -31,8 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from trialsynth.certainty.grade import make_threshold
-from trialsynth.certainty.rules import CONVENTION, Rule
+from trialsynth.assess.certainty.grade import make_threshold
+from trialsynth.assess.certainty.rules import CONVENTION, Rule
 from trialsynth.nma.contribution import Contributions
 from trialsynth.nma.inconsistency import DesignByTreatment, NodeSplit
 from trialsynth.nma.model import NetworkFit
@@ -52,7 +52,7 @@ NMA_RULES: dict[str, Rule] = {r.name: r for r in (
          f"{CONVENTION}: the weighted mean rounded to the nearest level"),
     Rule("cinema.average_major", 2.5, "mean RoB level", "as cinema.average_some",
          f"{CONVENTION}: the weighted mean rounded to the nearest level"),
-    Rule("cinema.unjudged_as_some", True, "flag", "trialsynth.certainty.rules "
+    Rule("cinema.unjudged_as_some", True, "flag", "trialsynth.assess.certainty.rules "
          "rob.unassessed_as_not_low", f"{CONVENTION}: when some studies are judged, an unjudged "
          "study counts as some concerns"),
     Rule("cinema.reporting_min_k", 10, "studies in a direct comparison",

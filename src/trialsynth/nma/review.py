@@ -34,8 +34,8 @@ from typing import Any
 import pandas as pd
 
 from trialsynth.nma.data import NetworkData, network_from_frame
-from trialsynth.protocol import Protocol
 from trialsynth.review import Review
+from trialsynth.review.protocol import Protocol
 
 MEASURES = {"MD": "MD", "SMD": "SMD", "RR": "RR", "OR": "OR", "RD": "RD"}
 MIN_TREATMENTS = 3
@@ -279,7 +279,7 @@ def _frame(arms: Mapping[str, list[_Arm]], measure: str) -> pd.DataFrame | None:
 def rob_levels(folder: Any, review: Review) -> dict[str, str | None]:
     """Each study's overall RoB level (low / some_concerns / high) from the review folder, the
     first judged result of the study standing for it (as the report's RoB summary does)."""
-    from trialsynth.certainty.rob_levels import judged_for, study_rob_level
+    from trialsynth.assess.certainty.rob_levels import judged_for, study_rob_level
 
     rob = folder.rob_assessments()
     out: dict[str, str | None] = {}

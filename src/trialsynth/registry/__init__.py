@@ -3,7 +3,7 @@ the facts the rest of the package used to spell out in many places (scale, label
 names, citations).
 
 The command-line choices (:mod:`trialsynth.cli`), the review-file schema
-(:mod:`trialsynth.protocol`), the labels of the report and its methods text are derived from
+(:mod:`trialsynth.review.protocol`), the labels of the report and its methods text are derived from
 these tables. Pure Python: importing it costs no numpy (``trialsynth --help`` stays fast).
 """
 

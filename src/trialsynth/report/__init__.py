@@ -2,5 +2,5 @@
 
 Summary-of-findings tables: :mod:`trialsynth.report.sof`.
 Figures (forest, funnel, risk-of-bias and evidence-gap-map plots; SVG and PNG export):
-:mod:`trialsynth.report.figures`.
+:mod:`trialsynth.render.figures`.
 """

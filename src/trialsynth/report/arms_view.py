@@ -1,5 +1,5 @@
 """How the report names what an analysis compares: the arms, outcome and comparison of every
-analysis (:mod:`trialsynth.arms`) as the report's tables, statements and figures use them, and
+analysis (:mod:`trialsynth.review.arms`) as the report's tables, statements and figures use them, and
 the forest plot of an analysis with no pooled estimate, as RevMan draws it."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from trialsynth.arms import Arms, direction_from_labels, review_arms
-from trialsynth.certainty.statements import lower_first
+from trialsynth.assess.certainty.statements import lower_first
 from trialsynth.errors import DataError
 from trialsynth.report import model
+from trialsynth.review.arms import Arms, direction_from_labels, review_arms
 
 
 def unpooled_forest(analysis: Any, a: Mapping[str, Any], arm: Arms, facts: model.Facts,
@@ -43,7 +43,7 @@ def placeholder(c: Any) -> bool:
 
 
 def analysis_arms(analyses: Sequence[Any], group_names: Mapping[Any, str]) -> dict[str, Arms]:
-    """Every analysis' comparison, outcome and arms (trialsynth.arms) from its name, its group's
+    """Every analysis' comparison, outcome and arms (trialsynth.review.arms) from its name, its group's
     name and the labels its source states."""
     return review_arms([(a.id, a.group, a.name) for a in analyses],
                        {int(g): n for g, n in group_names.items()},

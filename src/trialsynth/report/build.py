@@ -17,13 +17,13 @@ import numpy as np
 import pandas as pd
 
 from trialsynth.analyse import Analysed, AnalysisRun
-from trialsynth.certainty.statements import lower_first, outcome_phrase
+from trialsynth.assess.certainty.statements import lower_first, outcome_phrase
 from trialsynth.errors import DataError
-from trialsynth.inventory import AnalysisRecord, evidence_inventory
-from trialsynth.io.folder import ReviewFolder
 from trialsynth.pooling.result import PooledResult
-from trialsynth.protocol import Protocol
+from trialsynth.readers.folder import ReviewFolder
 from trialsynth.registry.measures import is_ratio
+from trialsynth.render.exports import table_files, to_csv
+from trialsynth.render.sof_docx import sof_document
 from trialsynth.report import model
 from trialsynth.report.arms_view import (
     analysis_arms,
@@ -33,14 +33,14 @@ from trialsynth.report.arms_view import (
     placeholder,
     unpooled_forest,
 )
-from trialsynth.report.exports import table_files, to_csv
 from trialsynth.report.navigation import navigation, row_facets
 from trialsynth.report.research import research_implications
 from trialsynth.report.rob_view import rob_figure_jobs, rob_figures_result
 from trialsynth.report.sof import not_estimable_row
-from trialsynth.report.sof_docx import sof_document
 from trialsynth.report.studies import study_inventory
 from trialsynth.review import to_display
+from trialsynth.review.inventory import AnalysisRecord, evidence_inventory
+from trialsynth.review.protocol import Protocol
 
 PARALLEL_MIN = 12  # fewer forest plots are drawn in this process
 
@@ -80,15 +80,15 @@ def _draw_one(job: tuple[Any, ...]) -> tuple[str, bytes | None]:
     * ``("rob_summary", key, path, rob, weights, title)`` (rob: study -> {domain: judgement};
       weights: study -> weight, or None for shares of studies)
     * ``("rob_traffic", key, path, rob, title)``
-    * ``("tsa", id, path, tsa, title)`` (tsa: trialsynth.sequential.TsaSummary)
+    * ``("tsa", id, path, tsa, title)`` (tsa: trialsynth.assess.sequential.TsaSummary)
 
     A funnel job may carry two more items: the (yi, SE) trim-and-fill fills and its estimate.
     """
-    from trialsynth.report.figures import export
-    from trialsynth.report.figures.forest import forest_plot
-    from trialsynth.report.figures.funnel import funnel_plot
-    from trialsynth.report.figures.gapmap import gap_map
-    from trialsynth.report.figures.rob import rob_summary_plot, rob_traffic_light
+    from trialsynth.render.figures import export
+    from trialsynth.render.figures.forest import forest_plot
+    from trialsynth.render.figures.funnel import funnel_plot
+    from trialsynth.render.figures.gapmap import gap_map
+    from trialsynth.render.figures.rob import rob_summary_plot, rob_traffic_light
 
     kind = job[0]
     if kind == "gap":
@@ -105,7 +105,7 @@ def _draw_one(job: tuple[Any, ...]) -> tuple[str, bytes | None]:
                           filled=fill[0] if fill else (),
                           filled_estimate=fill[1] if len(fill) > 1 else None)
     elif kind == "tsa":
-        from trialsynth.sequential import plot_tsa
+        from trialsynth.render.figures.tsa import plot_tsa
 
         _, _, _, tsa, title = job
         fig = plot_tsa(tsa, title=title)
@@ -138,8 +138,7 @@ def _preload() -> None:
     import PIL.PngImagePlugin  # noqa: F401
     from matplotlib.backends import backend_agg, backend_mixed, backend_svg  # noqa: F401
 
-    from trialsynth.report.figures import _forest_draw, export, funnel, gapmap, rob  # noqa: F401
-    from trialsynth.sequential import plot  # noqa: F401
+    from trialsynth.render.figures import _forest_draw, export, funnel, gapmap, rob, tsa  # noqa: F401
 
     export._svg_renderer_class()
     export._agg_renderer_class()
@@ -230,9 +229,9 @@ def _participants(rows: pd.DataFrame) -> dict[str, float | None]:
 
 def _sensitivity(result: PooledResult, rows: pd.DataFrame, judged: Sequence[Mapping[str, str]],
                  measure: str) -> dict[str, Any] | None:
-    """The sensitivity analyses of one main analysis (trialsynth.sensitivity) for results.json
+    """The sensitivity analyses of one main analysis (trialsynth.assess.sensitivity) for results.json
     and the page, with estimates also on the display scale (ratios natural)."""
-    from trialsynth.sensitivity import sensitivity_analyses
+    from trialsynth.assess.sensitivity import sensitivity_analyses
 
     levels = []
     for j in judged:  # a "low" judged on only some domains is not a low overall (RoB 2)
@@ -255,10 +254,10 @@ def _sensitivity(result: PooledResult, rows: pd.DataFrame, judged: Sequence[Mapp
 
 def _small_study(result: PooledResult, rows: pd.DataFrame, sens: Mapping[str, Any] | None
                  ) -> tuple[dict[str, Any], tuple[Any, ...]]:
-    """Funnel-plot tests of one main analysis (trialsynth.bias.summary) and, when there are
+    """Funnel-plot tests of one main analysis (trialsynth.assess.bias.summary) and, when there are
     enough studies for a funnel plot, what the plot adds: trim-and-fill's filled studies
     (yi, SE) and its estimate (from the sensitivity analyses)."""
-    from trialsynth.bias.summary import COUNT_COLUMNS, small_study_effects
+    from trialsynth.assess.bias.summary import COUNT_COLUMNS, small_study_effects
 
     cols = {c: rows[c].to_numpy() for c in COUNT_COLUMNS if c in rows}
     try:
@@ -291,7 +290,7 @@ def _subgroup_tests(run: AnalysisRun) -> dict[tuple[str, str, str], list[tuple[s
 
 def _agreement(a: Mapping[str, Any], b: Mapping[str, Any]) -> str | None:
     """Does the analysis' statement agree with its Bayesian probability? (certainty.statements)"""
-    from trialsynth.certainty.statements import bayes_agreement
+    from trialsynth.assess.certainty.statements import bayes_agreement
 
     row = (a.get("sof") or [None])[0]
     if not row or not row.get("certainty") or not row.get("statement"):
@@ -333,11 +332,11 @@ def _beyond(main: Sequence[tuple[dict[str, Any], PooledResult, model.Facts]],
             by_id: Mapping[str, Any], protocol: Protocol
             ) -> list[tuple[dict[str, Any], Any]]:
     """Per main analysis: how likely an important effect is (Bayesian random effects,
-    trialsynth.bayes) and how much more evidence would settle it (TSA and the next trial,
-    trialsynth.sequential), with the plain answers the report prints; and the TsaSummary for
+    trialsynth.assess.bayes) and how much more evidence would settle it (TSA and the next trial,
+    trialsynth.assess.sequential), with the plain answers the report prints; and the TsaSummary for
     its figure (None when none was computed)."""
-    from trialsynth.bayes import bayes_summaries
-    from trialsynth.sequential.plan import default_mid, plan_for
+    from trialsynth.assess.bayes import bayes_summaries
+    from trialsynth.assess.sequential.plan import default_mid, plan_for
 
     mids = [f.mid if f.mid is not None else default_mid(r.measure) for _, r, f in main]
     try:
@@ -385,11 +384,12 @@ def build_report(folder: ReviewFolder, source: Path, run: AnalysisRun, progress:
     """The report of an analysed review (``run``, :func:`trialsynth.analyse.analyse_review`):
     each analysis' entry of ``results.json`` with ``parsed, facts, certainty, sof, statement,
     rob_note, figure`` added, and the report parts (figures are drawn here). ``folder`` is the
-    review as a review folder (:func:`trialsynth.io.convert.build_folder`): what its
+    review as a review folder (:func:`trialsynth.readers.convert.build_folder`): what its
     ``review.yaml`` states (the question, comparison names, outcomes with direction and MID,
-    time windows, GRADE overrides) is used, and the declared project defaults only where it states nothing."""
+    time windows, GRADE overrides) is used, and the declared project defaults only where it
+    states nothing."""
     # loaded here, before any worker is forked
-    from trialsynth.report.figures import ForestLabels, export, gapmap  # noqa: F401
+    from trialsynth.render.figures import ForestLabels, export, gapmap  # noqa: F401
 
     figures = _FigurePool(len(run.analyses))
     try:
@@ -399,7 +399,7 @@ def build_report(folder: ReviewFolder, source: Path, run: AnalysisRun, progress:
 
 
 def _build(folder: ReviewFolder, run: AnalysisRun, progress: Any, figures: _FigurePool) -> Report:
-    from trialsynth.report.figures import ForestLabels
+    from trialsynth.render.figures import ForestLabels
 
     protocol, review = folder.protocol, folder.review
     rob = folder.rob_assessments()
@@ -540,7 +540,7 @@ def _build(folder: ReviewFolder, run: AnalysisRun, progress: Any, figures: _Figu
     rob_judged = {st: j for st, j in judged.items() if j}
     rob_problem = None
     try:
-        from trialsynth.report.figures.rob import rob_levels
+        from trialsynth.render.figures.rob import rob_levels
 
         rob_levels(rob_judged)
     except ValueError as exc:  # a judgement the figures cannot place: no figure, say why
@@ -658,7 +658,7 @@ def _key_messages(sof_rows: Mapping[int, Sequence[model.SofCandidate]],
                   inventory: Any) -> list[dict[str, Any]]:
     """The review's key messages from each comparison's main SoF rows (certainty.key_messages);
     ``sides``: (intervention, comparator, outcome) of each comparison group."""
-    from trialsynth.certainty.key_messages import Subject, key_messages
+    from trialsynth.assess.certainty.key_messages import Subject, key_messages
 
     groups = []
     for g in sorted(set(sof_rows) | set(missing_by)):

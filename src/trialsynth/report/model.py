@@ -3,7 +3,7 @@ the declared project default of the direction of benefit, per-study risk of bias
 GRADE certainty, summary-of-findings rows, the evidence-gap map cells and the methods text.
 
 Nothing here draws or writes files; :mod:`trialsynth.runner` calls it and
-:mod:`trialsynth.report.html` renders it.
+:mod:`trialsynth.render.html` renders it.
 """
 
 from __future__ import annotations
@@ -16,14 +16,12 @@ from typing import Any
 
 import pandas as pd
 
-from trialsynth.arms import split_analysis_name
-from trialsynth.certainty.grade import Certainty, Flags, Override, assess
-from trialsynth.certainty.plain_language import plain_language_summary
-from trialsynth.certainty.rob_levels import judged_for, study_rob_level  # noqa: F401 (model.judged_for)
-from trialsynth.certainty.statements import lower_first
+from trialsynth.assess.certainty.grade import Certainty, Flags, Override, assess
+from trialsynth.assess.certainty.plain_language import plain_language_summary
+from trialsynth.assess.certainty.rob_levels import judged_for, study_rob_level  # noqa: F401 (model.judged_for)
+from trialsynth.assess.certainty.statements import lower_first
 from trialsynth.errors import DataError
 from trialsynth.pooling.result import PooledResult
-from trialsynth.protocol import Protocol, Question
 from trialsynth.registry import MEASURES, METHODS, RATIO_MEASURES
 from trialsynth.registry.methods import REFERENCES as METHOD_REFERENCES
 from trialsynth.report.sof import (
@@ -35,6 +33,8 @@ from trialsynth.report.sof import (
     sof_row,
     sof_table,
 )
+from trialsynth.review.arms import split_analysis_name
+from trialsynth.review.protocol import Protocol, Question
 
 WINDOWS = ("immediate-term", "short-term", "medium-term", "long-term")
 OTHER = "other / not stated"
@@ -149,7 +149,7 @@ _ROB_OVERALL = {"RoB 2": "an overall RoB 2 judgement in the file",
 def rob_note(judged_per_study: Sequence[Mapping[str, str]]) -> str:
     """How complete the risk-of-bias judgements behind a GRADE rating are, naming the tool each
     comes from (RoB 2 or RoB 1, by the domains the file holds)."""
-    from trialsynth.certainty.rob1 import ROB1_DOMAINS
+    from trialsynth.assess.certainty.rob1 import ROB1_DOMAINS
 
     k = len(judged_per_study)
     none = sum(not j for j in judged_per_study)
@@ -524,7 +524,7 @@ def comparison_sof(number: int, name: str | None, candidates: Sequence[SofCandid
                    arms: tuple[str, str, str | None] | None = None) -> dict[str, Any]:
     """The SoF table of one comparison (its main outcomes, :func:`main_outcomes`) and the table
     of its other outcomes, as dicts with their Markdown, plus the plain-language summary.
-    ``arms``: (intervention, comparator, outcome) as the file names them (trialsynth.arms; the
+    ``arms``: (intervention, comparator, outcome) as the file names them (trialsynth.review.arms; the
     outcome only for a group organised by outcome); else from the comparison's name."""
     x, y = split_comparison(name, number) if arms is None else arms[:2]
     comp = Comparison(x, y, population or "the population of the review (not stated in the "
@@ -572,7 +572,7 @@ ALL_WINDOWS = "all time windows"
 
 def gap_maps(inventory: Any, analyses: Sequence[Mapping[str, Any]],
              labels: Mapping[Any, str], windows: Sequence[str] = WINDOWS) -> list[dict[str, Any]]:
-    """Evidence-gap maps from the evidence inventory (:func:`trialsynth.inventory.evidence_inventory`):
+    """Evidence-gap maps from the evidence inventory (:func:`trialsynth.review.inventory.evidence_inventory`):
     every outcome of the review question in every map, including those no trial reported.
 
     Map 1: comparison × outcome, every time window together (distinct studies and participants;

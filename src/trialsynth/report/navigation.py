@@ -1,7 +1,7 @@
 """How a reader finds things in the report: one unique, meaningful heading per comparison and the
 filter facets (comparison, drug, outcome, time window) of every analysis.
 
-Pure data for :mod:`trialsynth.report.html`: the page's contents panel, anchors and filters are
+Pure data for :mod:`trialsynth.render.html`: the page's contents panel, anchors and filters are
 formatted from it; nothing here reads files or draws.
 """
 
@@ -11,8 +11,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from trialsynth.protocol import Protocol
 from trialsynth.report.model import outcome_family
+from trialsynth.review.protocol import Protocol
 
 NOT_STATED = "not stated"
 NO_WINDOW = "no time window"

@@ -129,7 +129,7 @@ def _summary(cand: CandidateNetwork, res: NmaResult) -> list[str]:
 
 
 def build_network_section(folder: Any) -> NetworkSection:
-    """The section for a review folder (:class:`trialsynth.io.folder.ReviewFolder`)."""
+    """The section for a review folder (:class:`trialsynth.readers.folder.ReviewFolder`)."""
     protocol, review = folder.protocol, folder.review
     cands = candidate_networks(protocol, review, rob_levels(folder, review))
     fitted: dict[str, NmaResult] = {}
@@ -189,7 +189,7 @@ def _item(c: CandidateNetwork, res: NmaResult | None, sec: NetworkSection) -> di
 def draw(kind: str, res: NmaResult, title: str, reference: str, small_values: str,
          prediction_interval: bool = True) -> Any:
     """One network figure (run in a figure worker)."""
-    from trialsynth.report.figures import network as nf
+    from trialsynth.render.figures import network as nf
 
     if kind == "graph":
         return nf.network_graph(res, title=f"Network: {title}")

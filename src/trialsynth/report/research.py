@@ -2,8 +2,8 @@
 sequential analyses and next-trial sizes the report computed), and what new trials must measure
 (outcomes and time windows of the review question that no trial reported).
 
-Pure data for :mod:`trialsynth.report.html`; every number comes from results already computed
-(:mod:`trialsynth.sequential`, :mod:`trialsynth.inventory`). The wording follows the Cochrane
+Pure data for :mod:`trialsynth.render.html`; every number comes from results already computed
+(:mod:`trialsynth.assess.sequential`, :mod:`trialsynth.review.inventory`). The wording follows the Cochrane
 Handbook's advice for implications for research: state what evidence is missing and the design
 of the studies that would fill it (Schünemann et al., Cochrane Handbook v6.4 ch. 15, §15.6
 "Drawing conclusions"), as the EPICOT elements suggest (Brown et al. BMJ 2006;333:804-6).
@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from trialsynth.protocol import Protocol
+from trialsynth.review.protocol import Protocol
 
 STATUS_WORDS = {"conclusive": "conclusive", "futile": "futile",
                 "ris_reached": "information size reached", "inconclusive": "inconclusive",

@@ -25,9 +25,9 @@ from typing import Any, Literal
 import pandas as pd
 
 from trialsynth.api import pool
-from trialsynth.certainty.grade import DOMAINS, Benefit, Certainty, Level
-from trialsynth.certainty.rules import CONVENTION, DEFAULT_RULES, RuleSet
-from trialsynth.certainty.statements import (
+from trialsynth.assess.certainty.grade import DOMAINS, Benefit, Certainty, Level
+from trialsynth.assess.certainty.rules import CONVENTION, DEFAULT_RULES, RuleSet
+from trialsynth.assess.certainty.statements import (
     lower_first,
     outcome_phrase,
     stated_bands,
@@ -89,7 +89,7 @@ class OutcomeInfo:
     """What the data cannot say about an outcome: its wording, scale, threshold and comparator.
 
     ``higher_is`` "better"/"worse" prints the scale direction; ``direction_of_benefit`` and
-    ``mid`` feed the statement (as in :func:`trialsynth.certainty.grade.assess`);
+    ``mid`` feed the statement (as in :func:`trialsynth.assess.certainty.grade.assess`);
     ``generic_measure`` names what a GENERIC analysis pools (HR, RR, OR on the log scale; MD,
     SMD); ``comparator_mean`` is a mean or a (low, high) range of control-group means;
     ``typical_sd`` re-expresses an SMD as an MD on ``reexpress_scale`` (Handbook §15.5.3).
@@ -867,7 +867,7 @@ def sof_table(comparison: Comparison, rows: Sequence[SofRow], *,
                      "effect-size bands that pick the wording are a project convention, not "
                      "GRADE (METHODS §4.7): " + "; ".join(bases) + "."),) if bases else ())
     conventions += ("GRADE ratings were proposed from the data by named rules "
-                    "(trialsynth.certainty.rules); reviewer overrides are marked as such.",)
+                    "(trialsynth.assess.certainty.rules); reviewer overrides are marked as such.",)
     warnings = (f"{len(rows)} outcomes: a summary-of-findings table should have at most "
                 f"{max_outcomes} (Handbook v6.4 §14.1.4)",) \
         if kind == "main" and len(rows) > max_outcomes else ()

@@ -1,0 +1,82 @@
+"""Small-study effects of one pooled analysis, as the report shows them: the funnel-plot tests
+that fit the outcome, or why none is run.
+
+With at least ``min_k`` studies (10: Cochrane Handbook 5.1 §10.4.3.1; Core GRADE 4 Fig 5):
+Egger's regression test (Egger et al. 1997) and Begg's rank correlation (Begg & Mazumdar 1994)
+for every outcome, and for 2×2 tables also Peters' test (Peters et al. 2006) and Harbord's score
+test (Harbord et al. 2006), which the Handbook 5.1 §10.4.3.1 prefers for odds ratios because
+Egger's test is biased towards asymmetry there. Asymmetry is read at p < 0.10, the level the tests
+were proposed with (Egger et al. 1997, "Methods"; Handbook 5.1 §10.4.3.1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from trialsynth.assess.bias.small_study import (
+    MIN_K,
+    SmallStudyTest,
+    begg_test,
+    egger_test,
+    harbord_test,
+    peters_test_from_counts,
+    result_inputs,
+)
+from trialsynth.pooling.result import PooledResult
+from trialsynth.registry.measures import measures_of_type
+
+ASYMMETRY_P = 0.10  # Egger et al. 1997; Handbook 5.1 §10.4.3.1
+TEST_NAMES = {"egger": "Egger's regression test", "begg": "Begg's rank correlation test",
+              "peters": "Peters' regression test", "harbord": "Harbord's score test"}
+BINARY = measures_of_type("dichotomous")  # trialsynth.registry
+COUNT_COLUMNS = ("events_t", "n_t", "events_c", "n_c")
+
+
+def too_few_reason(k: int, min_k: int = MIN_K) -> str | None:
+    """Why no funnel plot or asymmetry test is shown for ``k`` studies (None when one is)."""
+    if k >= min_k:
+        return None
+    return (f"{k} {'study' if k == 1 else 'studies'} with an effect estimate, fewer than "
+            f"{min_k}: no funnel plot and no asymmetry test (Cochrane Handbook 5.1 §10.4.3.1: "
+            "with fewer studies the tests are too weak to tell asymmetry from chance).")
+
+
+def small_study_effects(result: PooledResult, columns: Mapping[str, Any] | None = None, *,
+                        min_k: int = MIN_K) -> dict[str, Any]:
+    """The funnel-plot tests of ``result`` as a dict for results.json: ``k``, ``min_k``,
+    ``skipped_reason``, ``tests`` (each :class:`SmallStudyTest` as a dict plus its ``name``) and
+    a ``sentence``. ``columns``: the analysis' 2×2 counts (``events_t, n_t, events_c, n_c``, one
+    entry per study of ``result``), for Peters' and Harbord's tests."""
+    yi, vi = result_inputs(result)
+    k = int(yi.size)
+    out: dict[str, Any] = {"k": k, "min_k": min_k, "skipped_reason": too_few_reason(k, min_k),
+                           "tests": [], "sentence": None}
+    if out["skipped_reason"] is not None:
+        return out
+    tests: list[SmallStudyTest] = [egger_test(yi, vi, model="lm", min_k=min_k),
+                                   begg_test(yi, vi, min_k=min_k)]
+    if result.measure in BINARY and columns is not None and all(c in columns for c in COUNT_COLUMNS):
+        used = np.array([s.included and s.yi is not None and s.se is not None
+                         for s in result.studies])
+        counts = [np.asarray(columns[c], dtype=np.float64)[used] for c in COUNT_COLUMNS]
+        tests += [peters_test_from_counts(*counts, min_k=min_k), harbord_test(*counts, min_k=min_k)]
+    out["tests"] = [{"name": TEST_NAMES[t.test], **t.to_dict()} for t in tests]
+    run = [t for t in out["tests"] if t["pvalue"] is not None]
+    flagged = [t for t in run if t["pvalue"] < ASYMMETRY_P]
+    if not run:
+        out["sentence"] = "No asymmetry test could be computed."
+    elif not flagged:
+        out["sentence"] = (f"No test suggests funnel-plot asymmetry (all p ≥ {ASYMMETRY_P:g}, "
+                           f"k = {k}).")
+    else:
+        named = "; ".join(f"{t['name']} p = {_p(t['pvalue'])}" for t in flagged)
+        out["sentence"] = (f"Funnel-plot asymmetry suggested ({named}; k = {k}): small studies "
+                           "may show different effects, from publication bias or other causes.")
+    return out
+
+
+def _p(p: float) -> str:
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
