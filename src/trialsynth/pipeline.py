@@ -35,7 +35,7 @@ def review_results(source: Path, *, quiet: bool = False) -> tuple[dict[str, Any]
 
         report = build_report(folder, source, run, progress=progress)
     results = run_header(run, source)
-    results["analyses"] = report.analyses
+    results["analyses"] = list(report.entries)
     results.update(report.results)
     return results, report
 

@@ -331,14 +331,6 @@ def _study_checks(studies: list[dict[str, Any]], analysis: Analysis,
     return tuple(out)
 
 
-def mark_designs(studies: list[dict[str, Any]], analysis: Analysis,
-                 result: PooledResult | None) -> None:
-    """Each study row's design and every adjustment made to its data (trialsynth.designs),
-    written into the dicts of :func:`check_against_stored`."""
-    for st, done in zip(studies, _study_checks(studies, analysis, result), strict=True):
-        st["design"], st["adjustments"] = done.design, list(done.adjustments)
-
-
 def with_scale(res: dict[str, Any], scale: str) -> dict[str, Any]:
     """A pooled result's dict (and its subgroups') saying which scale its numbers are on:
     ``"log"`` for ratio measures, ``"identity"`` otherwise (trialsynth.results_schema)."""
