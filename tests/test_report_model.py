@@ -85,3 +85,27 @@ def test_beyond_lays_out_only_what_was_computed():
     given = dataclasses.replace(b, probability_given=True, agreement="agrees")
     assert list(given.to_dict()) == ["bayes", "tsa", "probability", "agreement", "next_trial"]
     assert Sensitivity(report=None, error="too few").to_dict() == {"error": "too few"}
+
+
+def test_small_study_and_plan_are_typed(ran):
+    """Fleiss 1993 has 7 trials, fewer than the 10 a funnel-plot test needs (Handbook 5.1
+    §10.4.3.1): no test is run and the record says why; the TSA plan is a frozen TrialPlan
+    whose dict form is what ``trialsynth plan --json`` prints."""
+    from trialsynth.assess.bias.summary import SmallStudyEffects
+    from trialsynth.assess.sequential.plan import TrialPlan, plan_for, trial_plan
+    from trialsynth.readers.convert import build_folder
+
+    _, report = ran
+    rec = report.analyses[0]
+    assert isinstance(rec.small_study, SmallStudyEffects)
+    assert rec.small_study.k == 7 and rec.small_study.tests == ()
+    assert "fewer than 10" in rec.small_study.skipped_reason
+    assert rec.funnel_figure is None and "funnel_figure" not in rec.to_dict()
+    folder = build_folder(FLEISS)
+    plan = trial_plan(rec.done.analysis, rec.done.pooled, folder.protocol)
+    assert isinstance(plan, TrialPlan) and plan.k == 7
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        plan.mid = 0.5  # type: ignore[misc]
+    legacy = plan_for(rec.done.analysis, rec.done.pooled, folder.protocol)
+    assert {k: v for k, v in legacy.items() if k != "_tsa"} == plan.to_dict()
+    assert plan.tsa.to_dict() == rec.beyond.tsa.to_dict()

@@ -17,6 +17,7 @@ from trialsynth.review.arms import Arms
 
 if TYPE_CHECKING:  # the assessments load when the report computes them
     from trialsynth.assess.bayes import BayesSummary
+    from trialsynth.assess.bias.summary import SmallStudyEffects
     from trialsynth.assess.certainty.judgement import Certainty
     from trialsynth.assess.sensitivity.analyses import SensitivityReport
     from trialsynth.assess.sequential.tsa import TsaSummary
@@ -89,7 +90,7 @@ class AnalysisReport:
     rob_note: str | None = None
     figure: str | None = None
     sensitivity: Sensitivity | None = None
-    small_study: FrozenMap[str, Any] | None = None
+    small_study: SmallStudyEffects | None = None
     funnel_figure: str | None = None
     beyond: Beyond | None = None
     tsa_figure: str | None = None
@@ -119,7 +120,7 @@ class AnalysisReport:
             out["certainty_error"] = self.certainty_error
         if self.sensitivity is not None:
             out["sensitivity"] = self.sensitivity.to_dict()
-            out["small_study"] = dict(self.small_study or {})
+            out["small_study"] = None if self.small_study is None else self.small_study.to_dict()
             if self.funnel_figure is not None:
                 out["funnel_figure"] = self.funnel_figure
         if self.beyond is not None:

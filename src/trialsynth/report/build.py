@@ -250,7 +250,7 @@ def _build(folder: ReviewFolder, run: AnalysisRun, progress: Any, figures: _Figu
     key_messages = _key_messages(parts.sof_rows, missing_by, sides, protocol, inventory_model)
     nav = navigation([r.to_dict() for r in reports], protocol, dict(ctx.names))
     headings = {c["id"]: c["heading"] for c in nav["comparisons"]}
-    _with_headings(sof_tables, headings)
+    sof_tables = _headed(sof_tables, headings)
     reports = [replace(r, facets=FrozenMap(nav["analyses"][r.id])) for r in reports]
     analyses = [r.to_dict() for r in reports]
     research = research_implications(analyses, protocol, headings,
@@ -380,9 +380,9 @@ def _gap_maps(ctx: ReportContext, inventory_model: Any, analyses: list[dict[str,
     by_pair = {g.split(":")[0] for g in gap_rows if ":" in g}
     rows = gap_rows | {str(g): lab for g, lab in ctx.labelled_rows.items()
                        if str(g) not in gap_rows and str(g) not in by_pair}
-    maps = model.gap_maps(inventory_model, analyses, rows, windows)
+    maps = [{**m, "figure": f"figures/gap_map_{i}.svg"}
+            for i, m in enumerate(model.gap_maps(inventory_model, analyses, rows, windows), start=1)]
     for i, m in enumerate(maps, start=1):
-        m["figure"] = f"figures/gap_map_{i}.svg"
         figures.add(("gap", m["figure"], m["figure"], i, m))
     return maps
 
@@ -415,13 +415,21 @@ def _sof_tables(ctx: ReportContext, inventory_model: Any, parts: ReviewParts
     return sof_tables, missing_by
 
 
-def _with_headings(sof_tables: dict[str, Any], headings: Mapping[int, str]) -> None:
-    """Each SoF table's heading (as the navigation names its comparison) and row facets."""
+def _headed(sof_tables: Mapping[str, Any], headings: Mapping[int, str]) -> dict[str, Any]:
+    """The SoF tables with each one's heading (as the navigation names its comparison) and each
+    row's filter facets."""
+    out = dict(sof_tables)
     for g, heading in headings.items():
-        sof_tables[str(g)]["heading"] = heading
-        for tab in (sof_tables[str(g)]["table"], sof_tables[str(g)]["other_outcomes"]):
-            for row in (tab or {}).get("rows", ()):
-                row["facets"] = row_facets(row)
+        t = sof_tables[str(g)]
+        out[str(g)] = {**t, "table": _faceted(t["table"]),
+                       "other_outcomes": _faceted(t["other_outcomes"]), "heading": heading}
+    return out
+
+
+def _faceted(table: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    if table is None or "rows" not in table:
+        return table
+    return {**table, "rows": [{**row, "facets": row_facets(row)} for row in table["rows"]]}
 
 
 def _figure_files(files: dict[str, str | bytes], figures: _FigurePool

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from trialsynth._frozen import FrozenMap
 from trialsynth._json import finite
 from trialsynth.analyse import Analysed, AnalysisRun
 from trialsynth.assess.certainty.statements import lower_first, outcome_phrase
@@ -27,6 +26,9 @@ from trialsynth.review import to_display
 from trialsynth.review.arms import Arms
 from trialsynth.review.inventory import AnalysisRecord
 from trialsynth.review.protocol import Protocol
+
+if TYPE_CHECKING:
+    from trialsynth.assess.bias.summary import SmallStudyEffects
 
 AddFigure = Callable[[tuple[Any, ...]], None]
 
@@ -206,10 +208,10 @@ def _checks(rec: AnalysisReport, judged: Sequence[Mapping[str, str]], labels: An
     sens = sensitivity(result, rows, judged, done.settings.measure)
     small, fill = small_study(result, rows, sens)
     funnel = None
-    if small.get("skipped_reason") is None:
+    if small.skipped_reason is None:
         funnel = f"figures/funnel_{safe_name(done.id)}.svg"
         add(("funnel", done.id, funnel, result, labels, *fill))
-    return replace(rec, sensitivity=sens, small_study=FrozenMap(small), funnel_figure=funnel)
+    return replace(rec, sensitivity=sens, small_study=small, funnel_figure=funnel)
 
 
 def sensitivity(result: PooledResult, rows: pd.DataFrame, judged: Sequence[Mapping[str, str]],
@@ -239,19 +241,25 @@ def sensitivity(result: PooledResult, rows: pd.DataFrame, judged: Sequence[Mappi
 
 
 def small_study(result: PooledResult, rows: pd.DataFrame, sens: Sensitivity | None
-                ) -> tuple[dict[str, Any], tuple[Any, ...]]:
+                ) -> tuple[SmallStudyEffects, tuple[Any, ...]]:
     """Funnel-plot tests of one main analysis (trialsynth.assess.bias.summary) and, when there are
     enough studies for a funnel plot, what the plot adds: trim-and-fill's filled studies
     (yi, SE) and its estimate (from the sensitivity analyses)."""
-    from trialsynth.assess.bias.summary import COUNT_COLUMNS, small_study_effects
+    from trialsynth.assess.bias.summary import (
+        COUNT_COLUMNS,
+        MIN_K,
+        SmallStudyEffects,
+        small_study_summary,
+    )
 
     cols = {c: rows[c].to_numpy() for c in COUNT_COLUMNS if c in rows}
     try:
-        out = small_study_effects(result, cols or None)
+        out = small_study_summary(result, cols or None)
     except (ValueError, DataError) as exc:
-        return {"error": str(exc), "skipped_reason": f"Not computed: {exc}"}, ()
+        return SmallStudyEffects(k=0, min_k=MIN_K, skipped_reason=f"Not computed: {exc}",
+                                 error=str(exc)), ()
     tf = None if sens is None or sens.report is None else sens.report.trimfill
-    if out["skipped_reason"] is not None or tf is None:
+    if out.skipped_reason is not None or tf is None:
         return out, ()
     fill = [(y, float(np.sqrt(v))) for y, v in zip(tf.filled_yi, tf.filled_vi, strict=True)]
     return out, (fill, tf.estimate)
@@ -279,7 +287,7 @@ def beyond(main: Sequence[AnalysisReport], protocol: Protocol) -> list[Beyond]:
 
 def _beyond_one(rec: AnalysisReport, mid: float | None, b: Any, error: str | None,
                 protocol: Protocol) -> Beyond:
-    from trialsynth.assess.sequential.plan import plan_for
+    from trialsynth.assess.sequential.plan import trial_plan
 
     result = rec.done.pooled
     assert result is not None  # noqa: S101 - main analyses are pooled
@@ -302,15 +310,15 @@ def _beyond_one(rec: AnalysisReport, mid: float | None, b: Any, error: str | Non
     answer = Beyond(bayes=b, bayes_error=error, probability=probability, agreement=agreement,
                     probability_given=given, tsa=None, ris_basis=None, next_trial="")
     try:
-        plan = plan_for(rec.done.analysis, result, protocol, mid=mid)
+        plan = trial_plan(rec.done.analysis, result, protocol, mid=mid)
     except (ValueError, DataError) as exc:
         return replace(answer, next_trial=f"Not computed: {exc}.")
-    tsa = plan["tsa"]  # the TSA as results.json holds it (TsaSummary.to_dict)
+    tsa = plan.tsa.to_dict()  # the TSA as results.json holds it
     nxt = tsa["next_trial"] or {}
     size = (f"A new two-arm trial of {nxt['per_arm']:.0f} participants per arm would make "
             "the updated meta-analysis conclusive" if nxt.get("per_arm")
             else (nxt.get("reason") or "No next-trial size could be computed").capitalize())
-    return replace(answer, tsa=plan["_tsa"],
+    return replace(answer, tsa=plan.tsa,
                    ris_basis=ris_basis(tsa, rec.facts.mid_source if rec.facts.mid is not None
                                        else "default"),
                    next_trial=f"Trial sequential analysis: {tsa['conclusion']} {size}.")
