@@ -34,8 +34,10 @@ def test_the_report_and_its_analyses_are_frozen(ran):
         report.files = {}  # type: ignore[misc]
     with pytest.raises(TypeError):
         report.files["tables/x.csv"] = "x"  # type: ignore[index]
-    with pytest.raises(TypeError):
-        report.results["key_messages"] = []  # type: ignore[index]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        report.sections.key_messages = ()  # type: ignore[misc]
+    assert isinstance(report.sections.key_messages, tuple)
+    assert list(report.results) == [f.name for f in dataclasses.fields(report.sections)]
     rec = report.analyses[0]
     assert isinstance(rec, AnalysisReport)
     with pytest.raises(dataclasses.FrozenInstanceError):

@@ -6,7 +6,7 @@ tests, Bayesian and sequential analyses) and the report add to the analyse stage
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
 from trialsynth._frozen import FrozenMap
@@ -129,4 +129,31 @@ class AnalysisReport:
                 out["tsa_figure"] = self.tsa_figure
         if self.facets is not None:
             out["facets"] = dict(self.facets)
+        return out
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReviewSections:
+    """The review-wide sections of the report, in the order ``results.json`` holds them after
+    ``analyses``: key messages, risk of bias, the evidence inventory with its gap maps, SoF
+    tables per comparison, network meta-analysis, navigation, implications for research, the
+    review's identity and question, methods, declared defaults and the included studies."""
+
+    key_messages: tuple[Mapping[str, Any], ...]
+    risk_of_bias_summary: str
+    evidence_inventory: Mapping[str, Any]
+    risk_of_bias_figures: Mapping[str, Any]
+    sof_tables: Mapping[str, Any]
+    network_meta_analysis: Mapping[str, Any]
+    navigation: Mapping[str, Any]
+    research_implications: Any
+    identity: Mapping[str, Any]
+    methods: Any
+    question: Mapping[str, Any]
+    defaults: Mapping[str, Any]
+    study_inventory: Mapping[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["key_messages"] = list(self.key_messages)
         return out

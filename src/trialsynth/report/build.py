@@ -30,7 +30,7 @@ from trialsynth.report.arms_view import (
     outcome_group_titles,
     placeholder,
 )
-from trialsynth.report.assessed import AnalysisReport
+from trialsynth.report.assessed import AnalysisReport, ReviewSections
 from trialsynth.report.compose import (
     ReportContext,
     ReviewParts,
@@ -57,12 +57,17 @@ class Report:
 
     analyses: tuple[AnalysisReport, ...]
     entries: tuple[dict[str, Any], ...]  # results.json's analyses: each report's to_dict()
-    results: FrozenMap[str, Any]  # results.json's keys after analyses, in order
+    sections: ReviewSections  # results.json's keys after analyses
     files: FrozenMap[str, str | bytes]
     svgs: FrozenMap[str, str]  # analysis id -> inline <svg>
     figures: FrozenMap[str, str]  # figure path -> inline <svg>
     gap_svgs: tuple[str, ...]
     inferred_names: frozenset[int | str]  # comparisons named by inference
+
+    @property
+    def results(self) -> dict[str, Any]:
+        """results.json's keys after ``analyses``, in order (:meth:`ReviewSections.to_dict`)."""
+        return self.sections.to_dict()
 
 
 def _inline(svg_doc: str) -> str:
@@ -267,16 +272,15 @@ def _build(folder: ReviewFolder, run: AnalysisRun, progress: Any, figures: _Figu
     studies = study_inventory(protocol, folder.review, folder.studies)
     files["tables/included_studies.csv"] = to_csv(studies["characteristics"]["rows"],
                                                   studies["characteristics"]["columns"])
-    results = {"key_messages": key_messages,
-               "risk_of_bias_summary": model.rob_note(list(judged.values())) if judged
-               else "no studies",
-               "evidence_inventory": inventory, "risk_of_bias_figures": rob_result,
-               "sof_tables": sof_tables, "network_meta_analysis": network.results,
-               "navigation": {"comparisons": nav["comparisons"], "facets": nav["facets"]},
-               "research_implications": research, "identity": identity,
-               "methods": model.methods(analyses), "question": _question(protocol),
-               "defaults": DEFAULTS, "study_inventory": studies}
-    return Report(analyses=tuple(reports), entries=tuple(analyses), results=FrozenMap(results),
+    sections = ReviewSections(
+        key_messages=tuple(key_messages),
+        risk_of_bias_summary=model.rob_note(list(judged.values())) if judged else "no studies",
+        evidence_inventory=inventory, risk_of_bias_figures=rob_result, sof_tables=sof_tables,
+        network_meta_analysis=network.results,
+        navigation={"comparisons": nav["comparisons"], "facets": nav["facets"]},
+        research_implications=research, identity=identity, methods=model.methods(analyses),
+        question=_question(protocol), defaults=DEFAULTS, study_inventory=studies)
+    return Report(analyses=tuple(reports), entries=tuple(analyses), sections=sections,
                   files=FrozenMap(files), svgs=FrozenMap(svgs), figures=FrozenMap(inline),
                   gap_svgs=tuple(gap_svgs), inferred_names=ctx.inferred_names)
 
