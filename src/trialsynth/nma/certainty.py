@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from trialsynth.assess.certainty.grade import make_threshold
-from trialsynth.assess.certainty.rules import CONVENTION, Rule
+from trialsynth.assess.rules import CONVENTION, Rule
 from trialsynth.nma.contribution import Contributions
 from trialsynth.nma.inconsistency import DesignByTreatment, NodeSplit
 from trialsynth.nma.model import NetworkFit
@@ -52,7 +52,7 @@ NMA_RULES: dict[str, Rule] = {r.name: r for r in (
          f"{CONVENTION}: the weighted mean rounded to the nearest level"),
     Rule("cinema.average_major", 2.5, "mean RoB level", "as cinema.average_some",
          f"{CONVENTION}: the weighted mean rounded to the nearest level"),
-    Rule("cinema.unjudged_as_some", True, "flag", "trialsynth.assess.certainty.rules "
+    Rule("cinema.unjudged_as_some", True, "flag", "trialsynth.assess.rules "
          "rob.unassessed_as_not_low", f"{CONVENTION}: when some studies are judged, an unjudged "
          "study counts as some concerns"),
     Rule("cinema.reporting_min_k", 10, "studies in a direct comparison",

@@ -4,7 +4,7 @@ Members used (by name ending): ``*-data-rows.csv`` (study rows with RevMan's per
 CI and weight), ``*-overall-estimates-and-settings.csv`` (per analysis: the settings and RevMan's
 pooled result), ``*-subgroup-estimates.csv``, ``*-study-information.csv`` (study
 characteristics) and ``*-risk-of-bias.csv`` (RoB 1 study table); RoB 2 judgements in the data
-rows are read with :func:`trialsynth.assess.certainty.rob.from_revman_web_table`. Figures, PDFs and RIS
+rows are read with :func:`trialsynth.review.rob.from_revman_web_table`. Figures, PDFs and RIS
 files are ignored. Without a settings file (a data-rows CSV on its own) the settings are
 inferred as for the data-rows reader (:func:`trialsynth.review.settings_inference.infer_settings`).
 
@@ -29,7 +29,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from trialsynth.assess.certainty.rob import from_revman_web_table, rob1_from_revman_web_table
 from trialsynth.errors import DataError
 from trialsynth.readers.revman_csv import (
     number,
@@ -53,6 +52,7 @@ from trialsynth.review import (
     stated_settings,
 )
 from trialsynth.review.arms import ArmLabels, arm_labels
+from trialsynth.review.rob import from_revman_web_table, rob1_from_revman_web_table
 from trialsynth.review.settings_inference import infer_settings
 
 MAX_MEMBER = 200 * 1024 * 1024  # bytes of one member (or file) read
