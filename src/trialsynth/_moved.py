@@ -48,6 +48,7 @@ MOVED_MODULES: dict[str, str] = {
     "trialsynth.assess.certainty.rob2": "trialsynth.review.rob2",
     "trialsynth.assess.certainty.rules": "trialsynth.assess.rules",
     "trialsynth.report.numbers": "trialsynth.render.numbers",
+    "trialsynth.report.figures._forest_draw": "trialsynth.render.figures.forest_draw",
 }
 
 # names that left a package that itself stayed: package -> {name: module now defining it}

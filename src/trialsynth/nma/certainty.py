@@ -124,7 +124,7 @@ def _pct(x: float) -> str:
     return f"{100 * x:.0f}%"
 
 
-def _level(name: str | None) -> str | None:
+def rob_level_from_word(name: str | None) -> str | None:
     return None if name is None else _ROB_WORDS.get(str(name).strip().lower().replace("_", " "),
                                                      _ROB_WORDS.get(str(name).strip().lower()))
 
@@ -183,7 +183,7 @@ def _bounds(fit: NetworkFit, inputs: Inputs) -> tuple[float, float, str]:
 
 def within_study_bias(shares: np.ndarray, studies: Sequence[str], inputs: Inputs) -> Judgement:
     """CINeMA within-study bias: RoB levels weighted by the study contributions."""
-    levels = [_level(inputs.rob.get(s)) for s in studies]
+    levels = [rob_level_from_word(inputs.rob.get(s)) for s in studies]
     return _averaged("within_study_bias", shares, levels, "risk of bias")
 
 
