@@ -12,7 +12,7 @@ run prints the wall time of each stage and the total against the 10 s target:
 * ``certainty`` - the report model: certainty, SoF rows, gap maps, tables (``build_report`` less
   its figures);
 * ``figures``   - drawing every figure and rendering it as SVG and PNG (``build._draw``);
-* ``html``      - rendering index.html (``report.html.render_report``);
+* ``html``      - rendering index.html (``render.html.render_report``);
 * ``write``     - writing the output folder atomically (``runner._write_atomically``);
 * ``other``     - the rest (JSON, CSV of the analyses, ...);
 * ``cpu``       - CPU seconds of the run, this process and the figure workers together: on a

@@ -15,7 +15,7 @@ from trialsynth.render.figures import export  # noqa: E402
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is what is tested; no fork, no shared offsets")
 def test_a_forked_child_drops_the_layouts_that_hold_the_parents_font_objects() -> None:
     export.warm_glyphs()
-    renderer = export._agg_renderer_class()(8, 8, export.REPORT_PNG_DPI)
+    renderer = export.agg_renderer_class()(8, 8, export.REPORT_PNG_DPI)
     from trialsynth.render.figures._common import SIZE, fontprops
 
     renderer._layout("Favours placebo", fontprops(SIZE, "normal"))

@@ -254,7 +254,7 @@ def test_rob_summary_and_traffic_light(chiarito, tmp_path):
     assert {"A", "F", "Unclear risk", "E: Incomplete outcome data (attrition bias)"} <= set(shown)
     assert texts(save_figure(rob_summary_plot(rob1), tmp_path / "s1")["svg"]
                  .read_text(encoding="utf8")).count("14%") == 1  # attrition: 3 of 22 high
-    from trialsynth.assess.certainty.rob import from_revman_web_table
+    from trialsynth.review.rob import from_revman_web_table
 
     raw = pd.read_csv(FLAGSHIP, keep_default_na=False)
     mapping = rob_mapping(from_revman_web_table(raw), outcome="2.2 Ketamine versus ketorolac: "

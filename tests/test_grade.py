@@ -25,8 +25,9 @@ import pytest
 from scipy.stats import norm
 
 import trialsynth as ts
+from trialsynth.assess import rules
 from trialsynth.assess.bias import egger_test
-from trialsynth.assess.certainty import grade, rules
+from trialsynth.assess.certainty import grade
 from trialsynth.assess.certainty.grade import (
     Certainty,
     DomainJudgement,
@@ -41,7 +42,7 @@ from trialsynth.assess.certainty.grade import (
     publication_bias,
     risk_of_bias,
 )
-from trialsynth.assess.certainty.rules import DEFAULT_RULES, RULE, RULES, RuleSet
+from trialsynth.assess.rules import DEFAULT_RULES, RULE, RULES, RuleSet
 
 DATA = Path(__file__).parents[2] / "shared" / "data"
 METADAT = DATA / "metadat"

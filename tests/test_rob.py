@@ -24,9 +24,9 @@ from _paths import SHARED_DATA
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trialsynth.assess.certainty import rob
-from trialsynth.assess.certainty.rob import SIGNALLING_QUESTIONS
 from trialsynth.errors import DataError
+from trialsynth.review import rob
+from trialsynth.review.rob import SIGNALLING_QUESTIONS
 
 LOW, SOME, HIGH = "low", "some_concerns", "high"
 RANK = {LOW: 0, SOME: 1, HIGH: 2}  # RoB 2: low < some concerns < high

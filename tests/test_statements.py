@@ -17,7 +17,6 @@ import pandas as pd
 import pytest
 
 import trialsynth as ts
-from trialsynth.assess.certainty.rules import DEFAULT_RULES
 from trialsynth.assess.certainty.statements import (
     BANDS,
     EffectBands,
@@ -34,6 +33,7 @@ from trialsynth.assess.certainty.statements import (
     stated_bands,
     statements_for,
 )
+from trialsynth.assess.rules import DEFAULT_RULES
 
 # METHODS §4.7 table (Santesso 2020; Handbook 15.6.b), "reduction/increase" and "reduces/increases"
 # resolved to each direction.

@@ -38,6 +38,17 @@ MOVED_MODULES: dict[str, str] = {
     "trialsynth.report.exports": "trialsynth.render.exports",
     "trialsynth.report.sof_docx": "trialsynth.render.sof_docx",
     "trialsynth.nma.render": "trialsynth.render.nma_text",
+    # the risk-of-bias tools are review data; the GRADE rule table sits below bias and certainty
+    "trialsynth.certainty.rob": "trialsynth.review.rob",
+    "trialsynth.certainty.rob1": "trialsynth.review.rob1",
+    "trialsynth.certainty.rob2": "trialsynth.review.rob2",
+    "trialsynth.certainty.rules": "trialsynth.assess.rules",
+    "trialsynth.assess.certainty.rob": "trialsynth.review.rob",
+    "trialsynth.assess.certainty.rob1": "trialsynth.review.rob1",
+    "trialsynth.assess.certainty.rob2": "trialsynth.review.rob2",
+    "trialsynth.assess.certainty.rules": "trialsynth.assess.rules",
+    "trialsynth.report.numbers": "trialsynth.render.numbers",
+    "trialsynth.report.figures._forest_draw": "trialsynth.render.figures.forest_draw",
 }
 
 # names that left a package that itself stayed: package -> {name: module now defining it}

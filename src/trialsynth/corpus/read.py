@@ -204,7 +204,7 @@ def concat_inputs(blocks: list[BatchInput]) -> BatchInput:
                       failures=pd.concat([b.failures for b in blocks], ignore_index=True))
 
 
-def _unique_ids(raw: _Raw, seen: set[str], src: str) -> None:
+def _unique_ids(raw: RawRows, seen: set[str], src: str) -> None:
     """Analysis ids are unique across the reviews of an input."""
     ids = [str(x) for x in raw.ids]
     again = [x for x in ids if x in seen]
@@ -214,7 +214,7 @@ def _unique_ids(raw: _Raw, seen: set[str], src: str) -> None:
     seen.update(ids)
 
 
-def long_frame(frame: Any, src: str, first_row: int = 2) -> _Raw:
+def long_frame(frame: Any, src: str, first_row: int = 2) -> RawRows:
     """The study arrays of (a chunk of) a long table (rows as a spreadsheet shows them, the
     chunk's first row being ``first_row``): a pandas DataFrame, or a pyarrow Table."""
     if not isinstance(frame, pd.DataFrame):
@@ -253,13 +253,13 @@ def long_frame(frame: Any, src: str, first_row: int = 2) -> _Raw:
             i = int(np.argmax(stated[codes] != m))
             raise DataError(f"analysis {key.iloc[i]!r} has more than one measure", file=src,
                             row=i + first_row, field="measure")
-    return _Raw(ids=np.asarray(uniques, dtype=object), codes=codes.astype(np.intp), cols=cols,
+    return RawRows(ids=np.asarray(uniques, dtype=object), codes=codes.astype(np.intp), cols=cols,
                 study=study, rownum=np.arange(first_row, first_row + n, dtype=np.int64),
                 source=np.full(len(uniques), src, dtype=object), stated=stated,
                 stored=None, long=True, present=tuple(present))
 
 
-def _long_arrow(table: Any, src: str, first_row: int) -> _Raw | None:
+def _long_arrow(table: Any, src: str, first_row: int) -> RawRows | None:
     """:func:`long_frame` on a pyarrow Table, in pyarrow's kernels (no Python strings per row);
     None where the pandas path must decide (odd column types, or any problem to report, so
     that the message is the same)."""
@@ -303,7 +303,7 @@ def _long_arrow(table: Any, src: str, first_row: int) -> _Raw | None:
         stated[codes] = m
         if (stated[codes] != m).any():
             return None
-    return _Raw(ids=uniques, codes=codes, cols=cols, study=study,
+    return RawRows(ids=uniques, codes=codes, cols=cols, study=study,
                 rownum=np.arange(first_row, first_row + n, dtype=np.int64),
                 source=np.full(len(uniques), src, dtype=object), stated=stated, stored=None,
                 long=True, present=tuple(numeric))
@@ -329,7 +329,7 @@ def _numbers(raw: pd.Series, src: str, column: str, first_row: int) -> np.ndarra
 
 
 @dataclass
-class _Raw:
+class RawRows:
     """Study rows of many analyses before the measure is chosen (``codes``: analysis of a row)."""
 
     ids: np.ndarray  # analysis id per analysis
@@ -344,7 +344,7 @@ class _Raw:
     present: tuple[str, ...] = DATA_COLUMNS
 
 
-def rows_raw(files: list) -> _Raw:
+def rows_raw(files: list) -> RawRows:
     """Parsed RevMan Web data-rows CSVs (:class:`trialsynth.corpus.sources._Parsed`) as one
     block: analyses (file, group, number), sorted as trialsynth.readers.revman_rows does."""
     n_rows = np.array([f.rows for f in files])
@@ -364,7 +364,7 @@ def rows_raw(files: list) -> _Raw:
     ids = (pd.Series(keys[u_file]) + ":" + pd.Series(u_g).astype(str) + "."
            + pd.Series(u_n).astype(str)).to_numpy(dtype=object)
     stored = num.pop("stored_effect")
-    return _Raw(ids=ids, codes=codes.astype(np.intp), cols=num, study=study, rownum=rownum,
+    return RawRows(ids=ids, codes=codes.astype(np.intp), cols=num, study=study, rownum=rownum,
                 source=names[u_file], stated=None, stored=stored)
 
 
@@ -401,7 +401,7 @@ def _check_rows(num: dict[str, np.ndarray], study: np.ndarray, names: np.ndarray
         fail(num["se"] < 0, "a standard error cannot be negative", "se")
 
 
-def _finish(raw: _Raw, measure: str | None, method: str) -> BatchInput:
+def _finish(raw: RawRows, measure: str | None, method: str) -> BatchInput:
     n = len(raw.ids)
     codes = raw.codes
     # a long table's types without their columns have no complete row: not computed
@@ -475,7 +475,7 @@ def _finish(raw: _Raw, measure: str | None, method: str) -> BatchInput:
                       failures=failures)
 
 
-def _infer_from_stored(raw: _Raw, complete: dict[str, np.ndarray], n: int
+def _infer_from_stored(raw: RawRows, complete: dict[str, np.ndarray], n: int
                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per analysis, the candidate measure whose per-study effects (RevMan's conventions)
     reproduce most of RevMan's stored ``Mean`` column; without stored effects, the data type
@@ -520,7 +520,7 @@ def _infer_from_stored(raw: _Raw, complete: dict[str, np.ndarray], n: int
     return dtype.astype(object), measure.astype(object), how.astype(object)
 
 
-def _long_types(raw: _Raw, complete: dict[str, np.ndarray], n: int
+def _long_types(raw: RawRows, complete: dict[str, np.ndarray], n: int
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Long table: data type per analysis from the columns it fills (all rows complete first,
     then any row with data), continuous before dichotomous before generic."""
@@ -540,7 +540,7 @@ def _long_types(raw: _Raw, complete: dict[str, np.ndarray], n: int
     return dtype, measure, how.astype(object)
 
 
-def _long_row_problems(raw: _Raw, measure: np.ndarray, complete: dict[str, np.ndarray]
+def _long_row_problems(raw: RawRows, measure: np.ndarray, complete: dict[str, np.ndarray]
                        ) -> np.ndarray:
     """Long tables: the first row per analysis that ``trialsynth.pool`` would reject (the checks
     of :func:`trialsynth.validate.study_columns`), as ``row N, column 'x': message``."""

@@ -1,6 +1,6 @@
 """A batch input as a stream of blocks of whole analyses, read in bounded memory.
 
-:func:`iter_raw` reads INPUT piece by piece and yields :class:`~trialsynth.corpus.read._Raw`
+:func:`iter_raw` reads INPUT piece by piece and yields :class:`~trialsynth.corpus.read.RawRows`
 blocks, each holding every study row of the analyses in it:
 
 * a **long table** (CSV, Parquet) is read :data:`BLOCK_ROWS` rows at a time. Its analyses are
@@ -37,7 +37,7 @@ from trialsynth.corpus.read import (
     ROWS_NUMERIC,
     ROWS_TEXT,
     TYPE_COLUMNS,
-    _Raw,
+    RawRows,
     cat,
     nan_column,
 )
@@ -60,7 +60,7 @@ class NotGrouped(Exception):  # noqa: N818 - a signal to the caller, not an erro
         super().__init__(f"analysis {analysis!r} comes back at row {row}")
 
 
-def iter_raw(path: Path, block_rows: int = BLOCK_ROWS) -> Iterator[_Raw]:
+def iter_raw(path: Path, block_rows: int = BLOCK_ROWS) -> Iterator[RawRows]:
     """Blocks of whole analyses of INPUT, in input order (see the module docstring)."""
     src = str(path)
     if not path.exists():
@@ -191,12 +191,12 @@ def _arrow_csv_chunks(path: Path, block_rows: int) -> Iterator[Any]:
         yield pa.Table.from_batches(pending)
 
 
-def iter_long(path: Path, block_rows: int = BLOCK_ROWS) -> Iterator[_Raw]:
+def iter_long(path: Path, block_rows: int = BLOCK_ROWS) -> Iterator[RawRows]:
     """Blocks of whole analyses of a long table whose analyses are runs of adjacent rows."""
     from trialsynth.corpus.read import long_frame
 
     src = str(path)
-    carry: _Raw | None = None
+    carry: RawRows | None = None
     closed: set[str] = set()
     first_row = 2
     for chunk in long_chunks(path, block_rows):
@@ -228,7 +228,7 @@ def iter_long(path: Path, block_rows: int = BLOCK_ROWS) -> Iterator[_Raw]:
     yield carry
 
 
-def _split_last(raw: _Raw) -> tuple[_Raw | None, _Raw]:
+def _split_last(raw: RawRows) -> tuple[RawRows | None, RawRows]:
     """The analyses of a block but the last (complete), and the last (may go on)."""
     last = len(raw.ids) - 1
     cut = int(np.searchsorted(raw.codes, last))
@@ -238,7 +238,7 @@ def _split_last(raw: _Raw) -> tuple[_Raw | None, _Raw]:
     return _part(raw, slice(0, cut), slice(0, last), raw.codes[:cut]), tail
 
 
-def _part(raw: _Raw, rows: slice, analyses: slice, codes: np.ndarray) -> _Raw:
+def _part(raw: RawRows, rows: slice, analyses: slice, codes: np.ndarray) -> RawRows:
     """Rows ``rows`` of a block, which are those of its analyses ``analyses``."""
     return replace(raw, ids=raw.ids[analyses], codes=codes,
                    cols={c: v[rows] for c, v in raw.cols.items()},
@@ -248,7 +248,7 @@ def _part(raw: _Raw, rows: slice, analyses: slice, codes: np.ndarray) -> _Raw:
                    stored=None if raw.stored is None else raw.stored[rows])
 
 
-def _join_run(carry: _Raw, raw: _Raw, src: str) -> _Raw:
+def _join_run(carry: RawRows, raw: RawRows, src: str) -> RawRows:
     """The rows of the analysis left open, then the new chunk (whose first analysis it is)."""
     if carry.stated is not None and raw.stated is not None and carry.stated[0] != raw.stated[0]:
         raise DataError(f"analysis {raw.ids[0]!r} has more than one measure", file=src,
@@ -343,7 +343,7 @@ def _tgz_blobs(path: Path) -> Iterator[tuple[str, str, bytes]]:
         raise DataError("the archive holds no CSV files", file=src)
 
 
-def _rows_blocks(blobs: Iterable[tuple[str, str, bytes]], block_rows: int) -> Iterator[_Raw]:
+def _rows_blocks(blobs: Iterable[tuple[str, str, bytes]], block_rows: int) -> Iterator[RawRows]:
     """Parsed data-rows CSVs gathered into blocks of about ``block_rows`` study rows."""
     from trialsynth.corpus.read import rows_raw
 
@@ -484,7 +484,7 @@ def _review_key(name: str) -> str:
     return stem
 
 
-def _read_review_file(path: Path) -> _Raw:
+def _read_review_file(path: Path) -> RawRows:
     """Any other review source, through trialsynth.readers.read_review (its stated/inferred settings).
     This reader works per analysis; it is not the corpus fast path."""
     from trialsynth.readers import read_review
@@ -506,7 +506,7 @@ def _read_review_file(path: Path) -> _Raw:
                            else np.full(len(rows), np.nan))
     if not ids:
         raise DataError("the review has no analyses with data", file=str(path))
-    return _Raw(ids=np.array(ids, dtype=object), codes=np.concatenate(codes),
+    return RawRows(ids=np.array(ids, dtype=object), codes=np.concatenate(codes),
                 cols={c: np.concatenate(v) for c, v in cols.items()},
                 study=np.concatenate(study), rownum=np.concatenate(rownum),
                 source=np.full(len(ids), str(path), dtype=object),

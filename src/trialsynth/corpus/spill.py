@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trialsynth.corpus.read import DATA_COLUMNS, _Raw, long_frame, nan_column
+from trialsynth.corpus.read import DATA_COLUMNS, RawRows, long_frame, nan_column
 from trialsynth.corpus.sources import BLOCK_ROWS, long_chunks
 from trialsynth.errors import DataError
 
@@ -29,7 +29,7 @@ SPILL_PREFIX = ".spill-"
 
 
 def iter_spilled(path: Path, block_rows: int = BLOCK_ROWS, folder: Path | None = None
-                 ) -> Iterator[_Raw]:
+                 ) -> Iterator[RawRows]:
     """Blocks of whole analyses of a long table in any row order (module docstring)."""
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
@@ -97,7 +97,7 @@ def _spill(path: Path, block_rows: int, tmp: Path
     return ids, stated, buckets, present, has_study
 
 
-def _merge_stated(stated: list[str] | None, raw: _Raw, gmap: np.ndarray, n: int, src: str
+def _merge_stated(stated: list[str] | None, raw: RawRows, gmap: np.ndarray, n: int, src: str
                   ) -> list[str]:
     """The measure each analysis states, the same in every chunk it has rows in."""
     out = stated if stated is not None else []
@@ -116,7 +116,7 @@ def _merge_stated(stated: list[str] | None, raw: _Raw, gmap: np.ndarray, n: int,
 
 
 def _bucket(path: Path, b: int, files: list[Path], ids: list[str], stated: list[str] | None,
-            width: int, present: tuple[str, ...], has_study: bool) -> _Raw:
+            width: int, present: tuple[str, ...], has_study: bool) -> RawRows:
     parts = []
     for f in files:
         with np.load(f, allow_pickle=False) as z:
@@ -129,7 +129,7 @@ def _bucket(path: Path, b: int, files: list[Path], ids: list[str], stated: list[
                 else nan_column(n)) for c in DATA_COLUMNS}
     study = (np.concatenate([p["study"] for p in parts])[order].astype(object) if has_study
              else None)
-    return _Raw(ids=np.array(ids[lo:hi], dtype=object), codes=(gcode[order] - lo).astype(np.intp),
+    return RawRows(ids=np.array(ids[lo:hi], dtype=object), codes=(gcode[order] - lo).astype(np.intp),
                 cols=cols, study=study,
                 rownum=np.concatenate([p["rownum"] for p in parts])[order],
                 source=np.full(hi - lo, str(path), dtype=object),

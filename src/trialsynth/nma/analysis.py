@@ -160,13 +160,13 @@ def network_meta_analysis(frame: pd.DataFrame, measure: str, method: str, refere
 def _rob_column(frame: pd.DataFrame, source: str | None) -> dict[str, str]:
     if "rob" not in frame.columns:
         return {}
-    from trialsynth.nma.certainty import _level
+    from trialsynth.nma.certainty import rob_level_from_word
 
     out: dict[str, str] = {}
     for i, (study, raw) in enumerate(zip(frame["study"], frame["rob"], strict=True)):
         if pd.isna(raw) or not str(raw).strip():
             continue
-        level = _level(str(raw))
+        level = rob_level_from_word(str(raw))
         if level is None:
             raise DataError(f"unknown risk-of-bias judgement {raw!r} (low, some concerns, high)",
                             file=source, row=i + 2, field="rob")

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from trialsynth.assess.certainty.grade import make_threshold
-from trialsynth.assess.certainty.rules import CONVENTION, Rule
+from trialsynth.assess.rules import CONVENTION, Rule
 from trialsynth.nma.contribution import Contributions
 from trialsynth.nma.inconsistency import DesignByTreatment, NodeSplit
 from trialsynth.nma.model import NetworkFit
@@ -52,7 +52,7 @@ NMA_RULES: dict[str, Rule] = {r.name: r for r in (
          f"{CONVENTION}: the weighted mean rounded to the nearest level"),
     Rule("cinema.average_major", 2.5, "mean RoB level", "as cinema.average_some",
          f"{CONVENTION}: the weighted mean rounded to the nearest level"),
-    Rule("cinema.unjudged_as_some", True, "flag", "trialsynth.assess.certainty.rules "
+    Rule("cinema.unjudged_as_some", True, "flag", "trialsynth.assess.rules "
          "rob.unassessed_as_not_low", f"{CONVENTION}: when some studies are judged, an unjudged "
          "study counts as some concerns"),
     Rule("cinema.reporting_min_k", 10, "studies in a direct comparison",
@@ -124,7 +124,7 @@ def _pct(x: float) -> str:
     return f"{100 * x:.0f}%"
 
 
-def _level(name: str | None) -> str | None:
+def rob_level_from_word(name: str | None) -> str | None:
     return None if name is None else _ROB_WORDS.get(str(name).strip().lower().replace("_", " "),
                                                      _ROB_WORDS.get(str(name).strip().lower()))
 
@@ -183,7 +183,7 @@ def _bounds(fit: NetworkFit, inputs: Inputs) -> tuple[float, float, str]:
 
 def within_study_bias(shares: np.ndarray, studies: Sequence[str], inputs: Inputs) -> Judgement:
     """CINeMA within-study bias: RoB levels weighted by the study contributions."""
-    levels = [_level(inputs.rob.get(s)) for s in studies]
+    levels = [rob_level_from_word(inputs.rob.get(s)) for s in studies]
     return _averaged("within_study_bias", shares, levels, "risk of bias")
 
 

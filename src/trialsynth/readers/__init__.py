@@ -70,11 +70,11 @@ def _read_csv(path: Path, head: bytes, src: str) -> Review:
 
 
 def _with_rob2(review: Review, path: Path) -> Review:
-    """Add the RoB 2 judgements of a data-rows CSV (certainty.rob.from_revman_web_table)."""
+    """Add the RoB 2 judgements of a data-rows CSV (review.rob.from_revman_web_table)."""
     from trialsynth.readers.revman_csv import read_bounded
-    from trialsynth.readers.revman_web import _Table, from_revman_web_table
+    from trialsynth.readers.revman_web import CsvTable, from_revman_web_table
 
-    table = _Table(str(path), read_bounded(path, str(path)))
+    table = CsvTable(str(path), read_bounded(path, str(path)))
     judged = [c for c in table.col if c.endswith("..judgement.")]
     if not any(table.text(i, c) for c in judged for i in range(len(table.records))):
         return review

@@ -181,7 +181,7 @@ def _result_of(outcome: str | None, ids: set[str]) -> str | None:
 
 def _from_assessments(assessments: Sequence[Any], ids: set[str]) -> list[RobRecord]:
     """Records from Rob2Assessment / Rob1Assessment objects (a reader's ``risk_of_bias``)."""
-    from trialsynth.assess.certainty.rob1 import Rob1Assessment
+    from trialsynth.review.rob1 import Rob1Assessment
 
     out: dict[tuple[str, str | None, str, str], RobRecord] = {}
 
@@ -228,8 +228,8 @@ def _rob_records(review: Review, raw: Mapping[int, Mapping[str, str]] | None
     if stated:
         return tuple(sorted(_from_assessments(stated, {a.id for a in review.analyses}),
                             key=rob_sort_key))
-    from trialsynth.assess.certainty.rob1 import normalise_rob1_judgement
-    from trialsynth.assess.certainty.rob2 import normalise_rob2_judgement
+    from trialsynth.review.rob1 import normalise_rob1_judgement
+    from trialsynth.review.rob2 import normalise_rob2_judgement
 
     out: dict[tuple[str, str], RobRecord] = {}
     for a in review.analyses:

@@ -5,7 +5,7 @@ Sterne 2019); empty means every result of the study, unless a row for that resul
 exists (RevMan's randomisation judgements are study level). Columns:
 
 ``study, result, tool`` (``rob2`` / ``rob1``); ``domain`` (RoB 2: ``D1``..``D5``, ``overall``;
-RoB 1: the keys of :data:`~trialsynth.assess.certainty.rob1.ROB1_DOMAINS`, else a review's own domain
+RoB 1: the keys of :data:`~trialsynth.review.rob1.ROB1_DOMAINS`, else a review's own domain
 name kept verbatim (it takes no part in the summary), and ``overall`` for a stated summary);
 ``judgement`` (as assessed or stated by the review); ``support`` (quote or comment, kept
 verbatim); ``answers`` (RoB 2 signalling questions, ``1.1=Y; 1.2=PY``: the judgement then comes
@@ -20,9 +20,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from trialsynth.assess.certainty import rob1, rob2
-from trialsynth.assess.certainty.rob1 import Rob1Assessment, Rob1Domain
-from trialsynth.assess.certainty.rob2 import (
+from trialsynth.errors import DataError
+from trialsynth.review import rob1, rob2
+from trialsynth.review.rob1 import Rob1Assessment, Rob1Domain
+from trialsynth.review.rob2 import (
     DIRECTIONS,
     ROB2_DOMAINS,
     DomainJudgement,
@@ -31,7 +32,6 @@ from trialsynth.assess.certainty.rob2 import (
     normalise_response,
     overall_judgement,
 )
-from trialsynth.errors import DataError
 
 if TYPE_CHECKING:
     from trialsynth.readers.records import Table

@@ -4,7 +4,7 @@ Members used (by name ending): ``*-data-rows.csv`` (study rows with RevMan's per
 CI and weight), ``*-overall-estimates-and-settings.csv`` (per analysis: the settings and RevMan's
 pooled result), ``*-subgroup-estimates.csv``, ``*-study-information.csv`` (study
 characteristics) and ``*-risk-of-bias.csv`` (RoB 1 study table); RoB 2 judgements in the data
-rows are read with :func:`trialsynth.assess.certainty.rob.from_revman_web_table`. Figures, PDFs and RIS
+rows are read with :func:`trialsynth.review.rob.from_revman_web_table`. Figures, PDFs and RIS
 files are ignored. Without a settings file (a data-rows CSV on its own) the settings are
 inferred as for the data-rows reader (:func:`trialsynth.review.settings_inference.infer_settings`).
 
@@ -29,7 +29,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from trialsynth.assess.certainty.rob import from_revman_web_table, rob1_from_revman_web_table
 from trialsynth.errors import DataError
 from trialsynth.readers.revman_csv import (
     number,
@@ -53,6 +52,7 @@ from trialsynth.review import (
     stated_settings,
 )
 from trialsynth.review.arms import ArmLabels, arm_labels
+from trialsynth.review.rob import from_revman_web_table, rob1_from_revman_web_table
 from trialsynth.review.settings_inference import infer_settings
 
 MAX_MEMBER = 200 * 1024 * 1024  # bytes of one member (or file) read
@@ -201,7 +201,7 @@ def _folder_members(path: Path, src: str) -> dict[str, tuple[str, bytes]]:
 # tables
 
 
-class _Table:
+class CsvTable:
     """A CSV member with R-style column names and the native name of each (for errors)."""
 
     def __init__(self, where: str, raw: bytes, required: tuple[str, ...] = ()) -> None:
@@ -238,11 +238,11 @@ class _Table:
 
 
 def _review(files: dict[str, tuple[str, bytes]], name: str) -> Review:
-    rows = _Table(*files["rows"], required=("Analysis.group", "Analysis.number", "Study"))
+    rows = CsvTable(*files["rows"], required=("Analysis.group", "Analysis.number", "Study"))
     settings: dict[tuple[int, int], dict[str, Any]] = {}
     skipped: list[Skipped] = []
     if "settings" in files:
-        st = _Table(*files["settings"], required=("Analysis.group", "Analysis.number",
+        st = CsvTable(*files["settings"], required=("Analysis.group", "Analysis.number",
                                                   "Data.type", "Statistical.method",
                                                   "Effect.measure", "Analysis.model"))
         for i in range(len(st.records)):
@@ -281,7 +281,7 @@ def _review(files: dict[str, tuple[str, bytes]], name: str) -> Review:
                   stored_decimals=6)
 
 
-def _bool(st: _Table, i: int, name: str, default: bool) -> bool:
+def _bool(st: CsvTable, i: int, name: str, default: bool) -> bool:
     v = st.text(i, name).lower()
     if v in ("", "#n/a"):
         return default
@@ -291,7 +291,7 @@ def _bool(st: _Table, i: int, name: str, default: bool) -> bool:
     return v in ("true", "yes")
 
 
-def _level(st: _Table, i: int, name: str) -> float:
+def _level(st: CsvTable, i: int, name: str) -> float:
     v = st.num(i, name) if st.text(i, name) else 95.0
     if not 50 <= v < 100:
         raise DataError(f"a confidence level in percent, not {st.text(i, name)[:40]!r}",
@@ -299,7 +299,7 @@ def _level(st: _Table, i: int, name: str) -> float:
     return v / 100
 
 
-def _settings(st: _Table, i: int) -> dict[str, Any] | str:
+def _settings(st: CsvTable, i: int) -> dict[str, Any] | str:
     """One analysis's settings (a dict), or why they are not supported (a str)."""
     dtype_raw, method_raw = st.text(i, "Data.type").lower(), st.text(i, "Statistical.method")
     measure_raw, model_raw = st.text(i, "Effect.measure"), st.text(i, "Analysis.model").lower()
@@ -365,7 +365,7 @@ _LABEL_COLUMNS = {  # ArmLabels field <- columns that may hold it, first non-emp
     "favours_right": ("Right.graph.label", "Graph.label.right", "Right.axis.label")}
 
 
-def _labels(t: _Table, i: int) -> ArmLabels | None:
+def _labels(t: CsvTable, i: int) -> ArmLabels | None:
     """The arm and axis labels of one analysis as the file states them (settings file, or the
     data rows when they carry label columns); None when it states none."""
     found = {k: next((v for c in cols if (v := t.text(i, c)) and v != "#N/A"), None)
@@ -380,7 +380,7 @@ _SETTING_COLUMNS = frozenset({
     "Swap.event.and.non.event", "Study.CI", "Estimate.CI"})
 
 
-def _pooled(t: _Table, i: int) -> StoredEstimate | None:
+def _pooled(t: CsvTable, i: int) -> StoredEstimate | None:
     v = {k: t.stored(i, c) for k, c in POOLED.items()}
     if v["estimate"] is None and v["q"] is None:
         return None
@@ -389,7 +389,7 @@ def _pooled(t: _Table, i: int) -> StoredEstimate | None:
     return StoredEstimate(**v)
 
 
-def _test(t: _Table, i: int) -> StoredSubgroupTest | None:
+def _test(t: CsvTable, i: int) -> StoredSubgroupTest | None:
     q = t.stored(i, "Subgroup.Chi.")
     return None if q is None else StoredSubgroupTest(
         q=q, df=t.stored(i, "Subgroup.df"), p=t.stored(i, "Subgroup.P"),
@@ -400,7 +400,7 @@ def _subgroup_estimates(files: dict[str, tuple[str, bytes]]
                         ) -> dict[tuple[int, int], dict[str, StoredEstimate]]:
     if "subgroups" not in files:
         return {}
-    t = _Table(*files["subgroups"], required=("Analysis.group", "Analysis.number", "Subgroup"))
+    t = CsvTable(*files["subgroups"], required=("Analysis.group", "Analysis.number", "Subgroup"))
     out: dict[tuple[int, int], dict[str, StoredEstimate]] = {}
     labels: dict[tuple[int, int], list[tuple[str, str]]] = {}
     for i in range(len(t.records)):
@@ -425,7 +425,7 @@ def _label(name: str, no: str, all_pairs: list[tuple[str, str]]) -> str:
 # analyses
 
 
-def _analysis(rows: _Table, key: tuple[int, int], idx: list[int], spec: dict[str, Any] | None,
+def _analysis(rows: CsvTable, key: tuple[int, int], idx: list[int], spec: dict[str, Any] | None,
               inferred: Inferred | None, stored_subs: dict[str, StoredEstimate]) -> Analysis:
     settings = spec["settings"] if spec else inferred
     assert settings is not None
@@ -486,7 +486,7 @@ def _analysis(rows: _Table, key: tuple[int, int], idx: list[int], spec: dict[str
                                                  None))
 
 
-def _infer(rows: _Table, keys: list[tuple[int, int]], by_key: dict[tuple[int, int], list[int]]
+def _infer(rows: CsvTable, keys: list[tuple[int, int]], by_key: dict[tuple[int, int], list[int]]
            ) -> dict[tuple[int, int], Inferred]:
     """Settings of every analysis inferred from RevMan's stored per-study numbers, as the
     data-rows reader does (:func:`trialsynth.review.settings_inference.infer_settings`)."""
@@ -518,7 +518,7 @@ def _infer(rows: _Table, keys: list[tuple[int, int]], by_key: dict[tuple[int, in
 def _studies(files: dict[str, tuple[str, bytes]]) -> tuple[StudyInfo, ...]:
     if "studies" not in files:
         return ()
-    t = _Table(*files["studies"], required=("Study",))
+    t = CsvTable(*files["studies"], required=("Study",))
     out = []
     for i in range(len(t.records)):
         chars = {t.native[k].split(":", 1)[1].strip(): _EMAIL.sub("[e-mail removed]", v)
@@ -530,10 +530,10 @@ def _studies(files: dict[str, tuple[str, bytes]]) -> tuple[StudyInfo, ...]:
     return tuple(out)
 
 
-def _risk_of_bias(files: dict[str, tuple[str, bytes]], rows: _Table) -> tuple[Any, ...]:
+def _risk_of_bias(files: dict[str, tuple[str, bytes]], rows: CsvTable) -> tuple[Any, ...]:
     out: list[Any] = []
     if "rob" in files:
-        t = _Table(*files["rob"], required=("Study",))
+        t = CsvTable(*files["rob"], required=("Study",))
         frame = t.frame()
         frame.columns = [t.native[c] for c in frame.columns]
         if any(c.startswith("Domain (judgement):") for c in frame.columns):

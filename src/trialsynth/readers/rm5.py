@@ -38,7 +38,6 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import DefusedXMLParser
 
 from trialsynth._json import finite
-from trialsynth.assess.certainty.rob1 import Rob1Assessment, Rob1Domain, rob1_domain_key
 from trialsynth.errors import DataError
 from trialsynth.readers.revman_csv import read_bounded
 from trialsynth.review import (
@@ -56,6 +55,7 @@ from trialsynth.review import (
     stated_settings,
 )
 from trialsynth.review.arms import arm_labels
+from trialsynth.review.rob1 import Rob1Assessment, Rob1Domain, rob1_domain_key
 
 MAX_BYTES = 500 * 1024 * 1024  # the file, and the XML after decompression
 MAX_TEXT = 100_000  # characters kept of one free-text field

@@ -15,15 +15,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
 from trialsynth._json import finite
 from trialsynth.registry import MEASURES, METHODS
-from trialsynth.report.build import Report
-from trialsynth.report.numbers import fixed
+from trialsynth.render.numbers import fixed
+
+if TYPE_CHECKING:  # the renderer formats the report model; it does not build it
+    from trialsynth.report.build import Report
 
 MEASURE_NAMES = {code: m.label for code, m in MEASURES.items()}  # trialsynth.registry
 METHOD_NAMES = {code: m.label for code, m in METHODS.items()}

@@ -143,10 +143,10 @@ def _preload() -> None:
     import PIL.PngImagePlugin  # noqa: F401
     from matplotlib.backends import backend_agg, backend_mixed, backend_svg  # noqa: F401
 
-    from trialsynth.render.figures import _forest_draw, export, funnel, gapmap, rob, tsa  # noqa: F401
+    from trialsynth.render.figures import export, forest_draw, funnel, gapmap, rob, tsa  # noqa: F401
 
-    export._svg_renderer_class()
-    export._agg_renderer_class()
+    export.svg_renderer_class()
+    export.agg_renderer_class()
     export.warm_glyphs()
 
 

@@ -149,7 +149,7 @@ _ROB_OVERALL = {"RoB 2": "an overall RoB 2 judgement in the file",
 def rob_note(judged_per_study: Sequence[Mapping[str, str]]) -> str:
     """How complete the risk-of-bias judgements behind a GRADE rating are, naming the tool each
     comes from (RoB 2 or RoB 1, by the domains the file holds)."""
-    from trialsynth.assess.certainty.rob1 import ROB1_DOMAINS
+    from trialsynth.review.rob1 import ROB1_DOMAINS
 
     k = len(judged_per_study)
     none = sum(not j for j in judged_per_study)

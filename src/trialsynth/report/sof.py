@@ -26,7 +26,6 @@ import pandas as pd
 
 from trialsynth.api import pool
 from trialsynth.assess.certainty.grade import DOMAINS, Benefit, Certainty, Level
-from trialsynth.assess.certainty.rules import CONVENTION, DEFAULT_RULES, RuleSet
 from trialsynth.assess.certainty.statements import (
     lower_first,
     outcome_phrase,
@@ -34,10 +33,11 @@ from trialsynth.assess.certainty.statements import (
     statements_for,
     very_low_statement,
 )
+from trialsynth.assess.rules import CONVENTION, DEFAULT_RULES, RuleSet
 from trialsynth.effects.nnt import nnt
 from trialsynth.pooling.result import PooledResult
 from trialsynth.registry import MEASURES, METHODS
-from trialsynth.report.numbers import fixed
+from trialsynth.render.numbers import fixed
 
 # SofRow JSON keys; measure: RR, OR, PETO_OR, HR, RD, MD, SMD (None without studies); assumed_risk
 # 0–1; absolute_per_1000 {comparator, intervention(_ci_low/_high), difference(_ci_low/_high)}.
@@ -867,7 +867,7 @@ def sof_table(comparison: Comparison, rows: Sequence[SofRow], *,
                      "effect-size bands that pick the wording are a project convention, not "
                      "GRADE (METHODS §4.7): " + "; ".join(bases) + "."),) if bases else ())
     conventions += ("GRADE ratings were proposed from the data by named rules "
-                    "(trialsynth.assess.certainty.rules); reviewer overrides are marked as such.",)
+                    "(trialsynth.assess.rules); reviewer overrides are marked as such.",)
     warnings = (f"{len(rows)} outcomes: a summary-of-findings table should have at most "
                 f"{max_outcomes} (Handbook v6.4 §14.1.4)",) \
         if kind == "main" and len(rows) > max_outcomes else ()

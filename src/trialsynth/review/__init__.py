@@ -7,6 +7,9 @@
   comparisons, analyses, settings);
 * :mod:`~trialsynth.review.arms` - arm and axis labels of an analysis;
 * :mod:`~trialsynth.review.inventory` - the evidence inventory (what was planned, what was found);
+* :mod:`~trialsynth.review.rob` (with :mod:`~trialsynth.review.rob2`, Sterne 2019, and
+  :mod:`~trialsynth.review.rob1`, Higgins 2011) - the risk-of-bias judgements of the review's
+  authors, as the readers find them, and their one scale for GRADE;
 * :mod:`~trialsynth.review.settings_inference` - the analysis settings a source does not state,
   inferred by recomputation (the one module here that pools).
 """

@@ -180,7 +180,7 @@ class Review:
     title: str | None = None
     comparisons: dict[int, str] = field(default_factory=dict)  # names as stated in the file
     studies: tuple[StudyInfo, ...] = ()  # study information and characteristics
-    risk_of_bias: tuple[Any, ...] = ()  # Rob1Assessment / Rob2Assessment (certainty.rob)
+    risk_of_bias: tuple[Any, ...] = ()  # Rob1Assessment / Rob2Assessment (review.rob)
     skipped: tuple[Skipped, ...] = ()  # analyses in the file that could not be read as data
     stored_decimals: int | None = 6  # decimals of RevMan's stored numbers (None: full doubles)
     notes: tuple[str, ...] = ()

@@ -41,7 +41,7 @@ from trialsynth import _dist
 from trialsynth._json import finite
 from trialsynth._segments import FloatArray, IntArray, segment_count, segment_sum
 from trialsynth._words import count
-from trialsynth.assess.certainty.rules import value as rule_value
+from trialsynth.assess.rules import value as rule_value
 from trialsynth.effects.binary import peto_terms
 from trialsynth.effects.table import study_effects
 from trialsynth.effects.zero_cells import METAFOR

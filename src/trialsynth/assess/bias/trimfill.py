@@ -35,7 +35,7 @@ from numpy.typing import ArrayLike
 from trialsynth._json import finite
 from trialsynth._segments import FloatArray, IntArray, segment_count, segment_sum
 from trialsynth._words import count
-from trialsynth.assess.certainty.rules import value as rule_value
+from trialsynth.assess.rules import value as rule_value
 from trialsynth.metareg.kernel import metareg_arrays
 from trialsynth.pooling.batch import Hksj, PooledBatch, pool_arrays
 from trialsynth.pooling.result import PooledResult

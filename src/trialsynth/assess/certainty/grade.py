@@ -3,7 +3,7 @@
 Randomised evidence starts at high (Handbook v6 ch. 14); each domain proposes 0, −1 or −2
 (−3 allowed for imprecision, GRADE 34/35); ``certainty = max(very low, high − Σ downgrades)``
 (METHODS §4.1). Each proposal records the numbers it used; a reviewer override needs a rationale
-and keeps proposed and final values (METHODS §8.4). Thresholds: :mod:`trialsynth.assess.certainty.rules`;
+and keeps proposed and final values (METHODS §8.4). Thresholds: :mod:`trialsynth.assess.rules`;
 flowcharts: Core GRADE 2–5 as transcribed in METHODS §4.2–§4.6.
 
 Scale: ``mid`` is in the units of the analysis for MD, SMD, RD and GENERIC; for RR/OR/PETO_OR it
@@ -48,7 +48,7 @@ from trialsynth.assess.certainty.judgement import (
     make_threshold,
     pct,
 )
-from trialsynth.assess.certainty.rules import DEFAULT_RULES, RuleSet
+from trialsynth.assess.rules import DEFAULT_RULES, RuleSet
 from trialsynth.pooling.batch import pool_arrays
 from trialsynth.pooling.result import PooledResult
 from trialsynth.registry.measures import measures_of_type
@@ -62,7 +62,7 @@ BINARY_MEASURES = measures_of_type("dichotomous")  # trialsynth.registry
 Counts = Mapping[str, Sequence[float]] | pd.DataFrame
 _ROB = {"low": "low", "low risk": "low", "some concerns": "some_concerns", "high": "high",
         "some_concerns": "some_concerns", "unclear": "some_concerns", "high risk": "high"}
-# RevMan wording accepted; RoB 1 "unclear" reads as "some concerns" (as certainty.rob does)
+# RevMan wording accepted; RoB 1 "unclear" reads as "some concerns" (as review.rob does)
 _pct, _judge, _included = pct, judge, included
 
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from trialsynth._dist import norm_isf
 from trialsynth.assess.certainty.judgement import Benefit, DomainJudgement, OutcomeType, Threshold, judge, pct
-from trialsynth.assess.certainty.rules import DEFAULT_RULES, RuleSet
+from trialsynth.assess.rules import DEFAULT_RULES, RuleSet
 from trialsynth.pooling.result import RATIO_MEASURES, PooledResult
 
 ZONE_WORDS = {"benefit": "an important benefit", "harm": "an important harm",

@@ -7,7 +7,7 @@ overlapping CIs, point estimates fall on opposite sides of the threshold, the mo
 is problematic inconsistency" (abstract). A credible a-priori subgroup explains it (separate
 rows, no downgrade); a subgroup difference that is not credible explains nothing.
 
-The rule here (each threshold a named rule of :mod:`trialsynth.assess.certainty.rules`):
+The rule here (each threshold a named rule of :mod:`trialsynth.assess.rules`):
 
 1. One study: not applicable.
 2. Most of the weight (``inconsistency.most_weight_one_side``) on the pooled estimate's side of
@@ -38,7 +38,7 @@ from trialsynth.assess.certainty.judgement import (
     judge,
     pct,
 )
-from trialsynth.assess.certainty.rules import DEFAULT_RULES, RuleSet
+from trialsynth.assess.rules import DEFAULT_RULES, RuleSet
 from trialsynth.pooling.result import PooledResult
 
 ZONE_WORDS = {"benefit": "an important benefit", "harm": "an important harm",

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from trialsynth.assess.certainty.rules import DEFAULT_RULES, RuleSet
+from trialsynth.assess.rules import DEFAULT_RULES, RuleSet
 from trialsynth.pooling.result import RATIO_MEASURES, PooledResult
 
 Level = Literal["high", "moderate", "low", "very_low"]

@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from trialsynth.assess.certainty.rob import grade_rob_level
 from trialsynth.errors import DataError
+from trialsynth.review.rob import grade_rob_level
 
 
 def rob_level(judgement: str) -> str | None:

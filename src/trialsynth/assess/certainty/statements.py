@@ -37,7 +37,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from trialsynth.assess.certainty.rules import DEFAULT_RULES, RuleSet
+from trialsynth.assess.rules import DEFAULT_RULES, RuleSet
 from trialsynth.pooling.result import RATIO_MEASURES, PooledResult
 
 Level = Literal["high", "moderate", "low", "very_low"]

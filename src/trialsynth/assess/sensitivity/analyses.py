@@ -27,7 +27,6 @@ from numpy.typing import ArrayLike
 
 from trialsynth._json import finite
 from trialsynth.assess.bias.trimfill import MIN_K, TrimFill, trimfill
-from trialsynth.assess.certainty.rob import grade_rob_level
 from trialsynth.assess.sensitivity.kernels import (
     cumulative_subsets,
     influence_arrays,
@@ -38,6 +37,7 @@ from trialsynth.conventions import METAFOR_CONVENTIONS, REVMAN_CONVENTIONS, Conv
 from trialsynth.errors import DataError
 from trialsynth.pooling.batch import RANDOM, PooledBatch
 from trialsynth.pooling.result import RATIO_MEASURES, PooledResult
+from trialsynth.review.rob import grade_rob_level
 
 NAMES = {"MD": "MD", "SMD": "SMD", "RR": "RR", "OR": "OR", "RD": "RD", "PETO_OR": "Peto OR",
          "GENERIC": "effect"}

@@ -97,7 +97,7 @@ def _font_heights(prop: Any, dpi: float) -> tuple[float, float, float] | tuple[N
 
 
 @functools.lru_cache(maxsize=1)
-def _svg_renderer_class() -> type:
+def svg_renderer_class() -> type:
     """matplotlib's SVG renderer, writing text as ``<text>``, with fixed ids and cached metrics."""
     from matplotlib import font_manager
     from matplotlib.backends.backend_svg import (
@@ -179,7 +179,7 @@ def _render_svg(fig: Figure) -> str:
     fig.dpi = 72  # the SVG backend works in points, as FigureCanvasSVG.print_svg does
     try:
         width, height = fig.get_size_inches()
-        svg = _svg_renderer_class()(width * 72, height * 72, buffer, image_dpi=dpi,
+        svg = svg_renderer_class()(width * 72, height * 72, buffer, image_dpi=dpi,
                                     metadata={"Date": None, "Creator": "trialsynth (matplotlib)"})
         renderer = MixedModeRenderer(fig, width, height, dpi, svg)
         fig.draw(renderer)
@@ -190,7 +190,7 @@ def _render_svg(fig: Figure) -> str:
 
 
 @functools.lru_cache(maxsize=1)
-def _agg_renderer_class() -> type:
+def agg_renderer_class() -> type:
     """matplotlib's Agg renderer with text metrics, glyph layouts and glyph bitmaps cached.
 
     matplotlib 3.11 lays out every string with FreeType and renders each of its glyphs anew; here
@@ -315,7 +315,7 @@ def warm_glyphs(dpi: float = REPORT_PNG_DPI) -> None:
 
     from trialsynth.render.figures._common import SIZE, SMALL, fontprops
 
-    renderer = _agg_renderer_class()(8, 8, dpi)
+    renderer = agg_renderer_class()(8, 8, dpi)
     if not hasattr(renderer, "_glyph"):
         return
     for size, weight in ((SMALL, "normal"), (SIZE, "normal"), (SIZE, "bold")):
@@ -335,7 +335,7 @@ def _render_pixels(fig: Figure, dpi: float) -> Any:
     fig.dpi = dpi
     try:
         width, height = fig.bbox.size
-        renderer = _agg_renderer_class()(int(width), int(height), dpi)
+        renderer = agg_renderer_class()(int(width), int(height), dpi)
         fig.draw(renderer)
         return np.asarray(renderer.buffer_rgba())[:, :, :3]
     finally:
@@ -408,7 +408,7 @@ def svg_text(fig: Figure) -> str:
 
 
 def png_bytes(fig: Figure, dpi: float = PNG_DPI) -> bytes:
-    """The figure as an RGB PNG drawn by Agg (fast text, see :func:`_agg_renderer_class`), with
+    """The figure as an RGB PNG drawn by Agg (fast text, see :func:`agg_renderer_class`), with
     no time stamp in its metadata: the same figure gives the same bytes."""
     return encode_png(_render_pixels(fig, dpi), dpi)
 

@@ -326,7 +326,7 @@ def forest_plot(result: PooledResult, arms: pd.DataFrame | None = None, *,
     ax : draw into this axes (sized like the figure this function would make) instead of a new
         figure; the figure height grows with the number of rows.
     """
-    from trialsynth.render.figures import _forest_draw as draw
+    from trialsynth.render.figures import forest_draw as draw
     from trialsynth.render.figures._common import clean
     from trialsynth.render.figures.rob import rob_columns, rob_levels
 

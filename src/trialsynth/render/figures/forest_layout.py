@@ -1,5 +1,5 @@
 """The layout vocabulary of a forest plot, shared by :mod:`.forest` (which lays the rows and
-columns out) and :mod:`._forest_draw` (which draws them): the labels a plot carries, a column,
+columns out) and :mod:`.forest_draw` (which draws them): the labels a plot carries, a column,
 a row, and the sizes and colours of the RevMan layout."""
 
 from __future__ import annotations

@@ -4,11 +4,11 @@ Res Synth Methods 12:55-61).
 
 Input everywhere is a mapping ``study -> {domain: judgement}``. Domains are RoB 2's ``D1``-``D5``
 (or their names) or RoB 1's domains (names as RevMan writes them, or the keys of
-:data:`trialsynth.assess.certainty.rob1.ROB1_DOMAINS`), plus an optional ``overall``. Judgements are any
-wording :func:`trialsynth.assess.certainty.rob.grade_rob_level` reads ("Low risk", "Some concerns",
+:data:`trialsynth.review.rob1.ROB1_DOMAINS`), plus an optional ``overall``. Judgements are any
+wording :func:`trialsynth.review.rob.grade_rob_level` reads ("Low risk", "Some concerns",
 "Unclear risk", "high", ...); empty, "NA" and "not assessed" mean not assessed and are drawn grey.
-:func:`rob_mapping` builds the mapping from :class:`~trialsynth.assess.certainty.rob.Rob2Assessment` /
-:class:`~trialsynth.assess.certainty.rob.Rob1Assessment` objects.
+:func:`rob_mapping` builds the mapping from :class:`~trialsynth.review.rob.Rob2Assessment` /
+:class:`~trialsynth.review.rob.Rob1Assessment` objects.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from trialsynth.assess.certainty.rob1 import ROB1_DOMAINS, rob1_domain_key
-from trialsynth.assess.certainty.rob2 import ROB2_DOMAINS
 from trialsynth.errors import DataError
+from trialsynth.review.rob1 import ROB1_DOMAINS, rob1_domain_key
+from trialsynth.review.rob2 import ROB2_DOMAINS
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -70,7 +70,7 @@ def domain_key(name: Any) -> str:
 
 def judgement_level(value: Any) -> str | None:
     """``low`` / ``some_concerns`` / ``high``, or ``None`` for not assessed; ValueError otherwise."""
-    from trialsynth.assess.certainty.rob import grade_rob_level
+    from trialsynth.review.rob import grade_rob_level
 
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None

@@ -1,7 +1,11 @@
 """Risk of bias: RoB 2 and RoB 1 in one place, RevMan Web readers, and one scale for GRADE.
 
-The algorithms live in :mod:`trialsynth.assess.certainty.rob2` (Sterne 2019) and
-:mod:`trialsynth.assess.certainty.rob1` (Higgins 2011); this module re-exports their public names, reads
+The judgements are review data (what the review's authors judged, as the file states them):
+the readers build these objects, GRADE's risk-of-bias domain (:mod:`trialsynth.assess`) reads
+them.
+
+The algorithms live in :mod:`trialsynth.review.rob2` (Sterne 2019) and
+:mod:`trialsynth.review.rob1` (Higgins 2011); this module re-exports their public names, reads
 the risk-of-bias columns of RevMan Web exports, and maps both tools onto the three-level scale
 that the GRADE risk-of-bias domain uses (:func:`grade_rob_level`).
 
@@ -18,8 +22,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from trialsynth.assess.certainty import rob1, rob2
-from trialsynth.assess.certainty.rob1 import (
+from trialsynth.errors import DataError
+from trialsynth.review import rob1, rob2
+from trialsynth.review.rob1 import (
     ROB1_DOMAINS,
     ROB1_JUDGEMENTS,
     ROB1_KEY_DOMAINS,
@@ -30,7 +35,7 @@ from trialsynth.assess.certainty.rob1 import (
     rob1_domain_key,
     rob1_summary,
 )
-from trialsynth.assess.certainty.rob2 import (
+from trialsynth.review.rob2 import (
     EFFECTS,
     OVERALL_COLUMNS,
     ROB2_DOMAINS,
@@ -53,7 +58,6 @@ from trialsynth.assess.certainty.rob2 import (
     rob2_overall,
     worst,
 )
-from trialsynth.errors import DataError
 
 __all__ = [
     "EFFECTS", "GRADE_ROB_LEVELS", "OVERALL_COLUMNS", "ROB1_DOMAINS", "ROB1_JUDGEMENTS", "ROB1_KEY_DOMAINS",
