@@ -8,7 +8,7 @@ report (results.json, tables, figures as SVG and PNG, index.html) into a tempora
 run prints the wall time of each stage and the total against the 10 s target:
 
 * ``read``      - reading the review (``pipeline.build_folder`` or ``pipeline.read_review``);
-* ``pool``      - pooling every analysis (``pipeline.analyse_with_result``);
+* ``pool``      - pooling every analysis (``pipeline.analyse_review``, the analyse stage);
 * ``certainty`` - the report model: certainty, SoF rows, gap maps, tables (``build_report`` less
   its figures);
 * ``figures``   - drawing every figure and rendering it as SVG and PNG (``build._draw``);
@@ -42,7 +42,7 @@ TARGET = 10.0  # seconds for the whole flagship report (issue 7)
 # stage -> (module, functions) whose time is the stage's (the first that exists);
 # "certainty" is build_report less its figures
 STAGES = {"read": ("trialsynth.pipeline", ("build_folder", "read_review")),
-          "pool": ("trialsynth.pipeline", ("analyse_with_result",)),
+          "pool": ("trialsynth.pipeline", ("analyse_review", "analyse_with_result")),
           "build": ("trialsynth.report.build", ("build_report",)),
           "figures": ("trialsynth.report.build", ("_collect", "_draw")),
           "html": ("trialsynth.render.html", ("render_report",)),

@@ -1,21 +1,54 @@
-"""JSON-safe values: one place that turns NumPy scalars into Python and NaN/inf into null."""
+"""The one serializer: everything that leaves trialsynth as JSON (``results.json``, ``pool
+--json``, ``nma --json``, the diff of two runs) goes through :func:`json_safe`, and every number
+that may be NaN or infinite becomes ``None`` through :func:`finite` (JSON has no NaN).
+
+The rules, in order (documented here and tested in tests/test_json_safe.py):
+
+* a mapping (``dict``, :class:`trialsynth._frozen.FrozenMap`, ...) becomes a ``dict`` with its
+  keys as text, in its own order;
+* a dataclass instance becomes its ``to_dict()`` when it has one (the record's own layout),
+  else a ``dict`` of its fields in declaration order;
+* a list, tuple or NumPy array becomes a ``list``;
+* a NumPy scalar becomes the Python scalar it holds (``np.int64`` -> ``int``, ``np.bool_`` ->
+  ``bool``, ``np.float64`` -> ``float``);
+* a float that is NaN or ±inf becomes ``None``;
+* everything else (``str``, ``int``, ``bool``, ``None``, finite ``float``) is kept as it is.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 
 def json_safe(obj: Any) -> Any:
-    """Recursively: dict keys to str, tuples to lists, NumPy scalars to Python, NaN/inf to None."""
-    if isinstance(obj, dict):
+    """``obj`` as JSON-ready Python data, by the rules of this module's docstring."""
+    if isinstance(obj, Mapping):
         return {str(k): json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        to_dict = getattr(obj, "to_dict", None)
+        return json_safe(to_dict() if callable(to_dict) else
+                         {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)})
+    if isinstance(obj, list | tuple | np.ndarray):
         return [json_safe(v) for v in obj]
     if isinstance(obj, np.generic):
         obj = obj.item()
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     return obj
+
+
+def finite(x: Any) -> float | None:
+    """A number as a Python float, or None for None, NaN, ±inf and what is not a number (text,
+    a bool): how every result record stores a value that may not be computable."""
+    if x is None or isinstance(x, bool | np.bool_ | str | bytes):
+        return None
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) else None

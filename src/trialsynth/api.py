@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import warnings as pywarnings
 from collections.abc import Mapping
 from dataclasses import replace
@@ -12,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from trialsynth._dist import norm_isf
+from trialsynth._json import finite
 from trialsynth.conventions import METAFOR_CONVENTIONS, REVMAN_CONVENTIONS
 from trialsynth.designs import rare
 from trialsynth.designs.multiarm import MULTI_ARM
@@ -389,4 +389,4 @@ def subgroup_difference_test(batch: PooledBatch, indices: range) -> SubgroupTest
     df = np.array([g - 1.0])
     p = float(het.q_pvalue(np.array([q]), df)[0])
     i2 = float(het.i2_from_q(np.array([q]), df)[0])
-    return SubgroupTest(q=q, df=g - 1, pvalue=p if math.isfinite(p) else None, i2=i2)
+    return SubgroupTest(q=q, df=g - 1, pvalue=finite(p), i2=i2)

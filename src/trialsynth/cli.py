@@ -50,6 +50,14 @@ class MultiArm(StrEnum):
 Method = StrEnum("Method", [(code, code) for code in METHODS])
 
 
+def _print_json(obj: object) -> None:
+    """Print ``obj`` as JSON through trialsynth's one serializer (NaN and infinities as null)."""
+    from trialsynth._json import json_safe  # loads NumPy: only when JSON is asked for
+
+    json.dump(json_safe(obj), sys.stdout, indent=2, allow_nan=False)
+    sys.stdout.write("\n")
+
+
 def _probability(value: float) -> float:
     """Options that are probabilities (confidence level, alpha, power): strictly in (0, 1)."""
     if not 0 < value < 1:  # NaN fails too
@@ -136,8 +144,7 @@ def pool(
         print_error(exc)
         raise typer.Exit(2) from None
     if as_json:
-        json.dump(result.to_dict(), sys.stdout, indent=2, allow_nan=False)
-        sys.stdout.write("\n")
+        _print_json(result)
     else:
         print_result(result, console())
 
@@ -198,8 +205,7 @@ def check(
         print_error(exc)
         raise typer.Exit(2) from None
     if as_json:
-        json.dump([r.to_dict() for r in rows], sys.stdout, indent=2, allow_nan=False)
-        sys.stdout.write("\n")
+        _print_json(rows)
     else:
         console().print(render_check_table(rows, title=str(source)))
     raise typer.Exit(exit_code(rows))
@@ -242,7 +248,6 @@ def plan(
 ) -> None:
     """Trial sequential analysis of one analysis: required information, conclusion, TSA-adjusted
     CI and the size of the next trial that would settle the question."""
-    from trialsynth._json import json_safe
     from trialsynth.assess.sequential.plan import plan_analysis, render_plan
 
     try:
@@ -252,8 +257,7 @@ def plan(
         raise typer.Exit(2) from None
     if as_json:
         result.pop("_tsa")
-        json.dump(json_safe(result), sys.stdout, indent=2, allow_nan=False)
-        sys.stdout.write("\n")
+        _print_json(result)
     else:
         console().print(render_plan(result), highlight=False)
 
@@ -297,7 +301,7 @@ def nma(
 ) -> None:
     """Network meta-analysis of DATA: every treatment against REFERENCE, league table,
     heterogeneity, inconsistency (design-by-treatment, node splitting), P-scores, confidence."""
-    from trialsynth.nma.analysis import json_ready, network_meta_analysis
+    from trialsynth.nma.analysis import network_meta_analysis
     from trialsynth.render.nma_text import print_network
 
     level = level if confidence_level is None else confidence_level
@@ -312,8 +316,7 @@ def nma(
         print_error(exc)
         raise typer.Exit(2) from None
     if as_json:
-        json.dump(json_ready(result), sys.stdout, indent=2, allow_nan=False)
-        sys.stdout.write("\n")
+        _print_json(result)
     else:
         print_network(result, console())
 

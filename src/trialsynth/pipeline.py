@@ -15,10 +15,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from trialsynth import __version__
 from trialsynth._console import console
-from trialsynth.analyse import analyse_with_result, review_correlations
+from trialsynth.analyse import AnalysisRun, analyse_review
 from trialsynth.readers.convert import build_folder
 from trialsynth.results_schema import SCHEMA_VERSION
-from trialsynth.review import WEIGHT_TOL, Review
+from trialsynth.review import WEIGHT_TOL
 
 
 def review_results(source: Path, *, quiet: bool = False) -> tuple[dict[str, Any], Any]:
@@ -27,20 +27,15 @@ def review_results(source: Path, *, quiet: bool = False) -> tuple[dict[str, Any]
     source = Path(source)
     folder = build_folder(source)  # any format, with its question (stated or placeholders)
     review = folder.review
-    analyses, pooled = [], []
     progress = progress_bar(quiet)
     with progress:
         task = progress.add_task(f"pooling {review.id or source.name}", total=len(review.analyses))
-        imputed = review_correlations(review.analyses, source.name)
-        for analysis in review.analyses:
-            out, result = analyse_with_result(analysis, source.name, imputed.get(analysis.id))
-            analyses.append(out)
-            pooled.append(result)
-            progress.advance(task)
+        run = analyse_review(review, source.name, (progress, task))
         from trialsynth.report.build import build_report  # the report stack loads when asked for
 
-        report = build_report(folder, source, analyses, pooled, progress=progress)
-    results = run_header(review, source, analyses)
+        report = build_report(folder, source, run, progress=progress)
+    results = run_header(run, source)
+    results["analyses"] = list(report.entries)
     results.update(report.results)
     return results, report
 
@@ -53,9 +48,11 @@ def progress_bar(quiet: bool, out: Console | None = None) -> Progress:
                     transient=True)
 
 
-def run_header(review: Review, source: Path, analyses: list[dict[str, Any]]) -> dict[str, Any]:
-    """The keys of ``results.json`` before the report's: what was run, on what, and a summary."""
-    checked = [a for a in analyses if a["check"]["weights_reproduced"] is not None]
+def run_header(run: AnalysisRun, source: Path) -> dict[str, Any]:
+    """The keys of ``results.json`` before the report's: what was run, on what, and a summary
+    (``analyses`` is filled in by the report)."""
+    review, done = run.review, run.analyses
+    checked = [a for a in done if a.check.weights_reproduced is not None]
     return {
         "schema_version": SCHEMA_VERSION,  # the layout of results.json (trialsynth.results_schema)
         "generator": f"trialsynth {__version__}",
@@ -64,25 +61,25 @@ def run_header(review: Review, source: Path, analyses: list[dict[str, Any]]) -> 
                    "format": review.format},
         "review": {"id": review.id, "doi": review.doi, "url": review.url},
         "conventions": "revman",
-        "settings_note": settings_note(analyses),
+        "settings_note": settings_note(run),
         "summary": {
-            "analyses": len(analyses),
-            "pooled": sum(a["status"] == "pooled" for a in analyses),
-            "not_pooled": sum(a["status"] != "pooled" for a in analyses),
+            "analyses": len(done),
+            "pooled": sum(a.status == "pooled" for a in done),
+            "not_pooled": sum(a.status != "pooled" for a in done),
             "with_stored_weights": len(checked),
-            "weights_reproduced": sum(bool(a["check"]["weights_reproduced"]) for a in checked),
+            "weights_reproduced": sum(bool(a.check.weights_reproduced) for a in checked),
             "weight_tolerance": WEIGHT_TOL,
         },
-        "analyses": analyses,
+        "analyses": [],
     }
 
 
-def settings_note(analyses: list[dict[str, Any]]) -> str:
+def settings_note(run: AnalysisRun) -> str:
     """How the settings of the analyses were known (stated by the source, or inferred)."""
-    n = sum(bool(a["settings"].get("inferred")) for a in analyses)
+    n = sum(bool(a.settings.inferred) for a in run.analyses)
     if not n:
         return "Every analysis uses the settings its source states."
-    return (f"{n} of {len(analyses)} analyses have settings the source does not state (a RevMan "
+    return (f"{n} of {len(run.analyses)} analyses have settings the source does not state (a RevMan "
             "Web data-rows export stores none): measure and method were inferred as the "
             "candidate whose per-study effects and weights reproduce RevMan's stored Mean and "
             "Weight columns (see each analysis' notes).")

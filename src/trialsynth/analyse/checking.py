@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from trialsynth._dist import norm_isf
+from trialsynth._json import finite
 from trialsynth.api import pool
 from trialsynth.errors import DataError
 from trialsynth.pooling.result import PooledResult
@@ -278,7 +279,7 @@ def _pool(analysis: Analysis, source: str | None) -> tuple[PooledResult | None, 
 
 def _display(measure: str, *values: float | None) -> list[float | None]:
     arr = np.array([np.nan if v is None else v for v in values], dtype=float)
-    return [float(x) if np.isfinite(x) else None for x in to_display(measure, arr)]
+    return [finite(x) for x in to_display(measure, arr)]
 
 
 def _result_dict(res: PooledResult, measure: str, model: str) -> dict[str, float | None]:
@@ -385,7 +386,7 @@ def _implied_level(analysis: Analysis, mine: dict[RowIdentity, Any], keys: list[
     zs = []
     for key, rec in zip(keys, analysis.frame.to_dict("records"), strict=True):
         st = mine.get(key)
-        lo, hi = _num(rec["stored_ci_low"]), _num(rec["stored_ci_high"])
+        lo, hi = finite(rec["stored_ci_low"]), finite(rec["stored_ci_high"])
         if st is None or st.se is None or not st.se > 0 or lo is None or hi is None:
             continue
         if log and not (lo > 0 and hi > 0):
@@ -421,7 +422,7 @@ def _compare_studies(analysis: Analysis, res: PooledResult | None, diffs: _Diffs
         if st is not None and st.yi is not None and st.se is not None:
             eff, lo, hi = _display(s.measure, st.yi, st.yi - z * st.se, st.yi + z * st.se)
             w = st.weight if st.included else None
-        stored = {k: _num(rec[f"stored_{k}"]) for k in ("effect", "ci_low", "ci_high", "weight")}
+        stored = {k: finite(rec[f"stored_{k}"]) for k in ("effect", "ci_low", "ci_high", "weight")}
         if eff is None and stored["effect"] is not None:
             diffs.one_sided("study_effects", f"{label} effect (not estimable here)", None,
                             stored["effect"])
@@ -439,10 +440,6 @@ def _compare_studies(analysis: Analysis, res: PooledResult | None, diffs: _Diffs
             counts["weights_compared"] += 1
             diffs.add("study_weights", f"{label} weight", w, stored["weight"])
     return counts
-
-
-def _num(x: Any) -> float | None:
-    return float(x) if isinstance(x, int | float) and math.isfinite(x) else None
 
 
 # ------------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from trialsynth._json import finite
 from trialsynth.errors import DataError
 
 LOG_MEASURES = frozenset({"RR", "OR", "PETO_OR", "GENERIC_LOG"})  # shown as ratios (null at 1)
@@ -165,11 +166,6 @@ def tsa_of(a: Mapping[str, Any]) -> Mapping[str, Any]:
     return tsa if isinstance(tsa, Mapping) else {}
 
 
-def _num(x: Any) -> float | None:
-    return float(x) if isinstance(x, int | float) and not isinstance(x, bool) \
-        and math.isfinite(x) else None
-
-
 def tsa_verdict(tsa: Mapping[str, Any]) -> str | None:
     """The TSA's conclusion as one word, in the order :mod:`trialsynth.assess.sequential.tsa` decides it:
     a crossed monitoring boundary, the futility wedge, the required information size reached
@@ -195,9 +191,9 @@ def mid_thresholds(a: Mapping[str, Any]) -> tuple[float | None, float | None]:
     """The ±MID thresholds on the display scale: those the run's TSA used (analysis scale, log for
     ratios), else ±MID of the outcome for a difference measure; (None, None) when no MID."""
     tsa = tsa_of(a)
-    low, high = _num(tsa.get("mid_lower")), _num(tsa.get("mid_upper"))
+    low, high = finite(tsa.get("mid_lower")), finite(tsa.get("mid_upper"))
     if low is None or high is None:
-        mid = _num((a.get("outcome_defaults") or {}).get("mid"))
+        mid = finite((a.get("outcome_defaults") or {}).get("mid"))
         if mid is None or _scale(a) == "log" or (a.get("settings") or {}).get("measure") == "SMD":
             return None, None  # a ratio's or an SMD's MID is only known from the TSA's choice
         return -mid, mid
@@ -208,8 +204,8 @@ def mid_thresholds(a: Mapping[str, Any]) -> tuple[float | None, float | None]:
 
 def _subgroups(display: Mapping[str, Any]) -> tuple[SubgroupSummary, ...]:
     subs = display.get("subgroups") or {}
-    return tuple(SubgroupSummary(str(n), s.get("k"), _num(s.get("estimate")), _num(s.get("ci_low")),
-                                 _num(s.get("ci_high"))) for n, s in subs.items())
+    return tuple(SubgroupSummary(str(n), s.get("k"), finite(s.get("estimate")), finite(s.get("ci_low")),
+                                 finite(s.get("ci_high"))) for n, s in subs.items())
 
 
 def study_rows(studies: list[Mapping[str, Any]]) -> tuple[StudyRow, ...]:
@@ -217,7 +213,7 @@ def study_rows(studies: list[Mapping[str, Any]]) -> tuple[StudyRow, ...]:
     trial) keep their file order (a stable sort)."""
     rows = [StudyRow(str(s.get("study")), None if s.get("subgroup") is None
                      else str(s.get("subgroup")),
-                     tuple(sorted((str(k), _num(v) if _num(v) is not None else
+                     tuple(sorted((str(k), finite(v) if finite(v) is not None else
                                    (None if v is None else str(v)))
                                   for k, v in (s.get("data") or {}).items())))
             for s in studies]
@@ -252,15 +248,15 @@ def summarise_analysis(a: Mapping[str, Any], labels: Mapping[str, str]) -> Analy
         status=str(a.get("status")), measure=(a.get("settings") or {}).get("measure"),
         method=(a.get("settings") or {}).get("method"),
         k=res.get("k") if pooled else None,
-        participants=_num(res.get("participants")) if pooled else None,
-        **{key: _num(disp.get(key)) if pooled else None
+        participants=finite(res.get("participants")) if pooled else None,
+        **{key: finite(disp.get(key)) if pooled else None
            for key in ("estimate", "ci_low", "ci_high", "pi_low", "pi_high")},
-        **{key: _num(res.get(key)) if pooled else None for key in ("pvalue", "i2", "tau2")},
+        **{key: finite(res.get(key)) if pooled else None for key in ("pvalue", "i2", "tau2")},
         null=(1.0 if _scale(a) == "log" else 0.0) if pooled else None, mid_low=lo, mid_high=hi,
         certainty=certainty_level(a), downgrades=downgrades(a), statement=statement(a),
         tsa_verdict=tsa_verdict(tsa), tsa_crossed=tsa.get("crossed"),
         ris_reached=tsa.get("ris_reached") if tsa else None,
-        required=_num(tsa.get("required")), accrued=_num(tsa.get("accrued")),
+        required=finite(tsa.get("required")), accrued=finite(tsa.get("accrued")),
         next_trial_total=int(total) if isinstance(total, int | float) else None,
         next_trial_reason=nxt.get("reason") if total is None else None,
         subgroups=_subgroups(disp) if pooled else (),

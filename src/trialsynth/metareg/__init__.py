@@ -18,13 +18,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from trialsynth._json import finite
 from trialsynth.errors import DataError
 from trialsynth.metareg.kernel import METHODS, TESTS, MetaRegBatch, metareg_arrays, r2_metareg
-
-
-def _f(x: Any) -> float | None:
-    x = float(x)
-    return x if math.isfinite(x) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,14 +197,14 @@ def meta_regression(yi: ArrayLike, vi: ArrayLike, mods: Mapping[str, Sequence[An
     fit: MetaRegBatch = metareg_arrays(y, v, X, g, 1, method=method, test=test,
                                        confidence_level=confidence_level)
     r2 = r2_metareg(y, v, X, g, 1, method, fit.tau2)[0]
-    coefs = tuple(Coefficient(name=nm, estimate=_f(fit.beta[0, j]), se=_f(fit.se[0, j]),
-                              statistic=_f(fit.statistic[0, j]), pvalue=_f(fit.pvalue[0, j]),
-                              ci_low=_f(fit.ci_low[0, j]), ci_high=_f(fit.ci_high[0, j]))
+    coefs = tuple(Coefficient(name=nm, estimate=finite(fit.beta[0, j]), se=finite(fit.se[0, j]),
+                              statistic=finite(fit.statistic[0, j]), pvalue=finite(fit.pvalue[0, j]),
+                              ci_low=finite(fit.ci_low[0, j]), ci_high=finite(fit.ci_high[0, j]))
                   for j, nm in enumerate(names))
-    base.update(df=_f(fit.df[0]), tau2=None if method == "FE" else _f(fit.tau2[0]),
-                i2=_f(fit.i2[0]), h2=_f(fit.h2[0]), r2=_f(r2), qm=_f(fit.qm[0]),
-                qm_df=(p - 1,) if test == "z" else (p - 1, k - p), qm_pvalue=_f(fit.qm_pvalue[0]),
-                qe=_f(fit.qe[0]), qe_pvalue=_f(fit.qe_pvalue[0]), converged=bool(fit.converged[0]))
+    base.update(df=finite(fit.df[0]), tau2=None if method == "FE" else finite(fit.tau2[0]),
+                i2=finite(fit.i2[0]), h2=finite(fit.h2[0]), r2=finite(r2), qm=finite(fit.qm[0]),
+                qm_df=(p - 1,) if test == "z" else (p - 1, k - p), qm_pvalue=finite(fit.qm_pvalue[0]),
+                qe=finite(fit.qe[0]), qe_pvalue=finite(fit.qe_pvalue[0]), converged=bool(fit.converged[0]))
     return MetaRegression(**base, coefficients=coefs)
 
 

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from trialsynth._dist import norm_isf, norm_sf, t_isf
+from trialsynth._json import finite
 from trialsynth.nma import design
 from trialsynth.nma.data import NetworkData
 from trialsynth.nma.mv import DEFAULT_CONTROL, Control, MvBlocks, MvFit, fit_mv, pack_blocks
@@ -149,7 +150,7 @@ def _one(data: NetworkData, ref: int, method: str, fit: MvFit, n: int, level: fl
         q_pvalue=float(fit.q_pvalue[n]) if df > 0 else None,
         i2=100 * max(0.0, (q - df) / q) if df > 0 and q > 0 else (0.0 if df > 0 else None),
         converged=bool(fit.converged[n]), iterations=int(fit.iterations[n]),
-        loglik=float(fit.loglik[n]) if np.isfinite(fit.loglik[n]) else None,
+        loglik=finite(fit.loglik[n]),
         warnings=tuple(warnings), confidence_level=level)
 
 

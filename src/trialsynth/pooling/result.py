@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from trialsynth._json import finite
 from trialsynth.pooling.batch import PooledBatch
 from trialsynth.registry.measures import RATIO_MEASURES
 
@@ -20,14 +21,6 @@ CONTRACT_KEYS = (
     "tau2", "tau2_ci_low", "tau2_ci_high", "i2", "i2_ci_low", "i2_ci_high", "h2", "q", "q_df",
     "q_pvalue", "pi_low", "pi_high", "weights",
 )
-
-
-def _num(x: Any) -> float | None:
-    """Plain float, or None for NaN/inf (JSON has no NaN)."""
-    if x is None:
-        return None
-    x = float(x)
-    return x if math.isfinite(x) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +110,7 @@ class PooledResult:
         if self.measure not in RATIO_MEASURES:
             return None
         keys = ("estimate", "ci_low", "ci_high", "pi_low", "pi_high")
-        return {key: _num(math.exp(v)) if (v := getattr(self, key)) is not None else None
+        return {key: finite(math.exp(v)) if (v := getattr(self, key)) is not None else None
                 for key in keys}
 
     def studies_frame(self, *, exp: bool = False) -> pd.DataFrame:
@@ -164,7 +157,7 @@ def result_from_batch(batch: PooledBatch, index: int, *, measure: str, method: s
                       warnings: tuple[str, ...] = ()) -> PooledResult:
     """Pick analysis ``index`` out of a batch as a :class:`PooledResult`."""
     def v(name: str) -> float | None:
-        return _num(getattr(batch, name)[index])
+        return finite(getattr(batch, name)[index])
 
     k = int(batch.k[index])
     q_df = v("q_df")
@@ -190,8 +183,8 @@ def study_rows(batch: PooledBatch, rows: np.ndarray, labels: list[str],
         yi, vi = batch.yi[pos], batch.vi[pos]
         se = math.sqrt(vi) if math.isfinite(vi) and vi >= 0 else math.nan
         out.append(StudyRow(
-            study=labels[j], yi=_num(yi), se=_num(se), ci_low=_num(yi - z * se),
-            ci_high=_num(yi + z * se), weight=_num(batch.weight[pos]),
+            study=labels[j], yi=finite(yi), se=finite(se), ci_low=finite(yi - z * se),
+            ci_high=finite(yi + z * se), weight=finite(batch.weight[pos]),
             included=bool(batch.included[pos]) and math.isfinite(batch.weight[pos]),
             subgroup=None if subgroups is None else subgroups[j],
         ))

@@ -37,6 +37,7 @@ from typing import Any
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import DefusedXMLParser
 
+from trialsynth._json import finite
 from trialsynth.errors import DataError
 from trialsynth.readers.revman_csv import read_bounded
 from trialsynth.review import (
@@ -403,7 +404,7 @@ def _stored_num(doc: _Doc, el: ET.Element, attr: str, ctx: str = "") -> float | 
         x = float(raw)
     except ValueError:
         raise doc.fail(el, f"not a number: {raw[:40]!r}", attr, ctx) from None
-    return x if math.isfinite(x) else None
+    return finite(x)
 
 
 def _stored(doc: _Doc, el: ET.Element) -> StoredEstimate | None:

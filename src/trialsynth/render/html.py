@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
+from trialsynth._json import finite
 from trialsynth.registry import MEASURES, METHODS
 from trialsynth.render.numbers import fixed
 
@@ -69,24 +70,19 @@ SECTIONS: tuple[Section, ...] = (  # after the identity header (sections/header.
 )
 
 
-def _f(x: Any) -> float | None:
-    return float(x) if isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x) \
-        else None
-
-
 def num(x: Any, digits: int = 2) -> str:
-    v = _f(x)
+    v = finite(x)
     return "-" if v is None else fixed(v, digits)
 
 
 def gnum(x: Any) -> str:
-    v = _f(x)
+    v = finite(x)
     return "-" if v is None else f"{v:g}"
 
 
 def ratio(x: Any) -> str:
     """A ratio as the forest plots' axis reaches it: 2 decimals, beyond 0.01 and 1000 a bound."""
-    v = _f(x)
+    v = finite(x)
     if v is None:
         return "-"
     return "< 0.01" if v < 0.01 else "> 1000" if v > 1000 else fixed(v, 2)
@@ -95,12 +91,12 @@ def ratio(x: Any) -> str:
 def people(x: Any, up: bool = False) -> str:
     """A number of participants with thousands separators (``up``: rounded up, as a required
     sample size is)."""
-    v = _f(x)
+    v = finite(x)
     return "-" if v is None else f"{math.ceil(v) if up else round(v):,}"
 
 
 def ci(est: Any, lo: Any, hi: Any) -> str:
-    return "-" if _f(est) is None else f"{num(est)} [{num(lo)}, {num(hi)}]"
+    return "-" if finite(est) is None else f"{num(est)} [{num(lo)}, {num(hi)}]"
 
 
 def decimals(values: Any, cap: int = 4) -> int:
@@ -108,7 +104,7 @@ def decimals(values: Any, cap: int = 4) -> int:
     is printed with one number of decimals (54.50 beside 12.25, not 54.5)."""
     most = 0
     for x in values or ():
-        v = _f(x)
+        v = finite(x)
         if v is not None:
             frac = f"{v:.{cap}f}".rstrip("0").partition(".")[2]
             most = max(most, len(frac))
@@ -117,14 +113,14 @@ def decimals(values: Any, cap: int = 4) -> int:
 
 def plural(n: Any, one: str, many: str) -> str:
     """ "1 study", "3 studies" (a missing count: "- studies")."""
-    v = _f(n)
+    v = finite(n)
     if v is None:
         return f"- {many}"
     return f"{v:,.0f} {one if v == 1 else many}"
 
 
 def pval(p: Any) -> str:
-    v = _f(p)
+    v = finite(p)
     return "-" if v is None else ("< 0.001" if v < 0.001 else f"{v:.3f}")
 
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
+from trialsynth._json import finite
 from trialsynth._segments import FloatArray
 from trialsynth.registry import COMMON_METHODS, measures_of_type
 from trialsynth.registry.measures import LOG_SCALE
@@ -347,7 +348,7 @@ def check_against_stored(analysis: Analysis, result: PooledResult | None
             ours["weight"] = stored["weight"] = None
         for key, bucket in (("effect", "effect"), ("ci_low", "ci"), ("ci_high", "ci"),
                             ("weight", "weight")):
-            a, b = _f(ours[key]), _f(stored[key])
+            a, b = finite(ours[key]), finite(stored[key])
             if a is not None and b is not None:
                 diffs[bucket].append(abs(a - b))
             elif key == "weight" and (a is None) != (b is None):
@@ -371,10 +372,6 @@ def _data_columns(analysis: Analysis) -> list[str]:
     fixed = {"row", "study", "year", "subgroup", "rob_overall", "complete", "problem", "design",
              "period"}
     return [c for c in analysis.frame.columns if c not in fixed and not c.startswith("stored_")]
-
-
-def _f(x: Any) -> float | None:
-    return float(x) if x is not None and isinstance(x, int | float) and math.isfinite(x) else None
 
 
 # ------------------------------------------------------------------------------------------

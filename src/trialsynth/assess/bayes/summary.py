@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from trialsynth._json import finite
 from trialsynth.assess.bayes.nnhm import nnhm_batch
 from trialsynth.assess.bayes.priors import TauPrior, half_normal
 from trialsynth.errors import DataError
@@ -78,8 +79,7 @@ class BayesSummary:
         out = {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
         out["notes"] = list(self.notes)
         out["exp"] = self.exp
-        return {key: (None if isinstance(val, float) and not math.isfinite(val) else val)
-                for key, val in out.items()}
+        return {key: (finite(val) if isinstance(val, float) else val) for key, val in out.items()}
 
 
 def mid_bounds(measure: str, mid: float) -> tuple[float, float]:

@@ -29,7 +29,6 @@ metafor 3.8-1 (``validation/make_small_study_reference.R``).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
@@ -39,6 +38,7 @@ from numpy.typing import ArrayLike
 from scipy import optimize
 
 from trialsynth import _dist
+from trialsynth._json import finite
 from trialsynth._segments import FloatArray, IntArray, segment_count, segment_sum
 from trialsynth._words import count
 from trialsynth.assess.rules import value as rule_value
@@ -92,11 +92,6 @@ class SmallStudyTest:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def _f(x: Any) -> float | None:
-    x = float(x)
-    return x if math.isfinite(x) else None
 
 
 def _skip_reason(k: int, min_k: int, x: FloatArray) -> str | None:
@@ -253,11 +248,11 @@ def regression_tests(yi: ArrayLike, vi: ArrayLike, x: ArrayLike, group: ArrayLik
             out.append(SmallStudyTest(**common, skipped_reason=reasons[i]))
             continue
         out.append(SmallStudyTest(
-            **common, statistic=_f(stat[i]), distribution="t" if model == "lm" else "z",
-            df=_f(df[i]), pvalue=_f(p[i]), intercept=_f(b0[i]), intercept_se=_f(se0[i]),
-            intercept_ci_low=_f(b0[i] - crit[i] * se0[i]),
-            intercept_ci_high=_f(b0[i] + crit[i] * se0[i]), slope=_f(b1[i]), slope_se=_f(se1[i]),
-            tau2=_f(tau2[i]) if model == "rma" else None))
+            **common, statistic=finite(stat[i]), distribution="t" if model == "lm" else "z",
+            df=finite(df[i]), pvalue=finite(p[i]), intercept=finite(b0[i]), intercept_se=finite(se0[i]),
+            intercept_ci_low=finite(b0[i] - crit[i] * se0[i]),
+            intercept_ci_high=finite(b0[i] + crit[i] * se0[i]), slope=finite(b1[i]), slope_se=finite(se1[i]),
+            tau2=finite(tau2[i]) if model == "rma" else None))
     return tuple(out)
 
 
@@ -373,8 +368,8 @@ def begg_test(yi: ArrayLike, vi: ArrayLike, *, min_k: int = MIN_K) -> SmallStudy
     from scipy import stats  # Kendall's tau: only here, scipy.stats is slow to import
 
     res = stats.kendalltau(ystar, v, method="asymptotic" if ties else "exact")
-    return SmallStudyTest(test="begg", k=k, min_k=min_k, statistic=_f(res.statistic),
-                          distribution="normal" if ties else "exact", pvalue=_f(res.pvalue))
+    return SmallStudyTest(test="begg", k=k, min_k=min_k, statistic=finite(res.statistic),
+                          distribution="normal" if ties else "exact", pvalue=finite(res.pvalue))
 
 
 # ---- from a pooled result ---------------------------------------------------------------------

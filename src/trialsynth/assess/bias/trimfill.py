@@ -25,7 +25,6 @@ iterating. Guarded by ``min_k`` (default 10: Cochrane Handbook v6.4 §13.3.5.3, 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -33,6 +32,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
+from trialsynth._json import finite
 from trialsynth._segments import FloatArray, IntArray, segment_count, segment_sum
 from trialsynth._words import count
 from trialsynth.assess.rules import value as rule_value
@@ -86,11 +86,6 @@ class TrimFill:
         out = {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
         out["filled_yi"], out["filled_vi"] = list(self.filled_yi), list(self.filled_vi)
         return out
-
-
-def _f(x: Any) -> float | None:
-    x = float(x)
-    return x if math.isfinite(x) else None
 
 
 def _within_rank(key: FloatArray, group: IntArray, n: int) -> IntArray:
@@ -229,11 +224,11 @@ def trimfill(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", estimator: E
                                               confidence_level=confidence_level)
     return TrimFill(
         estimator=estimator, method=method, k=k, min_k=min_k, k0=int(info["k0"][0]),
-        se_k0=_f(info["se_k0"][0]), p_k0=_f(info["p_k0"][0]),
-        side="right" if info["right"][0] else "left", estimate=_f(pooled.estimate[0]),
-        se=_f(pooled.se[0]), ci_low=_f(pooled.ci_low[0]), ci_high=_f(pooled.ci_high[0]),
-        pvalue=_f(pooled.pvalue[0]), tau2=None if method == "IV" else _f(pooled.tau2[0]),
-        i2=_f(pooled.i2[0]), q=_f(pooled.q[0]), filled_yi=tuple(float(x) for x in fy),
+        se_k0=finite(info["se_k0"][0]), p_k0=finite(info["p_k0"][0]),
+        side="right" if info["right"][0] else "left", estimate=finite(pooled.estimate[0]),
+        se=finite(pooled.se[0]), ci_low=finite(pooled.ci_low[0]), ci_high=finite(pooled.ci_high[0]),
+        pvalue=finite(pooled.pvalue[0]), tau2=None if method == "IV" else finite(pooled.tau2[0]),
+        i2=finite(pooled.i2[0]), q=finite(pooled.q[0]), filled_yi=tuple(float(x) for x in fy),
         filled_vi=tuple(float(x) for x in fv), converged=bool(info["converged"][0]),
         iterations=int(info["iterations"][0]))
 

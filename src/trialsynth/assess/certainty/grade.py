@@ -14,7 +14,6 @@ effect favour the intervention (pain MD: "lower"; RR of an adverse event: "lower
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -22,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from trialsynth._json import finite
 from trialsynth._words import count
 from trialsynth.assess.bias.small_study import (
     SmallStudyTest,
@@ -78,7 +78,7 @@ def _subset_estimate(result: PooledResult, idx: list[int]) -> float | None:
     method = "IV" if result.model == "common" or result.method == "MH_RANDOM" else result.method
     est = float(pool_arrays("GENERIC", method, cols, np.zeros(len(rows), dtype=np.intp), 1,
                             tau2_ci=False).estimate[0])
-    return est if math.isfinite(est) else None
+    return finite(est)
 
 
 def risk_of_bias(result: PooledResult, rob: Sequence[str | None] | None, threshold: Threshold, *,

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from trialsynth._json import finite
 from trialsynth.assess.bias.trimfill import MIN_K, TrimFill, trimfill
 from trialsynth.assess.sensitivity.kernels import (
     cumulative_subsets,
@@ -41,13 +42,6 @@ from trialsynth.review.rob import grade_rob_level
 NAMES = {"MD": "MD", "SMD": "SMD", "RR": "RR", "OR": "OR", "RD": "RD", "PETO_OR": "Peto OR",
          "GENERIC": "effect"}
 MINUS = "\u2212"
-
-
-def _f(x: Any) -> float | None:
-    if x is None:
-        return None
-    x = float(x)
-    return x if math.isfinite(x) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,10 +62,10 @@ class SubAnalysis:
 
     @classmethod
     def from_batch(cls, b: PooledBatch, i: int, random: bool) -> SubAnalysis:
-        return cls(k=int(b.k[i]), estimate=_f(b.estimate[i]), se=_f(b.se[i]),
-                   ci_low=_f(b.ci_low[i]), ci_high=_f(b.ci_high[i]), pvalue=_f(b.pvalue[i]),
-                   tau2=_f(b.tau2[i]) if random else None, i2=_f(b.i2[i]), q=_f(b.q[i]),
-                   q_pvalue=_f(b.q_pvalue[i]), h2=_f(b.h2[i]))
+        return cls(k=int(b.k[i]), estimate=finite(b.estimate[i]), se=finite(b.se[i]),
+                   ci_low=finite(b.ci_low[i]), ci_high=finite(b.ci_high[i]), pvalue=finite(b.pvalue[i]),
+                   tau2=finite(b.tau2[i]) if random else None, i2=finite(b.i2[i]), q=finite(b.q[i]),
+                   q_pvalue=finite(b.q_pvalue[i]), h2=finite(b.h2[i]))
 
     def to_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
@@ -374,10 +368,10 @@ def sensitivity_analyses(result: PooledResult, *, rob_levels: Sequence[str | Non
         if pool_measure == "GENERIC":
             full = pool([everyone])
             ia = influence_arrays(yi, vi, full, batch, random)
-            infl = tuple(InfluenceRow(labels[i], _f(ia.rstudent[i]), _f(ia.dffits[i]),
-                                      _f(ia.cook_d[i]), _f(ia.cov_r[i]), _f(ia.tau2_del[i]),
-                                      _f(ia.qe_del[i]), _f(ia.hat[i]), _f(ia.weight[i]),
-                                      _f(ia.dfbetas[i]), bool(ia.influential[i])) for i in range(k))
+            infl = tuple(InfluenceRow(labels[i], finite(ia.rstudent[i]), finite(ia.dffits[i]),
+                                      finite(ia.cook_d[i]), finite(ia.cov_r[i]), finite(ia.tau2_del[i]),
+                                      finite(ia.qe_del[i]), finite(ia.hat[i]), finite(ia.weight[i]),
+                                      finite(ia.dfbetas[i]), bool(ia.influential[i])) for i in range(k))
             flagged = [r.study for r in infl if r.influential]
             infl_sentence = (f"Influential by metafor's criteria: {', '.join(flagged)}." if flagged
                              else "No study is influential by metafor's criteria "

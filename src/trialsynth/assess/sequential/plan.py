@@ -12,7 +12,7 @@ SMD 0.5; an MD analysis needs an MID.
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -62,8 +62,41 @@ def default_mid(measure: str) -> float | None:
     return DEFAULT_SMD_MID if measure == "SMD" else None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrialPlan:
+    """The trial sequential analysis and next-trial size of one pooled analysis (estimate and CI
+    on the analysis scale, as its PooledResult), with where its MID came from."""
+
+    analysis: str
+    name: str
+    measure: str
+    method: str
+    k: int
+    estimate: float | None
+    ci_low: float | None
+    ci_high: float | None
+    direction_of_benefit: str | None
+    mid: float
+    mid_source: str
+    tsa: TsaSummary
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"analysis": self.analysis, "name": self.name, "measure": self.measure,
+                "method": self.method, "k": self.k, "estimate": self.estimate,
+                "ci_low": self.ci_low, "ci_high": self.ci_high,
+                "direction_of_benefit": self.direction_of_benefit, "mid": self.mid,
+                "mid_source": self.mid_source, "tsa": self.tsa.to_dict()}
+
+
 def plan_for(analysis: Any, result: Any, protocol: Any, *, mid: float | None = None,
              alpha: float = 0.05, power: float = 0.9) -> dict[str, Any]:
+    """:func:`trial_plan` as a dict (``tsa`` as a dict, and the TsaSummary itself as ``_tsa``)."""
+    plan = trial_plan(analysis, result, protocol, mid=mid, alpha=alpha, power=power)
+    return {**plan.to_dict(), "_tsa": plan.tsa}
+
+
+def trial_plan(analysis: Any, result: Any, protocol: Any, *, mid: float | None = None,
+               alpha: float = 0.05, power: float = 0.9) -> TrialPlan:
     """TSA and next-trial size of one pooled analysis (``analysis``: trialsynth.review.Analysis,
     ``result``: its PooledResult, ``protocol``: the review's, or None)."""
     analysis_id = analysis.id
@@ -91,11 +124,10 @@ def plan_for(analysis: Any, result: Any, protocol: Any, *, mid: float | None = N
     ordered = replace(result, studies=tuple(result.studies[i] for i in order))
     tsa = tsa_summary(ordered, mid=mid, control_risk=control_risk, alpha=alpha, power=power,
                       participants=None if participants is None else participants[order])
-    return {"analysis": analysis_id, "name": analysis.name,
-            "measure": measure, "method": result.method, "k": result.k,
-            "estimate": result.estimate, "ci_low": result.ci_low, "ci_high": result.ci_high,
-            "direction_of_benefit": direction, "mid": mid, "mid_source": mid_source,
-            "tsa": tsa.to_dict(), "_tsa": tsa}
+    return TrialPlan(analysis=analysis_id, name=analysis.name, measure=measure,
+                     method=result.method, k=result.k, estimate=result.estimate,
+                     ci_low=result.ci_low, ci_high=result.ci_high, direction_of_benefit=direction,
+                     mid=mid, mid_source=mid_source, tsa=tsa)
 
 
 def _protocol_facts(protocol: Any, analysis_id: str) -> tuple[float | None, str | None,

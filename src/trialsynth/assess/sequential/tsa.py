@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 from scipy.special import ndtr, ndtri
 
+from trialsynth._json import finite
 from trialsynth.assess.sequential.boundaries import efficacy_boundaries, futility_boundaries
 from trialsynth.assess.sequential.ris import adjusted, diversity, ris_binary, ris_continuous
 from trialsynth.errors import DataError
@@ -132,10 +133,6 @@ class TsaSummary:
         return out
 
 
-def _finite(x: float) -> float | None:
-    return float(x) if math.isfinite(x) else None
-
-
 def tsa_summary(result: PooledResult, *, mid: float, control_risk: float | None = None,
                 sd: float | None = None, alpha: float = 0.05, power: float = 0.9,
                 participants: Sequence[float] | None = None, heterogeneity: str = "D2",
@@ -202,8 +199,8 @@ def tsa_summary(result: PooledResult, *, mid: float, control_risk: float | None 
     frac = info / required
     bounds = futility_boundaries(efficacy_boundaries(frac, alpha, sides=2), 1 - power)
     points = tuple(ZPoint(study=labels[j], information=float(info[j]), fraction=float(frac[j]),
-                          z=float(z[j]), upper=_finite(bounds.upper[j]),
-                          futility=_finite(bounds.futility[j])) for j in range(k))
+                          z=float(z[j]), upper=finite(bounds.upper[j]),
+                          futility=finite(bounds.futility[j])) for j in range(k))
     cross = np.abs(z) >= bounds.upper
     crossed_at = labels[int(np.argmax(cross))] if cross.any() else None
     final_z, final_c = float(z[-1]), float(bounds.upper[-1])
@@ -226,7 +223,7 @@ def tsa_summary(result: PooledResult, *, mid: float, control_risk: float | None 
         d2=d2, i2=i2,
         daris=daris, haris=haris, heterogeneity=heterogeneity.upper(), required=required,
         accrued=float(info[-1]), fraction=float(frac[-1]), z_curve=points, final_z=final_z,
-        final_boundary=_finite(final_c), crossed=crossed, crossed_at=crossed_at, futile=futile,
+        final_boundary=finite(final_c), crossed=crossed, crossed_at=crossed_at, futile=futile,
         ris_reached=reached, adjusted_ci_low=ci[0], adjusted_ci_high=ci[1], notes=tuple(notes))
     nxt = next_trial(summary, y, se, tau2, frac)
     return _with_conclusion(summary, nxt)
