@@ -82,7 +82,8 @@ def h2_from_tau2(tau2: FloatArray, vt: FloatArray) -> FloatArray:
 
 def i2_from_q(q: FloatArray, df: FloatArray) -> FloatArray:
     """I² = max(0, 100·(Q − df)/Q) (Higgins & Thompson 2002 eq. 10; Higgins et al. 2003, BMJ)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
+    # a subnormal Q overflows (Q − df)/Q to −inf, which the max(0, ·) below turns into 0, as it should
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         i2 = np.where(q > 0, 100 * (q - df) / q, 0.0)
     return np.where(df >= 1, np.maximum(0.0, i2), 0.0)
 
