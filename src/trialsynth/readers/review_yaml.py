@@ -213,6 +213,9 @@ def parse_protocol(text: str, *, file: str = "review.yaml") -> Protocol:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         what = getattr(exc, "problem", None) or str(exc)
+        if "nesting depth" in what:  # PyYAML ≥ 6.0.4 stops deep nesting itself, before Python does
+            raise ProtocolError([Problem("", line, f"nested far too deeply to be a review.yaml ({what})")],
+                                file=file) from None
         raise ProtocolError([Problem("", line, f"not valid YAML ({what})")], file=file) from None
     finally:
         loader.dispose()
