@@ -9,9 +9,10 @@ run prints the wall time of each stage and the total against the 10 s target:
 
 * ``read``      - reading the review (``pipeline.build_folder`` or ``pipeline.read_review``);
 * ``pool``      - pooling every analysis (``pipeline.analyse_review``, the analyse stage);
-* ``certainty`` - the report model: certainty, SoF rows, gap maps, tables (``build_report`` less
-  its figures);
-* ``figures``   - drawing every figure and rendering it as SVG and PNG (``build._draw``);
+* ``certainty`` - the report model: certainty, SoF rows, gap maps, tables
+  (``pipeline.review_report`` less its figures);
+* ``figures``   - waiting for (or drawing) every figure and rendering it as SVG and PNG
+  (``pipeline.collect_figures``);
 * ``html``      - rendering index.html (``render.html.render_report``);
 * ``write``     - writing the output folder atomically (``runner._write_atomically``);
 * ``other``     - the rest (JSON, CSV of the analyses, ...);
@@ -40,11 +41,11 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 DEFAULT = Path(os.environ.get("TRIALSYNTH_SHARED_DATA", SHARED)) / "pairwise70" / "CD015373_pub2_data.csv"
 TARGET = 10.0  # seconds for the whole flagship report (issue 7)
 # stage -> (module, functions) whose time is the stage's (the first that exists);
-# "certainty" is build_report less its figures
+# "certainty" is review_report less its figures
 STAGES = {"read": ("trialsynth.pipeline", ("build_folder", "read_review")),
           "pool": ("trialsynth.pipeline", ("analyse_review", "analyse_with_result")),
-          "build": ("trialsynth.report.build", ("build_report",)),
-          "figures": ("trialsynth.report.build", ("_collect", "_draw")),
+          "build": ("trialsynth.pipeline", ("review_report",)),
+          "figures": ("trialsynth.pipeline", ("collect_figures",)),
           "html": ("trialsynth.render.html", ("render_report",)),
           "write": ("trialsynth.runner", ("_write_atomically",))}
 ORDER = ("read", "pool", "certainty", "figures", "html", "write", "other")
@@ -100,7 +101,8 @@ def main() -> None:
     parser.add_argument("review", nargs="?", type=Path, default=DEFAULT)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    import trialsynth.report.build  # noqa: F401  (loaded before timing, as a warm CLI would)
+    import trialsynth.render.figure_pool  # noqa: F401  (loaded before timing, as a warm CLI would)
+    import trialsynth.report.build  # noqa: F401
     from trialsynth.runner import run_review
 
     print(f"review: {args.review}")

@@ -1,10 +1,10 @@
-"""How the report prints numbers (trialsynth.render.numbers.fixed)."""
+"""How the report prints numbers (trialsynth.report.numbers.fixed)."""
 
 from __future__ import annotations
 
 import pytest
 
-from trialsynth.render.numbers import fixed
+from trialsynth.report.numbers import fixed
 
 
 @pytest.mark.parametrize(("x", "text"), [

@@ -92,10 +92,10 @@ def test_report_states_included_versus_analysed_and_draws_not_estimable(tmp_path
 
 def test_forest_of_an_analysis_the_review_did_not_pool():
     """CD008625 analysis 15.5 (TOTALS="NO"): RevMan shows the studies only."""
+    from trialsynth.render.figure_pool import draw_one
     from trialsynth.render.figures import ForestLabels
     from trialsynth.report import model
     from trialsynth.report.arms_view import analysis_arms, unpooled_forest
-    from trialsynth.report.build import _draw_one
 
     folder = build_folder(RM5 / "CD008625StatsDataOnly.rm5")
     a = next(x for x in folder.review.analyses if x.id == "15.5")
@@ -105,6 +105,6 @@ def test_forest_of_an_analysis_the_review_did_not_pool():
     job = unpooled_forest(a, {"id": a.id}, arm, facts, folder.rob_assessments(), ForestLabels,
                           "figures/forest_15.5.svg")
     assert job is not None and job[5].pooled is False
-    svg, _ = _draw_one(job)
+    svg, _ = draw_one(job)
     assert "Rabbani 1991 BGD" in svg and "2.00 [0.58, 6.86]" in svg
     assert "Subtotal" not in svg and "Total (95% CI)" not in svg

@@ -1,14 +1,19 @@
 """The whole run of a review in memory: read it (any format), analyse every analysis
-(:mod:`trialsynth.analyse`), build the report model (:mod:`trialsynth.report.build`) and return
+(:mod:`trialsynth.analyse`), build the report model (:mod:`trialsynth.report.build`), have its
+figures drawn and its tables formatted by the render stage (:func:`review_report`), and return
 the content of ``results.json`` with the report. Nothing is written (that is
 :mod:`trialsynth.runner`); ``trialsynth diff`` runs a source through here too.
+
+This module sits above both the report model and the renderers: it wires them together (the
+report model knows no renderer; it is handed a figure sink).
 """
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -19,6 +24,11 @@ from trialsynth.analyse import AnalysisRun, analyse_review
 from trialsynth.readers.convert import build_folder
 from trialsynth.results_schema import SCHEMA_VERSION
 from trialsynth.review import WEIGHT_TOL
+
+if TYPE_CHECKING:
+    from trialsynth.readers.folder import ReviewFolder
+    from trialsynth.report.build import Report
+    from trialsynth.report.figure_jobs import FigureSink
 
 
 def review_results(source: Path, *, quiet: bool = False) -> tuple[dict[str, Any], Any]:
@@ -31,13 +41,55 @@ def review_results(source: Path, *, quiet: bool = False) -> tuple[dict[str, Any]
     with progress:
         task = progress.add_task(f"pooling {review.id or source.name}", total=len(review.analyses))
         run = analyse_review(review, source.name, (progress, task))
-        from trialsynth.report.build import build_report  # the report stack loads when asked for
-
-        report = build_report(folder, source, run, progress=progress)
+        report = review_report(folder, source, run, progress=progress)
     results = run_header(run, source)
     results["analyses"] = list(report.entries)
     results.update(report.results)
     return results, report
+
+
+def review_report(folder: ReviewFolder, source: Path, run: AnalysisRun, progress: Any = None
+                  ) -> Report:
+    """The report of an analysed review with its figures drawn and its tables as files: the
+    report model (:func:`trialsynth.report.build.build_report`) is handed the render stage's
+    figure pool, whose workers draw while the model is computed (:func:`render_report`)."""
+    # the report stack loads when asked for, and before any figure worker is forked
+    from trialsynth.render.figure_pool import FigurePool
+    from trialsynth.report.build import build_report
+
+    figures = FigurePool(len(run.analyses))
+    try:
+        return render_report(build_report(folder, source, run, progress, figures=figures), figures)
+    finally:
+        figures.close()
+
+
+def render_report(report: Report, figures: FigureSink) -> Report:
+    """``report`` (as :func:`~trialsynth.report.build.build_report` returns it) with its files:
+    the CSV and Word tables (formatted while the figure workers are still drawing), every figure
+    of ``figures`` (the sink the report was built with) as SVG and PNG, the report's own files,
+    and the table of included studies; and the inline SVGs of the page."""
+    from trialsynth._frozen import FrozenMap
+    from trialsynth.render.exports import table_files, to_csv
+    from trialsynth.render.figure_pool import figure_files
+    from trialsynth.render.sof_docx import sof_document
+
+    sec = report.sections
+    files: dict[str, str | bytes] = {
+        **table_files(report.entries, sec.sof_tables, sec.evidence_inventory["gap_maps"],
+                      sec.research_implications),
+        "tables/sof.docx": sof_document(sec.sof_tables, sec.identity)}
+    svgs, by_path, gap_svgs = figure_files(files, report.figure_jobs, collect_figures(figures))
+    files.update(report.files)
+    studies = sec.study_inventory["characteristics"]
+    files["tables/included_studies.csv"] = to_csv(studies["rows"], studies["columns"])
+    return replace(report, files=FrozenMap(files), svgs=FrozenMap(svgs), figures=FrozenMap(by_path),
+                   gap_svgs=tuple(gap_svgs))
+
+
+def collect_figures(figures: FigureSink) -> list[tuple[str, bytes | None]]:
+    """Wait for (or draw) every figure; a function of its own so that benchmarks can time it."""
+    return figures.collect()
 
 
 def progress_bar(quiet: bool, out: Console | None = None) -> Progress:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from trialsynth.diff.summary import AnalysisSummary, norm
-from trialsynth.render.numbers import fixed
+from trialsynth.report.numbers import fixed
 
 LEVELS = ("very_low", "low", "moderate", "high")  # GRADE, lowest first
 VERDICTS = {"conclusive": "conclusive: the Z-curve crosses the monitoring boundary",

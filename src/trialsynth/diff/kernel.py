@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 from trialsynth.diff.conclusions import Conclusion, conclusion_changes
 from trialsynth.diff.summary import AnalysisSummary, ReviewSummary, StudyRow, SubgroupSummary, norm
-from trialsynth.render.numbers import fixed
+from trialsynth.report.numbers import fixed
 
 Kind = Literal["changed", "added", "removed"]
 Show = Callable[[float], str]

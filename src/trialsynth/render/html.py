@@ -22,7 +22,7 @@ from markupsafe import Markup
 
 from trialsynth._json import finite
 from trialsynth.registry import MEASURES, METHODS
-from trialsynth.render.numbers import fixed
+from trialsynth.report.numbers import fixed
 
 if TYPE_CHECKING:  # the renderer formats the report model; it does not build it
     from trialsynth.report.build import Report

@@ -1,28 +1,22 @@
 """Assemble the review report: certainty, SoF rows and statements per analysis, SoF tables per
-comparison, the gap map, figures (inline SVG and files) and CSV tables. Used by
-:func:`trialsynth.runner.run_review`; pure apart from drawing figures in memory."""
+comparison, the gap map, the figure jobs and the data of the tables. Used by
+:func:`trialsynth.pipeline.review_report`, which hands it a figure sink and renders the tables
+and the drawn figures into the report's files; nothing is drawn or formatted here."""
 
 from __future__ import annotations
 
-import multiprocessing as mp
-import os
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from trialsynth._frozen import FrozenMap
 from trialsynth.analyse import AnalysisRun
 from trialsynth.assess.certainty.statements import lower_first
 from trialsynth.errors import DataError
 from trialsynth.readers.folder import ReviewFolder
-from trialsynth.render.exports import table_files, to_csv
-from trialsynth.render.sof_docx import sof_document
 from trialsynth.report import model
 from trialsynth.report.arms_view import (
     analysis_arms,
@@ -39,21 +33,26 @@ from trialsynth.report.compose import (
     safe_name,
     subgroup_tests,
 )
+from trialsynth.report.figure_jobs import FigureJob, FigureSink, ForestLabels, JobLog
 from trialsynth.report.navigation import navigation, row_facets
 from trialsynth.report.research import research_implications
 from trialsynth.report.rob_view import rob_figure_jobs, rob_figures_result
 from trialsynth.report.studies import study_inventory
 from trialsynth.review.inventory import evidence_inventory
 from trialsynth.review.protocol import Protocol
-
-PARALLEL_MIN = 12  # fewer forest plots are drawn in this process
+from trialsynth.review.rob_domains import rob_levels
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Report:
     """The report model of a review: each analysis' report (typed) and the review-wide sections
-    that ``results.json`` holds after ``analyses``; the extra files (tables, figures), and what
-    only the HTML needs (inline SVG, comparisons named by inference)."""
+    that ``results.json`` holds after ``analyses``; the figure jobs in the order they were
+    given to the sink; the extra files, and what only the HTML needs (inline SVG, comparisons
+    named by inference).
+
+    As :func:`build_report` returns it, ``files`` holds only what the report model writes itself
+    (the network tables) and the SVG fields are empty: :func:`trialsynth.pipeline.review_report`
+    fills them with the rendered tables and the drawn figures."""
 
     analyses: tuple[AnalysisReport, ...]
     entries: tuple[dict[str, Any], ...]  # results.json's analyses: each report's to_dict()
@@ -63,6 +62,7 @@ class Report:
     figures: FrozenMap[str, str]  # figure path -> inline <svg>
     gap_svgs: tuple[str, ...]
     inferred_names: frozenset[int | str]  # comparisons named by inference
+    figure_jobs: tuple[FigureJob, ...] = ()  # in the order added to the sink
 
     @property
     def results(self) -> dict[str, Any]:
@@ -70,173 +70,25 @@ class Report:
         return self.sections.to_dict()
 
 
-def _inline(svg_doc: str) -> str:
-    """The ``<svg>`` element of an SVG document (as :func:`figures.svg_text`, without redrawing)."""
-    return svg_doc[svg_doc.find("<svg "):].strip() + "\n"
-
-
-def _draw_one(job: tuple[Any, ...]) -> tuple[str, bytes | None]:
-    """One figure, drawn once and rendered twice: (SVG document, PNG bytes). Jobs:
-
-    * ``("forest", id, path, result, rows, labels, rob)``
-    * ``("gap", path, path, i, map)``
-    * ``("funnel", id, path, result, labels)`` (labels: ForestLabels or None; with fewer than
-      10 studies the figure says why no funnel plot is drawn)
-    * ``("rob_summary", key, path, rob, weights, title)`` (rob: study -> {domain: judgement};
-      weights: study -> weight, or None for shares of studies)
-    * ``("rob_traffic", key, path, rob, title)``
-    * ``("tsa", id, path, tsa, title)`` (tsa: trialsynth.assess.sequential.TsaSummary)
-
-    A funnel job may carry two more items: the (yi, SE) trim-and-fill fills and its estimate.
-    """
-    from trialsynth.render.figures import export
-    from trialsynth.render.figures.forest import forest_plot
-    from trialsynth.render.figures.funnel import funnel_plot
-    from trialsynth.render.figures.gapmap import gap_map
-    from trialsynth.render.figures.rob import rob_summary_plot, rob_traffic_light
-
-    kind = job[0]
-    if kind == "gap":
-        _, _, _, i, m = job
-        fig = gap_map(pd.DataFrame(m["cells"]), outcomes=m["outcomes"], windows=m["windows"],
-                      interventions=m["interventions"], outcome_windows=m["outcome_windows"],
-                      title=f"Evidence-gap map {i}: {m['title']}")
-    elif kind == "funnel":
-        _, _, _, result, labels, *fill = job
-        fig = funnel_plot(result, when_too_few="note",
-                          title=None if labels is None or labels.analysis_number is None
-                          else f"Analysis {labels.analysis_number}: contour-enhanced funnel plot",
-                          measure_label=None if labels is None else labels.measure_label,
-                          filled=fill[0] if fill else (),
-                          filled_estimate=fill[1] if len(fill) > 1 else None)
-    elif kind == "tsa":
-        from trialsynth.render.figures.tsa import plot_tsa
-
-        _, _, _, tsa, title = job
-        fig = plot_tsa(tsa, title=title)
-    elif kind == "rob_summary":
-        _, _, _, rob, weights, title = job
-        fig = rob_summary_plot(rob, weights=weights, title=title)
-    elif kind == "rob_traffic":
-        _, _, _, rob, title = job
-        fig = rob_traffic_light(rob, title=title)
-    elif kind == "network":  # ("network", key, path, figure kind, NmaResult, title, reference, small)
-        from trialsynth.report.network import draw
-
-        fig = draw(*job[3:])
-    else:
-        _, _, _, result, rows, labels, rob = job
-        try:
-            fig = forest_plot(result, rows, labels=labels, rob=rob)
-        except ValueError:  # arm data or RoB that the plot cannot use: draw without them
-            fig = forest_plot(result, None, labels=labels)
-    return export.svg_document(fig), export.png_bytes(fig, dpi=export.REPORT_PNG_DPI)
-
-
-def _workers() -> int:
-    return min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-               else (os.cpu_count() or 1), 4)
-
-
-def _preload() -> None:
-    """What every figure needs, loaded once here rather than in each forked worker."""
-    import PIL.PngImagePlugin  # noqa: F401
-    from matplotlib.backends import backend_agg, backend_mixed, backend_svg  # noqa: F401
-
-    from trialsynth.render.figures import export, forest_draw, funnel, gapmap, rob, tsa  # noqa: F401
-
-    export.svg_renderer_class()
-    export.agg_renderer_class()
-    export.warm_glyphs()
-
-
-class _FigurePool:
-    """Figures drawn while the report is still being computed: each job goes to a forked worker
-    process as soon as it is known (drawing is CPU-bound and holds the GIL), so the workers draw
-    forest plots while this process rates certainty and runs the sensitivity, Bayesian and
-    sequential analyses. With few figures, one CPU, or no ``fork``, everything is drawn here at
-    :meth:`collect`. Results come back in the order the jobs were added."""
-
-    def __init__(self, expected: int) -> None:
-        self.jobs: list[tuple[Any, ...]] = []
-        self.futures: list[Any] = []
-        self.pool: ProcessPoolExecutor | None = None
-        workers = _workers()
-        if expected >= PARALLEL_MIN and workers >= 2 and "fork" in mp.get_all_start_methods():
-            _preload()
-            try:
-                self.pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"))
-            except OSError:
-                self.pool = None
-
-    def add(self, job: tuple[Any, ...]) -> None:
-        self.jobs.append(job)
-        if self.pool is not None:
-            try:
-                self.futures.append(self.pool.submit(_draw_one, job))
-            except (RuntimeError, BrokenProcessPool):  # the pool died: draw here at the end
-                self.futures.append(None)
-
-    def collect(self) -> list[tuple[str, bytes | None]]:
-        """Every figure, (SVG document, PNG bytes), in the order added; a figure a worker
-        could not deliver (the pool broke) is drawn here."""
-        if self.pool is None:
-            return [_draw_one(j) for j in self.jobs]
-        out = []
-        try:
-            for job, fut in zip(self.jobs, self.futures, strict=True):
-                try:
-                    out.append(_draw_one(job) if fut is None else fut.result())
-                except BrokenProcessPool:
-                    out.append(_draw_one(job))
-        finally:
-            self.pool.shutdown(wait=True, cancel_futures=True)
-            self.pool = None
-        return out
-
-    def close(self) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(wait=False, cancel_futures=True)
-            self.pool = None
-
-
-def _collect(figures: _FigurePool) -> list[tuple[str, bytes | None]]:
-    """Wait for (or draw) every figure; a function of its own so that benchmarks can time it."""
-    return figures.collect()
-
-
-def _draw(jobs: Sequence[tuple[Any, ...]]) -> list[tuple[str, bytes | None]]:
-    """Figures in order (in worker processes when there are many)."""
-    figures = _FigurePool(len(jobs))
-    for job in jobs:
-        figures.add(job)
-    return figures.collect()
-
-
 def _int_or_str(text: str) -> int | str:
     return int(text) if text.isdigit() else text
 
 
-def build_report(folder: ReviewFolder, source: Path, run: AnalysisRun, progress: Any = None
-                 ) -> Report:
+def build_report(folder: ReviewFolder, source: Path, run: AnalysisRun, progress: Any = None, *,
+                 figures: FigureSink) -> Report:
     """The report of an analysed review (``run``, :func:`trialsynth.analyse.analyse_review`):
     each analysis' report (:class:`trialsynth.report.assessed.AnalysisReport`: certainty, SoF
-    row, statement, figures, ...) and the review-wide parts, with the figures drawn here.
+    row, statement, figures, ...) and the review-wide parts. Each figure job is added to
+    ``figures`` (:class:`trialsynth.report.figure_jobs.FigureSink`) as soon as it is known;
+    nothing is collected or drawn here (:func:`trialsynth.pipeline.review_report` does that).
     ``folder`` is the review as a review folder (:func:`trialsynth.readers.convert.build_folder`):
     what its ``review.yaml`` states (the question, comparison names, outcomes with direction and
     MID, time windows, GRADE overrides) is used, and the declared project defaults only where
     it states nothing."""
-    # loaded here, before any worker is forked
-    from trialsynth.render.figures import ForestLabels, export, gapmap  # noqa: F401
-
-    figures = _FigurePool(len(run.analyses))
-    try:
-        return _build(folder, run, progress, figures)
-    finally:
-        figures.close()
+    return _build(folder, run, progress, JobLog(figures))
 
 
-def _build(folder: ReviewFolder, run: AnalysisRun, progress: Any, figures: _FigurePool) -> Report:
+def _build(folder: ReviewFolder, run: AnalysisRun, progress: Any, figures: JobLog) -> Report:
     protocol = folder.protocol
     ctx = _context(folder, run)
     reports, parts = _analysis_reports(ctx, run, figures, progress)
@@ -264,14 +116,7 @@ def _build(folder: ReviewFolder, run: AnalysisRun, progress: Any, figures: _Figu
                  "studies": len({st.study for d in run.analyses for st in d.studies}),
                  **inventory_model.to_dict(), "gap_maps": maps}
     identity = _identity(protocol)
-    # the tables as files, written while the figure workers are still drawing
-    files = {**table_files(analyses, sof_tables, maps, research),
-             "tables/sof.docx": sof_document(sof_tables, identity)}
-    svgs, inline, gap_svgs = _figure_files(files, figures)
-    files.update(network.tables)
     studies = study_inventory(protocol, folder.review, folder.studies)
-    files["tables/included_studies.csv"] = to_csv(studies["characteristics"]["rows"],
-                                                  studies["characteristics"]["columns"])
     sections = ReviewSections(
         key_messages=tuple(key_messages),
         risk_of_bias_summary=model.rob_note(list(judged.values())) if judged else "no studies",
@@ -281,8 +126,8 @@ def _build(folder: ReviewFolder, run: AnalysisRun, progress: Any, figures: _Figu
         research_implications=research, identity=identity, methods=model.methods(analyses),
         question=_question(protocol), defaults=DEFAULTS, study_inventory=studies)
     return Report(analyses=tuple(reports), entries=tuple(analyses), sections=sections,
-                  files=FrozenMap(files), svgs=FrozenMap(svgs), figures=FrozenMap(inline),
-                  gap_svgs=tuple(gap_svgs), inferred_names=ctx.inferred_names)
+                  files=FrozenMap(network.tables), svgs=FrozenMap(), figures=FrozenMap(),
+                  gap_svgs=(), inferred_names=ctx.inferred_names, figure_jobs=tuple(figures.jobs))
 
 
 # kept for readers of earlier results: the library assumes no MID (a review states its own,
@@ -295,8 +140,6 @@ DEFAULTS = FrozenMap({"pain_mid_0_100": None,
 
 def _context(folder: ReviewFolder, run: AnalysisRun) -> ReportContext:
     """What each analysis' report reads, with the comparisons' labels and names."""
-    from trialsynth.render.figures import ForestLabels
-
     protocol, review = folder.protocol, folder.review
     rob = folder.rob_assessments()
     by_id = {a.id: a for a in review.analyses}
@@ -320,7 +163,7 @@ def _context(folder: ReviewFolder, run: AnalysisRun) -> ReportContext:
                          subgroup_tests=subgroup_tests(run), forest_labels=ForestLabels)
 
 
-def _analysis_reports(ctx: ReportContext, run: AnalysisRun, figures: _FigurePool, progress: Any
+def _analysis_reports(ctx: ReportContext, run: AnalysisRun, figures: JobLog, progress: Any
                       ) -> tuple[list[AnalysisReport], ReviewParts]:
     """Every analysis' report, in the review's order (figure jobs queued as they are known)."""
     task = None
@@ -335,7 +178,7 @@ def _analysis_reports(ctx: ReportContext, run: AnalysisRun, figures: _FigurePool
     return reports, parts
 
 
-def _rob_summary(reports: Sequence[AnalysisReport], figures: _FigurePool
+def _rob_summary(reports: Sequence[AnalysisReport], figures: JobLog
                  ) -> tuple[dict[str, dict[str, str]], dict[str, Any]]:
     """Each study's risk-of-bias judgements (a summary only: RoB 2 is judged per result, so the
     first result of each study stands for it) and the risk-of-bias figures (jobs queued)."""
@@ -346,8 +189,6 @@ def _rob_summary(reports: Sequence[AnalysisReport], figures: _FigurePool
     rob_judged = {st: j for st, j in judged.items() if j}
     rob_problem = None
     try:
-        from trialsynth.render.figures.rob import rob_levels
-
         rob_levels(rob_judged)
     except ValueError as exc:  # a judgement the figures cannot place: no figure, say why
         rob_problem, rob_judged = str(exc), {}
@@ -358,7 +199,7 @@ def _rob_summary(reports: Sequence[AnalysisReport], figures: _FigurePool
     return judged, rob_figures_result(rob_figures, rob_judged, rob_problem)
 
 
-def _with_beyond(reports: list[AnalysisReport], protocol: Protocol, figures: _FigurePool
+def _with_beyond(reports: list[AnalysisReport], protocol: Protocol, figures: JobLog
                  ) -> list[AnalysisReport]:
     """Beyond the pooled estimate, for the main analyses (pooled, not subgroup analyses, of the
     question's primary outcomes); the TSA figure jobs queued."""
@@ -378,7 +219,7 @@ def _with_beyond(reports: list[AnalysisReport], protocol: Protocol, figures: _Fi
 
 
 def _gap_maps(ctx: ReportContext, inventory_model: Any, analyses: list[dict[str, Any]],
-              gap_rows: dict[str, str], figures: _FigurePool) -> list[dict[str, Any]]:
+              gap_rows: dict[str, str], figures: JobLog) -> list[dict[str, Any]]:
     """The evidence-gap maps (figure jobs queued), one row per comparison or pair of arms."""
     windows = [w.name for w in ctx.protocol.question.time_windows] or list(model.WINDOWS)
     by_pair = {g.split(":")[0] for g in gap_rows if ":" in g}
@@ -434,26 +275,6 @@ def _faceted(table: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
     if table is None or "rows" not in table:
         return table
     return {**table, "rows": [{**row, "facets": row_facets(row)} for row in table["rows"]]}
-
-
-def _figure_files(files: dict[str, str | bytes], figures: _FigurePool
-                  ) -> tuple[dict[str, str], dict[str, str], list[str]]:
-    """Every figure (drawn by the workers or here) as SVG and PNG files (added to ``files``);
-    returns the inline SVGs of the page: forest plots by analysis, every figure by path, and
-    the gap maps."""
-    svgs: dict[str, str] = {}
-    inline: dict[str, str] = {}
-    gap_svgs: list[str] = []
-    for (kind, aid, rel, *_), (doc, png) in zip(figures.jobs, _collect(figures), strict=True):
-        if kind == "forest":
-            svgs[aid] = _inline(doc)
-        elif kind == "gap":
-            gap_svgs.append(_inline(doc))
-        inline[rel] = _inline(doc)
-        files[rel] = doc
-        if png is not None:
-            files[rel[:-4] + ".png"] = png
-    return svgs, inline, gap_svgs
 
 
 def _key_messages(sof_rows: Mapping[int, Sequence[model.SofCandidate]],

@@ -53,7 +53,7 @@ class ReportContext:
     labelled_rows: Mapping[int, str]  # comparison -> its gap-map row label
     repeats: Mapping[str, str]  # analysis -> the earlier analysis it re-analyses
     subgroup_tests: Mapping[tuple[str, str, str], Sequence[tuple[str, float | None]]]
-    forest_labels: Any  # trialsynth.render.figures.ForestLabels (loaded with the figures)
+    forest_labels: Any  # trialsynth.report.figure_jobs.ForestLabels
 
 
 @dataclass(slots=True)

@@ -186,24 +186,6 @@ def _item(c: CandidateNetwork, res: NmaResult | None, sec: NetworkSection) -> di
     return item
 
 
-def draw(kind: str, res: NmaResult, title: str, reference: str, small_values: str,
-         prediction_interval: bool = True) -> Any:
-    """One network figure (run in a figure worker)."""
-    from trialsynth.render.figures import network as nf
-
-    if kind == "graph":
-        return nf.network_graph(res, title=f"Network: {title}")
-    if kind == "forest":
-        better = ("favours the treatment", f"favours {reference}")
-        if small_values != "desirable":
-            better = better[::-1]
-        return nf.network_forest(res, title=f"Network estimates against {reference}: {title}",
-                                 favours=better, prediction_interval=prediction_interval)
-    if kind == "league":
-        return nf.league_figure(res, title=f"League table: {title}")
-    return nf.inconsistency_plot(res, title=f"Inconsistency: {title}")
-
-
 def _methods(items: list[Mapping[str, Any]]) -> list[str]:
     done = [i for i in items if i["status"] == "analysed"]
     if not done:

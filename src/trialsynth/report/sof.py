@@ -37,7 +37,7 @@ from trialsynth.assess.rules import CONVENTION, DEFAULT_RULES, RuleSet
 from trialsynth.effects.nnt import nnt
 from trialsynth.pooling.result import PooledResult
 from trialsynth.registry import MEASURES, METHODS
-from trialsynth.render.numbers import fixed
+from trialsynth.report.numbers import fixed
 
 # SofRow JSON keys; measure: RR, OR, PETO_OR, HR, RD, MD, SMD (None without studies); assumed_risk
 # 0–1; absolute_per_1000 {comparator, intervention(_ci_low/_high), difference(_ci_low/_high)}.

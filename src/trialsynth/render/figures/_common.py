@@ -29,7 +29,7 @@ from matplotlib.markers import MarkerStyle
 from matplotlib.text import Text
 from matplotlib.transforms import Affine2D, Bbox, IdentityTransform
 
-from trialsynth.render.numbers import fixed
+from trialsynth.report.numbers import fixed
 
 # DejaVu Sans ships with matplotlib, so PNG output and text measurement are the same on every
 # machine; the SVG export (:mod:`.export`) adds fall-backs of the same or narrower width (Verdana,

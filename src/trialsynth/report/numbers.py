@@ -1,4 +1,5 @@
-"""Numbers as the report prints them (no matplotlib here: the HTML side imports it too)."""
+"""Numbers as the report prints them: the report model, its tables and every renderer round a
+displayed number here (no matplotlib: the HTML side and the tables import it too)."""
 
 from __future__ import annotations
 
