@@ -43,12 +43,6 @@ MOVED_MODULES: dict[str, str] = {
     "trialsynth.certainty.rob1": "trialsynth.review.rob1",
     "trialsynth.certainty.rob2": "trialsynth.review.rob2",
     "trialsynth.certainty.rules": "trialsynth.assess.rules",
-    "trialsynth.assess.certainty.rob": "trialsynth.review.rob",
-    "trialsynth.assess.certainty.rob1": "trialsynth.review.rob1",
-    "trialsynth.assess.certainty.rob2": "trialsynth.review.rob2",
-    "trialsynth.assess.certainty.rules": "trialsynth.assess.rules",
-    # the rounding of displayed numbers is the report model's (the renderers use it too)
-    "trialsynth.render.numbers": "trialsynth.report.numbers",
     "trialsynth.report.figures._forest_draw": "trialsynth.render.figures.forest_draw",
 }
 

@@ -340,15 +340,10 @@ def with_scale(res: dict[str, Any], scale: str) -> dict[str, Any]:
     return res
 
 
-def display(res: dict[str, Any], measure: str) -> dict[str, Any]:
+def natural_scale(res: Mapping[str, Any], measure: str) -> NaturalScale:
     """Estimate, CI and prediction interval as RevMan shows them (ratios on the natural scale),
     with ``scale``: ``"ratio"`` for ratio measures (exp of the analysis scale), else
-    ``"identity"``."""
-    return natural_scale(res, measure).to_dict()
-
-
-def natural_scale(res: Mapping[str, Any], measure: str) -> NaturalScale:
-    """:func:`display` as a frozen record (a pooled result's dict in, its subgroups' too)."""
+    ``"identity"``; a frozen record (a pooled result's dict in, its subgroups' too)."""
     vals = _natural_values(res, measure)
     subs = res.get("subgroups") or {}
     return NaturalScale(scale=_display_scale(measure), **vals, subgroups=FrozenMap(

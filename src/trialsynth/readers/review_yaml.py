@@ -192,6 +192,9 @@ def _message(err: Any) -> str:
     return msg
 
 
+TOO_DEEP = "nested far too deeply to be a review.yaml"  # Python's recursion limit or PyYAML's own
+
+
 def parse_protocol(text: str, *, file: str = "review.yaml") -> Protocol:
     """Validate the text of a ``review.yaml``; raise :class:`ProtocolError` naming every problem."""
     loader = _Loader(text)
@@ -204,8 +207,7 @@ def parse_protocol(text: str, *, file: str = "review.yaml") -> Protocol:
     except ProtocolError:
         raise
     except RecursionError:
-        raise ProtocolError([Problem("", None, "nested far too deeply to be a review.yaml")],
-                            file=file) from None
+        raise ProtocolError([Problem("", None, TOO_DEEP)], file=file) from None
     except ValueError as exc:  # a scalar the safe constructor cannot turn into a value
         raise ProtocolError([Problem("", None, f"a value cannot be read ({exc})")],
                             file=file) from None
@@ -214,8 +216,7 @@ def parse_protocol(text: str, *, file: str = "review.yaml") -> Protocol:
         line = mark.line + 1 if mark is not None else None
         what = getattr(exc, "problem", None) or str(exc)
         if "nesting depth" in what:  # PyYAML ≥ 6.0.4 stops deep nesting itself, before Python does
-            raise ProtocolError([Problem("", line, f"nested far too deeply to be a review.yaml ({what})")],
-                                file=file) from None
+            raise ProtocolError([Problem("", line, f"{TOO_DEEP} ({what})")], file=file) from None
         raise ProtocolError([Problem("", line, f"not valid YAML ({what})")], file=file) from None
     finally:
         loader.dispose()

@@ -157,14 +157,6 @@ class FigurePool:
             self.pool = None
 
 
-def draw_figures(jobs: Sequence[FigureJob]) -> list[Drawn]:
-    """Figures in order (in worker processes when there are many)."""
-    figures = FigurePool(len(jobs))
-    for job in jobs:
-        figures.add(job)
-    return figures.collect()
-
-
 def inline(svg_doc: str) -> str:
     """The ``<svg>`` element of an SVG document (as :func:`figures.svg_text`, without redrawing)."""
     return svg_doc[svg_doc.find("<svg "):].strip() + "\n"
