@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from trialsynth._atomic import output_lock
+from trialsynth._heap import frozen
 from trialsynth._json import json_safe
 from trialsynth.analyse import analyse, analyse_with_result, pool_analysis, review_correlations
 from trialsynth.output_folder import MARKER, write_output
@@ -65,7 +66,9 @@ def run_review(source: Path, out_dir: Path, *, quiet: bool = False,
     """
     source, out_dir = Path(source), Path(out_dir)
     _check_target(source, out_dir)
-    with output_lock(out_dir):  # one run per output; cleans up after a killed earlier run
+    # one run per output; cleans up after a killed earlier run. The modules loaded so far stay
+    # out of the garbage collector's passes while the run allocates (trialsynth._heap)
+    with output_lock(out_dir), frozen():
         _check_target(source, out_dir)
         return _run(source, out_dir, quiet, since)
 

@@ -13,6 +13,7 @@ dropped in each child (``os.register_at_fork`` in :mod:`trialsynth.render.figure
 
 from __future__ import annotations
 
+import gc
 import multiprocessing as mp
 import os
 from collections.abc import Sequence
@@ -22,6 +23,7 @@ from typing import Any
 
 import pandas as pd
 
+from trialsynth._heap import freeze
 from trialsynth.report.figure_jobs import Drawn, FigureJob
 
 PARALLEL_MIN = 12  # fewer forest plots are drawn in this process
@@ -97,11 +99,24 @@ def workers() -> int:
 
 
 def preload() -> None:
-    """What every figure needs, loaded once here rather than in each forked worker."""
+    """What every figure needs, loaded once here rather than in each forked worker: the figure
+    modules, and the modules of the objects the jobs carry (network results, TSA summaries),
+    which a worker would otherwise import to unpickle its first such job (the report loads them
+    anyway)."""
     import PIL.PngImagePlugin  # noqa: F401
     from matplotlib.backends import backend_agg, backend_mixed, backend_svg  # noqa: F401
 
-    from trialsynth.render.figures import export, forest_draw, funnel, gapmap, rob, tsa  # noqa: F401
+    import trialsynth.assess.sequential  # noqa: F401
+    import trialsynth.report.network  # noqa: F401
+    from trialsynth.render.figures import (  # noqa: F401
+        export,
+        forest_draw,
+        funnel,
+        gapmap,
+        network,
+        rob,
+        tsa,
+    )
 
     export.svg_renderer_class()
     export.agg_renderer_class()
@@ -112,19 +127,27 @@ class FigurePool:
     """A :class:`~trialsynth.report.figure_jobs.FigureSink` that draws in forked workers when
     ``expected`` figures are many (at least :data:`PARALLEL_MIN`) and there are two CPUs and
     ``fork``; otherwise everything is drawn here at :meth:`collect`. Results come back in the
-    order the jobs were added."""
+    order the jobs were added.
+
+    The objects that exist when the workers are started (the loaded modules) are frozen out of
+    the garbage collector's passes first (:func:`trialsynth._heap.freeze`): a full pass in a
+    forked worker would write to every one of them and copy the parent's memory page by page.
+    If nothing had frozen them before, they are given back when the pool is done."""
 
     def __init__(self, expected: int) -> None:
         self.jobs: list[FigureJob] = []
         self.futures: list[Any] = []
         self.pool: ProcessPoolExecutor | None = None
+        self.frozen = False
         n = workers()
         if expected >= PARALLEL_MIN and n >= 2 and "fork" in mp.get_all_start_methods():
             preload()
+            self.frozen = freeze()
             try:
-                self.pool = ProcessPoolExecutor(n, mp_context=mp.get_context("fork"))
+                self.pool = ProcessPoolExecutor(n, mp_context=mp.get_context("fork"),
+                                                initializer=gc.freeze)
             except OSError:
-                self.pool = None
+                self._release(wait=False)
 
     def add(self, job: FigureJob) -> None:
         self.jobs.append(job)
@@ -147,14 +170,20 @@ class FigurePool:
                 except BrokenProcessPool:
                     out.append(draw_one(job))
         finally:
-            self.pool.shutdown(wait=True, cancel_futures=True)
-            self.pool = None
+            self._release(wait=True)
         return out
 
     def close(self) -> None:
+        self._release(wait=False)
+
+    def _release(self, *, wait: bool) -> None:
+        """Shut the workers down and give the frozen objects back to the garbage collector."""
         if self.pool is not None:
-            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool.shutdown(wait=wait, cancel_futures=True)
             self.pool = None
+        if self.frozen:
+            gc.unfreeze()
+            self.frozen = False
 
 
 def inline(svg_doc: str) -> str:
