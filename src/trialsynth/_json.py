@@ -27,6 +27,17 @@ import numpy as np
 
 def json_safe(obj: Any) -> Any:
     """``obj`` as JSON-ready Python data, by the rules of this module's docstring."""
+    # the plain types first, by exact type (what a results tree is mostly made of): the same
+    # answers as the general rules below, without their abstract-class checks
+    kind = type(obj)
+    if kind is str or kind is int or kind is bool or obj is None:
+        return obj
+    if kind is float:
+        return obj if math.isfinite(obj) else None
+    if kind is dict:
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if kind is list or kind is tuple:
+        return [json_safe(v) for v in obj]
     if isinstance(obj, Mapping):
         return {str(k): json_safe(v) for k, v in obj.items()}
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
