@@ -79,20 +79,26 @@ def _run(source: Path, out_dir: Path, quiet: bool, since: Path | None) -> dict[s
         from trialsynth.diff import load_run
 
         earlier = load_run(Path(since), quiet=quiet)
-    results, report = review_results(source, quiet=quiet)
-    if earlier is not None:
-        from trialsynth.diff import diff_runs
+    done: dict[str, Any] = {}
 
-        results["what_changed"] = diff_runs(earlier, json_safe(results), old_label=str(since),
-                                            new_label=str(source))
-    clean = json_safe(results)  # NaN -> None for JSON and for the page alike
-    files: dict[str, str | bytes] = {
-        "results.json": json.dumps(with_integer_counts(clean), indent=1, ensure_ascii=False,
-                                   allow_nan=False) + "\n",
-        "tables/analyses.csv": _analyses_csv(results["analyses"]), **report.files}
+    def while_drawing(results: dict[str, Any]) -> None:
+        """The files that need no figure, made while the figure workers draw."""
+        if earlier is not None:
+            from trialsynth.diff import diff_runs
+
+            results["what_changed"] = diff_runs(earlier, json_safe(results), old_label=str(since),
+                                                new_label=str(source))
+        done["clean"] = clean = json_safe(results)  # NaN -> None for JSON and for the page alike
+        done["files"] = {
+            "results.json": json.dumps(with_integer_counts(clean), indent=1, ensure_ascii=False,
+                                       allow_nan=False) + "\n",
+            "tables/analyses.csv": _analyses_csv(results["analyses"])}
+
+    results, report = review_results(source, quiet=quiet, while_drawing=while_drawing)
+    files: dict[str, str | bytes] = {**done["files"], **report.files}
     from trialsynth.render.html import render_report
 
-    files["index.html"] = render_report(clean, report)
+    files["index.html"] = render_report(done["clean"], report)
     _write_atomically(out_dir, files)
     return results
 
