@@ -27,13 +27,12 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from pathlib import Path
 from typing import Any
 
 from trialsynth._atomic import output_lock
 from trialsynth._heap import frozen
-from trialsynth._json import json_safe
+from trialsynth._json import dumps_indented, json_safe
 from trialsynth.analyse import analyse, analyse_with_result, pool_analysis, review_correlations
 from trialsynth.output_folder import MARKER, write_output
 from trialsynth.output_folder import check_target as _check_target
@@ -90,8 +89,7 @@ def _run(source: Path, out_dir: Path, quiet: bool, since: Path | None) -> dict[s
                                                 new_label=str(source))
         done["clean"] = clean = json_safe(results)  # NaN -> None for JSON and for the page alike
         done["files"] = {
-            "results.json": json.dumps(with_integer_counts(clean), indent=1, ensure_ascii=False,
-                                       allow_nan=False) + "\n",
+            "results.json": dumps_indented(with_integer_counts(clean)),
             "tables/analyses.csv": _analyses_csv(results["analyses"])}
 
     results, report = review_results(source, quiet=quiet, while_drawing=while_drawing)
