@@ -19,7 +19,7 @@ import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 
@@ -93,9 +93,11 @@ def network_figure(kind: str, res: Any, title: str, reference: str, small_values
 
 
 def workers() -> int:
-    """How many figure workers: the CPUs this process may use, at most 4."""
-    return min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-               else (os.cpu_count() or 1), 4)
+    """How many figure workers: one fewer than the CPUs this process may use (this process is
+    the other one: it computes the report, then draws the figures no worker has started, see
+    :meth:`FigurePool.collect`), at most 4."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return min(cpus - 1, 4)
 
 
 def preload() -> None:
@@ -140,7 +142,7 @@ class FigurePool:
         self.pool: ProcessPoolExecutor | None = None
         self.frozen = False
         n = workers()
-        if expected >= PARALLEL_MIN and n >= 2 and "fork" in mp.get_all_start_methods():
+        if expected >= PARALLEL_MIN and n >= 1 and "fork" in mp.get_all_start_methods():
             preload()
             self.frozen = freeze()
             try:
@@ -158,20 +160,30 @@ class FigurePool:
                 self.futures.append(None)
 
     def collect(self) -> list[Drawn]:
-        """Every figure, (SVG document, PNG bytes), in the order added; a figure a worker
-        could not deliver (the pool broke) is drawn here."""
+        """Every figure, (SVG document, PNG bytes), in the order added.
+
+        The figures no worker has started are drawn here, from the last one back, one at a
+        time, while the workers go on from the front, until the two meet: this process's CPU is
+        used, and each text a worker has laid out is laid out again in as few other processes as
+        possible (every process lays out each text it draws once; a second worker would be a
+        third process doing so). A figure a worker could not deliver (the pool broke) is drawn
+        here too."""
         if self.pool is None:
             return [draw_one(j) for j in self.jobs]
-        out = []
+        out: list[Drawn | None] = [None] * len(self.jobs)
         try:
-            for job, fut in zip(self.jobs, self.futures, strict=True):
+            start = len(self.jobs)  # jobs[start:] are drawn here
+            while start and (self.futures[start - 1] is None or self.futures[start - 1].cancel()):
+                start -= 1
+                out[start] = draw_one(self.jobs[start])
+            for i in range(start):
                 try:
-                    out.append(draw_one(job) if fut is None else fut.result())
+                    out[i] = self.futures[i].result()
                 except BrokenProcessPool:
-                    out.append(draw_one(job))
+                    out[i] = draw_one(self.jobs[i])
         finally:
             self._release(wait=True)
-        return out
+        return cast(list[Drawn], out)  # every slot filled above
 
     def close(self) -> None:
         self._release(wait=False)
