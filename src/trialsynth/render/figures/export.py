@@ -201,7 +201,9 @@ def agg_renderer_class() -> type:
     """
     import numpy as np
     from matplotlib.backends.backend_agg import RendererAgg, get_hinting_flag
-    from matplotlib.font_manager import fontManager, get_font
+    from matplotlib.font_manager import get_font
+
+    from trialsynth.render.figures._common import font_files
 
     try:
         from matplotlib.ft2font import FT2Font, RenderMode
@@ -232,7 +234,7 @@ def agg_renderer_class() -> type:
             items = _LAYOUTS.get(key)
             if items is None:
                 with _LOCK:
-                    font = get_font(fontManager._find_fonts_by_props(prop))
+                    font = get_font(font_files(prop))
                     font.clear()
                     font.set_size(prop.get_size_in_points(), self.dpi)
                     items = tuple((item.ft_object, item.glyph_index, item.x, item.y)
