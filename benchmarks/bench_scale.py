@@ -49,6 +49,7 @@ import numpy as np
 import pandas as pd
 
 import trialsynth
+from trialsynth.pooling import compiled
 from trialsynth.pooling.batch import PooledBatch, pool_arrays
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling benchmark, when imported
@@ -313,9 +314,15 @@ def main() -> None:
     print(f"data: {d.n} SIMULATED analyses, {d.group.size} studies (mean k {k_mean:.1f}), "
           f"seed {args.seed}; numpy copy bandwidth {bw / 1e9:.1f} GB/s (read + write)")
 
-    warm = simulate(200, args.seed + 1)
+    # warm-up, untimed: numpy's first calls, and the compiled kernels (trialsynth.pooling.compiled:
+    # loading numba and its cached machine code) on enough studies to use them
+    warm = d.head(min(d.n, 2 * compiled.MIN_STUDIES // max(1, int(k_mean)) + 1))
     for fn in trialsynth_tasks(warm).values():
         fn()
+    engine = (f"compiled kernels (numba {compiled.numba.__version__}) from "
+              f"{compiled.MIN_STUDIES:,} studies per call" if compiled.enabled()
+              else "numpy kernels (numba not installed or TRIALSYNTH_COMPILED=0)")
+    print(f"engine: {engine}")
     ts_time: dict[str, float] = {}
     ts_mem: dict[str, int] = {}
     ts_res: dict[str, PooledBatch] = {}

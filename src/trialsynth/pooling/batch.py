@@ -7,7 +7,7 @@ a vectorised kernel over all analyses at once. One meta-analysis is a batch of o
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields, replace
 from typing import Literal
@@ -21,8 +21,8 @@ from trialsynth.effects.zero_cells import double_zero
 from trialsynth.pooling import heterogeneity as het
 from trialsynth.pooling.control import DEFAULT_CONTROL, Control, as_control
 from trialsynth.pooling.fixed import mantel_haenszel, peto
-from trialsynth.pooling.inference import hksj_se, interval, prediction_interval
-from trialsynth.pooling.tau2 import ESTIMATORS, dersimonian_laird
+from trialsynth.pooling.inference import hksj_from_sum, hksj_residual_sum, interval, prediction_interval
+from trialsynth.pooling.tau2 import ESTIMATORS, Tau2Fit, dersimonian_laird
 from trialsynth.registry.methods import COMMON_METHODS, method_info
 from trialsynth.registry.methods import METHODS as REGISTERED_METHODS
 
@@ -140,6 +140,7 @@ CHUNK_ROWS = 1 << 19  # studies per chunk: the temporaries of a chunk stay in th
 # chunks pooled at the same time (threads); TRIALSYNTH_THREADS=1 turns it off, e.g. under Dask
 THREADS = max(1, int(os.environ.get("TRIALSYNTH_THREADS", min(2, os.cpu_count() or 1))))
 _Settings = tuple[str, str, Hksj, Conventions, float, bool | str, Control]
+SegmentSum = Callable[[FloatArray], FloatArray]
 
 
 def _chunk_bounds(group: IntArray, n: int) -> tuple[np.ndarray, np.ndarray] | None:
@@ -224,6 +225,103 @@ def _pool_chunk(settings: _Settings, cols: Mapping[str, FloatArray], group: IntA
                     control=control)
 
 
+@dataclass(frozen=True)
+class _IvSums:
+    """The per-analysis sums of the inverse-variance model, from either engine: k, (Σwᵢ, Σwᵢ², k)
+    with wᵢ = 1/vᵢ, Cochran's Q, the τ² fit (None: common effect), the pooled estimate and
+    Σw*ᵢ; ``hksj_sum(est)`` gives Σw*ᵢ(yᵢ − μ̂)², ``weight()`` each study's percentage weight,
+    ``ssum`` a sum per analysis over the studies."""
+
+    k: np.ndarray
+    sums: tuple[FloatArray, FloatArray, np.ndarray]
+    q_raw: FloatArray
+    tau2_fit: Tau2Fit | None
+    est: FloatArray
+    sw: FloatArray
+    hksj_sum: Callable[[FloatArray], FloatArray]
+    weight: Callable[[], FloatArray]
+    ssum: SegmentSum
+
+
+# methods whose sums the compiled kernels compute (τ² of the others comes from their numpy
+# estimator); trialsynth.pooling.compiled says why and when
+_COMPILED_METHODS = frozenset({"IV", "DL", "REML", "ML", "PM", "EB", "HE", "SJ"})
+
+
+def _compiled_for(group: IntArray) -> bool:
+    """Compiled kernels for this call: installed, enough studies, studies sorted by analysis."""
+    if group.size == 0 or os.environ.get("TRIALSYNTH_COMPILED", "") == "0":
+        return False
+    from trialsynth.pooling import compiled
+
+    return compiled.use_for(group.size) and not (group[1:] < group[:-1]).any()
+
+
+def _iv_sums_numpy(method: str, y: FloatArray, v: FloatArray, g: IntArray, n: int,
+                   center: FloatArray | None, control: Control) -> _IvSums:
+    seg = Segments(g, n)
+    ssum = seg.sum
+    k = seg.counts
+    # the sums of the inverse-variance weights wᵢ = 1/vᵢ, once: Cochran's Q, the typical variance,
+    # DerSimonian–Laird and the common-effect estimate all use them (the same arithmetic as
+    # het.cochran_q, het.typical_variance and dersimonian_laird computing them each)
+    w0 = 1 / v
+    sw0 = ssum(w0)
+    sums = (sw0, ssum(w0**2), k)
+    mu0 = None
+    if center is None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mu0 = ssum(w0 * y) / sw0  # het.weighted_mean
+    q_raw = ssum(w0 * (y - (mu0 if center is None else center)[g]) ** 2)  # Cochran 1954
+    if method == "IV":
+        tau2_fit = None
+        # τ² = 0: wᵢ = 1/(vᵢ + 0) = 1/vᵢ, and the pooled estimate is Q's weighted mean
+        assert mu0 is not None
+        w, est, sw = w0, mu0, sw0
+    else:
+        est_fn = ESTIMATORS["DL" if method == "MH_RANDOM" else method]
+        tau2_fit = (dersimonian_laird(y, v, g, n, center, q=q_raw, sums=sums)
+                    if est_fn is dersimonian_laird else est_fn(y, v, g, n, control=control))
+        w = 1 / (v + tau2_fit.tau2[g])
+        est, sw = het.weighted_mean(y, w, g, n, ssum)
+    return _IvSums(k, sums, q_raw, tau2_fit, est, sw,
+                   hksj_sum=lambda mu: hksj_residual_sum(y, w, mu, g, n, ssum),
+                   weight=lambda: 100 * w / sw[g], ssum=ssum)
+
+
+def _iv_sums_compiled(method: str, y: FloatArray, v: FloatArray, g: IntArray, n: int,
+                      control: Control) -> _IvSums:
+    """:func:`_iv_sums_numpy` by the compiled kernels (studies sorted by analysis)."""
+    from trialsynth.pooling import compiled
+
+    k = segment_count(g, n)
+    starts = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(k, out=starts[1:])
+    tau2_fit: Tau2Fit | None
+    if method == "REML":
+        tau2_fit = compiled.restricted_maximum_likelihood(y, v, g, n, starts, control)
+        given = tau2_fit.tau2
+    elif method == "IV":
+        tau2_fit, given = None, np.where(k >= 1, 0.0, np.nan)
+    elif method == "DL":
+        tau2_fit, given = None, None
+    else:
+        tau2_fit = ESTIMATORS[method](y, v, g, n, control=control)
+        given = tau2_fit.tau2
+    out = compiled.iv_passes(y, v, starts, given)
+    if method == "DL":  # closed form: converged wherever defined (dersimonian_laird)
+        tau2_fit = Tau2Fit(out["tau2"], k >= 1, np.zeros(n, dtype=np.int64))
+    sums = (out["sw0"], out["sw0sq"], k)
+    est = out["mu0"] if method == "IV" else out["est"]
+    sw = out["sw0"] if method == "IV" else out["sw"]
+
+    def ssum(x: FloatArray) -> FloatArray:
+        return np.bincount(g, weights=x, minlength=n)
+
+    return _IvSums(k, sums, out["q"], tau2_fit, est, sw, hksj_sum=lambda mu: out["hk"],
+                   weight=lambda: out["weight"], ssum=ssum)
+
+
 def _pool_iv(measure: str, method: str, yi: FloatArray, vi: FloatArray, included: np.ndarray,
              n_per_study: FloatArray | None, group: IntArray, n: int, hksj: Hksj,
              conv: Conventions, level: float, tau2_ci: bool | str = True,
@@ -239,43 +337,22 @@ def _pool_iv(measure: str, method: str, yi: FloatArray, vi: FloatArray, included
     else:
         g = group[included]
         y, v = yi[included], vi[included]
-    seg = Segments(g, n)
-    ssum = seg.sum
-    k = seg.counts
+    if center is None and method in _COMPILED_METHODS and _compiled_for(g):
+        s = _iv_sums_compiled(method, y, v, g, n, control)
+    else:
+        s = _iv_sums_numpy(method, y, v, g, n, center, control)
+    k, sums, q_raw, tau2_fit, est, sw = s.k, s.sums, s.q_raw, s.tau2_fit, s.est, s.sw
     q_df = (k - 1).astype(np.float64)
-    # the sums of the inverse-variance weights wᵢ = 1/vᵢ, once: Cochran's Q, the typical variance,
-    # DerSimonian–Laird and the common-effect estimate all use them (the same arithmetic as
-    # het.cochran_q, het.typical_variance and dersimonian_laird computing them each)
-    w0 = 1 / v
-    sw0 = ssum(w0)
-    sums = (sw0, ssum(w0**2), k)
-    mu0 = None
-    if center is None:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            mu0 = ssum(w0 * y) / sw0  # het.weighted_mean
-    q_raw = ssum(w0 * (y - (mu0 if center is None else center)[g]) ** 2)  # Cochran 1954
     q = np.where(k >= 1, q_raw, np.nan)
     q_p = het.q_pvalue(q, q_df)
     nan = _nan(n)
-    if method == "IV":
-        tau2_fit = None
-        tau2 = np.where(k >= 1, 0.0, np.nan)
-        # τ² = 0: wᵢ = 1/(vᵢ + 0) = 1/vᵢ, and the pooled estimate is Q's weighted mean
-        assert mu0 is not None
-        w, est, sw = w0, mu0, sw0
-    else:
-        est_fn = ESTIMATORS["DL" if method == "MH_RANDOM" else method]
-        tau2_fit = (dersimonian_laird(y, v, g, n, center, q=q_raw, sums=sums)
-                    if est_fn is dersimonian_laird else est_fn(y, v, g, n, control=control))
-        tau2 = tau2_fit.tau2
-        w = 1 / (v + tau2[g])
-        est, sw = het.weighted_mean(y, w, g, n, ssum)
+    tau2 = np.where(k >= 1, 0.0, np.nan) if tau2_fit is None else tau2_fit.tau2
     est = np.where(k >= 1, est, np.nan)
     with np.errstate(divide="ignore"):
         se = np.where(k >= 1, 1 / np.sqrt(sw), np.nan)
     df = None
     if hksj:  # with k = 1 metafor falls back to the Wald test (rma.uni: test "z" when k = 1)
-        se = np.where(k >= 2, hksj_se(y, w, est, sw, k, g, n, adhoc=hksj == "adhoc", ssum=ssum), se)
+        se = np.where(k >= 2, hksj_from_sum(s.hksj_sum(est), sw, k, adhoc=hksj == "adhoc"), se)
         df = np.where(k >= 2, q_df, np.nan)
     ci_low, ci_high, stat, p = interval(est, se, df, level)
     if method == "IV":
@@ -307,17 +384,17 @@ def _pool_iv(measure: str, method: str, yi: FloatArray, vi: FloatArray, included
         tau2_out = tau2
     i2, h2, q_p = _single_study(k, i2, h2, q_p)
     if every:
-        weight = 100 * w / sw[g]
+        weight = s.weight()
     else:
         weight = np.full(yi.shape, np.nan)
-        weight[included] = 100 * w / sw[g]
+        weight[included] = s.weight()
     return PooledBatch(
         k=k, estimate=est, se=se, ci_low=ci_low, ci_high=ci_high, statistic=stat, pvalue=p,
         df=nan if df is None else df, tau2=tau2_out, tau2_ci_low=t_lo, tau2_ci_high=t_hi,
         i2=np.where(k >= 1, i2, np.nan), i2_ci_low=i2_lo, i2_ci_high=i2_hi,
         h2=np.where(k >= 1, h2, np.nan), h2_ci_low=h2_lo, h2_ci_high=h2_hi,
         q=q, q_df=q_df, q_pvalue=q_p, pi_low=pi_lo, pi_high=pi_hi,
-        participants=_participants(n_per_study, included, every, seg),
+        participants=_participants(n_per_study, included, every, s.ssum, n),
         converged=np.ones(n, dtype=bool) if tau2_fit is None else tau2_fit.converged,
         iterations=np.zeros(n, dtype=np.int64) if tau2_fit is None else tau2_fit.iterations,
         tau2_ci_beyond=beyond, yi=yi, vi=vi, weight=weight, included=included, group=group,
@@ -325,14 +402,14 @@ def _pool_iv(measure: str, method: str, yi: FloatArray, vi: FloatArray, included
 
 
 def _participants(n_per_study: FloatArray | None, keep: np.ndarray, every: bool,
-                  seg: Segments) -> FloatArray:
+                  ssum: SegmentSum, n: int) -> FloatArray:
     """Participants per analysis over the kept studies (NaN counts as 0; no arm sizes: 0)."""
     if n_per_study is None:
-        return np.zeros(seg.n)
+        return np.zeros(n)
     x = n_per_study if every else n_per_study[keep]
     if not np.isfinite(x).all():
         x = np.nan_to_num(x)
-    return seg.sum(x)
+    return ssum(x)
 
 
 def _arm_sizes(measure: str, cols: Mapping[str, FloatArray]) -> FloatArray | None:
@@ -437,7 +514,7 @@ def _pool_tables(measure: str, method: str, cols: Mapping[str, FloatArray], grou
         df=nan, tau2=nan, tau2_ci_low=nan, tau2_ci_high=nan, i2=i2, i2_ci_low=nan,
         i2_ci_high=nan, h2=h2, h2_ci_low=nan, h2_ci_high=nan, q=q, q_df=q_df,
         q_pvalue=q_p, pi_low=nan, pi_high=nan,
-        participants=_participants(n_study, keep, every, seg),
+        participants=_participants(n_study, keep, every, seg.sum, n),
         converged=np.ones(n, dtype=bool), iterations=np.zeros(n, dtype=np.int64),
         tau2_ci_beyond=np.zeros(n, dtype=bool), yi=eff.yi, vi=eff.vi, weight=weight,
         included=keep, group=group,

@@ -1,0 +1,380 @@
+"""Compiled kernels for large batches: the inverse-variance passes and REML in one loop per analysis.
+
+The numpy kernels of :mod:`trialsynth.pooling.tau2` and :mod:`trialsynth.pooling.batch` make one
+pass over all studies per sum and per Fisher-scoring step. For large batches (millions of
+studies) the cost is memory traffic, not arithmetic: an analysis of 3–30 studies fits in the
+processor's first-level cache, so doing every step of one analysis before the next reads the
+data once. These kernels do exactly that, with numba (the optional extra ``fast``), for what
+dominates large re-analyses:
+
+* :func:`iv_passes`: the sums of the inverse-variance weights (Cochran's Q, DerSimonian–Laird
+  τ², the pooled estimate, the Hartung–Knapp residual sum and each study's weight);
+* :func:`reml_fit`: REML's τ² by the same Fisher-scoring / Newton iteration, step halving and
+  stopping rule as :func:`trialsynth.pooling.tau2.restricted_maximum_likelihood`, on the same
+  unit-scale data, with metafor's ``ll0check`` and the grid screen of a boundary root.
+
+Every formula is the numpy kernel's (cited there); the sums are taken in study order, as the
+numpy kernels take them, so results agree to rounding (tests/test_compiled.py holds both to
+1e-12 and to metafor). Analyses the iteration does not settle cleanly — not converged, a root
+less likely than τ² = 0, a root in (0, 1e-8] — are flagged and handed back to the numpy
+estimator, which searches them globally. The numpy kernels stay the reference and the engine of
+small inputs (a review's analyses): :func:`use_for` decides.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+
+from trialsynth.pooling.control import Control
+from trialsynth.pooling.tau2 import Tau2Fit, settle_reml
+
+try:  # the optional extra "fast"
+    import numba
+except ImportError:  # pragma: no cover - exercised by the base-install test
+    numba = None
+
+# studies in one call from which the compiled kernels pay off (compiling is cached on disk, but
+# loading numba costs ~0.3 s: below this the numpy kernels are as fast)
+MIN_STUDIES = 100_000
+EDGE = 1e-8  # as trialsynth.pooling.tau2.EDGE: a root this close to 0 goes back to numpy
+VERIFY_TOL = 1e-7  # as trialsynth.pooling.tau2.VERIFY_TOL
+GRID_SCREEN = np.concatenate([[0.0], 10.0 ** np.linspace(-6, 4, 61)])[1::3]  # tau2.GRID[1::3]
+BIG = 1e150  # products of factors ≥ 1 are rescaled above this (no overflow; see _log_product)
+
+
+def enabled() -> bool:
+    """Whether the compiled kernels can run: numba installed and ``TRIALSYNTH_COMPILED`` not 0."""
+    return numba is not None and os.environ.get("TRIALSYNTH_COMPILED", "") != "0"
+
+
+def use_for(n_studies: int) -> bool:
+    """Whether a call on ``n_studies`` studies uses the compiled kernels (``TRIALSYNTH_COMPILED=1``
+    forces them for any size, ``0`` never)."""
+    if not enabled():
+        return False
+    return os.environ.get("TRIALSYNTH_COMPILED", "") == "1" or n_studies >= MIN_STUDIES
+
+
+def _jit(fn):  # type: ignore[no-untyped-def]
+    # nogil: batch chunks run on threads; cache: compiled once per install, not per process;
+    # error_model numpy: x/0 is ±inf or NaN as in the numpy kernels, not an exception
+    return numba.njit(cache=True, nogil=True, error_model="numpy")(fn) if numba is not None else fn
+
+
+@_jit
+def _floor0(x):  # type: ignore[no-untyped-def]
+    """max(0, x) with NaN kept NaN (numpy's ``maximum``, which the numpy kernels use)."""
+    return 0.0 if x < 0 else x
+
+
+@_jit
+def _log_product(vals, lo, hi, add):  # type: ignore[no-untyped-def]
+    """Σ log(vals[i] + add) over [lo, hi) as the log of a product (one logarithm per analysis, not
+    one per study); every factor is ≥ 1 here (unit-scale variances), the product is rescaled
+    before it could overflow, and a factor beyond BIG is taken by its own logarithm."""
+    prod = 1.0
+    total = 0.0
+    for i in range(lo, hi):
+        x = vals[i] + add
+        if x > BIG:
+            total += math.log(x)
+            continue
+        prod *= x
+        if prod > BIG:
+            total += math.log(prod)
+            prod = 1.0
+    return total + math.log(prod)
+
+
+@_jit
+def _reml_at(y, v, lo, hi, t, w):  # type: ignore[no-untyped-def]
+    """Σw, μ̂, the score Σw²r² − tr P, tr P², and the Newton pieces Σw³r², Σw²r at τ² = t (unit
+    scale; ``w``: scratch for the weights): the sums of ``tau2._reml_newton_step`` (Viechtbauer
+    2005, eq. 9; Harville 1977, §4)."""
+    sw = 0.0
+    swy = 0.0
+    for i in range(lo, hi):
+        wi = 1.0 / (v[i] + t)
+        w[i] = wi
+        sw += wi
+        swy += wi * y[i]
+    mu = swy / sw
+    sw2 = 0.0
+    sw3 = 0.0
+    sw2r2 = 0.0
+    sw3r2 = 0.0
+    sw2r = 0.0
+    for i in range(lo, hi):
+        wi = w[i]
+        r = y[i] - mu
+        w2 = wi * wi
+        w3 = w2 * wi
+        r2 = r * r
+        sw2 += w2
+        sw3 += w3
+        sw2r2 += w2 * r2
+        sw3r2 += w3 * r2
+        sw2r += w2 * r
+    tr_p = sw - sw2 / sw
+    tr_pp = sw2 - 2 * sw3 / sw + (sw2 / sw) ** 2
+    return sw, mu, sw2r2 - tr_p, tr_pp, sw3r2, sw2r
+
+
+@_jit
+def _reml_loglik(y, v, lo, hi, t):  # type: ignore[no-untyped-def]
+    """REML log-likelihood up to a constant (``tau2._ml_loglik``, Viechtbauer 2005, eq. 4–5)."""
+    sw = 0.0
+    swy = 0.0
+    for i in range(lo, hi):
+        w = 1.0 / (v[i] + t)
+        sw += w
+        swy += w * y[i]
+    mu = swy / sw
+    q = 0.0
+    for i in range(lo, hi):
+        r = y[i] - mu
+        q += r * r / (v[i] + t)
+    return -0.5 * (_log_product(v, lo, hi, t) + q) - 0.5 * math.log(sw)
+
+
+@_jit
+def _q_at_zero(y, v, lo, hi):  # type: ignore[no-untyped-def]
+    """Cochran's Q (unit scale) and the largest variance of one analysis."""
+    sw = 0.0
+    swy = 0.0
+    vmax = 0.0
+    for i in range(lo, hi):
+        w = 1.0 / v[i]
+        sw += w
+        swy += w * y[i]
+        if v[i] > vmax:
+            vmax = v[i]
+    mu = swy / sw
+    q = 0.0
+    for i in range(lo, hi):
+        r = y[i] - mu
+        q += r * r / v[i]
+    return q, vmax
+
+
+@_jit
+def _unit_scale(yi, vi, lo, hi, y, v):  # type: ignore[no-untyped-def]
+    """``tau2._unit_scale`` of one analysis into ``y``, ``v``; returns v₍₁₎."""
+    vmin = np.inf
+    sy = 0.0
+    for i in range(lo, hi):
+        sy += yi[i]
+        if vi[i] < vmin:
+            vmin = vi[i]
+    ybar = sy / (hi - lo)
+    if not (np.isfinite(vmin) and vmin > 0):
+        vmin = 1.0
+    if not np.isfinite(ybar):
+        ybar = 0.0
+    root = math.sqrt(vmin)
+    for i in range(lo, hi):
+        y[i] = (yi[i] - ybar) / root
+        v[i] = vi[i] / vmin
+    return vmin
+
+
+@_jit
+def _hedges(y, v, lo, hi):  # type: ignore[no-untyped-def]
+    """Hedges' τ² (``tau2.hedges``), the start of the scoring (Hedges 1983)."""
+    k = hi - lo
+    s = 0.0
+    sv = 0.0
+    for i in range(lo, hi):
+        s += y[i]
+        sv += v[i]
+    ybar = s / k
+    rss = 0.0
+    for i in range(lo, hi):
+        rss += (y[i] - ybar) ** 2
+    return _floor0((rss - (1 - 1 / k) * sv) / (k - 1))
+
+
+@_jit
+def _score_one(y, v, w, lo, hi, maxiter, threshold, newton_switch, stepadj):  # type: ignore[no-untyped-def]
+    """The scoring loop of ``tau2._fisher_scoring`` for one analysis: τ², converged, iterations."""
+    t = _hedges(y, v, lo, hi)
+    near = False
+    for it in range(1, maxiter + 1):
+        sw, mu, score, tr_pp, sw3r2, sw2r = _reml_at(y, v, lo, hi, t, w)
+        adj = score / tr_pp  # Fisher scoring (Viechtbauer 2005, eq. 9)
+        if near:
+            observed = 2 * (sw3r2 - sw2r * sw2r / sw) - tr_pp  # Harville 1977, §4
+            newton = score / observed
+            if observed > 0 and np.isfinite(newton):
+                adj = newton
+        if stepadj != 1.0:
+            adj = adj * stepadj
+        if t + adj < 0:  # step halving (metafor rma.uni)
+            if t > 0:
+                adj = adj / 2.0 ** math.ceil(math.log2(-adj / t))
+            else:
+                adj = 0.0
+        new = _floor0(t + adj)
+        change = abs(new - t)
+        t = new
+        if not np.isfinite(new):
+            return t, False, it
+        scale = max(1.0, new)
+        if change < threshold * scale:
+            return t, True, it
+        near = change < newton_switch * scale
+    return t, False, maxiter
+
+
+@_jit
+def _beaten_on_grid(y, v, lo, hi, t, ll_hat, tol, grid):  # type: ignore[no-untyped-def]
+    """``tau2._beaten_on_grid`` for one analysis whose root is at (or, by step halving, next to)
+    the boundary: some grid point clearly more likely. At τ² = 0 exactly, grid points beyond the
+    bound ll(τ²) − ll(0) ≤ ½[Q(0) − (k−1)·log(1 + τ²/v_max)] are not evaluated (the bound grows
+    with τ², so the first one beyond it ends the screen)."""
+    k = hi - lo
+    scale = 0.0
+    for i in range(lo, hi):
+        scale += v[i]
+    scale /= k
+    q0, vmax = _q_at_zero(y, v, lo, hi)
+    for g in grid:
+        g_t = g * scale
+        if t == 0 and 0.5 * (q0 - (k - 1) * math.log1p(g_t / vmax)) < -1e4 * tol:
+            return False
+        if _reml_loglik(y, v, lo, hi, g_t) - ll_hat > tol:
+            return True
+    return False
+
+
+@_jit
+def _reml_batch(yi, vi, starts, maxiter, threshold, newton_switch, stepadj, ll_tol, grid,
+                tau2, converged, iterations, flagged, y, v, vmins):  # type: ignore[no-untyped-def]
+    w = np.empty(vi.size)
+    for j in range(starts.size - 1):
+        lo, hi = starts[j], starts[j + 1]
+        k = hi - lo
+        if k < 2:
+            tau2[j] = 0.0 if k == 1 else np.nan
+            converged[j] = k == 1
+            iterations[j] = 0
+            continue
+        vmin = _unit_scale(yi, vi, lo, hi, y, v)
+        vmins[j] = vmin
+        t, ok, it = _score_one(y, v, w, lo, hi, maxiter, threshold, newton_switch, stepadj)
+        iterations[j] = it
+        tau2[j] = t
+        converged[j] = ok
+        if not ok or not np.isfinite(t):
+            flagged[j] = True
+            continue
+        ll_hat = _reml_loglik(y, v, lo, hi, t)
+        tol = ll_tol * max(1.0, abs(ll_hat))
+        # metafor's ll0check: τ² = 0 clearly more likely sends it to the global search
+        if not np.isfinite(ll_hat) or (t > 0 and _reml_loglik(y, v, lo, hi, 0.0) - ll_hat > tol):
+            flagged[j] = True
+            continue
+        if t <= EDGE and _beaten_on_grid(y, v, lo, hi, t, ll_hat, tol, grid):
+            flagged[j] = True
+            continue
+        # tau2._honest: the value solves the estimating equation, or sits on the boundary
+        _, _, score, tr_pp, _, _ = _reml_at(y, v, lo, hi, t, w)
+        adj = score / tr_pp
+        solved = abs(adj) <= VERIFY_TOL * max(1.0, t)
+        boundary = t <= VERIFY_TOL and not adj > VERIFY_TOL
+        converged[j] = solved or boundary
+
+
+def reml_fit(yi: np.ndarray, vi: np.ndarray, starts: np.ndarray, control: Control
+             ) -> tuple[np.ndarray, ...]:
+    """The compiled part of REML for every analysis (studies ``starts[j]:starts[j+1]``), in unit
+    scale: τ²′, converged, iterations, the analyses to settle with the numpy code (``flagged``),
+    the unit-scale data y′, v′ and each analysis's v₍₁₎ (τ² = v₍₁₎·τ²′)."""
+    n = starts.size - 1
+    tau2 = np.full(n, np.nan)
+    converged = np.zeros(n, dtype=np.bool_)
+    iterations = np.zeros(n, dtype=np.int64)
+    flagged = np.zeros(n, dtype=np.bool_)
+    y, v, vmin = np.empty(yi.size), np.empty(vi.size), np.ones(n)
+    _reml_batch(yi, vi, starts, control.maxiter, control.threshold, control.newton_switch,
+                control.stepadj, control.ll_tol, GRID_SCREEN, tau2, converged, iterations, flagged,
+                y, v, vmin)
+    return tau2, converged, iterations, flagged, y, v, vmin
+
+
+@_jit
+def _iv_batch(y, v, starts, tau2, dl, sw0, sw0sq, mu0, q, est, sw, hk, weight):  # type: ignore[no-untyped-def]
+    eps4 = 4 * np.finfo(np.float64).eps
+    for j in range(starts.size - 1):
+        lo, hi = starts[j], starts[j + 1]
+        k = hi - lo
+        a = 0.0
+        a2 = 0.0
+        ay = 0.0
+        for i in range(lo, hi):
+            w = 1.0 / v[i]
+            a += w
+            a2 += w * w
+            ay += w * y[i]
+        m0 = ay / a if k > 0 else np.nan
+        qq = 0.0
+        for i in range(lo, hi):
+            qq += (1.0 / v[i]) * (y[i] - m0) ** 2  # Cochran 1954
+        sw0[j], sw0sq[j], mu0[j], q[j] = a, a2, m0, qq
+        if dl:  # DerSimonian & Laird 1986, eq. 8
+            t = _floor0((qq - (k - 1)) / (a - a2 / a)) if k > 1 else 0.0
+            tau2[j] = t if k >= 1 else np.nan
+        t = tau2[j]
+        b = 0.0
+        by = 0.0
+        for i in range(lo, hi):
+            w = 1.0 / (v[i] + t)
+            b += w
+            by += w * y[i]
+        e = by / b if k > 0 else np.nan
+        est[j], sw[j] = e, b
+        h = 0.0
+        for i in range(lo, hi):
+            w = 1.0 / (v[i] + t)
+            r = y[i] - e
+            if abs(r) <= eps4 * max(abs(y[i]), abs(e)):  # inference.hksj_se: rounding-level residual
+                r = 0.0
+            h += w * r * r
+            weight[i] = 100 * w / b
+        hk[j] = h
+
+
+def iv_passes(yi: np.ndarray, vi: np.ndarray, starts: np.ndarray, tau2: np.ndarray | None
+              ) -> dict[str, np.ndarray]:
+    """Per analysis: Σwᵢ, Σwᵢ², the common-effect mean and Cochran's Q (wᵢ = 1/vᵢ); τ² (given, or
+    DerSimonian–Laird's when ``tau2`` is None); the pooled estimate and Σw*ᵢ (w*ᵢ = 1/(vᵢ + τ²));
+    Σw*ᵢ(yᵢ − μ̂)² for Hartung–Knapp; and each study's percentage weight."""
+    n = starts.size - 1
+    out = {name: np.empty(n) for name in ("sw0", "sw0sq", "mu0", "q", "est", "sw", "hk")}
+    t = np.empty(n) if tau2 is None else np.ascontiguousarray(tau2, dtype=np.float64)
+    weight = np.empty(yi.size)
+    _iv_batch(yi, vi, starts, t, tau2 is None, out["sw0"], out["sw0sq"], out["mu0"], out["q"],
+              out["est"], out["sw"], out["hk"], weight)
+    out["tau2"], out["weight"] = t, weight
+    return out
+
+
+def restricted_maximum_likelihood(yi: np.ndarray, vi: np.ndarray, group: np.ndarray, n: int,
+                                  starts: np.ndarray, control: Control) -> Tau2Fit:
+    """:func:`trialsynth.pooling.tau2.restricted_maximum_likelihood` for studies sorted by
+    analysis (``starts``: the first study of each, and the end): the compiled iteration; the
+    analyses it flags continue in the numpy code from where the iteration stopped
+    (:func:`trialsynth.pooling.tau2.settle_reml`; analyses are independent of each other)."""
+    tau2, converged, iterations, flagged, y, v, vmin = reml_fit(yi, vi, starts, control)
+    if flagged.any():
+        ids = np.flatnonzero(flagged)
+        local = np.full(n, -1, dtype=np.intp)
+        local[ids] = np.arange(ids.size)
+        rows = flagged[group]
+        fit = settle_reml(y[rows], v[rows], local[group[rows]], ids.size, tau2[ids],
+                          converged[ids], iterations[ids], control)
+        tau2[ids], converged[ids], iterations[ids] = fit.tau2, fit.converged, fit.iterations
+    return Tau2Fit(tau2 * vmin, converged, iterations)

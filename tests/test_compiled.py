@@ -1,0 +1,134 @@
+"""The compiled kernels of large batches (trialsynth.pooling.compiled) give the numpy kernels' numbers.
+
+The numpy kernels are the reference engine (checked against R metafor throughout the suite);
+here the compiled engine is held to them and, on the same reference files, to metafor itself:
+``tests/reference/metafor_reference.json`` (``validation/make_metafor_reference.R``) and
+``tests/reference/tau2_hard_reference.json`` (``validation/make_tau2_hard_reference.R``).
+``TRIALSYNTH_COMPILED=1`` makes every call use the compiled kernels, ``0`` none.
+"""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from dataclasses import fields
+
+import numpy as np
+import pytest
+import test_metafor_reference as metafor_ref
+import test_tau2_hard as hard
+
+from trialsynth.pooling import compiled
+from trialsynth.pooling.batch import PooledBatch, pool_arrays
+from trialsynth.pooling.control import DEFAULT_CONTROL
+
+IV_METHODS = ("IV", "DL", "REML", "ML", "PM", "EB", "HE", "SJ")
+
+
+def test_numba_is_installed_where_the_tests_run() -> None:
+    """The test extra installs numba: the compiled engine is tested, not silently absent."""
+    assert compiled.enabled(), "install the test extra (numba) to test the compiled kernels"
+
+
+def test_size_rule_and_switch(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TRIALSYNTH_COMPILED", raising=False)
+    assert not compiled.use_for(compiled.MIN_STUDIES - 1)
+    assert compiled.use_for(compiled.MIN_STUDIES)
+    monkeypatch.setenv("TRIALSYNTH_COMPILED", "1")
+    assert compiled.use_for(3)
+    monkeypatch.setenv("TRIALSYNTH_COMPILED", "0")
+    assert not compiled.use_for(10 * compiled.MIN_STUDIES) and not compiled.enabled()
+
+
+def simulated_batch(seed: int, n: int = 600) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """SIMULATED analyses (not real trials): k from 1 to 40, true τ² from 0 to 1, study variances
+    spread over up to eight orders of magnitude, some analyses of identical effects."""
+    rng = np.random.default_rng(seed)
+    k = rng.integers(1, 41, n)
+    group = np.repeat(np.arange(n), k)
+    spread = 10.0 ** rng.uniform(0, 8, n)[group]
+    vi = rng.uniform(0.01, 1, group.size) * np.where(rng.random(group.size) < 0.2, spread, 1.0)
+    tau2 = rng.choice([0.0, 0.0, 0.01, 0.1, 1.0], n)[group]
+    yi = rng.normal(0.2, np.sqrt(vi + tau2))
+    same = rng.random(n) < 0.05
+    yi = np.where(same[group], 0.3, yi)
+    return yi, vi, group
+
+
+def _pooled(monkeypatch: pytest.MonkeyPatch, flag: str, method: str, hksj: bool | str,
+            yi: np.ndarray, vi: np.ndarray, group: np.ndarray, n: int) -> PooledBatch:
+    monkeypatch.setenv("TRIALSYNTH_COMPILED", flag)
+    return pool_arrays("GENERIC", method, {"yi": yi, "se": np.sqrt(vi)}, group, n,
+                       hksj=hksj if method != "IV" else False, tau2_ci=False)
+
+
+@pytest.mark.parametrize("method", IV_METHODS)
+@pytest.mark.parametrize("hksj", [False, True, "adhoc"])
+def test_compiled_equals_numpy_on_simulated_batches(monkeypatch: pytest.MonkeyPatch, method: str,
+                                                    hksj: bool | str) -> None:
+    yi, vi, group = simulated_batch(7)
+    n = int(group.max()) + 1
+    ours = _pooled(monkeypatch, "1", method, hksj, yi, vi, group, n)
+    ref = _pooled(monkeypatch, "0", method, hksj, yi, vi, group, n)
+    assert np.array_equal(ours.converged, ref.converged)
+    assert np.array_equal(ours.k, ref.k)
+    # iterations may differ where rounding moves one step across the stopping rule
+    assert np.mean(ours.iterations == ref.iterations) > 0.97
+    vmin = np.minimum.reduceat(vi, np.searchsorted(group, np.arange(n)))
+    for f in fields(PooledBatch):
+        a, b = getattr(ours, f.name), getattr(ref, f.name)
+        if a.dtype.kind != "f":
+            continue
+        assert np.array_equal(np.isnan(a), np.isnan(b)), f.name
+        ok = np.isnan(a) | np.isclose(a, b, rtol=1e-9, atol=1e-12)
+        if f.name in ("tau2", "i2", "h2"):  # roots at the boundary: equal to rounding (unit scale)
+            ok |= np.abs(a - b) <= 1e-12 * (vmin if f.name == "tau2" else 1.0)
+        assert ok.all(), (f.name, a[~ok][:3], b[~ok][:3])
+
+
+def test_compiled_reml_matches_metafor_on_hard_cases() -> None:
+    """Every hard case of the τ² reference in one compiled batch: metafor's τ², or a τ² at least
+    as likely where metafor stopped at a local maximum (the rule of tests/test_tau2_hard.py)."""
+    cases = [c for c in hard.CASES if "REML" in c["expected"]]
+    yi = np.concatenate([c["yi"] for c in cases])
+    vi = np.concatenate([c["vi"] for c in cases])
+    k = np.array([len(c["yi"]) for c in cases])
+    group = np.repeat(np.arange(len(cases)), k)
+    starts = np.concatenate([[0], np.cumsum(k)]).astype(np.int64)
+    fit = compiled.restricted_maximum_likelihood(yi, vi, group, len(cases), starts,
+                                                 DEFAULT_CONTROL)
+    assert len(cases) >= 60 and fit.converged.all()
+    for j, case in enumerate(cases):
+        want = case["expected"]["REML"]
+        tau2 = float(fit.tau2[j])
+        if math.isclose(tau2, want["tau2"], rel_tol=1e-6, abs_tol=1e-9):
+            continue
+        y, v = np.array(case["yi"]), np.array(case["vi"])
+        assert hard.loglik(y, v, tau2, True) >= want["loglik"] - 1e-9 * abs(want["loglik"]), \
+            (case["id"], tau2, want)
+
+
+@pytest.mark.parametrize("case", [c for c in metafor_ref.CASES if c.get("expected")],
+                         ids=lambda c: c["id"])
+def test_compiled_engine_matches_metafor(monkeypatch: pytest.MonkeyPatch, case: dict) -> None:
+    """The metafor reference cases (real metadat data) through the compiled engine."""
+    monkeypatch.setenv("TRIALSYNTH_COMPILED", "1")
+    metafor_ref.test_matches_metafor(case)
+
+
+def test_base_install_without_numba_uses_numpy() -> None:
+    """Without numba (the base install) the module loads, says it is off, and pooling works."""
+    code = ("import sys; sys.modules['numba'] = None\n"
+            "import numpy as np\n"
+            "from trialsynth.pooling import compiled\n"
+            "from trialsynth.pooling.batch import pool_arrays\n"
+            "assert not compiled.enabled() and not compiled.use_for(10**7)\n"
+            "g = np.repeat(np.arange(3), 4)\n"
+            "r = pool_arrays('GENERIC', 'REML', {'yi': np.linspace(0, 1, 12),"
+            " 'se': np.full(12, 0.3)}, g, 3)\n"
+            "assert np.isfinite(r.estimate).all()\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={"TRIALSYNTH_COMPILED": "1", "PATH": "/usr/bin:/bin",
+                               "PYTHONPATH": ":".join(sys.path)})
+    assert proc.returncode == 0, proc.stderr
