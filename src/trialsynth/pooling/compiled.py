@@ -20,10 +20,11 @@ dominates large re-analyses:
 
 Every formula is the numpy kernel's (cited there); the sums are taken in study order, as the
 numpy kernels take them, so results agree to rounding (tests/test_compiled.py holds both to
-1e-12 and to metafor). Analyses the iteration does not settle cleanly — not converged, a root
-less likely than τ² = 0, a root in (0, 1e-8] — are flagged and handed back to the numpy
-estimator, which searches them globally. The numpy kernels stay the reference and the engine of
-small inputs (a review's analyses): :func:`use_for` decides.
+1e-9 and to metafor). Analyses whose scoring does not settle — not converged, a root less
+likely than τ² = 0, a boundary root a grid point beats — get the numpy code's global search,
+compiled too; only a step or likelihood that overflows goes back to the numpy estimator. The
+numpy kernels stay the reference and the engine of small inputs (a review's analyses):
+:func:`use_for` decides.
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ except ImportError:  # pragma: no cover - exercised by the base-install test
 MIN_STUDIES = 100_000
 EDGE = 1e-8  # as trialsynth.pooling.tau2.EDGE: a root this close to 0 goes back to numpy
 VERIFY_TOL = 1e-7  # as trialsynth.pooling.tau2.VERIFY_TOL
-GRID_SCREEN = np.concatenate([[0.0], 10.0 ** np.linspace(-6, 4, 61)])[1::3]  # tau2.GRID[1::3]
+GRID = np.concatenate([[0.0], 10.0 ** np.linspace(-6, 4, 61)])  # tau2.GRID (units of mean vᵢ′)
+GRID_SCREEN = GRID[1::3]  # the coarse grid of tau2._beaten_on_grid
 BIG = 1e150  # products of factors ≥ 1 are rescaled above this (no overflow; see _log_product)
 
 
@@ -260,8 +262,94 @@ def _beaten_on_grid(y, v, lo, hi, t, ll_hat, tol, grid):  # type: ignore[no-unty
 
 
 @_jit
+def _step(y, v, lo, hi, t, w):  # type: ignore[no-untyped-def]
+    """REML's Fisher-scoring step at τ² = t (``tau2._reml_step``; its sign is the score's)."""
+    r = _reml_at(y, v, lo, hi, t, w)
+    return r[2] / r[3]
+
+
+@_jit
+def _bracketed(y, v, w, lo, hi, a, b, threshold, maxiter):  # type: ignore[no-untyped-def]
+    """``tau2._bracketed`` for one analysis: the root of the score in [a, b] by the Illinois
+    variant of regula falsi (Dowell & Jarratt 1971), or ``a`` where the score there is not
+    positive; the same steps and stopping rule."""
+    f_a = _step(y, v, lo, hi, a, w)
+    f_b = _step(y, v, lo, hi, b, w)
+    if not f_a > 0:
+        return a
+    x = a
+    side = 0.0
+    for _ in range(maxiter):
+        x = (a * f_b - b * f_a) / (f_b - f_a)
+        if not np.isfinite(x):
+            x = 0.5 * (a + b)
+        f_x = _step(y, v, lo, hi, x, w)
+        if f_x > 0:  # the root lies right of x
+            if side > 0:
+                f_b = f_b / 2  # Illinois: the end kept twice in a row counts half
+            a, f_a, side = x, f_x, 1.0
+        else:
+            if side < 0:
+                f_a = f_a / 2
+            b, f_b, side = x, f_x, -1.0
+        tol = threshold * max(1.0, abs(x))
+        if b - a <= tol or abs(f_x) <= tol:
+            break
+    return x
+
+
+@_jit
+def _global_search(y, v, w, lo, hi, current, grid, threshold, root_maxiter, ll_tol, root_tol
+                   ):  # type: ignore[no-untyped-def]
+    """``tau2._global_search`` for one analysis: the log-likelihood on the τ² grid, the score's
+    root beside the best grid point, then the most likely of that root, τ² = 0 and ``current``
+    (the first within the tolerance of the best). Returns τ² and whether it is a root or the
+    boundary maximum."""
+    k = hi - lo
+    scale = 0.0
+    for i in range(lo, hi):
+        scale += v[i]
+    scale /= k
+    best_ll = -np.inf
+    j = 0
+    for m in range(grid.size):
+        ll = _reml_loglik(y, v, lo, hi, grid[m] * scale)
+        if np.isfinite(ll) and ll > best_ll:
+            best_ll, j = ll, m
+    left = grid[max(j - 1, 0)] * scale
+    mid = grid[j] * scale
+    right = grid[min(j + 1, grid.size - 1)] * scale
+    f_left = _step(y, v, lo, hi, left, w)
+    f_mid = _step(y, v, lo, hi, mid, w)
+    f_right = _step(y, v, lo, hi, right, w)
+    use_left = f_left > 0 and not f_mid > 0
+    interior = use_left or (f_mid > 0 and f_right < 0)
+    first = mid
+    if interior:
+        a, b = (left, mid) if use_left else (mid, right)
+        first = _bracketed(y, v, w, lo, hi, a, b, threshold, root_maxiter)
+    now = current if np.isfinite(current) else 0.0
+    cands = (first, 0.0, now)
+    lls = np.empty(3)
+    top = -np.inf
+    for m in range(3):
+        ll = _reml_loglik(y, v, lo, hi, cands[m])
+        lls[m] = ll if np.isfinite(ll) else -np.inf
+        top = max(top, lls[m])
+    best = cands[0]
+    for m in range(3):
+        if lls[m] >= top - ll_tol * max(1.0, abs(top)):
+            best = cands[m]
+            break
+    step = _step(y, v, lo, hi, best, w)
+    ok = abs(step) <= root_tol * max(1.0, best) or (best == 0 and not step > 0)
+    return best, ok
+
+
+@_jit
 def _reml_batch(yi, vi, starts, maxiter, threshold, newton_switch, stepadj, ll_tol, grid,
-                tau2, converged, iterations, flagged, y, v, vmins):  # type: ignore[no-untyped-def]
+                grid_full, root_maxiter, root_tol, tau2, converged, iterations, flagged, y, v,
+                vmins):  # type: ignore[no-untyped-def]
     w = np.empty(vi.size)
     for j in range(starts.size - 1):
         lo, hi = starts[j], starts[j + 1]
@@ -275,26 +363,28 @@ def _reml_batch(yi, vi, starts, maxiter, threshold, newton_switch, stepadj, ll_t
         vmins[j] = vmin
         t, ok, it = _score_one(y, v, w, lo, hi, maxiter, threshold, newton_switch, stepadj)
         iterations[j] = it
-        tau2[j] = t
-        converged[j] = ok
-        if not ok or not np.isfinite(t):
+        if not np.isfinite(t):  # an overflowing step: the numpy code starts it again from 0
+            tau2[j] = t
             flagged[j] = True
             continue
         ll_hat = _reml_loglik(y, v, lo, hi, t)
+        if not np.isfinite(ll_hat):
+            tau2[j] = t
+            flagged[j] = True
+            continue
         tol = ll_tol * max(1.0, abs(ll_hat))
-        # metafor's ll0check: τ² = 0 clearly more likely sends it to the global search
-        if not np.isfinite(ll_hat) or (t > 0 and _reml_loglik(y, v, lo, hi, 0.0) - ll_hat > tol):
-            flagged[j] = True
-            continue
-        if t <= EDGE and _beaten_on_grid(y, v, lo, hi, t, ll_hat, tol, grid):
-            flagged[j] = True
-            continue
+        # tau2._settle_likelihood: scoring that did not converge, a root less likely than τ² = 0
+        # (metafor's ll0check), or a boundary root a grid point beats: the global search
+        if (not ok or (t > 0 and _reml_loglik(y, v, lo, hi, 0.0) - ll_hat > tol)
+                or (t <= EDGE and _beaten_on_grid(y, v, lo, hi, t, ll_hat, tol, grid))):
+            t, ok = _global_search(y, v, w, lo, hi, t, grid_full, threshold, root_maxiter,
+                                   ll_tol, root_tol)
         # tau2._honest: the value solves the estimating equation, or sits on the boundary
-        _, _, score, tr_pp, _, _ = _reml_at(y, v, lo, hi, t, w)
-        adj = score / tr_pp
+        adj = _step(y, v, lo, hi, t, w)
         solved = abs(adj) <= VERIFY_TOL * max(1.0, t)
         boundary = t <= VERIFY_TOL and not adj > VERIFY_TOL
-        converged[j] = solved or boundary
+        tau2[j] = t
+        converged[j] = ok and (solved or boundary)
 
 
 def reml_fit(yi: np.ndarray, vi: np.ndarray, starts: np.ndarray, control: Control
@@ -309,8 +399,8 @@ def reml_fit(yi: np.ndarray, vi: np.ndarray, starts: np.ndarray, control: Contro
     flagged = np.zeros(n, dtype=np.bool_)
     y, v, vmin = np.empty(yi.size), np.empty(vi.size), np.ones(n)
     _reml_batch(yi, vi, starts, control.maxiter, control.threshold, control.newton_switch,
-                control.stepadj, control.ll_tol, GRID_SCREEN, tau2, converged, iterations, flagged,
-                y, v, vmin)
+                control.stepadj, control.ll_tol, GRID_SCREEN, GRID, control.root_maxiter,
+                control.root_tol, tau2, converged, iterations, flagged, y, v, vmin)
     return tau2, converged, iterations, flagged, y, v, vmin
 
 
