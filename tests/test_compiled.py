@@ -33,8 +33,13 @@ def test_numba_is_installed_where_the_tests_run() -> None:
 
 def test_size_rule_and_switch(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TRIALSYNTH_COMPILED", raising=False)
+    monkeypatch.setattr(compiled, "_expected", False)
     assert not compiled.use_for(compiled.MIN_STUDIES - 1)
     assert compiled.use_for(compiled.MIN_STUDIES)
+    compiled.expect(compiled.MIN_STUDIES - 1)  # a small run: partitions stay with numpy
+    assert not compiled.use_for(compiled.MIN_PART)
+    compiled.expect(compiled.MIN_STUDIES)  # a large run: its partitions are compiled
+    assert compiled.use_for(compiled.MIN_PART) and not compiled.use_for(compiled.MIN_PART - 1)
     monkeypatch.setenv("TRIALSYNTH_COMPILED", "1")
     assert compiled.use_for(3)
     monkeypatch.setenv("TRIALSYNTH_COMPILED", "0")
@@ -172,3 +177,34 @@ def test_compiled_mantel_haenszel_equals_numpy(monkeypatch: pytest.MonkeyPatch, 
             assert np.allclose(a, b, rtol=1e-11, atol=1e-13, equal_nan=True), f.name
         else:
             assert np.array_equal(a, b), f.name
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize("options", [
+    {"method": "DL"}, {"method": "REML", "hksj": True}, {"method": "MH", "revman": True},
+    {"method": "MH"}, {"method": "PM", "hksj": "adhoc", "revman": True}, {"method": "IV"},
+])
+def test_real_reviews_same_through_either_engine(monkeypatch: pytest.MonkeyPatch,
+                                                  options: dict) -> None:
+    """Real Cochrane reviews (Pairwise70 corpus; the rows of tests/test_batch.py) pooled by
+    ``trialsynth batch``'s engine with and without the compiled kernels: the same table."""
+    import test_batch
+
+    from trialsynth.corpus import run_batch
+
+    for key in test_batch.SAMPLE:
+        path = test_batch.PW70 / f"{key}_data.csv"
+        tables = []
+        for flag in ("1", "0"):
+            monkeypatch.setenv("TRIALSYNTH_COMPILED", flag)
+            tables.append(run_batch(path, **options))
+        ours, ref = tables
+        assert list(ours["analysis"]) == list(ref["analysis"]) and len(ref) >= 5
+        for col in test_batch.NUMERIC:
+            a, b = ours[col].to_numpy(float), ref[col].to_numpy(float)
+            if col == "tau":  # √ of a boundary τ² (0, or below 1e-14 in unit scale): compare τ²
+                a, b = a**2, b**2
+            assert np.array_equal(np.isnan(a), np.isnan(b)), col
+            assert np.allclose(a, b, rtol=1e-9, atol=1e-12, equal_nan=True), (col, key)
+        for col in ("k", "converged", "warnings", "measure"):
+            assert list(ours[col]) == list(ref[col]), col

@@ -42,9 +42,14 @@ try:  # the optional extra "fast"
 except ImportError:  # pragma: no cover - exercised by the base-install test
     numba = None
 
-# studies in one call from which the compiled kernels pay off (compiling is cached on disk, but
-# loading numba costs ~0.3 s: below this the numpy kernels are as fast)
-MIN_STUDIES = 100_000
+# Loading numba and the compiled machine code (cached on disk) costs about half a second per
+# process; the compiled kernels save about 3 µs of CPU per REML analysis of 16 studies. So they
+# are used for a call of at least MIN_STUDIES studies (it pays for its own loading), or, once a
+# run expects that many studies in all (:func:`expect`, e.g. ``trialsynth batch`` on a large
+# input), for its partitions of at least MIN_PART studies.
+MIN_STUDIES = 3_000_000
+MIN_PART = 20_000
+_expected = False
 EDGE = 1e-8  # as trialsynth.pooling.tau2.EDGE: a root this close to 0 goes back to numpy
 VERIFY_TOL = 1e-7  # as trialsynth.pooling.tau2.VERIFY_TOL
 GRID = np.concatenate([[0.0], 10.0 ** np.linspace(-6, 4, 61)])  # tau2.GRID (units of mean vᵢ′)
@@ -62,7 +67,16 @@ def use_for(n_studies: int) -> bool:
     forces them for any size, ``0`` never)."""
     if not enabled():
         return False
-    return os.environ.get("TRIALSYNTH_COMPILED", "") == "1" or n_studies >= MIN_STUDIES
+    if os.environ.get("TRIALSYNTH_COMPILED", "") == "1":
+        return True
+    return n_studies >= MIN_STUDIES or (_expected and n_studies >= MIN_PART)
+
+
+def expect(n_studies: int) -> None:
+    """A run announces the studies it will pool in all (an estimate is enough): from
+    MIN_STUDIES on, its calls of MIN_PART studies or more use the compiled kernels."""
+    global _expected
+    _expected = _expected or n_studies >= MIN_STUDIES
 
 
 def _jit(fn):  # type: ignore[no-untyped-def]
