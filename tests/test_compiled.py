@@ -10,6 +10,7 @@ here the compiled engine is held to them and, on the same reference files, to me
 from __future__ import annotations
 
 import math
+import os
 import subprocess
 import sys
 from dataclasses import fields
@@ -19,7 +20,7 @@ import pytest
 import test_metafor_reference as metafor_ref
 import test_tau2_hard as hard
 
-from trialsynth.pooling import compiled
+from trialsynth.pooling import compiled, engine
 from trialsynth.pooling.batch import PooledBatch, pool_arrays
 from trialsynth.pooling.control import DEFAULT_CONTROL
 
@@ -28,22 +29,34 @@ IV_METHODS = ("IV", "DL", "REML", "ML", "PM", "EB", "HE", "SJ")
 
 def test_numba_is_installed_where_the_tests_run() -> None:
     """The test extra installs numba: the compiled engine is tested, not silently absent."""
-    assert compiled.enabled(), "install the test extra (numba) to test the compiled kernels"
+    assert engine.enabled(), "install the test extra (numba) to test the compiled kernels"
 
 
 def test_size_rule_and_switch(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TRIALSYNTH_COMPILED", raising=False)
-    monkeypatch.setattr(compiled, "_expected", False)
-    assert not compiled.use_for(compiled.MIN_STUDIES - 1)
-    assert compiled.use_for(compiled.MIN_STUDIES)
-    compiled.expect(compiled.MIN_STUDIES - 1)  # a small run: partitions stay with numpy
-    assert not compiled.use_for(compiled.MIN_PART)
-    compiled.expect(compiled.MIN_STUDIES)  # a large run: its partitions are compiled
-    assert compiled.use_for(compiled.MIN_PART) and not compiled.use_for(compiled.MIN_PART - 1)
+    monkeypatch.setattr(engine, "_expected", False)
+    assert not engine.use_compiled(engine.MIN_STUDIES - 1)
+    assert engine.use_compiled(engine.MIN_STUDIES)
+    engine.expect(engine.MIN_STUDIES - 1)  # a small run: partitions stay with numpy
+    assert not engine.use_compiled(engine.MIN_PART)
+    engine.expect(engine.MIN_STUDIES)  # a large run: its partitions are compiled
+    assert engine.use_compiled(engine.MIN_PART) and not engine.use_compiled(engine.MIN_PART - 1)
     monkeypatch.setenv("TRIALSYNTH_COMPILED", "1")
-    assert compiled.use_for(3)
+    assert engine.use_compiled(3)
     monkeypatch.setenv("TRIALSYNTH_COMPILED", "0")
-    assert not compiled.use_for(10 * compiled.MIN_STUDIES) and not compiled.enabled()
+    assert not engine.use_compiled(10 * engine.MIN_STUDIES) and not engine.enabled()
+
+
+def test_small_calls_do_not_load_numba() -> None:
+    """A review's analyses are pooled without importing numba (it costs a third of a second)."""
+    code = ("import sys, numpy as np\n"
+            "from trialsynth.pooling.batch import pool_arrays\n"
+            "g = np.repeat(np.arange(50), 4)\n"
+            "pool_arrays('GENERIC', 'REML', {'yi': np.linspace(0, 1, 200),"
+            " 'se': np.full(200, 0.3)}, g, 50, hksj=True)\n"
+            "assert 'numba' not in sys.modules\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
 
 
 def simulated_batch(seed: int, n: int = 600) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -126,19 +139,22 @@ def test_compiled_engine_matches_metafor(monkeypatch: pytest.MonkeyPatch, case: 
 
 
 def test_base_install_without_numba_uses_numpy() -> None:
-    """Without numba (the base install) the module loads, says it is off, and pooling works."""
-    code = ("import sys; sys.modules['numba'] = None\n"
+    """Without numba (the base install) the engine says so, and even a forced call pools with
+    the numpy kernels."""
+    code = ("import importlib.util, sys\n"
+            "find = importlib.util.find_spec\n"
+            "importlib.util.find_spec = lambda name, *a: None if name == 'numba' else find(name, *a)\n"
+            "sys.modules['numba'] = None\n"
             "import numpy as np\n"
-            "from trialsynth.pooling import compiled\n"
+            "from trialsynth.pooling import engine\n"
             "from trialsynth.pooling.batch import pool_arrays\n"
-            "assert not compiled.enabled() and not compiled.use_for(10**7)\n"
+            "assert not engine.enabled() and not engine.use_compiled(10**7)\n"
             "g = np.repeat(np.arange(3), 4)\n"
             "r = pool_arrays('GENERIC', 'REML', {'yi': np.linspace(0, 1, 12),"
             " 'se': np.full(12, 0.3)}, g, 3)\n"
             "assert np.isfinite(r.estimate).all()\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env={"TRIALSYNTH_COMPILED": "1", "PATH": "/usr/bin:/bin",
-                               "PYTHONPATH": ":".join(sys.path)})
+                          env={**os.environ, "TRIALSYNTH_COMPILED": "1"})
     assert proc.returncode == 0, proc.stderr
 
 

@@ -117,10 +117,10 @@ def run_batch(input: str | Path, out: str | Path | None = None, *, measure: str 
         store = output.PartStore(parts_dir(out), key, fmt)
     if workers or scheduler:
         require("dask.distributed", "--workers/--scheduler")
-    else:  # a large input: the compiled kernels pay for their loading (pooling.compiled)
-        from trialsynth.pooling import compiled
+    else:  # a large input: the compiled kernels pay for their loading (pooling.engine)
+        from trialsynth.pooling import engine
 
-        compiled.expect(_studies_estimate(path))
+        engine.expect(_studies_estimate(path))
     from trialsynth.corpus.sources import NotGrouped
 
     try:

@@ -25,6 +25,7 @@ from trialsynth.effects.table import (
     study_effects,
 )
 from trialsynth.effects.zero_cells import double_zero
+from trialsynth.pooling import engine
 from trialsynth.pooling import heterogeneity as het
 from trialsynth.pooling.control import DEFAULT_CONTROL, Control, as_control
 from trialsynth.pooling.fixed import mantel_haenszel, peto
@@ -137,7 +138,8 @@ def pool_arrays(
                          f"not {tau2_ci_search!r}")
     # the τ² CI setting travels as False (skip) or the name of its search
     settings = (measure, method, hksj, conventions, confidence_level,
-                tau2_ci_search if tau2_ci else False, as_control(control))
+                tau2_ci_search if tau2_ci else False, as_control(control),
+                engine.use_compiled(group.size))
     if group.size <= CHUNK_ROWS:
         return _pool_chunk(settings, cols, group, n_groups)
     return _pool_chunked(settings, cols, group, n_groups)
@@ -146,7 +148,7 @@ def pool_arrays(
 CHUNK_ROWS = 1 << 19  # studies per chunk: the temporaries of a chunk stay in the processor's cache
 # chunks pooled at the same time (threads); TRIALSYNTH_THREADS=1 turns it off, e.g. under Dask
 THREADS = max(1, int(os.environ.get("TRIALSYNTH_THREADS", min(2, os.cpu_count() or 1))))
-_Settings = tuple[str, str, Hksj, Conventions, float, bool | str, Control]
+_Settings = tuple[str, str, Hksj, Conventions, float, bool | str, Control, bool]
 SegmentSum = Callable[[FloatArray], FloatArray]
 
 
@@ -217,10 +219,10 @@ def _pool_chunked(settings: _Settings, cols: Mapping[str, FloatArray], group: In
 def _pool_chunk(settings: _Settings, cols: Mapping[str, FloatArray], group: IntArray,
                 n_groups: int) -> PooledBatch:
     """Pool every analysis of one batch (the body of :func:`pool_arrays`)."""
-    measure, method, hksj, conventions, confidence_level, tau2_ci, control = settings
+    measure, method, hksj, conventions, confidence_level, tau2_ci, control, compiled = settings
     if method in ("MH", "PETO", "MH_RANDOM"):
         return _pool_tables(measure, method, cols, group, n_groups, hksj, conventions,
-                            confidence_level, tau2_ci, control)
+                            confidence_level, tau2_ci, control, compiled)
     eff = study_effects(measure, cols, group, n_groups, zero_cells=conventions.zero_cells,
                         smd_correction=conventions.smd_correction,
                         smd_variance=conventions.smd_variance,
@@ -229,7 +231,7 @@ def _pool_chunk(settings: _Settings, cols: Mapping[str, FloatArray], group: IntA
                         rr_all_events_raw=conventions.rr_all_events_raw)
     return _pool_iv(measure, method, eff.yi, eff.vi, eff.estimable, _arm_sizes(measure, cols),
                     group, n_groups, hksj, conventions, confidence_level, tau2_ci,
-                    control=control)
+                    control=control, compiled=compiled)
 
 
 @dataclass(frozen=True)
@@ -255,13 +257,10 @@ class _IvSums:
 _COMPILED_METHODS = frozenset({"IV", "DL", "REML", "ML", "PM", "EB", "HE", "SJ"})
 
 
-def _compiled_for(group: IntArray) -> bool:
-    """Compiled kernels for this call: installed, enough studies, studies sorted by analysis."""
-    if group.size == 0 or os.environ.get("TRIALSYNTH_COMPILED", "") == "0":
-        return False
-    from trialsynth.pooling import compiled
-
-    return compiled.use_for(group.size) and not (group[1:] < group[:-1]).any()
+def _compiled_for(group: IntArray, compiled: bool) -> bool:
+    """The compiled kernels for this chunk: chosen for the call (``compiled``, from
+    :func:`trialsynth.pooling.engine.use_compiled` on all its studies) and studies sorted."""
+    return compiled and group.size > 0 and not (group[1:] < group[:-1]).any()
 
 
 def _iv_sums_numpy(method: str, y: FloatArray, v: FloatArray, g: IntArray, n: int,
@@ -331,8 +330,8 @@ def _iv_sums_compiled(method: str, y: FloatArray, v: FloatArray, g: IntArray, n:
 def _pool_iv(measure: str, method: str, yi: FloatArray, vi: FloatArray, included: np.ndarray,
              n_per_study: FloatArray | None, group: IntArray, n: int, hksj: Hksj,
              conv: Conventions, level: float, tau2_ci: bool | str = True,
-             center: FloatArray | None = None, control: Control = DEFAULT_CONTROL
-             ) -> PooledBatch:
+             center: FloatArray | None = None, control: Control = DEFAULT_CONTROL,
+             compiled: bool = False) -> PooledBatch:
     """Inverse-variance common or random effects on the included studies.
 
     ``n_per_study``: participants per study, or None where the input has no arm sizes (then 0
@@ -343,7 +342,7 @@ def _pool_iv(measure: str, method: str, yi: FloatArray, vi: FloatArray, included
     else:
         g = group[included]
         y, v = yi[included], vi[included]
-    if center is None and method in _COMPILED_METHODS and _compiled_for(g):
+    if center is None and method in _COMPILED_METHODS and _compiled_for(g, compiled):
         s = _iv_sums_compiled(method, y, v, g, n, control)
     else:
         s = _iv_sums_numpy(method, y, v, g, n, center, control)
@@ -446,7 +445,7 @@ def _single_study_as_is(yi: FloatArray, vi: FloatArray, estimable: np.ndarray, g
 
 def _pool_tables(measure: str, method: str, cols: Mapping[str, FloatArray], group: IntArray,
                  n: int, hksj: Hksj, conv: Conventions, level: float, tau2_ci: bool | str = True,
-                 control: Control = DEFAULT_CONTROL) -> PooledBatch:
+                 control: Control = DEFAULT_CONTROL, compiled: bool = False) -> PooledBatch:
     """Mantel–Haenszel, Peto and RevMan's M-H random: pooled from the 2×2 tables."""
     raw = Cells.from_columns(cols)
     eff = study_effects(measure, cols, group, n, zero_cells=conv.mh_study_zero_cells,
@@ -476,7 +475,7 @@ def _pool_tables(measure: str, method: str, cols: Mapping[str, FloatArray], grou
         g = group[keep]
         a, b, c, d = cells.a[keep], cells.b[keep], cells.c[keep], cells.d[keep]
     n_study = participants(measure, cols)
-    if method == "MH" and measure in ("OR", "RR") and _compiled_for(g):
+    if method == "MH" and measure in ("OR", "RR") and _compiled_for(g, compiled):
         return _mh_compiled(measure, eff, a, b, c, d, g, group, n, keep, every, n_study, conv,
                             level)
     seg = Segments(g, n)

@@ -24,32 +24,19 @@ numpy kernels take them, so results agree to rounding (tests/test_compiled.py ho
 likely than τ² = 0, a boundary root a grid point beats — get the numpy code's global search,
 compiled too; only a step or likelihood that overflows goes back to the numpy estimator. The
 numpy kernels stay the reference and the engine of small inputs (a review's analyses):
-:func:`use_for` decides.
+:func:`trialsynth.pooling.engine.use_compiled` decides.
 """
 
 from __future__ import annotations
 
 import math
-import os
 
+import numba  # the optional extra "fast": imported only where it is installed (pooling.engine)
 import numpy as np
 
 from trialsynth.pooling.control import Control
 from trialsynth.pooling.tau2 import Tau2Fit, settle_reml
 
-try:  # the optional extra "fast"
-    import numba
-except ImportError:  # pragma: no cover - exercised by the base-install test
-    numba = None
-
-# Loading numba and the compiled machine code (cached on disk) costs about half a second per
-# process; the compiled kernels save about 3 µs of CPU per REML analysis of 16 studies. So they
-# are used for a call of at least MIN_STUDIES studies (it pays for its own loading), or, once a
-# run expects that many studies in all (:func:`expect`, e.g. ``trialsynth batch`` on a large
-# input), for its partitions of at least MIN_PART studies.
-MIN_STUDIES = 3_000_000
-MIN_PART = 20_000
-_expected = False
 EDGE = 1e-8  # as trialsynth.pooling.tau2.EDGE: a root this close to 0 goes back to numpy
 VERIFY_TOL = 1e-7  # as trialsynth.pooling.tau2.VERIFY_TOL
 GRID = np.concatenate([[0.0], 10.0 ** np.linspace(-6, 4, 61)])  # tau2.GRID (units of mean vᵢ′)
@@ -57,32 +44,10 @@ GRID_SCREEN = GRID[1::3]  # the coarse grid of tau2._beaten_on_grid
 BIG = 1e150  # products of factors ≥ 1 are rescaled above this (no overflow; see _log_product)
 
 
-def enabled() -> bool:
-    """Whether the compiled kernels can run: numba installed and ``TRIALSYNTH_COMPILED`` not 0."""
-    return numba is not None and os.environ.get("TRIALSYNTH_COMPILED", "") != "0"
-
-
-def use_for(n_studies: int) -> bool:
-    """Whether a call on ``n_studies`` studies uses the compiled kernels (``TRIALSYNTH_COMPILED=1``
-    forces them for any size, ``0`` never)."""
-    if not enabled():
-        return False
-    if os.environ.get("TRIALSYNTH_COMPILED", "") == "1":
-        return True
-    return n_studies >= MIN_STUDIES or (_expected and n_studies >= MIN_PART)
-
-
-def expect(n_studies: int) -> None:
-    """A run announces the studies it will pool in all (an estimate is enough): from
-    MIN_STUDIES on, its calls of MIN_PART studies or more use the compiled kernels."""
-    global _expected
-    _expected = _expected or n_studies >= MIN_STUDIES
-
-
 def _jit(fn):  # type: ignore[no-untyped-def]
     # nogil: batch chunks run on threads; cache: compiled once per install, not per process;
     # error_model numpy: x/0 is ±inf or NaN as in the numpy kernels, not an exception
-    return numba.njit(cache=True, nogil=True, error_model="numpy")(fn) if numba is not None else fn
+    return numba.njit(cache=True, nogil=True, error_model="numpy")(fn)
 
 
 @_jit
