@@ -7,6 +7,7 @@ a vectorised kernel over all analyses at once. One meta-analysis is a batch of o
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields, replace
@@ -186,27 +187,29 @@ def _pool_chunked(settings: _Settings, cols: Mapping[str, FloatArray], group: In
     out: dict[str, np.ndarray] = {}
     names = [f.name for f in fields(PooledBatch) if f.name != "group"]
 
+    allocating = threading.Lock()
+
     def run(j: int) -> None:
         r0, r1, g0, g1 = rows[j], rows[j + 1], ids[j], ids[j + 1]
         part = _pool_chunk(settings, {k: v[r0:r1] for k, v in cols.items()},
                            sorted_group[r0:r1] - g0, int(g1 - g0))
+        with allocating:  # the chunk finished first makes the output arrays, with its types
+            for name in names:
+                if name not in out:
+                    size = group.size if name in _STUDY_FIELDS else n
+                    out[name] = np.empty(size, dtype=getattr(part, name).dtype)
         for name in names:
-            value = getattr(part, name)
-            if name not in out:  # first chunk, run alone: the output arrays and their types
-                size = group.size if name in _STUDY_FIELDS else n
-                out[name] = np.empty(size, dtype=value.dtype)
             if name in _STUDY_FIELDS:
-                out[name][r0:r1] = value
+                out[name][r0:r1] = getattr(part, name)
             else:
-                out[name][g0:g1] = value
+                out[name][g0:g1] = getattr(part, name)
 
-    run(0)
-    rest = range(1, len(rows) - 1)
-    if THREADS > 1 and len(rest) > 1:  # numpy releases the GIL inside its loops; chunks are
-        with ThreadPoolExecutor(THREADS) as pool:  # independent and write disjoint slices
-            list(pool.map(run, rest))
+    chunks = range(len(rows) - 1)
+    if THREADS > 1 and len(chunks) > 1:  # numpy and the compiled kernels release the GIL in
+        with ThreadPoolExecutor(THREADS) as pool:  # their loops; chunks are independent and
+            list(pool.map(run, chunks))  # write disjoint slices
     else:
-        for j in rest:
+        for j in chunks:
             run(j)
     if order is not None:
         for name in _STUDY_FIELDS - {"group"}:
