@@ -57,22 +57,16 @@ def _floor0(x):  # type: ignore[no-untyped-def]
 
 
 @_jit
-def _log_product(vals, lo, hi, add):  # type: ignore[no-untyped-def]
-    """Σ log(vals[i] + add) over [lo, hi) as the log of a product (one logarithm per analysis, not
-    one per study); every factor is ≥ 1 here (unit-scale variances), the product is rescaled
-    before it could overflow, and a factor beyond BIG is taken by its own logarithm."""
-    prod = 1.0
-    total = 0.0
-    for i in range(lo, hi):
-        x = vals[i] + add
-        if x > BIG:
-            total += math.log(x)
-            continue
-        prod *= x
-        if prod > BIG:
-            total += math.log(prod)
-            prod = 1.0
-    return total + math.log(prod)
+def _times(prod, total, x):  # type: ignore[no-untyped-def]
+    """One factor of a log-product: Σ log xᵢ is taken as the log of Π xᵢ (one logarithm per
+    analysis, not one per study). Every factor is ≥ 1 here (unit-scale variances); the product
+    is moved into ``total`` before it could overflow, and a factor beyond BIG goes there alone."""
+    if x > BIG:
+        return prod, total + math.log(x)
+    prod *= x
+    if prod > BIG:
+        return 1.0, total + math.log(prod)
+    return prod, total
 
 
 @_jit
@@ -111,7 +105,8 @@ def _reml_at(y, v, lo, hi, t, w):  # type: ignore[no-untyped-def]
 
 @_jit
 def _reml_loglik(y, v, lo, hi, t):  # type: ignore[no-untyped-def]
-    """REML log-likelihood up to a constant (``tau2._ml_loglik``, Viechtbauer 2005, eq. 4–5)."""
+    """REML log-likelihood up to a constant (``tau2._ml_loglik``, Viechtbauer 2005, eq. 4–5):
+    −½[Σlog(vᵢ+τ²) + Σwᵢ(yᵢ−μ̂)²] − ½log Σwᵢ."""
     sw = 0.0
     swy = 0.0
     for i in range(lo, hi):
@@ -120,10 +115,43 @@ def _reml_loglik(y, v, lo, hi, t):  # type: ignore[no-untyped-def]
         swy += w * y[i]
     mu = swy / sw
     q = 0.0
+    prod = 1.0
+    logs = 0.0
     for i in range(lo, hi):
         r = y[i] - mu
         q += r * r / (v[i] + t)
-    return -0.5 * (_log_product(v, lo, hi, t) + q) - 0.5 * math.log(sw)
+        prod, logs = _times(prod, logs, v[i] + t)
+    return -0.5 * (logs + math.log(prod) + q) - 0.5 * math.log(sw)
+
+
+@_jit
+def _reml_loglik_and_at_zero(y, v, lo, hi, t):  # type: ignore[no-untyped-def]
+    """:func:`_reml_loglik` at τ² = t and at τ² = 0, in the same passes (metafor's ll0check)."""
+    sw = 0.0
+    swy = 0.0
+    sw0 = 0.0
+    swy0 = 0.0
+    for i in range(lo, hi):
+        w = 1.0 / (v[i] + t)
+        sw += w
+        swy += w * y[i]
+        w0 = 1.0 / v[i]
+        sw0 += w0
+        swy0 += w0 * y[i]
+    mu = swy / sw
+    mu0 = swy0 / sw0
+    q = 0.0
+    q0 = 0.0
+    prod, logs, prod0, logs0 = 1.0, 0.0, 1.0, 0.0
+    for i in range(lo, hi):
+        r = y[i] - mu
+        q += r * r / (v[i] + t)
+        prod, logs = _times(prod, logs, v[i] + t)
+        r0 = y[i] - mu0
+        q0 += r0 * r0 / v[i]
+        prod0, logs0 = _times(prod0, logs0, v[i])
+    return (-0.5 * (logs + math.log(prod) + q) - 0.5 * math.log(sw),
+            -0.5 * (logs0 + math.log(prod0) + q0) - 0.5 * math.log(sw0))
 
 
 @_jit
@@ -346,7 +374,7 @@ def _reml_batch(yi, vi, starts, maxiter, threshold, newton_switch, stepadj, ll_t
             tau2[j] = t
             flagged[j] = True
             continue
-        ll_hat = _reml_loglik(y, v, lo, hi, t)
+        ll_hat, ll_zero = _reml_loglik_and_at_zero(y, v, lo, hi, t)
         if not np.isfinite(ll_hat):
             tau2[j] = t
             flagged[j] = True
@@ -354,7 +382,7 @@ def _reml_batch(yi, vi, starts, maxiter, threshold, newton_switch, stepadj, ll_t
         tol = ll_tol * max(1.0, abs(ll_hat))
         # tau2._settle_likelihood: scoring that did not converge, a root less likely than τ² = 0
         # (metafor's ll0check), or a boundary root a grid point beats: the global search
-        if (not ok or (t > 0 and _reml_loglik(y, v, lo, hi, 0.0) - ll_hat > tol)
+        if (not ok or (t > 0 and ll_zero - ll_hat > tol)
                 or (t <= EDGE and _beaten_on_grid(y, v, lo, hi, t, ll_hat, tol, grid))):
             t, ok = _global_search(y, v, w, lo, hi, t, grid_full, threshold, root_maxiter,
                                    ll_tol, root_tol)
