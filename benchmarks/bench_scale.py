@@ -49,6 +49,7 @@ import numpy as np
 import pandas as pd
 
 import trialsynth
+from trialsynth.pooling import engine
 from trialsynth.pooling.batch import PooledBatch, pool_arrays
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling benchmark, when imported
@@ -313,9 +314,18 @@ def main() -> None:
     print(f"data: {d.n} SIMULATED analyses, {d.group.size} studies (mean k {k_mean:.1f}), "
           f"seed {args.seed}; numpy copy bandwidth {bw / 1e9:.1f} GB/s (read + write)")
 
-    warm = simulate(200, args.seed + 1)
+    # warm-up, untimed: numpy's first calls, and the compiled kernels (trialsynth.pooling.compiled:
+    # loading numba and its cached machine code) on enough studies to use them
+    warm = d.head(min(d.n, 2 * engine.MIN_STUDIES // max(1, int(k_mean)) + 1))
     for fn in trialsynth_tasks(warm).values():
         fn()
+    if engine.use_compiled(d.group.size):
+        import numba
+
+        kernels = f"compiled kernels (numba {numba.__version__}; from {engine.MIN_STUDIES:,} studies)"
+    else:
+        kernels = "numpy kernels (numba not installed, TRIALSYNTH_COMPILED=0, or a small batch)"
+    print(f"engine: {kernels}")
     ts_time: dict[str, float] = {}
     ts_mem: dict[str, int] = {}
     ts_res: dict[str, PooledBatch] = {}

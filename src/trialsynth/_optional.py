@@ -2,7 +2,8 @@
 
 The base install (``pip install trialsynth``) reads and writes CSV everywhere; Parquet needs
 pyarrow (extra ``parquet``) and ``--workers``/``--scheduler`` need Dask (extra ``dask``);
-``trialsynth[batch]`` installs both.
+numba (extra ``fast``) makes large batches faster (:mod:`trialsynth.pooling.compiled`; without it
+the numpy kernels compute the same numbers); ``trialsynth[batch]`` installs all three.
 """
 
 from __future__ import annotations

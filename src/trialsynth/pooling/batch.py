@@ -7,7 +7,8 @@ a vectorised kernel over all analyses at once. One meta-analysis is a batch of o
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields, replace
 from typing import Literal
@@ -16,13 +17,21 @@ import numpy as np
 
 from trialsynth._segments import FloatArray, IntArray, Segments, segment_count
 from trialsynth.conventions import METAFOR_CONVENTIONS, Conventions
-from trialsynth.effects.table import BINARY, Cells, counts_in_range, participants, study_effects
+from trialsynth.effects.table import (
+    BINARY,
+    Cells,
+    Effects,
+    counts_in_range,
+    participants,
+    study_effects,
+)
 from trialsynth.effects.zero_cells import double_zero
+from trialsynth.pooling import engine
 from trialsynth.pooling import heterogeneity as het
 from trialsynth.pooling.control import DEFAULT_CONTROL, Control, as_control
 from trialsynth.pooling.fixed import mantel_haenszel, peto
-from trialsynth.pooling.inference import hksj_se, interval, prediction_interval
-from trialsynth.pooling.tau2 import ESTIMATORS, dersimonian_laird
+from trialsynth.pooling.inference import hksj_from_sum, hksj_residual_sum, interval, prediction_interval
+from trialsynth.pooling.tau2 import ESTIMATORS, Tau2Fit, dersimonian_laird
 from trialsynth.registry.methods import COMMON_METHODS, method_info
 from trialsynth.registry.methods import METHODS as REGISTERED_METHODS
 
@@ -130,7 +139,8 @@ def pool_arrays(
                          f"not {tau2_ci_search!r}")
     # the τ² CI setting travels as False (skip) or the name of its search
     settings = (measure, method, hksj, conventions, confidence_level,
-                tau2_ci_search if tau2_ci else False, as_control(control))
+                tau2_ci_search if tau2_ci else False, as_control(control),
+                engine.use_compiled(group.size))
     if group.size <= CHUNK_ROWS:
         return _pool_chunk(settings, cols, group, n_groups)
     return _pool_chunked(settings, cols, group, n_groups)
@@ -139,7 +149,8 @@ def pool_arrays(
 CHUNK_ROWS = 1 << 19  # studies per chunk: the temporaries of a chunk stay in the processor's cache
 # chunks pooled at the same time (threads); TRIALSYNTH_THREADS=1 turns it off, e.g. under Dask
 THREADS = max(1, int(os.environ.get("TRIALSYNTH_THREADS", min(2, os.cpu_count() or 1))))
-_Settings = tuple[str, str, Hksj, Conventions, float, bool | str, Control]
+_Settings = tuple[str, str, Hksj, Conventions, float, bool | str, Control, bool]
+SegmentSum = Callable[[FloatArray], FloatArray]
 
 
 def _chunk_bounds(group: IntArray, n: int) -> tuple[np.ndarray, np.ndarray] | None:
@@ -176,27 +187,29 @@ def _pool_chunked(settings: _Settings, cols: Mapping[str, FloatArray], group: In
     out: dict[str, np.ndarray] = {}
     names = [f.name for f in fields(PooledBatch) if f.name != "group"]
 
+    allocating = threading.Lock()
+
     def run(j: int) -> None:
         r0, r1, g0, g1 = rows[j], rows[j + 1], ids[j], ids[j + 1]
         part = _pool_chunk(settings, {k: v[r0:r1] for k, v in cols.items()},
                            sorted_group[r0:r1] - g0, int(g1 - g0))
+        with allocating:  # the chunk finished first makes the output arrays, with its types
+            for name in names:
+                if name not in out:
+                    size = group.size if name in _STUDY_FIELDS else n
+                    out[name] = np.empty(size, dtype=getattr(part, name).dtype)
         for name in names:
-            value = getattr(part, name)
-            if name not in out:  # first chunk, run alone: the output arrays and their types
-                size = group.size if name in _STUDY_FIELDS else n
-                out[name] = np.empty(size, dtype=value.dtype)
             if name in _STUDY_FIELDS:
-                out[name][r0:r1] = value
+                out[name][r0:r1] = getattr(part, name)
             else:
-                out[name][g0:g1] = value
+                out[name][g0:g1] = getattr(part, name)
 
-    run(0)
-    rest = range(1, len(rows) - 1)
-    if THREADS > 1 and len(rest) > 1:  # numpy releases the GIL inside its loops; chunks are
-        with ThreadPoolExecutor(THREADS) as pool:  # independent and write disjoint slices
-            list(pool.map(run, rest))
+    chunks = range(len(rows) - 1)
+    if THREADS > 1 and len(chunks) > 1:  # numpy and the compiled kernels release the GIL in
+        with ThreadPoolExecutor(THREADS) as pool:  # their loops; chunks are independent and
+            list(pool.map(run, chunks))  # write disjoint slices
     else:
-        for j in rest:
+        for j in chunks:
             run(j)
     if order is not None:
         for name in _STUDY_FIELDS - {"group"}:
@@ -209,10 +222,10 @@ def _pool_chunked(settings: _Settings, cols: Mapping[str, FloatArray], group: In
 def _pool_chunk(settings: _Settings, cols: Mapping[str, FloatArray], group: IntArray,
                 n_groups: int) -> PooledBatch:
     """Pool every analysis of one batch (the body of :func:`pool_arrays`)."""
-    measure, method, hksj, conventions, confidence_level, tau2_ci, control = settings
+    measure, method, hksj, conventions, confidence_level, tau2_ci, control, compiled = settings
     if method in ("MH", "PETO", "MH_RANDOM"):
         return _pool_tables(measure, method, cols, group, n_groups, hksj, conventions,
-                            confidence_level, tau2_ci, control)
+                            confidence_level, tau2_ci, control, compiled)
     eff = study_effects(measure, cols, group, n_groups, zero_cells=conventions.zero_cells,
                         smd_correction=conventions.smd_correction,
                         smd_variance=conventions.smd_variance,
@@ -221,28 +234,43 @@ def _pool_chunk(settings: _Settings, cols: Mapping[str, FloatArray], group: IntA
                         rr_all_events_raw=conventions.rr_all_events_raw)
     return _pool_iv(measure, method, eff.yi, eff.vi, eff.estimable, _arm_sizes(measure, cols),
                     group, n_groups, hksj, conventions, confidence_level, tau2_ci,
-                    control=control)
+                    control=control, compiled=compiled)
 
 
-def _pool_iv(measure: str, method: str, yi: FloatArray, vi: FloatArray, included: np.ndarray,
-             n_per_study: FloatArray | None, group: IntArray, n: int, hksj: Hksj,
-             conv: Conventions, level: float, tau2_ci: bool | str = True,
-             center: FloatArray | None = None, control: Control = DEFAULT_CONTROL
-             ) -> PooledBatch:
-    """Inverse-variance common or random effects on the included studies.
+@dataclass(frozen=True)
+class _IvSums:
+    """The per-analysis sums of the inverse-variance model, from either engine: k, (Σwᵢ, Σwᵢ², k)
+    with wᵢ = 1/vᵢ, Cochran's Q, the τ² fit (None: common effect), the pooled estimate and
+    Σw*ᵢ; ``hksj_sum(est)`` gives Σw*ᵢ(yᵢ − μ̂)², ``weight()`` each study's percentage weight,
+    ``ssum`` a sum per analysis over the studies."""
 
-    ``n_per_study``: participants per study, or None where the input has no arm sizes (then 0
-    per analysis, as the sum of the NaN-to-0 values would be)."""
-    every = bool(included.all())
-    if every:  # every study enters: no compaction of the study arrays
-        g, y, v = group, yi, vi
-    else:
-        g = group[included]
-        y, v = yi[included], vi[included]
+    k: np.ndarray
+    sums: tuple[FloatArray, FloatArray, np.ndarray]
+    q_raw: FloatArray
+    tau2_fit: Tau2Fit | None
+    est: FloatArray
+    sw: FloatArray
+    hksj_sum: Callable[[FloatArray], FloatArray]
+    weight: Callable[[], FloatArray]
+    ssum: SegmentSum
+
+
+# methods whose sums the compiled kernels compute (τ² of the others comes from their numpy
+# estimator); trialsynth.pooling.compiled says why and when
+_COMPILED_METHODS = frozenset({"IV", "DL", "REML", "ML", "PM", "EB", "HE", "SJ"})
+
+
+def _compiled_for(group: IntArray, compiled: bool) -> bool:
+    """The compiled kernels for this chunk: chosen for the call (``compiled``, from
+    :func:`trialsynth.pooling.engine.use_compiled` on all its studies) and studies sorted."""
+    return compiled and group.size > 0 and not (group[1:] < group[:-1]).any()
+
+
+def _iv_sums_numpy(method: str, y: FloatArray, v: FloatArray, g: IntArray, n: int,
+                   center: FloatArray | None, control: Control) -> _IvSums:
     seg = Segments(g, n)
     ssum = seg.sum
     k = seg.counts
-    q_df = (k - 1).astype(np.float64)
     # the sums of the inverse-variance weights wᵢ = 1/vᵢ, once: Cochran's Q, the typical variance,
     # DerSimonian–Laird and the common-effect estimate all use them (the same arithmetic as
     # het.cochran_q, het.typical_variance and dersimonian_laird computing them each)
@@ -254,12 +282,8 @@ def _pool_iv(measure: str, method: str, yi: FloatArray, vi: FloatArray, included
         with np.errstate(divide="ignore", invalid="ignore"):
             mu0 = ssum(w0 * y) / sw0  # het.weighted_mean
     q_raw = ssum(w0 * (y - (mu0 if center is None else center)[g]) ** 2)  # Cochran 1954
-    q = np.where(k >= 1, q_raw, np.nan)
-    q_p = het.q_pvalue(q, q_df)
-    nan = _nan(n)
     if method == "IV":
         tau2_fit = None
-        tau2 = np.where(k >= 1, 0.0, np.nan)
         # τ² = 0: wᵢ = 1/(vᵢ + 0) = 1/vᵢ, and the pooled estimate is Q's weighted mean
         assert mu0 is not None
         w, est, sw = w0, mu0, sw0
@@ -267,15 +291,76 @@ def _pool_iv(measure: str, method: str, yi: FloatArray, vi: FloatArray, included
         est_fn = ESTIMATORS["DL" if method == "MH_RANDOM" else method]
         tau2_fit = (dersimonian_laird(y, v, g, n, center, q=q_raw, sums=sums)
                     if est_fn is dersimonian_laird else est_fn(y, v, g, n, control=control))
-        tau2 = tau2_fit.tau2
-        w = 1 / (v + tau2[g])
+        w = 1 / (v + tau2_fit.tau2[g])
         est, sw = het.weighted_mean(y, w, g, n, ssum)
+    return _IvSums(k, sums, q_raw, tau2_fit, est, sw,
+                   hksj_sum=lambda mu: hksj_residual_sum(y, w, mu, g, n, ssum),
+                   weight=lambda: 100 * w / sw[g], ssum=ssum)
+
+
+def _iv_sums_compiled(method: str, y: FloatArray, v: FloatArray, g: IntArray, n: int,
+                      control: Control) -> _IvSums:
+    """:func:`_iv_sums_numpy` by the compiled kernels (studies sorted by analysis)."""
+    from trialsynth.pooling import compiled
+
+    k = segment_count(g, n)
+    starts = _starts(k)
+    tau2_fit: Tau2Fit | None
+    if method == "REML":
+        tau2_fit = compiled.restricted_maximum_likelihood(y, v, g, n, starts, control)
+        given = tau2_fit.tau2
+    elif method == "IV":
+        tau2_fit, given = None, np.where(k >= 1, 0.0, np.nan)
+    elif method == "DL":
+        tau2_fit, given = None, None
+    else:
+        tau2_fit = ESTIMATORS[method](y, v, g, n, control=control)
+        given = tau2_fit.tau2
+    out = compiled.iv_passes(y, v, starts, given)
+    if method == "DL":  # closed form: converged wherever defined (dersimonian_laird)
+        tau2_fit = Tau2Fit(out["tau2"], k >= 1, np.zeros(n, dtype=np.int64))
+    sums = (out["sw0"], out["sw0sq"], k)
+    est = out["mu0"] if method == "IV" else out["est"]
+    sw = out["sw0"] if method == "IV" else out["sw"]
+
+    def ssum(x: FloatArray) -> FloatArray:
+        return np.bincount(g, weights=x, minlength=n)
+
+    return _IvSums(k, sums, out["q"], tau2_fit, est, sw, hksj_sum=lambda mu: out["hk"],
+                   weight=lambda: out["weight"], ssum=ssum)
+
+
+def _pool_iv(measure: str, method: str, yi: FloatArray, vi: FloatArray, included: np.ndarray,
+             n_per_study: FloatArray | None, group: IntArray, n: int, hksj: Hksj,
+             conv: Conventions, level: float, tau2_ci: bool | str = True,
+             center: FloatArray | None = None, control: Control = DEFAULT_CONTROL,
+             compiled: bool = False) -> PooledBatch:
+    """Inverse-variance common or random effects on the included studies.
+
+    ``n_per_study``: participants per study, or None where the input has no arm sizes (then 0
+    per analysis, as the sum of the NaN-to-0 values would be)."""
+    every = bool(included.all())
+    if every:  # every study enters: no compaction of the study arrays
+        g, y, v = group, yi, vi
+    else:
+        g = group[included]
+        y, v = yi[included], vi[included]
+    if center is None and method in _COMPILED_METHODS and _compiled_for(g, compiled):
+        s = _iv_sums_compiled(method, y, v, g, n, control)
+    else:
+        s = _iv_sums_numpy(method, y, v, g, n, center, control)
+    k, sums, q_raw, tau2_fit, est, sw = s.k, s.sums, s.q_raw, s.tau2_fit, s.est, s.sw
+    q_df = (k - 1).astype(np.float64)
+    q = np.where(k >= 1, q_raw, np.nan)
+    q_p = het.q_pvalue(q, q_df)
+    nan = _nan(n)
+    tau2 = np.where(k >= 1, 0.0, np.nan) if tau2_fit is None else tau2_fit.tau2
     est = np.where(k >= 1, est, np.nan)
     with np.errstate(divide="ignore"):
         se = np.where(k >= 1, 1 / np.sqrt(sw), np.nan)
     df = None
     if hksj:  # with k = 1 metafor falls back to the Wald test (rma.uni: test "z" when k = 1)
-        se = np.where(k >= 2, hksj_se(y, w, est, sw, k, g, n, adhoc=hksj == "adhoc", ssum=ssum), se)
+        se = np.where(k >= 2, hksj_from_sum(s.hksj_sum(est), sw, k, adhoc=hksj == "adhoc"), se)
         df = np.where(k >= 2, q_df, np.nan)
     ci_low, ci_high, stat, p = interval(est, se, df, level)
     if method == "IV":
@@ -307,17 +392,17 @@ def _pool_iv(measure: str, method: str, yi: FloatArray, vi: FloatArray, included
         tau2_out = tau2
     i2, h2, q_p = _single_study(k, i2, h2, q_p)
     if every:
-        weight = 100 * w / sw[g]
+        weight = s.weight()
     else:
         weight = np.full(yi.shape, np.nan)
-        weight[included] = 100 * w / sw[g]
+        weight[included] = s.weight()
     return PooledBatch(
         k=k, estimate=est, se=se, ci_low=ci_low, ci_high=ci_high, statistic=stat, pvalue=p,
         df=nan if df is None else df, tau2=tau2_out, tau2_ci_low=t_lo, tau2_ci_high=t_hi,
         i2=np.where(k >= 1, i2, np.nan), i2_ci_low=i2_lo, i2_ci_high=i2_hi,
         h2=np.where(k >= 1, h2, np.nan), h2_ci_low=h2_lo, h2_ci_high=h2_hi,
         q=q, q_df=q_df, q_pvalue=q_p, pi_low=pi_lo, pi_high=pi_hi,
-        participants=_participants(n_per_study, included, every, seg),
+        participants=_participants(n_per_study, included, every, s.ssum, n),
         converged=np.ones(n, dtype=bool) if tau2_fit is None else tau2_fit.converged,
         iterations=np.zeros(n, dtype=np.int64) if tau2_fit is None else tau2_fit.iterations,
         tau2_ci_beyond=beyond, yi=yi, vi=vi, weight=weight, included=included, group=group,
@@ -325,14 +410,14 @@ def _pool_iv(measure: str, method: str, yi: FloatArray, vi: FloatArray, included
 
 
 def _participants(n_per_study: FloatArray | None, keep: np.ndarray, every: bool,
-                  seg: Segments) -> FloatArray:
+                  ssum: SegmentSum, n: int) -> FloatArray:
     """Participants per analysis over the kept studies (NaN counts as 0; no arm sizes: 0)."""
     if n_per_study is None:
-        return np.zeros(seg.n)
+        return np.zeros(n)
     x = n_per_study if every else n_per_study[keep]
     if not np.isfinite(x).all():
         x = np.nan_to_num(x)
-    return seg.sum(x)
+    return ssum(x)
 
 
 def _arm_sizes(measure: str, cols: Mapping[str, FloatArray]) -> FloatArray | None:
@@ -363,7 +448,7 @@ def _single_study_as_is(yi: FloatArray, vi: FloatArray, estimable: np.ndarray, g
 
 def _pool_tables(measure: str, method: str, cols: Mapping[str, FloatArray], group: IntArray,
                  n: int, hksj: Hksj, conv: Conventions, level: float, tau2_ci: bool | str = True,
-                 control: Control = DEFAULT_CONTROL) -> PooledBatch:
+                 control: Control = DEFAULT_CONTROL, compiled: bool = False) -> PooledBatch:
     """Mantel–Haenszel, Peto and RevMan's M-H random: pooled from the 2×2 tables."""
     raw = Cells.from_columns(cols)
     eff = study_effects(measure, cols, group, n, zero_cells=conv.mh_study_zero_cells,
@@ -393,6 +478,9 @@ def _pool_tables(measure: str, method: str, cols: Mapping[str, FloatArray], grou
         g = group[keep]
         a, b, c, d = cells.a[keep], cells.b[keep], cells.c[keep], cells.d[keep]
     n_study = participants(measure, cols)
+    if method == "MH" and measure in ("OR", "RR") and _compiled_for(g, compiled):
+        return _mh_compiled(measure, eff, a, b, c, d, g, group, n, keep, every, n_study, conv,
+                            level)
     seg = Segments(g, n)
     if method == "MH_RANDOM":
         mh_est, _, _, _ = mantel_haenszel(measure, a, b, c, d, g, n, conv.rd_variance,
@@ -437,11 +525,63 @@ def _pool_tables(measure: str, method: str, cols: Mapping[str, FloatArray], grou
         df=nan, tau2=nan, tau2_ci_low=nan, tau2_ci_high=nan, i2=i2, i2_ci_low=nan,
         i2_ci_high=nan, h2=h2, h2_ci_low=nan, h2_ci_high=nan, q=q, q_df=q_df,
         q_pvalue=q_p, pi_low=nan, pi_high=nan,
-        participants=_participants(n_study, keep, every, seg),
+        participants=_participants(n_study, keep, every, seg.sum, n),
         converged=np.ones(n, dtype=bool), iterations=np.zeros(n, dtype=np.int64),
         tau2_ci_beyond=np.zeros(n, dtype=bool), yi=eff.yi, vi=eff.vi, weight=weight,
         included=keep, group=group,
     )
+
+
+def _mh_compiled(measure: str, eff: Effects, a: FloatArray, b: FloatArray, c: FloatArray,
+                 d: FloatArray, g: IntArray, group: IntArray, n: int, keep: np.ndarray,
+                 every: bool, n_study: FloatArray | None, conv: Conventions, level: float
+                 ) -> PooledBatch:
+    """The Mantel–Haenszel branch of :func:`_pool_tables` for OR and RR by the compiled kernels
+    (tables sorted by analysis): the same fields from the same formulas."""
+    from trialsynth.pooling import compiled
+
+    k = segment_count(g, n)
+    est, se, _, w_kept = compiled.mantel_haenszel(measure, a, b, c, d, _starts(k))
+    q_g = group if eff.estimable.all() else group[eff.estimable]
+    k_yi = segment_count(q_g, n)
+    q_y, q_v = (eff.yi, eff.vi) if eff.estimable.all() else \
+        (eff.yi[eff.estimable], eff.vi[eff.estimable])
+    q = compiled.cochran_q(q_y, q_v, _starts(k_yi), est)  # centred on the M-H estimate
+    q_df = (k_yi - 1).astype(np.float64)
+    est = np.where(k >= 1, est, np.nan)
+    if conv.mh_single_study_as_is:
+        est, se = _single_study_as_is(eff.yi, eff.vi, eff.estimable, group, n, k_yi, est, se)
+        est, se = np.where(k >= 1, est, np.nan), np.where(k >= 1, se, np.nan)
+    ci_low, ci_high, stat, p = interval(est, se, None, level)
+    if every:
+        weight = w_kept
+    else:
+        weight = np.full(group.shape, np.nan)
+        weight[keep] = w_kept
+    nan = _nan(n)
+    i2, h2, q_p = _single_study(k_yi, het.i2_from_q(q, q_df), het.h2_from_q(q, q_df),
+                                het.q_pvalue(q, q_df))
+
+    def ssum(x: FloatArray) -> FloatArray:
+        return np.bincount(g, weights=x, minlength=n)
+
+    return PooledBatch(
+        k=k, estimate=est, se=se, ci_low=ci_low, ci_high=ci_high, statistic=stat, pvalue=p,
+        df=nan, tau2=nan, tau2_ci_low=nan, tau2_ci_high=nan, i2=i2, i2_ci_low=nan,
+        i2_ci_high=nan, h2=h2, h2_ci_low=nan, h2_ci_high=nan, q=q, q_df=q_df,
+        q_pvalue=q_p, pi_low=nan, pi_high=nan,
+        participants=_participants(n_study, keep, every, ssum, n),
+        converged=np.ones(n, dtype=bool), iterations=np.zeros(n, dtype=np.int64),
+        tau2_ci_beyond=np.zeros(n, dtype=bool), yi=eff.yi, vi=eff.vi, weight=weight,
+        included=keep, group=group,
+    )
+
+
+def _starts(k: np.ndarray) -> np.ndarray:
+    """The first study of every analysis, and the end (studies sorted by analysis)."""
+    starts = np.zeros(k.size + 1, dtype=np.int64)
+    np.cumsum(k, out=starts[1:])
+    return starts
 
 
 __all__ = ["BINARY", "METHODS", "PooledBatch", "pool_arrays"]

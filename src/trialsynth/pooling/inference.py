@@ -44,6 +44,12 @@ def hksj_se(yi: FloatArray, wi: FloatArray, est: FloatArray, sw: FloatArray, k: 
     so that the SE is never below the Wald SE (Knapp & Hartung 2003; Jackson et al. 2017,
     Stat Med 36:3923, §4.3; metafor ``test="adhoc"``).
     """
+    return hksj_from_sum(hksj_residual_sum(yi, wi, est, group, n, ssum), sw, k, adhoc)
+
+
+def hksj_residual_sum(yi: FloatArray, wi: FloatArray, est: FloatArray, group: IntArray, n: int,
+                      ssum: Callable[[FloatArray], FloatArray] | None = None) -> FloatArray:
+    """Σw*ᵢ(yᵢ − μ̂)² per analysis, the numerator of the Hartung–Knapp q (H&K 2001 eq. 5)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         est_g = est[group]
         r = yi - est_g
@@ -52,7 +58,14 @@ def hksj_se(yi: FloatArray, wi: FloatArray, est: FloatArray, sw: FloatArray, k: 
         r = np.where(np.abs(r) <= 4 * np.finfo(float).eps * np.maximum(np.abs(yi), np.abs(est_g)),
                      0.0, r)
         wr2 = wi * r**2
-        q = (segment_sum(wr2, group, n) if ssum is None else ssum(wr2)) / (k - 1)  # H&K 2001 eq. 5
+        return segment_sum(wr2, group, n) if ssum is None else ssum(wr2)
+
+
+def hksj_from_sum(residual_sum: FloatArray, sw: FloatArray, k: np.ndarray, adhoc: bool = False
+                  ) -> FloatArray:
+    """The HKSJ SE from Σw*ᵢ(yᵢ − μ̂)² (:func:`hksj_residual_sum`) and Σw*ᵢ (:func:`hksj_se`)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q = residual_sum / (k - 1)  # Hartung & Knapp 2001 eq. 5
         if adhoc:
             q = np.maximum(1.0, q)  # Jackson et al. 2017 §4.3
         return np.sqrt(q / sw)

@@ -550,6 +550,25 @@ def _in_unit_scale(estimator: Estimator, step: Callable[..., FloatArray] | None)
     return scaled
 
 
+def settle_reml(yi: FloatArray, vi: FloatArray, group: IntArray, n: int, tau2: FloatArray,
+                scoring_done: np.ndarray, iterations: np.ndarray,
+                control: Control = DEFAULT_CONTROL) -> Tau2Fit:
+    """The end of :func:`restricted_maximum_likelihood` from where its Fisher scoring stopped, on
+    unit-scale data (:func:`_unit_scale`): ``tau2`` the iterate (NaN where it overflowed),
+    ``scoring_done`` where the scoring converged. The likelihood checks and the global search of
+    :func:`_settle_likelihood`, then :func:`_honest`. Used by the compiled kernels for the
+    analyses their scoring hands back (:mod:`trialsynth.pooling.compiled`)."""
+    k = segment_count(group, n)
+    active = (k >= 2) & ~scoring_done
+    failed = (k >= 2) & ~np.isfinite(tau2)
+    tau2 = np.where(failed, 0.0, tau2)
+    converged = scoring_done & ~failed
+    full = Blocks(yi, vi, group, k, k >= 2)
+    fit = _settle_likelihood(yi, vi, group, n, k, _reml_step, _reml_loglik, full,
+                             active | failed, tau2, converged, iterations, control)
+    return Tau2Fit(fit.tau2, _honest(fit, yi, vi, group, n, _reml_step), fit.iterations)
+
+
 maximum_likelihood = _in_unit_scale(_scored(_ml_step, _ml_loglik), _ml_step)
 restricted_maximum_likelihood = _in_unit_scale(_scored(_reml_step, _reml_loglik), _reml_step)
 empirical_bayes = _in_unit_scale(_scored(_eb_step), _eb_step)

@@ -1,0 +1,555 @@
+"""Compiled kernels for large batches: the inverse-variance passes and REML in one loop per analysis.
+
+The numpy kernels of :mod:`trialsynth.pooling.tau2` and :mod:`trialsynth.pooling.batch` make one
+pass over all studies per sum and per Fisher-scoring step. For large batches (millions of
+studies) the cost is memory traffic, not arithmetic: an analysis of 3–30 studies fits in the
+processor's first-level cache, so doing every step of one analysis before the next reads the
+data once. These kernels do exactly that, with numba (the optional extra ``fast``), for what
+dominates large re-analyses:
+
+* :func:`iv_passes`: the sums of the inverse-variance weights (Cochran's Q, DerSimonian–Laird
+  τ², the pooled estimate, the Hartung–Knapp residual sum and each study's weight);
+* :func:`reml_fit`: REML's τ² by the same Fisher-scoring / Newton iteration, step halving and
+  stopping rule as :func:`trialsynth.pooling.tau2.restricted_maximum_likelihood`, on the same
+  unit-scale data, with metafor's ``ll0check`` and the grid screen of a boundary root. One
+  shortcut: where a step must be halved to keep τ² ≥ 0 and the score at τ² = 0 is not positive,
+  the iteration stops at 0, where the halved steps lead (the numpy iteration takes some 45
+  more steps to a τ² below 1e-14 in unit scale; both then pass the same grid screen);
+* :func:`mantel_haenszel` and :func:`cochran_q`: the Mantel–Haenszel OR and RR with their
+  variances, weights and Q.
+
+Every formula is the numpy kernel's (cited there); the sums are taken in study order, as the
+numpy kernels take them, so results agree to rounding (tests/test_compiled.py holds both to
+1e-9 and to metafor). Analyses whose scoring does not settle — not converged, a root less
+likely than τ² = 0, a boundary root a grid point beats — get the numpy code's global search,
+compiled too; only a step or likelihood that overflows goes back to the numpy estimator. The
+numpy kernels stay the reference and the engine of small inputs (a review's analyses):
+:func:`trialsynth.pooling.engine.use_compiled` decides.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba  # the optional extra "fast": imported only where it is installed (pooling.engine)
+import numpy as np
+
+from trialsynth.pooling.control import Control
+from trialsynth.pooling.tau2 import Tau2Fit, settle_reml
+
+EDGE = 1e-8  # as trialsynth.pooling.tau2.EDGE: a root this close to 0 goes back to numpy
+VERIFY_TOL = 1e-7  # as trialsynth.pooling.tau2.VERIFY_TOL
+GRID = np.concatenate([[0.0], 10.0 ** np.linspace(-6, 4, 61)])  # tau2.GRID (units of mean vᵢ′)
+GRID_SCREEN = GRID[1::3]  # the coarse grid of tau2._beaten_on_grid
+BIG = 1e150  # products of factors ≥ 1 are rescaled above this (no overflow; see _log_product)
+
+
+def _jit(fn):  # type: ignore[no-untyped-def]
+    # nogil: batch chunks run on threads; cache: compiled once per install, not per process;
+    # error_model numpy: x/0 is ±inf or NaN as in the numpy kernels, not an exception
+    return numba.njit(cache=True, nogil=True, error_model="numpy")(fn)
+
+
+@_jit
+def _floor0(x):  # type: ignore[no-untyped-def]
+    """max(0, x) with NaN kept NaN (numpy's ``maximum``, which the numpy kernels use)."""
+    return 0.0 if x < 0 else x
+
+
+@_jit
+def _times(prod, total, x):  # type: ignore[no-untyped-def]
+    """One factor of a log-product: Σ log xᵢ is taken as the log of Π xᵢ (one logarithm per
+    analysis, not one per study). Every factor is ≥ 1 here (unit-scale variances); the product
+    is moved into ``total`` before it could overflow, and a factor beyond BIG goes there alone."""
+    if x > BIG:
+        return prod, total + math.log(x)
+    prod *= x
+    if prod > BIG:
+        return 1.0, total + math.log(prod)
+    return prod, total
+
+
+@_jit
+def _reml_at(y, v, lo, hi, t, w):  # type: ignore[no-untyped-def]
+    """Σw, μ̂, the score Σw²r² − tr P, tr P², and the Newton pieces Σw³r², Σw²r at τ² = t (unit
+    scale; ``w``: scratch for the weights): the sums of ``tau2._reml_newton_step`` (Viechtbauer
+    2005, eq. 9; Harville 1977, §4)."""
+    sw = 0.0
+    swy = 0.0
+    for i in range(lo, hi):
+        wi = 1.0 / (v[i] + t)
+        w[i] = wi
+        sw += wi
+        swy += wi * y[i]
+    mu = swy / sw
+    sw2 = 0.0
+    sw3 = 0.0
+    sw2r2 = 0.0
+    sw3r2 = 0.0
+    sw2r = 0.0
+    for i in range(lo, hi):
+        wi = w[i]
+        r = y[i] - mu
+        w2 = wi * wi
+        w3 = w2 * wi
+        r2 = r * r
+        sw2 += w2
+        sw3 += w3
+        sw2r2 += w2 * r2
+        sw3r2 += w3 * r2
+        sw2r += w2 * r
+    tr_p = sw - sw2 / sw
+    tr_pp = sw2 - 2 * sw3 / sw + (sw2 / sw) ** 2
+    return sw, mu, sw2r2 - tr_p, tr_pp, sw3r2, sw2r
+
+
+@_jit
+def _reml_loglik(y, v, lo, hi, t):  # type: ignore[no-untyped-def]
+    """REML log-likelihood up to a constant (``tau2._ml_loglik``, Viechtbauer 2005, eq. 4–5):
+    −½[Σlog(vᵢ+τ²) + Σwᵢ(yᵢ−μ̂)²] − ½log Σwᵢ."""
+    sw = 0.0
+    swy = 0.0
+    for i in range(lo, hi):
+        w = 1.0 / (v[i] + t)
+        sw += w
+        swy += w * y[i]
+    mu = swy / sw
+    q = 0.0
+    prod = 1.0
+    logs = 0.0
+    for i in range(lo, hi):
+        r = y[i] - mu
+        q += r * r / (v[i] + t)
+        prod, logs = _times(prod, logs, v[i] + t)
+    return -0.5 * (logs + math.log(prod) + q) - 0.5 * math.log(sw)
+
+
+@_jit
+def _reml_loglik_and_at_zero(y, v, lo, hi, t):  # type: ignore[no-untyped-def]
+    """:func:`_reml_loglik` at τ² = t and at τ² = 0, in the same passes (metafor's ll0check)."""
+    sw = 0.0
+    swy = 0.0
+    sw0 = 0.0
+    swy0 = 0.0
+    for i in range(lo, hi):
+        w = 1.0 / (v[i] + t)
+        sw += w
+        swy += w * y[i]
+        w0 = 1.0 / v[i]
+        sw0 += w0
+        swy0 += w0 * y[i]
+    mu = swy / sw
+    mu0 = swy0 / sw0
+    q = 0.0
+    q0 = 0.0
+    prod, logs, prod0, logs0 = 1.0, 0.0, 1.0, 0.0
+    for i in range(lo, hi):
+        r = y[i] - mu
+        q += r * r / (v[i] + t)
+        prod, logs = _times(prod, logs, v[i] + t)
+        r0 = y[i] - mu0
+        q0 += r0 * r0 / v[i]
+        prod0, logs0 = _times(prod0, logs0, v[i])
+    return (-0.5 * (logs + math.log(prod) + q) - 0.5 * math.log(sw),
+            -0.5 * (logs0 + math.log(prod0) + q0) - 0.5 * math.log(sw0))
+
+
+@_jit
+def _q_at_zero(y, v, lo, hi):  # type: ignore[no-untyped-def]
+    """Cochran's Q (unit scale) and the largest variance of one analysis."""
+    sw = 0.0
+    swy = 0.0
+    vmax = 0.0
+    for i in range(lo, hi):
+        w = 1.0 / v[i]
+        sw += w
+        swy += w * y[i]
+        if v[i] > vmax:
+            vmax = v[i]
+    mu = swy / sw
+    q = 0.0
+    for i in range(lo, hi):
+        r = y[i] - mu
+        q += r * r / v[i]
+    return q, vmax
+
+
+@_jit
+def _unit_scale(yi, vi, lo, hi, y, v):  # type: ignore[no-untyped-def]
+    """``tau2._unit_scale`` of one analysis into ``y``, ``v``; returns v₍₁₎."""
+    vmin = np.inf
+    sy = 0.0
+    for i in range(lo, hi):
+        sy += yi[i]
+        if vi[i] < vmin:
+            vmin = vi[i]
+    ybar = sy / (hi - lo)
+    if not (np.isfinite(vmin) and vmin > 0):
+        vmin = 1.0
+    if not np.isfinite(ybar):
+        ybar = 0.0
+    root = math.sqrt(vmin)
+    for i in range(lo, hi):
+        y[i] = (yi[i] - ybar) / root
+        v[i] = vi[i] / vmin
+    return vmin
+
+
+@_jit
+def _hedges(y, v, lo, hi):  # type: ignore[no-untyped-def]
+    """Hedges' τ² (``tau2.hedges``), the start of the scoring (Hedges 1983)."""
+    k = hi - lo
+    s = 0.0
+    sv = 0.0
+    for i in range(lo, hi):
+        s += y[i]
+        sv += v[i]
+    ybar = s / k
+    rss = 0.0
+    for i in range(lo, hi):
+        rss += (y[i] - ybar) ** 2
+    return _floor0((rss - (1 - 1 / k) * sv) / (k - 1))
+
+
+@_jit
+def _score_one(y, v, w, lo, hi, maxiter, threshold, newton_switch, stepadj):  # type: ignore[no-untyped-def]
+    """The scoring loop of ``tau2._fisher_scoring`` for one analysis: τ², converged, iterations."""
+    t = _hedges(y, v, lo, hi)
+    near = False
+    for it in range(1, maxiter + 1):
+        sw, mu, score, tr_pp, sw3r2, sw2r = _reml_at(y, v, lo, hi, t, w)
+        adj = score / tr_pp  # Fisher scoring (Viechtbauer 2005, eq. 9)
+        if near:
+            observed = 2 * (sw3r2 - sw2r * sw2r / sw) - tr_pp  # Harville 1977, §4
+            newton = score / observed
+            if observed > 0 and np.isfinite(newton):
+                adj = newton
+        if stepadj != 1.0:
+            adj = adj * stepadj
+        if t + adj < 0:  # step halving (metafor rma.uni)
+            if t > 0:
+                # the halved steps approach 0 geometrically (about 45 steps to the stopping
+                # rule); where the score at 0 is not positive, 0 is where they lead: stop there
+                if _reml_at(y, v, lo, hi, 0.0, w)[2] <= 0:
+                    return 0.0, True, it
+                adj = adj / 2.0 ** math.ceil(math.log2(-adj / t))
+            else:
+                adj = 0.0
+        new = _floor0(t + adj)
+        change = abs(new - t)
+        t = new
+        if not np.isfinite(new):
+            return t, False, it
+        scale = max(1.0, new)
+        if change < threshold * scale:
+            return t, True, it
+        near = change < newton_switch * scale
+    return t, False, maxiter
+
+
+@_jit
+def _beaten_on_grid(y, v, lo, hi, t, ll_hat, tol, grid):  # type: ignore[no-untyped-def]
+    """``tau2._beaten_on_grid`` for one analysis whose root is at (or, by step halving, next to)
+    the boundary: some grid point clearly more likely. At τ² = 0 exactly, grid points beyond the
+    bound ll(τ²) − ll(0) ≤ ½[Q(0) − (k−1)·log(1 + τ²/v_max)] are not evaluated (the bound grows
+    with τ², so the first one beyond it ends the screen)."""
+    k = hi - lo
+    scale = 0.0
+    for i in range(lo, hi):
+        scale += v[i]
+    scale /= k
+    q0, vmax = _q_at_zero(y, v, lo, hi)
+    for g in grid:
+        g_t = g * scale
+        if t == 0 and 0.5 * (q0 - (k - 1) * math.log1p(g_t / vmax)) < -1e4 * tol:
+            return False
+        if _reml_loglik(y, v, lo, hi, g_t) - ll_hat > tol:
+            return True
+    return False
+
+
+@_jit
+def _step(y, v, lo, hi, t, w):  # type: ignore[no-untyped-def]
+    """REML's Fisher-scoring step at τ² = t (``tau2._reml_step``; its sign is the score's)."""
+    r = _reml_at(y, v, lo, hi, t, w)
+    return r[2] / r[3]
+
+
+@_jit
+def _bracketed(y, v, w, lo, hi, a, b, threshold, maxiter):  # type: ignore[no-untyped-def]
+    """``tau2._bracketed`` for one analysis: the root of the score in [a, b] by the Illinois
+    variant of regula falsi (Dowell & Jarratt 1971), or ``a`` where the score there is not
+    positive; the same steps and stopping rule."""
+    f_a = _step(y, v, lo, hi, a, w)
+    f_b = _step(y, v, lo, hi, b, w)
+    if not f_a > 0:
+        return a
+    x = a
+    side = 0.0
+    for _ in range(maxiter):
+        x = (a * f_b - b * f_a) / (f_b - f_a)
+        if not np.isfinite(x):
+            x = 0.5 * (a + b)
+        f_x = _step(y, v, lo, hi, x, w)
+        if f_x > 0:  # the root lies right of x
+            if side > 0:
+                f_b = f_b / 2  # Illinois: the end kept twice in a row counts half
+            a, f_a, side = x, f_x, 1.0
+        else:
+            if side < 0:
+                f_a = f_a / 2
+            b, f_b, side = x, f_x, -1.0
+        tol = threshold * max(1.0, abs(x))
+        if b - a <= tol or abs(f_x) <= tol:
+            break
+    return x
+
+
+@_jit
+def _global_search(y, v, w, lo, hi, current, grid, threshold, root_maxiter, ll_tol, root_tol
+                   ):  # type: ignore[no-untyped-def]
+    """``tau2._global_search`` for one analysis: the log-likelihood on the τ² grid, the score's
+    root beside the best grid point, then the most likely of that root, τ² = 0 and ``current``
+    (the first within the tolerance of the best). Returns τ² and whether it is a root or the
+    boundary maximum."""
+    k = hi - lo
+    scale = 0.0
+    for i in range(lo, hi):
+        scale += v[i]
+    scale /= k
+    best_ll = -np.inf
+    j = 0
+    for m in range(grid.size):
+        ll = _reml_loglik(y, v, lo, hi, grid[m] * scale)
+        if np.isfinite(ll) and ll > best_ll:
+            best_ll, j = ll, m
+    left = grid[max(j - 1, 0)] * scale
+    mid = grid[j] * scale
+    right = grid[min(j + 1, grid.size - 1)] * scale
+    f_left = _step(y, v, lo, hi, left, w)
+    f_mid = _step(y, v, lo, hi, mid, w)
+    f_right = _step(y, v, lo, hi, right, w)
+    use_left = f_left > 0 and not f_mid > 0
+    interior = use_left or (f_mid > 0 and f_right < 0)
+    first = mid
+    if interior:
+        a, b = (left, mid) if use_left else (mid, right)
+        first = _bracketed(y, v, w, lo, hi, a, b, threshold, root_maxiter)
+    now = current if np.isfinite(current) else 0.0
+    cands = (first, 0.0, now)
+    lls = np.empty(3)
+    top = -np.inf
+    for m in range(3):
+        ll = _reml_loglik(y, v, lo, hi, cands[m])
+        lls[m] = ll if np.isfinite(ll) else -np.inf
+        top = max(top, lls[m])
+    best = cands[0]
+    for m in range(3):
+        if lls[m] >= top - ll_tol * max(1.0, abs(top)):
+            best = cands[m]
+            break
+    step = _step(y, v, lo, hi, best, w)
+    ok = abs(step) <= root_tol * max(1.0, best) or (best == 0 and not step > 0)
+    return best, ok
+
+
+@_jit
+def _reml_batch(yi, vi, starts, maxiter, threshold, newton_switch, stepadj, ll_tol, grid,
+                grid_full, root_maxiter, root_tol, tau2, converged, iterations, flagged, y, v,
+                vmins):  # type: ignore[no-untyped-def]
+    w = np.empty(vi.size)
+    for j in range(starts.size - 1):
+        lo, hi = starts[j], starts[j + 1]
+        k = hi - lo
+        if k < 2:
+            tau2[j] = 0.0 if k == 1 else np.nan
+            converged[j] = k == 1
+            iterations[j] = 0
+            continue
+        vmin = _unit_scale(yi, vi, lo, hi, y, v)
+        vmins[j] = vmin
+        t, ok, it = _score_one(y, v, w, lo, hi, maxiter, threshold, newton_switch, stepadj)
+        iterations[j] = it
+        if not np.isfinite(t):  # an overflowing step: the numpy code starts it again from 0
+            tau2[j] = t
+            flagged[j] = True
+            continue
+        ll_hat, ll_zero = _reml_loglik_and_at_zero(y, v, lo, hi, t)
+        if not np.isfinite(ll_hat):
+            tau2[j] = t
+            flagged[j] = True
+            continue
+        tol = ll_tol * max(1.0, abs(ll_hat))
+        # tau2._settle_likelihood: scoring that did not converge, a root less likely than τ² = 0
+        # (metafor's ll0check), or a boundary root a grid point beats: the global search
+        if (not ok or (t > 0 and ll_zero - ll_hat > tol)
+                or (t <= EDGE and _beaten_on_grid(y, v, lo, hi, t, ll_hat, tol, grid))):
+            t, ok = _global_search(y, v, w, lo, hi, t, grid_full, threshold, root_maxiter,
+                                   ll_tol, root_tol)
+        # tau2._honest: the value solves the estimating equation, or sits on the boundary
+        adj = _step(y, v, lo, hi, t, w)
+        solved = abs(adj) <= VERIFY_TOL * max(1.0, t)
+        boundary = t <= VERIFY_TOL and not adj > VERIFY_TOL
+        tau2[j] = t
+        converged[j] = ok and (solved or boundary)
+
+
+def reml_fit(yi: np.ndarray, vi: np.ndarray, starts: np.ndarray, control: Control
+             ) -> tuple[np.ndarray, ...]:
+    """The compiled part of REML for every analysis (studies ``starts[j]:starts[j+1]``), in unit
+    scale: τ²′, converged, iterations, the analyses to settle with the numpy code (``flagged``),
+    the unit-scale data y′, v′ and each analysis's v₍₁₎ (τ² = v₍₁₎·τ²′)."""
+    n = starts.size - 1
+    tau2 = np.full(n, np.nan)
+    converged = np.zeros(n, dtype=np.bool_)
+    iterations = np.zeros(n, dtype=np.int64)
+    flagged = np.zeros(n, dtype=np.bool_)
+    y, v, vmin = np.empty(yi.size), np.empty(vi.size), np.ones(n)
+    _reml_batch(yi, vi, starts, control.maxiter, control.threshold, control.newton_switch,
+                control.stepadj, control.ll_tol, GRID_SCREEN, GRID, control.root_maxiter,
+                control.root_tol, tau2, converged, iterations, flagged, y, v, vmin)
+    return tau2, converged, iterations, flagged, y, v, vmin
+
+
+@_jit
+def _iv_batch(y, v, starts, tau2, dl, sw0, sw0sq, mu0, q, est, sw, hk, weight):  # type: ignore[no-untyped-def]
+    eps4 = 4 * np.finfo(np.float64).eps
+    for j in range(starts.size - 1):
+        lo, hi = starts[j], starts[j + 1]
+        k = hi - lo
+        a = 0.0
+        a2 = 0.0
+        ay = 0.0
+        for i in range(lo, hi):
+            w = 1.0 / v[i]
+            a += w
+            a2 += w * w
+            ay += w * y[i]
+        m0 = ay / a if k > 0 else np.nan
+        qq = 0.0
+        for i in range(lo, hi):
+            qq += (1.0 / v[i]) * (y[i] - m0) ** 2  # Cochran 1954
+        sw0[j], sw0sq[j], mu0[j], q[j] = a, a2, m0, qq
+        if dl:  # DerSimonian & Laird 1986, eq. 8
+            t = _floor0((qq - (k - 1)) / (a - a2 / a)) if k > 1 else 0.0
+            tau2[j] = t if k >= 1 else np.nan
+        t = tau2[j]
+        b = 0.0
+        by = 0.0
+        for i in range(lo, hi):
+            w = 1.0 / (v[i] + t)
+            b += w
+            by += w * y[i]
+        e = by / b if k > 0 else np.nan
+        est[j], sw[j] = e, b
+        h = 0.0
+        for i in range(lo, hi):
+            w = 1.0 / (v[i] + t)
+            r = y[i] - e
+            if abs(r) <= eps4 * max(abs(y[i]), abs(e)):  # inference.hksj_se: rounding-level residual
+                r = 0.0
+            h += w * r * r
+            weight[i] = 100 * w / b
+        hk[j] = h
+
+
+def iv_passes(yi: np.ndarray, vi: np.ndarray, starts: np.ndarray, tau2: np.ndarray | None
+              ) -> dict[str, np.ndarray]:
+    """Per analysis: Σwᵢ, Σwᵢ², the common-effect mean and Cochran's Q (wᵢ = 1/vᵢ); τ² (given, or
+    DerSimonian–Laird's when ``tau2`` is None); the pooled estimate and Σw*ᵢ (w*ᵢ = 1/(vᵢ + τ²));
+    Σw*ᵢ(yᵢ − μ̂)² for Hartung–Knapp; and each study's percentage weight."""
+    n = starts.size - 1
+    out = {name: np.empty(n) for name in ("sw0", "sw0sq", "mu0", "q", "est", "sw", "hk")}
+    t = np.empty(n) if tau2 is None else np.ascontiguousarray(tau2, dtype=np.float64)
+    weight = np.empty(yi.size)
+    _iv_batch(yi, vi, starts, t, tau2 is None, out["sw0"], out["sw0sq"], out["mu0"], out["q"],
+              out["est"], out["sw"], out["hk"], weight)
+    out["tau2"], out["weight"] = t, weight
+    return out
+
+
+def restricted_maximum_likelihood(yi: np.ndarray, vi: np.ndarray, group: np.ndarray, n: int,
+                                  starts: np.ndarray, control: Control) -> Tau2Fit:
+    """:func:`trialsynth.pooling.tau2.restricted_maximum_likelihood` for studies sorted by
+    analysis (``starts``: the first study of each, and the end): the compiled iteration; the
+    analyses it flags continue in the numpy code from where the iteration stopped
+    (:func:`trialsynth.pooling.tau2.settle_reml`; analyses are independent of each other)."""
+    tau2, converged, iterations, flagged, y, v, vmin = reml_fit(yi, vi, starts, control)
+    if flagged.any():
+        ids = np.flatnonzero(flagged)
+        local = np.full(n, -1, dtype=np.intp)
+        local[ids] = np.arange(ids.size)
+        rows = flagged[group]
+        fit = settle_reml(y[rows], v[rows], local[group[rows]], ids.size, tau2[ids],
+                          converged[ids], iterations[ids], control)
+        tau2[ids], converged[ids], iterations[ids] = fit.tau2, fit.converged, fit.iterations
+    return Tau2Fit(tau2 * vmin, converged, iterations)
+
+
+@_jit
+def _mh_batch(odds, a, b, c, d, starts, est, var, sw, weight):  # type: ignore[no-untyped-def]
+    for j in range(starts.size - 1):
+        lo, hi = starts[j], starts[j + 1]
+        sr = 0.0
+        st = 0.0
+        s1 = 0.0
+        s2 = 0.0
+        s3 = 0.0
+        for i in range(lo, hi):
+            n1 = a[i] + b[i]
+            n2 = c[i] + d[i]
+            big_n = n1 + n2
+            if odds:  # Mantel & Haenszel 1959; Robins, Breslow & Greenland 1986, eq. 13
+                p = (a[i] + d[i]) / big_n
+                q = (b[i] + c[i]) / big_n
+                r = a[i] * d[i] / big_n
+                t = b[i] * c[i] / big_n
+                s1 += p * r
+                s2 += p * t + q * r
+                s3 += q * t
+            else:  # Greenland & Robins 1985, eq. 13
+                r = a[i] * n2 / big_n
+                t = c[i] * n1 / big_n
+                s1 += n1 * n2 * (a[i] + c[i]) / big_n ** 2 - a[i] * c[i] / big_n
+            sr += r
+            st += t
+            weight[i] = t
+        if odds:
+            v = 0.5 * (s1 / sr ** 2 + s2 / (sr * st) + s3 / st ** 2)
+        else:
+            v = s1 / (sr * st)
+        defined = sr > 0 and st > 0  # no estimate otherwise, as metafor rma.mh (NA)
+        est[j] = math.log(sr / st) if defined else np.nan
+        var[j] = v if defined else np.nan
+        sw[j] = st
+        for i in range(lo, hi):
+            weight[i] = 100 * weight[i] / st
+
+
+def mantel_haenszel(measure: str, a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray,
+                    starts: np.ndarray) -> tuple[np.ndarray, ...]:
+    """:func:`trialsynth.pooling.fixed.mantel_haenszel` for OR and RR, tables sorted by analysis:
+    log estimate, its SE, Σ of the M-H weights, and each table's percentage weight."""
+    n = starts.size - 1
+    est, var, sw = np.empty(n), np.empty(n), np.empty(n)
+    weight = np.empty(a.size)
+    _mh_batch(measure == "OR", a, b, c, d, starts, est, var, sw, weight)
+    return est, np.sqrt(var), sw, weight
+
+
+@_jit
+def _q_batch(y, v, starts, center, q):  # type: ignore[no-untyped-def]
+    for j in range(starts.size - 1):
+        s = 0.0
+        for i in range(starts[j], starts[j + 1]):
+            s += (1.0 / v[i]) * (y[i] - center[j]) ** 2  # Cochran 1954
+        q[j] = s
+
+
+def cochran_q(yi: np.ndarray, vi: np.ndarray, starts: np.ndarray, center: np.ndarray
+              ) -> np.ndarray:
+    """Cochran's Q of every analysis about ``center`` (:func:`trialsynth.pooling.heterogeneity.
+    cochran_q`), studies sorted by analysis."""
+    q = np.empty(starts.size - 1)
+    _q_batch(yi, vi, starts, np.ascontiguousarray(center, dtype=np.float64), q)
+    return q

@@ -1,0 +1,226 @@
+"""The compiled kernels of large batches (trialsynth.pooling.compiled) give the numpy kernels' numbers.
+
+The numpy kernels are the reference engine (checked against R metafor throughout the suite);
+here the compiled engine is held to them and, on the same reference files, to metafor itself:
+``tests/reference/metafor_reference.json`` (``validation/make_metafor_reference.R``) and
+``tests/reference/tau2_hard_reference.json`` (``validation/make_tau2_hard_reference.R``).
+``TRIALSYNTH_COMPILED=1`` makes every call use the compiled kernels, ``0`` none.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+from dataclasses import fields
+
+import numpy as np
+import pytest
+import test_metafor_reference as metafor_ref
+import test_tau2_hard as hard
+
+from trialsynth.pooling import compiled, engine
+from trialsynth.pooling.batch import PooledBatch, pool_arrays
+from trialsynth.pooling.control import DEFAULT_CONTROL
+
+IV_METHODS = ("IV", "DL", "REML", "ML", "PM", "EB", "HE", "SJ")
+
+
+def test_numba_is_installed_where_the_tests_run() -> None:
+    """The test extra installs numba: the compiled engine is tested, not silently absent."""
+    assert engine.enabled(), "install the test extra (numba) to test the compiled kernels"
+
+
+def test_size_rule_and_switch(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TRIALSYNTH_COMPILED", raising=False)
+    monkeypatch.setattr(engine, "_expected", False)
+    assert not engine.use_compiled(engine.MIN_STUDIES - 1)
+    assert engine.use_compiled(engine.MIN_STUDIES)
+    engine.expect(engine.MIN_STUDIES - 1)  # a small run: partitions stay with numpy
+    assert not engine.use_compiled(engine.MIN_PART)
+    engine.expect(engine.MIN_STUDIES)  # a large run: its partitions are compiled
+    assert engine.use_compiled(engine.MIN_PART) and not engine.use_compiled(engine.MIN_PART - 1)
+    monkeypatch.setenv("TRIALSYNTH_COMPILED", "1")
+    assert engine.use_compiled(3)
+    monkeypatch.setenv("TRIALSYNTH_COMPILED", "0")
+    assert not engine.use_compiled(10 * engine.MIN_STUDIES) and not engine.enabled()
+
+
+def test_small_calls_do_not_load_numba() -> None:
+    """A review's analyses are pooled without importing numba (it costs a third of a second)."""
+    code = ("import sys, numpy as np\n"
+            "from trialsynth.pooling.batch import pool_arrays\n"
+            "g = np.repeat(np.arange(50), 4)\n"
+            "pool_arrays('GENERIC', 'REML', {'yi': np.linspace(0, 1, 200),"
+            " 'se': np.full(200, 0.3)}, g, 50, hksj=True)\n"
+            "assert 'numba' not in sys.modules\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+def simulated_batch(seed: int, n: int = 600) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """SIMULATED analyses (not real trials): k from 1 to 40, true τ² from 0 to 1, study variances
+    spread over up to eight orders of magnitude, some analyses of identical effects."""
+    rng = np.random.default_rng(seed)
+    k = rng.integers(1, 41, n)
+    group = np.repeat(np.arange(n), k)
+    spread = 10.0 ** rng.uniform(0, 8, n)[group]
+    vi = rng.uniform(0.01, 1, group.size) * np.where(rng.random(group.size) < 0.2, spread, 1.0)
+    tau2 = rng.choice([0.0, 0.0, 0.01, 0.1, 1.0], n)[group]
+    yi = rng.normal(0.2, np.sqrt(vi + tau2))
+    same = rng.random(n) < 0.05
+    yi = np.where(same[group], 0.3, yi)
+    return yi, vi, group
+
+
+def _pooled(monkeypatch: pytest.MonkeyPatch, flag: str, method: str, hksj: bool | str,
+            yi: np.ndarray, vi: np.ndarray, group: np.ndarray, n: int) -> PooledBatch:
+    monkeypatch.setenv("TRIALSYNTH_COMPILED", flag)
+    return pool_arrays("GENERIC", method, {"yi": yi, "se": np.sqrt(vi)}, group, n,
+                       hksj=hksj if method != "IV" else False, tau2_ci=False)
+
+
+@pytest.mark.parametrize("method", IV_METHODS)
+@pytest.mark.parametrize("hksj", [False, True, "adhoc"])
+def test_compiled_equals_numpy_on_simulated_batches(monkeypatch: pytest.MonkeyPatch, method: str,
+                                                    hksj: bool | str) -> None:
+    yi, vi, group = simulated_batch(7)
+    n = int(group.max()) + 1
+    ours = _pooled(monkeypatch, "1", method, hksj, yi, vi, group, n)
+    ref = _pooled(monkeypatch, "0", method, hksj, yi, vi, group, n)
+    assert np.array_equal(ours.converged, ref.converged)
+    assert np.array_equal(ours.k, ref.k)
+    vmin = np.minimum.reduceat(vi, np.searchsorted(group, np.arange(n)))
+    # iterations: the compiled scoring stops at a boundary root instead of halving its way there
+    # (never more steps); elsewhere the same, but where rounding moves a step across the rule
+    interior = ~(ref.tau2 <= 1e-8 * vmin)
+    assert (ours.iterations <= ref.iterations)[~interior].all()
+    assert np.mean((ours.iterations == ref.iterations)[interior]) > 0.97
+    for f in fields(PooledBatch):
+        a, b = getattr(ours, f.name), getattr(ref, f.name)
+        if a.dtype.kind != "f":
+            continue
+        assert np.array_equal(np.isnan(a), np.isnan(b)), f.name
+        ok = np.isnan(a) | np.isclose(a, b, rtol=1e-9, atol=1e-12)
+        if f.name in ("tau2", "i2", "h2"):  # boundary roots: 0 or below 1e-14 (unit scale)
+            ok |= np.abs(a - b) <= {"tau2": 1e-12 * vmin, "i2": 1e-10, "h2": 1e-12}[f.name]
+        assert ok.all(), (f.name, a[~ok][:3], b[~ok][:3])
+
+
+def test_compiled_reml_matches_metafor_on_hard_cases() -> None:
+    """Every hard case of the τ² reference in one compiled batch: metafor's τ², or a τ² at least
+    as likely where metafor stopped at a local maximum (the rule of tests/test_tau2_hard.py)."""
+    cases = [c for c in hard.CASES if "REML" in c["expected"]]
+    yi = np.concatenate([c["yi"] for c in cases])
+    vi = np.concatenate([c["vi"] for c in cases])
+    k = np.array([len(c["yi"]) for c in cases])
+    group = np.repeat(np.arange(len(cases)), k)
+    starts = np.concatenate([[0], np.cumsum(k)]).astype(np.int64)
+    fit = compiled.restricted_maximum_likelihood(yi, vi, group, len(cases), starts,
+                                                 DEFAULT_CONTROL)
+    assert len(cases) >= 60 and fit.converged.all()
+    for j, case in enumerate(cases):
+        want = case["expected"]["REML"]
+        tau2 = float(fit.tau2[j])
+        if math.isclose(tau2, want["tau2"], rel_tol=1e-6, abs_tol=1e-9):
+            continue
+        y, v = np.array(case["yi"]), np.array(case["vi"])
+        assert hard.loglik(y, v, tau2, True) >= want["loglik"] - 1e-9 * abs(want["loglik"]), \
+            (case["id"], tau2, want)
+
+
+@pytest.mark.parametrize("case", [c for c in metafor_ref.CASES if c.get("expected")],
+                         ids=lambda c: c["id"])
+def test_compiled_engine_matches_metafor(monkeypatch: pytest.MonkeyPatch, case: dict) -> None:
+    """The metafor reference cases (real metadat data) through the compiled engine."""
+    monkeypatch.setenv("TRIALSYNTH_COMPILED", "1")
+    metafor_ref.test_matches_metafor(case)
+
+
+def test_base_install_without_numba_uses_numpy() -> None:
+    """Without numba (the base install) the engine says so, and even a forced call pools with
+    the numpy kernels."""
+    code = ("import importlib.util, sys\n"
+            "find = importlib.util.find_spec\n"
+            "importlib.util.find_spec = lambda name, *a: None if name == 'numba' else find(name, *a)\n"
+            "sys.modules['numba'] = None\n"
+            "import numpy as np\n"
+            "from trialsynth.pooling import engine\n"
+            "from trialsynth.pooling.batch import pool_arrays\n"
+            "assert not engine.enabled() and not engine.use_compiled(10**7)\n"
+            "g = np.repeat(np.arange(3), 4)\n"
+            "r = pool_arrays('GENERIC', 'REML', {'yi': np.linspace(0, 1, 12),"
+            " 'se': np.full(12, 0.3)}, g, 3)\n"
+            "assert np.isfinite(r.estimate).all()\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "TRIALSYNTH_COMPILED": "1"})
+    assert proc.returncode == 0, proc.stderr
+
+
+def simulated_tables(seed: int, n: int = 500) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """SIMULATED 2×2 tables (not real trials): k from 1 to 30, arms of 5 to 400, event risks from
+    0 to 0.9, so that zero cells, double-zero tables and analyses without events occur."""
+    rng = np.random.default_rng(seed)
+    k = rng.integers(1, 31, n)
+    group = np.repeat(np.arange(n), k)
+    n1, n2 = rng.integers(5, 401, group.size), rng.integers(5, 401, group.size)
+    risk = rng.choice([0.0, 0.01, 0.05, 0.3, 0.9], n)[group]
+    ai = rng.binomial(n1, risk)
+    ci = rng.binomial(n2, np.clip(risk * rng.uniform(0.5, 1.5, group.size), 0, 1))
+    cols = {"events_t": ai, "n_t": n1, "events_c": ci, "n_c": n2}
+    return {key: value.astype(np.float64) for key, value in cols.items()}, group
+
+
+@pytest.mark.parametrize("measure", ["OR", "RR"])
+@pytest.mark.parametrize("conventions", ["metafor", "revman"])
+def test_compiled_mantel_haenszel_equals_numpy(monkeypatch: pytest.MonkeyPatch, measure: str,
+                                               conventions: str) -> None:
+    from trialsynth.conventions import METAFOR_CONVENTIONS, REVMAN_CONVENTIONS
+
+    conv = METAFOR_CONVENTIONS if conventions == "metafor" else REVMAN_CONVENTIONS
+    cols, group = simulated_tables(11)
+    n = int(group.max()) + 1
+    out = []
+    for flag in ("1", "0"):
+        monkeypatch.setenv("TRIALSYNTH_COMPILED", flag)
+        out.append(pool_arrays(measure, "MH", cols, group, n, conventions=conv))
+    ours, ref = out
+    for f in fields(PooledBatch):
+        a, b = getattr(ours, f.name), getattr(ref, f.name)
+        if a.dtype.kind == "f":
+            assert np.array_equal(np.isnan(a), np.isnan(b)), f.name
+            assert np.allclose(a, b, rtol=1e-11, atol=1e-13, equal_nan=True), f.name
+        else:
+            assert np.array_equal(a, b), f.name
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize("options", [
+    {"method": "DL"}, {"method": "REML", "hksj": True}, {"method": "MH", "revman": True},
+    {"method": "MH"}, {"method": "PM", "hksj": "adhoc", "revman": True}, {"method": "IV"},
+])
+def test_real_reviews_same_through_either_engine(monkeypatch: pytest.MonkeyPatch,
+                                                  options: dict) -> None:
+    """Real Cochrane reviews (Pairwise70 corpus; the rows of tests/test_batch.py) pooled by
+    ``trialsynth batch``'s engine with and without the compiled kernels: the same table."""
+    import test_batch
+
+    from trialsynth.corpus import run_batch
+
+    for key in test_batch.SAMPLE:
+        path = test_batch.PW70 / f"{key}_data.csv"
+        tables = []
+        for flag in ("1", "0"):
+            monkeypatch.setenv("TRIALSYNTH_COMPILED", flag)
+            tables.append(run_batch(path, **options))
+        ours, ref = tables
+        assert list(ours["analysis"]) == list(ref["analysis"]) and len(ref) >= 5
+        for col in test_batch.NUMERIC:
+            a, b = ours[col].to_numpy(float), ref[col].to_numpy(float)
+            if col == "tau":  # √ of a boundary τ² (0, or below 1e-14 in unit scale): compare τ²
+                a, b = a**2, b**2
+            assert np.array_equal(np.isnan(a), np.isnan(b)), col
+            assert np.allclose(a, b, rtol=1e-9, atol=1e-12, equal_nan=True), (col, key)
+        for col in ("k", "converged", "warnings", "measure"):
+            assert list(ours[col]) == list(ref[col]), col
