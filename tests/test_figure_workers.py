@@ -32,3 +32,28 @@ def test_a_forked_child_drops_the_layouts_that_hold_the_parents_font_objects() -
     os.waitpid(pid, 0)
     assert held == 0
     assert export._LAYOUTS  # the parent keeps its own
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="the pool forks its workers")
+def test_the_pool_returns_every_figure_in_order_whoever_draws_it(monkeypatch) -> None:
+    """One worker draws from the front while collect() draws the jobs no worker has started
+    from the back: the figures come back in the order added, each as draw_one draws it, and
+    the objects frozen for the workers are given back to the garbage collector."""
+    import gc
+
+    from trialsynth.render import figure_pool as fp
+
+    monkeypatch.setattr(fp, "workers", lambda: 1)
+    judged = ("low", "some_concerns", "high")
+    jobs = [("rob_traffic", f"k{i}", f"figures/rob_{i}.svg",
+             {f"Study {i} {j}": {"D1": level, "Overall": level} for j, level in enumerate(judged)},
+             f"Traffic light {i}") for i in range(fp.PARALLEL_MIN + 6)]
+    before = gc.get_freeze_count()
+    pool = fp.FigurePool(len(jobs))
+    assert pool.pool is not None
+    for job in jobs:
+        pool.add(job)
+    drawn = pool.collect()
+    assert drawn == [fp.draw_one(job) for job in jobs]
+    assert all(f'Study {i} 0' in svg for i, (svg, _) in enumerate(drawn))
+    assert gc.get_freeze_count() == before

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from trialsynth._frozen import FrozenMap
-from trialsynth._json import finite, json_safe
+from trialsynth._json import dumps_indented, finite, json_safe
 from trialsynth.analyse import NaturalScale, StudyValues, SubgroupNaturalScale
 
 
@@ -68,3 +68,19 @@ def test_mappings_keep_their_order_and_plain_values_pass():
 def test_finite(x, want):
     got = finite(x)
     assert got == want and (got is None or type(got) is float)
+
+
+def test_dumps_indented_is_json_dumps_with_indent_1() -> None:
+    """The fast writer of results.json gives json.dumps' text exactly, and leaves what it does
+    not handle (tuples, non-text keys, subclasses, NaN) to json.dumps."""
+
+    def ref(obj: object) -> str:
+        return json.dumps(obj, indent=1, ensure_ascii=False, allow_nan=False) + "\n"
+
+    tricky = {"a": [], "b": {}, "c": [1, 2.5, -0.0, 1e-300, 12345678901234567890, True, False, None],
+              "d": {"ü \"quoted\" \n\t\u2028": ["x", {"y": [[], [{}]]}]}, "": "", "e": 0.1 + 0.2}
+    for obj in (tricky, [], {}, "text", 3, 2.0, None, [tricky, tricky], {"t": (1, 2)}, {1: "a"},
+                {"s": type("S", (str,), {})("sub")}):
+        assert dumps_indented(obj) == ref(obj)
+    with pytest.raises(ValueError):
+        dumps_indented({"x": float("nan")})

@@ -159,10 +159,13 @@ def run(
         "earlier output folder, OUT included): the report opens with what changed")] = None,
 ) -> None:
     """Run every analysis of REVIEW and write results.json, tables/ and index.html to OUT."""
-    from trialsynth.runner import run_review  # the report stack loads only when asked for
+    from trialsynth._heap import frozen
 
     try:
-        summary = run_review(review, out, quiet=quiet, since=since)["summary"]
+        with frozen():  # loading the report stack is most of the allocation before the run
+            from trialsynth.runner import run_review  # the report stack loads only when asked for
+
+            summary = run_review(review, out, quiet=quiet, since=since)["summary"]
     except TrialsynthError as exc:
         print_error(exc)
         raise typer.Exit(2) from None

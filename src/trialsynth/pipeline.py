@@ -11,6 +11,7 @@ report model knows no renderer; it is handed a figure sink).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,35 +32,52 @@ if TYPE_CHECKING:
     from trialsynth.report.figure_jobs import FigureSink
 
 
-def review_results(source: Path, *, quiet: bool = False) -> tuple[dict[str, Any], Any]:
+def review_results(source: Path, *, quiet: bool = False,
+                   while_drawing: Callable[[dict[str, Any]], None] | None = None
+                   ) -> tuple[dict[str, Any], Any]:
     """The whole run in memory: (the content of ``results.json``, the report model with its
-    figures and tables). Nothing is written."""
+    figures and tables). Nothing is written.
+
+    ``while_drawing``: called with the content of ``results.json`` (complete: no figure is part
+    of it) while the figure workers are still drawing, for work that needs no figure (the
+    runner formats ``results.json`` there, on the core the workers leave free at the end)."""
     source = Path(source)
     folder = build_folder(source)  # any format, with its question (stated or placeholders)
     review = folder.review
     progress = progress_bar(quiet)
+    results: dict[str, Any] = {}
+
+    def drawing(built: Report) -> None:
+        results.update(run_header(run, source))
+        results["analyses"] = list(built.entries)
+        results.update(built.results)
+        if while_drawing is not None:
+            while_drawing(results)
+
     with progress:
         task = progress.add_task(f"pooling {review.id or source.name}", total=len(review.analyses))
         run = analyse_review(review, source.name, (progress, task))
-        report = review_report(folder, source, run, progress=progress)
-    results = run_header(run, source)
-    results["analyses"] = list(report.entries)
-    results.update(report.results)
+        report = review_report(folder, source, run, progress=progress, while_drawing=drawing)
     return results, report
 
 
-def review_report(folder: ReviewFolder, source: Path, run: AnalysisRun, progress: Any = None
-                  ) -> Report:
+def review_report(folder: ReviewFolder, source: Path, run: AnalysisRun, progress: Any = None,
+                  while_drawing: Callable[[Report], None] | None = None) -> Report:
     """The report of an analysed review with its figures drawn and its tables as files: the
     report model (:func:`trialsynth.report.build.build_report`) is handed the render stage's
-    figure pool, whose workers draw while the model is computed (:func:`render_report`)."""
+    figure pool, whose workers draw while the model is computed (:func:`render_report`).
+    ``while_drawing`` is called with the report model (without figures or files) before the
+    figures are collected."""
     # the report stack loads when asked for, and before any figure worker is forked
     from trialsynth.render.figure_pool import FigurePool
     from trialsynth.report.build import build_report
 
     figures = FigurePool(len(run.analyses))
     try:
-        return render_report(build_report(folder, source, run, progress, figures=figures), figures)
+        report = build_report(folder, source, run, progress, figures=figures)
+        if while_drawing is not None:
+            while_drawing(report)
+        return render_report(report, figures)
     finally:
         figures.close()
 
@@ -72,6 +90,7 @@ def render_report(report: Report, figures: FigureSink) -> Report:
     from trialsynth._frozen import FrozenMap
     from trialsynth.render.exports import table_files, to_csv
     from trialsynth.render.figure_pool import figure_files
+    from trialsynth.render.html import page_template
     from trialsynth.render.sof_docx import sof_document
 
     sec = report.sections
@@ -79,6 +98,7 @@ def render_report(report: Report, figures: FigureSink) -> Report:
         **table_files(report.entries, sec.sof_tables, sec.evidence_inventory["gap_maps"],
                       sec.research_implications),
         "tables/sof.docx": sof_document(sec.sof_tables, sec.identity)}
+    page_template()  # compiled while the figures are still being drawn
     svgs, by_path, gap_svgs = figure_files(files, report.figure_jobs, collect_figures(figures))
     files.update(report.files)
     studies = sec.study_inventory["characteristics"]

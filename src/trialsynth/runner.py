@@ -27,12 +27,12 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from pathlib import Path
 from typing import Any
 
 from trialsynth._atomic import output_lock
-from trialsynth._json import json_safe
+from trialsynth._heap import frozen
+from trialsynth._json import dumps_indented, json_safe
 from trialsynth.analyse import analyse, analyse_with_result, pool_analysis, review_correlations
 from trialsynth.output_folder import MARKER, write_output
 from trialsynth.output_folder import check_target as _check_target
@@ -65,7 +65,9 @@ def run_review(source: Path, out_dir: Path, *, quiet: bool = False,
     """
     source, out_dir = Path(source), Path(out_dir)
     _check_target(source, out_dir)
-    with output_lock(out_dir):  # one run per output; cleans up after a killed earlier run
+    # one run per output; cleans up after a killed earlier run. The modules loaded so far stay
+    # out of the garbage collector's passes while the run allocates (trialsynth._heap)
+    with output_lock(out_dir), frozen():
         _check_target(source, out_dir)
         return _run(source, out_dir, quiet, since)
 
@@ -76,20 +78,25 @@ def _run(source: Path, out_dir: Path, quiet: bool, since: Path | None) -> dict[s
         from trialsynth.diff import load_run
 
         earlier = load_run(Path(since), quiet=quiet)
-    results, report = review_results(source, quiet=quiet)
-    if earlier is not None:
-        from trialsynth.diff import diff_runs
+    done: dict[str, Any] = {}
 
-        results["what_changed"] = diff_runs(earlier, json_safe(results), old_label=str(since),
-                                            new_label=str(source))
-    clean = json_safe(results)  # NaN -> None for JSON and for the page alike
-    files: dict[str, str | bytes] = {
-        "results.json": json.dumps(with_integer_counts(clean), indent=1, ensure_ascii=False,
-                                   allow_nan=False) + "\n",
-        "tables/analyses.csv": _analyses_csv(results["analyses"]), **report.files}
+    def while_drawing(results: dict[str, Any]) -> None:
+        """The files that need no figure, made while the figure workers draw."""
+        if earlier is not None:
+            from trialsynth.diff import diff_runs
+
+            results["what_changed"] = diff_runs(earlier, json_safe(results), old_label=str(since),
+                                                new_label=str(source))
+        done["clean"] = clean = json_safe(results)  # NaN -> None for JSON and for the page alike
+        done["files"] = {
+            "results.json": dumps_indented(with_integer_counts(clean)),
+            "tables/analyses.csv": _analyses_csv(results["analyses"])}
+
+    results, report = review_results(source, quiet=quiet, while_drawing=while_drawing)
+    files: dict[str, str | bytes] = {**done["files"], **report.files}
     from trialsynth.render.html import render_report
 
-    files["index.html"] = render_report(clean, report)
+    files["index.html"] = render_report(done["clean"], report)
     _write_atomically(out_dir, files)
     return results
 

@@ -13,15 +13,17 @@ dropped in each child (``os.register_at_fork`` in :mod:`trialsynth.render.figure
 
 from __future__ import annotations
 
+import gc
 import multiprocessing as mp
 import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 
+from trialsynth._heap import freeze
 from trialsynth.report.figure_jobs import Drawn, FigureJob
 
 PARALLEL_MIN = 12  # fewer forest plots are drawn in this process
@@ -91,17 +93,32 @@ def network_figure(kind: str, res: Any, title: str, reference: str, small_values
 
 
 def workers() -> int:
-    """How many figure workers: the CPUs this process may use, at most 4."""
-    return min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-               else (os.cpu_count() or 1), 4)
+    """How many figure workers: one fewer than the CPUs this process may use (this process is
+    the other one: it computes the report, then draws the figures no worker has started, see
+    :meth:`FigurePool.collect`), at most 4."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return min(cpus - 1, 4)
 
 
 def preload() -> None:
-    """What every figure needs, loaded once here rather than in each forked worker."""
+    """What every figure needs, loaded once here rather than in each forked worker: the figure
+    modules, and the modules of the objects the jobs carry (network results, TSA summaries),
+    which a worker would otherwise import to unpickle its first such job (the report loads them
+    anyway)."""
     import PIL.PngImagePlugin  # noqa: F401
     from matplotlib.backends import backend_agg, backend_mixed, backend_svg  # noqa: F401
 
-    from trialsynth.render.figures import export, forest_draw, funnel, gapmap, rob, tsa  # noqa: F401
+    import trialsynth.assess.sequential  # noqa: F401
+    import trialsynth.report.network  # noqa: F401
+    from trialsynth.render.figures import (  # noqa: F401
+        export,
+        forest_draw,
+        funnel,
+        gapmap,
+        network,
+        rob,
+        tsa,
+    )
 
     export.svg_renderer_class()
     export.agg_renderer_class()
@@ -112,19 +129,27 @@ class FigurePool:
     """A :class:`~trialsynth.report.figure_jobs.FigureSink` that draws in forked workers when
     ``expected`` figures are many (at least :data:`PARALLEL_MIN`) and there are two CPUs and
     ``fork``; otherwise everything is drawn here at :meth:`collect`. Results come back in the
-    order the jobs were added."""
+    order the jobs were added.
+
+    The objects that exist when the workers are started (the loaded modules) are frozen out of
+    the garbage collector's passes first (:func:`trialsynth._heap.freeze`): a full pass in a
+    forked worker would write to every one of them and copy the parent's memory page by page.
+    If nothing had frozen them before, they are given back when the pool is done."""
 
     def __init__(self, expected: int) -> None:
         self.jobs: list[FigureJob] = []
         self.futures: list[Any] = []
         self.pool: ProcessPoolExecutor | None = None
+        self.frozen = False
         n = workers()
-        if expected >= PARALLEL_MIN and n >= 2 and "fork" in mp.get_all_start_methods():
+        if expected >= PARALLEL_MIN and n >= 1 and "fork" in mp.get_all_start_methods():
             preload()
+            self.frozen = freeze()
             try:
-                self.pool = ProcessPoolExecutor(n, mp_context=mp.get_context("fork"))
+                self.pool = ProcessPoolExecutor(n, mp_context=mp.get_context("fork"),
+                                                initializer=gc.freeze)
             except OSError:
-                self.pool = None
+                self._release(wait=False)
 
     def add(self, job: FigureJob) -> None:
         self.jobs.append(job)
@@ -135,26 +160,42 @@ class FigurePool:
                 self.futures.append(None)
 
     def collect(self) -> list[Drawn]:
-        """Every figure, (SVG document, PNG bytes), in the order added; a figure a worker
-        could not deliver (the pool broke) is drawn here."""
+        """Every figure, (SVG document, PNG bytes), in the order added.
+
+        The figures no worker has started are drawn here, from the last one back, one at a
+        time, while the workers go on from the front, until the two meet: this process's CPU is
+        used, and each text a worker has laid out is laid out again in as few other processes as
+        possible (every process lays out each text it draws once; a second worker would be a
+        third process doing so). A figure a worker could not deliver (the pool broke) is drawn
+        here too."""
         if self.pool is None:
             return [draw_one(j) for j in self.jobs]
-        out = []
+        out: list[Drawn | None] = [None] * len(self.jobs)
         try:
-            for job, fut in zip(self.jobs, self.futures, strict=True):
+            start = len(self.jobs)  # jobs[start:] are drawn here
+            while start and (self.futures[start - 1] is None or self.futures[start - 1].cancel()):
+                start -= 1
+                out[start] = draw_one(self.jobs[start])
+            for i in range(start):
                 try:
-                    out.append(draw_one(job) if fut is None else fut.result())
+                    out[i] = self.futures[i].result()
                 except BrokenProcessPool:
-                    out.append(draw_one(job))
+                    out[i] = draw_one(self.jobs[i])
         finally:
-            self.pool.shutdown(wait=True, cancel_futures=True)
-            self.pool = None
-        return out
+            self._release(wait=True)
+        return cast(list[Drawn], out)  # every slot filled above
 
     def close(self) -> None:
+        self._release(wait=False)
+
+    def _release(self, *, wait: bool) -> None:
+        """Shut the workers down and give the frozen objects back to the garbage collector."""
         if self.pool is not None:
-            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool.shutdown(wait=wait, cancel_futures=True)
             self.pool = None
+        if self.frozen:
+            gc.unfreeze()
+            self.frozen = False
 
 
 def inline(svg_doc: str) -> str:

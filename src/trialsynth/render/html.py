@@ -146,6 +146,11 @@ def _asset(name: str) -> Markup:
     return Markup(source)  # noqa: S704 (the package's own file, no user data)
 
 
+def page_template() -> Any:
+    """The report page's template, compiled once (Jinja's environment keeps it)."""
+    return env().get_template("report.html.j2")
+
+
 def render_report(results: dict[str, Any], report: Report) -> str:
     """The page: identity, contents with filters, question and source, inventory and gap map,
     risk of bias, per comparison its SoF tables and statements and per analysis its forest plot,
@@ -164,7 +169,7 @@ def render_report(results: dict[str, Any], report: Report) -> str:
                                         if t["table"].get("selection")),
                                       *(c for t in results["sof_tables"].values()
                                         for c in t["table"]["footnotes"]["conventions"])]))
-    page = env().get_template("report.html.j2").render(
+    page = page_template().render(
         r=results, groups=sorted(groups.items()), inferred=report.inferred_names,
         sections=[s for s in SECTIONS if s.when is None or results.get(s.when)],
         comparisons=comparisons, nav=results["navigation"],

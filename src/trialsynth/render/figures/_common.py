@@ -156,20 +156,47 @@ def _renderer() -> RendererAgg:
 
 
 _METRICS: dict[tuple[str, float, str, str], tuple[float, float, float]] = {}
+_FONT_FILES: dict[FontProperties, Any] = {}
+
+
+def font_files(prop: FontProperties) -> Any:
+    """The font files matplotlib draws ``prop`` with (``fontManager._find_fonts_by_props``),
+    looked up once per font properties: only paths, so the answer holds in a forked child."""
+    files = _FONT_FILES.get(prop)
+    if files is None:
+        from matplotlib.font_manager import fontManager
+
+        files = _FONT_FILES[prop] = fontManager._find_fonts_by_props(prop)
+    return files
 
 
 def text_metrics(text: str, size: float = SIZE, weight: str = "normal", style: str = "normal"
                  ) -> tuple[float, float, float]:
     """(width, height, descent) of ``text`` in points in the figure font (no mathtext), as Agg
-    measures it at 72 dpi. Cached: layout and the SVG export (:mod:`.export`) share the values."""
+    measures it at 72 dpi (``RendererAgg.get_text_width_height_descent``: the same font calls,
+    with the font files looked up once). Cached: layout and the SVG export (:mod:`.export`)
+    share the values."""
     key = (text, size, weight, style)
     value = _METRICS.get(key)
     if value is None:
-        value = _renderer().get_text_width_height_descent(text, fontprops(size, weight, style),
-                                                          ismath=False)
+        value = _measure(text, fontprops(size, weight, style))
         if len(_METRICS) < 100_000:
             _METRICS[key] = value
     return value
+
+
+def _measure(text: str, prop: FontProperties) -> tuple[float, float, float]:
+    from matplotlib.backends.backend_agg import get_hinting_flag
+    from matplotlib.font_manager import get_font
+
+    if not hasattr(RendererAgg, "_prepare_font"):  # another matplotlib: ask it
+        return _renderer().get_text_width_height_descent(text, prop, ismath=False)
+    font = get_font(font_files(prop))  # RendererAgg._prepare_font at 72 dpi, then as it measures
+    font.clear()
+    font.set_size(prop.get_size_in_points(), 72)
+    font.set_text(text, 0.0, flags=get_hinting_flag())
+    width, height = font.get_width_height()
+    return width / 64.0, height / 64.0, font.get_descent() / 64.0
 
 
 def text_width(text: str, size: float = SIZE, weight: str = "normal", style: str = "normal"

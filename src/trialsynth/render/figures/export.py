@@ -201,7 +201,9 @@ def agg_renderer_class() -> type:
     """
     import numpy as np
     from matplotlib.backends.backend_agg import RendererAgg, get_hinting_flag
-    from matplotlib.font_manager import fontManager, get_font
+    from matplotlib.font_manager import get_font
+
+    from trialsynth.render.figures._common import font_files
 
     try:
         from matplotlib.ft2font import FT2Font, RenderMode
@@ -232,7 +234,7 @@ def agg_renderer_class() -> type:
             items = _LAYOUTS.get(key)
             if items is None:
                 with _LOCK:
-                    font = get_font(fontManager._find_fonts_by_props(prop))
+                    font = get_font(font_files(prop))
                     font.clear()
                     font.set_size(prop.get_size_in_points(), self.dpi)
                     items = tuple((item.ft_object, item.glyph_index, item.x, item.y)
@@ -365,14 +367,16 @@ def encode_png(rgb: Any, dpi: float) -> bytes:
     height, width, _ = rgb.shape
     rows = np.empty((height, width * 3 + 1), dtype=np.uint8)
     rows[:, 0] = 0  # filter type None
-    rows[:, 1:].reshape(height, width, 3)[...] = rgb  # one copy, from a strided view too
+    pixels = rows[:, 1:].reshape(height, width, 3)
+    for channel in range(3):  # a plane at a time: numpy copies long strided runs far faster
+        pixels[:, :, channel] = rgb[:, :, channel]  # than 3-byte pixels (RGBA view -> RGB)
     per_metre = round(dpi / 0.0254)
     return b"".join((
         b"\x89PNG\r\n\x1a\n",
         _png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)),
         _png_chunk(b"pHYs", struct.pack(">IIB", per_metre, per_metre, 1)),
         _png_chunk(b"tEXt", b"Software\x00trialsynth (matplotlib)"),
-        _png_chunk(b"IDAT", zlib.compress(rows.tobytes(), PNG_COMPRESSION)),
+        _png_chunk(b"IDAT", zlib.compress(rows, PNG_COMPRESSION)),  # the buffer, uncopied
         _png_chunk(b"IEND", b""),
     ))
 

@@ -246,6 +246,13 @@ def network_forest(result: NmaResult, *, title: str | None = None,
     return fig
 
 
+def _add_cell(ax: Any, patch: Any) -> None:
+    """A cell of the league table on ``ax``, whose limits are set before any cell is added:
+    :meth:`Axes.add_artist` does what :meth:`Axes.add_patch` does (properties, clip path) but
+    widen the data limits, which no longer move the view and cost most of the time."""
+    ax.add_artist(patch)
+
+
 def _league_cell(ax: Any, result: NmaResult, i: int, j: int, a: str, b: str,
                  level: Mapping[tuple[str, str], str], ratio: bool, cell_w: float) -> None:
     """One cell: the diagonal names the treatment; lower left the network estimate (coloured by
@@ -256,7 +263,7 @@ def _league_cell(ax: Any, result: NmaResult, i: int, j: int, a: str, b: str,
 
     fit = result.fit
     if i == j:
-        ax.add_patch(Rectangle((j, i), 1, 1, facecolor="#e8e8e8", edgecolor="white", lw=1.5))
+        _add_cell(ax, Rectangle((j, i), 1, 1, facecolor="#e8e8e8", edgecolor="white", lw=1.5))
         lines = _wrap(c.clean(a), cell_w - 0.12, c.SMALL)[:3]
         for r, line in enumerate(lines):
             c.put(ax, j + 0.5, i + 0.42 + (r - (len(lines) - 1) / 2) * 0.24, line, size=c.SMALL,
@@ -267,7 +274,7 @@ def _league_cell(ax: Any, result: NmaResult, i: int, j: int, a: str, b: str,
     ia, ib = fit.treatments.index(a), fit.treatments.index(b)
     x: Mapping[str, Any] | None = fit.interval(ia, ib) if i > j else _direct(result, ia, ib)
     colour = LEVEL_COLOURS.get(level.get((a, b)) or "", "white") if i > j else "#f4f4f4"
-    ax.add_patch(Rectangle((j, i), 1, 1, facecolor=colour, edgecolor="white", lw=1.5))
+    _add_cell(ax, Rectangle((j, i), 1, 1, facecolor=colour, edgecolor="white", lw=1.5))
     if x is None:
         c.put(ax, j + 0.5, i + 0.5, "\u2013", size=c.SIZE, color=c.GREY, ha="center")
         return
