@@ -37,11 +37,11 @@ import numpy as np
 from trialsynth.pooling.control import Control
 from trialsynth.pooling.tau2 import Tau2Fit, settle_reml
 
-EDGE = 1e-8  # as trialsynth.pooling.tau2.EDGE: a root this close to 0 goes back to numpy
+EDGE = 1e-8  # as trialsynth.pooling.tau2.EDGE: a root this close to 0 passes the grid screen
 VERIFY_TOL = 1e-7  # as trialsynth.pooling.tau2.VERIFY_TOL
 GRID = np.concatenate([[0.0], 10.0 ** np.linspace(-6, 4, 61)])  # tau2.GRID (units of mean vᵢ′)
 GRID_SCREEN = GRID[1::3]  # the coarse grid of tau2._beaten_on_grid
-BIG = 1e150  # products of factors ≥ 1 are rescaled above this (no overflow; see _log_product)
+BIG = 1e150  # products of factors ≥ 1 are rescaled above this (no overflow; see _times)
 
 
 def _jit(fn):  # type: ignore[no-untyped-def]
