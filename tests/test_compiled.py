@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 from dataclasses import fields
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -261,3 +262,32 @@ def test_compiled_equals_numpy_on_any_batch(batch: list, method: str, repeat: bo
     # τ²: a root to the stopping rule's precision, or the boundary (0 or below 1e-14 × v₍₁₎)
     assert (np.isclose(ours.tau2, ref.tau2, rtol=1e-8, atol=0, equal_nan=True)
             | (np.abs(ours.tau2 - ref.tau2) <= 1e-12 * vmin)).all(), (ours.tau2, ref.tau2)
+
+
+def test_a_runs_size_reaches_every_partition(monkeypatch: pytest.MonkeyPatch,
+                                             tmp_path: Path) -> None:
+    """``trialsynth batch`` estimates its input's studies once and sends the figure with every
+    partition (``pool_partition`` on this process's threads or on a Dask worker), where a large
+    run makes the engine compile its partitions."""
+    import trialsynth.corpus.run as batch_run
+
+    yi, vi, group = simulated_batch(3, n=40)
+    src = tmp_path / "long.csv"
+    src.write_text("analysis,yi,se\n" + "".join(
+        f"a{g},{float(y)!r},{float(v) ** 0.5!r}\n" for g, y, v in zip(group, yi, vi, strict=True)))
+    monkeypatch.delenv("TRIALSYNTH_COMPILED", raising=False)
+    real = batch_run.pool_partition
+    seen: list[int] = []
+
+    def spy(payload: dict, options: dict) -> object:
+        seen.append(options["expect_studies"])
+        return real(payload, options)
+
+    monkeypatch.setattr(batch_run, "pool_partition", spy)
+    for size, expected in ((engine.MIN_STUDIES - 1, False), (engine.MIN_STUDIES, True)):
+        monkeypatch.setattr(engine, "_expected", False)
+        monkeypatch.setattr(batch_run, "_studies_estimate", lambda path, size=size: size)
+        seen.clear()
+        table = batch_run.run_batch(src, tmp_path / f"out{size}.csv", method="REML")
+        assert len(table) == 40 and seen and set(seen) == {size}
+        assert engine._expected is expected

@@ -117,10 +117,10 @@ def run_batch(input: str | Path, out: str | Path | None = None, *, measure: str 
         store = output.PartStore(parts_dir(out), key, fmt)
     if workers or scheduler:
         require("dask.distributed", "--workers/--scheduler")
-    else:  # a large input: the compiled kernels pay for their loading (pooling.engine)
-        from trialsynth.pooling import engine
-
-        engine.expect(_studies_estimate(path))
+    # the size of the whole run travels with the partitions (not in the resume key): on a large
+    # input the compiled kernels pay for their loading, in this process or on a Dask worker
+    # (pool_partition, trialsynth.pooling.engine)
+    options = {**options, "expect_studies": _studies_estimate(path)}
     from trialsynth.corpus.sources import NotGrouped
 
     try:
@@ -363,6 +363,9 @@ def pool_partition(payload: dict[str, Any], options: dict[str, Any]
                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Pool one partition: one :func:`pool_arrays` call per measure present. Returns the result
     rows (analyses with at least one pooled study) and the failures (none pooled)."""
+    from trialsynth.pooling import engine
+
+    engine.expect(int(options.get("expect_studies", 0)))
     analyses: pd.DataFrame = payload["analyses"]
     offsets: np.ndarray = payload["offsets"]
     n = len(analyses)
