@@ -15,16 +15,9 @@ from typing import Literal
 
 import numpy as np
 
-from trialsynth._segments import FloatArray, IntArray, Segments, segment_count
+from trialsynth._segments import FloatArray, IntArray, Segments, segment_count, segment_sum
 from trialsynth.conventions import METAFOR_CONVENTIONS, Conventions
-from trialsynth.effects.table import (
-    BINARY,
-    Cells,
-    Effects,
-    counts_in_range,
-    participants,
-    study_effects,
-)
+from trialsynth.effects.table import BINARY, Cells, counts_in_range, participants, study_effects
 from trialsynth.effects.zero_cells import double_zero
 from trialsynth.pooling import engine
 from trialsynth.pooling import heterogeneity as het
@@ -324,7 +317,7 @@ def _iv_sums_compiled(method: str, y: FloatArray, v: FloatArray, g: IntArray, n:
     sw = out["sw0"] if method == "IV" else out["sw"]
 
     def ssum(x: FloatArray) -> FloatArray:
-        return np.bincount(g, weights=x, minlength=n)
+        return segment_sum(x, g, n)
 
     return _IvSums(k, sums, out["q"], tau2_fit, est, sw, hksj_sum=lambda mu: out["hk"],
                    weight=lambda: out["weight"], ssum=ssum)
@@ -478,75 +471,41 @@ def _pool_tables(measure: str, method: str, cols: Mapping[str, FloatArray], grou
         g = group[keep]
         a, b, c, d = cells.a[keep], cells.b[keep], cells.c[keep], cells.d[keep]
     n_study = participants(measure, cols)
-    if method == "MH" and measure in ("OR", "RR") and _compiled_for(g, compiled):
-        return _mh_compiled(measure, eff, a, b, c, d, g, group, n, keep, every, n_study, conv,
-                            level)
-    seg = Segments(g, n)
-    if method == "MH_RANDOM":
-        mh_est, _, _, _ = mantel_haenszel(measure, a, b, c, d, g, n, conv.rd_variance,
-                                          variance_cells, ssum=seg.sum)
-        return _pool_iv(measure, "MH_RANDOM", eff.yi, eff.vi, eff.estimable, n_study, group,
-                        n, hksj, conv, level, tau2_ci, center=mh_est, control=control)
-    k = seg.counts
     all_estimable = bool(eff.estimable.all())
     q_g = group if all_estimable else group[eff.estimable]
-    q_seg = seg if all_estimable and every else Segments(q_g, n)
-    k_yi = q_seg.counts
-    if method == "MH":
-        est, se, w, sw = mantel_haenszel(measure, a, b, c, d, g, n, conv.rd_variance,
-                                         variance_cells, ssum=seg.sum)
-        q_y, q_v = (eff.yi, eff.vi) if all_estimable else \
-            (eff.yi[eff.estimable], eff.vi[eff.estimable])
-        q = het.cochran_q(q_y, q_v, q_g, n, center=est, ssum=q_seg.sum)
-        q_df = (k_yi - 1).astype(np.float64)
-    else:
-        est, se, q, w, pos = peto(a, b, c, d, g, n)
-        sw = None
-        q_df = (k_yi - 1).astype(np.float64)
-        q = np.where(segment_count(g[pos], n) > 1, q, 0.0)
-    est = np.where(k >= 1, est, np.nan)
-    if conv.mh_single_study_as_is:
-        est, se = _single_study_as_is(eff.yi, eff.vi, eff.estimable, group, n, k_yi, est, se)
-        est, se = np.where(k >= 1, est, np.nan), np.where(k >= 1, se, np.nan)
-    ci_low, ci_high, stat, p = interval(est, se, None, level)
-    if sw is None:
-        sw = seg.sum(w)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if every:
-            weight = 100 * w / sw[g]
-        else:
-            weight = np.full(group.shape, np.nan)
-            weight[keep] = 100 * w / sw[g]
-    nan = _nan(n)
-    i2, h2, q_p = _single_study(k_yi, het.i2_from_q(q, q_df), het.h2_from_q(q, q_df),
-                                het.q_pvalue(q, q_df))
-    return PooledBatch(
-        k=k, estimate=est, se=se, ci_low=ci_low, ci_high=ci_high, statistic=stat, pvalue=p,
-        df=nan, tau2=nan, tau2_ci_low=nan, tau2_ci_high=nan, i2=i2, i2_ci_low=nan,
-        i2_ci_high=nan, h2=h2, h2_ci_low=nan, h2_ci_high=nan, q=q, q_df=q_df,
-        q_pvalue=q_p, pi_low=nan, pi_high=nan,
-        participants=_participants(n_study, keep, every, seg.sum, n),
-        converged=np.ones(n, dtype=bool), iterations=np.zeros(n, dtype=np.int64),
-        tau2_ci_beyond=np.zeros(n, dtype=bool), yi=eff.yi, vi=eff.vi, weight=weight,
-        included=keep, group=group,
-    )
-
-
-def _mh_compiled(measure: str, eff: Effects, a: FloatArray, b: FloatArray, c: FloatArray,
-                 d: FloatArray, g: IntArray, group: IntArray, n: int, keep: np.ndarray,
-                 every: bool, n_study: FloatArray | None, conv: Conventions, level: float
-                 ) -> PooledBatch:
-    """The Mantel–Haenszel branch of :func:`_pool_tables` for OR and RR by the compiled kernels
-    (tables sorted by analysis): the same fields from the same formulas."""
-    from trialsynth.pooling import compiled
-
-    k = segment_count(g, n)
-    est, se, _, w_kept = compiled.mantel_haenszel(measure, a, b, c, d, _starts(k))
-    q_g = group if eff.estimable.all() else group[eff.estimable]
-    k_yi = segment_count(q_g, n)
-    q_y, q_v = (eff.yi, eff.vi) if eff.estimable.all() else \
+    q_y, q_v = (eff.yi, eff.vi) if all_estimable else \
         (eff.yi[eff.estimable], eff.vi[eff.estimable])
-    q = compiled.cochran_q(q_y, q_v, _starts(k_yi), est)  # centred on the M-H estimate
+    ssum: SegmentSum
+    if method == "MH" and measure in ("OR", "RR") and _compiled_for(g, compiled):
+        from trialsynth.pooling import compiled as kernels
+
+        k, k_yi = segment_count(g, n), segment_count(q_g, n)
+        est, se, _, weight_kept = kernels.mantel_haenszel(measure, a, b, c, d, _starts(k))
+        q = kernels.cochran_q(q_y, q_v, _starts(k_yi), est)  # centred on the M-H estimate
+
+        def ssum(x: FloatArray) -> FloatArray:
+            return segment_sum(x, g, n)
+    else:
+        seg = Segments(g, n)
+        if method == "MH_RANDOM":
+            mh_est, _, _, _ = mantel_haenszel(measure, a, b, c, d, g, n, conv.rd_variance,
+                                              variance_cells, ssum=seg.sum)
+            return _pool_iv(measure, "MH_RANDOM", eff.yi, eff.vi, eff.estimable, n_study, group,
+                            n, hksj, conv, level, tau2_ci, center=mh_est, control=control)
+        k = seg.counts
+        q_seg = seg if all_estimable and every else Segments(q_g, n)
+        k_yi = q_seg.counts
+        if method == "MH":
+            est, se, w, sw = mantel_haenszel(measure, a, b, c, d, g, n, conv.rd_variance,
+                                             variance_cells, ssum=seg.sum)
+            q = het.cochran_q(q_y, q_v, q_g, n, center=est, ssum=q_seg.sum)
+        else:
+            est, se, q, w, pos = peto(a, b, c, d, g, n)
+            sw = seg.sum(w)
+            q = np.where(segment_count(g[pos], n) > 1, q, 0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            weight_kept = 100 * w / sw[g]
+        ssum = seg.sum
     q_df = (k_yi - 1).astype(np.float64)
     est = np.where(k >= 1, est, np.nan)
     if conv.mh_single_study_as_is:
@@ -554,17 +513,13 @@ def _mh_compiled(measure: str, eff: Effects, a: FloatArray, b: FloatArray, c: Fl
         est, se = np.where(k >= 1, est, np.nan), np.where(k >= 1, se, np.nan)
     ci_low, ci_high, stat, p = interval(est, se, None, level)
     if every:
-        weight = w_kept
+        weight = weight_kept
     else:
         weight = np.full(group.shape, np.nan)
-        weight[keep] = w_kept
+        weight[keep] = weight_kept
     nan = _nan(n)
     i2, h2, q_p = _single_study(k_yi, het.i2_from_q(q, q_df), het.h2_from_q(q, q_df),
                                 het.q_pvalue(q, q_df))
-
-    def ssum(x: FloatArray) -> FloatArray:
-        return np.bincount(g, weights=x, minlength=n)
-
     return PooledBatch(
         k=k, estimate=est, se=se, ci_low=ci_low, ci_high=ci_high, statistic=stat, pvalue=p,
         df=nan, tau2=nan, tau2_ci_low=nan, tau2_ci_high=nan, i2=i2, i2_ci_low=nan,

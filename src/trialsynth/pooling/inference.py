@@ -35,18 +35,6 @@ def interval(est: FloatArray, se: FloatArray, df: FloatArray | None, confidence_
         return est - crit * se, est + crit * se, stat, p
 
 
-def hksj_se(yi: FloatArray, wi: FloatArray, est: FloatArray, sw: FloatArray, k: np.ndarray,
-            group: IntArray, n: int, adhoc: bool = False,
-            ssum: Callable[[FloatArray], FloatArray] | None = None) -> FloatArray:
-    """Hartung–Knapp–Sidik–Jonkman SE: √(q/Σw*), q = Σw*ᵢ(yᵢ − μ̂)²/(k−1).
-
-    Hartung & Knapp 2001 eq. 5; Sidik & Jonkman 2002, Stat Med 21:3153. ``adhoc`` uses max(1, q)
-    so that the SE is never below the Wald SE (Knapp & Hartung 2003; Jackson et al. 2017,
-    Stat Med 36:3923, §4.3; metafor ``test="adhoc"``).
-    """
-    return hksj_from_sum(hksj_residual_sum(yi, wi, est, group, n, ssum), sw, k, adhoc)
-
-
 def hksj_residual_sum(yi: FloatArray, wi: FloatArray, est: FloatArray, group: IntArray, n: int,
                       ssum: Callable[[FloatArray], FloatArray] | None = None) -> FloatArray:
     """Σw*ᵢ(yᵢ − μ̂)² per analysis, the numerator of the Hartung–Knapp q (H&K 2001 eq. 5)."""
@@ -63,7 +51,13 @@ def hksj_residual_sum(yi: FloatArray, wi: FloatArray, est: FloatArray, group: In
 
 def hksj_from_sum(residual_sum: FloatArray, sw: FloatArray, k: np.ndarray, adhoc: bool = False
                   ) -> FloatArray:
-    """The HKSJ SE from Σw*ᵢ(yᵢ − μ̂)² (:func:`hksj_residual_sum`) and Σw*ᵢ (:func:`hksj_se`)."""
+    """Hartung–Knapp–Sidik–Jonkman SE √(q/Σw*), q = Σw*ᵢ(yᵢ − μ̂)²/(k−1), from the residual sum
+    (:func:`hksj_residual_sum`) and Σw*ᵢ.
+
+    Hartung & Knapp 2001 eq. 5; Sidik & Jonkman 2002, Stat Med 21:3153. ``adhoc`` uses max(1, q)
+    so that the SE is never below the Wald SE (Knapp & Hartung 2003; Jackson et al. 2017,
+    Stat Med 36:3923, §4.3; metafor ``test="adhoc"``).
+    """
     with np.errstate(divide="ignore", invalid="ignore"):
         q = residual_sum / (k - 1)  # Hartung & Knapp 2001 eq. 5
         if adhoc:
