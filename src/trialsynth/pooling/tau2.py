@@ -174,12 +174,21 @@ def _fisher_scoring(yi: FloatArray, vi: FloatArray, group: IntArray, n: int,
         converged[idx[now]] = True
         active[idx[now | ~np.isfinite(new)]] = False
         blocks.refresh(active)
+    return _settle(yi, vi, group, n, k, step, loglik, full, active, tau2, converged, iters,
+                   control)
+
+
+def _settle(yi: FloatArray, vi: FloatArray, group: IntArray, n: int, k: np.ndarray,
+            step: Callable[..., FloatArray], loglik: Callable[..., FloatArray] | None,
+            full: Blocks | None, active: np.ndarray, tau2: FloatArray, converged: np.ndarray,
+            iters: np.ndarray, control: Control) -> Tau2Fit:
+    """Where Fisher scoring stopped (``active``: not converged), the settling searches."""
     # a step that overflowed (a study far more precise than the others, the score at τ² = 0
     # beyond double precision) is not the end: the analysis starts again from τ² = 0 and is
     # settled by the bracketed search (EB) or the global likelihood search (ML, REML)
     failed = (k >= 2) & ~np.isfinite(tau2)
     tau2 = np.where(failed, 0.0, tau2)
-    converged &= ~failed
+    converged = converged & ~failed
     if loglik is None:
         return _settle_eb(yi, vi, group, n, k, step, active | failed, tau2, converged, iters,
                           control)
@@ -559,13 +568,8 @@ def settle_reml(yi: FloatArray, vi: FloatArray, group: IntArray, n: int, tau2: F
     :func:`_settle_likelihood`, then :func:`_honest`. Used by the compiled kernels for the
     analyses their scoring hands back (:mod:`trialsynth.pooling.compiled`)."""
     k = segment_count(group, n)
-    active = (k >= 2) & ~scoring_done
-    failed = (k >= 2) & ~np.isfinite(tau2)
-    tau2 = np.where(failed, 0.0, tau2)
-    converged = scoring_done & ~failed
-    full = Blocks(yi, vi, group, k, k >= 2)
-    fit = _settle_likelihood(yi, vi, group, n, k, _reml_step, _reml_loglik, full,
-                             active | failed, tau2, converged, iterations, control)
+    fit = _settle(yi, vi, group, n, k, _reml_step, _reml_loglik, Blocks(yi, vi, group, k, k >= 2),
+                  (k >= 2) & ~scoring_done, tau2, scoring_done, iterations, control)
     return Tau2Fit(fit.tau2, _honest(fit, yi, vi, group, n, _reml_step), fit.iterations)
 
 
