@@ -185,15 +185,28 @@ def text_metrics(text: str, size: float = SIZE, weight: str = "normal", style: s
     return value
 
 
+def prepared_font(prop: FontProperties, dpi: float) -> Any:
+    """The FreeType font of ``prop``, cleared and sized for ``dpi`` (``RendererAgg._prepare_font``).
+    Not thread-safe: the font object is shared (callers on threads hold a lock)."""
+    font = font_object(prop)
+    font.clear()
+    font.set_size(prop.get_size_in_points(), dpi)
+    return font
+
+
+def font_object(prop: FontProperties) -> Any:
+    """matplotlib's FreeType font of ``prop`` (``get_font`` of :func:`font_files`)."""
+    from matplotlib.font_manager import get_font
+
+    return get_font(font_files(prop))
+
+
 def _measure(text: str, prop: FontProperties) -> tuple[float, float, float]:
     from matplotlib.backends.backend_agg import get_hinting_flag
-    from matplotlib.font_manager import get_font
 
     if not hasattr(RendererAgg, "_prepare_font"):  # another matplotlib: ask it
         return _renderer().get_text_width_height_descent(text, prop, ismath=False)
-    font = get_font(font_files(prop))  # RendererAgg._prepare_font at 72 dpi, then as it measures
-    font.clear()
-    font.set_size(prop.get_size_in_points(), 72)
+    font = prepared_font(prop, 72)  # then as RendererAgg measures
     font.set_text(text, 0.0, flags=get_hinting_flag())
     width, height = font.get_width_height()
     return width / 64.0, height / 64.0, font.get_descent() / 64.0

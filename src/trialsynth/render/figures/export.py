@@ -78,11 +78,11 @@ def _font_heights(prop: Any, dpi: float) -> tuple[float, float, float] | tuple[N
     key = (prop, dpi)
     value = _HEIGHTS.get(key)
     if value is None:
-        from matplotlib.font_manager import fontManager, get_font
+        from trialsynth.render.figures._common import font_object
 
         value = (None, None, None)
         with _LOCK:
-            font = get_font(fontManager._find_fonts_by_props(prop))
+            font = font_object(prop)
             for table_name, gap, ascent, descent in (
                     ("OS/2", "sTypoLineGap", "sTypoAscender", "sTypoDescender"),
                     ("hhea", "lineGap", "ascent", "descent")):
@@ -201,9 +201,8 @@ def agg_renderer_class() -> type:
     """
     import numpy as np
     from matplotlib.backends.backend_agg import RendererAgg, get_hinting_flag
-    from matplotlib.font_manager import get_font
 
-    from trialsynth.render.figures._common import font_files
+    from trialsynth.render.figures._common import prepared_font
 
     try:
         from matplotlib.ft2font import FT2Font, RenderMode
@@ -234,9 +233,7 @@ def agg_renderer_class() -> type:
             items = _LAYOUTS.get(key)
             if items is None:
                 with _LOCK:
-                    font = get_font(font_files(prop))
-                    font.clear()
-                    font.set_size(prop.get_size_in_points(), self.dpi)
+                    font = prepared_font(prop, self.dpi)
                     items = tuple((item.ft_object, item.glyph_index, item.x, item.y)
                                   for item in font._layout(s, flags=get_hinting_flag()))
                 _remember(_LAYOUTS, key, items)
@@ -313,16 +310,14 @@ def warm_glyphs(dpi: float = REPORT_PNG_DPI) -> None:
     """Render the common glyphs of the figure font at every size and style the figures use, at
     every subpixel offset, into the Agg glyph cache. Called before forking figure workers, so
     that each worker starts with them instead of rendering them all again."""
-    from matplotlib.font_manager import fontManager, get_font
-
-    from trialsynth.render.figures._common import SIZE, SMALL, fontprops
+    from trialsynth.render.figures._common import SIZE, SMALL, font_object, fontprops
 
     renderer = agg_renderer_class()(8, 8, dpi)
     if not hasattr(renderer, "_glyph"):
         return
     for size, weight in ((SMALL, "normal"), (SIZE, "normal"), (SIZE, "bold")):
         prop = fontprops(size, weight)
-        font = get_font(fontManager._find_fonts_by_props(prop))
+        font = font_object(prop)
         for ch in WARM_CHARS:
             index = font.get_char_index(ord(ch))
             for frac in range(SUBPIXEL):
