@@ -175,6 +175,93 @@ def simulated_tables(seed: int, n: int = 500) -> tuple[dict[str, np.ndarray], np
     return {key: value.astype(np.float64) for key, value in cols.items()}, group
 
 
+def assert_same_batch(ours: PooledBatch, ref: PooledBatch) -> None:
+    """Both engines' batches: the same NaNs, masks and counts; numbers to rounding."""
+    for f in fields(PooledBatch):
+        a, b = getattr(ours, f.name), getattr(ref, f.name)
+        if a.dtype.kind == "f":
+            assert np.array_equal(np.isnan(a), np.isnan(b)), f.name
+            assert np.allclose(a, b, rtol=1e-11, atol=1e-13, equal_nan=True), f.name
+        else:
+            assert np.array_equal(a, b), f.name
+
+
+def edge_tables() -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """SIMULATED 2×2 tables (not real trials), one analysis per row of ``rows``: zero cells,
+    double zeros (no events, all events), an arm without participants, missing, negative,
+    non-finite and inexact (above 2^53) counts, mixed with ordinary tables."""
+    big, nan, inf = 2.0**60, np.nan, np.inf
+    rows = [  # (events_t, n_t, events_c, n_c) per table
+        [(3, 20, 5, 21), (0, 15, 4, 16), (2, 30, 0, 28)],
+        [(0, 10, 0, 12), (0, 8, 0, 9)],  # no events anywhere
+        [(10, 10, 12, 12), (7, 7, 3, 9)],  # all events in both arms; in one
+        [(10, 10, 12, 12)],
+        [(4, 12, 6, 13), (nan, 10, 2, 11), (3, 9, 2, nan)],
+        [(1, 10, 2, 11), (big, big, 3, 10), (2, 8, 1, 9)],
+        [(0, 0, 3, 10), (2, 10, 3, 10)],  # an empty arm
+        [(-1, 10, 2, 10), (12, 10, 2, 10), (5, 10, inf, inf)],
+        [(0, 10, 5, 10), (0, 12, 0, 12), (1, 1, 1, 1)],
+        [(5, 50, 10, 50)],
+        [(0, 50, 0, 50)],
+    ]
+    group = np.repeat(np.arange(len(rows)), [len(r) for r in rows])
+    flat = np.array([t for r in rows for t in r], dtype=np.float64)
+    cols = dict(zip(("events_t", "n_t", "events_c", "n_c"), flat.T, strict=True))
+    return {key: np.ascontiguousarray(v) for key, v in cols.items()}, group
+
+
+def _policies() -> list:
+    from trialsynth.effects.zero_cells import METAFOR, NO_CORRECTION, REVMAN, ZeroCellPolicy
+
+    return [METAFOR, REVMAN, NO_CORRECTION, ZeroCellPolicy("all", add=0.5, to="all"),
+            ZeroCellPolicy("all, drop00", add=0.25, to="all", drop00=True),
+            ZeroCellPolicy("none, drop00", add=0.5, to="none", drop00=True)]
+
+
+@pytest.mark.parametrize("measure", ["OR", "RR"])
+@pytest.mark.parametrize("base", ["metafor", "revman"])
+@pytest.mark.parametrize("study_policy", range(6))
+@pytest.mark.parametrize("mh_policy", range(6))
+def test_compiled_tables_equal_numpy_on_edge_tables(monkeypatch: pytest.MonkeyPatch, measure: str,
+                                                    base: str, study_policy: int,
+                                                    mh_policy: int) -> None:
+    """The one-pass M-H kernel and the numpy path agree on every field, table by table, for
+    every zero-cell policy it takes, with RevMan's and metafor's other conventions."""
+    from dataclasses import replace
+
+    from trialsynth.conventions import METAFOR_CONVENTIONS, REVMAN_CONVENTIONS
+
+    pols = _policies()
+    conv = replace(METAFOR_CONVENTIONS if base == "metafor" else REVMAN_CONVENTIONS,
+                   mh_study_zero_cells=pols[study_policy], mh_zero_cells=pols[mh_policy])
+    assert compiled.takes_tables(measure, "MH", conv)
+    sim, sim_group = simulated_tables(5, n=60)
+    edge, edge_group = edge_tables()
+    cols = {c: np.concatenate([edge[c], sim[c]]) for c in edge}
+    group = np.concatenate([edge_group, sim_group + edge_group.max() + 1])
+    n = int(group.max()) + 1
+    out = []
+    for flag in ("1", "0"):
+        monkeypatch.setenv("TRIALSYNTH_COMPILED", flag)
+        with np.errstate(all="ignore"):  # the numpy path meets inf − inf in the hostile tables
+            out.append(pool_arrays(measure, "MH", cols, group, n, conventions=conv))
+    assert_same_batch(*out)
+    assert not out[0].included[group == 7].all()  # the hostile tables are judged, not pooled
+
+
+def test_tables_kernel_leaves_other_policies_to_numpy() -> None:
+    """``if0all`` (every table of an analysis with a zero cell) is the numpy path's alone."""
+    from dataclasses import replace
+
+    from trialsynth.conventions import METAFOR_CONVENTIONS
+    from trialsynth.effects.zero_cells import ZeroCellPolicy
+
+    conv = replace(METAFOR_CONVENTIONS, mh_zero_cells=ZeroCellPolicy("if0all", to="if0all"))
+    assert not compiled.takes_tables("OR", "MH", conv)
+    assert not compiled.takes_tables("RD", "MH", METAFOR_CONVENTIONS)
+    assert compiled.takes_tables("RR", "MH", METAFOR_CONVENTIONS)
+
+
 @pytest.mark.parametrize("measure", ["OR", "RR"])
 @pytest.mark.parametrize("conventions", ["metafor", "revman"])
 def test_compiled_mantel_haenszel_equals_numpy(monkeypatch: pytest.MonkeyPatch, measure: str,
@@ -188,14 +275,7 @@ def test_compiled_mantel_haenszel_equals_numpy(monkeypatch: pytest.MonkeyPatch, 
     for flag in ("1", "0"):
         monkeypatch.setenv("TRIALSYNTH_COMPILED", flag)
         out.append(pool_arrays(measure, "MH", cols, group, n, conventions=conv))
-    ours, ref = out
-    for f in fields(PooledBatch):
-        a, b = getattr(ours, f.name), getattr(ref, f.name)
-        if a.dtype.kind == "f":
-            assert np.array_equal(np.isnan(a), np.isnan(b)), f.name
-            assert np.allclose(a, b, rtol=1e-11, atol=1e-13, equal_nan=True), f.name
-        else:
-            assert np.array_equal(a, b), f.name
+    assert_same_batch(*out)
 
 
 @pytest.mark.shared_data

@@ -17,7 +17,14 @@ import numpy as np
 
 from trialsynth._segments import FloatArray, IntArray, Segments, segment_count, segment_sum
 from trialsynth.conventions import METAFOR_CONVENTIONS, Conventions
-from trialsynth.effects.table import BINARY, Cells, counts_in_range, participants, study_effects
+from trialsynth.effects.table import (
+    BINARY,
+    Cells,
+    Effects,
+    counts_in_range,
+    participants,
+    study_effects,
+)
 from trialsynth.effects.zero_cells import double_zero
 from trialsynth.pooling import engine
 from trialsynth.pooling import heterogeneity as het
@@ -443,6 +450,15 @@ def _pool_tables(measure: str, method: str, cols: Mapping[str, FloatArray], grou
                  n: int, hksj: Hksj, conv: Conventions, level: float, tau2_ci: bool | str = True,
                  control: Control = DEFAULT_CONTROL, compiled: bool = False) -> PooledBatch:
     """Mantel–Haenszel, Peto and RevMan's M-H random: pooled from the 2×2 tables."""
+    if compiled and _compiled_for(group, True):
+        from trialsynth.pooling import compiled as kernels
+
+        if kernels.takes_tables(measure, method, conv):  # every step in one compiled pass
+            t = kernels.mantel_haenszel_tables(measure, cols, group, n, conv)
+            eff = Effects(t["yi"], t["vi"], t["estimable"])
+            return _tables_tail(eff, t["keep"], t["weight"], t["k"], t["k_yi"],
+                                t["est"], t["se"], t["q"], t["participants"], group, n, conv,
+                                level)
     raw = Cells.from_columns(cols)
     eff = study_effects(measure, cols, group, n, zero_cells=conv.mh_study_zero_cells,
                         rd_raw_counts=conv.rd_raw_counts, peto_zero_cells=conv.peto_zero_cells,
@@ -475,48 +491,45 @@ def _pool_tables(measure: str, method: str, cols: Mapping[str, FloatArray], grou
     q_g = group if all_estimable else group[eff.estimable]
     q_y, q_v = (eff.yi, eff.vi) if all_estimable else \
         (eff.yi[eff.estimable], eff.vi[eff.estimable])
-    ssum: SegmentSum
-    if method == "MH" and measure in ("OR", "RR") and _compiled_for(g, compiled):
-        from trialsynth.pooling import compiled as kernels
-
-        k, k_yi = segment_count(g, n), segment_count(q_g, n)
-        est, se, _, weight_kept = kernels.mantel_haenszel(measure, a, b, c, d, _starts(k))
-        q = kernels.cochran_q(q_y, q_v, _starts(k_yi), est)  # centred on the M-H estimate
-
-        def ssum(x: FloatArray) -> FloatArray:
-            return segment_sum(x, g, n)
+    seg = Segments(g, n)
+    if method == "MH_RANDOM":
+        mh_est, _, _, _ = mantel_haenszel(measure, a, b, c, d, g, n, conv.rd_variance,
+                                          variance_cells, ssum=seg.sum)
+        return _pool_iv(measure, "MH_RANDOM", eff.yi, eff.vi, eff.estimable, n_study, group,
+                        n, hksj, conv, level, tau2_ci, center=mh_est, control=control)
+    k = seg.counts
+    q_seg = seg if all_estimable and every else Segments(q_g, n)
+    k_yi = q_seg.counts
+    if method == "MH":
+        est, se, w, sw = mantel_haenszel(measure, a, b, c, d, g, n, conv.rd_variance,
+                                         variance_cells, ssum=seg.sum)
+        q = het.cochran_q(q_y, q_v, q_g, n, center=est, ssum=q_seg.sum)
     else:
-        seg = Segments(g, n)
-        if method == "MH_RANDOM":
-            mh_est, _, _, _ = mantel_haenszel(measure, a, b, c, d, g, n, conv.rd_variance,
-                                              variance_cells, ssum=seg.sum)
-            return _pool_iv(measure, "MH_RANDOM", eff.yi, eff.vi, eff.estimable, n_study, group,
-                            n, hksj, conv, level, tau2_ci, center=mh_est, control=control)
-        k = seg.counts
-        q_seg = seg if all_estimable and every else Segments(q_g, n)
-        k_yi = q_seg.counts
-        if method == "MH":
-            est, se, w, sw = mantel_haenszel(measure, a, b, c, d, g, n, conv.rd_variance,
-                                             variance_cells, ssum=seg.sum)
-            q = het.cochran_q(q_y, q_v, q_g, n, center=est, ssum=q_seg.sum)
-        else:
-            est, se, q, w, pos = peto(a, b, c, d, g, n)
-            sw = seg.sum(w)
-            q = np.where(segment_count(g[pos], n) > 1, q, 0.0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            weight_kept = 100 * w / sw[g]
-        ssum = seg.sum
+        est, se, q, w, pos = peto(a, b, c, d, g, n)
+        sw = seg.sum(w)
+        q = np.where(segment_count(g[pos], n) > 1, q, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        weight_kept = 100 * w / sw[g]
+    if every:
+        weight = weight_kept
+    else:
+        weight = np.full(group.shape, np.nan)
+        weight[keep] = weight_kept
+    return _tables_tail(eff, keep, weight, k, k_yi, est, se, q,
+                        _participants(n_study, keep, every, seg.sum, n), group, n, conv, level)
+
+
+def _tables_tail(eff: Effects, keep: np.ndarray, weight: FloatArray, k: np.ndarray,
+                 k_yi: np.ndarray, est: FloatArray, se: FloatArray, q: FloatArray,
+                 participants: FloatArray, group: IntArray, n: int, conv: Conventions,
+                 level: float) -> PooledBatch:
+    """The fields of a Mantel–Haenszel or Peto batch from its sums (either engine)."""
     q_df = (k_yi - 1).astype(np.float64)
     est = np.where(k >= 1, est, np.nan)
     if conv.mh_single_study_as_is:
         est, se = _single_study_as_is(eff.yi, eff.vi, eff.estimable, group, n, k_yi, est, se)
         est, se = np.where(k >= 1, est, np.nan), np.where(k >= 1, se, np.nan)
     ci_low, ci_high, stat, p = interval(est, se, None, level)
-    if every:
-        weight = weight_kept
-    else:
-        weight = np.full(group.shape, np.nan)
-        weight[keep] = weight_kept
     nan = _nan(n)
     i2, h2, q_p = _single_study(k_yi, het.i2_from_q(q, q_df), het.h2_from_q(q, q_df),
                                 het.q_pvalue(q, q_df))
@@ -525,7 +538,7 @@ def _pool_tables(measure: str, method: str, cols: Mapping[str, FloatArray], grou
         df=nan, tau2=nan, tau2_ci_low=nan, tau2_ci_high=nan, i2=i2, i2_ci_low=nan,
         i2_ci_high=nan, h2=h2, h2_ci_low=nan, h2_ci_high=nan, q=q, q_df=q_df,
         q_pvalue=q_p, pi_low=nan, pi_high=nan,
-        participants=_participants(n_study, keep, every, ssum, n),
+        participants=participants,
         converged=np.ones(n, dtype=bool), iterations=np.zeros(n, dtype=np.int64),
         tau2_ci_beyond=np.zeros(n, dtype=bool), yi=eff.yi, vi=eff.vi, weight=weight,
         included=keep, group=group,

@@ -15,8 +15,10 @@ dominates large re-analyses:
   shortcut: where a step must be halved to keep τ² ≥ 0 and the score at τ² = 0 is not positive,
   the iteration stops at 0, where the halved steps lead (the numpy iteration takes some 45
   more steps to a τ² below 1e-14 in unit scale; both then pass the same grid screen);
-* :func:`mantel_haenszel` and :func:`cochran_q`: the Mantel–Haenszel OR and RR with their
-  variances, weights and Q.
+* :func:`mantel_haenszel_tables`: Mantel–Haenszel OR and RR from the counts in one pass per
+  analysis — each table's effect after the zero-cell policies and the range rule, the M-H
+  estimate, variance and weights, Q and the participants (the numpy path makes a dozen passes
+  over all tables for these; policies other than ``if0all`` only, :func:`takes_tables`).
 
 Every formula is the numpy kernel's (cited there); the sums are taken in study order, as the
 numpy kernels take them, so results agree to rounding (tests/test_compiled.py holds both to
@@ -30,10 +32,14 @@ numpy kernels stay the reference and the engine of small inputs (a review's anal
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import numba  # the optional extra "fast": imported only where it is installed (pooling.engine)
 import numpy as np
 
+from trialsynth.conventions import Conventions
+from trialsynth.effects import table as _table
+from trialsynth.effects.zero_cells import ZeroCellPolicy
 from trialsynth.pooling.control import Control
 from trialsynth.pooling.tau2 import Tau2Fit, settle_reml
 
@@ -42,6 +48,9 @@ VERIFY_TOL = 1e-7  # as trialsynth.pooling.tau2.VERIFY_TOL
 GRID = np.concatenate([[0.0], 10.0 ** np.linspace(-6, 4, 61)])  # tau2.GRID (units of mean vᵢ′)
 GRID_SCREEN = GRID[1::3]  # the coarse grid of tau2._beaten_on_grid
 BIG = 1e150  # products of factors ≥ 1 are rescaled above this (no overflow; see _times)
+BIGGEST = float(np.finfo(np.float64).max)  # np.nan_to_num's value for +inf
+# the range rule of trialsynth.effects.table
+MAX_COUNT, MAX_EFFECT, (VMIN, VMAX) = _table.MAX_COUNT, _table.MAX_EFFECT, _table.VARIANCE_RANGE
 
 
 def _jit(fn):  # type: ignore[no-untyped-def]
@@ -482,7 +491,21 @@ def restricted_maximum_likelihood(yi: np.ndarray, vi: np.ndarray, group: np.ndar
 
 
 @_jit
-def _mh_batch(odds, a, b, c, d, starts, est, var, sw, weight):  # type: ignore[no-untyped-def]
+def _counts_ok(x):  # type: ignore[no-untyped-def]
+    """``effects.table.counts_in_range`` for one count (NaN passes: it is judged elsewhere)."""
+    return not abs(x) > MAX_COUNT
+
+
+@_jit
+def _tables_batch(odds, et, nt, ec, nc, starts, s_add, s_to, s_drop, m_add, m_to, m_drop,
+                  rr_raw, yi, vi, estimable, keep, weight, k, k_yi, est, var, sw, q, people
+                  ):  # type: ignore[no-untyped-def]
+    """Every step of ``batch._pool_tables`` for Mantel–Haenszel OR and RR, one analysis at a
+    time: each table's cells (``Cells.from_columns``), its effect and variance after the
+    study-effect zero-cell policy (``effects.table.study_effects``, ``zero_cells.apply_policy``),
+    the range rule, the tables the M-H sums keep (their own zero-cell policy), the M-H estimate,
+    variance and weights (``fixed.mantel_haenszel``), Q about it and the participants. Policy
+    codes (``to``): 0 none, 1 tables with a zero cell, 2 every table."""
     for j in range(starts.size - 1):
         lo, hi = starts[j], starts[j + 1]
         sr = 0.0
@@ -490,61 +513,154 @@ def _mh_batch(odds, a, b, c, d, starts, est, var, sw, weight):  # type: ignore[n
         s1 = 0.0
         s2 = 0.0
         s3 = 0.0
+        kept = 0
+        usable = 0
+        total = 0.0
         for i in range(lo, hi):
-            n1 = a[i] + b[i]
-            n2 = c[i] + d[i]
+            a = et[i]
+            b = nt[i] - et[i]
+            c = ec[i]
+            d = nc[i] - ec[i]
+            za, zb, zc, zd = a == 0, b == 0, c == 0, d == 0
+            has_zero = za or zb or zc or zd
+            double = (za and zc) or (zb and zd)  # zero_cells.double_zero
+            in_range = _counts_ok(et[i]) and _counts_ok(nt[i]) and _counts_ok(ec[i]) \
+                and _counts_ok(nc[i])
+            # the study's effect; RevMan Web's all-events RR table: ratio 1, kept, its variance
+            # from the corrected cells (effects.table.study_effects, rr_all_events_raw)
+            every = rr_raw and zb and zd and a > 0 and c > 0
+            keep_s = every or not (s_drop and double)
+            ca, cb, cc, cd = a, b, c, d
+            if keep_s and (s_to == 2 or (s_to == 1 and has_zero)):
+                ca, cb, cc, cd = a + s_add, b + s_add, c + s_add, d + s_add
+            if odds:
+                y = math.log(ca * cd / (cb * cc))  # Woolf 1955 (effects.binary.log_odds_ratio)
+                w = 1 / ca + 1 / cb + 1 / cc + 1 / cd  # Woolf 1955 variance
+            else:  # Deeks & Higgins 2010 (effects.binary.log_risk_ratio)
+                n1 = ca + cb
+                n2 = cc + cd
+                y = 0.0 if every else math.log(ca / n1) - math.log(cc / n2)
+                w = 1 / ca - 1 / n1 + 1 / cc - 1 / n2
+            valid = np.isfinite(y) and w > 0 and w < np.inf and keep_s
+            if valid:
+                yi[i], vi[i] = y, w
+                ok = abs(y) <= MAX_EFFECT and w >= VMIN and w <= VMAX and in_range
+            else:
+                yi[i], vi[i] = np.nan, np.nan
+                ok = False
+            estimable[i] = ok
+            usable += ok
+            # the tables of the M-H sums, with their own policy (batch._pool_tables)
+            if rr_raw:  # RevMan Web: only tables without events stay out
+                keep_m = not (m_drop and za and zc)
+                target = m_to == 2 or (m_to == 1 and has_zero)
+            else:
+                keep_m = not (m_drop and double)
+                target = keep_m and (m_to == 2 or (m_to == 1 and has_zero))
+            keep_m = keep_m and in_range
+            keep[i] = keep_m
+            if not keep_m:
+                weight[i] = np.nan
+                continue
+            if target:
+                a, b, c, d = a + m_add, b + m_add, c + m_add, d + m_add
+            kept += 1
+            n1 = a + b
+            n2 = c + d
             big_n = n1 + n2
             if odds:  # Mantel & Haenszel 1959; Robins, Breslow & Greenland 1986, eq. 13
-                p = (a[i] + d[i]) / big_n
-                q = (b[i] + c[i]) / big_n
-                r = a[i] * d[i] / big_n
-                t = b[i] * c[i] / big_n
+                p = (a + d) / big_n
+                qq = (b + c) / big_n
+                r = a * d / big_n
+                t = b * c / big_n
                 s1 += p * r
-                s2 += p * t + q * r
-                s3 += q * t
+                s2 += p * t + qq * r
+                s3 += qq * t
             else:  # Greenland & Robins 1985, eq. 13
-                r = a[i] * n2 / big_n
-                t = c[i] * n1 / big_n
-                s1 += n1 * n2 * (a[i] + c[i]) / big_n ** 2 - a[i] * c[i] / big_n
+                r = a * n2 / big_n
+                t = c * n1 / big_n
+                s1 += n1 * n2 * (a + c) / big_n ** 2 - a * c / big_n
             sr += r
             st += t
             weight[i] = t
+            size = nt[i] + nc[i]  # participants, NaN as 0 (np.nan_to_num)
+            if size != size:
+                size = 0.0
+            elif size == np.inf:
+                size = BIGGEST
+            elif size == -np.inf:
+                size = -BIGGEST
+            total += size
         if odds:
             v = 0.5 * (s1 / sr ** 2 + s2 / (sr * st) + s3 / st ** 2)
         else:
             v = s1 / (sr * st)
         defined = sr > 0 and st > 0  # no estimate otherwise, as metafor rma.mh (NA)
-        est[j] = math.log(sr / st) if defined else np.nan
+        e = math.log(sr / st) if defined else np.nan
+        est[j] = e
         var[j] = v if defined else np.nan
         sw[j] = st
+        k[j] = kept
+        k_yi[j] = usable
+        people[j] = total
+        h = 0.0
         for i in range(lo, hi):
-            weight[i] = 100 * weight[i] / st
+            if keep[i]:
+                weight[i] = 100 * weight[i] / st
+            if estimable[i]:
+                h += (1.0 / vi[i]) * (yi[i] - e) ** 2  # Cochran 1954, about the M-H estimate
+        q[j] = h
 
 
-def mantel_haenszel(measure: str, a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray,
-                    starts: np.ndarray) -> tuple[np.ndarray, ...]:
-    """:func:`trialsynth.pooling.fixed.mantel_haenszel` for OR and RR, tables sorted by analysis:
-    log estimate, its SE, Σ of the M-H weights, and each table's percentage weight."""
-    n = starts.size - 1
-    est, var, sw = np.empty(n), np.empty(n), np.empty(n)
-    weight = np.empty(a.size)
-    _mh_batch(measure == "OR", a, b, c, d, starts, est, var, sw, weight)
-    return est, np.sqrt(var), sw, weight
+def _policy_code(policy: ZeroCellPolicy) -> int | None:
+    """The ``to`` code of :func:`_tables_batch` (None: a policy it does not take)."""
+    if policy.to == "none" or policy.add == 0:
+        return 0
+    return {"only0": 1, "all": 2}.get(policy.to)
+
+
+def takes_tables(measure: str, method: str, conventions: Conventions) -> bool:
+    """Whether :func:`mantel_haenszel_tables` pools this measure and method under these
+    conventions (M-H OR and RR; zero-cell policies other than ``if0all``)."""
+    return (method == "MH" and measure in ("OR", "RR")
+            and _policy_code(conventions.mh_study_zero_cells) is not None
+            and _policy_code(conventions.mh_zero_cells) is not None)
 
 
 @_jit
-def _q_batch(y, v, starts, center, q):  # type: ignore[no-untyped-def]
-    for j in range(starts.size - 1):
-        s = 0.0
-        for i in range(starts[j], starts[j + 1]):
-            s += (1.0 / v[i]) * (y[i] - center[j]) ** 2  # Cochran 1954
-        q[j] = s
+def _starts_of(group, n):  # type: ignore[no-untyped-def]
+    """The first study of every analysis and the end, for studies sorted by analysis."""
+    starts = np.empty(n + 1, dtype=np.int64)
+    j = 0
+    for i in range(group.size):
+        while j <= group[i]:
+            starts[j] = i
+            j += 1
+    while j <= n:
+        starts[j] = group.size
+        j += 1
+    return starts
 
 
-def cochran_q(yi: np.ndarray, vi: np.ndarray, starts: np.ndarray, center: np.ndarray
-              ) -> np.ndarray:
-    """Cochran's Q of every analysis about ``center`` (:func:`trialsynth.pooling.heterogeneity.
-    cochran_q`), studies sorted by analysis."""
-    q = np.empty(starts.size - 1)
-    _q_batch(yi, vi, starts, np.ascontiguousarray(center, dtype=np.float64), q)
-    return q
+def mantel_haenszel_tables(measure: str, cols: Mapping[str, np.ndarray], group: np.ndarray,
+                           n: int, conventions: Conventions) -> dict[str, np.ndarray]:
+    """Mantel–Haenszel OR or RR of every analysis (``group``: the analysis of each table, sorted)
+    from the count columns, as ``batch._pool_tables`` computes it:
+    per table yi, vi (NaN where not estimable), estimable, keep (in the M-H sums) and the
+    percentage weight (NaN where not kept); per analysis k (tables kept), k_yi (estimable),
+    the log estimate, its SE, Q about it and the participants of the kept tables."""
+    starts, size = _starts_of(group, n), group.size
+    s_pol, m_pol = conventions.mh_study_zero_cells, conventions.mh_zero_cells
+    out = {"yi": np.empty(size), "vi": np.empty(size), "estimable": np.empty(size, dtype=np.bool_),
+           "keep": np.empty(size, dtype=np.bool_), "weight": np.empty(size),
+           "k": np.empty(n, dtype=np.int64), "k_yi": np.empty(n, dtype=np.int64),
+           "est": np.empty(n), "var": np.empty(n), "sw": np.empty(n), "q": np.empty(n),
+           "participants": np.empty(n)}
+    _tables_batch(measure == "OR", cols["events_t"], cols["n_t"], cols["events_c"], cols["n_c"],
+                  starts, s_pol.add, _policy_code(s_pol), s_pol.drop00, m_pol.add,
+                  _policy_code(m_pol), m_pol.drop00,
+                  measure == "RR" and conventions.rr_all_events_raw, out["yi"], out["vi"],
+                  out["estimable"], out["keep"], out["weight"], out["k"], out["k_yi"],
+                  out["est"], out["var"], out["sw"], out["q"], out["participants"])
+    out["se"] = np.sqrt(out.pop("var"))
+    return out
