@@ -253,6 +253,7 @@ class _IvSums:
     hksj_sum: Callable[[FloatArray], FloatArray]
     weight: Callable[[], FloatArray]
     ssum: SegmentSum
+    q_pvalue: FloatArray | None = None  # the p-value of Q where the engine computed it
 
 
 # methods whose sums the compiled kernels compute (τ² of the others comes from their numpy
@@ -327,7 +328,7 @@ def _iv_sums_compiled(method: str, y: FloatArray, v: FloatArray, g: IntArray, n:
         return segment_sum(x, g, n)
 
     return _IvSums(k, sums, out["q"], tau2_fit, est, sw, hksj_sum=lambda mu: out["hk"],
-                   weight=lambda: out["weight"], ssum=ssum)
+                   weight=lambda: out["weight"], ssum=ssum, q_pvalue=out["q_p"])
 
 
 def _pool_iv(measure: str, method: str, yi: FloatArray, vi: FloatArray, included: np.ndarray,
@@ -352,7 +353,7 @@ def _pool_iv(measure: str, method: str, yi: FloatArray, vi: FloatArray, included
     k, sums, q_raw, tau2_fit, est, sw = s.k, s.sums, s.q_raw, s.tau2_fit, s.est, s.sw
     q_df = (k - 1).astype(np.float64)
     q = np.where(k >= 1, q_raw, np.nan)
-    q_p = het.q_pvalue(q, q_df)
+    q_p = het.q_pvalue(q, q_df) if s.q_pvalue is None else s.q_pvalue
     nan = _nan(n)
     tau2 = np.where(k >= 1, 0.0, np.nan) if tau2_fit is None else tau2_fit.tau2
     est = np.where(k >= 1, est, np.nan)

@@ -41,6 +41,7 @@ from trialsynth.conventions import Conventions
 from trialsynth.effects import table as _table
 from trialsynth.effects.zero_cells import ZeroCellPolicy
 from trialsynth.pooling.control import Control
+from trialsynth.pooling.heterogeneity import q_pvalue
 from trialsynth.pooling.tau2 import Tau2Fit, settle_reml
 
 EDGE = 1e-8  # as trialsynth.pooling.tau2.EDGE: a root this close to 0 passes the grid screen
@@ -48,7 +49,9 @@ VERIFY_TOL = 1e-7  # as trialsynth.pooling.tau2.VERIFY_TOL
 GRID = np.concatenate([[0.0], 10.0 ** np.linspace(-6, 4, 61)])  # tau2.GRID (units of mean vᵢ′)
 GRID_SCREEN = GRID[1::3]  # the coarse grid of tau2._beaten_on_grid
 BIG = 1e150  # products of factors ≥ 1 are rescaled above this (no overflow; see _times)
-BIGGEST = float(np.finfo(np.float64).max)  # np.nan_to_num's value for +inf
+BIGGEST = float(np.finfo(np.float64).max)
+# _chi2_sf_whole: the finite sums up to these (beyond: scipy's chdtrc)
+CHI2_MAX_DF, CHI2_MAX_X = 200, 1400.0  # np.nan_to_num's value for +inf
 # the range rule of trialsynth.effects.table
 MAX_COUNT, MAX_EFFECT, (VMIN, VMAX) = _table.MAX_COUNT, _table.MAX_EFFECT, _table.VARIANCE_RANGE
 
@@ -63,6 +66,33 @@ def _jit(fn):  # type: ignore[no-untyped-def]
 def _floor0(x):  # type: ignore[no-untyped-def]
     """max(0, x) with NaN kept NaN (numpy's ``maximum``, which the numpy kernels use)."""
     return 0.0 if x < 0 else x
+
+
+@_jit
+def _chi2_sf_whole(x, df):  # type: ignore[no-untyped-def]
+    """Upper tail of χ² on a whole number of degrees of freedom by the finite sums of Abramowitz
+    & Stegun 1964, eq. 26.4.4 (df odd: 2Q(χ) + 2Z(χ)·Σ χ^{2r−1}/(1·3···(2r−1))) and 26.4.5 (df
+    even: e^{−x/2}·Σ (x/2)^r/r!), every term positive (no cancellation); NaN where the sums do not
+    apply (df above CHI2_MAX_DF, x beyond CHI2_MAX_X where e^{−x/2} would underflow, NaN), for the
+    caller to compute by scipy's ``chdtrc``."""
+    if not (x >= 0 and x <= CHI2_MAX_X and df >= 1 and df <= CHI2_MAX_DF):
+        return np.nan
+    m = int(df) // 2
+    if int(df) % 2 == 0:  # A&S 26.4.5
+        term = math.exp(-0.5 * x)
+        total = term
+        for r in range(1, m):
+            term *= 0.5 * x / r
+            total += term
+        return total
+    chi = math.sqrt(x)  # A&S 26.4.4; 2Q(χ) = erfc(χ/√2), 2Z(χ)·χ = √(2x/π)·e^{−x/2}
+    total = math.erfc(chi / math.sqrt(2.0))
+    term = math.sqrt(2.0 * x / math.pi) * math.exp(-0.5 * x)
+    for r in range(1, m + 1):
+        if r > 1:
+            term *= x / (2 * r - 1)
+        total += term
+    return total
 
 
 @_jit
@@ -421,7 +451,8 @@ def reml_fit(yi: np.ndarray, vi: np.ndarray, starts: np.ndarray, control: Contro
 
 
 @_jit
-def _iv_batch(y, v, starts, tau2, dl, sw0, sw0sq, mu0, q, est, sw, hk, weight):  # type: ignore[no-untyped-def]
+def _iv_batch(y, v, starts, tau2, dl, sw0, sw0sq, mu0, q, q_p, est, sw, hk, weight
+              ):  # type: ignore[no-untyped-def]
     eps4 = 4 * np.finfo(np.float64).eps
     for j in range(starts.size - 1):
         lo, hi = starts[j], starts[j + 1]
@@ -439,6 +470,7 @@ def _iv_batch(y, v, starts, tau2, dl, sw0, sw0sq, mu0, q, est, sw, hk, weight): 
         for i in range(lo, hi):
             qq += (1.0 / v[i]) * (y[i] - m0) ** 2  # Cochran 1954
         sw0[j], sw0sq[j], mu0[j], q[j] = a, a2, m0, qq
+        q_p[j] = _chi2_sf_whole(max(qq, 0.0), k - 1) if k > 1 and qq == qq else np.nan
         if dl:  # DerSimonian & Laird 1986, eq. 8
             t = _floor0((qq - (k - 1)) / (a - a2 / a)) if k > 1 else 0.0
             tau2[j] = t if k >= 1 else np.nan
@@ -459,15 +491,19 @@ def _iv_batch(y, v, starts, tau2, dl, sw0, sw0sq, mu0, q, est, sw, hk, weight): 
 
 def iv_passes(yi: np.ndarray, vi: np.ndarray, starts: np.ndarray, tau2: np.ndarray | None
               ) -> dict[str, np.ndarray]:
-    """Per analysis: Σwᵢ, Σwᵢ², the common-effect mean and Cochran's Q (wᵢ = 1/vᵢ); τ² (given, or
+    """Per analysis: Σwᵢ, Σwᵢ², the common-effect mean, Cochran's Q (wᵢ = 1/vᵢ) and its p-value
+    on k − 1 df (NaN with fewer than two studies, as heterogeneity.q_pvalue); τ² (given, or
     DerSimonian–Laird's when ``tau2`` is None); the pooled estimate and Σw*ᵢ (w*ᵢ = 1/(vᵢ + τ²));
     Σw*ᵢ(yᵢ − μ̂)² for Hartung–Knapp; and each study's percentage weight."""
     n = starts.size - 1
-    out = {name: np.empty(n) for name in ("sw0", "sw0sq", "mu0", "q", "est", "sw", "hk")}
+    out = {name: np.empty(n) for name in ("sw0", "sw0sq", "mu0", "q", "q_p", "est", "sw", "hk")}
     t = np.empty(n) if tau2 is None else np.ascontiguousarray(tau2, dtype=np.float64)
     weight = np.empty(yi.size)
     _iv_batch(yi, vi, starts, t, tau2 is None, out["sw0"], out["sw0sq"], out["mu0"], out["q"],
-              out["est"], out["sw"], out["hk"], weight)
+              out["q_p"], out["est"], out["sw"], out["hk"], weight)
+    rest = np.flatnonzero(np.isnan(out["q_p"]) & ~np.isnan(out["q"]) & (np.diff(starts) > 1))
+    if rest.size:  # beyond the finite sums: scipy's chdtrc (heterogeneity.q_pvalue)
+        out["q_p"][rest] = q_pvalue(out["q"][rest], np.diff(starts)[rest] - 1.0)
     out["tau2"], out["weight"] = t, weight
     return out
 
