@@ -96,10 +96,13 @@ def test_compiled_equals_numpy_on_simulated_batches(monkeypatch: pytest.MonkeyPa
     assert np.array_equal(ours.k, ref.k)
     vmin = np.minimum.reduceat(vi, np.searchsorted(group, np.arange(n)))
     # iterations: the compiled scoring stops at a boundary root instead of halving its way there
-    # (never more steps); elsewhere the same, but where rounding moves a step across the rule
+    # (never more steps); elsewhere mostly the same. The last steps of a root are below the
+    # rounding of the sums here (variances over eight orders of magnitude): whether a step meets
+    # the 1e-14 rule then depends on that rounding, which differs between the one-pass sums of
+    # the compiled scoring and the two-pass numpy sums (typical data: the next test)
     interior = ~(ref.tau2 <= 1e-8 * vmin)
     assert (ours.iterations <= ref.iterations)[~interior].all()
-    assert np.mean((ours.iterations == ref.iterations)[interior]) > 0.97
+    assert np.mean((ours.iterations == ref.iterations)[interior]) > 0.8
     for f in fields(PooledBatch):
         a, b = getattr(ours, f.name), getattr(ref, f.name)
         if a.dtype.kind != "f":
@@ -109,6 +112,26 @@ def test_compiled_equals_numpy_on_simulated_batches(monkeypatch: pytest.MonkeyPa
         if f.name in ("tau2", "i2", "h2"):  # boundary roots: 0 or below 1e-14 (unit scale)
             ok |= np.abs(a - b) <= {"tau2": 1e-12 * vmin, "i2": 1e-10, "h2": 1e-12}[f.name]
         assert ok.all(), (f.name, a[~ok][:3], b[~ok][:3])
+
+
+def test_compiled_reml_takes_the_same_steps_on_typical_data(monkeypatch: pytest.MonkeyPatch
+                                                             ) -> None:
+    """SIMULATED analyses (not real trials) of 3–30 studies, vᵢ ~ U(0.01, 0.4), τ² = 0 for a
+    quarter, else U(0, 0.3) (as benchmarks/bench_scale.py): REML's scoring takes the same number
+    of steps in both engines for 98% of the interior roots or more, the same τ² to 1e-10."""
+    rng = np.random.default_rng(21)
+    n = 3000
+    k = rng.integers(3, 31, n)
+    group = np.repeat(np.arange(n), k)
+    tau2 = np.where(rng.random(n) < 0.25, 0.0, rng.uniform(0, 0.3, n))[group]
+    vi = rng.uniform(0.01, 0.4, group.size)
+    yi = rng.normal(rng.normal(0, 0.5, n)[group], np.sqrt(vi + tau2))
+    ours = _pooled(monkeypatch, "1", "REML", False, yi, vi, group, n)
+    ref = _pooled(monkeypatch, "0", "REML", False, yi, vi, group, n)
+    interior = ref.tau2 > 1e-8 * np.minimum.reduceat(vi, np.searchsorted(group, np.arange(n)))
+    assert interior.sum() > 0.6 * n
+    assert np.mean((ours.iterations == ref.iterations)[interior]) >= 0.98
+    assert np.allclose(ours.tau2[interior], ref.tau2[interior], rtol=1e-10, atol=0)
 
 
 def test_compiled_reml_matches_metafor_on_hard_cases() -> None:

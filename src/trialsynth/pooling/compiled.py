@@ -22,7 +22,10 @@ dominates large re-analyses:
 
 Every formula is the numpy kernel's (cited there); the sums are taken in study order, as the
 numpy kernels take them, so results agree to rounding (tests/test_compiled.py holds both to
-1e-9 and to metafor). Analyses whose scoring does not settle — not converged, a root less
+1e-9 and to metafor). One difference of arithmetic: REML's scoring takes its sums in one pass,
+about the previous iterate's mean (:func:`_reml_at_about`), not in two; where the last steps of
+a root are below the rounding of the sums, the number of steps may then differ (the root does
+not, beyond rounding). Analyses whose scoring does not settle — not converged, a root less
 likely than τ² = 0, a boundary root a grid point beats — get the numpy code's global search,
 compiled too; only a step or likelihood that overflows goes back to the numpy estimator. The
 numpy kernels stay the reference and the engine of small inputs (a review's analyses):
@@ -143,6 +146,43 @@ def _reml_at(y, v, lo, hi, t, w):  # type: ignore[no-untyped-def]
 
 
 @_jit
+def _reml_at_about(y, v, lo, hi, t, c):  # type: ignore[no-untyped-def]
+    """:func:`_reml_at` in one pass over the studies: the sums about a fixed centre ``c`` (the
+    previous iterate's μ̂), moved to μ̂ = c + δ afterwards, Σw²(d − δ)² = Σw²d² − 2δΣw²d + δ²Σw²
+    with dᵢ = yᵢ − c. Near convergence δ is at the rounding level, so the moved sums are the
+    two-pass sums to rounding; far from it the step is only a guess anyway (the iteration's
+    stopping rule decides on the last steps)."""
+    sw = 0.0
+    swd = 0.0
+    sw2 = 0.0
+    sw3 = 0.0
+    sw2d = 0.0
+    sw2d2 = 0.0
+    sw3d = 0.0
+    sw3d2 = 0.0
+    for i in range(lo, hi):
+        wi = 1.0 / (v[i] + t)
+        d = y[i] - c
+        w2 = wi * wi
+        w3 = w2 * wi
+        sw += wi
+        swd += wi * d
+        sw2 += w2
+        sw3 += w3
+        sw2d += w2 * d
+        sw2d2 += w2 * d * d
+        sw3d += w3 * d
+        sw3d2 += w3 * d * d
+    delta = swd / sw
+    sw2r2 = sw2d2 - 2 * delta * sw2d + delta * delta * sw2
+    sw3r2 = sw3d2 - 2 * delta * sw3d + delta * delta * sw3
+    sw2r = sw2d - delta * sw2
+    tr_p = sw - sw2 / sw
+    tr_pp = sw2 - 2 * sw3 / sw + (sw2 / sw) ** 2
+    return sw, c + delta, sw2r2 - tr_p, tr_pp, sw3r2, sw2r
+
+
+@_jit
 def _weighted_mean(y, v, lo, hi, t):  # type: ignore[no-untyped-def]
     """Σwᵢ and μ̂ = Σwᵢyᵢ/Σwᵢ, wᵢ = 1/(vᵢ + t), of one analysis (``heterogeneity.weighted_mean``)."""
     sw = 0.0
@@ -166,6 +206,28 @@ def _reml_loglik(y, v, lo, hi, t):  # type: ignore[no-untyped-def]
         r = y[i] - mu
         q += r * r / (v[i] + t)
         prod, logs = _times(prod, logs, v[i] + t)
+    return -0.5 * (logs + math.log(prod) + q) - 0.5 * math.log(sw)
+
+
+@_jit
+def _reml_loglik_about(y, v, lo, hi, t, c):  # type: ignore[no-untyped-def]
+    """:func:`_reml_loglik` in one pass, its Q about a centre ``c`` near μ̂ moved to μ̂:
+    Σwᵢ(dᵢ − δ)² = Σwᵢdᵢ² − (Σwᵢdᵢ)²/Σwᵢ, dᵢ = yᵢ − c (for the grid screen, whose verdict
+    needs the log-likelihood to its tolerance, not to the last bit)."""
+    sw = 0.0
+    swd = 0.0
+    swd2 = 0.0
+    prod = 1.0
+    logs = 0.0
+    for i in range(lo, hi):
+        vt = v[i] + t
+        w = 1.0 / vt
+        d = y[i] - c
+        sw += w
+        swd += w * d
+        swd2 += w * d * d
+        prod, logs = _times(prod, logs, vt)
+    q = max(swd2 - swd * swd / sw, 0.0)
     return -0.5 * (logs + math.log(prod) + q) - 0.5 * math.log(sw)
 
 
@@ -202,7 +264,7 @@ def _reml_loglik_and_at_zero(y, v, lo, hi, t):  # type: ignore[no-untyped-def]
 
 @_jit
 def _q_at_zero(y, v, lo, hi):  # type: ignore[no-untyped-def]
-    """Cochran's Q (unit scale) and the largest variance of one analysis."""
+    """Cochran's Q (unit scale), the largest variance and the common-effect mean of one analysis."""
     _, mu = _weighted_mean(y, v, lo, hi, 0.0)
     q = 0.0
     vmax = 0.0
@@ -210,7 +272,7 @@ def _q_at_zero(y, v, lo, hi):  # type: ignore[no-untyped-def]
         r = y[i] - mu
         q += r * r / v[i]
         vmax = max(vmax, v[i])
-    return q, vmax
+    return q, vmax, mu
 
 
 @_jit
@@ -255,8 +317,9 @@ def _score_one(y, v, w, lo, hi, maxiter, threshold, newton_switch, stepadj):  # 
     """The scoring loop of ``tau2._fisher_scoring`` for one analysis: τ², converged, iterations."""
     t = _hedges(y, v, lo, hi)
     near = False
+    mu = 0.0  # the unit-scale data are centred on their mean
     for it in range(1, maxiter + 1):
-        sw, mu, score, tr_pp, sw3r2, sw2r = _reml_at(y, v, lo, hi, t, w)
+        sw, mu, score, tr_pp, sw3r2, sw2r = _reml_at_about(y, v, lo, hi, t, mu)
         adj = score / tr_pp  # Fisher scoring (Viechtbauer 2005, eq. 9)
         if near:
             observed = 2 * (sw3r2 - sw2r * sw2r / sw) - tr_pp  # Harville 1977, §4
@@ -297,12 +360,12 @@ def _beaten_on_grid(y, v, lo, hi, t, ll_hat, tol, grid):  # type: ignore[no-unty
     for i in range(lo, hi):
         scale += v[i]
     scale /= k
-    q0, vmax = _q_at_zero(y, v, lo, hi)
+    q0, vmax, mu0 = _q_at_zero(y, v, lo, hi)
     for g in grid:
         g_t = g * scale
         if t == 0 and 0.5 * (q0 - (k - 1) * math.log1p(g_t / vmax)) < -1e4 * tol:
             return False
-        if _reml_loglik(y, v, lo, hi, g_t) - ll_hat > tol:
+        if _reml_loglik_about(y, v, lo, hi, g_t, mu0) - ll_hat > tol:
             return True
     return False
 
