@@ -294,14 +294,15 @@ def main() -> None:
     parser.add_argument("--pymare-n", type=int, default=200_000, help="analyses given to PyMARE")
     parser.add_argument("--statsmodels-n", type=int, default=2000,
                         help="analyses in statsmodels' loop")
-    parser.add_argument("--reps", type=int, default=0,
-                        help="timed repetitions of each trialsynth task (median; default 3 below "
-                             "200,000 analyses, else 1)")
+    parser.add_argument("--reps", type=int, default=3,
+                        help="timed repetitions of each trialsynth task (median; default 3: the "
+                             "first call also pays for touching fresh memory, which on a virtual "
+                             "machine can cost more than the pooling)")
     parser.add_argument("--no-memory", action="store_true", help="skip the tracemalloc runs")
     parser.add_argument("--no-corpus", action="store_true", help="skip the 501-review corpus")
     args = parser.parse_args()
     peers = {p.strip() for p in args.peers.split(",") if p.strip()}
-    reps = args.reps or (3 if args.n < 200_000 else 1)
+    reps = max(1, args.reps)
 
     print("trialsynth batch benchmark -- SIMULATED data (random-effects model; not real trials)")
     print(f"date {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}; {os.cpu_count()} cores "
