@@ -28,6 +28,7 @@ from typing import Any
 import typer.core
 
 from trialsynth._console import console, os_error_message, print_error, print_warning
+from trialsynth._heap import ending
 from trialsynth.errors import ConvergenceWarning, MethodWarning, TrialsynthError
 
 EXIT_FAILURE = 2
@@ -63,6 +64,8 @@ class GuardedGroup(typer.core.TyperGroup):
              **extra: Any) -> Any:
         code = self._guarded(args, prog_name, complete_var, **extra)
         if standalone_mode:
+            if args is None:  # the command line of this process (not a test runner's call):
+                ending()  # it ends here, its outputs written (trialsynth._heap)
             sys.exit(code)
         return code
 
