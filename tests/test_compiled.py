@@ -429,3 +429,17 @@ def test_q_pvalue_beyond_the_finite_sums(monkeypatch: pytest.MonkeyPatch) -> Non
         out.append(pool_arrays("GENERIC", "DL", {"yi": yi, "se": se}, group, 3))
     assert out[0].q[1] > 1400 and np.isfinite(out[0].q_pvalue).all()
     assert_same_batch(*out)
+
+
+def test_compiled_tables_with_empty_analyses(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Analyses without a table (first, between and last) in a batch the compiled M-H kernel
+    pools: the same fields as the numpy path (SIMULATED counts)."""
+    cols = {"events_t": np.array([3.0, 0, 5, 2, 7]), "n_t": np.array([20.0, 15, 30, 12, 40]),
+            "events_c": np.array([4.0, 2, 6, 1, 9]), "n_c": np.array([21.0, 14, 29, 13, 41])}
+    group = np.array([1, 1, 3, 3, 3])
+    out = []
+    for flag in ("1", "0"):
+        monkeypatch.setenv("TRIALSYNTH_COMPILED", flag)
+        out.append(pool_arrays("OR", "MH", cols, group, 6))
+    assert list(out[0].k) == [0, 2, 0, 3, 0, 0]
+    assert_same_batch(*out)
