@@ -1,4 +1,4 @@
-"""Compiled kernels for large batches: the inverse-variance passes and REML in one loop per analysis.
+"""Compiled kernels for large batches: inverse variance, REML and Mantel–Haenszel, one loop per analysis.
 
 The numpy kernels of :mod:`trialsynth.pooling.tau2` and :mod:`trialsynth.pooling.batch` make one
 pass over all studies per sum and per Fisher-scoring step. For large batches (millions of
@@ -7,8 +7,9 @@ processor's first-level cache, so doing every step of one analysis before the ne
 data once. These kernels do exactly that, with numba (the optional extra ``fast``), for what
 dominates large re-analyses:
 
-* :func:`iv_passes`: the sums of the inverse-variance weights (Cochran's Q, DerSimonian–Laird
-  τ², the pooled estimate, the Hartung–Knapp residual sum and each study's weight);
+* :func:`iv_passes`: the sums of the inverse-variance weights (Cochran's Q and its p-value,
+  DerSimonian–Laird τ², the pooled estimate, the Hartung–Knapp residual sum and each study's
+  weight);
 * :func:`reml_fit`: REML's τ² by the same Fisher-scoring / Newton iteration, step halving and
   stopping rule as :func:`trialsynth.pooling.tau2.restricted_maximum_likelihood`, on the same
   unit-scale data, with metafor's ``ll0check`` and the grid screen of a boundary root. One
@@ -22,10 +23,12 @@ dominates large re-analyses:
 
 Every formula is the numpy kernel's (cited there); the sums are taken in study order, as the
 numpy kernels take them, so results agree to rounding (tests/test_compiled.py holds both to
-1e-9 and to metafor). One difference of arithmetic: REML's scoring takes its sums in one pass,
-about the previous iterate's mean (:func:`_reml_at_about`), not in two; where the last steps of
-a root are below the rounding of the sums, the number of steps may then differ (the root does
-not, beyond rounding). Analyses whose scoring does not settle — not converged, a root less
+1e-9 and to metafor). Differences of arithmetic: REML's scoring takes its sums in one pass,
+about the previous iterate's mean (:func:`_reml_at_about`), not in two, and so does the
+log-likelihood of the boundary grid screen (:func:`_reml_loglik_about`); where the last steps
+of a root are below the rounding of the sums, the number of steps may then differ (the root
+does not, beyond rounding). Q's p-value comes from finite sums (:func:`_chi2_sf_whole`), within
+1e-12 of scipy's ``chdtrc``. Analyses whose scoring does not settle — not converged, a root less
 likely than τ² = 0, a boundary root a grid point beats — get the numpy code's global search,
 compiled too; only a step or likelihood that overflows goes back to the numpy estimator. The
 numpy kernels stay the reference and the engine of small inputs (a review's analyses):
@@ -52,9 +55,9 @@ VERIFY_TOL = 1e-7  # as trialsynth.pooling.tau2.VERIFY_TOL
 GRID = np.concatenate([[0.0], 10.0 ** np.linspace(-6, 4, 61)])  # tau2.GRID (units of mean vᵢ′)
 GRID_SCREEN = GRID[1::3]  # the coarse grid of tau2._beaten_on_grid
 BIG = 1e150  # products of factors ≥ 1 are rescaled above this (no overflow; see _times)
-BIGGEST = float(np.finfo(np.float64).max)
+BIGGEST = float(np.finfo(np.float64).max)  # np.nan_to_num's value for +inf
 # _chi2_sf_whole: the finite sums up to these (beyond: scipy's chdtrc)
-CHI2_MAX_DF, CHI2_MAX_X = 200, 1400.0  # np.nan_to_num's value for +inf
+CHI2_MAX_DF, CHI2_MAX_X = 200, 1400.0
 # the range rule of trialsynth.effects.table
 MAX_COUNT, MAX_EFFECT, (VMIN, VMAX) = _table.MAX_COUNT, _table.MAX_EFFECT, _table.VARIANCE_RANGE
 
