@@ -304,8 +304,8 @@ def _iv_sums_compiled(method: str, y: FloatArray, v: FloatArray, g: IntArray, n:
     """:func:`_iv_sums_numpy` by the compiled kernels (studies sorted by analysis)."""
     from trialsynth.pooling import compiled
 
-    k = segment_count(g, n)
-    starts = _starts(k)
+    starts = compiled.starts_of(g, n)
+    k = np.diff(starts)
     tau2_fit: Tau2Fit | None
     if method == "REML":
         tau2_fit = compiled.restricted_maximum_likelihood(y, v, g, n, starts, control)
@@ -451,11 +451,11 @@ def _pool_tables(measure: str, method: str, cols: Mapping[str, FloatArray], grou
                  n: int, hksj: Hksj, conv: Conventions, level: float, tau2_ci: bool | str = True,
                  control: Control = DEFAULT_CONTROL, compiled: bool = False) -> PooledBatch:
     """Mantel–Haenszel, Peto and RevMan's M-H random: pooled from the 2×2 tables."""
-    if compiled and _compiled_for(group, True):
+    if _compiled_for(group, compiled):
         from trialsynth.pooling import compiled as kernels
 
         if kernels.takes_tables(measure, method, conv):  # every step in one compiled pass
-            t = kernels.mantel_haenszel_tables(measure, cols, group, n, conv)
+            t = kernels.mantel_haenszel_tables(measure, cols, kernels.starts_of(group, n), conv)
             eff = Effects(t["yi"], t["vi"], t["estimable"])
             return _tables_tail(eff, t["keep"], t["weight"], t["k"], t["k_yi"],
                                 t["est"], t["se"], t["q"], t["participants"], group, n, conv,
@@ -544,13 +544,6 @@ def _tables_tail(eff: Effects, keep: np.ndarray, weight: FloatArray, k: np.ndarr
         tau2_ci_beyond=np.zeros(n, dtype=bool), yi=eff.yi, vi=eff.vi, weight=weight,
         included=keep, group=group,
     )
-
-
-def _starts(k: np.ndarray) -> np.ndarray:
-    """The first study of every analysis, and the end (studies sorted by analysis)."""
-    starts = np.zeros(k.size + 1, dtype=np.int64)
-    np.cumsum(k, out=starts[1:])
-    return starts
 
 
 __all__ = ["BINARY", "METHODS", "PooledBatch", "pool_arrays"]

@@ -69,6 +69,26 @@ def _jit(fn):  # type: ignore[no-untyped-def]
 
 
 @_jit
+def _starts_of(group, starts):  # type: ignore[no-untyped-def]
+    j = 0
+    for i in range(group.size):
+        while j <= group[i]:
+            starts[j] = i
+            j += 1
+    while j < starts.size:
+        starts[j] = group.size
+        j += 1
+
+
+def starts_of(group: np.ndarray, n: int) -> np.ndarray:
+    """The first study of each of the ``n`` analyses, and the end, for studies sorted by
+    analysis (``group``): the ``starts`` every kernel here takes (one pass, no counting)."""
+    starts = np.empty(n + 1, dtype=np.int64)
+    _starts_of(group, starts)
+    return starts
+
+
+@_jit
 def _floor0(x):  # type: ignore[no-untyped-def]
     """max(0, x) with NaN kept NaN (numpy's ``maximum``, which the numpy kernels use)."""
     return 0.0 if x < 0 else x
@@ -729,29 +749,15 @@ def takes_tables(measure: str, method: str, conventions: Conventions) -> bool:
             and _policy_code(conventions.mh_zero_cells) is not None)
 
 
-@_jit
-def _starts_of(group, n):  # type: ignore[no-untyped-def]
-    """The first study of every analysis and the end, for studies sorted by analysis."""
-    starts = np.empty(n + 1, dtype=np.int64)
-    j = 0
-    for i in range(group.size):
-        while j <= group[i]:
-            starts[j] = i
-            j += 1
-    while j <= n:
-        starts[j] = group.size
-        j += 1
-    return starts
-
-
-def mantel_haenszel_tables(measure: str, cols: Mapping[str, np.ndarray], group: np.ndarray,
-                           n: int, conventions: Conventions) -> dict[str, np.ndarray]:
-    """Mantel–Haenszel OR or RR of every analysis (``group``: the analysis of each table, sorted)
-    from the count columns, as ``batch._pool_tables`` computes it:
-    per table yi, vi (NaN where not estimable), estimable, keep (in the M-H sums) and the
-    percentage weight (NaN where not kept); per analysis k (tables kept), k_yi (estimable),
-    the log estimate, its SE, Q about it and the participants of the kept tables."""
-    starts, size = _starts_of(group, n), group.size
+def mantel_haenszel_tables(measure: str, cols: Mapping[str, np.ndarray], starts: np.ndarray,
+                           conventions: Conventions) -> dict[str, np.ndarray]:
+    """Mantel–Haenszel OR or RR of every analysis (tables sorted by analysis, ``starts`` the
+    first of each and the end: :func:`starts_of`) from the count columns, as
+    ``batch._pool_tables`` computes it: per table yi, vi (NaN where not estimable), estimable,
+    keep (in the M-H sums) and the percentage weight (NaN where not kept); per analysis k
+    (tables kept), k_yi (estimable), the log estimate, its SE, Q about it and the participants
+    of the kept tables."""
+    n, size = starts.size - 1, int(starts[-1])
     s_pol, m_pol = conventions.mh_study_zero_cells, conventions.mh_zero_cells
     out = {"yi": np.empty(size), "vi": np.empty(size), "estimable": np.empty(size, dtype=np.bool_),
            "keep": np.empty(size, dtype=np.bool_), "weight": np.empty(size),
