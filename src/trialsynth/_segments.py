@@ -14,6 +14,7 @@ from numpy.typing import NDArray
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.intp]
+SegmentSum = Callable[[FloatArray], FloatArray]  # a sum per analysis over given studies
 
 
 def segment_sum(values: FloatArray, group: IntArray, n_groups: int) -> FloatArray:

@@ -15,7 +15,14 @@ from typing import Literal
 
 import numpy as np
 
-from trialsynth._segments import FloatArray, IntArray, Segments, segment_count, segment_sum
+from trialsynth._segments import (
+    FloatArray,
+    IntArray,
+    Segments,
+    SegmentSum,
+    segment_count,
+    segment_sum,
+)
 from trialsynth.conventions import METAFOR_CONVENTIONS, Conventions
 from trialsynth.effects.table import (
     BINARY,
@@ -150,7 +157,6 @@ CHUNK_ROWS = 1 << 19  # studies per chunk: the temporaries of a chunk stay in th
 # chunks pooled at the same time (threads); TRIALSYNTH_THREADS=1 turns it off, e.g. under Dask
 THREADS = max(1, int(os.environ.get("TRIALSYNTH_THREADS", min(2, os.cpu_count() or 1))))
 _Settings = tuple[str, str, Hksj, Conventions, float, bool | str, Control, bool]
-SegmentSum = Callable[[FloatArray], FloatArray]
 
 
 def _chunk_bounds(group: IntArray, n: int) -> tuple[np.ndarray, np.ndarray] | None:

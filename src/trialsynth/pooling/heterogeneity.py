@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 from scipy.special import chdtrc
 
 from trialsynth._dist import chi2_isf, chi2_ppf
-from trialsynth._segments import FloatArray, IntArray, per_unique, segment_count, segment_sum
+from trialsynth._segments import (
+    FloatArray,
+    IntArray,
+    SegmentSum,
+    per_unique,
+    segment_count,
+    segment_sum,
+)
 from trialsynth.pooling._roots import Blocks, solve_q
 from trialsynth.pooling.control import DEFAULT_CONTROL, Control
-
-SegmentSum = Callable[[FloatArray], FloatArray]
 
 
 def weighted_mean(yi: FloatArray, wi: FloatArray, group: IntArray, n: int,

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 from scipy.special import ndtr, stdtr
 
 from trialsynth._dist import norm_isf, t_isf
-from trialsynth._segments import FloatArray, IntArray, per_unique, segment_sum
+from trialsynth._segments import FloatArray, IntArray, SegmentSum, per_unique, segment_sum
 
 
 def interval(est: FloatArray, se: FloatArray, df: FloatArray | None, confidence_level: float
@@ -36,7 +34,7 @@ def interval(est: FloatArray, se: FloatArray, df: FloatArray | None, confidence_
 
 
 def hksj_residual_sum(yi: FloatArray, wi: FloatArray, est: FloatArray, group: IntArray, n: int,
-                      ssum: Callable[[FloatArray], FloatArray] | None = None) -> FloatArray:
+                      ssum: SegmentSum | None = None) -> FloatArray:
     """Σw*ᵢ(yᵢ − μ̂)² per analysis, the numerator of the Hartung–Knapp q (H&K 2001 eq. 5)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         est_g = est[group]

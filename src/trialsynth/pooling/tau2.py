@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from trialsynth._segments import FloatArray, IntArray, segment_count, segment_sum
+from trialsynth._segments import FloatArray, IntArray, SegmentSum, segment_count, segment_sum
 from trialsynth.pooling._roots import ActiveSet, Blocks, q_and_slope, solve_q
 from trialsynth.pooling.control import DEFAULT_CONTROL, Control
 from trialsynth.pooling.heterogeneity import cochran_q, generalized_q, weighted_mean
@@ -432,7 +432,6 @@ def _bracketed(studies: ActiveSet, n: int, k: np.ndarray, step: Callable[..., Fl
     return np.where(at_lo, lo, x), converged, iters
 
 
-SegmentSum = Callable[[FloatArray], FloatArray]
 
 
 def _ml_step(wi: FloatArray, r2: FloatArray, sw: FloatArray, k: np.ndarray,
