@@ -56,4 +56,4 @@ def ending() -> None:
     of the flagship report. Objects in reference cycles are then not finalized, so this is for
     the command line's last step (``_cli_guard``), once every output is written and closed:
     what is left to reclaim, memory, the operating system reclaims."""
-    gc.freeze()
+    freeze()

@@ -36,10 +36,9 @@ def enabled() -> bool:
 
 def use_compiled(n_studies: int) -> bool:
     """Whether a call on ``n_studies`` studies uses the compiled kernels."""
-    flag = os.environ.get("TRIALSYNTH_COMPILED", "")
-    if flag == "0" or not installed():
+    if not enabled():
         return False
-    if flag == "1":
+    if os.environ.get("TRIALSYNTH_COMPILED") == "1":
         return True
     return n_studies >= MIN_STUDIES or (_expected and n_studies >= MIN_PART)
 

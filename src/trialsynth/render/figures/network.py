@@ -248,8 +248,8 @@ def network_forest(result: NmaResult, *, title: str | None = None,
 
 def _add_cell(ax: Any, patch: Any) -> None:
     """A cell of the league table on ``ax``, whose limits are set before any cell is added:
-    :meth:`Axes.add_artist` does what :meth:`Axes.add_patch` does (properties, clip path) but
-    widen the data limits, which no longer move the view and cost most of the time."""
+    :meth:`Axes.add_artist` does what :meth:`Axes.add_patch` does (properties, clip path) except
+    widening the data limits, which no longer move the view and cost most of the time."""
     ax.add_artist(patch)
 
 
