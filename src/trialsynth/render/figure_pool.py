@@ -198,24 +198,21 @@ class FigurePool:
             self.frozen = False
 
 
-def inline(svg_doc: str) -> str:
-    """The ``<svg>`` element of an SVG document (as :func:`figures.svg_text`, without redrawing)."""
-    return svg_doc[svg_doc.find("<svg "):].strip() + "\n"
-
-
 def figure_files(files: dict[str, str | bytes], jobs: Sequence[FigureJob], drawn: Sequence[Drawn]
                  ) -> tuple[dict[str, str], dict[str, str], list[str]]:
     """Every drawn figure as SVG and PNG files (added to ``files``, by each job's path); returns
     the inline SVGs of the page: forest plots by analysis, every figure by path, and the gap maps."""
+    from trialsynth.render.figures.export import svg_element
+
     svgs: dict[str, str] = {}
     by_path: dict[str, str] = {}
     gap_svgs: list[str] = []
     for (kind, aid, rel, *_), (doc, png) in zip(jobs, drawn, strict=True):
+        element = by_path[rel] = svg_element(doc)
         if kind == "forest":
-            svgs[aid] = inline(doc)
+            svgs[aid] = element
         elif kind == "gap":
-            gap_svgs.append(inline(doc))
-        by_path[rel] = inline(doc)
+            gap_svgs.append(element)
         files[rel] = doc
         if png is not None:
             files[rel[:-4] + ".png"] = png

@@ -401,9 +401,13 @@ def svg_document(fig: Figure) -> str:
 def svg_text(fig: Figure) -> str:
     """The figure as an ``<svg>`` element to paste into HTML: no XML prolog or DOCTYPE, ids
     unique to this figure, text kept as (escaped) text."""
-    svg = svg_document(fig)
-    start = svg.find("<svg ")
-    return svg[start:].strip() + "\n"
+    return svg_element(svg_document(fig))
+
+
+def svg_element(document: str) -> str:
+    """The ``<svg>`` element of an SVG document of :func:`svg_document` (what :func:`svg_text`
+    gives, for a figure already rendered)."""
+    return document[document.find("<svg "):].strip() + "\n"
 
 
 def png_bytes(fig: Figure, dpi: float = PNG_DPI) -> bytes:
