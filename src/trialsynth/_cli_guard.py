@@ -29,6 +29,7 @@ import typer.core
 
 from trialsynth._console import console, os_error_message, print_error, print_warning
 from trialsynth._heap import ending
+from trialsynth._threads import one_blas_thread
 from trialsynth.errors import ConvergenceWarning, MethodWarning, TrialsynthError
 
 EXIT_FAILURE = 2
@@ -62,6 +63,8 @@ class GuardedGroup(typer.core.TyperGroup):
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
              complete_var: str | None = None, standalone_mode: bool = True,
              **extra: Any) -> Any:
+        if standalone_mode and args is None:  # the command line of this process: its threads
+            one_blas_thread()  # (trialsynth._threads)
         code = self._guarded(args, prog_name, complete_var, **extra)
         if standalone_mode:
             if args is None:  # the command line of this process (not a test runner's call):
