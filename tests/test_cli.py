@@ -137,3 +137,19 @@ def test_check_exits_1_when_a_stored_result_differs(tmp_path: Path) -> None:
     broken.write_text(text.replace(needle, f"{stored + 1:.8f}", 1), encoding="utf-8")
     out = runner.invoke(app, ["check", str(broken)])
     assert out.exit_code == 1
+
+
+def test_the_command_list_shows_each_first_paragraph_on_one_line() -> None:
+    """``trialsynth --help`` lists every command with its docstring's first paragraph, whole and
+    unbroken (Typer's Rich help would keep the docstring's own line breaks)."""
+    import inspect
+
+    import typer.main
+
+    out = runner.invoke(app, ["--help"], env={"COLUMNS": "400"})
+    assert out.exit_code == 0
+    group = typer.main.get_command(app)
+    for name, command in group.commands.items():
+        first = " ".join(inspect.cleandoc(command.help or "").split("\n\n")[0].split())
+        line = next(x for x in out.output.splitlines() if x.strip("│ ").startswith(name + " "))
+        assert first in line, (name, line)

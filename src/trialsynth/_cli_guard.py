@@ -60,6 +60,15 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
 class GuardedGroup(typer.core.TyperGroup):
     """A Typer group whose failures are one line each (module docstring)."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # the command list shows each command's first paragraph; Typer's Rich help keeps its
+        # docstring's line breaks there, which breaks the list's lines at random places
+        for command in self.commands.values():
+            if command.short_help is None and command.help:
+                first = command.help.strip().split("\n\n", 1)[0]
+                command.short_help = " ".join(first.split())
+
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
              complete_var: str | None = None, standalone_mode: bool = True,
              **extra: Any) -> Any:
