@@ -20,7 +20,11 @@ with Python's byte-code cache, after one untimed run):
 3. ``trialsynth batch BIG.parquet --out OUT.parquet --method REML`` on ``--big`` analyses: wall
    time and the peak resident memory of that process (``wait4``);
 4. the stages of the ``--n`` run measured inside one process (``run_batch(stages=...)``);
-5. start-up: ``python -c "import trialsynth"`` and ``trialsynth --help``, ``--startup-reps``
+5. the floor under step 1 (``bench_e2e_floor.py``, same input, same REML with the τ² CI, as
+   often): pyarrow's reader, one ``pool_arrays`` call, pyarrow's writer, and nothing else of the
+   command (no pandas, no command line, no checks, warnings, part files or resume), i.e. how
+   much of the command's time is its kernels, readers and writers;
+6. start-up: ``python -c "import trialsynth"`` and ``trialsynth --help``, ``--startup-reps``
    times each, and the slowest imports of ``trialsynth batch --help`` (``python -X importtime``).
 
 The load average is printed at the start and end: the machine may be shared; compare the
@@ -49,6 +53,7 @@ from bench_core import cpu_model, simulate  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 R_SCRIPT = HERE / "bench_e2e_metafor.R"
+FLOOR = HERE / "bench_e2e_floor.py"
 
 
 def load() -> str:
@@ -179,6 +184,11 @@ def main() -> None:
                           *extra]) for _ in range(args.reps)]
             runs[label] = (statistics.median(r[0] for r in res), statistics.median(r[1] for r in res),
                            max(r[2] for r in res), load())
+        floor = [timed([sys.executable, str(FLOOR), str(src), str(folder / "floor.csv")])
+                 for _ in range(args.reps)]
+        runs["floor (bench_e2e_floor.py)"] = (
+            statistics.median(r[0] for r in floor), statistics.median(r[1] for r in floor),
+            max(r[2] for r in floor), load())
         table = pd.read_csv(folder / "out.csv")
         per_mf, mf, version = run_metafor(src, args.metafor_n, folder)
         print(f"metafor: {version}; rma(REML, threshold 1e-12) in a loop over the first "
