@@ -23,7 +23,6 @@ import pytest
 from _paths import SHARED_DATA
 from test_batch import simulated_long_table
 
-import trialsynth.corpus.read as batch_read
 import trialsynth.corpus.run as batch_run
 import trialsynth.corpus.sources as sources
 from trialsynth.corpus import run_batch
@@ -49,13 +48,13 @@ def test_long_table_read_in_bounded_chunks_gives_the_same_results(tmp_path: Path
     frame, path = _simulated(tmp_path)
     whole = run_batch(path, method="REML", hksj=True, partition_size=9)
     seen: list[int] = []
-    original = batch_read.long_frame
+    original = sources.long_frame
 
     def spy(chunk: pd.DataFrame, src: str, first_row: int = 2):  # noqa: ANN202
         seen.append(len(chunk))
         return original(chunk, src, first_row)
 
-    monkeypatch.setattr(batch_read, "long_frame", spy)
+    monkeypatch.setattr(sources, "long_frame", spy)
     monkeypatch.setattr(sources, "BLOCK_ROWS", 17)  # a chunk ends inside many analyses
     chunked = run_batch(path, tmp_path / "out.csv", method="REML", hksj=True, partition_size=9)
     assert len(seen) == -(-len(frame) // 17) and max(seen) <= 17  # never more rows at once

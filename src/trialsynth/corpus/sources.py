@@ -1,6 +1,6 @@
 """A batch input as a stream of blocks of whole analyses, read in bounded memory.
 
-:func:`iter_raw` reads INPUT piece by piece and yields :class:`~trialsynth.corpus.read.RawRows`
+:func:`iter_raw` reads INPUT piece by piece and yields :class:`~trialsynth.corpus.rows.RawRows`
 blocks, each holding every study row of the analyses in it:
 
 * a **long table** (CSV, Parquet) is read :data:`BLOCK_ROWS` rows at a time. Its analyses are
@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from trialsynth._optional import available, require
-from trialsynth.corpus.read import (
+from trialsynth.corpus.rows import (
     DATA_COLUMNS,
     ROWS_HEADER,
     ROWS_NUMERIC,
@@ -39,7 +39,9 @@ from trialsynth.corpus.read import (
     TYPE_COLUMNS,
     RawRows,
     cat,
+    long_frame,
     nan_column,
+    rows_raw,
 )
 from trialsynth.errors import DataError
 
@@ -135,8 +137,6 @@ def long_chunks(path: Path, block_rows: int, arrow: bool | None = None) -> Itera
 
 def _locate_with_pandas(path: Path, block_rows: int) -> None:
     """Read the table again with pandas' reader and checks, which name the bad cell."""
-    from trialsynth.corpus.read import long_frame
-
     first_row = 2
     for chunk in long_chunks(path, block_rows, arrow=False):
         long_frame(chunk, str(path), first_row=first_row)
@@ -193,8 +193,6 @@ def _arrow_csv_chunks(path: Path, block_rows: int) -> Iterator[Any]:
 
 def iter_long(path: Path, block_rows: int = BLOCK_ROWS) -> Iterator[RawRows]:
     """Blocks of whole analyses of a long table whose analyses are runs of adjacent rows."""
-    from trialsynth.corpus.read import long_frame
-
     src = str(path)
     carry: RawRows | None = None
     closed: set[str] = set()
@@ -345,8 +343,6 @@ def _tgz_blobs(path: Path) -> Iterator[tuple[str, str, bytes]]:
 
 def _rows_blocks(blobs: Iterable[tuple[str, str, bytes]], block_rows: int) -> Iterator[RawRows]:
     """Parsed data-rows CSVs gathered into blocks of about ``block_rows`` study rows."""
-    from trialsynth.corpus.read import rows_raw
-
     arrow = available("pyarrow.csv")
     block: list[_Parsed] = []
     rows = 0

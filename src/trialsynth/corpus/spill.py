@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trialsynth.corpus.read import DATA_COLUMNS, RawRows, long_frame, nan_column
+from trialsynth.corpus.rows import DATA_COLUMNS, RawRows, long_frame, nan_column
 from trialsynth.corpus.sources import BLOCK_ROWS, long_chunks
 from trialsynth.errors import DataError
 
