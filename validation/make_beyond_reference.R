@@ -26,21 +26,11 @@
 ## is NA because metafor's intercept-only refit (same control) did not converge.
 ## ---------------------------------------------------------------------------
 
-suppressPackageStartupMessages({
-  library(metafor)
-  library(jsonlite)
-})
-
-script_dir <- function() {
-  args <- commandArgs(trailingOnly = FALSE)
-  f <- sub("^--file=", "", args[grep("^--file=", args)])
-  if (length(f) == 1L) dirname(normalizePath(f)) else normalizePath("validation")
-}
-ROOT <- normalizePath(file.path(script_dir(), ".."))
-SHARED <- normalizePath(file.path(ROOT, "..", "shared", "data"))
-OUT_FILE <- file.path(ROOT, "tests", "reference", "beyond_reference.json")
-md <- function(name) read.csv(file.path(SHARED, "metadat", paste0(name, ".csv")),
-                              stringsAsFactors = FALSE)
+HERE <- local({f <- sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE))
+               if (length(f) == 1L) dirname(normalizePath(f)) else normalizePath("validation")})
+source(file.path(HERE, "common.R"))  # metafor, jsonlite; REPO_ROOT, SHARED, read_metadat() ...
+OUT_FILE <- reference_file("beyond_reference.json")
+md <- read_metadat
 
 fit_rma <- function(args) {
   for (th in c(1e-15, 1e-12, 1e-10)) {

@@ -10,21 +10,10 @@
 ##     Rscript validation/make_control_reference.R
 ## ---------------------------------------------------------------------------
 
-suppressPackageStartupMessages({
-  library(metafor)
-  library(jsonlite)
-})
-
-script_dir <- function() {
-  args <- commandArgs(trailingOnly = FALSE)
-  f <- sub("^--file=", "", args[grep("^--file=", args)])
-  if (length(f) == 1L) dirname(normalizePath(f)) else normalizePath("validation")
-}
-REPO_ROOT <- normalizePath(file.path(script_dir(), ".."))
-DATA_DIR <- normalizePath(file.path(REPO_ROOT, "..", "shared", "data", "metadat"), mustWork = TRUE)
-OUT_FILE <- file.path(REPO_ROOT, "tests", "reference", "control_metafor.json")
-read_metadat <- function(name) read.csv(file.path(DATA_DIR, paste0(name, ".csv")),
-                                         stringsAsFactors = FALSE)
+HERE <- local({f <- sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE))
+               if (length(f) == 1L) dirname(normalizePath(f)) else normalizePath("validation")})
+source(file.path(HERE, "common.R"))  # metafor, jsonlite; REPO_ROOT, SHARED, read_metadat() ...
+OUT_FILE <- reference_file("control_metafor.json")
 
 bcg <- read_metadat("dat.bcg")
 bcg_es <- escalc(measure = "RR", ai = tpos, bi = tneg, ci = cpos, di = cneg, data = bcg)

@@ -14,17 +14,9 @@
 ##     Rscript validation/make_diff_reference.R
 ## ---------------------------------------------------------------------------
 
-suppressPackageStartupMessages({
-  library(metafor)
-  library(jsonlite)
-})
-
-script_dir <- function() {
-  args <- commandArgs(trailingOnly = FALSE)
-  f <- sub("^--file=", "", args[grep("^--file=", args)])
-  if (length(f) == 1L) dirname(normalizePath(f)) else normalizePath("validation")
-}
-REPO_ROOT <- normalizePath(file.path(script_dir(), ".."))
+HERE <- local({f <- sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE))
+               if (length(f) == 1L) dirname(normalizePath(f)) else normalizePath("validation")})
+source(file.path(HERE, "common.R"))  # metafor, jsonlite; REPO_ROOT, SHARED, read_metadat() ...
 real <- read.csv(file.path(REPO_ROOT, "examples", "nmda-chronic-pain", "outcome_data.csv"),
                  stringsAsFactors = FALSE, check.names = FALSE, encoding = "UTF-8")
 sim <- read.csv(file.path(REPO_ROOT, "tests", "data", "simulated_trial_nmda_1.4.csv"),

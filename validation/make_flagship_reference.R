@@ -15,20 +15,11 @@
 ##     Rscript validation/make_flagship_reference.R
 ## ---------------------------------------------------------------------------
 
-suppressPackageStartupMessages({
-  library(metafor)
-  library(jsonlite)
-})
-
-script_dir <- function() {
-  args <- commandArgs(trailingOnly = FALSE)
-  f <- sub("^--file=", "", args[grep("^--file=", args)])
-  if (length(f) == 1L) dirname(normalizePath(f)) else normalizePath("validation")
-}
-REPO_ROOT <- normalizePath(file.path(script_dir(), ".."))
-DATA <- normalizePath(file.path(REPO_ROOT, "..", "shared", "data", "pairwise70",
-                                "CD015373_pub2_data.csv"), mustWork = TRUE)
-OUT_FILE <- file.path(REPO_ROOT, "tests", "reference", "flagship_metafor.json")
+HERE <- local({f <- sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE))
+               if (length(f) == 1L) dirname(normalizePath(f)) else normalizePath("validation")})
+source(file.path(HERE, "common.R"))  # metafor, jsonlite; REPO_ROOT, SHARED, read_metadat() ...
+DATA <- normalizePath(file.path(SHARED, "pairwise70", "CD015373_pub2_data.csv"), mustWork = TRUE)
+OUT_FILE <- reference_file("flagship_metafor.json")
 
 rows <- read.csv(DATA, stringsAsFactors = FALSE, check.names = TRUE)
 # analyses without subgroups, with 3 or more studies; RR ones whose tables have no zero cell

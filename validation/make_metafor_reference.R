@@ -17,28 +17,10 @@
 ##     METAFOR_REF_THRESHOLD, METAFOR_REF_TOL, METAFOR_REF_CI_TOL, METAFOR_REF_OUT
 ## ---------------------------------------------------------------------------
 
-suppressPackageStartupMessages({
-  library(metafor)
-  library(jsonlite)
-})
-
-## ---- paths ------------------------------------------------------------------
-
-script_dir <- function() {
-  args <- commandArgs(trailingOnly = FALSE)
-  f <- sub("^--file=", "", args[grep("^--file=", args)])
-  if (length(f) == 1L) dirname(normalizePath(f)) else normalizePath("validation")
-}
-REPO_ROOT <- normalizePath(file.path(script_dir(), ".."))
-DATA_DIR  <- normalizePath(file.path(REPO_ROOT, "..", "shared", "data", "metadat"),
-                           mustWork = TRUE)
-OUT_FILE  <- Sys.getenv("METAFOR_REF_OUT",
-                        file.path(REPO_ROOT, "tests", "reference", "metafor_reference.json"))
-
-read_metadat <- function(name) {
-  read.csv(file.path(DATA_DIR, paste0(name, ".csv")), stringsAsFactors = FALSE,
-           check.names = FALSE, encoding = "UTF-8")
-}
+HERE <- local({f <- sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE))
+               if (length(f) == 1L) dirname(normalizePath(f)) else normalizePath("validation")})
+source(file.path(HERE, "common.R"))  # metafor, jsonlite; REPO_ROOT, SHARED, read_metadat() ...
+OUT_FILE <- Sys.getenv("METAFOR_REF_OUT", reference_file("metafor_reference.json"))
 
 ## ---- numerical settings -----------------------------------------------------
 ## rma.uni() control (metafor 3.8-1, see rma.uni source / help(rma)):

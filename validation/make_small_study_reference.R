@@ -49,25 +49,10 @@
 ##              there are ties, then the normal approximation (recorded).
 ## ---------------------------------------------------------------------------
 
-suppressPackageStartupMessages({
-  library(metafor)
-  library(jsonlite)
-})
-
-script_dir <- function() {
-  args <- commandArgs(trailingOnly = FALSE)
-  f <- sub("^--file=", "", args[grep("^--file=", args)])
-  if (length(f) == 1L) dirname(normalizePath(f)) else normalizePath("validation")
-}
-REPO_ROOT <- normalizePath(file.path(script_dir(), ".."))
-DATA_DIR  <- normalizePath(file.path(REPO_ROOT, "..", "shared", "data", "metadat"),
-                           mustWork = TRUE)
-OUT_FILE  <- file.path(REPO_ROOT, "tests", "reference", "small_study_reference.json")
-
-read_metadat <- function(name) {
-  read.csv(file.path(DATA_DIR, paste0(name, ".csv")), stringsAsFactors = FALSE,
-           check.names = FALSE, encoding = "UTF-8")
-}
+HERE <- local({f <- sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE))
+               if (length(f) == 1L) dirname(normalizePath(f)) else normalizePath("validation")})
+source(file.path(HERE, "common.R"))  # metafor, jsonlite; REPO_ROOT, SHARED, read_metadat() ...
+OUT_FILE <- reference_file("small_study_reference.json")
 
 ## REML for the meta-regression in regtest(model="rma") is fitted by Fisher
 ## scoring; regtest() passes the control list of the rma object it is given.

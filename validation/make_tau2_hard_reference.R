@@ -24,21 +24,10 @@
 ## Run from anywhere:   Rscript validation/make_tau2_hard_reference.R
 ## ---------------------------------------------------------------------------
 
-suppressPackageStartupMessages({
-  library(metafor)
-  library(jsonlite)
-})
-
-script_dir <- function() {
-  args <- commandArgs(trailingOnly = FALSE)
-  f <- sub("^--file=", "", args[grep("^--file=", args)])
-  if (length(f) == 1L) dirname(normalizePath(f)) else normalizePath("validation")
-}
-REPO_ROOT <- normalizePath(file.path(script_dir(), ".."))
-DATA_DIR <- normalizePath(file.path(REPO_ROOT, "..", "shared", "data", "metadat"), mustWork = TRUE)
-OUT_FILE <- file.path(REPO_ROOT, "tests", "reference", "tau2_hard_reference.json")
-read_metadat <- function(name) read.csv(file.path(DATA_DIR, paste0(name, ".csv")),
-                                        stringsAsFactors = FALSE)
+HERE <- local({f <- sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE))
+               if (length(f) == 1L) dirname(normalizePath(f)) else normalizePath("validation")})
+source(file.path(HERE, "common.R"))  # metafor, jsonlite; REPO_ROOT, SHARED, read_metadat() ...
+OUT_FILE <- reference_file("tau2_hard_reference.json")
 
 METHODS <- c("REML", "ML", "PM", "EB")
 CONTROL <- list(threshold = 1e-12, tol = 1e-12, maxiter = 1000)
