@@ -1,4 +1,9 @@
-"""Command line: a thin shell over the Python API (``trialsynth --help``)."""
+"""Command line: a thin shell over the Python API (``trialsynth --help``).
+
+A command lets bad input raise :class:`~trialsynth.errors.TrialsynthError` (a DataError naming
+file, row and field): the group (:mod:`trialsynth._cli_guard`) prints it as one ``error:`` line
+and exits with 2, for every command alike.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +18,8 @@ import typer
 from rich.text import Text
 
 from trialsynth._cli_guard import GuardedGroup
-from trialsynth._console import console, print_error
-from trialsynth.errors import DataError, TrialsynthError
+from trialsynth._console import console
+from trialsynth.errors import DataError
 from trialsynth.registry import METHODS, POOL_MEASURES
 
 if TYPE_CHECKING:  # numpy, pandas, scipy and rich load in the command that needs them, so that
@@ -131,18 +136,14 @@ def pool(
     from trialsynth.api import pool as pool_frame
 
     level = level if confidence_level is None else confidence_level
-    try:
-        frame = read_table(data)
-        result = pool_frame(frame, measure.value, method.value,
-                            hksj="adhoc" if hksj_adhoc else hksj, subgroup=subgroup,
-                            revman=revman, confidence_level=level, source=str(data),
-                            tau2_ci_search=tau2_ci_search.value,
-                            designs={"multi_arm": str(multi_arm),
-                                     "crossover_corr": crossover_corr},
-                            rare_events=rare_events)
-    except DataError as exc:
-        print_error(exc)
-        raise typer.Exit(2) from None
+    frame = read_table(data)
+    result = pool_frame(frame, measure.value, method.value,
+                        hksj="adhoc" if hksj_adhoc else hksj, subgroup=subgroup,
+                        revman=revman, confidence_level=level, source=str(data),
+                        tau2_ci_search=tau2_ci_search.value,
+                        designs={"multi_arm": str(multi_arm),
+                                 "crossover_corr": crossover_corr},
+                        rare_events=rare_events)
     if as_json:
         _print_json(result)
     else:
@@ -161,14 +162,10 @@ def run(
     """Run every analysis of REVIEW and write results.json, tables/ and index.html to OUT."""
     from trialsynth._heap import frozen
 
-    try:
-        with frozen():  # loading the report stack is most of the allocation before the run
-            from trialsynth.runner import run_review  # the report stack loads only when asked for
+    with frozen():  # loading the report stack is most of the allocation before the run
+        from trialsynth.runner import run_review  # the report stack loads only when asked for
 
-            summary = run_review(review, out, quiet=quiet, since=since)["summary"]
-    except TrialsynthError as exc:
-        print_error(exc)
-        raise typer.Exit(2) from None
+        summary = run_review(review, out, quiet=quiet, since=since)["summary"]
     if not quiet:
         console().print(
             f"{summary['analyses']} analyses, {summary['pooled']} pooled; RevMan's per-study "
@@ -202,11 +199,7 @@ def check(
     results. Exit 0 when nothing differs, 1 when something does, 2 on unreadable input."""
     from trialsynth.analyse.checking import check_source, exit_code, render_check_table
 
-    try:
-        rows = check_source(source)
-    except TrialsynthError as exc:
-        print_error(exc)
-        raise typer.Exit(2) from None
+    rows = check_source(source)
     if as_json:
         _print_json(rows)
     else:
@@ -227,14 +220,10 @@ def import_(
     from trialsynth.readers.convert import build_folder, folder_json, write_json
     from trialsynth.readers.folder import read_folder, write_folder
 
-    try:
-        refuse_overlap([source], [out, *([json_out] if json_out is not None else [])])
-        write_folder(build_folder(source), out)
-        if json_out is not None:
-            write_json(folder_json(read_folder(out)), json_out)
-    except TrialsynthError as exc:
-        print_error(exc)
-        raise typer.Exit(2) from None
+    refuse_overlap([source], [out, *([json_out] if json_out is not None else [])])
+    write_folder(build_folder(source), out)
+    if json_out is not None:
+        write_json(folder_json(read_folder(out)), json_out)
     console().print(f"wrote {out}")
 
 
@@ -253,11 +242,7 @@ def plan(
     CI and the size of the next trial that would settle the question."""
     from trialsynth.assess.sequential.plan import plan_analysis, render_plan
 
-    try:
-        result = plan_analysis(review, analysis, mid=mid, alpha=alpha, power=power)
-    except TrialsynthError as exc:
-        print_error(exc)
-        raise typer.Exit(2) from None
+    result = plan_analysis(review, analysis, mid=mid, alpha=alpha, power=power)
     if as_json:
         result.pop("_tsa")
         _print_json(result)
@@ -308,16 +293,12 @@ def nma(
     from trialsynth.render.nma_text import print_network
 
     level = level if confidence_level is None else confidence_level
-    try:
-        if small_values not in ("desirable", "undesirable"):
-            raise DataError(f"--small-values must be 'desirable' or 'undesirable', not "
-                            f"{small_values!r}")
-        result = network_meta_analysis(read_table(data), measure.value, method.value, reference,
-                                       small_values=small_values, mid=mid,  # type: ignore[arg-type]
-                                       confidence_level=level, source=str(data))
-    except DataError as exc:
-        print_error(exc)
-        raise typer.Exit(2) from None
+    if small_values not in ("desirable", "undesirable"):
+        raise DataError(f"--small-values must be 'desirable' or 'undesirable', not "
+                        f"{small_values!r}")
+    result = network_meta_analysis(read_table(data), measure.value, method.value, reference,
+                                   small_values=small_values, mid=mid,  # type: ignore[arg-type]
+                                   confidence_level=level, source=str(data))
     if as_json:
         _print_json(result)
     else:
@@ -343,13 +324,9 @@ def diff(
     from trialsynth.diff import diff_paths
     from trialsynth.diff.render import render_summary, write_page
 
-    try:
-        result = diff_paths(old, new, quiet=quiet)
-        if out is not None:
-            write_page(result, out, inputs=(old, new))
-    except TrialsynthError as exc:  # one line, however long (no wrapping)
-        print_error(exc)
-        raise typer.Exit(2) from None
+    result = diff_paths(old, new, quiet=quiet)
+    if out is not None:
+        write_page(result, out, inputs=(old, new))
     if as_json:
         json.dump(result, sys.stdout, indent=2, ensure_ascii=False, allow_nan=False)
         sys.stdout.write("\n")
@@ -443,17 +420,13 @@ def batch(
     from trialsynth._atomic import output_lock, writing
     from trialsynth.corpus import failures_path, run_batch
 
-    try:
-        _check_batch_paths(source, out, measure, method, hksj)
-        with output_lock(out), writing(out):  # one batch per RESULTS; a second one stops
-            table = run_batch(source, out, measure=None if measure is None else measure.value,
-                              method=method.value, hksj=hksj, revman=revman, workers=workers,
-                              scheduler=scheduler, progress=not quiet,
-                              partition_size=partition_size, tau2_ci=tau2_ci, return_table=False,
-                              multi_arm=str(multi_arm))
-    except TrialsynthError as exc:
-        print_error(exc)
-        raise typer.Exit(2) from None
+    _check_batch_paths(source, out, measure, method, hksj)
+    with output_lock(out), writing(out):  # one batch per RESULTS; a second one stops
+        table = run_batch(source, out, measure=None if measure is None else measure.value,
+                          method=method.value, hksj=hksj, revman=revman, workers=workers,
+                          scheduler=scheduler, progress=not quiet,
+                          partition_size=partition_size, tau2_ci=tau2_ci, return_table=False,
+                          multi_arm=str(multi_arm))
     if not quiet:
         console().print(f"{table.attrs['pooled']} analyses pooled, "
                         f"{len(table.attrs['failures'])} could not "
