@@ -38,6 +38,7 @@ from trialsynth.readers.revman_csv import (
     stored_number,
     zero_width,
 )
+from trialsynth.readers.revman_rows import COLUMNS as ROWS_COLUMNS
 from trialsynth.review import (
     Analysis,
     Inferred,
@@ -62,16 +63,12 @@ MAX_DEPTH = 4
 ROLES = {"rows": "-data-rows.csv", "settings": "-overall-estimates-and-settings.csv",
          "subgroups": "-subgroup-estimates.csv", "studies": "-study-information.csv",
          "rob": "-risk-of-bias.csv"}
-# frame column <- data-rows column (R-style name: non-alphanumerics as dots, as in Pairwise70)
-COLUMNS = {
-    "dichotomous": {"events_t": "Experimental.cases", "n_t": "Experimental.N",
-                    "events_c": "Control.cases", "n_c": "Control.N"},
-    "continuous": {"mean_t": "Experimental.mean", "sd_t": "Experimental.SD",
-                   "n_t": "Experimental.N", "mean_c": "Control.mean", "sd_c": "Control.SD",
-                   "n_c": "Control.N"},
-    "generic": {"yi": "GIV.Mean", "se": "GIV.SE", "n_t": "Experimental.N", "n_c": "Control.N"},
-    "oe": {"o_e": "O.E", "var": "Variance", "n_t": "Experimental.N", "n_c": "Control.N"},
-}
+# frame column <- data-rows column (R-style name: non-alphanumerics as dots, as in Pairwise70):
+# those of a bare data-rows export, plus the group sizes of generic and O−E rows, which a
+# package's rows carry
+_SIZES = {"n_t": "Experimental.N", "n_c": "Control.N"}
+COLUMNS = {**ROWS_COLUMNS, "generic": {**ROWS_COLUMNS["generic"], **_SIZES},
+           "oe": {"o_e": "O.E", "var": "Variance", **_SIZES}}
 COUNTS = frozenset({"Experimental.cases", "Experimental.N", "Control.cases", "Control.N"})
 NON_NEGATIVE = frozenset({"Experimental.SD", "Control.SD", "GIV.SE", "Variance"})
 STORED = {"stored_effect": "Mean", "stored_ci_low": "CI.start", "stored_ci_high": "CI.end",
