@@ -59,9 +59,10 @@ def test_the_command_line_runs_with_one_blas_thread_unless_the_user_chose(bcg_cs
     assert setting == "1"
     chosen, more = _child(bcg_csv, "3")
     assert chosen == "3"  # the user's number is kept
-    # with 3, an OpenBLAS starts 2 threads beside the calling one; with 1, none: the setting
-    # took effect before OpenBLAS was loaded
-    assert more >= threads + 2
+    # with 3, OpenBLAS starts threads beside the calling one (as many as the cores allow, so
+    # this needs two); with 1, none: the setting took effect before OpenBLAS was loaded
+    if (os.cpu_count() or 1) >= 2:
+        assert more > threads
 
 
 def test_a_command_called_in_process_leaves_the_setting_alone(bcg_csv: Path,
