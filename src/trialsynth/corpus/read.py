@@ -173,8 +173,6 @@ def _unique_ids(raw: RawRows, seen: set[str], src: str) -> None:
     seen.update(ids)
 
 
-
-
 def _finish(raw: RawRows, measure: str | None, method: str) -> BatchInput:
     n = len(raw.ids)
     codes = raw.codes

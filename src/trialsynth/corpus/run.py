@@ -592,7 +592,6 @@ class _Clock:
                 self.stages[name] = self.stages.get(name, 0.0) + now() - t0
 
 
-
 class _Progress:
     """A rich progress bar over partitions (silent unless asked for); the number of partitions
     is not known before the input has been read through."""

@@ -432,8 +432,6 @@ def _bracketed(studies: ActiveSet, n: int, k: np.ndarray, step: Callable[..., Fl
     return np.where(at_lo, lo, x), converged, iters
 
 
-
-
 def _ml_step(wi: FloatArray, r2: FloatArray, sw: FloatArray, k: np.ndarray,
              ssum: SegmentSum) -> FloatArray:
     """ML scoring step (Σw²r² − Σw)/Σw² (Hardy & Thompson 1996; Viechtbauer 2005, eq. 7)."""
