@@ -23,10 +23,8 @@ import sys
 BLAS_THREADS = "OPENBLAS_NUM_THREADS"
 
 
-def one_blas_thread() -> bool:
-    """Ask OpenBLAS for one thread unless the user chose a number; True when the request can
-    still take effect (numpy, which loads OpenBLAS, not imported yet)."""
-    if "numpy" in sys.modules:  # OpenBLAS has read its settings already
-        return False
-    os.environ.setdefault(BLAS_THREADS, "1")
-    return True
+def one_blas_thread() -> None:
+    """Ask OpenBLAS for one thread unless the user chose a number; nothing once numpy (which
+    loads OpenBLAS, and OpenBLAS reads its settings then) is imported."""
+    if "numpy" not in sys.modules:
+        os.environ.setdefault(BLAS_THREADS, "1")
