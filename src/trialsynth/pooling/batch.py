@@ -494,10 +494,6 @@ def _pool_tables(measure: str, method: str, cols: Mapping[str, FloatArray], grou
         g = group[keep]
         a, b, c, d = cells.a[keep], cells.b[keep], cells.c[keep], cells.d[keep]
     n_study = participants(measure, cols)
-    all_estimable = bool(eff.estimable.all())
-    q_g = group if all_estimable else group[eff.estimable]
-    q_y, q_v = (eff.yi, eff.vi) if all_estimable else \
-        (eff.yi[eff.estimable], eff.vi[eff.estimable])
     seg = Segments(g, n)
     if method == "MH_RANDOM":
         mh_est, _, _, _ = mantel_haenszel(measure, a, b, c, d, g, n, conv.rd_variance,
@@ -505,11 +501,15 @@ def _pool_tables(measure: str, method: str, cols: Mapping[str, FloatArray], grou
         return _pool_iv(measure, "MH_RANDOM", eff.yi, eff.vi, eff.estimable, n_study, group,
                         n, hksj, conv, level, tau2_ci, center=mh_est, control=control)
     k = seg.counts
+    all_estimable = bool(eff.estimable.all())
+    q_g = group if all_estimable else group[eff.estimable]
     q_seg = seg if all_estimable and every else Segments(q_g, n)
     k_yi = q_seg.counts
     if method == "MH":
         est, se, w, sw = mantel_haenszel(measure, a, b, c, d, g, n, conv.rd_variance,
                                          variance_cells, ssum=seg.sum)
+        q_y, q_v = (eff.yi, eff.vi) if all_estimable else \
+            (eff.yi[eff.estimable], eff.vi[eff.estimable])
         q = het.cochran_q(q_y, q_v, q_g, n, center=est, ssum=q_seg.sum)
     else:
         est, se, q, w, pos = peto(a, b, c, d, g, n)
